@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AuthServiceConfig(AppConfig):
+    name = "auth_service"

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class MessagingServiceConfig(AppConfig):
+    name = "messaging_service"

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class NotificationServiceConfig(AppConfig):
+    name = "notification_service"

@@ -1,0 +1,189 @@
+"""Fixtures shared by every test: the real stack, a real Celery worker process, API clients with JWTs."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from kombu import Connection
+
+from tts_common import contracts
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+OUTPUT_DIR = REPO_ROOT / "test-output"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" or settings.EMBEDDED_BROKER:
+        pytest.exit(
+            "The tests run on the real stack (PostgreSQL, RabbitMQ, Redis): run them with ./scripts/test, "
+            "which sets DATABASE_URL, CELERY_BROKER_URL and REDIS_URL.",
+            returncode=2,
+        )
+
+
+# --- Broker -----------------------------------------------------------------------------------------------------
+@pytest.fixture
+def broker() -> Iterator[Connection]:
+    """A kombu connection to the real broker, with every TTS queue empty at the start."""
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        channel = conn.default_channel
+        for name in (*contracts.ALL_CONSUMED_QUEUES, contracts.TICKET_DLQ):
+            contracts.declared_queue(name)(channel).declare()
+            channel.queue_purge(name)
+        yield conn
+
+
+def queue_depth(conn: Connection, name: str) -> int:
+    return contracts.declared_queue(name)(conn.default_channel).queue_declare(passive=True).message_count
+
+
+# --- A real Celery worker process --------------------------------------------------------------------------------
+class WorkerProcess:
+    """``celery -A tts worker`` as its own process, against the test database."""
+
+    def __init__(self, queues: tuple[str, ...], concurrency: int, log_path: Path, env: dict[str, str]) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "tts", "worker",
+                "-Q", ",".join(queues), "-c", str(concurrency), "-n", self.name,
+                "--without-gossip", "--without-mingle", "-l", "INFO",
+            ],
+            cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() takes the pool children too
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log_path.read_text():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log()}")
+            time.sleep(0.1)
+        raise TimeoutError(f"worker not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children), as a crash would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+def _test_database_url() -> str:
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker(transactional_db, broker, tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real worker processes: ``celery_worker(queues=..., concurrency=2)``; all are stopped afterwards."""
+    started: list[WorkerProcess] = []
+    env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+
+    def start(queues: tuple[str, ...] = contracts.ALL_CONSUMED_QUEUES, concurrency: int = 2) -> WorkerProcess:
+        worker = WorkerProcess(queues, concurrency, tmp_path / f"worker-{len(started)}.log", env)
+        started.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60, interval: float = 0.2, message: str = "") -> object:
+    """Poll until ``predicate()`` is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
+
+
+# --- A real ASGI server process ----------------------------------------------------------------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """``uvicorn tts.asgi:application`` on a free loopback port, against the test database."""
+
+    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "tts.asgi:application", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning"],
+            cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_path.read_text()}")
+            try:
+                requests.get(f"{self.url}/health/live", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise TimeoutError(f"server not up after {timeout}s:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def asgi_server(transactional_db, tmp_path) -> Iterator[Callable[[], ServerProcess]]:
+    """Start real ASGI server processes: ``asgi_server()`` returns one with ``.url``; all stop afterwards."""
+    started: list[ServerProcess] = []
+    env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+
+    def start() -> ServerProcess:
+        server = ServerProcess(tmp_path / f"server-{len(started)}.log", env)
+        started.append(server)
+        server.wait_ready()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

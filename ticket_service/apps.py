@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class TicketServiceConfig(AppConfig):
+    name = "ticket_service"

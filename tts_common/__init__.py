@@ -1,0 +1,1 @@
+"""Code shared by every TTS service: message contracts, JWT verification, signing, logging, worker base."""

@@ -1,0 +1,58 @@
+"""API conventions every service shares: pagination and one JSON error shape.
+
+Errors: ``{"status": 400, "code": "invalid", "detail": "...", "errors": {"field": ["message"]}}``
+(``errors`` only on validation failures).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def error_body(status: int, code: str, detail: Any, errors: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": status, "code": code, "detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = error_body(response.status_code, "invalid", "Invalid input.", errors)
+    elif isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else "error"
+        response.data = error_body(response.status_code, code, exc.detail)
+    return response
+
+
+def json_error(request: Any, status: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse(error_body(status, code, detail), status=status)
+
+
+def handler404(request: Any, exception: Exception | None = None) -> JsonResponse:
+    return json_error(request, 404, "not_found", "Not found.")
+
+
+def handler500(request: Any) -> JsonResponse:
+    return json_error(request, 500, "server_error", "Internal server error.")

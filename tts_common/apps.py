@@ -1,0 +1,26 @@
+import logging
+
+from django.apps import AppConfig
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class TtsCommonConfig(AppConfig):
+    name = "tts_common"
+    verbose_name = "TTS shared"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers system checks)
+
+        embedded = [
+            part
+            for part, is_embedded in (
+                ("SQLite database", settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")),
+                ("filesystem broker (messages of a killed worker are lost)", settings.EMBEDDED_BROKER),
+                ("in-memory channel layer (single process only)", not settings.REDIS_URL),
+            )
+            if is_embedded
+        ]
+        if embedded:
+            logger.info("embedded profile: %s; demo use only", ", ".join(embedded), extra={"operation": "startup"})

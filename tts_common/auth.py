@@ -1,0 +1,83 @@
+"""JWT verification shared by every service: tokens are checked locally with the shared key, no call per request.
+
+A token carries ``user_id``, ``username``, ``roles`` ({system: [role name, ...]}) and ``is_admin``.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.conf import settings
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.models import TokenUser as BaseTokenUser
+from rest_framework_simplejwt.tokens import AccessToken
+
+
+class TokenUser(BaseTokenUser):
+    """The caller as its access token describes it (no database lookup)."""
+
+    @property
+    def id(self) -> int:  # type: ignore[override]
+        return int(self.token[settings.SIMPLE_JWT["USER_ID_CLAIM"]])
+
+    @property
+    def roles(self) -> dict[str, list[str]]:
+        return self.token.get("roles", {})
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.token.get("is_admin", False))
+
+    def has_role(self, role_name: str, system: str | None = None) -> bool:
+        return role_name in self.roles.get(system or settings.TTS_SYSTEM, [])
+
+
+class JWTAuthentication(JWTStatelessUserAuthentication):
+    """Bearer JWT, verified locally; ``request.user`` is a :class:`TokenUser`."""
+
+    www_authenticate_realm = "tts"
+
+
+def user_from_token(raw_token: str) -> TokenUser | None:
+    """Validate an access token outside DRF (WebSockets); ``None`` if bad or expired."""
+    try:
+        return TokenUser(AccessToken(raw_token))
+    except TokenError:
+        return None
+
+
+def token_from_scope(scope: dict[str, Any]) -> str | None:
+    """An ASGI scope's JWT: ``?token=`` or an ``Authorization: Bearer`` header."""
+    query = parse_qs(scope.get("query_string", b"").decode())
+    if query.get("token"):
+        return query["token"][0]
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode().partition(" ")
+            if scheme.lower() == "bearer" and token:
+                return token
+    return None
+
+
+def is_admin(user: Any) -> bool:
+    """Admins: the TTS admin role in the token, or Django staff/superuser."""
+    return bool(
+        getattr(user, "is_admin", False) or getattr(user, "is_staff", False) or getattr(user, "is_superuser", False)
+    )
+
+
+class IsAdmin(BasePermission):
+    message = "Administrator access is required."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user and request.user.is_authenticated and is_admin(request.user))
+
+
+class IsAdminOrReadOnly(IsAdmin):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return bool(request.user and request.user.is_authenticated)
+        return super().has_permission(request, view)

@@ -1,0 +1,66 @@
+"""Publishing to the queues of DESIGN §2; consumers use :mod:`tts_common.worker`."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from django.db import transaction
+from . import contracts
+from .logging import correlation_id
+
+logger = logging.getLogger(__name__)
+
+# Retry a broker outage for ~30 s before giving up on a publish.
+PUBLISH_RETRY_POLICY = {"max_retries": 10, "interval_start": 0.5, "interval_step": 1, "interval_max": 5}
+
+
+def _app():
+    from tts.celery import app
+
+    return app
+
+
+def publish(route: contracts.Route, *, args: tuple[Any, ...] = (), **kwargs: Any) -> None:
+    """Send a task message now (with publisher confirms on RabbitMQ)."""
+    _app().send_task(
+        route.task,
+        args=args,
+        kwargs=kwargs,
+        queue=route.queue,
+        routing_key=route.queue,
+        headers={"correlation_id": correlation_id.get()},
+        retry=True,
+        retry_policy=PUBLISH_RETRY_POLICY,
+    )
+    logger.debug("published", extra={"operation": route.task, "queue": route.queue})
+
+
+def publish_on_commit(route: contracts.Route, *, args: tuple[Any, ...] = (), **kwargs: Any) -> None:
+    """Send once the current transaction commits (at once outside one); nothing is sent on rollback."""
+    transaction.on_commit(lambda: publish(route, args=args, **kwargs), robust=True)
+
+
+def dead_letter(queue: str, reason: str, message: dict[str, Any]) -> None:
+    """Publish ``message`` (taken from ``queue``) with its ``reason`` to the dead-letter queue."""
+    dlq = contracts.declared_queue(contracts.TICKET_DLQ)
+    body = {
+        "reason": reason,
+        "source_queue": queue,
+        "dead_lettered_at": datetime.now(timezone.utc).isoformat(),
+        "message": message,
+    }
+    app = _app()
+    with app.producer_or_acquire() as producer:
+        producer.publish(
+            body,
+            exchange=dlq.exchange,
+            routing_key=dlq.routing_key,
+            declare=[dlq],
+            serializer="json",
+            delivery_mode=2,
+            headers={"x-reason": reason[:255]},
+            retry=True,
+            retry_policy=PUBLISH_RETRY_POLICY,
+        )
+    logger.warning("dead-lettered", extra={"operation": "dead_letter", "queue": queue, "reason": reason})

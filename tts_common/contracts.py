@@ -1,0 +1,60 @@
+"""Queue and task names of DESIGN §2: the single place these facts are written down.
+
+Every queue is declared exactly as a stock Celery producer declares it when it publishes with
+``send_task(..., queue=NAME)`` (durable, a direct exchange of the same name, routing key = name, no
+arguments), so that an outside producer and our workers can each declare first without a conflict.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kombu import Exchange, Queue
+
+
+@dataclass(frozen=True)
+class Route:
+    """A Celery task name and the queue it is published to."""
+
+    task: str
+    queue: str
+
+
+RECEIVE_TICKET = Route("tickets.tasks.receive_ticket", "TICKET_TASKS_PRODUCTION")
+ROLE_SEND = Route("workflow.role.send", "role_send-default")
+ROLE_SYNC = Route("workflow.role.sync", "tts.role.sync")
+ASSIGNMENT_NOTIFICATION = Route("task.send_assignment_notification", "notification-queue-default")
+INAPP_NOTIFICATION = Route("notifications.create_inapp", "inapp-notification-queue")
+TICKET_STATUS = Route("send_ticket_status", "ticket_status-default")
+
+ROUTES: tuple[Route, ...] = (
+    RECEIVE_TICKET,
+    ROLE_SEND,
+    ROLE_SYNC,
+    ASSIGNMENT_NOTIFICATION,
+    INAPP_NOTIFICATION,
+    TICKET_STATUS,
+)
+
+# Dead letters are published here by our consumers, with their reason; no worker consumes it.
+TICKET_DLQ = "TICKET_TASKS_PRODUCTION_DLQ"
+
+# Which queues each service's worker consumes.
+SERVICE_QUEUES: dict[str, tuple[str, ...]] = {
+    "workflow_api": (RECEIVE_TICKET.queue, ROLE_SEND.queue, ROLE_SYNC.queue),
+    "notification_service": (ASSIGNMENT_NOTIFICATION.queue, INAPP_NOTIFICATION.queue),
+    "ticket_service": (TICKET_STATUS.queue,),
+}
+ALL_CONSUMED_QUEUES: tuple[str, ...] = tuple(q for qs in SERVICE_QUEUES.values() for q in qs)
+
+
+def declared_queue(name: str) -> Queue:
+    """The queue as a default Celery producer would declare it."""
+    return Queue(name, Exchange(name, type="direct", durable=True), routing_key=name, durable=True)
+
+
+def task_queues() -> list[Queue]:
+    return [declared_queue(route.queue) for route in ROUTES]
+
+
+def task_routes() -> dict[str, dict[str, str]]:
+    return {route.task: {"queue": route.queue, "routing_key": route.queue} for route in ROUTES}

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class WorkflowApiConfig(AppConfig):
+    name = "workflow_api"
