@@ -1,0 +1,186 @@
+"""Reliable queue consumers, after Zulip's ``zerver/worker/base.py``: one Celery task per queue, and a shared base
+that owns reliability so that each consumer only decodes its message and calls a service function.
+
+- :class:`QueueConsumer` handles one message per call: acks late, retries transient errors with exponential
+  backoff, and on a message that can never succeed (or retries exhausted) dead-letters it or logs it. The worker
+  never dies on a message.
+- :class:`BatchConsumer` (on celery-batches) hands a list of decoded messages to one set-based service call. An
+  undecodable message is set aside before the batch runs; if the batch fails, its messages are retried one by one
+  so that one bad message never fails or delays its neighbours. Messages are acked only after their outcome
+  (done, scheduled for retry, or dead-lettered) is durable; anything else is requeued.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Collection, Sequence
+from typing import Any, Generic, TypeVar
+
+from celery import Task
+from celery.exceptions import Reject
+from celery_batches import Batches, SimpleRequest
+from celery_batches.trace import apply_batches_task
+
+from . import bus
+from .logging import correlation_id
+
+logger = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+
+
+class PermanentError(Exception):
+    """The message can never succeed (invalid payload, bad signature): no retry."""
+
+
+def backoff_seconds(retries: int, jitter: bool) -> float:
+    """2^n s for the n-th retry (n from 1); with full jitter, a random share of it."""
+    delay = 2.0 ** (retries + 1)
+    return random.uniform(delay / 2, delay) if jitter else delay
+
+
+class ConsumerMixin:
+    """What both consumers share: the retry policy and what becomes of a message that gives up."""
+
+    name: str
+    #: dead-letter queue for messages that give up; ``None`` = log and record only.
+    dead_letter_source: str | None = None
+    max_retries: int = 3
+    retry_jitter: bool = False
+
+    def on_give_up(self, kwargs: dict[str, Any], reason: str, retries: int) -> None:
+        """Hook for a consumer to record a message that gave up (e.g. an integration-errors table)."""
+
+    def give_up(self, kwargs: dict[str, Any], reason: str, retries: int) -> None:
+        logger.error("message gave up", extra={"operation": self.name, "reason": reason, "retries": retries})
+        self.on_give_up(kwargs, reason, retries)
+        if self.dead_letter_source:
+            bus.dead_letter(self.dead_letter_source, reason, {"task": self.name, "kwargs": kwargs, "retries": retries})
+
+
+class QueueConsumer(ConsumerMixin, Task):
+    """One message per call; subclasses implement ``run(**kwargs)`` (decode, then call a service)."""
+
+    abstract = True
+    acks_late = True
+    reject_on_worker_lost = True
+    typing = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        correlation_id.set((self.request.headers or {}).get("correlation_id") or self.request.id)
+        started = time.perf_counter()
+        try:
+            return super().__call__(*args, **kwargs)
+        except PermanentError as exc:
+            self._give_up_or_requeue(kwargs, str(exc))
+        except Exception as exc:
+            if self.request.retries >= self.max_retries:
+                self._give_up_or_requeue(kwargs, f"{type(exc).__name__}: {exc}")
+                return None
+            logger.warning("retrying", extra={"operation": self.name, "error": repr(exc)})
+            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries, self.retry_jitter))
+        finally:
+            logger.info(
+                "consumed",
+                extra={"operation": self.name, "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+            )
+        return None
+
+    def _give_up_or_requeue(self, kwargs: dict[str, Any], reason: str) -> None:
+        try:
+            self.give_up(kwargs, reason, self.request.retries)
+        except Exception as exc:  # the dead letter is not durable: keep the message rather than lose it
+            raise Reject(exc, requeue=True) from exc
+
+
+class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
+    """Many messages per call; subclasses implement ``decode`` (one message) and ``process`` (a whole batch).
+
+    ``process`` must be atomic (all or nothing) and idempotent: messages are delivered at least once.
+    """
+
+    abstract = True
+    acks_late = True
+    flush_every = 200
+    flush_interval = 0.05
+
+    def decode(self, kwargs: dict[str, Any]) -> Item:
+        """Validate one message; raise :class:`PermanentError` if it can never succeed."""
+        raise NotImplementedError
+
+    def process(self, items: Sequence[Item]) -> None:
+        raise NotImplementedError
+
+    def run(self, requests: Sequence[SimpleRequest]) -> list[str]:
+        """Returns the ids of requests to requeue (their outcome could not be made durable)."""
+        started = time.perf_counter()
+        decoded: list[tuple[SimpleRequest, Item]] = []
+        requeue: list[str] = []
+        for request in requests:
+            try:
+                decoded.append((request, self.decode(request.kwargs)))
+            except Exception as exc:  # an undecodable message is never retried
+                requeue += self._settle(request, exc, permanent=True)
+        if decoded:
+            try:
+                self.process([item for _, item in decoded])
+            except Exception:
+                logger.exception("batch failed; retrying its messages one by one", extra={"operation": self.name})
+                for request, item in decoded:
+                    try:
+                        self.process([item])
+                    except Exception as exc:
+                        requeue += self._settle(request, exc, permanent=isinstance(exc, PermanentError))
+        logger.info(
+            "batch consumed",
+            extra={
+                "operation": self.name,
+                "batch_size": len(requests),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return requeue
+
+    def _settle(self, request: SimpleRequest, exc: Exception, permanent: bool) -> list[str]:
+        """Dead-letter or reschedule one failed message; ``[request.id]`` if that itself failed."""
+        retries = int((request.request_dict or {}).get("retries") or 0)
+        reason = str(exc) if isinstance(exc, PermanentError) else f"{type(exc).__name__}: {exc}"
+        try:
+            if permanent or retries >= self.max_retries:
+                self.give_up(request.kwargs, reason, retries)
+            else:
+                logger.warning("retrying", extra={"operation": self.name, "error": reason, "retries": retries})
+                self.app.send_task(
+                    self.name,
+                    kwargs=request.kwargs,
+                    queue=request.delivery_info.get("routing_key"),
+                    countdown=backoff_seconds(retries, self.retry_jitter),
+                    retries=retries + 1,
+                    headers={"correlation_id": (request.request_dict or {}).get("correlation_id")},
+                )
+        except Exception:
+            logger.exception("could not settle a failed message; requeueing it", extra={"operation": self.name})
+            return [request.id]
+        return []
+
+    def flush(self, requests: Collection[Any]) -> Any:
+        """As celery-batches' flush, but acks only what ``run`` settled; requeues the rest (or all, on a crash)."""
+        by_id = {request.id: request for request in requests}
+
+        def on_return(requeue_ids: list[str] | None) -> None:
+            requeue = set(by_id) if requeue_ids is None else set(requeue_ids)
+            for request_id, request in by_id.items():
+                if request_id in requeue:
+                    request.reject(requeue=True)
+                else:
+                    request.acknowledge()
+
+        def on_error(*_: Any) -> None:  # the pool process died mid-batch
+            for request in by_id.values():
+                request.reject(requeue=True)
+
+        simple = ([SimpleRequest.from_request(request) for request in requests],)
+        return self._pool.apply_async(
+            apply_batches_task, (self, simple, 0, None), callback=on_return, error_callback=on_error
+        )
