@@ -1,0 +1,251 @@
+"""The workflow engine's own tables: role replicas, workflow definitions, tasks and their history, audit."""
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+
+class Priority(models.TextChoices):
+    """Internal priorities (HDTS priorities map onto these; DESIGN §3)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+# --- Replicas of the auth service's roles and users, kept by the role sync consumers ---------------------------
+class RoleReplica(models.Model):
+    role_id = models.BigIntegerField(primary_key=True)  # the auth service's id
+    system = models.CharField(max_length=32)
+    name = models.CharField(max_length=100)
+    permissions = models.JSONField(default=list)
+    is_active = models.BooleanField(default=True)
+    # Version of the last applied `workflow.role.send`; 0 = known only from a user snapshot so far.
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["system", "name"])]
+
+    def __str__(self) -> str:
+        return f"{self.system}:{self.name}"
+
+
+class UserReplica(models.Model):
+    user_id = models.BigIntegerField(primary_key=True)  # the auth service's id
+    username = models.CharField(max_length=150)
+    email = models.CharField(max_length=254, blank=True)
+    is_active = models.BooleanField(default=True)
+    version = models.BigIntegerField(default=0)  # of the last applied `workflow.role.sync` snapshot
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class UserRole(models.Model):
+    """A user's membership of a role, as of the user's latest snapshot."""
+
+    user = models.ForeignKey(UserReplica, on_delete=models.CASCADE, related_name="roles")
+    role = models.ForeignKey(RoleReplica, on_delete=models.CASCADE, related_name="members")
+    assigned_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "role"], name="userrole_unique")]
+
+
+class RoundRobinCursor(models.Model):
+    """The persisted round-robin pointer of one role; rows are locked (SELECT ... FOR UPDATE) while assigning."""
+
+    role = models.OneToOneField(RoleReplica, on_delete=models.CASCADE, primary_key=True)
+    last_user_id = models.BigIntegerField(null=True)  # the last user picked, in user_id order
+
+
+# --- Workflow definitions ----------------------------------------------------------------------------------------
+class Workflow(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        DEPLOYED = "deployed"
+        ARCHIVED = "archived"
+
+    # All versions of one workflow share a lineage; a task keeps the exact version it started on.
+    lineage = models.UUIDField(default=uuid.uuid4, db_index=True)
+    version = models.PositiveIntegerField(default=1)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=100)
+    sub_category = models.CharField(max_length=100)
+    department = models.CharField(max_length=100, blank=True)  # blank = any department
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    coordinator_role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+")
+    # SLA per internal priority.
+    sla_low = models.DurationField()
+    sla_medium = models.DurationField()
+    sla_high = models.DurationField()
+    sla_urgent = models.DurationField()
+    created_by_id = models.BigIntegerField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deployed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lineage", "version"], name="workflow_unique_version"),
+            # At most one deployed workflow answers a (category, sub_category, department).
+            models.UniqueConstraint(
+                fields=["category", "sub_category", "department"],
+                condition=Q(status="deployed"),
+                name="workflow_one_deployed_per_match",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class WorkflowStep(models.Model):
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=100)
+    order = models.PositiveIntegerField()  # the first step is the lowest order
+    role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+")
+    # Share of the task's SLA (percent) this step gets; a workflow's weights sum to 100.
+    sla_weight = models.DecimalField(max_digits=5, decimal_places=2)
+
+    class Meta:
+        ordering = ["order"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "order"], name="step_unique_order"),
+            models.UniqueConstraint(fields=["workflow", "name"], name="step_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkflowTransition(models.Model):
+    """From a step, an action leads to another step, or ends the task (``to_step`` null)."""
+
+    class Action(models.TextChoices):
+        APPROVE = "approve"
+        REJECT = "reject"
+        ESCALATE = "escalate"
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="transitions")
+    from_step = models.ForeignKey(WorkflowStep, on_delete=models.CASCADE, related_name="transitions")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    to_step = models.ForeignKey(WorkflowStep, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["from_step", "action"], name="transition_unique_action")]
+
+
+# --- Tasks ---------------------------------------------------------------------------------------------------------
+class Task(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"  # waiting for an assignee (no active user in the step's role)
+        IN_PROGRESS = "in_progress"
+        ON_HOLD = "on_hold"
+        COMPLETED = "completed"
+        REJECTED = "rejected"
+
+    OPEN_STATUSES = (Status.PENDING, Status.IN_PROGRESS, Status.ON_HOLD)
+
+    task_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="tasks")
+    # The HDTS ticket id; unique, so a redelivered ticket can never make a second task.
+    external_ticket_id = models.CharField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    priority = models.CharField(max_length=16, choices=Priority.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    current_step = models.ForeignKey(WorkflowStep, on_delete=models.PROTECT, null=True, related_name="+")
+    assigned_user = models.ForeignKey(
+        UserReplica, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_tasks"
+    )
+    # The coordinator who owns the task from intake to the end.
+    owner = models.ForeignKey(UserReplica, on_delete=models.PROTECT, null=True, blank=True, related_name="owned_tasks")
+    ticket_data = models.JSONField()  # the HDTS ticket as received (requester, attachments, ...)
+    ticket_created_at = models.DateTimeField()  # the SLA clock starts here
+    sla_deadline = models.DateTimeField()
+    on_hold_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["assigned_user", "status"]),
+            models.Index(fields=["owner", "status"]),
+            models.Index(fields=["status", "priority"]),
+            models.Index(fields=["sla_deadline"], condition=Q(status__in=["pending", "in_progress"]), name="task_open_sla"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_ticket_id}: {self.title}"
+
+
+class StepInstance(models.Model):
+    """One visit of a task to a step, with its own due time (the step's share of the SLA)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        ESCALATED = "escalated"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="step_instances")
+    step = models.ForeignKey(WorkflowStep, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    due_at = models.DateTimeField()
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    acted_by_id = models.BigIntegerField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["task"], condition=Q(status="active"), name="one_active_step_per_task")
+        ]
+
+
+class Assignment(models.Model):
+    """Who held a task, when and why: the assignment history."""
+
+    class Reason(models.TextChoices):
+        ROUND_ROBIN = "round_robin"
+        TRANSFER = "transfer"
+        ESCALATION = "escalation"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
+    step_instance = models.ForeignKey(StepInstance, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(UserReplica, on_delete=models.PROTECT, related_name="assignments")
+    role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=16, choices=Reason.choices, default=Reason.ROUND_ROBIN)
+    assigned_by_id = models.BigIntegerField(null=True, blank=True)  # null = the engine
+    assigned_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["assigned_at", "id"]
+        constraints = [
+            # No task is ever held by two users at once.
+            models.UniqueConstraint(fields=["task"], condition=Q(ended_at__isnull=True), name="one_open_assignment")
+        ]
+
+
+class AuditEvent(models.Model):
+    """Append-only record of what happened; ids are plain values (no FKs) so events outlive what they name."""
+
+    occurred_at = models.DateTimeField(db_index=True)
+    actor_id = models.BigIntegerField(null=True, blank=True)  # null = the engine
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)  # e.g. task.created, task.approved, workflow.deployed
+    entity_type = models.CharField(max_length=32)
+    entity_id = models.CharField(max_length=64)
+    ticket_id = models.CharField(max_length=100, blank=True, db_index=True)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["entity_type", "entity_id"])]
