@@ -1,0 +1,195 @@
+"""The HDTS ticket of DESIGN §3: its JSON Schema (draft-07), a precompiled validator, and the priority mapping.
+
+Shared by the HTTP intake (ticket_service) and the queue consumer (workflow_api), so both accept exactly the same
+tickets. Bounds the contract leaves open, chosen so a ticket always fits the stores: identifiers are non-empty and
+at most 255 characters; optional fields may be ``null`` (HDTS serialisers emit that for blanks); unknown extra
+properties are allowed (HDTS may add fields without breaking us).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from jsonschema import Draft7Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "urgent")
+TITLE_MAX_LENGTH = 200
+NAME_MAX_LENGTH = 255
+
+_name = {"type": "string", "minLength": 1, "maxLength": NAME_MAX_LENGTH}
+_optional_name = {"type": ["string", "null"], "maxLength": NAME_MAX_LENGTH}
+
+TICKET_SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "$id": "https://tts.example/schemas/hdts-ticket.json",
+    "title": "HDTS ticket",
+    "type": "object",
+    "required": ["ticket_id", "title", "category", "sub_category", "priority"],
+    "properties": {
+        "ticket_id": _name,
+        "title": {"type": "string", "minLength": 1, "maxLength": TITLE_MAX_LENGTH},
+        "category": _name,
+        "sub_category": _name,
+        "priority": {"type": "string", "enum": list(PRIORITIES)},
+        "description": {"type": ["string", "null"]},
+        "department": _optional_name,
+        "requester_email": {"type": ["string", "null"], "format": "email", "maxLength": 254},
+        "requester_name": _optional_name,
+        "created_at": {"type": ["string", "null"], "format": "date-time"},
+        "attachments": {
+            "type": ["array", "null"],
+            "items": {
+                "type": "object",
+                "required": ["filename", "url"],
+                "properties": {
+                    "filename": _name,
+                    "url": {"type": "string", "format": "uri", "maxLength": 2048},
+                },
+            },
+        },
+    },
+}
+
+# --- Format checks ------------------------------------------------------------------------------------------------
+# jsonschema checks "uri" and "date-time" only when optional packages (rfc3987, rfc3339-validator) are installed, and
+# "email" only for an "@". Rather than add dependencies, these three are checked here; every other format is left
+# to jsonschema's defaults.
+FORMAT_CHECKER = FormatChecker(formats=())
+
+# RFC 5322 dot-atom local part @ a domain of DNS labels with a dot (no quoted local parts or IP literals: HDTS
+# requesters are ordinary mailboxes).
+_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+)
+# RFC 3986 absolute URI: a scheme, then only characters a URI may contain (unreserved, reserved, %-escapes).
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+# Hierarchical schemes must name a host: "http:foo" is a URI by the grammar but never a fetchable attachment.
+_HOST_REQUIRED = re.compile(r"(?:https?|ftp)://[^/?#@]*?[^/?#:@]", re.IGNORECASE)
+# RFC 3339 date-time (the draft-07 "date-time"): a time zone is required, so SLA deadlines are unambiguous.
+_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+@FORMAT_CHECKER.checks("email")
+def _is_email(value: object) -> bool:
+    return not isinstance(value, str) or _EMAIL.fullmatch(value) is not None
+
+
+@FORMAT_CHECKER.checks("uri")
+def _is_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if _URI.fullmatch(value) is None:
+        return False
+    scheme = value.split(":", 1)[0].lower()
+    return scheme not in ("http", "https", "ftp") or _HOST_REQUIRED.match(value) is not None
+
+
+@FORMAT_CHECKER.checks("date-time")
+def _is_date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if _DATE_TIME.fullmatch(value) is None:
+        return False
+    try:  # the pattern admits impossible dates such as 2024-02-30
+        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+Draft7Validator.check_schema(TICKET_SCHEMA)
+# Compiled once: validation is on the hot path of intake (thousands of tickets per second).
+_VALIDATOR = Draft7Validator(TICKET_SCHEMA, format_checker=FORMAT_CHECKER)
+
+_FORMAT_MESSAGES = {
+    "email": "Enter a valid email address.",
+    "uri": "Enter a valid absolute URI.",
+    "date-time": "Enter an ISO 8601 date-time with a time zone (e.g. 2025-01-31T09:30:00Z).",
+}
+_TYPE_NAMES = {"string": "a string", "array": "a list", "object": "an object", "null": "null"}
+
+
+def _message(error: ValidationError) -> str:
+    """A short, stable message (jsonschema's own repeat the offending value, which may be huge or sensitive)."""
+    validator, expected = error.validator, error.validator_value
+    if validator == "required":
+        return "This field is required."
+    if validator == "type":
+        kinds = [expected] if isinstance(expected, str) else expected
+        return "Must be " + " or ".join(_TYPE_NAMES.get(kind, kind) for kind in kinds) + "."
+    if validator == "enum":
+        return "Must be one of: " + ", ".join(expected) + "."
+    if validator == "maxLength":
+        return f"Ensure this field has no more than {expected} characters."
+    if validator == "minLength":
+        return "This field may not be blank."
+    if validator == "format":
+        return _FORMAT_MESSAGES.get(expected, f"Must be a valid {expected}.")
+    return error.message
+
+
+def _field(error: ValidationError) -> str:
+    """Dotted path of the offending field (``attachments.0.url``); a missing field is named by itself."""
+    path = [str(part) for part in error.absolute_path]
+    if error.validator == "required":
+        path.append(re.match(r"'(.*)' is a required property", error.message).group(1))  # type: ignore[union-attr]
+    return ".".join(path) or "non_field_errors"
+
+
+def ticket_field_errors(ticket: Any) -> dict[str, list[str]]:
+    """Validation errors by field (the shape of a 400 response's ``errors``); empty when the ticket is valid."""
+    errors: dict[str, list[str]] = {}
+    for error in sorted(_VALIDATOR.iter_errors(ticket), key=lambda e: list(map(str, e.absolute_path))):
+        errors.setdefault(_field(error), []).append(_message(error))
+    return errors
+
+
+def validate_ticket(ticket: Any) -> list[str]:
+    """Human-readable validation errors (``"title: This field is required."``); empty when the ticket is valid."""
+    return [f"{field}: {msg}" for field, messages in ticket_field_errors(ticket).items() for msg in messages]
+
+
+# --- Priority mapping ---------------------------------------------------------------------------------------------
+DEFAULT_PRIORITY_MAP: dict[str, str] = {"high": "urgent", "medium": "high", "low": "medium", "urgent": "urgent"}
+
+
+class _PriorityMap(Mapping[str, str]):
+    """HDTS priority → internal priority: the defaults, overridden per key by ``settings.HDTS_PRIORITY_MAP``.
+
+    Read on every access (not at import) so that a deploy's setting and tests' ``override_settings`` apply.
+    """
+
+    def _current(self) -> dict[str, str]:
+        from django.conf import settings
+
+        overrides = getattr(settings, "HDTS_PRIORITY_MAP", None) or {}
+        unknown = set(overrides) - set(PRIORITIES)
+        if unknown:
+            raise ValueError(f"HDTS_PRIORITY_MAP has unknown HDTS priorities: {sorted(unknown)}")
+        return {**DEFAULT_PRIORITY_MAP, **overrides}
+
+    def __getitem__(self, hdts_priority: str) -> str:
+        return self._current()[hdts_priority]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def __repr__(self) -> str:
+        return f"PRIORITY_MAP({self._current()!r})"
+
+
+PRIORITY_MAP: Mapping[str, str] = _PriorityMap()
+
+
+def internal_priority(hdts_priority: str) -> str:
+    """The internal priority for a (validated) HDTS priority."""
+    return PRIORITY_MAP[hdts_priority]
