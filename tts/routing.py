@@ -1,2 +1,6 @@
 """WebSocket routes of all services (each service adds its own list here)."""
-websocket_urlpatterns: list = []
+import messaging_service.routing
+
+websocket_urlpatterns: list = [
+    *messaging_service.routing.websocket_urlpatterns,
+]

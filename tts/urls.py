@@ -14,4 +14,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("", include("auth_service.urls")),
+    path("", include("messaging_service.urls")),
 ]

@@ -1,0 +1,142 @@
+"""``/ws/comments/{ticket_id}/``: the live comment feed of one ticket (DESIGN §5).
+
+Refusals: the socket is accepted, then closed at once with an application close code, because browsers expose a
+close code to scripts but not the HTTP status of a refused handshake. Nothing is sent before such a close.
+
+- 4400 bad request (ticket id too long, ``last_id`` not a non-negative integer)
+- 4401 missing, bad or expired JWT (also sent when the token expires while connected)
+- 4403 the user may not see this ticket (:mod:`.access`)
+- 4503 access could not be checked (workflow API down); retry later
+
+Reconnect without gaps: with ``?last_id=N`` the client first gets every comment of the ticket with id > N, as
+``create`` events in id order, then live events. The group is joined *before* the catch-up query, so an event
+committed meanwhile is not lost; Channels dispatches it only after ``connect`` returns, and ``create`` events the
+catch-up already delivered are dropped by id. Edits and deletes made while away are not replayed: refetch over
+REST for those.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from tts_common.auth import token_from_scope, user_from_token
+
+from .access import AccessCheckUnavailable, ticket_access
+from .feed import comment_event, group_name
+from .models import Comment
+from .selectors import comment_list
+
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_UNAVAILABLE = 4503
+
+# Catch-up is read and sent in pages, so a long absence does not load a whole ticket's history at once.
+CATCH_UP_BATCH = 200
+TICKET_ID_MAX_LENGTH = Comment._meta.get_field("ticket_id").max_length
+
+
+def _feed_request(scope: dict[str, Any]) -> tuple[str, int | None]:
+    """The ticket id and ``?last_id=`` (``None`` if absent); ValueError if either is malformed."""
+    ticket_id: str = scope["url_route"]["kwargs"]["ticket_id"]
+    if len(ticket_id) > TICKET_ID_MAX_LENGTH:
+        raise ValueError("ticket id too long")
+    values = parse_qs(scope.get("query_string", b"").decode()).get("last_id")
+    if not values:
+        return ticket_id, None
+    if not (values[0].isascii() and values[0].isdigit()):
+        raise ValueError("last_id is not a non-negative integer")
+    return ticket_id, int(values[0])
+
+
+def _catch_up_page(ticket_id: str, after_id: int) -> list[tuple[int, str]]:
+    page = comment_list(ticket_id=ticket_id, after_id=after_id)[:CATCH_UP_BATCH]
+    return [(comment.pk, comment_event(comment, "create")) for comment in page]
+
+
+class CommentFeedConsumer(AsyncWebsocketConsumer):
+    group: str | None = None
+    # Highest comment id the catch-up delivered: a live "create" at or below it is a duplicate.
+    delivered_up_to = 0
+    expiry: asyncio.TimerHandle | None = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        token = token_from_scope(self.scope)
+        user = user_from_token(token) if token else None
+        if user is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            ticket_id, last_id = _feed_request(self.scope)
+        except ValueError:
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        try:
+            access = await sync_to_async(ticket_access, thread_sensitive=False)(
+                user=user, token=token, ticket_id=ticket_id
+            )
+        except AccessCheckUnavailable:
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
+        if not access.allowed:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.group = group_name(ticket_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self._close_when_token_expires(float(user.token["exp"]))
+        if last_id is not None:
+            await self._catch_up(ticket_id, last_id)
+
+    async def _catch_up(self, ticket_id: str, last_id: int) -> None:
+        self.delivered_up_to = last_id
+        while True:
+            page = await database_sync_to_async(_catch_up_page)(ticket_id, self.delivered_up_to)
+            for comment_id, event in page:
+                await self.send(text_data=event)
+                self.delivered_up_to = comment_id
+            if len(page) < CATCH_UP_BATCH:
+                return
+
+    def _close_when_token_expires(self, exp: float) -> None:
+        # A feed must not outlive the credential that opened it; the client reconnects with a fresh token.
+        close = lambda: asyncio.ensure_future(self.close(code=CLOSE_UNAUTHENTICATED))  # noqa: E731
+        self.expiry = asyncio.get_running_loop().call_later(max(0.0, exp - time.time()), close)
+
+    async def disconnect(self, code: int) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self._error("Binary frames are not supported; send JSON text.")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self._error("Malformed JSON.")
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self._error('A message must be a JSON object with a string "type".')
+        elif message["type"] == "ping":
+            await self.send(text_data=json.dumps({"type": "pong"}))
+        else:
+            await self._error('Unknown message type; supported: "ping".')
+
+    async def _error(self, detail: str) -> None:
+        await self.send(text_data=json.dumps({"type": "error", "detail": detail}))
+
+    async def comment_update(self, event: dict[str, Any]) -> None:
+        """A group event from :func:`.feed.broadcast`; its ``text`` is the ready-made JSON."""
+        if event["action"] == "create" and event["comment_id"] <= self.delivered_up_to:
+            return
+        await self.send(text_data=event["text"])
