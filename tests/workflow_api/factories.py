@@ -1,0 +1,121 @@
+"""factory_boy factories for workflow_api models (shared by the engine and REST API tests).
+
+Rows are written straight to the test database; role/user replicas can also be seeded through
+``workflow_api.services.replica`` when a test needs the replica's own rules (versions, pending assignment).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from workflow_api.models import (
+    RoleReplica,
+    UserReplica,
+    UserRole,
+    Workflow,
+    WorkflowStep,
+    WorkflowTransition,
+)
+
+
+class RoleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RoleReplica
+
+    role_id = factory.Sequence(lambda n: 1000 + n)
+    system = "TTS"
+    name = factory.Sequence(lambda n: f"Role {n}")
+    permissions = factory.LazyFunction(list)
+    is_active = True
+    version = 1
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UserReplica
+
+    user_id = factory.Sequence(lambda n: 5000 + n)
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    is_active = True
+    version = 1
+
+
+class UserRoleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UserRole
+
+    user = factory.SubFactory(UserFactory)
+    role = factory.SubFactory(RoleFactory)
+    assigned_at = factory.LazyFunction(timezone.now)
+
+
+def role_with_users(count: int, **role_kwargs: object) -> tuple[RoleReplica, list[UserReplica]]:
+    """A role and ``count`` active members."""
+    role = RoleFactory(**role_kwargs)
+    users = UserFactory.create_batch(count)
+    for user in users:
+        UserRoleFactory(user=user, role=role)
+    return role, users
+
+
+class WorkflowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Workflow
+
+    name = factory.Sequence(lambda n: f"Workflow {n}")
+    category = "IT Support"
+    sub_category = factory.Sequence(lambda n: f"Sub {n}")
+    department = ""
+    status = Workflow.Status.DRAFT
+    coordinator_role = factory.SubFactory(RoleFactory)
+    sla_low = timedelta(hours=72)
+    sla_medium = timedelta(hours=48)
+    sla_high = timedelta(hours=24)
+    sla_urgent = timedelta(hours=4)
+
+
+class StepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WorkflowStep
+
+    workflow = factory.SubFactory(WorkflowFactory)
+    name = factory.Sequence(lambda n: f"Step {n}")
+    order = factory.Sequence(lambda n: n + 1)
+    role = factory.SubFactory(RoleFactory)
+    sla_weight = Decimal("100")
+
+
+class TransitionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WorkflowTransition
+
+    workflow = factory.LazyAttribute(lambda o: o.from_step.workflow)
+    from_step = factory.SubFactory(StepFactory)
+    action = WorkflowTransition.Action.APPROVE
+    to_step = None
+
+
+def deployed_workflow(
+    *, step_roles: list[RoleReplica], coordinator_role: RoleReplica, **workflow_kwargs: object
+) -> Workflow:
+    """A deployed workflow whose steps (one per role, equal SLA shares) run in order; approve moves on, the
+    last approve ends the task, reject ends it from any step."""
+    workflow = WorkflowFactory(
+        status=Workflow.Status.DEPLOYED,
+        deployed_at=timezone.now(),
+        coordinator_role=coordinator_role,
+        **workflow_kwargs,
+    )
+    weight = (Decimal(100) / len(step_roles)).quantize(Decimal("0.01"))
+    steps = [
+        StepFactory(workflow=workflow, name=f"Step {i + 1}", order=i + 1, role=role, sla_weight=weight)
+        for i, role in enumerate(step_roles)
+    ]
+    for step, following in zip(steps, [*steps[1:], None]):
+        TransitionFactory(workflow=workflow, from_step=step, action=WorkflowTransition.Action.APPROVE, to_step=following)
+        TransitionFactory(workflow=workflow, from_step=step, action=WorkflowTransition.Action.REJECT, to_step=None)
+    return workflow
