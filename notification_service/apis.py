@@ -1,0 +1,170 @@
+"""REST API of the notification service (``/api/v2/notifications/``): thin views over selectors and services.
+
+A caller only ever sees their own notifications and preferences (``request.user.id`` from the JWT); another user's
+notification answers 404 exactly like a missing one. Deliveries and rejected messages are for admins.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tts_common.api import Pagination
+from tts_common.auth import IsAdmin
+from tts_common.messages import NOTIFICATION_TYPES
+
+from . import selectors, services
+from .models import EmailDelivery
+from .serializers import EmailDeliverySerializer, NotificationSerializer, RejectedMessageSerializer
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+def paginated_response(
+    *, request: Request, view: APIView, queryset: QuerySet[Any], serializer_class: type[serializers.Serializer]
+) -> Response:
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def validated_query(request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+UnreadCountSerializer = inline_serializer("UnreadCount", {"unread_count": serializers.IntegerField()})
+
+
+# --- In-app notifications -------------------------------------------------------------------------------------
+class NotificationListApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        # allow_null: an absent flag means "all", not False (DRF's default for form-style booleans).
+        unread = serializers.BooleanField(required=False, allow_null=True, default=None)
+        notification_type = serializers.ChoiceField(choices=NOTIFICATION_TYPES, required=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses=NotificationSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        filters = validated_query(request, self.FilterSerializer)
+        notifications = selectors.notification_list(user_id=request.user.id, **filters)
+        return paginated_response(
+            request=request, view=self, queryset=notifications, serializer_class=NotificationSerializer
+        )
+
+
+def _own_notification(request: Request, notification_id: int) -> Any:
+    notification = selectors.notification_get(user_id=request.user.id, notification_id=notification_id)
+    if notification is None:
+        raise NotFound("Notification not found.")
+    return notification
+
+
+class NotificationDetailApi(APIView):
+    @extend_schema(responses=NotificationSerializer)
+    def get(self, request: Request, notification_id: int) -> Response:
+        return Response(NotificationSerializer(_own_notification(request, notification_id)).data)
+
+
+class NotificationMarkReadApi(APIView):
+    @extend_schema(request=None, responses=NotificationSerializer)
+    def post(self, request: Request, notification_id: int) -> Response:
+        notification = services.mark_read(notification=_own_notification(request, notification_id))
+        return Response(NotificationSerializer(notification).data)
+
+
+class NotificationMarkAllReadApi(APIView):
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "MarkAllRead", {"marked_read": serializers.IntegerField(), "unread_count": serializers.IntegerField()}
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        marked = services.mark_all_read(user_id=request.user.id)
+        return Response({"marked_read": marked, "unread_count": selectors.unread_count(user_id=request.user.id)})
+
+
+class NotificationUnreadCountApi(APIView):
+    @extend_schema(responses=UnreadCountSerializer)
+    def get(self, request: Request) -> Response:
+        return Response({"unread_count": selectors.unread_count(user_id=request.user.id)})
+
+
+# --- Preferences ----------------------------------------------------------------------------------------------
+class PreferencesApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        email_types = serializers.ListField(child=serializers.ChoiceField(choices=NOTIFICATION_TYPES), allow_empty=True)
+
+    class OutputSerializer(serializers.Serializer):
+        email_types = serializers.ListField(child=serializers.CharField())
+        available_types = serializers.ListField(child=serializers.CharField())
+
+    @staticmethod
+    def _body(email_types: list[str]) -> dict[str, list[str]]:
+        return {"email_types": email_types, "available_types": list(NOTIFICATION_TYPES)}
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(self._body(selectors.email_types(user_id=request.user.id)))
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def put(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        email_types = services.set_email_types(user_id=request.user.id, **serializer.validated_data)
+        return Response(self._body(email_types))
+
+
+# --- Email deliveries and rejected messages (admins) ----------------------------------------------------------
+class DeliveryListApi(APIView):
+    permission_classes = [IsAdmin]
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=EmailDelivery.Status.choices, required=False)
+        user_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses=EmailDeliverySerializer(many=True))
+    def get(self, request: Request) -> Response:
+        deliveries = selectors.delivery_list(**validated_query(request, self.FilterSerializer))
+        return paginated_response(
+            request=request, view=self, queryset=deliveries, serializer_class=EmailDeliverySerializer
+        )
+
+
+class DeliveryRetryApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=None, responses={202: EmailDeliverySerializer})
+    def post(self, request: Request, delivery_id: int) -> Response:
+        delivery = selectors.delivery_get(delivery_id=delivery_id)
+        if delivery is None:
+            raise NotFound("Delivery not found.")
+        try:
+            delivery = services.retry_delivery(delivery=delivery)
+        except services.DeliveryNotRetryable as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(EmailDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RejectedMessageListApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(responses=RejectedMessageSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=selectors.rejected_message_list(),
+            serializer_class=RejectedMessageSerializer,
+        )

@@ -1,0 +1,38 @@
+"""Settings of the notification service, with their defaults.
+
+Each is read from Django settings first and the environment second, so a deployment (or a test's worker process)
+can set them either way.
+"""
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+
+
+def _float(name: str, default: float) -> float:
+    return float(getattr(settings, name, None) or os.environ.get(name) or default)
+
+
+def email_retry_base_seconds() -> float:
+    """Email retry n waits base * 2^n s (with jitter); DESIGN §2 fixes 2^n, tests shorten it."""
+    return _float("NOTIFICATION_EMAIL_RETRY_BASE_SECONDS", 1.0)
+
+
+# DESIGN §2: notifications are retried 5 times.
+EMAIL_MAX_RETRIES = 5
+EMAIL_MAX_ATTEMPTS = 1 + EMAIL_MAX_RETRIES
+# Deliveries per email task message: few publishes per ingested batch, one SMTP connection per chunk.
+EMAIL_CHUNK_SIZE = 25
+EMAIL_TASK_SOFT_TIME_LIMIT = 240
+# A claim older than this is taken to belong to a dead worker (the email task's hard time limit is shorter).
+EMAIL_CLAIM_LEASE_SECONDS = 300
+
+# Types that also go by email for a user who never set preferences.
+DEFAULT_EMAIL_TYPES: tuple[str, ...] = (
+    "task_assignment",
+    "task_transfer_in",
+    "task_escalation",
+    "sla_breach",
+    "unrouted_ticket",
+)

@@ -1,0 +1,43 @@
+"""WebSocket ``/ws/notifications/``: pushes the caller's new notifications as they are stored.
+
+Events: ``{"type": "notification", "notification": {...}, "unread_count": N}``. The socket is push-only.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from tts_common.auth import token_from_scope, user_from_token
+
+from .realtime import group_name
+
+# Application close code for a missing, bad or expired token (the HTTP 401 of WebSockets).
+CLOSE_UNAUTHORIZED = 4401
+
+
+class NotificationConsumer(AsyncJsonWebsocketConsumer):
+    group: str | None = None
+
+    async def connect(self) -> None:
+        token = token_from_scope(self.scope)
+        user = user_from_token(token) if token else None
+        # Accept first: a close code only reaches the client on an open socket (a refused handshake is a bare 403).
+        await self.accept()
+        if user is None:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.group = group_name(user.id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.send_json({"type": "error", "detail": "This socket only pushes notifications; use the REST API."})
+
+    async def notification_push(self, event: dict[str, Any]) -> None:
+        await self.send_json(
+            {"type": "notification", "notification": event["notification"], "unread_count": event["unread_count"]}
+        )

@@ -1,0 +1,35 @@
+"""Output shapes shared by the REST API and the WebSocket push (one representation of a notification)."""
+from rest_framework import serializers
+
+from .models import EmailDelivery, InAppNotification, RejectedMessage
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InAppNotification
+        fields = [
+            "id", "user_id", "notification_type", "subject", "message", "related_task_id", "related_ticket_id",
+            "metadata", "is_read", "read_at", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class EmailDeliverySerializer(serializers.ModelSerializer):
+    notification_id = serializers.IntegerField(read_only=True)
+    notification_type = serializers.CharField(source="notification.notification_type", read_only=True)
+    subject = serializers.CharField(source="notification.subject", read_only=True)
+
+    class Meta:
+        model = EmailDelivery
+        fields = [
+            "id", "notification_id", "notification_type", "subject", "user_id", "to_email", "status", "attempts",
+            "last_error", "created_at", "updated_at", "sent_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class RejectedMessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RejectedMessage
+        fields = ["id", "task_name", "kwargs", "reason", "retries", "created_at"]
+        read_only_fields = fields
