@@ -98,14 +98,18 @@ def _test_database_url() -> str:
     return f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+def _process_env() -> dict[str, str]:
+    """A child process's environment: the test's own (read at start, so monkeypatch.setenv applies) on the test DB."""
+    return {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+
+
 @pytest.fixture
 def celery_worker(transactional_db, broker, tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
     """Start real worker processes: ``celery_worker(queues=..., concurrency=2)``; all are stopped afterwards."""
     started: list[WorkerProcess] = []
-    env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
 
     def start(queues: tuple[str, ...] = contracts.ALL_CONSUMED_QUEUES, concurrency: int = 2) -> WorkerProcess:
-        worker = WorkerProcess(queues, concurrency, tmp_path / f"worker-{len(started)}.log", env)
+        worker = WorkerProcess(queues, concurrency, tmp_path / f"worker-{len(started)}.log", _process_env())
         started.append(worker)
         worker.wait_ready()
         return worker
@@ -176,10 +180,9 @@ class ServerProcess:
 def asgi_server(transactional_db, tmp_path) -> Iterator[Callable[[], ServerProcess]]:
     """Start real ASGI server processes: ``asgi_server()`` returns one with ``.url``; all stop afterwards."""
     started: list[ServerProcess] = []
-    env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
 
     def start() -> ServerProcess:
-        server = ServerProcess(tmp_path / f"server-{len(started)}.log", env)
+        server = ServerProcess(tmp_path / f"server-{len(started)}.log", _process_env())
         started.append(server)
         server.wait_ready()
         return server
