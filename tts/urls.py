@@ -15,4 +15,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("auth_service.urls")),
     path("", include("messaging_service.urls")),
+    path("", include("ticket_service.urls")),
 ]

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tts_common import hdts
+from tts_common.api import Pagination
+from tts_common.auth import JWTAuthentication
+
+from . import selectors, services
+from .authentication import CanSubmitTickets, HdtsSignatureAuthentication
+from .serializers import TicketDetailSerializer, TicketSerializer
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class TicketApiBase(APIView):
+    authentication_classes = [JWTAuthentication, HdtsSignatureAuthentication]
+    permission_classes = [CanSubmitTickets]
+    parser_classes = [JSONParser]
+
+
+class TicketListCreateApi(TicketApiBase):
+    @extend_schema(responses=TicketSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.ticket_list(filters=request.query_params), request, view=self)
+        return paginator.get_paginated_response(TicketSerializer(page, many=True).data)
+
+    @extend_schema(
+        request={"application/json": hdts.TICKET_SCHEMA},
+        responses={201: TicketSerializer, 200: TicketSerializer},
+        description="Receive an HDTS ticket (201 new; 200 a repeat of a stored ticket; 409 a stored id with other "
+        "content). Authenticated by a JWT with an HDTS role (or admin), or by X-HDTS-Signature/X-HDTS-Signed-At.",
+    )
+    def post(self, request: Request) -> Response:
+        errors = hdts.ticket_field_errors(request.data)
+        if errors:
+            raise ValidationError(errors)
+        try:
+            result = services.receive_ticket(request.data)
+        except services.TicketConflict as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(
+            TicketSerializer(result.ticket).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+class TicketDetailApi(TicketApiBase):
+    @extend_schema(responses=TicketDetailSerializer)
+    def get(self, request: Request, ticket_id: str) -> Response:
+        return Response(TicketDetailSerializer(selectors.ticket_get(ticket_id)).data)
