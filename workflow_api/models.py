@@ -249,3 +249,61 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [models.Index(fields=["entity_type", "entity_id"])]
+
+
+# --- Intake bookkeeping ----------------------------------------------------------------------------------------
+class UnroutedTicket(models.Model):
+    """A valid ticket no deployed workflow matched: kept (never dropped) until a matching workflow is deployed."""
+
+    # Generated client-side, like Task's, so a bulk INSERT ... ON CONFLICT DO NOTHING can tell which rows it made.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket_id = models.CharField(max_length=100, unique=True)
+    category = models.CharField(max_length=255)
+    sub_category = models.CharField(max_length=255)
+    department = models.CharField(max_length=255, blank=True)
+    payload = models.JSONField()  # the HDTS ticket as received
+    received_at = models.DateTimeField()
+    routed_at = models.DateTimeField(null=True, blank=True)
+    task = models.OneToOneField(Task, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["category", "sub_category"], condition=Q(routed_at__isnull=True), name="unrouted_open"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.ticket_id
+
+
+class IntegrationError(models.Model):
+    """A message from another system that could not be ingested (also dead-lettered), for admins to act on."""
+
+    class Category(models.TextChoices):
+        VALIDATION = "validation"  # fails the HDTS schema
+        SIGNATURE = "signature"  # missing or wrong signature
+        PROCESSING = "processing"  # valid, but processing kept failing (retries exhausted)
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # awaiting an admin
+        RETRYING = "retrying"
+        RESOLVED = "resolved"
+        ESCALATED = "escalated"  # retries exhausted
+
+    category = models.CharField(max_length=16, choices=Category.choices)
+    source = models.CharField(max_length=100)  # the queue the message came from
+    ticket_id = models.CharField(max_length=255, blank=True, db_index=True)  # when the payload names one
+    message = models.TextField()
+    payload = models.JSONField()  # the message's kwargs as received
+    retry_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "category"])]
+
+    def __str__(self) -> str:
+        return f"{self.category}: {self.message[:60]}"

@@ -1,0 +1,302 @@
+"""HDTS ticket intake (DESIGN §3): validate, match a workflow, create tasks set-based, keep the unmatched.
+
+A batch of tickets becomes tasks in one transaction and a constant number of statements. Idempotency rests on the
+unique ``Task.external_ticket_id``: tasks are inserted with ON CONFLICT DO NOTHING and only the rows actually
+inserted (recognised by their client-generated ids) go on to be assigned and notified, so a redelivered or
+resent ticket is a no-op, whichever worker sees it and whenever.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from tts_common import hdts, signing
+from workflow_api.models import Task, UnroutedTicket, Workflow, WorkflowStep
+from workflow_api.services import notify
+from workflow_api.services.assignment import lock_cursors, pick_assignees
+from workflow_api.services.audit import audit_event, record_events
+from workflow_api.services.steps import enter_step, task_sla
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=models.Model)
+
+# Ingestion holds this advisory lock shared and routing of unrouted tickets (at deploy) exclusive, so a ticket
+# matched against the workflows of just before a deploy is stored as unrouted *before* the deploy looks for
+# unrouted tickets, and one matched just after sees the deployed workflow: none falls between the two.
+ROUTING_LOCK_KEY = 0x7454_5301
+TICKET_ID_MAX_LENGTH = Task._meta.get_field("external_ticket_id").max_length
+
+
+class InvalidTicket(Exception):
+    """A ticket that can never be ingested; ``category`` is an ``IntegrationError.Category`` value."""
+
+    def __init__(self, category: str, message: str) -> None:
+        super().__init__(f"{category}: {message}")
+        self.category = category
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingTicket:
+    """A valid HDTS ticket, as received."""
+
+    ticket_id: str
+    data: dict[str, Any]
+    received_at: datetime
+
+    @property
+    def match_key(self) -> tuple[str, str, str]:
+        return (self.data["category"], self.data["sub_category"], self.data.get("department") or "")
+
+    @property
+    def created_at(self) -> datetime:
+        """When the SLA clock starts: the ticket's own time, else its receipt."""
+        value = self.data.get("created_at")
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else self.received_at
+
+
+def parse_ticket(
+    ticket_data: Any, signature: str | None = None, signed_at: str | int | None = None, *, received_at: datetime
+) -> IncomingTicket:
+    """Check a ticket message against the HDTS schema and, when a secret is set, its signature.
+
+    No signature age limit here: a replayed message is harmless, ticket_id idempotency neutralises it.
+    """
+    errors = hdts.validate_ticket(ticket_data)
+    if errors:
+        raise InvalidTicket("validation", "; ".join(errors))
+    if len(ticket_data["ticket_id"]) > TICKET_ID_MAX_LENGTH:
+        raise InvalidTicket("validation", f"ticket_id: Ensure this field has no more than {TICKET_ID_MAX_LENGTH} characters.")
+    if settings.HDTS_SIGNING_SECRET:
+        try:
+            signing.verify(settings.HDTS_SIGNING_SECRET, signature, signed_at, ticket_data)
+        except signing.SignatureError as exc:
+            raise InvalidTicket("signature", str(exc)) from exc
+    return IncomingTicket(ticket_id=ticket_data["ticket_id"], data=ticket_data, received_at=received_at)
+
+
+# --- Matching ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Route:
+    workflow: Workflow
+    first_step: WorkflowStep
+
+
+def match_workflows(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], Route | None]:
+    """The deployed workflow for each (category, sub_category, department): the one for exactly that department,
+    else the one for any department (blank); None if neither exists (or it has no step)."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    steps = WorkflowStep.objects.select_related("role").order_by("order")
+    workflows = Workflow.objects.filter(
+        status=Workflow.Status.DEPLOYED,
+        category__in={key[0] for key in keys},
+        sub_category__in={key[1] for key in keys},
+    ).select_related("coordinator_role").prefetch_related(Prefetch("steps", queryset=steps))
+    deployed = {}
+    for workflow in workflows:
+        first = next(iter(workflow.steps.all()), None)
+        if first is not None:
+            first.workflow = workflow  # enter_step reads step.workflow: share the instance, no extra query
+            deployed[(workflow.category, workflow.sub_category, workflow.department)] = Route(workflow, first)
+    return {
+        key: (deployed.get(key) if key[2] else None) or deployed.get((key[0], key[1], "")) for key in keys
+    }
+
+
+# --- Ingestion ------------------------------------------------------------------------------------------------
+def _routing_lock(*, exclusive: bool) -> None:
+    if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s)", [ROUTING_LOCK_KEY])
+
+
+def insert_new(objs: Sequence[M]) -> list[M]:
+    """INSERT ... ON CONFLICT DO NOTHING; returns the objects actually inserted (their client-made pks exist)."""
+    if not objs:
+        return []
+    model = type(objs[0])
+    model._default_manager.bulk_create(objs, ignore_conflicts=True, batch_size=1000)
+    inserted = set(model._default_manager.filter(pk__in=[obj.pk for obj in objs]).values_list("pk", flat=True))
+    return [obj for obj in objs if obj.pk in inserted]
+
+
+def _create_tasks(routed: Sequence[tuple[IncomingTicket, Route]], *, now: datetime) -> list[Task]:
+    """New tasks for the tickets, on their first steps, assigned; tickets that already have a task are skipped."""
+    tasks = []
+    route_of: dict[uuid.UUID, Route] = {}
+    for ticket, route in routed:
+        priority = hdts.internal_priority(ticket.data["priority"])
+        created_at = ticket.created_at
+        task = Task(
+            task_id=uuid.uuid4(),
+            workflow=route.workflow,
+            external_ticket_id=ticket.ticket_id,
+            title=ticket.data["title"],
+            description=ticket.data.get("description") or "",
+            priority=priority,
+            status=Task.Status.PENDING,
+            ticket_data=ticket.data,
+            ticket_created_at=created_at,
+            sla_deadline=created_at + task_sla(route.workflow, priority),
+        )
+        tasks.append(task)
+        route_of[task.task_id] = route
+    created = insert_new(tasks)
+    if not created:
+        return []
+    # Every pointer this batch needs, locked at once in role_id order: the picks below find them already held.
+    lock_cursors(
+        role_id
+        for task in created
+        for role_id in (route_of[task.task_id].workflow.coordinator_role_id, route_of[task.task_id].first_step.role_id)
+    )
+    by_coordinator: dict[int, list[Task]] = defaultdict(list)
+    by_step: dict[int, list[Task]] = defaultdict(list)
+    steps: dict[int, WorkflowStep] = {}
+    for task in created:
+        route = route_of[task.task_id]
+        by_coordinator[route.workflow.coordinator_role_id].append(task)
+        by_step[route.first_step.pk].append(task)
+        steps[route.first_step.pk] = route.first_step
+    for owned in by_coordinator.values():
+        workflow = route_of[owned[0].task_id].workflow
+        for task, owner_id in zip(owned, pick_assignees(workflow.coordinator_role, len(owned))):
+            task.owner_id = owner_id
+    record_events(
+        [
+            audit_event(
+                "task.created",
+                entity_type="task",
+                entity_id=str(task.task_id),
+                ticket_id=task.external_ticket_id,
+                data={"workflow_id": task.workflow_id, "priority": task.priority, "owner_id": task.owner_id},
+                at=now,
+            )
+            for task in created
+        ]
+    )
+    for step_id, entering in by_step.items():
+        enter_step(entering, steps[step_id], now=now, also_update=("owner",))
+    return created
+
+
+def _keep_unrouted(tickets: Sequence[IncomingTicket], *, now: datetime) -> None:
+    """Store tickets no workflow matches (once each) and tell the admins about the new ones."""
+    # A redelivered ticket may have been routed earlier (to a workflow since archived): it is not unrouted.
+    has_task = set(
+        Task.objects.filter(external_ticket_id__in=[t.ticket_id for t in tickets]).values_list(
+            "external_ticket_id", flat=True
+        )
+    )
+    rows = [
+        UnroutedTicket(
+            ticket_id=ticket.ticket_id,
+            category=ticket.match_key[0],
+            sub_category=ticket.match_key[1],
+            department=ticket.match_key[2],
+            payload=ticket.data,
+            received_at=now,
+        )
+        for ticket in tickets
+        if ticket.ticket_id not in has_task
+    ]
+    new = insert_new(rows)
+    if not new:
+        return
+    admins = notify.admin_user_ids()
+    events = []
+    for row in new:
+        notify.notify_users(
+            admins,
+            "unrouted_ticket",
+            f"Unrouted ticket {row.ticket_id}",
+            f"No deployed workflow matches category {row.category!r}, sub-category {row.sub_category!r}"
+            + (f", department {row.department!r}" if row.department else "")
+            + "; the ticket waits until one is deployed.",
+            ticket_id=row.ticket_id,
+            metadata={"category": row.category, "sub_category": row.sub_category, "department": row.department},
+        )
+        events.append(
+            audit_event(
+                "ticket.unrouted",
+                entity_type="ticket",
+                entity_id=row.ticket_id,
+                ticket_id=row.ticket_id,
+                data={"category": row.category, "sub_category": row.sub_category, "department": row.department},
+                at=now,
+            )
+        )
+    record_events(events)
+    logger.warning("unrouted tickets kept", extra={"operation": "ingest", "count": len(new)})
+
+
+@transaction.atomic
+def ingest_tickets(tickets: Sequence[IncomingTicket]) -> list[Task]:
+    """Turn tickets into tasks (or unrouted tickets); returns the tasks created (none for known tickets)."""
+    now = timezone.now()
+    _routing_lock(exclusive=False)
+    unique = list({ticket.ticket_id: ticket for ticket in tickets}.values())  # a batch may hold a resend
+    routes = match_workflows(ticket.match_key for ticket in unique)
+    routed = [(ticket, routes[ticket.match_key]) for ticket in unique if routes[ticket.match_key]]
+    unrouted = [ticket for ticket in unique if routes[ticket.match_key] is None]
+    created = _create_tasks(routed, now=now)  # type: ignore[arg-type]
+    if unrouted:
+        _keep_unrouted(unrouted, now=now)
+    return created
+
+
+def route_unrouted_tickets(workflow: Workflow) -> int:
+    """Create tasks for the unrouted tickets the (just deployed) ``workflow`` matches; returns how many.
+
+    Runs in the caller's (deploy) transaction.
+    """
+    _routing_lock(exclusive=True)
+    pending = UnroutedTicket.objects.select_for_update().filter(
+        routed_at__isnull=True, category=workflow.category, sub_category=workflow.sub_category
+    )
+    if workflow.department:
+        pending = pending.filter(department=workflow.department)
+    rows = list(pending.order_by("received_at", "ticket_id"))
+    if not rows:
+        return 0
+    now = timezone.now()
+    tickets = [IncomingTicket(ticket_id=row.ticket_id, data=row.payload, received_at=row.received_at) for row in rows]
+    routes = match_workflows(ticket.match_key for ticket in tickets)
+    _create_tasks([(t, routes[t.match_key]) for t in tickets if routes[t.match_key]], now=now)  # type: ignore[misc]
+    task_of = dict(
+        Task.objects.filter(external_ticket_id__in=[row.ticket_id for row in rows]).values_list(
+            "external_ticket_id", "task_id"
+        )
+    )
+    routed = [row for row in rows if row.ticket_id in task_of]
+    for row in routed:
+        row.routed_at = now
+        row.task_id = task_of[row.ticket_id]
+    UnroutedTicket.objects.bulk_update(routed, ["routed_at", "task"], batch_size=500)
+    record_events(
+        [
+            audit_event(
+                "ticket.routed",
+                entity_type="ticket",
+                entity_id=row.ticket_id,
+                ticket_id=row.ticket_id,
+                data={"workflow_id": workflow.pk, "task_id": str(row.task_id)},
+                at=now,
+            )
+            for row in routed
+        ]
+    )
+    return len(routed)

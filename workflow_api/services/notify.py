@@ -1,0 +1,73 @@
+"""Messages the engine sends other services (DESIGN §2). All are published only once the caller's transaction
+commits, so a rolled-back batch never notifies anyone, and nothing is sent for work that did not happen."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+
+from tts_common import bus, contracts
+from tts_common.messages import AssignmentNotification, InAppNotification
+from workflow_api.models import Task, UserReplica
+
+
+def notify_assignment(task: Task, user_id: int, role_name: str) -> None:
+    """``task.send_assignment_notification`` to the task's new assignee."""
+    message: AssignmentNotification = {
+        "user_id": user_id,
+        "task_id": str(task.task_id),
+        "task_title": task.title,
+        "role_name": role_name,
+        "ticket_id": task.external_ticket_id,
+    }
+    bus.publish_on_commit(contracts.ASSIGNMENT_NOTIFICATION, **message)
+
+
+def notify_users(
+    user_ids: Iterable[int],
+    notification_type: str,
+    subject: str,
+    message: str,
+    *,
+    task: Task | None = None,
+    ticket_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """One ``notifications.create_inapp`` per user."""
+    for user_id in user_ids:
+        payload: InAppNotification = {
+            "user_id": user_id,
+            "subject": subject,
+            "message": message,
+            "notification_type": notification_type,
+            "related_task_id": str(task.task_id) if task else None,
+            "related_ticket_id": ticket_id or (task.external_ticket_id if task else None),
+            "metadata": metadata or {},
+        }
+        bus.publish_on_commit(contracts.INAPP_NOTIFICATION, **payload)
+
+
+def admin_user_ids() -> list[int]:
+    """Active replica users holding the TTS admin role (DESIGN §5)."""
+    return list(
+        UserReplica.objects.filter(
+            is_active=True,
+            roles__role__system=settings.TTS_SYSTEM,
+            roles__role__name=settings.TTS_ADMIN_ROLE,
+            roles__role__is_active=True,
+        )
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+
+
+def notify_admins(notification_type: str, subject: str, message: str, **kw: Any) -> None:
+    """:func:`notify_users` for every admin (keyword arguments as there)."""
+    notify_users(admin_user_ids(), notification_type, subject, message, **kw)
+
+
+def send_ticket_status(ticket_id: str, status: str) -> None:
+    """``send_ticket_status`` back to HDTS."""
+    bus.publish_on_commit(contracts.TICKET_STATUS, args=(ticket_id, status))
