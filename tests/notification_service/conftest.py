@@ -1,0 +1,152 @@
+"""Fixtures of the notification service tests: JWT clients, a stand-in auth service, a real SMTP server, a worker."""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterator
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.core.cache import cache
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from notification_service.queues import EMAIL_DELIVERY
+from tests.conftest import free_port
+from tts_common import contracts
+
+NOTIFICATION_QUEUES = (*contracts.SERVICE_QUEUES["notification_service"], EMAIL_DELIVERY.queue)
+
+
+def make_token(user_id: int, *, is_admin: bool = False) -> str:
+    token = AccessToken()
+    token["user_id"] = user_id
+    token["username"] = f"user{user_id}"
+    token["is_admin"] = is_admin
+    token["roles"] = {}
+    return str(token)
+
+
+@pytest.fixture
+def api() -> Callable[..., APIClient]:
+    """``api(user_id, is_admin=False)``: an API client authenticated as that user."""
+
+    def client(user_id: int, *, is_admin: bool = False) -> APIClient:
+        api_client = APIClient()
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(user_id, is_admin=is_admin)}")
+        return api_client
+
+    return client
+
+
+# --- A stand-in for the auth service's user lookup ---------------------------------------------------------------
+@dataclass
+class AuthStub:
+    url: str
+    users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    down: bool = False
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_user(self, user_id: int, email: str, is_active: bool = True) -> None:
+        self.users[user_id] = {"id": user_id, "username": f"user{user_id}", "email": email, "is_active": is_active}
+
+
+@pytest.fixture
+def auth_stub() -> Iterator[AuthStub]:
+    """``GET /api/v1/users/{id}/`` as the auth service answers it; only admin tokens are accepted."""
+    stub = AuthStub(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            try:
+                claims = dict(AccessToken(token).payload)
+            except Exception:
+                claims = {}
+            stub.requests.append({"path": self.path, "claims": claims})
+            if stub.down:
+                return self._reply(503, {"detail": "down"})
+            if not claims.get("is_admin"):
+                return self._reply(401, {"detail": "unauthorized"})
+            parts = self.path.strip("/").split("/")
+            if len(parts) == 4 and parts[:3] == ["api", "v1", "users"] and parts[3].isdigit():
+                user = stub.users.get(int(parts[3]))
+                return self._reply(200, user) if user else self._reply(404, {"detail": "Not found."})
+            self._reply(404, {"detail": "Not found."})
+
+        def _reply(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    stub.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield stub
+    server.shutdown()
+    server.server_close()
+
+
+# --- A real SMTP server ------------------------------------------------------------------------------------------
+class SmtpServer:
+    """aiosmtpd on a fixed loopback port, which can be started late (to play an SMTP outage first)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.messages: list[Message] = []
+        self._controller: Controller | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller:
+            self._controller.stop()
+            self._controller = None
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """Not started: call ``.start()`` (its port is reserved in ``.port`` for the worker's settings)."""
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+# --- A notification worker pointed at the stubs --------------------------------------------------------------------
+@pytest.fixture
+def notification_worker(request, monkeypatch, auth_stub: AuthStub, smtp_server: SmtpServer, broker):
+    """Starts a worker on the notification queues whose email goes to ``smtp_server`` and user lookups to
+    ``auth_stub``, with email retries 0.05 * 2^n s. The worker copies os.environ when ``celery_worker`` is set up,
+    so the variables are set first and that fixture is requested afterwards."""
+    for name, value in {
+        "AUTH_SERVICE_URL": auth_stub.url,
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_server.port),
+        "EMAIL_TIMEOUT": "5",
+        "NOTIFICATION_EMAIL_RETRY_BASE_SECONDS": "0.05",
+    }.items():
+        monkeypatch.setenv(name, value)
+    email_queue = contracts.declared_queue(EMAIL_DELIVERY.queue)(broker.default_channel)
+    email_queue.declare()
+    email_queue.purge()
+    cache.clear()  # user lookups cached by earlier tests
+    start = request.getfixturevalue("celery_worker")
+    return lambda: start(queues=NOTIFICATION_QUEUES)
