@@ -53,10 +53,21 @@ class ConsumerMixin:
         """Hook for a consumer to record a message that gave up (e.g. an integration-errors table)."""
 
     def give_up(self, kwargs: dict[str, Any], reason: str, retries: int) -> None:
+        """Make the message's failure durable; raises if it could not (the caller then requeues the message).
+
+        With a dead-letter queue, the dead letter is that durable record and ``on_give_up`` is best effort: were a
+        failing hook (say, the database being down, the very reason retries ran out) to requeue the message, it
+        would loop through give-up forever instead of reaching the DLQ. Without one, the hook is the only record.
+        """
         logger.error("message gave up", extra={"operation": self.name, "reason": reason, "retries": retries})
-        self.on_give_up(kwargs, reason, retries)
-        if self.dead_letter_source:
-            bus.dead_letter(self.dead_letter_source, reason, {"task": self.name, "kwargs": kwargs, "retries": retries})
+        if not self.dead_letter_source:
+            self.on_give_up(kwargs, reason, retries)
+            return
+        bus.dead_letter(self.dead_letter_source, reason, {"task": self.name, "kwargs": kwargs, "retries": retries})
+        try:
+            self.on_give_up(kwargs, reason, retries)
+        except Exception:
+            logger.exception("dead-lettered, but on_give_up failed", extra={"operation": self.name})
 
 
 class QueueConsumer(ConsumerMixin, Task):

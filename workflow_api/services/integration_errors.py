@@ -1,0 +1,24 @@
+"""The integration-errors table: messages from other systems that gave up, for admins to inspect and replay."""
+from __future__ import annotations
+
+from typing import Any
+
+from workflow_api.models import IntegrationError
+
+
+def record_integration_error(*, source: str, kwargs: dict[str, Any], reason: str, retries: int) -> IntegrationError:
+    """Record a message that gave up. ``reason`` is ``"<category>: <message>"`` for messages rejected on sight
+    (validation, signature: awaiting an admin); anything else failed in processing until retries ran out."""
+    category, _, message = reason.partition(": ")
+    permanent = category in (IntegrationError.Category.VALIDATION, IntegrationError.Category.SIGNATURE)
+    ticket_data = kwargs.get("ticket_data")
+    ticket_id = ticket_data.get("ticket_id") if isinstance(ticket_data, dict) else None
+    return IntegrationError.objects.create(
+        category=category if permanent else IntegrationError.Category.PROCESSING,
+        source=source,
+        ticket_id=str(ticket_id)[:255] if isinstance(ticket_id, (str, int)) else "",
+        message=message if permanent else reason,
+        payload=kwargs,
+        retry_count=retries,
+        status=IntegrationError.Status.PENDING if permanent else IntegrationError.Status.ESCALATED,
+    )

@@ -1,0 +1,95 @@
+"""Celery consumers of workflow_api's queues (DESIGN §2). Each only decodes a message and calls a service;
+reliability (late acks, retries, dead-lettering, batching) lives in :mod:`tts_common.worker`."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from celery import current_app, shared_task
+from django.utils import timezone
+
+from tts_common import contracts
+from tts_common.messages import RoleData, UserData
+from tts_common.worker import BatchConsumer, PermanentError, QueueConsumer
+from workflow_api.services import ingestion, replica
+from workflow_api.services.ingestion import IncomingTicket
+from workflow_api.services.integration_errors import record_integration_error
+
+
+class IntegrationErrorsMixin:
+    """Messages that give up are recorded in the integration-errors table."""
+
+    name: str
+
+    def on_give_up(self, kwargs: dict[str, Any], reason: str, retries: int) -> None:
+        source = next(route.queue for route in contracts.ROUTES if route.task == self.name)
+        record_integration_error(source=source, kwargs=kwargs, reason=reason, retries=retries)
+
+
+class ReceiveTicketConsumer(IntegrationErrorsMixin, BatchConsumer[IncomingTicket]):
+    """``tickets.tasks.receive_ticket``: HDTS tickets become tasks, a batch at a time."""
+
+    name = contracts.RECEIVE_TICKET.task
+    dead_letter_source = contracts.RECEIVE_TICKET.queue
+
+    def decode(self, kwargs: dict[str, Any]) -> IncomingTicket:
+        try:
+            return ingestion.parse_ticket(
+                kwargs.get("ticket_data"), kwargs.get("signature"), kwargs.get("signed_at"), received_at=timezone.now()
+            )
+        except ingestion.InvalidTicket as exc:
+            raise PermanentError(str(exc)) from exc
+
+    def process(self, items: Sequence[IncomingTicket]) -> None:
+        ingestion.ingest_tickets(items)
+
+
+def _fields(payload: Any, name: str, types: dict[str, type | tuple[type, ...]]) -> None:
+    """Reject (for good) a payload that is not a dict with these keys of these types."""
+    if not isinstance(payload, dict):
+        raise PermanentError(f"validation: {name} must be an object")
+    for key, expected in types.items():
+        value = payload.get(key)
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is int):
+            raise PermanentError(f"validation: {name}.{key} is missing or not {getattr(expected, '__name__', expected)}")
+
+
+def decode_role(kwargs: dict[str, Any]) -> RoleData:
+    role = kwargs.get("role_data")
+    _fields(role, "role_data", {"role_id": int, "system": str, "name": str, "is_active": bool, "version": int})
+    return {**role, "permissions": list(role.get("permissions") or [])}
+
+
+def decode_user(kwargs: dict[str, Any]) -> UserData:
+    user = kwargs.get("user_data")
+    _fields(user, "user_data", {"user_id": int, "username": str, "is_active": bool, "version": int, "system_roles": list})
+    for role in user["system_roles"]:
+        _fields(role, "user_data.system_roles[]", {"system": str, "role_id": int, "role_name": str})
+    return {**user, "email": user.get("email") or ""}
+
+
+class RecordedQueueConsumer(IntegrationErrorsMixin, QueueConsumer):
+    abstract = True
+
+
+@shared_task(base=RecordedQueueConsumer, bind=True, name=contracts.ROLE_SEND.task)
+def role_send(self: QueueConsumer, **kwargs: Any) -> None:
+    """``workflow.role.send``: one role's latest state (rare; no batching needed)."""
+    replica.apply_role(decode_role(kwargs))
+
+
+class RoleSyncConsumer(IntegrationErrorsMixin, BatchConsumer[UserData]):
+    """``workflow.role.sync``: users' role snapshots, batched (a bulk sync sends thousands at once)."""
+
+    name = contracts.ROLE_SYNC.task
+    flush_every = 100
+
+    def decode(self, kwargs: dict[str, Any]) -> UserData:
+        return decode_user(kwargs)
+
+    def process(self, items: Sequence[UserData]) -> None:
+        replica.apply_user_snapshots(items)
+
+
+receive_ticket = current_app.register_task(ReceiveTicketConsumer())
+role_sync = current_app.register_task(RoleSyncConsumer())
