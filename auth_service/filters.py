@@ -1,0 +1,39 @@
+"""Query-string filters of the user and role lists."""
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django_filters import rest_framework as filters
+
+from .models import Role, User
+
+
+class UserFilter(filters.FilterSet):
+    is_active = filters.BooleanFilter()
+    role = filters.NumberFilter(field_name="system_roles__role_id", distinct=True, help_text="Holds this role id.")
+    role_name = filters.CharFilter(
+        field_name="system_roles__role__name", lookup_expr="iexact", distinct=True, help_text="Holds a role so named."
+    )
+    system = filters.CharFilter(
+        field_name="system_roles__role__system__code",
+        lookup_expr="iexact",
+        distinct=True,
+        help_text="Holds a role of this system (code).",
+    )
+    search = filters.CharFilter(method="filter_search", help_text="Part of the username or email.")
+
+    class Meta:
+        model = User
+        fields: list[str] = []
+
+    def filter_search(self, queryset: QuerySet[User], name: str, value: str) -> QuerySet[User]:
+        return queryset.filter(Q(username__icontains=value) | Q(email__icontains=value))
+
+
+class RoleFilter(filters.FilterSet):
+    system = filters.CharFilter(field_name="system__code", lookup_expr="iexact", help_text="System code.")
+    is_active = filters.BooleanFilter()
+    search = filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the role name.")
+
+    class Meta:
+        model = Role
+        fields: list[str] = []

@@ -1,0 +1,106 @@
+"""Reads of the auth service: querysets for the API, token claims and the sync payloads of DESIGN §2."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+
+from tts_common.auth import is_admin
+from tts_common.messages import RoleData, SystemRole, UserData
+
+from .models import Role, System, User, UserSystemRole
+
+
+def assignment_list(*, user: User) -> QuerySet[UserSystemRole]:
+    """Every assignment of ``user``, including those of deactivated roles (admins need to see and clean them up)."""
+    return UserSystemRole.objects.filter(user=user).select_related("role__system").order_by("assigned_at", "id")
+
+
+def user_list() -> QuerySet[User]:
+    assignments = UserSystemRole.objects.select_related("role__system").order_by("assigned_at", "id")
+    return User.objects.prefetch_related(Prefetch("system_roles", queryset=assignments)).order_by("id")
+
+
+def user_get_visible(*, actor: Any, user_id: int) -> User | None:
+    """The user ``actor`` may read: admins read anyone, others only themselves.
+
+    ``None`` both for a missing user and for someone else's, so the API answers 404 either way and does not reveal
+    which user ids exist.
+    """
+    if not is_admin(actor) and actor.id != user_id:
+        return None
+    return user_list().filter(pk=user_id).first()
+
+
+def active_role_names(*, user: User) -> dict[str, list[str]]:
+    """The token's ``roles`` claim: {system code: [role name, ...]} of the user's active roles."""
+    roles: dict[str, list[str]] = defaultdict(list)
+    for system_code, role_name in (
+        UserSystemRole.objects.filter(user=user, role__is_active=True)
+        .order_by("role__system__code", "role__name")
+        .values_list("role__system__code", "role__name")
+    ):
+        roles[system_code].append(role_name)
+    return dict(roles)
+
+
+def token_claims(*, user: User) -> dict[str, Any]:
+    """Claims every access token carries, read fresh from the database (so a refresh picks up role changes)."""
+    roles = active_role_names(user=user)
+    return {
+        "user_id": user.pk,
+        "username": user.username,
+        "roles": roles,
+        "is_admin": settings.TTS_ADMIN_ROLE in roles.get(settings.TTS_SYSTEM, [])
+        or user.is_staff
+        or user.is_superuser,
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+    }
+
+
+def user_sync_snapshot(*, user: User) -> UserData:
+    """The ``workflow.role.sync`` payload: the user's *effective* roles (active roles only, like the token).
+
+    Call it after locking and mutating the user so the snapshot and its version describe the same state.
+    """
+    assignments = assignment_list(user=user).filter(role__is_active=True)
+    system_roles: list[SystemRole] = [
+        {
+            "system": assignment.role.system.code,
+            "role_id": assignment.role_id,
+            "role_name": assignment.role.name,
+            "assigned_at": assignment.assigned_at.isoformat(),
+        }
+        for assignment in assignments
+    ]
+    return {
+        "user_id": user.pk,
+        "username": user.username,
+        "email": user.email,
+        "is_active": user.is_active,
+        "version": user.sync_version,
+        "system_roles": system_roles,
+    }
+
+
+def role_list() -> QuerySet[Role]:
+    return Role.objects.select_related("system").order_by("system__code", "name", "id")
+
+
+def role_snapshot(*, role: Role) -> RoleData:
+    """The ``workflow.role.send`` payload."""
+    return {
+        "role_id": role.pk,
+        "system": role.system.code,
+        "name": role.name,
+        "permissions": list(role.permissions),
+        "is_active": role.is_active,
+        "version": role.version,
+    }
+
+
+def system_list() -> QuerySet[System]:
+    return System.objects.order_by("code")

@@ -1,0 +1,318 @@
+"""HTTP API of the auth service (DESIGN §5): parse the request, call a selector or service, render the result."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from tts_common.auth import IsAdmin, IsAdminOrReadOnly
+
+from . import selectors, serializers, services, tokens
+from .filters import RoleFilter, UserFilter
+from .models import Role, User
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with a concurrent change; retry it."
+    default_code = "conflict"
+
+
+class ApiErrorsMixin:
+    # Maps service errors onto the API's error shape. Services raise Django's ValidationError (they also serve the
+    # Django admin); a unique constraint can still be hit by a concurrent request after validation passed, which is
+    # a conflict rather than a server error.
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, DjangoValidationError):
+            errors = as_serializer_error(exc)
+            if NON_FIELD_ERRORS in errors:
+                errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop(NON_FIELD_ERRORS)
+            exc = exceptions.ValidationError(errors)
+        elif isinstance(exc, IntegrityError):
+            exc = Conflict()
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+
+def _visible_user(request: Request, user_id: int) -> User:
+    user = selectors.user_get_visible(actor=request.user, user_id=user_id)
+    if user is None:
+        raise exceptions.NotFound()
+    return user
+
+
+def _input(serializer_class: type[serializers.InputSerializer], request: Request, **kwargs: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+_ERRORS = {
+    400: OpenApiResponse(description="Invalid input: `{status, code, detail, errors}`."),
+    401: OpenApiResponse(description="Missing, invalid or expired token."),
+    403: OpenApiResponse(description="Administrator access is required."),
+    404: OpenApiResponse(description="No such object (or not yours to see)."),
+}
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: _ERRORS[code] for code in codes}
+
+
+# --- Tokens ---------------------------------------------------------------------------------------------------
+class _TokenApi(ApiErrorsMixin, APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # Without an authenticator DRF would turn our 401s into 403s; the client should log in again instead.
+        return 'Bearer realm="tts"'
+
+    def _render(self, pair: tokens.TokenPair) -> Response:
+        return Response(serializers.TokenPairOutputSerializer(pair).data)
+
+
+@extend_schema(tags=["auth"])
+class TokenObtainApi(_TokenApi):
+    @extend_schema(
+        operation_id="token_obtain",
+        request=serializers.TokenObtainInputSerializer,
+        responses={
+            200: serializers.TokenPairOutputSerializer,
+            **_errors(400),
+            401: OpenApiResponse(description="Wrong username or password, or an inactive account."),
+            429: OpenApiResponse(description="Too many failed logins for this username or client; see Retry-After."),
+        },
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        data = _input(serializers.TokenObtainInputSerializer, request)
+        # REMOTE_ADDR: a proxy's X-Forwarded-For is client-controlled unless the proxy is trusted (not configured).
+        pair = tokens.obtain_token_pair(
+            username=data["username"], password=data["password"], client_ip=request.META.get("REMOTE_ADDR", "")
+        )
+        return self._render(pair)
+
+
+@extend_schema(tags=["auth"])
+class TokenRefreshApi(_TokenApi):
+    @extend_schema(
+        operation_id="token_refresh",
+        request=serializers.TokenRefreshInputSerializer,
+        responses={
+            200: serializers.TokenPairOutputSerializer,
+            **_errors(400),
+            401: OpenApiResponse(description="Invalid or expired refresh token, inactive user or changed password."),
+        },
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        data = _input(serializers.TokenRefreshInputSerializer, request)
+        return self._render(tokens.refresh_token_pair(refresh_token=data["refresh_token"]))
+
+
+# --- Users ----------------------------------------------------------------------------------------------------
+@extend_schema(tags=["auth"])
+class UserListApi(ApiErrorsMixin, generics.ListAPIView):
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.UserOutputSerializer
+    filterset_class = UserFilter
+    ordering_fields = ["id", "username", "email", "date_joined"]
+
+    def get_queryset(self):  # type: ignore[override]
+        return selectors.user_list()
+
+    @extend_schema(responses={200: serializers.UserOutputSerializer(many=True), **_errors(400, 401, 403)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=serializers.UserCreateInputSerializer,
+        responses={201: serializers.UserOutputSerializer, **_errors(400, 401, 403)},
+    )
+    def post(self, request: Request) -> Response:
+        user = services.user_create(**_input(serializers.UserCreateInputSerializer, request))
+        return Response(serializers.UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["auth"])
+class UserDetailApi(ApiErrorsMixin, APIView):
+    """One user: admins see and change anyone, others only themselves (anyone else's id answers 404)."""
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [IsAdmin()] if self.request.method == "DELETE" else super().get_permissions()
+
+    def _render(self, request: Request, user_id: int) -> Response:
+        return Response(serializers.UserOutputSerializer(_visible_user(request, user_id)).data)
+
+    @extend_schema(responses={200: serializers.UserOutputSerializer, **_errors(401, 404)})
+    def get(self, request: Request, user_id: int) -> Response:
+        return self._render(request, user_id)
+
+    @extend_schema(
+        request=serializers.UserUpdateInputSerializer,
+        responses={200: serializers.UserOutputSerializer, **_errors(400, 401, 403, 404)},
+        description="Admins change email, names, is_active and passwords; users change their own email, names and "
+        "password (with current_password).",
+    )
+    def patch(self, request: Request, user_id: int) -> Response:
+        user = _visible_user(request, user_id)
+        data = _input(serializers.UserUpdateInputSerializer, request, partial=True)
+        services.user_update(user=user, data=data, actor=request.user)
+        return self._render(request, user_id)  # re-read with its role assignments
+
+    @extend_schema(
+        responses={204: OpenApiResponse(description="Deactivated (users are never deleted)."), **_errors(401, 403, 404)}
+    )
+    def delete(self, request: Request, user_id: int) -> Response:
+        services.user_deactivate(user=_visible_user(request, user_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["auth"])
+class UserMeApi(UserDetailApi):
+    """The caller's own account."""
+
+    http_method_names = ["get", "patch", "head", "options"]
+
+    @extend_schema(operation_id="users_me_retrieve", responses={200: serializers.UserOutputSerializer, **_errors(401)})
+    def get(self, request: Request) -> Response:  # type: ignore[override]
+        return super().get(request, request.user.id)
+
+    @extend_schema(
+        operation_id="users_me_partial_update",
+        request=serializers.UserUpdateInputSerializer,
+        responses={200: serializers.UserOutputSerializer, **_errors(400, 401, 403)},
+    )
+    def patch(self, request: Request) -> Response:  # type: ignore[override]
+        return super().patch(request, request.user.id)
+
+
+@extend_schema(tags=["auth"])
+class UserRolesApi(ApiErrorsMixin, generics.GenericAPIView):
+    """A user's role assignments (including those of deactivated roles, flagged by ``role_is_active``)."""
+
+    serializer_class = serializers.AssignmentOutputSerializer
+    filter_backends: list[type] = []
+
+    def get_permissions(self) -> list[BasePermission]:
+        return super().get_permissions() if self.request.method == "GET" else [IsAdmin()]
+
+    @extend_schema(responses={200: serializers.AssignmentOutputSerializer(many=True), **_errors(401, 404)})
+    def get(self, request: Request, user_id: int) -> Response:
+        page = self.paginate_queryset(selectors.assignment_list(user=_visible_user(request, user_id)))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        request=serializers.UserRoleAssignInputSerializer,
+        responses={
+            201: serializers.AssignmentOutputSerializer,
+            200: OpenApiResponse(serializers.AssignmentOutputSerializer, description="The user already had it."),
+            **_errors(400, 401, 403, 404),
+        },
+    )
+    def post(self, request: Request, user_id: int) -> Response:
+        user = _visible_user(request, user_id)
+        data = _input(serializers.UserRoleAssignInputSerializer, request)
+        assignment, created = services.user_role_assign(user=user, role=data["role_id"])
+        return Response(
+            self.get_serializer(assignment).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+    @extend_schema(
+        request=serializers.UserRolesReplaceInputSerializer,
+        responses={200: serializers.UserOutputSerializer, **_errors(400, 401, 403, 404)},
+        description="Replaces the user's whole role set; returns the user with its new assignments.",
+    )
+    def put(self, request: Request, user_id: int) -> Response:
+        user = _visible_user(request, user_id)
+        data = _input(serializers.UserRolesReplaceInputSerializer, request)
+        services.user_roles_replace(user=user, roles=data["role_ids"])
+        return Response(serializers.UserOutputSerializer(_visible_user(request, user_id)).data)
+
+
+@extend_schema(tags=["auth"])
+class UserRoleDetailApi(ApiErrorsMixin, APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        responses={204: OpenApiResponse(description="Unassigned."), **_errors(401, 403, 404)},
+    )
+    def delete(self, request: Request, user_id: int, role_id: int) -> Response:
+        user = get_object_or_404(User, pk=user_id)
+        role = get_object_or_404(Role, pk=role_id)
+        if not services.user_role_unassign(user=user, role=role):
+            raise exceptions.NotFound("The user does not have this role.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Roles and systems ----------------------------------------------------------------------------------------
+@extend_schema(tags=["auth"])
+class RoleListApi(ApiErrorsMixin, generics.ListAPIView):
+    permission_classes = [IsAdminOrReadOnly]
+    serializer_class = serializers.RoleOutputSerializer
+    filterset_class = RoleFilter
+    ordering_fields = ["id", "name", "version", "created_at"]
+
+    def get_queryset(self):  # type: ignore[override]
+        return selectors.role_list()
+
+    @extend_schema(responses={200: serializers.RoleOutputSerializer(many=True), **_errors(400, 401)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=serializers.RoleCreateInputSerializer,
+        responses={201: serializers.RoleOutputSerializer, **_errors(400, 401, 403)},
+    )
+    def post(self, request: Request) -> Response:
+        role = services.role_create(**_input(serializers.RoleCreateInputSerializer, request))
+        return Response(serializers.RoleOutputSerializer(role).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["auth"])
+class RoleDetailApi(ApiErrorsMixin, APIView):
+    permission_classes = [IsAdminOrReadOnly]
+
+    def _role(self, role_id: int) -> Role:
+        return get_object_or_404(selectors.role_list(), pk=role_id)
+
+    @extend_schema(responses={200: serializers.RoleOutputSerializer, **_errors(401, 404)})
+    def get(self, request: Request, role_id: int) -> Response:
+        return Response(serializers.RoleOutputSerializer(self._role(role_id)).data)
+
+    @extend_schema(
+        request=serializers.RoleUpdateInputSerializer,
+        responses={200: serializers.RoleOutputSerializer, **_errors(400, 401, 403, 404)},
+    )
+    def patch(self, request: Request, role_id: int) -> Response:
+        role = self._role(role_id)
+        data = _input(serializers.RoleUpdateInputSerializer, request, partial=True)
+        return Response(serializers.RoleOutputSerializer(services.role_update(role=role, data=data)).data)
+
+    @extend_schema(
+        responses={204: OpenApiResponse(description="Deactivated (roles are never deleted)."), **_errors(401, 403, 404)}
+    )
+    def delete(self, request: Request, role_id: int) -> Response:
+        services.role_deactivate(role=self._role(role_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["auth"])
+class SystemListApi(generics.ListAPIView):
+    serializer_class = serializers.SystemOutputSerializer
+    filter_backends: list[type] = []
+
+    def get_queryset(self):  # type: ignore[override]
+        return selectors.system_list()
