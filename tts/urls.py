@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("auth_service.urls")),
     path("", include("messaging_service.urls")),
     path("", include("ticket_service.urls")),
+    path("", include("workflow_api.urls")),
 ]

@@ -119,3 +119,24 @@ def deployed_workflow(
         TransitionFactory(workflow=workflow, from_step=step, action=WorkflowTransition.Action.APPROVE, to_step=following)
         TransitionFactory(workflow=workflow, from_step=step, action=WorkflowTransition.Action.REJECT, to_step=None)
     return workflow
+
+
+# --- API clients (REST API tests) --------------------------------------------------------------------------------
+def access_token(user_id: int, username: str, *, is_admin: bool = False, roles: list[str] | None = None) -> str:
+    """A signed access token with the claims the auth service issues (DESIGN §5)."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken()
+    token["user_id"], token["username"], token["is_admin"] = user_id, username, is_admin
+    token["roles"] = {"TTS": roles or []}
+    return str(token)
+
+
+def api_client(user: UserReplica | None = None, *, is_admin: bool = False):
+    """A DRF test client authenticated as ``user`` (or as an admin who has no replica row)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    user_id, username = (user.user_id, user.username) if user is not None else (1, "admin")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(user_id, username, is_admin=is_admin)}")
+    return client

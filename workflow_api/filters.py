@@ -1,0 +1,55 @@
+"""Query-string filters of the workflow API (invalid values answer 400 through DjangoFilterBackend)."""
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from workflow_api.models import AuditEvent, Priority, Task, Workflow
+from workflow_api.selectors.tasks import SlaState
+
+
+class WorkflowFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Workflow.Status.choices)
+
+    class Meta:
+        model = Workflow
+        fields = ["status", "category", "sub_category", "department", "lineage"]
+
+
+class TaskFilter(django_filters.FilterSet):
+    mine = django_filters.BooleanFilter(method="filter_mine", label="Assigned to or owned by the caller.")
+    status = django_filters.MultipleChoiceFilter(choices=Task.Status.choices)
+    priority = django_filters.MultipleChoiceFilter(choices=Priority.choices)
+    role = django_filters.CharFilter(method="filter_role", label="The current step's role: its id or its name.")
+    workflow = django_filters.NumberFilter(field_name="workflow_id")
+    assigned_user = django_filters.NumberFilter(field_name="assigned_user_id")
+    external_ticket_id = django_filters.CharFilter()
+    # Annotated by the task selectors.
+    sla_state = django_filters.ChoiceFilter(choices=SlaState.choices)
+    ordering = django_filters.OrderingFilter(
+        fields=(("created_at", "created_at"), ("sla_deadline", "sla_deadline"), ("priority_rank", "priority"))
+    )
+
+    class Meta:
+        model = Task
+        fields: list[str] = []
+
+    def filter_mine(self, queryset: QuerySet[Task], name: str, value: bool | None) -> QuerySet[Task]:
+        if not value:
+            return queryset
+        user_id = self.request.user.id
+        return queryset.filter(Q(assigned_user_id=user_id) | Q(owner_id=user_id))
+
+    def filter_role(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        if value.isdigit():
+            return queryset.filter(current_step__role_id=int(value))
+        return queryset.filter(current_step__role__name__iexact=value)
+
+
+class AuditEventFilter(django_filters.FilterSet):
+    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["action", "entity_type", "entity_id", "ticket_id", "actor_id"]

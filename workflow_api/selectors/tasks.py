@@ -1,0 +1,72 @@
+"""Reads of tasks: who may see which task, and each task's SLA state, computed in the database so it can be
+filtered and ordered on."""
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from django.db import models
+from django.db.models import Case, DateTimeField, DurationField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q
+from django.db.models import QuerySet, Value, When
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThan, GreaterThanOrEqual
+from django.utils import timezone
+
+from tts_common.auth import TokenUser, is_admin
+from workflow_api.models import Assignment, Priority, StepInstance, Task
+
+
+class SlaState(models.TextChoices):
+    OK = "ok"
+    WARNING = "warning"  # at least 75 % of the SLA has elapsed
+    BREACHED = "breached"
+
+
+def _with_sla_state(queryset: QuerySet[Task], now: datetime) -> QuerySet[Task]:
+    # The clock stops while the task is on hold and when it is closed.
+    as_of = Coalesce("on_hold_since", "completed_at", Value(now), output_field=DateTimeField())
+    elapsed = ExpressionWrapper(as_of - F("ticket_created_at"), output_field=DurationField())
+    total = ExpressionWrapper(F("sla_deadline") - F("ticket_created_at"), output_field=DurationField())
+    # elapsed >= 3/4 of total, kept in integer arithmetic on intervals.
+    warning = GreaterThanOrEqual(
+        ExpressionWrapper(elapsed * 4, output_field=DurationField()),
+        ExpressionWrapper(total * 3, output_field=DurationField()),
+    )
+    return queryset.annotate(
+        sla_state=Case(
+            When(GreaterThan(as_of, F("sla_deadline")), then=Value(SlaState.BREACHED.value)),
+            When(warning, then=Value(SlaState.WARNING.value)),
+            default=Value(SlaState.OK.value),
+            output_field=models.CharField(),
+        ),
+        priority_rank=Case(
+            *(When(priority=priority, then=Value(rank)) for rank, priority in enumerate(Priority.values)),
+            output_field=models.IntegerField(),
+        ),
+    )
+
+
+def task_list(*, actor: TokenUser) -> QuerySet[Task]:
+    """The tasks ``actor`` may see, newest first: admins see all; agents see the tasks assigned to them, owned by
+    them, or that they held at some point (so their own past work stays reachable)."""
+    tasks = _with_sla_state(
+        Task.objects.select_related("current_step__role", "assigned_user", "owner"), timezone.now()
+    )
+    if not is_admin(actor):
+        held = Assignment.objects.filter(task=OuterRef("pk"), user_id=actor.id)
+        tasks = tasks.filter(Q(assigned_user_id=actor.id) | Q(owner_id=actor.id) | Exists(held))
+    return tasks.order_by("-created_at", "task_id")
+
+
+def task_get(*, actor: TokenUser, task_id: UUID) -> Task | None:
+    """One visible task with its step history and assignments; ``None`` if it does not exist *or* is not visible,
+    so the API answers 404 either way and does not reveal other users' tasks."""
+    return (
+        task_list(actor=actor)
+        .prefetch_related(
+            Prefetch("step_instances", queryset=StepInstance.objects.select_related("step")),
+            Prefetch("assignments", queryset=Assignment.objects.select_related("user", "role")),
+        )
+        .filter(pk=task_id)
+        .first()
+    )

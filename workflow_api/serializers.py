@@ -1,0 +1,192 @@
+"""Request and response shapes of the workflow API. Input serializers only check shapes and types; the rules live
+in the services. Output serializers read what the selectors loaded (no queries of their own)."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from workflow_api.models import (
+    Assignment,
+    AuditEvent,
+    StepInstance,
+    Task,
+    Workflow,
+    WorkflowStep,
+    WorkflowTransition,
+)
+from workflow_api.services.actions import TaskAction
+from workflow_api.services.workflows import SLA_FIELDS
+
+HOUR = 3600
+
+
+# --- Workflows -----------------------------------------------------------------------------------------------------
+class SlaHoursSerializer(serializers.Serializer):
+    """Hours from the ticket's creation to its deadline, per internal priority (fractions allowed: 0.5 = 30 min)."""
+
+    low = serializers.FloatField(min_value=1 / 60, max_value=24 * 366)
+    medium = serializers.FloatField(min_value=1 / 60, max_value=24 * 366)
+    high = serializers.FloatField(min_value=1 / 60, max_value=24 * 366)
+    urgent = serializers.FloatField(min_value=1 / 60, max_value=24 * 366)
+
+
+class StepInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    order = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
+    role_id = serializers.IntegerField()
+    sla_weight = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal(100), help_text="Percent of the SLA."
+    )
+
+
+class TransitionInputSerializer(serializers.Serializer):
+    from_step = serializers.CharField(max_length=100, help_text="Name of a step of this workflow.")
+    action = serializers.ChoiceField(choices=WorkflowTransition.Action.choices)
+    to_step = serializers.CharField(
+        max_length=100,
+        allow_null=True,
+        default=None,
+        help_text="Name of a step; null ends the task (approve: completed, reject: rejected).",
+    )
+
+
+class WorkflowInputSerializer(serializers.Serializer):
+    """A draft workflow. PATCH may send any subset of the keys; ``steps`` replaces the whole graph, so it needs
+    ``transitions`` too."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(allow_blank=True, default="")
+    category = serializers.CharField(max_length=100)
+    sub_category = serializers.CharField(max_length=100)
+    department = serializers.CharField(
+        max_length=100, allow_blank=True, default="", help_text="Blank matches tickets of any department."
+    )
+    coordinator_role_id = serializers.IntegerField()
+    sla_hours = SlaHoursSerializer()
+    steps = StepInputSerializer(many=True)
+    transitions = TransitionInputSerializer(many=True, default=list)
+
+    def __init__(self, *args: Any, patch: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if patch:
+            # Any subset of the top-level keys, each still validated in full (DRF's partial=True would also let
+            # nested steps and transitions miss required keys), and no defaults for the keys left out.
+            for field in self.fields.values():
+                field.required = False
+                field.default = empty
+
+
+class StepSerializer(serializers.ModelSerializer):
+    role_name = serializers.CharField(source="role.name", read_only=True)
+
+    class Meta:
+        model = WorkflowStep
+        fields = ["id", "name", "order", "role_id", "role_name", "sla_weight"]
+
+
+class TransitionSerializer(serializers.ModelSerializer):
+    from_step = serializers.CharField(source="from_step.name")
+    to_step = serializers.CharField(source="to_step.name", allow_null=True, default=None)
+
+    class Meta:
+        model = WorkflowTransition
+        fields = ["id", "from_step", "action", "to_step"]
+
+
+class WorkflowSerializer(serializers.ModelSerializer):
+    coordinator_role_name = serializers.CharField(source="coordinator_role.name", read_only=True)
+    sla_hours = serializers.SerializerMethodField()
+    steps = StepSerializer(many=True, read_only=True)
+    transitions = TransitionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Workflow
+        fields = [
+            "id", "lineage", "version", "name", "description", "category", "sub_category", "department", "status",
+            "coordinator_role_id", "coordinator_role_name", "sla_hours", "steps", "transitions", "created_by_id",
+            "created_at", "deployed_at",
+        ]  # fmt: skip
+
+    @extend_schema_field(SlaHoursSerializer)
+    def get_sla_hours(self, workflow: Workflow) -> dict[str, float]:
+        return {priority: getattr(workflow, field).total_seconds() / HOUR for priority, field in SLA_FIELDS.items()}
+
+
+# --- Tasks ---------------------------------------------------------------------------------------------------------
+class TaskSerializer(serializers.ModelSerializer):
+    """DESIGN §5's task representation, plus what a queue view needs (names, role, SLA state)."""
+
+    current_step = serializers.IntegerField(source="current_step_id", allow_null=True)
+    current_step_name = serializers.CharField(source="current_step.name", allow_null=True, default=None)
+    role_id = serializers.IntegerField(source="current_step.role_id", allow_null=True, default=None)
+    role_name = serializers.CharField(source="current_step.role.name", allow_null=True, default=None)
+    assigned_user = serializers.IntegerField(source="assigned_user_id", allow_null=True)
+    assigned_username = serializers.CharField(source="assigned_user.username", allow_null=True, default=None)
+    owner = serializers.IntegerField(source="owner_id", allow_null=True)
+    owner_username = serializers.CharField(source="owner.username", allow_null=True, default=None)
+    sla_state = serializers.ChoiceField(
+        choices=["ok", "warning", "breached"], help_text="warning: 75% of the SLA elapsed; the clock stops on hold."
+    )
+
+    class Meta:
+        model = Task
+        fields = [
+            "task_id", "workflow_id", "external_ticket_id", "title", "description", "priority", "status",
+            "current_step", "current_step_name", "role_id", "role_name", "assigned_user", "assigned_username",
+            "owner", "owner_username", "sla_deadline", "sla_state", "on_hold_since", "created_at", "updated_at",
+            "completed_at",
+        ]  # fmt: skip
+
+
+class StepInstanceSerializer(serializers.ModelSerializer):
+    step_name = serializers.CharField(source="step.name")
+    role_id = serializers.IntegerField(source="step.role_id")
+    acted_by = serializers.IntegerField(source="acted_by_id", allow_null=True)
+
+    class Meta:
+        model = StepInstance
+        fields = ["id", "step_id", "step_name", "role_id", "status", "started_at", "due_at", "ended_at", "acted_by", "notes"]
+
+
+class AssignmentSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    role_name = serializers.CharField(source="role.name")
+    assigned_by = serializers.IntegerField(source="assigned_by_id", allow_null=True)
+
+    class Meta:
+        model = Assignment
+        fields = [
+            "id", "user_id", "username", "role_id", "role_name", "reason", "step_instance_id", "assigned_by",
+            "assigned_at", "ended_at",
+        ]  # fmt: skip
+
+
+class TaskDetailSerializer(TaskSerializer):
+    step_history = StepInstanceSerializer(source="step_instances", many=True)
+    assignments = AssignmentSerializer(many=True)
+
+    class Meta(TaskSerializer.Meta):
+        fields = [*TaskSerializer.Meta.fields, "ticket_data", "ticket_created_at", "step_history", "assignments"]
+
+
+class ActionInputSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=[a.value for a in TaskAction])
+    notes = serializers.CharField(allow_blank=True, default="", max_length=10_000)
+    to_user = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="transfer: a user id of the current step's role."
+    )
+
+
+# --- Audit ---------------------------------------------------------------------------------------------------------
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id", "occurred_at", "actor_id", "actor_username", "action", "entity_type", "entity_id", "ticket_id",
+            "data",
+        ]  # fmt: skip
+

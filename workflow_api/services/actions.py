@@ -1,0 +1,309 @@
+"""What people do to tasks: create one by hand from an HDTS ticket (``POST /tasks/``), and act on one
+(``POST /tasks/{id}/actions/``): approve, reject, escalate, transfer, hold, resume.
+
+Every action runs in one transaction holding the task's row lock, and re-checks who may act and the task's state
+*after* taking the lock: two concurrent actions on one task run one after the other, and the second sees what the
+first did (so a double click cannot move a task twice). Notifications and the status sent back to HDTS are
+published only once the transaction commits.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+
+from tts_common import hdts
+from tts_common.auth import TokenUser, is_admin
+from workflow_api.models import Assignment, RoleReplica, StepInstance, Task, UserRole, WorkflowStep, WorkflowTransition
+from workflow_api.services import notify
+from workflow_api.services.assignment import assign_step_instances, pick_assignees
+from workflow_api.services.audit import audit_event, record_events
+from workflow_api.services.ingestion import TICKET_ID_MAX_LENGTH, IncomingTicket, ingest_tickets
+from workflow_api.services.steps import close_active_step, enter_step
+from workflow_api.services.workflows import Conflict
+
+
+class TaskAction(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    ESCALATE = "escalate"
+    TRANSFER = "transfer"
+    HOLD = "hold"
+    RESUME = "resume"
+
+
+# States each action may start from (anything else is a 409).
+_WORKING = (Task.Status.PENDING, Task.Status.IN_PROGRESS)
+_ALLOWED_FROM: dict[TaskAction, tuple[str, ...]] = {
+    TaskAction.APPROVE: _WORKING,
+    TaskAction.REJECT: _WORKING,
+    TaskAction.ESCALATE: _WORKING,
+    TaskAction.TRANSFER: _WORKING,
+    TaskAction.HOLD: _WORKING,
+    TaskAction.RESUME: (Task.Status.ON_HOLD,),
+}
+
+
+@dataclass(frozen=True)
+class _Context:
+    task: Task
+    actor: TokenUser
+    now: datetime
+    notes: str
+    to_user: int | None
+
+    def event(self, action: str, **data: Any):
+        return audit_event(
+            action,
+            entity_type="task",
+            entity_id=str(self.task.task_id),
+            actor_id=self.actor.id,
+            actor_username=self.actor.username,
+            ticket_id=self.task.external_ticket_id,
+            data={"notes": self.notes, **data} if self.notes else data,
+            at=self.now,
+        )
+
+
+@transaction.atomic
+def task_create_from_ticket(*, ticket: Any, actor: TokenUser) -> Task:
+    """A task from an HDTS-shaped ticket, through the same ingestion as the queue (matching, SLA, round-robin).
+
+    Unlike the queue, nothing is kept on failure: an invalid ticket is a 400 with field errors, a ticket no
+    deployed workflow matches is a 400 (not stored as unrouted), a ticket that already has a task is a 409.
+    No signature is required: the caller is an authenticated admin.
+    """
+    errors = hdts.ticket_field_errors(ticket)
+    if not errors and len(ticket["ticket_id"]) > TICKET_ID_MAX_LENGTH:
+        errors = {"ticket_id": [f"Ensure this field has no more than {TICKET_ID_MAX_LENGTH} characters."]}
+    if errors:
+        raise ValidationError(errors)
+    if Task.objects.filter(external_ticket_id=ticket["ticket_id"]).exists():
+        raise Conflict(f"Ticket {ticket['ticket_id']!r} already has a task.")
+    created = ingest_tickets([IncomingTicket(ticket_id=ticket["ticket_id"], data=ticket, received_at=timezone.now())])
+    if not created:
+        # Raising rolls back what ingestion kept instead (an unrouted ticket, its notifications).
+        if Task.objects.filter(external_ticket_id=ticket["ticket_id"]).exists():
+            raise Conflict(f"Ticket {ticket['ticket_id']!r} already has a task.")
+        raise ValidationError({"category": ["No deployed workflow matches this category and sub-category."]})
+    task = created[0]
+    record_events(
+        [
+            audit_event(
+                "task.created_manually",
+                entity_type="task",
+                entity_id=str(task.task_id),
+                actor_id=actor.id,
+                actor_username=actor.username,
+                ticket_id=task.external_ticket_id,
+            )
+        ]
+    )
+    return task
+
+
+@transaction.atomic
+def task_act(*, task_id: UUID, actor: TokenUser, action: str, notes: str = "", to_user: int | None = None) -> Task:
+    """Apply ``action`` to the task as ``actor`` (its current assignee, or an admin); returns the task.
+
+    400: a missing/unexpected ``to_user`` or one who cannot take the task; 403: not the assignee; 404: no such
+    task; 409: not valid in the task's current state (e.g. approving a task on hold).
+    """
+    action = TaskAction(action)
+    if action == TaskAction.TRANSFER and to_user is None:
+        raise ValidationError({"to_user": ["Required for transfer."]})
+    if action != TaskAction.TRANSFER and to_user is not None:
+        raise ValidationError({"to_user": ["Only a transfer takes a user."]})
+    task = (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("workflow__coordinator_role", "current_step__role")
+        .filter(pk=task_id)
+        .first()
+    )
+    if task is None:
+        raise NotFound("Task not found.")
+    if not is_admin(actor) and task.assigned_user_id != actor.id:
+        raise PermissionDenied("Only the task's current assignee or an admin can act on it.")
+    if task.status not in _ALLOWED_FROM[action]:
+        raise Conflict(f"Cannot {action} a task that is {task.status}.")
+    status_before = task.status
+    _HANDLERS[action](_Context(task=task, actor=actor, now=timezone.now(), notes=notes, to_user=to_user))
+    if task.status != status_before:
+        notify.send_ticket_status(task.external_ticket_id, task.status)
+    return task
+
+
+# --- Moving through the workflow -----------------------------------------------------------------------------------
+def _approve(ctx: _Context) -> None:
+    transition = _transition(ctx.task, WorkflowTransition.Action.APPROVE)
+    _follow(ctx, transition, StepInstance.Status.APPROVED, end_status=Task.Status.COMPLETED)
+
+
+def _reject(ctx: _Context) -> None:
+    # Without a reject transition, rejecting ends the task as rejected.
+    transition = _transition(ctx.task, WorkflowTransition.Action.REJECT)
+    _follow(ctx, transition, StepInstance.Status.REJECTED, end_status=Task.Status.REJECTED)
+
+
+def _escalate(ctx: _Context) -> None:
+    transition = _transition(ctx.task, WorkflowTransition.Action.ESCALATE)
+    if transition is None:
+        _escalate_to_coordinator(ctx)
+        return
+    # Workflow validation guarantees an escalate transition leads to a step, so the task stays open.
+    _follow(ctx, transition, StepInstance.Status.ESCALATED, end_status=Task.Status.REJECTED)
+    _notify(
+        [ctx.task.owner_id] if ctx.task.owner_id else notify.admin_user_ids(),
+        ctx,
+        "task_escalation",
+        f"Task escalated: {ctx.task.title}",
+        f"{ctx.actor.username} escalated the task to step {ctx.task.current_step.name!r}.",
+    )
+
+
+def _follow(
+    ctx: _Context, transition: WorkflowTransition | None, closed_as: StepInstance.Status, *, end_status: str
+) -> None:
+    """Close the active step as ``closed_as`` and move along ``transition``; no transition, or one to the end,
+    finishes the task with ``end_status``."""
+    task = ctx.task
+    from_step = task.current_step
+    target = transition.to_step if transition is not None else None
+    close_active_step(task, closed_as, now=ctx.now, actor_id=ctx.actor.id, notes=ctx.notes)
+    record_events([ctx.event(f"task.{closed_as}", from_step=from_step.name, to_step=target.name if target else None)])
+    if target is not None:
+        enter_step([task], target, now=ctx.now, actor_id=ctx.actor.id)
+        return
+    last_holder = task.assigned_user_id
+    task.status = end_status
+    task.completed_at = ctx.now
+    task.current_step = None
+    task.assigned_user = None
+    task.save(update_fields=["status", "completed_at", "current_step", "assigned_user", "updated_at"])
+    record_events([ctx.event("task.closed", outcome=end_status, last_step=from_step.name)])
+    verb = "approved" if end_status == Task.Status.COMPLETED else "rejected"
+    _notify(
+        [task.owner_id, last_holder],
+        ctx,
+        "task_completed",
+        f"Task {end_status}: {task.title}",
+        f"{ctx.actor.username} {verb} step {from_step.name!r}; the task is {end_status}.",
+        outcome=end_status,
+    )
+
+
+def _transition(task: Task, action: str) -> WorkflowTransition | None:
+    return (
+        WorkflowTransition.objects.select_related("to_step__role", "to_step__workflow")
+        .filter(from_step=task.current_step, action=action)
+        .first()
+    )
+
+
+def _escalate_to_coordinator(ctx: _Context) -> None:
+    """No escalate transition: the task stays at its step and goes to a coordinator — its owner, else the next
+    user of the workflow's coordinator role (round-robin)."""
+    task = ctx.task
+    coordinator_role = task.workflow.coordinator_role
+    target = task.owner_id if task.owner_id not in (None, task.assigned_user_id) else None
+    if target is None:
+        target = pick_assignees(coordinator_role, 1)[0]
+    if target is None or target == task.assigned_user_id:
+        raise Conflict(f"No other user of the coordinator role {coordinator_role.name!r} can take this task.")
+    previous = task.assigned_user_id
+    _reassign(ctx, target, coordinator_role, Assignment.Reason.ESCALATION)
+    record_events([ctx.event("task.escalated", from_user=previous, to_user=target, step=task.current_step.name)])
+    _notify(
+        [target],
+        ctx,
+        "task_escalation",
+        f"Task escalated to you: {task.title}",
+        f"{ctx.actor.username} escalated the task at step {task.current_step.name!r} to you.",
+    )
+
+
+# --- Changing hands ------------------------------------------------------------------------------------------------
+def _transfer(ctx: _Context) -> None:
+    task = ctx.task
+    step: WorkflowStep = task.current_step
+    eligible = UserRole.objects.filter(
+        user_id=ctx.to_user, role=step.role, user__is_active=True, role__is_active=True
+    ).exists()
+    if not eligible:
+        raise ValidationError({"to_user": [f"Must be an active user of the step's role {step.role.name!r}."]})
+    if ctx.to_user == task.assigned_user_id:
+        raise ValidationError({"to_user": ["The task is already assigned to this user."]})
+    previous = task.assigned_user_id
+    _reassign(ctx, ctx.to_user, step.role, Assignment.Reason.TRANSFER)
+    record_events([ctx.event("task.transferred", from_user=previous, to_user=ctx.to_user, step=step.name)])
+    _notify(
+        [previous],
+        ctx,
+        "task_transfer_out",
+        f"Task transferred away: {task.title}",
+        f"{ctx.actor.username} transferred the task to another user.",
+    )
+    _notify(
+        [ctx.to_user],
+        ctx,
+        "task_transfer_in",
+        f"Task transferred to you: {task.title}",
+        f"{ctx.actor.username} transferred the task at step {step.name!r} to you.",
+    )
+
+
+def _reassign(ctx: _Context, user_id: int, role: RoleReplica, reason: str) -> None:
+    """End the open assignment and record ``user_id`` as the holder of the active step."""
+    instance = StepInstance.objects.get(task=ctx.task, status=StepInstance.Status.ACTIVE)
+    Assignment.objects.filter(task=ctx.task, ended_at__isnull=True).update(ended_at=ctx.now)
+    assign_step_instances([(ctx.task, instance)], role, [user_id], now=ctx.now, actor_id=ctx.actor.id, reason=reason)
+    ctx.task.save(update_fields=["assigned_user", "status", "updated_at"])
+
+
+# --- Pausing the SLA clock -----------------------------------------------------------------------------------------
+def _hold(ctx: _Context) -> None:
+    ctx.task.status = Task.Status.ON_HOLD
+    ctx.task.on_hold_since = ctx.now
+    ctx.task.save(update_fields=["status", "on_hold_since", "updated_at"])
+    record_events([ctx.event("task.held")])
+
+
+def _resume(ctx: _Context) -> None:
+    """Back to work; the deadlines move by the time spent on hold, so holding never eats into the SLA."""
+    task = ctx.task
+    paused = ctx.now - task.on_hold_since
+    task.status = Task.Status.IN_PROGRESS if task.assigned_user_id else Task.Status.PENDING
+    task.sla_deadline += paused
+    task.on_hold_since = None
+    task.save(update_fields=["status", "sla_deadline", "on_hold_since", "updated_at"])
+    instance = StepInstance.objects.filter(task=task, status=StepInstance.Status.ACTIVE).first()
+    if instance is not None:
+        instance.due_at += paused
+        instance.save(update_fields=["due_at"])
+    record_events([ctx.event("task.resumed", paused_seconds=round(paused.total_seconds()))])
+
+
+def _notify(
+    user_ids: Iterable[int | None], ctx: _Context, notification_type: str, subject: str, message: str, **metadata: Any
+) -> None:
+    recipients = sorted({user_id for user_id in user_ids if user_id is not None})
+    notify.notify_users(
+        recipients, notification_type, subject, message, task=ctx.task, metadata={"action_by": ctx.actor.id, **metadata}
+    )
+
+
+_HANDLERS: dict[TaskAction, Callable[[_Context], None]] = {
+    TaskAction.APPROVE: _approve,
+    TaskAction.REJECT: _reject,
+    TaskAction.ESCALATE: _escalate,
+    TaskAction.TRANSFER: _transfer,
+    TaskAction.HOLD: _hold,
+    TaskAction.RESUME: _resume,
+}

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from workflow_api import views
+
+urlpatterns = [
+    path("workflows/", views.WorkflowListCreateApi.as_view(), name="workflow-list"),
+    path("workflows/<int:workflow_id>/", views.WorkflowDetailApi.as_view(), name="workflow-detail"),
+    path("workflows/<int:workflow_id>/deploy/", views.WorkflowDeployApi.as_view(), name="workflow-deploy"),
+    path("workflows/<int:workflow_id>/archive/", views.WorkflowArchiveApi.as_view(), name="workflow-archive"),
+    path("workflows/<int:workflow_id>/new-version/", views.WorkflowNewVersionApi.as_view(), name="workflow-new-version"),
+    path("tasks/", views.TaskListCreateApi.as_view(), name="task-list"),
+    path("tasks/<uuid:task_id>/", views.TaskDetailApi.as_view(), name="task-detail"),
+    path("tasks/<uuid:task_id>/actions/", views.TaskActionApi.as_view(), name="task-actions"),
+    path("audit/", views.AuditEventListApi.as_view(), name="audit-list"),
+]

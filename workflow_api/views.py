@@ -1,0 +1,181 @@
+"""HTTP endpoints of the workflow engine (DESIGN §5). Views only parse, authorise and delegate: reads go through
+the selectors, writes through the services, and every write answers with a fresh read of what it changed."""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from tts_common.auth import IsAdmin, IsAdminOrReadOnly
+from tts_common.hdts import TICKET_SCHEMA
+from workflow_api import serializers
+from workflow_api.filters import AuditEventFilter, TaskFilter, WorkflowFilter
+from workflow_api.models import Task, Workflow
+from workflow_api.selectors.audit import audit_event_list
+from workflow_api.selectors.tasks import task_get, task_list
+from workflow_api.selectors.workflows import workflow_get, workflow_list
+from workflow_api.services import actions, workflows
+
+# The HDTS ticket's own JSON Schema documents POST /tasks/ (the body is validated against exactly that schema).
+_TICKET_BODY = {"application/json": {k: v for k, v in TICKET_SCHEMA.items() if not k.startswith("$")}}
+_ERRORS = {
+    400: OpenApiResponse(description="Invalid input: {status, code, detail, errors}"),
+    403: OpenApiResponse(description="Not allowed"),
+    404: OpenApiResponse(description="Not found (or not visible to the caller)"),
+    409: OpenApiResponse(description="Not allowed in the resource's current state"),
+}
+
+
+# --- Workflows -----------------------------------------------------------------------------------------------------
+def _workflow_response(workflow: Workflow, code: int = status.HTTP_200_OK) -> Response:
+    return Response(serializers.WorkflowSerializer(workflow_get(workflow_id=workflow.pk)).data, status=code)
+
+
+class WorkflowListCreateApi(generics.ListAPIView):
+    """List workflow definitions (any authenticated user); define a draft (admins)."""
+
+    permission_classes = [IsAdminOrReadOnly]
+    serializer_class = serializers.WorkflowSerializer
+    filterset_class = WorkflowFilter
+    filter_backends = [DjangoFilterBackend]
+
+    def get_queryset(self):
+        return workflow_list()
+
+    @extend_schema(request=serializers.WorkflowInputSerializer, responses={201: serializers.WorkflowSerializer, **_ERRORS})
+    def post(self, request: Request) -> Response:
+        body = serializers.WorkflowInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        workflow = workflows.workflow_create(actor=request.user, data=body.validated_data)
+        return _workflow_response(workflow, status.HTTP_201_CREATED)
+
+
+class WorkflowDetailApi(generics.GenericAPIView):
+    """One workflow; PUT/PATCH change a draft (409 once deployed or archived: create a new version instead)."""
+
+    permission_classes = [IsAdminOrReadOnly]
+    serializer_class = serializers.WorkflowSerializer
+
+    def get(self, request: Request, workflow_id: int) -> Response:
+        workflow = workflow_get(workflow_id=workflow_id)
+        if workflow is None:
+            raise NotFound("Workflow not found.")
+        return Response(self.get_serializer(workflow).data)
+
+    @extend_schema(request=serializers.WorkflowInputSerializer, responses={200: serializers.WorkflowSerializer, **_ERRORS})
+    def put(self, request: Request, workflow_id: int) -> Response:
+        return self._update(request, workflow_id, partial=False)
+
+    @extend_schema(request=serializers.WorkflowInputSerializer, responses={200: serializers.WorkflowSerializer, **_ERRORS})
+    def patch(self, request: Request, workflow_id: int) -> Response:
+        return self._update(request, workflow_id, partial=True)
+
+    def _update(self, request: Request, workflow_id: int, partial: bool) -> Response:
+        body = serializers.WorkflowInputSerializer(data=request.data, patch=partial)
+        body.is_valid(raise_exception=True)
+        workflow = workflows.workflow_update(workflow_id=workflow_id, actor=request.user, data=body.validated_data)
+        return _workflow_response(workflow)
+
+
+class _WorkflowCommandApi(generics.GenericAPIView):
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.WorkflowSerializer
+    command: Any  # staticmethod (workflow_id=, actor=) -> Workflow
+    created = status.HTTP_200_OK
+
+    @extend_schema(request=None, responses={200: serializers.WorkflowSerializer, 201: serializers.WorkflowSerializer, **_ERRORS})
+    def post(self, request: Request, workflow_id: int) -> Response:
+        workflow = self.command(workflow_id=workflow_id, actor=request.user)
+        return _workflow_response(workflow, self.created)
+
+
+class WorkflowDeployApi(_WorkflowCommandApi):
+    """Validate the graph and deploy a draft; the workflow deployed for the same match so far is archived."""
+
+    command = staticmethod(workflows.workflow_deploy)
+
+
+class WorkflowArchiveApi(_WorkflowCommandApi):
+    """Archive: no new tickets are routed to it; its running tasks finish on it."""
+
+    command = staticmethod(workflows.workflow_archive)
+
+
+class WorkflowNewVersionApi(_WorkflowCommandApi):
+    """Clone into a new draft (version + 1, same lineage); running tasks stay on their version."""
+
+    command = staticmethod(workflows.workflow_new_version)
+    created = status.HTTP_201_CREATED
+
+
+# --- Tasks ---------------------------------------------------------------------------------------------------------
+def _visible_task(request: Request, task_id: UUID) -> Task:
+    task = task_get(actor=request.user, task_id=task_id)
+    if task is None:
+        raise NotFound("Task not found.")
+    return task
+
+
+class TaskListCreateApi(generics.ListAPIView):
+    """The caller's visible tasks (admins: all); admins create a task from an HDTS ticket."""
+
+    serializer_class = serializers.TaskSerializer
+    filterset_class = TaskFilter
+    filter_backends = [DjangoFilterBackend]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no caller
+            return Task.objects.none()
+        return task_list(actor=self.request.user)
+
+    def get_permissions(self):
+        return [IsAdmin()] if self.request.method == "POST" else super().get_permissions()
+
+    @extend_schema(request=_TICKET_BODY, responses={201: serializers.TaskDetailSerializer, **_ERRORS})
+    def post(self, request: Request) -> Response:
+        task = actions.task_create_from_ticket(ticket=request.data, actor=request.user)
+        return Response(
+            serializers.TaskDetailSerializer(_visible_task(request, task.pk)).data, status=status.HTTP_201_CREATED
+        )
+
+
+class TaskDetailApi(generics.GenericAPIView):
+    """One task with its step history and assignment history."""
+
+    serializer_class = serializers.TaskDetailSerializer
+
+    def get(self, request: Request, task_id: UUID) -> Response:
+        return Response(self.get_serializer(_visible_task(request, task_id)).data)
+
+
+class TaskActionApi(generics.GenericAPIView):
+    """Act on a task (its current assignee or an admin); answers the updated task."""
+
+    serializer_class = serializers.TaskDetailSerializer
+
+    @extend_schema(request=serializers.ActionInputSerializer, responses={200: serializers.TaskDetailSerializer, **_ERRORS})
+    def post(self, request: Request, task_id: UUID) -> Response:
+        _visible_task(request, task_id)  # 404 before anything else for tasks the caller cannot see
+        body = serializers.ActionInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        actions.task_act(task_id=task_id, actor=request.user, **body.validated_data)
+        return Response(self.get_serializer(_visible_task(request, task_id)).data)
+
+
+# --- Audit ---------------------------------------------------------------------------------------------------------
+class AuditEventListApi(generics.ListAPIView):
+    """The audit log, newest first (admins only)."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.AuditEventSerializer
+    filterset_class = AuditEventFilter
+    filter_backends = [DjangoFilterBackend]
+
+    def get_queryset(self):
+        return audit_event_list()
