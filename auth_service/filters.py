@@ -7,8 +7,15 @@ from django_filters import rest_framework as filters
 from .models import Role, User
 
 
+class StrictBooleanFilter(filters.TypedChoiceFilter):
+    """``true`` or ``false``: django-filter's BooleanFilter silently ignores values it cannot read (``=maybe``)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true", **kwargs)
+
+
 class UserFilter(filters.FilterSet):
-    is_active = filters.BooleanFilter()
+    is_active = StrictBooleanFilter()
     role = filters.NumberFilter(field_name="system_roles__role_id", distinct=True, help_text="Holds this role id.")
     role_name = filters.CharFilter(
         field_name="system_roles__role__name", lookup_expr="iexact", distinct=True, help_text="Holds a role so named."
@@ -31,7 +38,7 @@ class UserFilter(filters.FilterSet):
 
 class RoleFilter(filters.FilterSet):
     system = filters.CharFilter(field_name="system__code", lookup_expr="iexact", help_text="System code.")
-    is_active = filters.BooleanFilter()
+    is_active = StrictBooleanFilter()
     search = filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the role name.")
 
     class Meta:
