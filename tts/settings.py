@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "notification_service",
     "messaging_service",
     "ticket_service",
+    "web",
 ]
 
 MIDDLEWARE = [

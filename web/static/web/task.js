@@ -1,0 +1,317 @@
+/* Task page: ticket data, attachments, step timeline, assignment history, the actions this user may take, and the
+   live comment feed (REST history + WebSocket /ws/comments/{ticket_id}/ with catch-up by last_id).
+   Comment text is user input: it is only ever set through textContent. */
+(function () {
+  "use strict";
+  var T = window.TTS, el = T.el;
+  var OPEN = ["pending", "in_progress", "on_hold"];
+  var ACTIONS = {
+    approve: { label: "Approve", style: "button-success", hint: "Move the task to its next step." },
+    reject: { label: "Reject", style: "button-danger", hint: "End the task as rejected." },
+    escalate: { label: "Escalate", style: "button-warning", hint: "Hand the task to the workflow's coordinator." },
+    transfer: { label: "Transfer", style: "", hint: "Give the task to another user of this step's role." },
+    hold: { label: "Put on hold", style: "", hint: "Pause the SLA clock." },
+    resume: { label: "Resume", style: "button-primary", hint: "Restart the SLA clock." },
+  };
+  var taskId = document.body.dataset.taskId;
+  var state = { task: null, workflow: null, user: null, comments: {}, maxCommentId: 0, feed: null, roleUsers: null };
+
+  // --- Task ------------------------------------------------------------------------------------------------------------
+  function loadTask() {
+    return T.api("/tasks/" + encodeURIComponent(taskId) + "/").then(function (task) {
+      var first = !state.task;
+      state.task = task;
+      var wf = state.workflow && state.workflow.id === task.workflow_id ? Promise.resolve(state.workflow)
+        : T.api("/workflows/" + task.workflow_id + "/").catch(function () { return null; });
+      return wf.then(function (workflow) {
+        state.workflow = workflow;
+        render();
+        if (first) startComments();
+      });
+    }).catch(function (e) {
+      if (state.task) { T.report(e, "Could not refresh the task"); return; }
+      var box = T.$("task-error");
+      T.clear(box).appendChild(el("h2", { text: e.status === 404 ? "Task not found" : "Could not load this task" }));
+      box.appendChild(el("p", { class: "muted", text: e.message }));
+      box.appendChild(el("a", { class: "button", href: "/app/queue/", text: "Back to my queue" }));
+      box.hidden = false;
+      T.$("task-title").textContent = e.status === 404 ? "Task not found" : "Error";
+    });
+  }
+
+  function fact(label, value, node) {
+    if ((value === undefined || value === null || value === "") && !node) return [];
+    return [el("dt", { text: label }), el("dd", null, node || String(value))];
+  }
+
+  function safeUrl(value) {
+    try {
+      var url = new URL(value, location.href);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (e) { return null; }
+  }
+
+  function usernames() {
+    var names = {};
+    (state.task.assignments || []).forEach(function (a) { names[a.user_id] = a.username; });
+    if (state.user) names[state.user.id] = state.user.username;
+    return names;
+  }
+
+  function render() {
+    var task = state.task, data = task.ticket_data || {};
+    document.title = task.title + " · TTS";
+    T.$("task-title").textContent = task.title;
+    var badges = T.clear(T.$("task-badges"));
+    badges.appendChild(T.badge("priority", task.priority));
+    badges.appendChild(T.badge("status", task.status));
+    if (state.workflow) badges.appendChild(el("span", { class: "badge badge-neutral", text: state.workflow.name + " v" + state.workflow.version }));
+    T.$("task-subtitle").textContent = "Ticket " + task.external_ticket_id +
+      (task.current_step_name ? " · step " + task.current_step_name + (task.role_name ? " (" + task.role_name + ")" : "") : "") +
+      " · " + (task.assigned_username ? "assigned to " + task.assigned_username : "unassigned");
+    renderSla();
+
+    T.$("ticket-description").textContent = task.description || data.description || "No description.";
+    var facts = T.clear(T.$("ticket-facts"));
+    [
+      fact("Ticket", task.external_ticket_id),
+      fact("Category", [data.category, data.sub_category].filter(Boolean).join(" › ")),
+      fact("Department", data.department),
+      fact("Requester", [data.requester_name, data.requester_email && "<" + data.requester_email + ">"].filter(Boolean).join(" ")),
+      fact("HDTS priority", data.priority && T.fmt.title(data.priority)),
+      fact("Opened", T.fmt.date(task.ticket_created_at || task.created_at)),
+      fact("SLA deadline", task.sla_deadline && T.fmt.date(task.sla_deadline)),
+      fact("Owner", task.owner_username),
+      fact("Completed", task.completed_at && T.fmt.date(task.completed_at)),
+    ].forEach(function (pair) { pair.forEach(function (n) { facts.appendChild(n); }); });
+
+    var attachments = Array.isArray(data.attachments) ? data.attachments : [];
+    var list = T.clear(T.$("attachments"));
+    attachments.forEach(function (a) {
+      var href = safeUrl(a && a.url);
+      var name = (a && (a.filename || a.url)) || "attachment";
+      list.appendChild(el("li", null, T.icon("clip", 15),
+        href ? el("a", { href: href, target: "_blank", rel: "noopener noreferrer", text: name }) : el("span", { text: name })));
+    });
+    T.$("attachments-wrap").hidden = attachments.length === 0;
+
+    renderTimeline();
+    renderAssignments();
+    renderActions();
+    T.$("task-layout").hidden = false;
+  }
+
+  function renderSla() {
+    var task = state.task;
+    var box = T.$("task-sla");
+    if (!task.sla_deadline) { box.hidden = true; return; }
+    var info = T.slaInfo(task);
+    box.hidden = false;
+    box.dataset.level = info.level;
+    T.$("task-sla-value").textContent = info.text;
+    T.$("task-sla-deadline").textContent = "due " + T.fmt.date(task.sla_deadline);
+  }
+
+  function renderTimeline() {
+    var task = state.task, names = usernames();
+    var list = T.clear(T.$("timeline"));
+    var history = (task.step_history || []).slice().sort(function (a, b) { return new Date(a.started_at) - new Date(b.started_at); });
+    var roleNames = {};
+    var steps = state.workflow ? state.workflow.steps.slice().sort(function (a, b) { return a.order - b.order; }) : [];
+    steps.forEach(function (s) { roleNames[s.role_id] = s.role_name; });
+    history.forEach(function (h) {
+      var status = h.status === "active" ? (task.status === "on_hold" ? "on_hold" : "active") : h.status;
+      list.appendChild(el("li", { class: "timeline-item timeline-" + status },
+        el("span", { class: "timeline-dot", "aria-hidden": "true" }),
+        el("div", { class: "timeline-body" },
+          el("div", { class: "timeline-head" }, el("strong", { text: h.step_name }), T.badge("step", status)),
+          el("div", { class: "muted small", text: (roleNames[h.role_id] || "Role " + h.role_id) + " · started " + T.fmt.date(h.started_at) +
+            (h.ended_at ? " · ended " + T.fmt.date(h.ended_at) : " · due " + T.fmt.date(h.due_at)) }),
+          h.acted_by ? el("div", { class: "small", text: T.fmt.title(h.status) + " by " + (names[h.acted_by] || "user " + h.acted_by) }) : null,
+          h.notes ? el("blockquote", { class: "timeline-notes", text: h.notes }) : null)));
+    });
+    // The steps still ahead, from the workflow definition.
+    if (OPEN.indexOf(task.status) >= 0 && steps.length) {
+      var current = steps.find(function (s) { return s.id === task.current_step; });
+      steps.filter(function (s) { return current && s.order > current.order; }).forEach(function (s) {
+        list.appendChild(el("li", { class: "timeline-item timeline-upcoming" },
+          el("span", { class: "timeline-dot", "aria-hidden": "true" }),
+          el("div", { class: "timeline-body" },
+            el("div", { class: "timeline-head" }, el("strong", { text: s.name }), T.badge("step", "upcoming")),
+            el("div", { class: "muted small", text: s.role_name }))));
+      });
+    }
+    if (!list.children.length) list.appendChild(el("li", { class: "muted small", text: "No steps yet." }));
+  }
+
+  function renderAssignments() {
+    var names = usernames();
+    var list = T.clear(T.$("assignments"));
+    var rows = (state.task.assignments || []).slice().sort(function (a, b) { return new Date(b.assigned_at) - new Date(a.assigned_at); });
+    rows.forEach(function (a) {
+      list.appendChild(el("li", { class: "history-item" + (a.ended_at ? "" : " is-current") },
+        el("span", { class: "avatar avatar-small", "aria-hidden": "true", text: (a.username || "?")[0].toUpperCase() }),
+        el("div", null,
+          el("div", null, el("strong", { text: a.username }), " · ", el("span", { class: "muted", text: a.role_name })),
+          el("div", { class: "muted small", text: T.fmt.title(a.reason || "assigned") + " · " + T.fmt.date(a.assigned_at) +
+            (a.assigned_by ? " by " + (names[a.assigned_by] || "user " + a.assigned_by) : "") +
+            (a.ended_at ? " · until " + T.fmt.date(a.ended_at) : " · current") }))));
+    });
+    if (!rows.length) list.appendChild(el("li", { class: "muted small", text: "Not assigned yet: waiting for a user in the step's role." }));
+  }
+
+  /* What this user may do now (the API is the judge: a refused action shows its message). */
+  function allowedActions() {
+    var task = state.task, user = state.user;
+    if (OPEN.indexOf(task.status) < 0) return [];
+    var mine = task.assigned_user === user.id;
+    if (!mine && !user.isAdmin) return [];
+    if (task.status === "on_hold") return ["resume"];
+    return ["approve", "reject", "escalate", "transfer", "hold"];
+  }
+
+  function renderActions() {
+    var task = state.task;
+    var actions = allowedActions();
+    var form = T.$("action-form"), buttons = T.clear(T.$("action-buttons"));
+    var hint = T.$("actions-hint");
+    form.hidden = actions.length === 0;
+    if (OPEN.indexOf(task.status) < 0) hint.textContent = "This task is " + T.fmt.title(task.status).toLowerCase() + "; no further actions.";
+    else if (!actions.length) hint.textContent = "Only the assignee" + (task.assigned_username ? " (" + task.assigned_username + ")" : "") + " or an administrator can act on this task.";
+    else hint.textContent = task.status === "on_hold" ? "The SLA clock is paused." : "You are working step “" + (task.current_step_name || "—") + "”.";
+    actions.forEach(function (name) {
+      var spec = ACTIONS[name];
+      buttons.appendChild(el("button", { type: "button", class: "button " + spec.style, title: spec.hint,
+        dataset: { action: name }, text: spec.label, onclick: function () { act(name); } }));
+    });
+    T.$("transfer-field").hidden = true;
+  }
+
+  function loadTransferTargets() {
+    var select = T.$("transfer-user"), input = T.$("transfer-user-id");
+    if (!state.user.isAdmin) { select.hidden = true; input.hidden = false; return Promise.resolve(); }
+    select.hidden = false;
+    input.hidden = true;
+    T.clear(select).appendChild(el("option", { value: "", text: "Loading users…" }));
+    return T.apiAll("/api/v1/users/", { role: state.task.role_id, is_active: "true" }, 2).then(function (users) {
+      T.clear(select).appendChild(el("option", { value: "", text: "Choose a user of " + (state.task.role_name || "this role") }));
+      users.filter(function (u) { return u.id !== state.task.assigned_user; }).forEach(function (u) {
+        select.appendChild(el("option", { value: String(u.id), text: u.username + (u.email ? " — " + u.email : "") }));
+      });
+    }).catch(function (e) { T.clear(select); select.hidden = true; input.hidden = false; T.report(e, "Could not list users"); });
+  }
+
+  function act(name) {
+    var body = { action: name, notes: T.$("action-notes").value };
+    if (name === "transfer") {
+      var field = T.$("transfer-field");
+      if (field.hidden) {
+        field.hidden = false;
+        loadTransferTargets();
+        T.toast("Choose who gets the task, then press Transfer again.", "info");
+        return;
+      }
+      var target = state.user.isAdmin && !T.$("transfer-user").hidden ? T.$("transfer-user").value : T.$("transfer-user-id").value;
+      if (!target) { T.toast("Choose the user to transfer the task to.", "warning"); return; }
+      body.to_user = Number(target);
+    }
+    if (name === "reject" && !window.confirm("Reject this task? This ends its workflow.")) return;
+    var buttons = document.querySelectorAll("#action-buttons button");
+    buttons.forEach(function (b) { b.disabled = true; });
+    T.api("/tasks/" + encodeURIComponent(taskId) + "/actions/", { method: "POST", body: body }).then(function (task) {
+      state.task = task;
+      T.$("action-notes").value = "";
+      render();
+      T.toast(ACTIONS[name].label + " done. " + (task.status === "completed" ? "The task is completed." :
+        task.current_step_name && task.assigned_user !== state.user.id ? "It moved on to " + (task.assigned_username || "the next step") + "." : ""), "success");
+    }).catch(function (e) {
+      T.report(e, ACTIONS[name].label + " failed");
+      buttons.forEach(function (b) { b.disabled = false; });
+      if (e.status === 409 || e.status === 403) loadTask();
+    });
+  }
+
+  // --- Comments ----------------------------------------------------------------------------------------------------------
+  function commentNode(c) {
+    var mine = state.user && c.author_id === state.user.id;
+    var text = c.is_deleted || c.text === null ? el("p", { class: "comment-text is-deleted", text: "This comment was deleted." })
+      : el("p", { class: "comment-text", text: c.text });
+    return el("li", { class: "comment" + (mine ? " is-mine" : ""), id: "comment-" + c.id, dataset: { commentId: String(c.id) } },
+      el("span", { class: "avatar avatar-small", "aria-hidden": "true", text: (c.author_username || "?")[0].toUpperCase() }),
+      el("div", { class: "comment-bubble" },
+        el("div", { class: "comment-head" },
+          el("strong", { class: "comment-author", text: c.author_username || "user " + c.author_id }),
+          el("time", { class: "muted small", datetime: c.created_at, title: T.fmt.date(c.created_at), text: T.fmt.ago(c.created_at) }),
+          c.edited_at && !c.is_deleted ? el("span", { class: "muted small", text: "(edited)" }) : null),
+        text));
+  }
+
+  function upsertComment(c, highlight) {
+    var list = T.$("comments");
+    var existing = document.getElementById("comment-" + c.id);
+    var node = commentNode(c);
+    if (highlight) node.classList.add("is-new");
+    state.comments[c.id] = c;
+    if (existing) existing.replaceWith(node);
+    else {
+      // Keep id order even if events arrive out of order.
+      var after = null;
+      list.querySelectorAll(".comment").forEach(function (n) { if (Number(n.dataset.commentId) > c.id && !after) after = n; });
+      list.insertBefore(node, after);
+      if (highlight) node.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    }
+    state.maxCommentId = Math.max(state.maxCommentId, c.id);
+    T.$("comments-empty").hidden = list.children.length > 0;
+  }
+
+  function setLive(stateName) {
+    var dot = T.$("comments-live");
+    dot.dataset.state = stateName;
+    dot.title = { open: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", refused: "Live updates unavailable" }[stateName] || stateName;
+  }
+
+  function startComments() {
+    var ticketId = state.task.external_ticket_id;
+    T.apiAll("/api/comments/", { ticket_id: ticketId }, 10).then(function (comments) {
+      comments.forEach(function (c) { upsertComment(c, false); });
+      T.$("comments-empty").hidden = comments.length > 0;
+    }).catch(function (e) {
+      T.$("comments-empty").textContent = e.status === 403 ? "You can't see this ticket's comments." : "Could not load comments: " + e.message;
+    }).finally(function () {
+      // Subscribe after the history: last_id makes the server replay anything written in between.
+      state.feed = T.socket("/ws/comments/" + encodeURIComponent(ticketId) + "/", {
+        params: function () { return { last_id: String(state.maxCommentId) }; },
+        onState: setLive,
+        onMessage: function (event) {
+          if (event.type !== "comment_update" || !event.comment) return;
+          upsertComment(event.comment, event.action === "create" && !state.comments[event.comment.id]);
+        },
+      });
+    });
+
+    T.$("comment-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var box = T.$("comment-text"), submit = T.$("comment-submit");
+      var text = box.value;
+      if (!text.trim()) { box.focus(); return; }
+      submit.disabled = true;
+      T.api("/api/comments/", { method: "POST", body: { ticket_id: ticketId, text: text } }).then(function (comment) {
+        box.value = "";
+        upsertComment(comment, true);
+      }).catch(function (e) { T.report(e, "Comment not posted"); }).finally(function () { submit.disabled = false; box.focus(); });
+    });
+    T.$("comment-text").addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) T.$("comment-form").requestSubmit();
+    });
+  }
+
+  T.onReady(function (user) {
+    state.user = user;
+    loadTask();
+    setInterval(function () { if (state.task) renderSla(); }, 1000);
+    // Someone else acted on this task (transfer, escalation...): show the new state.
+    window.addEventListener("tts:notification", function (event) {
+      if (event.detail && event.detail.related_task_id === taskId) loadTask();
+    });
+  });
+})();

@@ -1,0 +1,21 @@
+"""Pages of the web UI. Every page is a public HTML shell: its data is fetched by the browser from the APIs with the
+user's JWT, so nothing here reads a database or needs a session."""
+from django.urls import path
+from django.views.generic import RedirectView
+
+from . import views
+
+app_name = "web"
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/app/queue/", permanent=False), name="root"),
+    path("app/", RedirectView.as_view(url="/app/queue/", permanent=False), name="app-root"),
+    path("app/login/", views.page("login", "Sign in", auth=False), name="login"),
+    path("app/queue/", views.page("queue", "My queue"), name="queue"),
+    path("app/tasks/<uuid:task_id>/", views.page("task", "Task"), name="task"),
+    path("app/notifications/", views.page("notifications", "Notifications"), name="notifications"),
+    path("app/admin/users/", views.page("admin-users", "Users", admin=True), name="admin-users"),
+    path("app/admin/roles/", views.page("admin-roles", "Roles", admin=True), name="admin-roles"),
+    path("app/admin/workflows/", views.page("admin-workflows", "Workflows", admin=True), name="admin-workflows"),
+    path("app/admin/health/", views.page("admin-health", "Integration health", admin=True), name="admin-health"),
+]
