@@ -140,3 +140,27 @@ def api_client(user: UserReplica | None = None, *, is_admin: bool = False):
     user_id, username = (user.user_id, user.username) if user is not None else (1, "admin")
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(user_id, username, is_admin=is_admin)}")
     return client
+
+
+def two_step_setup() -> tuple[Workflow, dict[str, list[UserReplica]]]:
+    """(IT Support, Network): step 1 for 3 agents, step 2 for 2 engineers, 2 coordinators; reject ends the task."""
+    coordinator_role, coordinators = role_with_users(2, name="Coordinator")
+    agent_role, agents = role_with_users(3, name="Agent")
+    engineer_role, engineers = role_with_users(2, name="Engineer")
+    workflow = deployed_workflow(
+        step_roles=[agent_role, engineer_role],
+        coordinator_role=coordinator_role,
+        category="IT Support",
+        sub_category="Network",
+    )
+    return workflow, {"coordinators": coordinators, "agents": agents, "engineers": engineers}
+
+
+def ingested_task(ticket_id: str, **ticket: object):
+    """A task made from an HDTS ticket by the real ingestion path (matching, SLA, owner, round-robin)."""
+    from workflow_api.services.ingestion import IncomingTicket, ingest_tickets
+
+    data = {"title": f"Ticket {ticket_id}", "category": "IT Support", "sub_category": "Network", "priority": "medium"}
+    data.update(ticket, ticket_id=ticket_id)
+    [task] = ingest_tickets([IncomingTicket(ticket_id=ticket_id, data=data, received_at=timezone.now())])
+    return task

@@ -1,0 +1,189 @@
+"""/tasks/: visibility, filters, ordering, query counts, detail, manual creation."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.workflow_api.factories import UserFactory, api_client, ingested_task, two_step_setup
+from workflow_api.models import AuditEvent, Task, UnroutedTicket
+
+pytestmark = pytest.mark.django_db
+
+TASK_KEYS = {
+    "task_id", "workflow_id", "external_ticket_id", "title", "description", "priority", "status", "current_step",
+    "assigned_user", "sla_deadline", "created_at",
+}  # fmt: skip (DESIGN §5)
+
+
+@pytest.fixture
+def setup():
+    return two_step_setup()
+
+
+@pytest.fixture
+def admin():
+    return api_client(is_admin=True)
+
+
+def results(response) -> list[dict]:
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == {"count", "next", "previous", "results"}
+    return body["results"]
+
+
+def ids(response) -> list[str]:
+    return [row["external_ticket_id"] for row in results(response)]
+
+
+def test_agents_see_their_tasks_admins_see_all(setup, admin):
+    workflow, users = setup
+    tasks = [ingested_task(f"T-{i}") for i in range(3)]  # one per agent (round-robin)
+    agent = tasks[0].assigned_user
+    assert ids(api_client(agent).get("/tasks/")) == ["T-0"]
+    assert sorted(ids(admin.get("/tasks/"))) == ["T-0", "T-1", "T-2"]
+    owner = tasks[0].owner  # coordinators own the tasks they coordinate
+    assert "T-0" in ids(api_client(owner).get("/tasks/"))
+    assert ids(api_client(UserFactory()).get("/tasks/")) == []
+    # Someone else's task is "not found", not "forbidden": its existence is not revealed.
+    response = api_client(agent).get(f"/tasks/{tasks[1].task_id}/")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_representation(setup, admin):
+    _, users = setup
+    task = ingested_task("T-1", priority="high", description="Router down", requester_email="a@example.com")
+    row = results(admin.get("/tasks/"))[0]
+    assert TASK_KEYS <= set(row)
+    assert row["task_id"] == str(task.task_id) and row["workflow_id"] == task.workflow_id
+    assert row["priority"] == "urgent" and row["status"] == "in_progress"  # HDTS high -> internal urgent
+    assert row["current_step"] == task.current_step_id and row["current_step_name"] == "Step 1"
+    assert row["role_name"] == "Agent" and row["assigned_user"] == task.assigned_user_id
+    assert row["owner"] == task.owner_id and row["sla_state"] == "ok"
+
+    detail = api_client(task.assigned_user).get(f"/tasks/{task.task_id}/").json()
+    assert detail["ticket_data"]["requester_email"] == "a@example.com"
+    [step] = detail["step_history"]
+    assert step["step_name"] == "Step 1" and step["status"] == "active" and step["due_at"] and step["acted_by"] is None
+    [assignment] = detail["assignments"]
+    assert assignment["user_id"] == task.assigned_user_id and assignment["reason"] == "round_robin"
+    assert assignment["ended_at"] is None
+
+
+def test_filters(setup, admin):
+    workflow, users = setup
+    a, b, c = (ingested_task(f"T-{i}", priority=p) for i, p in enumerate(["low", "medium", "high"]))
+    now = timezone.now()
+    # SLA states: a breached, b at 80 % of its SLA, c fresh.
+    Task.objects.filter(pk=a.pk).update(ticket_created_at=now - timedelta(hours=10), sla_deadline=now - timedelta(hours=1))
+    Task.objects.filter(pk=b.pk).update(ticket_created_at=now - timedelta(hours=8), sla_deadline=now + timedelta(hours=2))
+    Task.objects.filter(pk=c.pk).update(status=Task.Status.ON_HOLD)
+
+    assert ids(admin.get("/tasks/?sla_state=breached")) == ["T-0"]
+    assert ids(admin.get("/tasks/?sla_state=warning")) == ["T-1"]
+    assert ids(admin.get("/tasks/?sla_state=ok")) == ["T-2"]
+    assert ids(admin.get("/tasks/?status=on_hold")) == ["T-2"]
+    assert sorted(ids(admin.get("/tasks/?status=in_progress&status=on_hold"))) == ["T-0", "T-1", "T-2"]
+    assert ids(admin.get("/tasks/?priority=medium")) == ["T-0"]  # HDTS low -> medium
+    assert ids(admin.get("/tasks/?external_ticket_id=T-1")) == ["T-1"]
+    assert ids(admin.get(f"/tasks/?assigned_user={b.assigned_user_id}")) == ["T-1"]
+    role_id = workflow.steps.get(order=1).role_id
+    assert len(ids(admin.get(f"/tasks/?role={role_id}"))) == 3
+    assert len(ids(admin.get("/tasks/?role=agent"))) == 3
+    assert ids(admin.get("/tasks/?role=Engineer")) == []
+    assert ids(admin.get(f"/tasks/?workflow={workflow.pk}&ordering=priority")) == ["T-0", "T-1", "T-2"]
+    assert ids(admin.get("/tasks/?ordering=-priority")) == ["T-2", "T-1", "T-0"]
+    assert ids(admin.get("/tasks/?ordering=sla_deadline")) == ["T-0", "T-1", "T-2"]
+    assert ids(admin.get("/tasks/?workflow=999999")) == []
+
+    mine = api_client(b.assigned_user).get("/tasks/?mine=true")
+    assert ids(mine) == ["T-1"]
+    assert sorted(ids(api_client(a.owner).get("/tasks/?mine=1"))) == sorted(
+        t.external_ticket_id for t in (a, b, c) if t.owner_id == a.owner_id
+    )
+
+
+@pytest.mark.parametrize(
+    "query", ["status=bogus", "priority=extreme", "sla_state=late", "ordering=title", "workflow=x", "assigned_user=y"]
+)
+def test_bad_filters_are_400(setup, admin, query):
+    response = admin.get(f"/tasks/?{query}")
+    assert response.status_code == 400 and response.json()["errors"], response.content
+
+
+def test_list_has_no_n_plus_one(setup, admin, django_assert_max_num_queries):
+    for i in range(3):
+        ingested_task(f"T-{i}")
+    with django_assert_max_num_queries(3) as few:
+        assert len(results(admin.get("/tasks/"))) == 3
+    for i in range(3, 20):
+        ingested_task(f"T-{i}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert len(results(admin.get("/tasks/?ordering=priority&sla_state=ok"))) == 20
+    task = Task.objects.first()
+    with django_assert_max_num_queries(4):  # the task, its step history, its assignments
+        assert admin.get(f"/tasks/{task.task_id}/").status_code == 200
+
+
+def test_pagination(setup, admin):
+    for i in range(5):
+        ingested_task(f"T-{i}")
+    body = admin.get("/tasks/?page_size=2&page=2").json()
+    assert body["count"] == 5 and len(body["results"]) == 2 and body["next"] and body["previous"]
+    assert admin.get("/tasks/?page=99").status_code == 404
+
+
+def test_unknown_and_malformed_task_ids(setup, admin):
+    assert admin.get("/tasks/00000000-0000-0000-0000-000000000000/").status_code == 404
+    response = admin.get("/tasks/not-a-uuid/")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_unauthenticated(setup):
+    from rest_framework.test import APIClient
+
+    assert APIClient().get("/tasks/").status_code == 401
+
+
+# --- Manual creation ----------------------------------------------------------------------------------------------------
+def hdts_ticket(**fields):
+    return {"ticket_id": "HD-1", "title": "Printer", "category": "IT Support", "sub_category": "Network",
+            "priority": "low", **fields}  # fmt: skip
+
+
+def test_admin_creates_a_task_from_a_ticket(setup, admin):
+    response = admin.post("/tasks/", hdts_ticket(description="Jammed"), format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["external_ticket_id"] == "HD-1" and body["status"] == "in_progress" and body["assigned_user"]
+    assert body["priority"] == "medium" and body["description"] == "Jammed" and len(body["step_history"]) == 1
+    assert AuditEvent.objects.filter(action="task.created_manually", actor_id=1, ticket_id="HD-1").exists()
+
+    duplicate = admin.post("/tasks/", hdts_ticket(), format="json")
+    assert duplicate.status_code == 409 and duplicate.json()["code"] == "conflict"
+    assert Task.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "ticket, fields",
+    [
+        ({"title": "x"}, {"ticket_id", "category", "sub_category", "priority"}),
+        (hdts_ticket(priority="asap", title=5), {"priority", "title"}),
+        (hdts_ticket(requester_email="nope"), {"requester_email"}),
+        (hdts_ticket(ticket_id="x" * 101), {"ticket_id"}),
+        (hdts_ticket(sub_category="Unknown"), {"category"}),  # no deployed workflow matches
+        ([1, 2], {"non_field_errors"}),
+    ],
+)
+def test_create_rejects_bad_tickets_and_writes_nothing(setup, admin, ticket, fields):
+    response = admin.post("/tasks/", ticket, format="json")
+    assert response.status_code == 400, response.content
+    assert fields <= set(response.json()["errors"])
+    assert not Task.objects.exists() and not UnroutedTicket.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_only_admins_create(setup):
+    assert api_client(UserFactory()).post("/tasks/", hdts_ticket(), format="json").status_code == 403
+    assert not Task.objects.exists()
