@@ -56,10 +56,13 @@ class Command(BaseCommand):
             raise SystemExit(f"{exited} exited with code {children[exited].returncode}; stopped the rest.")
 
     def _announce(self, host: str, port: int) -> None:
+        from auth_service.services import DEMO_LOGINS
+
         profile = "embedded (SQLite, filesystem broker, in-memory channel layer)" if settings.EMBEDDED_BROKER else "real stack"
         self.stdout.write(
             self.style.SUCCESS(f"\nTTS is running ({profile}) at http://{host}:{port}/\n")
             + f"  API docs: http://{host}:{port}/api/docs/   health: http://{host}:{port}/health/ready\n"
-            + "  Demo logins: see README (admin / admin-demo-pass, agent1..agent6 / demo-pass-123, ...)\n"
+            + "  Demo logins (when seeded):\n"
+            + "".join(f"    {login.username:<8} {login.password:<16} {login.role}\n" for login in DEMO_LOGINS)
             + "  Ctrl-C stops everything.\n"
         )
