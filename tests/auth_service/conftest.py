@@ -89,14 +89,16 @@ def published(monkeypatch, django_capture_on_commit_callbacks) -> Callable[[], C
     The test's transaction never commits, so the block runs the on_commit callbacks of what committed inside it;
     callbacks of rolled-back savepoints are dropped by Django as on a real rollback.
     """
-    sent: list[Published] = []
-    monkeypatch.setattr(bus, "publish", lambda route, *, args=(), **kwargs: sent.append(Published(route, kwargs)))
+    current: list[list[Published]] = [[]]
+    monkeypatch.setattr(
+        bus, "publish", lambda route, *, args=(), **kwargs: current[-1].append(Published(route, kwargs))
+    )
 
     @contextmanager
     def capture() -> Iterator[list[Published]]:
-        sent.clear()
+        current.append([])
         with django_capture_on_commit_callbacks(execute=True):
-            yield sent
+            yield current[-1]
 
     return capture
 
