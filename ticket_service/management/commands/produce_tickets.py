@@ -27,22 +27,15 @@ def hdts_celery_app() -> Celery:
     return app
 
 
-def probability(value: str) -> float:
-    number = float(value)
-    if not 0 <= number <= 1:
-        raise ValueError(value)
-    return number
-
-
 class Command(BaseCommand):
     help = "Publish generated HDTS tickets to TICKET_TASKS_PRODUCTION, as HDTS does, at a given rate."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--count", type=int, default=100, help="messages to publish (default 100)")
         parser.add_argument("--rate", type=float, default=0, help="messages per second; 0 = as fast as possible")
-        parser.add_argument("--duplicates", type=probability, default=0.0, metavar="P",
+        parser.add_argument("--duplicates", type=float, default=0.0, metavar="P",
                             help="probability that a message resends an earlier ticket (0-1)")
-        parser.add_argument("--invalid", type=probability, default=0.0, metavar="P",
+        parser.add_argument("--invalid", type=float, default=0.0, metavar="P",
                             help="probability that a message is an invalid ticket (0-1)")
         parser.add_argument("--signed", action="store_true", help="sign messages with HDTS_SIGNING_SECRET")
         parser.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
@@ -53,6 +46,8 @@ class Command(BaseCommand):
         count, rate = options["count"], options["rate"]
         if count < 0 or rate < 0:
             raise CommandError("--count and --rate must not be negative")
+        if not (0 <= options["duplicates"] <= 1 and 0 <= options["invalid"] <= 1):
+            raise CommandError("--duplicates and --invalid are probabilities between 0 and 1")
         if options["signed"] and not settings.HDTS_SIGNING_SECRET:
             raise CommandError("--signed needs HDTS_SIGNING_SECRET")
         seed = options["seed"] if options["seed"] is not None else time.time_ns() % 1_000_000_007
