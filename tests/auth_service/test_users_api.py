@@ -166,7 +166,7 @@ def test_other_users_look_like_missing_ones(client_for, agent, admin_user):
     """A 404 for someone else's id, exactly as for an id that does not exist: user ids are not enumerable."""
     client = client_for(agent)
 
-    assert_error(client.get(detail_url(admin_user.pk)), 404) == assert_error(client.get(detail_url(10**9)), 404)
+    assert assert_error(client.get(detail_url(admin_user.pk)), 404) == assert_error(client.get(detail_url(10**9)), 404)
     assert_error(client.patch(detail_url(admin_user.pk), {"first_name": "Evil"}, format="json"), 404)
     assert User.objects.get(pk=admin_user.pk).first_name != "Evil"
 
@@ -243,10 +243,9 @@ def test_users_change_their_password_with_the_current_one(client_for, agent):
     assert agent.check_password("brand-new-secret")
 
 
-@pytest.mark.parametrize("field", ["is_active"])
-def test_users_cannot_change_their_own_status(client_for, agent, published, field):
+def test_users_cannot_change_their_own_status(client_for, agent, published):
     with published() as sent:
-        assert_error(client_for(agent).patch(ME_URL, {field: False}, format="json"), 403)
+        assert_error(client_for(agent).patch(ME_URL, {"is_active": False}, format="json"), 403)
 
     agent.refresh_from_db()
     assert agent.is_active and sent == []
