@@ -30,7 +30,9 @@ from . import selectors
 from .models import Role, System, User, UserSystemRole
 
 # What callers may change through user_update (the password has its own rules, see there).
-USER_UPDATABLE_FIELDS = frozenset({"username", "email", "first_name", "last_name", "is_active", "is_staff", "is_superuser"})
+USER_UPDATABLE_FIELDS = frozenset(
+    {"username", "email", "first_name", "last_name", "is_active", "is_staff", "is_superuser"}
+)
 # Fields of the user_data snapshot besides roles: a change to any of them is published.
 _USER_SNAPSHOT_FIELDS = ("username", "email", "is_active")
 ROLE_UPDATABLE_FIELDS = frozenset({"name", "permissions", "is_active"})
@@ -293,7 +295,9 @@ def seed_demo_accounts() -> DemoAccounts:
     Goes through the regular services, so the sync messages are published as for any other change; the returned
     snapshots let an in-process seed hand the same state to workflow_api without waiting for a worker.
     """
-    systems = {code: System.objects.get_or_create(code=code, defaults={"name": name})[0] for code, name in DEMO_SYSTEMS.items()}
+    systems = {
+        code: System.objects.get_or_create(code=code, defaults={"name": name})[0] for code, name in DEMO_SYSTEMS.items()
+    }
     tts = systems[settings.TTS_SYSTEM]
     roles = {
         name: Role.objects.filter(system=tts, name=name).first() or role_create(system=tts, name=name)
@@ -313,5 +317,6 @@ def seed_demo_accounts() -> DemoAccounts:
         users.append(user)
     return DemoAccounts(
         roles=[selectors.role_snapshot(role=role) for role in roles.values()],
-        users=[selectors.user_sync_snapshot(user=user) for user in User.objects.filter(pk__in=[u.pk for u in users]).order_by("pk")],
+        # Re-read: each assignment above bumped the user's sync version.
+        users=[selectors.user_sync_snapshot(user=User.objects.get(pk=user.pk)) for user in users],
     )

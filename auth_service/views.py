@@ -7,7 +7,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -124,6 +124,9 @@ class TokenRefreshApi(_TokenApi):
 
 # --- Users ----------------------------------------------------------------------------------------------------
 @extend_schema(tags=["auth"])
+@extend_schema_view(
+    get=extend_schema(responses={200: serializers.UserOutputSerializer(many=True), **_errors(400, 401, 403)})
+)
 class UserListApi(ApiErrorsMixin, generics.ListAPIView):
     permission_classes = [IsAdmin]
     serializer_class = serializers.UserOutputSerializer
@@ -132,10 +135,6 @@ class UserListApi(ApiErrorsMixin, generics.ListAPIView):
 
     def get_queryset(self):  # type: ignore[override]
         return selectors.user_list()
-
-    @extend_schema(responses={200: serializers.UserOutputSerializer(many=True), **_errors(400, 401, 403)})
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         request=serializers.UserCreateInputSerializer,
@@ -186,12 +185,12 @@ class UserMeApi(UserDetailApi):
 
     http_method_names = ["get", "patch", "head", "options"]
 
-    @extend_schema(operation_id="users_me_retrieve", responses={200: serializers.UserOutputSerializer, **_errors(401)})
+    @extend_schema(operation_id="api_v1_users_me_retrieve", responses={200: serializers.UserOutputSerializer, **_errors(401)})
     def get(self, request: Request) -> Response:  # type: ignore[override]
         return super().get(request, request.user.id)
 
     @extend_schema(
-        operation_id="users_me_partial_update",
+        operation_id="api_v1_users_me_partial_update",
         request=serializers.UserUpdateInputSerializer,
         responses={200: serializers.UserOutputSerializer, **_errors(400, 401, 403)},
     )
@@ -259,6 +258,9 @@ class UserRoleDetailApi(ApiErrorsMixin, APIView):
 
 # --- Roles and systems ----------------------------------------------------------------------------------------
 @extend_schema(tags=["auth"])
+@extend_schema_view(
+    get=extend_schema(responses={200: serializers.RoleOutputSerializer(many=True), **_errors(400, 401)})
+)
 class RoleListApi(ApiErrorsMixin, generics.ListAPIView):
     permission_classes = [IsAdminOrReadOnly]
     serializer_class = serializers.RoleOutputSerializer
@@ -267,10 +269,6 @@ class RoleListApi(ApiErrorsMixin, generics.ListAPIView):
 
     def get_queryset(self):  # type: ignore[override]
         return selectors.role_list()
-
-    @extend_schema(responses={200: serializers.RoleOutputSerializer(many=True), **_errors(400, 401)})
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         request=serializers.RoleCreateInputSerializer,

@@ -22,7 +22,8 @@ def role_url(user_id: int, role_id: int) -> str:
 
 
 def assignments(user) -> list[tuple[int, str]]:
-    return [(a.role_id, a.assigned_at.isoformat()) for a in UserSystemRole.objects.filter(user=user).order_by("role_id")]
+    rows = UserSystemRole.objects.filter(user=user).order_by("role_id")
+    return [(row.role_id, row.assigned_at.isoformat()) for row in rows]
 
 
 @pytest.fixture
@@ -147,7 +148,9 @@ def test_unassigning_what_is_not_there_is_404(admin_client, agent, agent_role, s
     assert len(assignments(agent)) == 1 and sent == []
 
 
-def test_put_replaces_the_role_set_keeping_retained_assignments(admin_client, agent, agent_role, supervisor_role, published):
+def test_put_replaces_the_role_set_keeping_retained_assignments(
+    admin_client, agent, agent_role, supervisor_role, published
+):
     network = RoleFactory(system=agent_role.system, name="Network Engineer")
     AssignmentFactory(user=agent, role=supervisor_role)
     kept = dict(assignments(agent))[supervisor_role.pk]
@@ -162,7 +165,8 @@ def test_put_replaces_the_role_set_keeping_retained_assignments(admin_client, ag
     assert dict(assignments(agent)).keys() == {supervisor_role.pk, network.pk}
     assert dict(assignments(agent))[supervisor_role.pk] == kept
     assert len(sent) == 1
-    assert [role["role_name"] for role in sent[0].kwargs["user_data"]["system_roles"]] == ["Supervisor", "Network Engineer"]
+    snapshot_roles = sent[0].kwargs["user_data"]["system_roles"]
+    assert [role["role_name"] for role in snapshot_roles] == ["Supervisor", "Network Engineer"]
 
     with published() as sent:
         admin_client.put(roles_url(agent.pk), {"role_ids": [network.pk, supervisor_role.pk]}, format="json")
@@ -181,9 +185,8 @@ def test_put_may_keep_a_deactivated_role_but_not_add_one(admin_client, agent, ag
 
     before = assignments(agent)
     with published() as sent:
-        assert_error(
-            admin_client.put(roles_url(agent.pk), {"role_ids": [kept.pk, new_inactive.pk]}, format="json"), 400, "role_ids"
-        )
+        response = admin_client.put(roles_url(agent.pk), {"role_ids": [kept.pk, new_inactive.pk]}, format="json")
+        assert_error(response, 400, "role_ids")
     assert assignments(agent) == before and sent == []
 
 

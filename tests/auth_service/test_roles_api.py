@@ -167,7 +167,9 @@ def test_a_no_op_update_changes_and_publishes_nothing(admin_client, agent_role, 
         ({"system": "BMS"}, ("system",)),  # a role stays in its system
     ],
 )
-def test_update_with_bad_input_is_400_and_changes_nothing(admin_client, agent_role, tts_admin_role, published, body, fields):
+def test_update_with_bad_input_is_400_and_changes_nothing(
+    admin_client, agent_role, tts_admin_role, published, body, fields
+):
     SystemFactory(code="BMS")
     before = list(Role.objects.order_by("pk").values())
 

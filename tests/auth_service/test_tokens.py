@@ -180,7 +180,9 @@ def test_an_expired_refresh_token_is_refused(agent):
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"refresh_token": ""}, {"refresh_token": 5}, {"refresh_token": None}], ids=["missing", "blank", "int", "null"]
+    "body",
+    [{}, {"refresh_token": ""}, {"refresh_token": 5}, {"refresh_token": None}],
+    ids=["missing", "blank", "int", "null"],
 )
 def test_refresh_with_bad_input_is_400(body):
     assert_error(APIClient().post(REFRESH_URL, body, format="json"), 400, "refresh_token")
