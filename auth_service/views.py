@@ -185,7 +185,9 @@ class UserMeApi(UserDetailApi):
 
     http_method_names = ["get", "patch", "head", "options"]
 
-    @extend_schema(operation_id="api_v1_users_me_retrieve", responses={200: serializers.UserOutputSerializer, **_errors(401)})
+    @extend_schema(
+        operation_id="api_v1_users_me_retrieve", responses={200: serializers.UserOutputSerializer, **_errors(401)}
+    )
     def get(self, request: Request) -> Response:  # type: ignore[override]
         return super().get(request, request.user.id)
 

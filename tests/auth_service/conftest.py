@@ -14,7 +14,7 @@ from auth_service import tokens
 from auth_service.models import Role, System, User, UserSystemRole
 from tts_common import bus, contracts
 
-from .factories import AssignmentFactory, RoleFactory, SystemFactory, UserFactory
+from .factories import AssignmentFactory, RoleFactory, SystemFactory
 
 
 @pytest.fixture(autouse=True)
