@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from kombu import Connection
 from django.utils import timezone
 
 from tests.workflow_api.factories import (
@@ -30,14 +31,31 @@ def setup():
     return two_step_setup()
 
 
+class Published:
+    """What the engine published to RabbitMQ (after commit), drained from the queues: (task name, kwargs or args)."""
+
+    ROUTES = (contracts.ASSIGNMENT_NOTIFICATION, contracts.INAPP_NOTIFICATION, contracts.TICKET_STATUS)
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.messages: list[tuple[str, Any]] = []
+
+    def __call__(self) -> list[tuple[str, Any]]:
+        for route in self.ROUTES:
+            queue = contracts.declared_queue(route.queue)(self.conn.default_channel)
+            while (message := queue.get(no_ack=True)) is not None:
+                args, kwargs, _ = message.decode()  # Celery message protocol 2
+                self.messages.append((message.headers["task"], kwargs or args))
+        return self.messages
+
+    def clear(self) -> None:
+        self()
+        self.messages.clear()
+
+
 @pytest.fixture
-def published(monkeypatch) -> list[tuple[str, Any]]:
-    """Messages published after commit, captured instead of sent: (task name, kwargs or args)."""
-    sent: list[tuple[str, Any]] = []
-    monkeypatch.setattr(
-        "tts_common.bus.publish", lambda route, *, args=(), **kw: sent.append((route.task, kw or list(args)))
-    )
-    return sent
+def published(broker) -> Published:
+    return Published(broker)
 
 
 @pytest.fixture
@@ -52,16 +70,16 @@ def act(django_capture_on_commit_callbacks):
     return post
 
 
-def inapp(published, notification_type: str) -> list[int]:
+def inapp(published: Published, notification_type: str) -> list[int]:
     return [
         kw["user_id"]
-        for name, kw in published
+        for name, kw in published()
         if name == contracts.INAPP_NOTIFICATION.task and kw["notification_type"] == notification_type
     ]
 
 
-def statuses(published) -> list[str]:
-    return [args[1] for name, args in published if name == contracts.TICKET_STATUS.task]
+def statuses(published: Published) -> list[str]:
+    return [args[1] for name, args in published() if name == contracts.TICKET_STATUS.task]
 
 
 def test_approve_moves_to_the_next_role_then_completes(setup, act, published):
@@ -83,7 +101,7 @@ def test_approve_moves_to_the_next_role_then_completes(setup, act, published):
         (agent.user_id, False),
         (engineer_id, True),
     ]
-    assert [kw["user_id"] for name, kw in published if name == contracts.ASSIGNMENT_NOTIFICATION.task] == [engineer_id]
+    assert [kw["user_id"] for name, kw in published() if name == contracts.ASSIGNMENT_NOTIFICATION.task] == [engineer_id]
     assert statuses(published) == []  # still in progress
 
     engineer = Task.objects.get(pk=task.pk).assigned_user
