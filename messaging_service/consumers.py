@@ -41,6 +41,9 @@ CLOSE_UNAVAILABLE = 4503
 # Catch-up is read and sent in pages, so a long absence does not load a whole ticket's history at once.
 CATCH_UP_BATCH = 200
 TICKET_ID_MAX_LENGTH = Comment._meta.get_field("ticket_id").max_length
+# redis-py's async pool (100 connections per process by default) raises instead of waiting when it runs out, and a
+# burst of connects or disconnects (a deploy, a network blip) would exceed it: group changes queue here instead.
+GROUP_MEMBERSHIP_CHANGES = asyncio.Semaphore(50)
 
 
 def _feed_request(scope: dict[str, Any]) -> tuple[str, int | None]:
@@ -90,7 +93,8 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.group = group_name(ticket_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        async with GROUP_MEMBERSHIP_CHANGES:
+            await self.channel_layer.group_add(self.group, self.channel_name)
         self._close_when_token_expires(float(user.token["exp"]))
         if last_id is not None:
             await self._catch_up(ticket_id, last_id)
@@ -114,7 +118,8 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
         if self.expiry is not None:
             self.expiry.cancel()
         if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            async with GROUP_MEMBERSHIP_CHANGES:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:

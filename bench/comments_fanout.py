@@ -1,0 +1,225 @@
+"""Live comment feed benchmark on the real stack (PostgreSQL, Redis channel layer), loopback only.
+
+    .venv/bin/python bench/comments_fanout.py                       # starts its own uvicorn
+    .venv/bin/python bench/comments_fanout.py --url http://127.0.0.1:8000 --pid 1234   # a running server
+
+1. Fan-out: ``--clients`` WebSocket clients join one ticket's feed; ``--posts`` comments are POSTed one at a time
+   (each once every client got the previous one). Latency = time from just before the POST is sent to the moment a
+   client's ``comment_update`` is read, so it includes the POST's own work (insert, commit, broadcast). Clients,
+   server and Redis share this machine's cores, so the figures are an upper bound.
+2. Idle memory: ``--idle`` authenticated connections are opened (each answered one ping, so it is fully joined)
+   and held; memory per connection = server RSS delta / count (needs the server's PID: given, or ours).
+
+Without ``--url`` the server runs on the database ``<DATABASE_URL name>_comments_bench`` (created and migrated if
+missing) with the environment's REDIS_URL and the settings of ``bench/comments_settings.py`` (the channel-layer
+read-timeout fix); extra uvicorn flags go in ``--uvicorn-args``. Targets (2 cores):
+p99 < 100 ms, < 50 KiB per idle connection.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from websockets.asyncio.client import ClientConnection, connect
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tts.settings")
+
+PING = json.dumps({"type": "ping"})
+
+
+def mint_token() -> str:
+    """A JWT for a benchmark user, signed with the key the server verifies with (same settings/environment)."""
+    import django
+
+    django.setup()
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken()
+    token["user_id"], token["username"], token["roles"], token["is_admin"] = 990001, "bench", {"TTS": []}, False
+    return str(token)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+# --- Server --------------------------------------------------------------------------------------------------------
+def bench_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_comments_bench"))
+
+
+def start_server(uvicorn_args: list[str]) -> tuple[subprocess.Popen, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": bench_database_url(os.environ["DATABASE_URL"]),
+        "DJANGO_SETTINGS_MODULE": "bench.comments_settings",
+        "LOG_LEVEL": "WARNING",
+    }
+    python = sys.executable
+    subprocess.run([python, "scripts/create_database.py"], cwd=REPO, env=env, check=True)
+    subprocess.run([python, "manage.py", "migrate", "messaging_service", "--noinput", "-v", "0"],
+                   cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [python, "-m", "uvicorn", "tts.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning", "--backlog", "4096", *uvicorn_args],
+        cwd=REPO, env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/health/live", timeout=5)
+            return server, url
+        except requests.RequestException:
+            if server.poll() is not None:
+                raise SystemExit(f"server exited with {server.returncode}")
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("server did not start within 60 s")
+
+
+# --- Clients -------------------------------------------------------------------------------------------------------
+async def open_clients(ws_url: str, count: int, concurrency: int = 100) -> list[ClientConnection]:
+    """``count`` feed connections, each past its connect handler (one ping answered)."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one() -> ClientConnection:
+        async with limit:
+            # No compression: this measures the feed, and a deflate context per socket would dominate memory.
+            ws = await connect(ws_url, open_timeout=30, compression=None, max_queue=None)
+            await ws.send(PING)
+            assert json.loads(await ws.recv())["type"] == "pong"
+            return ws
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def close_all(clients: list[ClientConnection]) -> None:
+    await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
+
+
+async def fanout(url: str, token: str, ticket: str, clients_count: int, posts: int) -> dict[str, float]:
+    ws_url = url.replace("http://", "ws://") + f"/ws/comments/{ticket}/?token={token}"
+    clients = await open_clients(ws_url, clients_count)
+    latencies: list[float] = []
+    post_times: list[float] = []
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    try:
+        for n in range(posts):
+            arrivals: list[float] = []
+
+            async def receive(ws: ClientConnection) -> None:
+                await ws.recv()
+                arrivals.append(time.perf_counter())
+
+            receivers = [asyncio.create_task(receive(ws)) for ws in clients]
+            await asyncio.sleep(0)  # every receiver is waiting before the POST leaves
+            sent = time.perf_counter()
+            response = await asyncio.to_thread(
+                session.post, f"{url}/api/comments/", json={"ticket_id": ticket, "text": f"bench {n}"}, timeout=30
+            )
+            post_times.append(time.perf_counter() - sent)
+            response.raise_for_status()
+            await asyncio.wait_for(asyncio.gather(*receivers), timeout=30)
+            latencies.extend(arrival - sent for arrival in arrivals)
+            await asyncio.sleep(0.05)
+    finally:
+        await close_all(clients)
+    return {
+        "samples": len(latencies),
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "max_ms": max(latencies) * 1000,
+        "post_p50_ms": statistics.median(post_times) * 1000,
+    }
+
+
+async def idle_memory(url: str, token: str, pid: int, count: int) -> dict[str, float]:
+    ws_url = url.replace("http://", "ws://") + f"/ws/comments/bench-idle-{uuid.uuid4().hex[:8]}/?token={token}"
+    # Warm up allocators and lazy imports with a few sockets, so the delta is the connections' own cost.
+    await close_all(await open_clients(ws_url, 50))
+    await asyncio.sleep(1)
+    before = rss_kib(pid)
+    clients = await open_clients(ws_url, count)
+    await asyncio.sleep(2)
+    after = rss_kib(pid)
+    await close_all(clients)
+    return {"connections": count, "rss_before_mib": before / 1024, "rss_after_mib": after / 1024,
+            "kib_per_connection": (after - before) / count}  # fmt: skip
+
+
+async def run(args: argparse.Namespace, url: str, pid: int | None) -> None:
+    token = mint_token()
+    ticket = f"bench-{uuid.uuid4().hex[:8]}"
+    result = await fanout(url, token, ticket, args.clients, args.posts)
+    print(f"fan-out: {args.clients} clients x {args.posts} comments on {ticket} = {result['samples']} deliveries")
+    print(f"  POST -> receipt latency  p50 {result['p50_ms']:.1f} ms   p99 {result['p99_ms']:.1f} ms   "
+          f"max {result['max_ms']:.1f} ms   (POST round trip p50 {result['post_p50_ms']:.1f} ms)")  # fmt: skip
+    if pid is None:
+        print("idle memory: skipped (pass --pid of the server process)")
+        return
+    memory = await idle_memory(url, token, pid, args.idle)
+    print(f"idle: {memory['connections']} connections, server RSS {memory['rss_before_mib']:.1f} -> "
+          f"{memory['rss_after_mib']:.1f} MiB = {memory['kib_per_connection']:.1f} KiB per connection")  # fmt: skip
+    ok = result["p99_ms"] < 100 and memory["kib_per_connection"] < 50
+    print(f"targets (p99 < 100 ms, < 50 KiB/connection): {'met' if ok else 'NOT met'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="a running server (default: start one)")
+    parser.add_argument("--pid", type=int, help="the running server's PID, for the memory figure")
+    parser.add_argument("--clients", type=int, default=500)
+    parser.add_argument("--posts", type=int, default=20)
+    parser.add_argument("--idle", type=int, default=2000)
+    parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
+    parser.add_argument("--uvicorn-args", default="", help='extra flags for our server, e.g. "--ws wsproto"')
+    args = parser.parse_args()
+    # Clients and (inherited) our server each hold one descriptor per socket.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    server = None
+    if args.url:
+        url, pid = args.url.rstrip("/"), args.pid
+    else:
+        server, url = start_server(shlex.split(args.uvicorn_args))
+        pid = server.pid
+        print(f"server: uvicorn {args.uvicorn_args or '(default flags)'} at {url}, pid {pid}")
+    try:
+        asyncio.run(asyncio.wait_for(run(args, url, pid), timeout=args.timeout))
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+
+
+if __name__ == "__main__":
+    main()
