@@ -163,7 +163,7 @@ class ServerProcess:
             try:
                 requests.get(f"{self.url}/health/live", timeout=1)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or slow under load
                 time.sleep(0.1)
         raise TimeoutError(f"server not up after {timeout}s:\n{self.log_path.read_text()}")
 
