@@ -22,13 +22,15 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         token = token_from_scope(self.scope)
         user = user_from_token(token) if token else None
-        # Accept first: a close code only reaches the client on an open socket (a refused handshake is a bare 403).
-        await self.accept()
         if user is None:
+            # Accept first: a close code only reaches an open socket (a refused handshake is a bare HTTP 403).
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
+        # Join before accepting, so that a client that sees the socket open misses no notification.
         self.group = group_name(user.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if self.group:
@@ -37,7 +39,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         await self.send_json({"type": "error", "detail": "This socket only pushes notifications; use the REST API."})
 
-    async def notification_push(self, event: dict[str, Any]) -> None:
-        await self.send_json(
-            {"type": "notification", "notification": event["notification"], "unread_count": event["unread_count"]}
-        )
+    async def notifications_push(self, event: dict[str, Any]) -> None:
+        # One channel-layer event per user and stored batch (see realtime.py); one frame per notification.
+        for notification in event["notifications"]:
+            await self.send_json(
+                {"type": "notification", "notification": notification, "unread_count": event["unread_count"]}
+            )

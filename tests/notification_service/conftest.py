@@ -131,8 +131,9 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 # --- A notification worker pointed at the stubs --------------------------------------------------------------------
 @pytest.fixture
-def notification_worker(request, monkeypatch, auth_stub: AuthStub, smtp_server: SmtpServer, broker):
-    """Starts a worker on the notification queues whose email goes to ``smtp_server`` and user lookups to
+def notification_worker(request, transactional_db, monkeypatch, auth_stub: AuthStub, smtp_server: SmtpServer, broker):
+    """``notification_worker(queues=...)`` starts a worker (by default on the notification queues and the email
+    queue) whose email goes to ``smtp_server`` and user lookups to
     ``auth_stub``, with email retries 0.05 * 2^n s. The worker copies os.environ when ``celery_worker`` is set up,
     so the variables are set first and that fixture is requested afterwards."""
     for name, value in {
@@ -142,6 +143,8 @@ def notification_worker(request, monkeypatch, auth_stub: AuthStub, smtp_server: 
         "EMAIL_PORT": str(smtp_server.port),
         "EMAIL_TIMEOUT": "5",
         "NOTIFICATION_EMAIL_RETRY_BASE_SECONDS": "0.05",
+        # Batches can only grow as large as the prefetch window (see the report: notification workers need this).
+        "CELERY_PREFETCH_MULTIPLIER": "200",
     }.items():
         monkeypatch.setenv(name, value)
     email_queue = contracts.declared_queue(EMAIL_DELIVERY.queue)(broker.default_channel)
@@ -149,4 +152,4 @@ def notification_worker(request, monkeypatch, auth_stub: AuthStub, smtp_server: 
     email_queue.purge()
     cache.clear()  # user lookups cached by earlier tests
     start = request.getfixturevalue("celery_worker")
-    return lambda: start(queues=NOTIFICATION_QUEUES)
+    return lambda queues=NOTIFICATION_QUEUES: start(queues=queues)

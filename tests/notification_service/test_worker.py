@@ -1,0 +1,121 @@
+"""End to end on the real stack: outside producers → RabbitMQ → a real worker process → PostgreSQL and real SMTP."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+from celery import Celery
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from notification_service import conf
+from notification_service.models import EmailDelivery, InAppNotification, RejectedMessage
+from tests.conftest import wait_for
+from tts_common import contracts
+
+from .conftest import make_token
+
+INAPP = {
+    "user_id": 11,
+    "subject": "Escalated: printer on fire",
+    "message": "Task T-7 was escalated to you.",
+    "notification_type": "task_escalation",
+    "related_task_id": "T-7",
+    "related_ticket_id": "TX-7",
+    "metadata": {"from_user": 3},
+}
+
+
+@pytest.fixture
+def outside_app() -> Iterator[Celery]:
+    """A producer as outside clients write one: a stock Celery app with default settings."""
+    app = Celery("outside", broker=settings.CELERY_BROKER_URL)
+    yield app
+    app.close()
+
+
+def publish(app: Celery, route: contracts.Route, **kwargs: Any) -> None:
+    app.send_task(route.task, kwargs=kwargs, queue=route.queue)
+
+
+def test_outside_messages_are_stored_once_and_emailed_once(
+    notification_worker, outside_app, auth_stub, smtp_server
+):
+    auth_stub.add_user(11, "agent11@example.com")
+    smtp_server.start()
+    # Published before the worker has started (and declared anything): the messages wait in the queue.
+    for _ in range(3):
+        publish(outside_app, contracts.INAPP_NOTIFICATION, **INAPP)
+    publish(
+        outside_app,
+        contracts.ASSIGNMENT_NOTIFICATION,
+        user_id=11, task_id="T-8", task_title="Replace switch", role_name="Network Engineer", ticket_id="TX-8",
+    )  # fmt: skip
+    worker = notification_worker()
+
+    wait_for(lambda: len(smtp_server.messages) >= 2, timeout=30, message="two emails")
+    wait_for(lambda: EmailDelivery.objects.filter(status="sent").count() == 2, timeout=10, message="deliveries sent")
+    escalation = InAppNotification.objects.get(notification_type="task_escalation")
+    assert (escalation.user_id, escalation.subject, escalation.related_ticket_id) == (11, INAPP["subject"], "TX-7")
+    assignment = InAppNotification.objects.get(notification_type="task_assignment")
+    assert (assignment.related_task_id, assignment.related_ticket_id) == ("T-8", "TX-8")
+    assert assignment.metadata["role_name"] == "Network Engineer"
+    subjects = sorted(m["Subject"] for m in smtp_server.messages)
+    assert subjects == [INAPP["subject"], "New task assigned: Replace switch"]
+    assert {m["To"] for m in smtp_server.messages} == {"agent11@example.com"}
+
+    # Redelivered again later (a retrying producer): still one notification and one email. A marker published
+    # after it is stored once the duplicate has been consumed.
+    publish(outside_app, contracts.INAPP_NOTIFICATION, **INAPP)
+    publish(outside_app, contracts.INAPP_NOTIFICATION, **{**INAPP, "notification_type": "comment_added"})
+    wait_for(lambda: InAppNotification.objects.filter(notification_type="comment_added").exists(), timeout=30)
+    assert InAppNotification.objects.filter(notification_type="task_escalation").count() == 1
+    assert EmailDelivery.objects.count() == 2
+    assert len(smtp_server.messages) == 2
+    assert "message gave up" not in worker.log()
+
+
+def test_smtp_outage_keeps_the_notification_retries_then_records_the_failure(
+    notification_worker, outside_app, auth_stub, smtp_server
+):
+    auth_stub.add_user(11, "agent11@example.com")
+    worker = notification_worker()  # smtp_server is not started: its port refuses connections
+    publish(outside_app, contracts.INAPP_NOTIFICATION, **INAPP)
+
+    notification = wait_for(lambda: InAppNotification.objects.filter(user_id=11).first(), timeout=30)
+    assert notification.subject == INAPP["subject"]
+    delivery = wait_for(
+        lambda: EmailDelivery.objects.filter(status="failed").first(), timeout=30, message="delivery failed"
+    )
+    assert delivery.attempts == conf.EMAIL_MAX_ATTEMPTS
+    assert "ConnectionRefusedError" in delivery.last_error
+    assert delivery.to_email == "agent11@example.com"
+    assert worker.log().count("notifications.send_email") >= conf.EMAIL_MAX_ATTEMPTS
+
+    # An admin sees the failure and retries it once SMTP is back.
+    admin = APIClient()
+    admin.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(1, is_admin=True)}")
+    failed = admin.get("/api/v2/notifications/deliveries/?status=failed").json()
+    assert [d["id"] for d in failed["results"]] == [delivery.id]
+    smtp_server.start()
+    assert admin.post(f"/api/v2/notifications/deliveries/{delivery.id}/retry/").status_code == 202
+    wait_for(lambda: len(smtp_server.messages) == 1, timeout=30, message="email after retry")
+    wait_for(lambda: EmailDelivery.objects.get(id=delivery.id).status == "sent", timeout=10)
+
+
+def test_invalid_messages_are_recorded_and_the_worker_keeps_going(notification_worker, outside_app):
+    worker = notification_worker()
+    missing_user = {k: v for k, v in INAPP.items() if k != "user_id"}
+    publish(outside_app, contracts.INAPP_NOTIFICATION, **missing_user)
+    publish(outside_app, contracts.INAPP_NOTIFICATION, **{**INAPP, "notification_type": "party_invite"})
+    publish(outside_app, contracts.ASSIGNMENT_NOTIFICATION, user_id=11, task_id="T-1")
+    publish(outside_app, contracts.INAPP_NOTIFICATION, **{**INAPP, "notification_type": "comment_added"})
+
+    wait_for(lambda: InAppNotification.objects.filter(notification_type="comment_added").exists(), timeout=30)
+    wait_for(lambda: RejectedMessage.objects.count() == 3, timeout=10, message="3 rejected messages")
+    reasons = sorted(RejectedMessage.objects.values_list("reason", flat=True))
+    assert any(r.startswith("user_id") for r in reasons)
+    assert any(r.startswith("notification_type") for r in reasons)
+    assert any(r.startswith("task_title") for r in reasons)
+    assert InAppNotification.objects.count() == 1
+    assert worker.process.poll() is None
