@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
@@ -51,6 +52,22 @@ class HdtsSignatureAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'HDTS-Signature realm="tts"'
+
+
+class HdtsSignatureScheme(OpenApiAuthenticationExtension):
+    """Documents the signed-request scheme in the OpenAPI document."""
+
+    target_class = HdtsSignatureAuthentication
+    name = "hdtsSignature"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": SIGNATURE_HEADER,
+            "description": f"hex HMAC-SHA256(HDTS_SIGNING_SECRET, f'{{signed_at}}.{{canonical body JSON}}'), with "
+            f"{SIGNED_AT_HEADER}: Unix seconds, at most 5 minutes old.",
+        }
 
 
 class CanSubmitTickets(BasePermission):

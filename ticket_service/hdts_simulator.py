@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # (category, sub_category, weight): the two demo workflows (DESIGN §6), then tickets no workflow matches.
@@ -27,7 +27,7 @@ _TITLES: dict[str, tuple[str, ...]] = {
 _DEPARTMENTS = ("Finance", "Engineering", "Sales", "Operations", "Human Resources", None)
 _NAMES = ("Ana Santos", "Ben Okafor", "Chen Wei", "Dana Kowalski", "Élodie Martin", "Farid Haddad")
 _PRIORITIES = (("low", 30), ("medium", 40), ("high", 22), ("urgent", 8))
-_EPOCH = datetime(2025, 1, 6, 8, 0, tzinfo=timezone.utc)
+_EPOCH = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 
 
 def _rng(i: int, seed: int) -> random.Random:

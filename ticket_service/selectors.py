@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django_filters.utils import translate_validation
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django_filters.utils import translate_validation
 
 from tts_common import hdts
 

@@ -18,7 +18,7 @@ STATUS_MAX_LENGTH = 64
 
 def decode_status(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
     """``(ticket_id, new_status)`` from the message (positional per the contract; keywords tolerated)."""
-    values = dict(zip(("ticket_id", "new_status"), args)) | kwargs
+    values = dict(zip(("ticket_id", "new_status"), args, strict=False)) | kwargs
     ticket_id, new_status = values.get("ticket_id"), values.get("new_status")
     if (
         len(args) + len(kwargs) != 2
@@ -38,6 +38,6 @@ def send_ticket_status(self: QueueConsumer, *args: Any, **kwargs: Any) -> None:
         ticket_id, new_status = decode_status(args, kwargs)
     except PermanentError:
         # The base class logs only kwargs when it gives up; the positional payload is logged here.
-        logger.error("undecodable status message", extra={"operation": self.name, "args": repr(args)[:500]})
+        logger.error("undecodable status message", extra={"operation": self.name, "message_args": repr(args)[:500]})
         raise
     services.record_status(ticket_id, new_status, message_id=self.request.id)

@@ -1,19 +1,21 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.generics import ListAPIView
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tts_common import hdts
-from tts_common.api import Pagination
 from tts_common.auth import JWTAuthentication
 
 from . import selectors, services
 from .authentication import CanSubmitTickets, HdtsSignatureAuthentication
+from .models import HdtsTicket
 from .serializers import TicketDetailSerializer, TicketSerializer
 
 
@@ -28,12 +30,23 @@ class TicketApiBase(APIView):
     parser_classes = [JSONParser]
 
 
-class TicketListCreateApi(TicketApiBase):
-    @extend_schema(responses=TicketSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.ticket_list(filters=request.query_params), request, view=self)
-        return paginator.get_paginated_response(TicketSerializer(page, many=True).data)
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, description="latest status reported by the workflow engine"),
+            OpenApiParameter("priority", str, enum=hdts.PRIORITIES),
+            OpenApiParameter("category", str),
+            OpenApiParameter("sub_category", str),
+            OpenApiParameter("published", bool, description="false: tickets waiting to be republished"),
+        ]
+    )
+)
+class TicketListCreateApi(TicketApiBase, ListAPIView):
+    serializer_class = TicketSerializer
+    filter_backends: list[type] = []  # the selector filters (and rejects bad values)
+
+    def get_queryset(self) -> QuerySet[HdtsTicket]:
+        return selectors.ticket_list(filters=self.request.query_params)
 
     @extend_schema(
         request={"application/json": hdts.TICKET_SCHEMA},

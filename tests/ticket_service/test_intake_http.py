@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import requests
 
+from tests.conftest import ServerProcess, queue_depth
 from ticket_service.hdts_simulator import INVALID_CASES, make_invalid_ticket, make_ticket
 from ticket_service.models import HdtsTicket
-from tests.conftest import ServerProcess, queue_depth
 from tts_common import contracts, signing
 
 from .conftest import SECRET, drain_ticket_queue

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.conftest import queue_depth, wait_for
-from ticket_service.hdts_simulator import DUPLICATE, INVALID, VALID, ROUTES, ticket_stream
+from ticket_service.hdts_simulator import DUPLICATE, INVALID, ROUTES, VALID, ticket_stream
 from tts_common import contracts, signing
 from tts_common.hdts import validate_ticket
 

@@ -33,7 +33,7 @@ def send_status(app: Celery, *args: object, task_id: str | None = None) -> None:
 
 def test_worker_records_statuses_idempotently_and_survives_bad_messages(celery_worker, producer, broker) -> None:
     ticket = HdtsTicketFactory()
-    celery_worker(queues=(QUEUE,))
+    worker = celery_worker(queues=(QUEUE,))
 
     send_status(producer, ticket.ticket_id, "in_progress")
     wait_for(lambda: HdtsTicket.objects.get(pk=ticket.pk).status == "in_progress", message="status recorded")
@@ -56,6 +56,9 @@ def test_worker_records_statuses_idempotently_and_survives_bad_messages(celery_w
     wait_for(lambda: TicketStatusUpdate.objects.filter(ticket_id="NEVER-POSTED-1", status="resolved").exists())
     assert not HdtsTicket.objects.filter(ticket_id="NEVER-POSTED-1").exists()
     assert queue_depth(broker, contracts.TICKET_DLQ) == 0  # status messages are not tickets: logged, not DLQ'd
+    log = worker.log()
+    assert log.count("undecodable status message") == 3 and log.count("message gave up") == 3
+    assert "retrying" not in log  # a malformed message is given up at once, not retried
 
 
 @pytest.mark.parametrize(
