@@ -49,14 +49,14 @@ UnreadCountSerializer = inline_serializer("UnreadCount", {"unread_count": serial
 
 # --- In-app notifications -------------------------------------------------------------------------------------
 class NotificationListApi(APIView):
-    class FilterSerializer(serializers.Serializer):
+    class NotificationFilterSerializer(serializers.Serializer):
         # allow_null: an absent flag means "all", not False (DRF's default for form-style booleans).
         unread = serializers.BooleanField(required=False, allow_null=True, default=None)
         notification_type = serializers.ChoiceField(choices=NOTIFICATION_TYPES, required=False)
 
-    @extend_schema(parameters=[FilterSerializer], responses=NotificationSerializer(many=True))
+    @extend_schema(parameters=[NotificationFilterSerializer], responses=NotificationSerializer(many=True))
     def get(self, request: Request) -> Response:
-        filters = validated_query(request, self.FilterSerializer)
+        filters = validated_query(request, self.NotificationFilterSerializer)
         notifications = selectors.notification_list(user_id=request.user.id, **filters)
         return paginated_response(
             request=request, view=self, queryset=notifications, serializer_class=NotificationSerializer
@@ -103,10 +103,10 @@ class NotificationUnreadCountApi(APIView):
 
 # --- Preferences ----------------------------------------------------------------------------------------------
 class PreferencesApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class PreferencesInputSerializer(serializers.Serializer):
         email_types = serializers.ListField(child=serializers.ChoiceField(choices=NOTIFICATION_TYPES), allow_empty=True)
 
-    class OutputSerializer(serializers.Serializer):
+    class PreferencesSerializer(serializers.Serializer):
         email_types = serializers.ListField(child=serializers.CharField())
         available_types = serializers.ListField(child=serializers.CharField())
 
@@ -114,13 +114,13 @@ class PreferencesApi(APIView):
     def _body(email_types: list[str]) -> dict[str, list[str]]:
         return {"email_types": email_types, "available_types": list(NOTIFICATION_TYPES)}
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(responses=PreferencesSerializer)
     def get(self, request: Request) -> Response:
         return Response(self._body(selectors.email_types(user_id=request.user.id)))
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(request=PreferencesInputSerializer, responses=PreferencesSerializer)
     def put(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.PreferencesInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         email_types = services.set_email_types(user_id=request.user.id, **serializer.validated_data)
         return Response(self._body(email_types))
@@ -130,13 +130,13 @@ class PreferencesApi(APIView):
 class DeliveryListApi(APIView):
     permission_classes = [IsAdmin]
 
-    class FilterSerializer(serializers.Serializer):
+    class DeliveryFilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=EmailDelivery.Status.choices, required=False)
         user_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
 
-    @extend_schema(parameters=[FilterSerializer], responses=EmailDeliverySerializer(many=True))
+    @extend_schema(parameters=[DeliveryFilterSerializer], responses=EmailDeliverySerializer(many=True))
     def get(self, request: Request) -> Response:
-        deliveries = selectors.delivery_list(**validated_query(request, self.FilterSerializer))
+        deliveries = selectors.delivery_list(**validated_query(request, self.DeliveryFilterSerializer))
         return paginated_response(
             request=request, view=self, queryset=deliveries, serializer_class=EmailDeliverySerializer
         )
