@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -18,12 +18,30 @@ from workflow_api import serializers
 from workflow_api.filters import AuditEventFilter, TaskFilter, WorkflowFilter
 from workflow_api.models import Task, Workflow
 from workflow_api.selectors.audit import audit_event_list
-from workflow_api.selectors.tasks import task_get, task_list
+from workflow_api.selectors.tasks import task_get, task_is_visible, task_list
 from workflow_api.selectors.workflows import workflow_get, workflow_list
 from workflow_api.services import actions, workflows
 
+
+
+def _openapi_schema(schema: Any) -> Any:
+    """A JSON Schema (draft-07) as OpenAPI 3.0 wants it: no ``$`` keywords, ``"type": [T, "null"]`` as
+    ``"type": T, "nullable": true``."""
+    if isinstance(schema, list):
+        return [_openapi_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    converted = {key: _openapi_schema(value) for key, value in schema.items() if not key.startswith("$")}
+    if isinstance(converted.get("type"), list):
+        types = [t for t in converted["type"] if t != "null"]
+        converted["type"] = types[0]
+        if len(types) < len(schema["type"]):
+            converted["nullable"] = True
+    return converted
+
+
 # The HDTS ticket's own JSON Schema documents POST /tasks/ (the body is validated against exactly that schema).
-_TICKET_BODY = {"application/json": {k: v for k, v in TICKET_SCHEMA.items() if not k.startswith("$")}}
+_TICKET_BODY = {"application/json": _openapi_schema(TICKET_SCHEMA)}
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input: {status, code, detail, errors}"),
     403: OpenApiResponse(description="Not allowed"),
@@ -89,7 +107,7 @@ class _WorkflowCommandApi(generics.GenericAPIView):
     command: Any  # staticmethod (workflow_id=, actor=) -> Workflow
     created = status.HTTP_200_OK
 
-    @extend_schema(request=None, responses={200: serializers.WorkflowSerializer, 201: serializers.WorkflowSerializer, **_ERRORS})
+    @extend_schema(request=None, responses={200: serializers.WorkflowSerializer, **_ERRORS})
     def post(self, request: Request, workflow_id: int) -> Response:
         workflow = self.command(workflow_id=workflow_id, actor=request.user)
         return _workflow_response(workflow, self.created)
@@ -107,6 +125,7 @@ class WorkflowArchiveApi(_WorkflowCommandApi):
     command = staticmethod(workflows.workflow_archive)
 
 
+@extend_schema_view(post=extend_schema(request=None, responses={201: serializers.WorkflowSerializer, **_ERRORS}))
 class WorkflowNewVersionApi(_WorkflowCommandApi):
     """Clone into a new draft (version + 1, same lineage); running tasks stay on their version."""
 
@@ -161,7 +180,8 @@ class TaskActionApi(generics.GenericAPIView):
 
     @extend_schema(request=serializers.ActionInputSerializer, responses={200: serializers.TaskDetailSerializer, **_ERRORS})
     def post(self, request: Request, task_id: UUID) -> Response:
-        _visible_task(request, task_id)  # 404 before anything else for tasks the caller cannot see
+        if not task_is_visible(actor=request.user, task_id=task_id):  # 404 before anything else
+            raise NotFound("Task not found.")
         body = serializers.ActionInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         actions.task_act(task_id=task_id, actor=request.user, **body.validated_data)

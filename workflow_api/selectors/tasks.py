@@ -58,6 +58,10 @@ def task_list(*, actor: TokenUser) -> QuerySet[Task]:
     return tasks.order_by("-created_at", "task_id")
 
 
+def task_is_visible(*, actor: TokenUser, task_id: UUID) -> bool:
+    return task_list(actor=actor).filter(pk=task_id).exists()
+
+
 def task_get(*, actor: TokenUser, task_id: UUID) -> Task | None:
     """One visible task with its step history and assignments; ``None`` if it does not exist *or* is not visible,
     so the API answers 404 either way and does not reveal other users' tasks."""
