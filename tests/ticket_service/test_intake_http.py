@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import ServerProcess, queue_depth
+from tests.conftest import queue_depth
 from ticket_service.hdts_simulator import INVALID_CASES, make_invalid_ticket, make_ticket
 from ticket_service.models import HdtsTicket
 from tts_common import contracts, signing
@@ -30,22 +30,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def url(asgi_server, monkeypatch: pytest.MonkeyPatch) -> str:
-    # The shared readiness check gives the server's first response 1 s and fails on requests.ReadTimeout; on a busy
-    # machine Django's first request (URLconf import) takes longer. Ask again: the server is up, only slow.
-    # (Drop this once tests/conftest.py's ServerProcess.wait_ready tolerates a slow first response.)
-    strict_wait = ServerProcess.wait_ready
-
-    def patient_wait(self: ServerProcess, timeout: float = 30) -> None:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                return strict_wait(self, timeout)
-            except requests.ReadTimeout:
-                if time.monotonic() > deadline:
-                    raise
-
-    monkeypatch.setattr(ServerProcess, "wait_ready", patient_wait)
+def url(asgi_server) -> str:
     return asgi_server().url + "/api/tickets/"
 
 
