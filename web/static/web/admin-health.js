@@ -9,9 +9,9 @@
     { key: "database", name: "Database", detail: "PostgreSQL · task, user and audit storage" },
     { key: "broker", name: "Message broker", detail: "RabbitMQ · ticket, sync and notification queues" },
     { key: "channel_layer", name: "Channel layer", detail: "Redis · live comments and notifications" },
-    { key: "auth", name: "Auth service", detail: "Token refresh and user lookups (probed from this browser)" },
-    { key: "ams", name: "AMS", detail: "Asset management system", pending: true },
-    { key: "bms", name: "BMS", detail: "Budget management system", pending: true },
+    { key: "auth", group: "integrations", name: "Auth service", detail: "Token refresh and user lookups (probed from this browser)" },
+    { key: "ams", group: "integrations", name: "AMS", detail: "Asset management system", pending: true },
+    { key: "bms", group: "integrations", name: "BMS", detail: "Budget management system", pending: true },
   ];
   var memory = load();
 
@@ -56,12 +56,12 @@
   }
 
   function sparkline(history) {
-    var w = 120, h = 28;
+    var w = 160, h = 30;
     var max = Math.max.apply(null, history.map(function (p) { return p.ms || 0; }).concat([5]));
     var root = svg("svg", { viewBox: "0 0 " + w + " " + h, width: w, height: h, class: "sparkline", "aria-hidden": "true" });
     if (history.length < 2) return root;
-    var step = w / (HISTORY - 1);
-    var offset = (HISTORY - history.length) * step;
+    var step = (w - 4) / (history.length - 1);
+    var offset = 2;
     var points = history.map(function (p, i) { return (offset + i * step).toFixed(1) + "," + (h - 2 - ((p.ms || 0) / max) * (h - 6)).toFixed(1); });
     root.appendChild(svg("polyline", { points: points.join(" "), fill: "none", class: "sparkline-line" }));
     history.forEach(function (p, i) {
@@ -84,15 +84,16 @@
         el("div", null, el("h2", { class: "health-name", text: component.name }), el("p", { class: "muted small", text: component.detail })),
         el("span", { class: "health-pill" }, el("span", { class: "health-dot", "aria-hidden": "true" }), label)),
       el("dl", { class: "facts facts-compact" }, rows.map(function (r) { return [el("dt", { text: r[0] }), el("dd", { text: r[1] })]; })),
-      m && !component.pending ? sparkline(m.history) : null,
+      m && !component.pending && m.history.length > 1 ? el("div", { class: "spark-row" },
+        el("span", { class: "muted small", text: "Latency, last " + m.history.length + " checks" }), sparkline(m.history)) : null,
       m && m.last.status !== "ok" ? el("p", { class: "health-error", text: m.last.error || "Unavailable" }) :
         m && m.lastError ? el("p", { class: "muted small", text: "Last error " + T.fmt.ago(new Date(m.lastErrorAt).toISOString()) + ": " + m.lastError }) : null);
     return node;
   }
 
   function render() {
-    var grid = T.clear(T.$("health-grid"));
-    COMPONENTS.forEach(function (c) { grid.appendChild(card(c)); });
+    var platform = T.clear(T.$("health-platform")), integrations = T.clear(T.$("health-integrations"));
+    COMPONENTS.forEach(function (c) { (c.group === "integrations" ? integrations : platform).appendChild(card(c)); });
     var monitored = COMPONENTS.filter(function (c) { return !c.pending && memory[c.key]; });
     var down = monitored.filter(function (c) { return memory[c.key].last.status !== "ok"; });
     var overall = T.$("health-overall");

@@ -3,7 +3,8 @@
 (function () {
   "use strict";
   var T = window.TTS, el = T.el, svg = T.svg;
-  var NODE_W = 176, NODE_H = 66, GAP = 96, TOP = 96, PAD = 28, TERM_W = 124, TERM_H = 40;
+  var NODE_W = 176, NODE_H = 66, GAP = 84, PAD = 28, TERM_W = 124, TERM_H = 40;
+  var TOP = 96; // y of the step row: room above it for arcs that skip steps (set per graph)
   var ACTION_COLORS = { approve: "#16a34a", reject: "#dc2626", escalate: "#d97706", transfer: "#2563eb", hold: "#64748b", resume: "#0891b2" };
   var state = { workflows: [], selectedId: null };
 
@@ -80,10 +81,8 @@
     var startX = PAD + 18;
     var x0 = startX + 18 + 56;
     function stepX(i) { return x0 + i * (NODE_W + GAP); }
-    var cy = TOP + NODE_H / 2;
     var completedX = stepX(steps.length);
     var width = completedX + TERM_W + PAD;
-    var rejectedY = TOP + NODE_H + 118;
 
     var edges = {};
     (wf.transitions || []).forEach(function (t) {
@@ -92,12 +91,22 @@
       (edges[key] = edges[key] || { from: t.from_step, to: to, actions: [] }).actions.push(t.action);
     });
     var edgeList = Object.keys(edges).map(function (k) { return edges[k]; });
-    var backArcs = edgeList.filter(function (e) { return index[e.to] !== undefined && index[e.to] <= index[e.from]; }).length;
-    var height = rejectedY + TERM_H + PAD + (backArcs ? 40 : 0);
+    var arcs = edgeList.filter(function (e) {
+      var to = e.to === "__completed" ? steps.length : index[e.to];
+      return to !== undefined && index[e.from] !== undefined && to !== index[e.from] + 1;
+    }).length;
+    TOP = 44 + (arcs ? 26 + arcs * 24 : 0);
+    var cy = TOP + NODE_H / 2;
+    var rejectedY = TOP + NODE_H + 118;
+    var height = rejectedY + TERM_H + PAD;
     var usesRejected = edgeList.some(function (e) { return e.to === "__rejected"; });
     var usesCompleted = edgeList.some(function (e) { return e.to === "__completed"; }) || !steps.length;
 
-    var root = svg("svg", { viewBox: "0 0 " + width + " " + height, width: width, height: height, class: "graph", "aria-hidden": "true" });
+    var root = svg("svg", { viewBox: "0 0 " + width + " " + height, class: "graph", "aria-hidden": "true" });
+    // Fits the card: scales down to 65% of natural size, then the frame scrolls sideways.
+    root.style.width = "100%";
+    root.style.maxWidth = width + "px";
+    root.style.minWidth = Math.round(width * 0.65) + "px";
     var defs = svg("defs", {});
     Object.keys(ACTION_COLORS).concat(["default"]).forEach(function (action) {
       defs.appendChild(svg("marker", { id: "arrow-" + action, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" },
@@ -148,7 +157,12 @@
     var rejectedX = steps.length ? (stepX(0) + stepX(steps.length - 1) + NODE_W) / 2 - TERM_W / 2 : completedX;
     if (usesRejected) terminal(rejectedX, rejectedY, "✕ Rejected", "rejected");
 
-    var arcLevel = 0, backLevel = 0;
+    var arcLevel = 0;
+    function span(e) {
+      var to = e.to === "__completed" ? steps.length : e.to === "__rejected" ? -1 : index[e.to];
+      return to === undefined || to < 0 ? 0 : Math.abs(to - index[e.from]);
+    }
+    edgeList.sort(function (a, b) { return span(a) - span(b); }); // short arcs inside long ones: no crossings
     edgeList.forEach(function (e) {
       var from = index[e.from];
       if (from === undefined) return;
@@ -167,19 +181,17 @@
       if (to === from + 1) {
         color = path("M" + (fx + NODE_W) + "," + cy + " L" + (tx2 - 4) + "," + cy, action);
         label(fx + NODE_W + GAP / 2, cy - 16, text, color);
-      } else if (to > from) {
-        arcLevel += 1;
-        var lift = 34 + arcLevel * 14;
-        var ax = fx + NODE_W * 0.75, bx = tx2 + (e.to === "__completed" ? TERM_W / 2 : NODE_W * 0.25), top = TOP - lift;
-        var endY = e.to === "__completed" ? cy - TERM_H / 2 : TOP;
-        color = path("M" + ax + "," + TOP + " C" + ax + "," + top + " " + bx + "," + top + " " + bx + "," + (endY - 2), action);
-        label((ax + bx) / 2, TOP - lift * 0.75, text, color);
       } else {
-        backLevel += 1;
-        var drop = 40 + backLevel * 14;
-        var bx1 = fx + NODE_W * 0.3, bx2 = stepX(to) + NODE_W * 0.7, bottom = TOP + NODE_H + drop;
-        color = path("M" + bx1 + "," + (TOP + NODE_H) + " C" + bx1 + "," + bottom + " " + bx2 + "," + bottom + " " + bx2 + "," + (TOP + NODE_H + 2), action, true);
-        label((bx1 + bx2) / 2, TOP + NODE_H + drop * 0.75, text, color);
+        // Skips forward (solid) and loops back (dashed) arc above the row, each at its own height.
+        arcLevel += 1;
+        var lift = 12 + arcLevel * 24;
+        var forward = to > from;
+        var ax = fx + NODE_W * (forward ? 0.72 : 0.3);
+        var bx = e.to === "__completed" ? tx2 + TERM_W / 2 : tx2 + NODE_W * (forward ? 0.28 : 0.7);
+        var endY = e.to === "__completed" ? cy - TERM_H / 2 : TOP;
+        var peak = TOP - lift * 1.33;
+        color = path("M" + ax + "," + TOP + " C" + ax + "," + peak + " " + bx + "," + peak + " " + bx + "," + (endY - 2), action, !forward);
+        label((ax + bx) / 2, TOP - lift, text, color);
       }
     });
     host.appendChild(root);
