@@ -212,6 +212,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tts@localhost")
 
 # --- HDTS -----------------------------------------------------------------------------------------------------
 HDTS_SIGNING_SECRET = env.str("HDTS_SIGNING_SECRET", default="")
+# HDTS priority -> internal priority, merged over the default map of DESIGN §3, e.g. {"low": "low"}.
+HDTS_PRIORITY_MAP = env.json("HDTS_PRIORITY_MAP", default={})
 
 # --- i18n, static ---------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -41,8 +41,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.data = error_body(response.status_code, "invalid", "Invalid input.", errors)
     elif isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
-        code = codes if isinstance(codes, str) else "error"
-        response.data = error_body(response.status_code, code, exc.detail)
+        code = codes if isinstance(codes, str) else exc.default_code
+        # simplejwt puts a dict (detail, code, messages) in detail; keep the sentence.
+        detail = exc.detail.get("detail", exc.default_detail) if isinstance(exc.detail, dict) else exc.detail
+        response.data = error_body(response.status_code, code, detail)
     return response
 
 
