@@ -116,6 +116,10 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
     flush_every = 200
     flush_interval = 0.05
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._in_flight = 0  # batches handed to the pool and not yet returned
+
     def decode(self, kwargs: dict[str, Any]) -> Item:
         """Validate one message; raise :class:`PermanentError` if it can never succeed."""
         raise NotImplementedError
@@ -175,6 +179,21 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
             return [request.id]
         return []
 
+    def _do_flush(self) -> None:
+        """Hand the buffer to the pool only when one of its processes is free (checked by the timer and each time
+        a batch returns). celery-batches flushes on every tick regardless: under load the pool's queue then fills
+        with tiny batches that each pay the whole per-batch cost, and throughput collapses. Waiting instead lets
+        the buffer grow while the pool is busy (batch size adapts to load, up to the prefetch limit) and keeps
+        latency at one tick when idle."""
+        if self._in_flight >= max(1, self._pool.num_processes or 1):
+            return
+        super()._do_flush()
+
+    def _batch_returned(self) -> None:
+        self._in_flight -= 1
+        if not self._buffer.empty() or not self._pending.empty():
+            self._do_flush()
+
     def flush(self, requests: Collection[Any]) -> Any:
         """As celery-batches' flush, but acks only what ``run`` settled; requeues the rest (or all, on a crash)."""
         by_id = {request.id: request for request in requests}
@@ -186,12 +205,19 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
                     request.reject(requeue=True)
                 else:
                     request.acknowledge()
+            self._batch_returned()
 
         def on_error(*_: Any) -> None:  # the pool process died mid-batch
             for request in by_id.values():
                 request.reject(requeue=True)
+            self._batch_returned()
 
         simple = ([SimpleRequest.from_request(request) for request in requests],)
-        return self._pool.apply_async(
-            apply_batches_task, (self, simple, 0, None), callback=on_return, error_callback=on_error
-        )
+        self._in_flight += 1
+        try:
+            return self._pool.apply_async(
+                apply_batches_task, (self, simple, 0, None), callback=on_return, error_callback=on_error
+            )
+        except Exception:
+            self._in_flight -= 1
+            raise

@@ -74,6 +74,85 @@ def pick_assignees(role: RoleReplica, count: int) -> list[int | None]:
     return pick_for_roles({role.pk: count})[role.pk]
 
 
+def apply_picks(tasks: Sequence[Task], picks: Sequence[int | None], *, now: datetime) -> None:
+    """Set the picked assignees on the tasks in memory (the caller saves them, or inserts them new): a task with
+    a user is in progress, one without is pending (a task on hold stays on hold)."""
+    for task, user_id in zip(tasks, picks, strict=True):
+        task.assigned_user_id = user_id
+        if task.status != Task.Status.ON_HOLD:
+            task.status = Task.Status.IN_PROGRESS if user_id else Task.Status.PENDING
+        task.updated_at = now
+
+
+def record_assignments(
+    pairs: Sequence[tuple[Task, StepInstance]],
+    *,
+    now: datetime,
+    actor_id: int | None = None,
+    reason: str = Assignment.Reason.ROUND_ROBIN,
+    role: RoleReplica | None = None,
+    audit: bool = True,
+) -> None:
+    """For saved tasks (``assigned_user`` set by :func:`apply_picks`) on their active step instances: Assignment
+    rows, audit events and assignment notifications after commit. Tasks left without a user are reported to the
+    admins, once per role per call. The role is ``role`` or else each instance's step role (best loaded).
+    ``audit=False`` leaves the audit event to the caller."""
+    assignments: list[Assignment] = []
+    events = []
+    notices: list[tuple[Task, int, str]] = []
+    unassigned: dict[int, list[Task]] = defaultdict(list)
+    roles: dict[int, RoleReplica] = {}
+    fixed_role = role
+    for task, instance in pairs:
+        role = fixed_role or instance.step.role
+        roles[role.pk] = role
+        if task.assigned_user_id is None:
+            unassigned[role.pk].append(task)
+            continue
+        assignments.append(
+            Assignment(
+                task=task,
+                step_instance=instance,
+                user_id=task.assigned_user_id,
+                role=role,
+                reason=reason,
+                assigned_by_id=actor_id,
+                assigned_at=now,
+            )
+        )
+        if audit:
+            events.append(
+                audit_event(
+                    "task.assigned",
+                    entity_type="task",
+                    entity_id=str(task.task_id),
+                    actor_id=actor_id,
+                    ticket_id=task.external_ticket_id,
+                    data={"user_id": task.assigned_user_id, "role_id": role.pk, "step_id": instance.step_id, "reason": reason},
+                    at=now,
+                )
+            )
+        notices.append((task, task.assigned_user_id, role.name))
+    Assignment.objects.bulk_create(assignments, batch_size=1000)
+    record_events(events)
+    notify.notify_assignments(notices)
+    if unassigned:
+        admins = notify.admin_user_ids()
+        for role_id, waiting in unassigned.items():
+            name = roles[role_id].name
+            notify.notify_users(
+                admins,
+                "task_escalation",
+                f"{len(waiting)} task(s) waiting: role {name} has no active user",
+                f"No active user holds the role {name!r}; the tasks stay pending until someone joins it.",
+                metadata={
+                    "reason": "no_active_user",
+                    "role_id": role_id,
+                    "task_ids": [str(task.task_id) for task in waiting[:100]],
+                },
+            )
+
+
 def assign_step_instances(
     pairs: Sequence[tuple[Task, StepInstance]],
     role: RoleReplica,
@@ -83,59 +162,10 @@ def assign_step_instances(
     actor_id: int | None = None,
     reason: str = Assignment.Reason.ROUND_ROBIN,
 ) -> None:
-    """Record ``picks`` (from :func:`pick_assignees`) as the holders of the tasks' active steps.
-
-    Sets ``assigned_user`` and ``status`` on the tasks in memory (the caller saves them, usually together with
-    other fields), creates Assignment rows, writes audit events and queues the notifications. Tasks with no
-    pick stay pending and unassigned; admins hear about them once per call.
-    """
-    assignments: list[Assignment] = []
-    events = []
-    unassigned: list[Task] = []
-    for (task, instance), user_id in zip(pairs, picks, strict=True):
-        task.assigned_user_id = user_id
-        if task.status != Task.Status.ON_HOLD:
-            task.status = Task.Status.IN_PROGRESS if user_id else Task.Status.PENDING
-        task.updated_at = now
-        if user_id is None:
-            unassigned.append(task)
-            continue
-        assignments.append(
-            Assignment(
-                task=task,
-                step_instance=instance,
-                user_id=user_id,
-                role=role,
-                reason=reason,
-                assigned_by_id=actor_id,
-                assigned_at=now,
-            )
-        )
-        events.append(
-            audit_event(
-                "task.assigned",
-                entity_type="task",
-                entity_id=str(task.task_id),
-                actor_id=actor_id,
-                ticket_id=task.external_ticket_id,
-                data={"user_id": user_id, "role_id": role.pk, "step_id": instance.step_id, "reason": reason},
-                at=now,
-            )
-        )
-        notify.notify_assignment(task, user_id, role.name)
-    Assignment.objects.bulk_create(assignments, batch_size=1000)
-    record_events(events)
-    if unassigned:
-        notify.notify_admins(
-            "task_escalation",
-            f"{len(unassigned)} task(s) waiting: role {role.name} has no active user",
-            f"No active user holds the role {role.name!r}; the tasks stay pending until someone joins it.",
-            metadata={
-                "reason": "no_active_user",
-                "role_id": role.pk,
-                "task_ids": [str(task.task_id) for task in unassigned[:100]],
-            },
-        )
+    """Make ``picks`` (users of ``role``) the holders of the tasks' active steps: :func:`apply_picks` (the caller
+    saves the tasks) then :func:`record_assignments`."""
+    apply_picks([task for task, _ in pairs], picks, now=now)
+    record_assignments(pairs, now=now, actor_id=actor_id, reason=reason, role=role)
 
 
 def _active_steps(tasks: Sequence[Task]) -> dict[object, StepInstance]:
@@ -147,19 +177,17 @@ def _reassign(tasks: Sequence[Task], *, now: datetime) -> int:
     """Assign open tasks (already locked by the caller) round-robin from their current steps' roles."""
     instances = _active_steps(tasks)
     by_role: dict[int, list[tuple[Task, StepInstance]]] = defaultdict(list)
-    roles: dict[int, RoleReplica] = {}
     for task in tasks:
         instance = instances.get(task.pk)
         if instance is not None:
             by_role[instance.step.role_id].append((task, instance))
-            roles[instance.step.role_id] = instance.step.role
     picks = pick_for_roles({role_id: len(pairs) for role_id, pairs in by_role.items()})
-    assigned = 0
-    for role_id in sorted(by_role):
-        assign_step_instances(by_role[role_id], roles[role_id], picks[role_id], now=now)
-        assigned += sum(1 for user_id in picks[role_id] if user_id is not None)
-    Task.objects.bulk_update(tasks, ["assigned_user", "status", "updated_at"], batch_size=500)
-    return assigned
+    pairs = [pair for role_id in sorted(by_role) for pair in by_role[role_id]]
+    for role_id in by_role:
+        apply_picks([task for task, _ in by_role[role_id]], picks[role_id], now=now)
+    Task.objects.bulk_update([task for task, _ in pairs], ["assigned_user", "status", "updated_at"], batch_size=500)
+    record_assignments(pairs, now=now)
+    return sum(1 for task, _ in pairs if task.assigned_user_id is not None)
 
 
 @transaction.atomic

@@ -1,15 +1,15 @@
 """HDTS ticket intake (DESIGN §3): validate, match a workflow, create tasks set-based, keep the unmatched.
 
 A batch of tickets becomes tasks in one transaction and a constant number of statements. Idempotency rests on the
-unique ``Task.external_ticket_id``: tasks are inserted with ON CONFLICT DO NOTHING and only the rows actually
-inserted (recognised by their client-generated ids) go on to be assigned and notified, so a redelivered or
-resent ticket is a no-op, whichever worker sees it and whenever.
+unique ``Task.external_ticket_id``: known tickets are skipped, tasks are inserted with ON CONFLICT DO NOTHING, and
+only rows actually inserted (recognised by their client-generated ids) are assigned and notified, so a redelivered
+or resent ticket is a no-op, whichever worker sees it and whenever.
 """
 from __future__ import annotations
 
 import logging
 import uuid
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,9 +23,9 @@ from django.utils import timezone
 from tts_common import hdts, signing
 from workflow_api.models import Task, UnroutedTicket, Workflow, WorkflowStep
 from workflow_api.services import notify
-from workflow_api.services.assignment import lock_cursors, pick_assignees
+from workflow_api.services.assignment import apply_picks, lock_cursors, pick_for_roles
 from workflow_api.services.audit import audit_event, record_events
-from workflow_api.services.steps import enter_step, task_sla
+from workflow_api.services.steps import open_step_instances, task_sla
 
 logger = logging.getLogger(__name__)
 
@@ -133,48 +133,59 @@ def insert_new(objs: Sequence[M]) -> list[M]:
     return [obj for obj in objs if obj.pk in inserted]
 
 
+class DuplicateRace(Exception):
+    """A ticket of the batch got its task from another transaction after the check: the batch rolls back and its
+    messages are retried one by one (then the check sees the task). Transient by design."""
+
+
 def _create_tasks(routed: Sequence[tuple[IncomingTicket, Route]], *, now: datetime) -> list[Task]:
-    """New tasks for the tickets, on their first steps, assigned; tickets that already have a task are skipped."""
+    """New tasks for the tickets, on their first steps, owned and assigned round-robin; tickets that already
+    have a task are skipped. Tasks are inserted in their final state (no second UPDATE pass)."""
+    if not routed:
+        return []
+    # Every pointer the batch needs, locked at once in role_id order. Any transaction creating a task for the same
+    # ticket (same workflow, same roles) waits here, so the check below sees its task.
+    lock_cursors(role_id for _, route in routed for role_id in (route.workflow.coordinator_role_id, route.first_step.role_id))
+    known = set(
+        Task.objects.filter(external_ticket_id__in=[ticket.ticket_id for ticket, _ in routed]).values_list(
+            "external_ticket_id", flat=True
+        )
+    )
+    fresh = [(ticket, route) for ticket, route in routed if ticket.ticket_id not in known]
+    if not fresh:
+        return []
+    needed: Counter[int] = Counter()
+    for _, route in fresh:
+        needed[route.workflow.coordinator_role_id] += 1
+        needed[route.first_step.role_id] += 1
+    picks = {role_id: iter(users) for role_id, users in pick_for_roles(needed).items()}
     tasks = []
-    route_of: dict[uuid.UUID, Route] = {}
-    for ticket, route in routed:
+    assignees = []
+    for ticket, route in fresh:
         priority = hdts.internal_priority(ticket.data["priority"])
         created_at = ticket.created_at
-        task = Task(
-            task_id=uuid.uuid4(),
-            workflow=route.workflow,
-            external_ticket_id=ticket.ticket_id,
-            title=ticket.data["title"],
-            description=ticket.data.get("description") or "",
-            priority=priority,
-            status=Task.Status.PENDING,
-            ticket_data=ticket.data,
-            ticket_created_at=created_at,
-            sla_deadline=created_at + task_sla(route.workflow, priority),
+        tasks.append(
+            Task(
+                task_id=uuid.uuid4(),
+                workflow=route.workflow,
+                external_ticket_id=ticket.ticket_id,
+                title=ticket.data["title"],
+                description=ticket.data.get("description") or "",
+                priority=priority,
+                status=Task.Status.PENDING,
+                current_step=route.first_step,
+                owner_id=next(picks[route.workflow.coordinator_role_id]),
+                ticket_data=ticket.data,
+                ticket_created_at=created_at,
+                sla_deadline=created_at + task_sla(route.workflow, priority),
+            )
         )
-        tasks.append(task)
-        route_of[task.task_id] = route
+        assignees.append(next(picks[route.first_step.role_id]))
+    apply_picks(tasks, assignees, now=now)
     created = insert_new(tasks)
-    if not created:
-        return []
-    # Every pointer this batch needs, locked at once in role_id order: the picks below find them already held.
-    lock_cursors(
-        role_id
-        for task in created
-        for role_id in (route_of[task.task_id].workflow.coordinator_role_id, route_of[task.task_id].first_step.role_id)
-    )
-    by_coordinator: dict[int, list[Task]] = defaultdict(list)
-    by_step: dict[int, list[Task]] = defaultdict(list)
-    steps: dict[int, WorkflowStep] = {}
-    for task in created:
-        route = route_of[task.task_id]
-        by_coordinator[route.workflow.coordinator_role_id].append(task)
-        by_step[route.first_step.pk].append(task)
-        steps[route.first_step.pk] = route.first_step
-    for owned in by_coordinator.values():
-        workflow = route_of[owned[0].task_id].workflow
-        for task, owner_id in zip(owned, pick_assignees(workflow.coordinator_role, len(owned))):
-            task.owner_id = owner_id
+    if len(created) != len(tasks):
+        raise DuplicateRace(f"{len(tasks) - len(created)} ticket(s) of the batch were ingested concurrently")
+    instances = open_step_instances(created, now=now, audit=False)
     record_events(
         [
             audit_event(
@@ -182,14 +193,20 @@ def _create_tasks(routed: Sequence[tuple[IncomingTicket, Route]], *, now: dateti
                 entity_type="task",
                 entity_id=str(task.task_id),
                 ticket_id=task.external_ticket_id,
-                data={"workflow_id": task.workflow_id, "priority": task.priority, "owner_id": task.owner_id},
+                data={
+                    "workflow_id": task.workflow_id,
+                    "priority": task.priority,
+                    "owner_id": task.owner_id,
+                    "step_id": task.current_step_id,
+                    "step": task.current_step.name,
+                    "due_at": instance.due_at.isoformat(),
+                    "assigned_user_id": task.assigned_user_id,
+                },
                 at=now,
             )
-            for task in created
+            for task, instance in zip(created, instances)
         ]
     )
-    for step_id, entering in by_step.items():
-        enter_step(entering, steps[step_id], now=now, also_update=("owner",))
     return created
 
 

@@ -1,8 +1,9 @@
 """Messages the engine sends other services (DESIGN §2). All are published only once the caller's transaction
-commits, so a rolled-back batch never notifies anyone, and nothing is sent for work that did not happen."""
+commits, so a rolled-back batch never notifies anyone, and nothing is sent for work that did not happen; a call
+publishes its messages together (see :mod:`workflow_api.services.publisher`)."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -10,10 +11,10 @@ from django.conf import settings
 from tts_common import bus, contracts
 from tts_common.messages import AssignmentNotification, InAppNotification
 from workflow_api.models import Task, UserReplica
+from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
 
 
-def notify_assignment(task: Task, user_id: int, role_name: str) -> None:
-    """``task.send_assignment_notification`` to the task's new assignee."""
+def _assignment(task: Task, user_id: int, role_name: str) -> Outgoing:
     message: AssignmentNotification = {
         "user_id": user_id,
         "task_id": str(task.task_id),
@@ -21,7 +22,17 @@ def notify_assignment(task: Task, user_id: int, role_name: str) -> None:
         "role_name": role_name,
         "ticket_id": task.external_ticket_id,
     }
-    bus.publish_on_commit(contracts.ASSIGNMENT_NOTIFICATION, **message)
+    return Outgoing(contracts.ASSIGNMENT_NOTIFICATION, dict(message))
+
+
+def notify_assignment(task: Task, user_id: int, role_name: str) -> None:
+    """``task.send_assignment_notification`` to the task's new assignee."""
+    notify_assignments([(task, user_id, role_name)])
+
+
+def notify_assignments(assignments: Sequence[tuple[Task, int, str]]) -> None:
+    """:func:`notify_assignment` for many (task, user_id, role_name) at once."""
+    publish_batch_on_commit([_assignment(*assignment) for assignment in assignments])
 
 
 def notify_users(
@@ -35,6 +46,7 @@ def notify_users(
     metadata: dict[str, Any] | None = None,
 ) -> None:
     """One ``notifications.create_inapp`` per user."""
+    messages = []
     for user_id in user_ids:
         payload: InAppNotification = {
             "user_id": user_id,
@@ -45,7 +57,8 @@ def notify_users(
             "related_ticket_id": ticket_id or (task.external_ticket_id if task else None),
             "metadata": metadata or {},
         }
-        bus.publish_on_commit(contracts.INAPP_NOTIFICATION, **payload)
+        messages.append(Outgoing(contracts.INAPP_NOTIFICATION, dict(payload)))
+    publish_batch_on_commit(messages)
 
 
 def admin_user_ids() -> list[int]:

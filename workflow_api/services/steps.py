@@ -5,13 +5,49 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from workflow_api.models import Assignment, StepInstance, Task, Workflow, WorkflowStep
-from workflow_api.services.assignment import assign_step_instances, pick_assignees
+from workflow_api.services.assignment import apply_picks, pick_assignees, record_assignments
 from workflow_api.services.audit import audit_event, record_events
 
 
 def task_sla(workflow: Workflow, priority: str) -> timedelta:
     """The workflow's total SLA for an internal priority."""
     return getattr(workflow, f"sla_{priority}")
+
+
+def open_step_instances(
+    tasks: Sequence[Task], *, now: datetime, actor_id: int | None = None, audit: bool = True
+) -> list[StepInstance]:
+    """Open the StepInstance of each (saved) task's ``current_step``, due at now + the task's SLA × the step's
+    weight, then record the assignments made by :func:`apply_picks` (Assignment rows, audit, notifications).
+    ``audit=False``: the caller writes one event covering both (intake does, three rows per ticket being a
+    measurable share of its cost)."""
+    instances = [
+        StepInstance(
+            task=task,
+            step=task.current_step,
+            due_at=now + task_sla(task.current_step.workflow, task.priority) * (float(task.current_step.sla_weight) / 100),
+            started_at=now,
+        )
+        for task in tasks
+    ]
+    StepInstance.objects.bulk_create(instances, batch_size=1000)
+    if audit:
+        record_events(
+            [
+                audit_event(
+                    "step.entered",
+                    entity_type="task",
+                    entity_id=str(task.task_id),
+                    actor_id=actor_id,
+                    ticket_id=task.external_ticket_id,
+                    data={"step_id": task.current_step.pk, "step": task.current_step.name, "due_at": instance.due_at.isoformat()},
+                    at=now,
+                )
+                for task, instance in zip(tasks, instances)
+            ]
+        )
+    record_assignments(list(zip(tasks, instances)), now=now, actor_id=actor_id, audit=audit)
+    return instances
 
 
 def enter_step(
@@ -31,38 +67,13 @@ def enter_step(
     """
     if not tasks:
         return
-    workflow = step.workflow
-    instances = [
-        StepInstance(
-            task=task,
-            step=step,
-            due_at=now + task_sla(workflow, task.priority) * (float(step.sla_weight) / 100),
-            started_at=now,
-        )
-        for task in tasks
-    ]
-    StepInstance.objects.bulk_create(instances, batch_size=1000)
     for task in tasks:
         task.current_step = step
-    picks = pick_assignees(step.role, len(tasks))
-    assign_step_instances(list(zip(tasks, instances)), step.role, picks, now=now, actor_id=actor_id)
+    apply_picks(tasks, pick_assignees(step.role, len(tasks)), now=now)
     Task.objects.bulk_update(
         tasks, ["current_step", "assigned_user", "status", "updated_at", *also_update], batch_size=500
     )
-    record_events(
-        [
-            audit_event(
-                "step.entered",
-                entity_type="task",
-                entity_id=str(task.task_id),
-                actor_id=actor_id,
-                ticket_id=task.external_ticket_id,
-                data={"step_id": step.pk, "step": step.name, "due_at": instance.due_at.isoformat()},
-                at=now,
-            )
-            for task, instance in zip(tasks, instances)
-        ]
-    )
+    open_step_instances(tasks, now=now, actor_id=actor_id)
 
 
 def close_active_step(

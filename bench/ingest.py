@@ -1,0 +1,280 @@
+"""Ticket ingestion benchmark on the real stack: HDTS-style publishing → workflow_api workers → assigned tasks →
+stored in-app notifications (notification_service workers).
+
+    .venv/bin/python bench/ingest.py --count 5000
+
+Environment as for the tests (DATABASE_URL, CELERY_BROKER_URL); the benchmark uses its own database
+(``<name>_bench``, recreated each run) and purges the TTS queues of the broker's vhost, so point it at a vhost of
+its own. It seeds the demo data (``seed_demo``), then measures three runs of ``--count`` tickets:
+
+- drain: the tickets are published first, then the workers start; rate = tickets / (workers ready → last done);
+- live: the workers wait, the producer publishes as fast as it can; rate = tickets / (first publish → last done);
+- half: live at half the live rate.
+
+"Done" is: task assigned and its assignment notification stored. Latencies are per ticket from publish (carried
+in the ticket's ``created_at``) to the assignment (``Assignment.assigned_at``: the start of the transaction that
+commits it) and to the stored notification (``InAppNotification.created_at``: end to end).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tts.settings")
+
+
+def bench_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench"))
+
+
+def recreate_database(url: str) -> None:
+    import psycopg2
+
+    parts = urlsplit(url)
+    admin = psycopg2.connect(
+        dbname="postgres", user=parts.username, password=parts.password, host=parts.hostname, port=parts.port or 5432
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        name = parts.path.lstrip("/")
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+
+
+@dataclass
+class Result:
+    name: str
+    count: int
+    seconds: float
+    to_assigned_ms: list[float]
+    to_notified_ms: list[float]
+
+    def line(self) -> str:
+        def pct(values: list[float], p: int) -> str:
+            return f"{statistics.quantiles(values, n=100)[p - 1]:7.1f}" if len(values) > 1 else "    n/a"
+
+        parts = [f"{self.name:<6} {self.count:>6} tickets in {self.seconds:6.2f} s = {self.count / self.seconds:7.0f}/s"]
+        for label, values in (("assigned", self.to_assigned_ms), ("notified", self.to_notified_ms)):
+            if values:
+                parts.append(f"{label} p50/p95/p99 ms {pct(values, 50)} {pct(values, 95)} {pct(values, 99)}")
+        return " | ".join(parts)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        from celery import Celery
+        from django.conf import settings
+
+        self.args = args
+        self.hdts = Celery(broker=settings.CELERY_BROKER_URL)  # a stock app with default settings, as HDTS has
+        self.log_dir = Path(args.log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.workers: list = []
+        self.notifications = self._notifications_model()
+
+    @staticmethod
+    def _notifications_model():
+        from django.apps import apps
+
+        try:
+            return apps.get_model("notification_service", "InAppNotification")
+        except LookupError:  # the notification service not there yet: measure to "assigned"
+            return None
+
+    # --- processes ---------------------------------------------------------------------------------------------
+    def start_workers(self, queues: tuple[str, ...], count: int, concurrency: int, prefetch: int) -> None:
+        from tests.conftest import WorkerProcess
+
+        env = {**os.environ, "CELERY_PREFETCH_MULTIPLIER": str(prefetch), "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+        started = [
+            WorkerProcess(queues, concurrency, self.log_dir / f"{queues[0]}-{len(self.workers) + i}.log", env)
+            for i in range(count)
+        ]
+        for worker in started:
+            worker.wait_ready()
+        self.workers += started
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.workers = []
+
+    def purge(self) -> None:
+        from kombu import Connection
+
+        from tts_common import contracts
+
+        with self.hdts.connection_for_write() as conn:
+            for name in (*contracts.ALL_CONSUMED_QUEUES, contracts.TICKET_DLQ):
+                contracts.declared_queue(name)(conn.default_channel).declare()
+                conn.default_channel.queue_purge(name)
+
+    # --- producing -----------------------------------------------------------------------------------------------
+    def publish(self, prefix: str, count: int, rate: float | None) -> float:
+        """Publish ``count`` tickets (at ``rate`` per second, or flat out); returns the first publish time."""
+        from tts_common import contracts
+
+        kinds = [("IT Support", "Network"), ("Procurement", "Equipment")]
+        priorities = ["low", "medium", "high", "urgent"]
+        started = time.time()
+        with self.hdts.producer_or_acquire() as producer:
+            for i in range(count):
+                if rate:
+                    ahead = started + i / rate - time.time()
+                    if ahead > 0:
+                        time.sleep(ahead)
+                category, sub_category = kinds[i % 2]
+                ticket = {
+                    "ticket_id": f"{prefix}-{i}",
+                    "title": f"Bench ticket {i}",
+                    "description": "Generated by bench/ingest.py",
+                    "category": category,
+                    "sub_category": sub_category,
+                    "priority": priorities[i % 4],
+                    "requester_email": "bench@example.com",
+                    "created_at": datetime.now(timezone.utc).isoformat(),  # the publish time, for latencies
+                }
+                self.hdts.send_task(
+                    contracts.RECEIVE_TICKET.task,
+                    kwargs={"ticket_data": ticket},
+                    queue=contracts.RECEIVE_TICKET.queue,
+                    producer=producer,
+                )
+        return started
+
+    # --- measuring -------------------------------------------------------------------------------------------------
+    def done(self, prefix: str) -> tuple[int, int]:
+        from workflow_api.models import Assignment
+
+        assigned = Assignment.objects.filter(task__external_ticket_id__startswith=f"{prefix}-").count()
+        notified = (
+            self.notifications.objects.filter(
+                related_ticket_id__startswith=f"{prefix}-", notification_type="task_assignment"
+            ).count()
+            if self.notifications
+            else assigned
+        )
+        return assigned, notified
+
+    def wait_done(self, prefix: str, count: int, timeout: float) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assigned, notified = self.done(prefix)
+            if assigned >= count and notified >= count:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{prefix}: only {self.done(prefix)} of {count} (assigned, notified) after {timeout}s")
+
+    def measure(self, name: str, prefix: str, count: int, started: float) -> Result:
+        from django.db.models import Max
+
+        from workflow_api.models import Assignment
+
+        rows = Assignment.objects.filter(task__external_ticket_id__startswith=f"{prefix}-").values_list(
+            "task__external_ticket_id", "task__ticket_created_at", "assigned_at"
+        )
+        published = {ticket_id: created for ticket_id, created, _ in rows}
+        to_assigned = [(assigned - created).total_seconds() * 1000 for _, created, assigned in rows]
+        last = max(assigned for _, _, assigned in rows)
+        to_notified: list[float] = []
+        if self.notifications:
+            notes = self.notifications.objects.filter(
+                related_ticket_id__startswith=f"{prefix}-", notification_type="task_assignment"
+            ).values_list("related_ticket_id", "created_at")
+            to_notified = [(stored - published[ticket_id]).total_seconds() * 1000 for ticket_id, stored in notes]
+            last = max(last, notes.aggregate(last=Max("created_at"))["last"])
+        return Result(name, count, last.timestamp() - started, to_assigned, to_notified)
+
+    # --- runs ------------------------------------------------------------------------------------------------------
+    def run(self, name: str, rate: float | None = None, drain: bool = False) -> Result:
+        args = self.args
+        prefix = f"{name}-{uuid.uuid4().hex[:6]}"
+        if drain:
+            self.stop_workers()
+            self.publish(prefix, args.count, None)
+            self.start_all()
+            started = time.time()
+        else:
+            started = self.publish(prefix, args.count, rate)
+        self.wait_done(prefix, args.count, timeout=max(120, args.count / 50))
+        result = self.measure(name, prefix, args.count, started)
+        print(result.line(), flush=True)
+        return result
+
+    def start_all(self) -> None:
+        from tts_common import contracts
+
+        args = self.args
+        if self.notifications:
+            self.start_workers(
+                contracts.SERVICE_QUEUES["notification_service"], args.notify_workers, args.notify_concurrency, args.prefetch_multiplier
+            )
+        self.start_workers((contracts.RECEIVE_TICKET.queue,), args.workers, args.concurrency, args.prefetch_multiplier)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=5000, help="tickets per run")
+    parser.add_argument("--workers", type=int, default=1, help="ticket worker processes")
+    parser.add_argument("--concurrency", type=int, default=2, help="pool size of each ticket worker")
+    parser.add_argument("--notify-workers", type=int, default=1)
+    parser.add_argument("--notify-concurrency", type=int, default=1)
+    parser.add_argument(
+        "--prefetch-multiplier", type=int, default=256, help="× concurrency must exceed the consumers' flush_every"
+    )
+    parser.add_argument("--runs", default="drain,live,half", help="which runs, in order (half needs live)")
+    parser.add_argument("--half-rate", type=float, help="tickets/s of the half run (default: half the live rate)")
+    parser.add_argument("--log-dir", default=str(REPO / "var" / "bench"))
+    args = parser.parse_args()
+    # A SIGTERM (e.g. from `timeout`) must still run the cleanup below, or the workers outlive the benchmark.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    url = bench_database_url(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tts"))
+    os.environ["DATABASE_URL"] = url
+    recreate_database(url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("seed_demo", verbosity=0)
+    bench = Bench(args)
+    bench.purge()
+    print(
+        f"{args.count} tickets per run; {args.workers} ticket worker(s) × {args.concurrency}, prefetch ×"
+        f"{args.prefetch_multiplier}; notifications: {'stored by notification_service' if bench.notifications else 'not measured'}",
+        flush=True,
+    )
+    results: dict[str, Result] = {}
+    try:
+        for name in args.runs.split(","):
+            if name == "drain":
+                results[name] = bench.run(name, drain=True)
+            else:
+                if not bench.workers:
+                    bench.start_all()
+                time.sleep(1)  # let the workers settle (connections, timers)
+                rate = None
+                if name == "half":
+                    rate = args.half_rate or results["live"].count / results["live"].seconds / 2
+                results[name] = bench.run(name, rate=rate)
+    finally:
+        bench.stop_workers()
+
+
+if __name__ == "__main__":
+    main()

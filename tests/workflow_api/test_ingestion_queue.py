@@ -1,0 +1,183 @@
+"""Ticket intake end to end on the real stack: HDTS-style publishing to RabbitMQ, real worker processes, PostgreSQL."""
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pytest
+from celery import Celery
+from django.conf import settings
+from django.db.models import Count
+from kombu import Connection
+
+from tests.conftest import WorkerProcess, queue_depth, wait_for
+from tests.workflow_api.factories import deployed_workflow, role_with_users
+from tts_common import contracts, signing
+from workflow_api.models import Assignment, IntegrationError, RoleReplica, Task, UserRole, Workflow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SECRET = "hdts-test-secret"
+
+
+# --- HDTS as a producer: a stock Celery app with default settings ----------------------------------------------------
+def ticket(ticket_id: str, sub_category: str = "Network", **fields: Any) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket_id,
+        "title": f"Ticket {ticket_id}",
+        "category": "IT Support",
+        "sub_category": sub_category,
+        "priority": random.choice(["low", "medium", "high", "urgent"]),
+        "requester_email": "someone@example.com",
+        **fields,
+    }
+
+
+def signed(data: Any, secret: str = SECRET) -> dict[str, Any]:
+    signed_at = int(time.time())
+    return {"ticket_data": data, "signature": signing.sign(secret, signed_at, data), "signed_at": signed_at}
+
+
+@pytest.fixture
+def hdts() -> Iterator[Callable[[Iterable[dict[str, Any]]], None]]:
+    """Publish message kwargs as HDTS does."""
+    app = Celery(broker=settings.CELERY_BROKER_URL)
+
+    def send(messages: Iterable[dict[str, Any]]) -> None:
+        with app.producer_or_acquire() as producer:
+            for kwargs in messages:
+                app.send_task(contracts.RECEIVE_TICKET.task, kwargs=kwargs, queue=contracts.RECEIVE_TICKET.queue, producer=producer)
+
+    yield send
+    app.close()
+
+
+@pytest.fixture
+def start_engine(monkeypatch, request) -> Callable[..., list[WorkerProcess]]:
+    """``start_engine(workers, concurrency)``: ticket workers configured as in production (signing on, and a
+    prefetch that lets a batch fill: multiplier × concurrency above the consumer's flush_every)."""
+    monkeypatch.setenv("HDTS_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("CELERY_PREFETCH_MULTIPLIER", "256")
+    start_worker = request.getfixturevalue("celery_worker")  # after setenv: the workers inherit the environment
+
+    def start(workers: int = 1, concurrency: int = 2) -> list[WorkerProcess]:
+        return [start_worker(queues=(contracts.RECEIVE_TICKET.queue,), concurrency=concurrency) for _ in range(workers)]
+
+    return start
+
+
+@pytest.fixture
+def broker_conn(request) -> Connection:
+    return request.getfixturevalue("broker")
+
+
+@pytest.fixture
+def seeded() -> dict[str, Workflow]:
+    """Two deployed workflows with different first-step roles and a shared coordinator role."""
+    coordinators, _ = role_with_users(2, name="Coordinators")
+    agents, _ = role_with_users(3, name="Agents")
+    engineers, _ = role_with_users(4, name="Engineers")
+    return {
+        "Network": deployed_workflow(
+            step_roles=[agents, engineers], coordinator_role=coordinators, category="IT Support", sub_category="Network"
+        ),
+        "Hardware": deployed_workflow(
+            step_roles=[engineers, agents], coordinator_role=coordinators, category="IT Support", sub_category="Hardware"
+        ),
+    }
+
+
+def tasks_count(expected: int) -> Callable[[], bool]:
+    return lambda: Task.objects.count() >= expected and Assignment.objects.count() >= expected
+
+
+def assert_fair_and_unique(expected: int) -> None:
+    """Exactly ``expected`` tasks, each assigned once, and per role the users' counts differ by at most 1."""
+    assert Task.objects.count() == expected
+    assert Assignment.objects.count() == expected
+    assert not Assignment.objects.values("task").annotate(n=Count("id")).filter(n__gt=1).exists()
+    assert not Task.objects.filter(assigned_user__isnull=True).exists()
+    for role in RoleReplica.objects.all():
+        members = UserRole.objects.filter(role=role).values_list("user_id", flat=True)
+        assigned = Counter(Assignment.objects.filter(role=role).values_list("user_id", flat=True))
+        owned = Counter(Task.objects.filter(owner__roles__role=role, workflow__coordinator_role=role).values_list("owner_id", flat=True))
+        for counts in (assigned, owned):
+            if counts:
+                per_user = [counts[user_id] for user_id in members]
+                assert max(per_user) - min(per_user) <= 1, (role.name, per_user)
+
+
+# --- Tests -----------------------------------------------------------------------------------------------------
+def test_500_tickets_become_500_fairly_assigned_tasks_queue_declared_by_the_producer(seeded, hdts, broker_conn, start_engine):
+    # HDTS publishes first, declaring the queue itself; our worker then consumes it without a conflict.
+    broker_conn.default_channel.queue_delete(contracts.RECEIVE_TICKET.queue)
+    hdts(signed(ticket(f"T-{i}", sub_category=random.choice(list(seeded)))) for i in range(500))
+    start_engine(workers=1, concurrency=2)
+    wait_for(tasks_count(500), timeout=60, message="500 tasks")
+    assert_fair_and_unique(500)
+    wait_for(lambda: queue_depth(broker_conn, contracts.ASSIGNMENT_NOTIFICATION.queue) == 500, timeout=10)
+
+
+def test_four_concurrent_consumers_assign_fairly_and_once(seeded, hdts, broker_conn, start_engine):
+    start_engine(workers=2, concurrency=2)
+    hdts(signed(ticket(f"T-{i}", sub_category=random.choice(list(seeded)))) for i in range(1000))
+    wait_for(tasks_count(1000), timeout=60, message="1000 tasks")
+    assert_fair_and_unique(1000)
+
+
+def test_each_ticket_sent_three_times_makes_one_task_and_one_notification(seeded, hdts, broker_conn, start_engine):
+    messages = [signed(ticket(f"T-{i}")) for i in range(200)] * 3
+    random.shuffle(messages)
+    start_engine(workers=2, concurrency=1)
+    hdts(messages)
+    wait_for(lambda: queue_depth(broker_conn, contracts.RECEIVE_TICKET.queue) == 0 and tasks_count(200)(), timeout=60)
+    time.sleep(1)  # let any straggling duplicate batch commit, if it were to
+    assert_fair_and_unique(200)
+    assert queue_depth(broker_conn, contracts.ASSIGNMENT_NOTIFICATION.queue) == 200
+
+
+def test_invalid_and_badly_signed_tickets_are_dead_lettered_with_reasons(seeded, hdts, broker_conn, start_engine):
+    no_title = {k: v for k, v in ticket("BAD-1").items() if k != "title"}
+    bad = [
+        ("validation", signed(no_title), "title: This field is required."),
+        ("validation", signed(ticket("BAD-2", priority="critical")), "priority: Must be one of"),
+        ("validation", signed("not a ticket"), "Must be an object"),
+        ("signature", {"ticket_data": ticket("BAD-3")}, "signature missing"),
+        ("signature", signed(ticket("BAD-4"), secret="wrong"), "does not match"),
+    ]
+    start_engine()
+    hdts([signed(ticket("GOOD-1")), *(kwargs for _, kwargs, _ in bad), signed(ticket("GOOD-2"))])
+    wait_for(lambda: queue_depth(broker_conn, contracts.TICKET_DLQ) == len(bad), timeout=30, message="dead letters")
+    wait_for(tasks_count(2), timeout=10)
+    assert set(Task.objects.values_list("external_ticket_id", flat=True)) == {"GOOD-1", "GOOD-2"}
+
+    dlq = contracts.declared_queue(contracts.TICKET_DLQ)(broker_conn.default_channel)
+    letters = []
+    while (message := dlq.get(no_ack=True)) is not None:
+        letters.append(message.payload)
+    assert len(letters) == len(bad)
+    for category, kwargs, reason in bad:
+        [letter] = [l for l in letters if l["message"]["kwargs"] == kwargs]
+        assert letter["reason"].startswith(f"{category}: ") and reason in letter["reason"]
+        assert letter["source_queue"] == contracts.RECEIVE_TICKET.queue
+    wait_for(lambda: IntegrationError.objects.count() == len(bad), timeout=10)
+    assert Counter(IntegrationError.objects.values_list("category", flat=True)) == {"validation": 3, "signature": 2}
+    assert set(IntegrationError.objects.values_list("status", flat=True)) == {IntegrationError.Status.PENDING}
+    assert IntegrationError.objects.get(ticket_id="BAD-4").payload == bad[4][1]
+
+
+def test_worker_killed_mid_stream_loses_and_duplicates_nothing(seeded, hdts, broker_conn, start_engine):
+    tickets = [signed(ticket(f"T-{i}", sub_category=random.choice(list(seeded)))) for i in range(1000)]
+    [first] = start_engine(concurrency=2)
+    hdts(tickets[:500])
+    wait_for(lambda: Task.objects.count() >= 150, timeout=30, interval=0.005)
+    first.kill()
+    at_kill = Task.objects.count()
+    hdts(tickets[500:])
+    assert at_kill < 1000
+    start_engine(concurrency=2)
+    wait_for(tasks_count(1000), timeout=60, message="1000 tasks after the crash")
+    assert_fair_and_unique(1000)
