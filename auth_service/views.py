@@ -16,17 +16,12 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from tts_common.api import Conflict
 from tts_common.auth import IsAdmin, IsAdminOrReadOnly
 
 from . import selectors, serializers, services, tokens
 from .filters import RoleFilter, UserFilter
 from .models import Role, User
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with a concurrent change; retry it."
-    default_code = "conflict"
 
 
 class ApiErrorsMixin:
@@ -41,7 +36,7 @@ class ApiErrorsMixin:
                 errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop(NON_FIELD_ERRORS)
             exc = exceptions.ValidationError(errors)
         elif isinstance(exc, IntegrityError):
-            exc = Conflict()
+            exc = Conflict("The request conflicts with a concurrent change; retry it.")
         return super().handle_exception(exc)  # type: ignore[misc]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -11,17 +11,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tts_common import hdts
+from tts_common.api import Conflict
 from tts_common.auth import JWTAuthentication
 
 from . import selectors, services
 from .authentication import CanSubmitTickets, HdtsSignatureAuthentication
 from .models import HdtsTicket
 from .serializers import TicketDetailSerializer, TicketSerializer
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
 
 
 class TicketApiBase(APIView):

@@ -20,6 +20,7 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from tts_common import hdts
+from tts_common.api import Conflict
 from tts_common.auth import TokenUser, is_admin
 from workflow_api.models import Assignment, RoleReplica, StepInstance, Task, UserRole, WorkflowStep, WorkflowTransition
 from workflow_api.services import notify
@@ -27,7 +28,6 @@ from workflow_api.services.assignment import assign_step_instances, pick_assigne
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.ingestion import TICKET_ID_MAX_LENGTH, IncomingTicket, ingest_tickets
 from workflow_api.services.steps import close_active_step, enter_step
-from workflow_api.services.workflows import Conflict
 
 
 class TaskAction(StrEnum):

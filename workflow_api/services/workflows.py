@@ -13,21 +13,13 @@ from typing import Any, NotRequired, TypedDict
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
-from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 
+from tts_common.api import Conflict
 from tts_common.auth import TokenUser
 from workflow_api.models import Priority, RoleReplica, Workflow, WorkflowStep, WorkflowTransition
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.ingestion import route_unrouted_tickets
-
-
-class Conflict(APIException):
-    """The request is valid but the resource's current state does not allow it (HTTP 409)."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The resource's current state does not allow this."
-    default_code = "conflict"
 
 
 class StepData(TypedDict):
