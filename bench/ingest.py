@@ -25,7 +25,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -113,7 +113,6 @@ class Bench:
         self.workers = []
 
     def purge(self) -> None:
-        from kombu import Connection
 
         from tts_common import contracts
 
@@ -145,7 +144,7 @@ class Bench:
                     "sub_category": sub_category,
                     "priority": priorities[i % 4],
                     "requester_email": "bench@example.com",
-                    "created_at": datetime.now(timezone.utc).isoformat(),  # the publish time, for latencies
+                    "created_at": datetime.now(UTC).isoformat(),  # the publish time, for latencies
                 }
                 self.hdts.send_task(
                     contracts.RECEIVE_TICKET.task,

@@ -90,7 +90,7 @@ class QueueConsumer(ConsumerMixin, Task):
                 self._give_up_or_requeue(kwargs, f"{type(exc).__name__}: {exc}")
                 return None
             logger.warning("retrying", extra={"operation": self.name, "error": repr(exc)})
-            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries, self.retry_jitter))
+            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries, self.retry_jitter)) from exc
         finally:
             logger.info(
                 "consumed",

@@ -115,7 +115,7 @@ def deployed_workflow(
         StepFactory(workflow=workflow, name=f"Step {i + 1}", order=i + 1, role=role, sla_weight=weight)
         for i, role in enumerate(step_roles)
     ]
-    for step, following in zip(steps, [*steps[1:], None]):
+    for step, following in zip(steps, [*steps[1:], None], strict=True):
         TransitionFactory(workflow=workflow, from_step=step, action=WorkflowTransition.Action.APPROVE, to_step=following)
         TransitionFactory(workflow=workflow, from_step=step, action=WorkflowTransition.Action.REJECT, to_step=None)
     return workflow

@@ -160,7 +160,7 @@ def test_invalid_and_badly_signed_tickets_are_dead_lettered_with_reasons(seeded,
         letters.append(message.payload)
     assert len(letters) == len(bad)
     for category, kwargs, reason in bad:
-        [letter] = [l for l in letters if l["message"]["kwargs"] == kwargs]
+        [letter] = [dead for dead in letters if dead["message"]["kwargs"] == kwargs]
         assert letter["reason"].startswith(f"{category}: ") and reason in letter["reason"]
         assert letter["source_queue"] == contracts.RECEIVE_TICKET.queue
     wait_for(lambda: IntegrationError.objects.count() == len(bad), timeout=10)

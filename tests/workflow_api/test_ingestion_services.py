@@ -2,17 +2,23 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from tests.workflow_api.factories import RoleFactory, UserRoleFactory, deployed_workflow, role_with_users
 from tts_common import contracts, signing
 from workflow_api.models import Assignment, AuditEvent, StepInstance, Task, UnroutedTicket, Workflow
-from workflow_api.services.ingestion import IncomingTicket, InvalidTicket, ingest_tickets, parse_ticket, route_unrouted_tickets
-from tests.workflow_api.factories import RoleFactory, UserRoleFactory, deployed_workflow, role_with_users
+from workflow_api.services.ingestion import (
+    IncomingTicket,
+    InvalidTicket,
+    ingest_tickets,
+    parse_ticket,
+    route_unrouted_tickets,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +66,7 @@ def network() -> Workflow:
 
 
 def test_ticket_becomes_an_assigned_task_with_sla_owner_and_audit(network, published, django_capture_on_commit_callbacks):
-    created_at = datetime(2025, 1, 31, 9, 30, tzinfo=dt_timezone.utc)
+    created_at = datetime(2025, 1, 31, 9, 30, tzinfo=UTC)
     with django_capture_on_commit_callbacks(execute=True):
         [task] = ingest_tickets([incoming(ticket("T-1", priority="medium", created_at="2025-01-31T09:30:00Z"))])
     task.refresh_from_db()

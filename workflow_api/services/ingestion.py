@@ -204,7 +204,7 @@ def _create_tasks(routed: Sequence[tuple[IncomingTicket, Route]], *, now: dateti
                 },
                 at=now,
             )
-            for task, instance in zip(created, instances)
+            for task, instance in zip(created, instances, strict=True)
         ]
     )
     return created

@@ -43,10 +43,10 @@ def open_step_instances(
                     data={"step_id": task.current_step.pk, "step": task.current_step.name, "due_at": instance.due_at.isoformat()},
                     at=now,
                 )
-                for task, instance in zip(tasks, instances)
+                for task, instance in zip(tasks, instances, strict=True)
             ]
         )
-    record_assignments(list(zip(tasks, instances)), now=now, actor_id=actor_id, audit=audit)
+    record_assignments(list(zip(tasks, instances, strict=True)), now=now, actor_id=actor_id, audit=audit)
     return instances
 
 
