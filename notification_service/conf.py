@@ -1,22 +1,15 @@
 """Settings of the notification service, with their defaults.
 
-Each is read from Django settings first and the environment second, so a deployment (or a test's worker process)
-can set them either way.
+The deployment-tunable ones are Django settings (from the environment); the rest are fixed by DESIGN §2.
 """
 from __future__ import annotations
-
-import os
 
 from django.conf import settings
 
 
-def _float(name: str, default: float) -> float:
-    return float(getattr(settings, name, None) or os.environ.get(name) or default)
-
-
 def email_retry_base_seconds() -> float:
     """Email retry n waits base * 2^n s (with jitter); DESIGN §2 fixes 2^n, tests shorten it."""
-    return _float("NOTIFICATION_EMAIL_RETRY_BASE_SECONDS", 1.0)
+    return settings.NOTIFICATION_EMAIL_RETRY_BASE_SECONDS
 
 
 # DESIGN §2: notifications are retried 5 times.

@@ -6,8 +6,6 @@ from django.db.models import Q
 
 from tts_common.messages import NOTIFICATION_TYPES
 
-from . import conf
-
 NOTIFICATION_TYPE_CHOICES = [(t, t.replace("_", " ").capitalize()) for t in NOTIFICATION_TYPES]
 
 

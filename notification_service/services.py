@@ -19,13 +19,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from tts_common import bus
+from tts_common import bus, contracts
 from tts_common.auth_client import AuthServiceClient, AuthServiceUnavailable, UserInfo, UserNotFound
 from tts_common.messages import NOTIFICATION_TYPES
 
 from . import conf, realtime, selectors
 from .models import EmailDelivery, InAppNotification, NotificationPreference, RejectedMessage
-from .queues import EMAIL_DELIVERY
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +162,7 @@ class _Outcome:
 def enqueue_email_deliveries(*, delivery_ids: Sequence[int]) -> None:
     """Queue deliveries in chunks: a few messages per stored batch, each sent over one SMTP connection."""
     for start in range(0, len(delivery_ids), conf.EMAIL_CHUNK_SIZE):
-        bus.publish(EMAIL_DELIVERY, delivery_ids=list(delivery_ids[start : start + conf.EMAIL_CHUNK_SIZE]))
+        bus.publish(contracts.NOTIFICATION_EMAIL, delivery_ids=list(delivery_ids[start : start + conf.EMAIL_CHUNK_SIZE]))
 
 
 def retry_delivery(*, delivery: EmailDelivery) -> EmailDelivery:

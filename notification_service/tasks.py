@@ -14,7 +14,6 @@ from tts_common import contracts
 from tts_common.worker import BatchConsumer
 
 from . import conf, decoders, services
-from .queues import EMAIL_DELIVERY
 from .services import NotificationDraft
 
 
@@ -52,7 +51,7 @@ send_assignment_notification = current_app.register_task(AssignmentNotificationC
 
 @shared_task(
     bind=True,
-    name=EMAIL_DELIVERY.task,
+    name=contracts.NOTIFICATION_EMAIL.task,
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=None,  # the attempt count lives on each EmailDelivery row

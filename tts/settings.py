@@ -115,7 +115,13 @@ CHANNEL_LAYERS = {
     "default": (
         {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_LAYER_PREFIX", default="tts")},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s timeout, as long as channels-redis blocks waiting for a message, so
+                # an idle receive loop died and closed its WebSockets (django/channels_redis#422); 15 s still
+                # bounds a hung Redis.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="tts"),
+            },
         }
         if REDIS_URL
         else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
@@ -149,7 +155,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_PREFETCH_MULTIPLIER", default=4)
+# Batch consumers can only batch what is prefetched: the window (multiplier × processes) must exceed flush_every.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_PREFETCH_MULTIPLIER", default=128)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
@@ -209,6 +216,13 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tts@localhost")
+
+# --- Cross-service HTTP -----------------------------------------------------------------------------------------
+AUTH_SERVICE_URL = env.str("AUTH_SERVICE_URL", default="http://127.0.0.1:8000")
+
+# --- Notifications --------------------------------------------------------------------------------------------
+# Email retry n waits base × 2^n s with jitter (DESIGN §2); tests shorten it.
+NOTIFICATION_EMAIL_RETRY_BASE_SECONDS = env.float("NOTIFICATION_EMAIL_RETRY_BASE_SECONDS", default=1.0)
 
 # --- HDTS -----------------------------------------------------------------------------------------------------
 HDTS_SIGNING_SECRET = env.str("HDTS_SIGNING_SECRET", default="")

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,7 +20,6 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_AUTH_SERVICE_URL = "http://127.0.0.1:8000"
 TIMEOUT_SECONDS = 10
 RETRIES = 2
 RETRY_PAUSE_SECONDS = 0.5
@@ -47,9 +45,7 @@ class UserNotFound(Exception):
 
 
 def auth_service_url() -> str:
-    # The setting wins; the environment is read directly so that the client works before a project adds it.
-    url = getattr(settings, "AUTH_SERVICE_URL", None) or os.environ.get("AUTH_SERVICE_URL") or DEFAULT_AUTH_SERVICE_URL
-    return url.rstrip("/")
+    return settings.AUTH_SERVICE_URL.rstrip("/")
 
 
 def service_token(service: str) -> str:

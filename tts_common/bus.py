@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from django.db import transaction
+
 from . import contracts
 from .logging import correlation_id
 

@@ -25,6 +25,8 @@ ROLE_SYNC = Route("workflow.role.sync", "tts.role.sync")
 ASSIGNMENT_NOTIFICATION = Route("task.send_assignment_notification", "notification-queue-default")
 INAPP_NOTIFICATION = Route("notifications.create_inapp", "inapp-notification-queue")
 TICKET_STATUS = Route("send_ticket_status", "ticket_status-default")
+# Internal to notification_service: email runs on its own queue so slow SMTP never delays in-app storage.
+NOTIFICATION_EMAIL = Route("notifications.send_email", "notification-email")
 
 ROUTES: tuple[Route, ...] = (
     RECEIVE_TICKET,
@@ -33,6 +35,7 @@ ROUTES: tuple[Route, ...] = (
     ASSIGNMENT_NOTIFICATION,
     INAPP_NOTIFICATION,
     TICKET_STATUS,
+    NOTIFICATION_EMAIL,
 )
 
 # Dead letters are published here by our consumers, with their reason; no worker consumes it.
@@ -42,6 +45,8 @@ TICKET_DLQ = "TICKET_TASKS_PRODUCTION_DLQ"
 SERVICE_QUEUES: dict[str, tuple[str, ...]] = {
     "workflow_api": (RECEIVE_TICKET.queue, ROLE_SEND.queue, ROLE_SYNC.queue),
     "notification_service": (ASSIGNMENT_NOTIFICATION.queue, INAPP_NOTIFICATION.queue),
+    # A worker group of its own, so that email never takes the pool slots in-app storage needs.
+    "notification_email": (NOTIFICATION_EMAIL.queue,),
     "ticket_service": (TICKET_STATUS.queue,),
 }
 ALL_CONSUMED_QUEUES: tuple[str, ...] = tuple(q for qs in SERVICE_QUEUES.values() for q in qs)

@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from contextvars import ContextVar
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse

@@ -15,11 +15,10 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from notification_service.queues import EMAIL_DELIVERY
 from tests.conftest import free_port
 from tts_common import contracts
 
-NOTIFICATION_QUEUES = (*contracts.SERVICE_QUEUES["notification_service"], EMAIL_DELIVERY.queue)
+NOTIFICATION_QUEUES = (*contracts.SERVICE_QUEUES["notification_service"], *contracts.SERVICE_QUEUES["notification_email"])
 
 
 def make_token(user_id: int, *, is_admin: bool = False) -> str:
@@ -131,11 +130,9 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 # --- A notification worker pointed at the stubs --------------------------------------------------------------------
 @pytest.fixture
-def notification_worker(request, transactional_db, monkeypatch, auth_stub: AuthStub, smtp_server: SmtpServer, broker):
-    """``notification_worker(queues=...)`` starts a worker (by default on the notification queues and the email
-    queue) whose email goes to ``smtp_server`` and user lookups to
-    ``auth_stub``, with email retries 0.05 * 2^n s. The worker copies os.environ when ``celery_worker`` is set up,
-    so the variables are set first and that fixture is requested afterwards."""
+def notification_worker(monkeypatch, auth_stub: AuthStub, smtp_server: SmtpServer, celery_worker):
+    """``notification_worker(queues=...)`` starts a worker (by default on the notification and email queues) whose
+    email goes to ``smtp_server`` and user lookups to ``auth_stub``, with email retries 0.05 * 2^n s."""
     for name, value in {
         "AUTH_SERVICE_URL": auth_stub.url,
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
@@ -143,13 +140,7 @@ def notification_worker(request, transactional_db, monkeypatch, auth_stub: AuthS
         "EMAIL_PORT": str(smtp_server.port),
         "EMAIL_TIMEOUT": "5",
         "NOTIFICATION_EMAIL_RETRY_BASE_SECONDS": "0.05",
-        # Batches can only grow as large as the prefetch window (see the report: notification workers need this).
-        "CELERY_PREFETCH_MULTIPLIER": "200",
     }.items():
         monkeypatch.setenv(name, value)
-    email_queue = contracts.declared_queue(EMAIL_DELIVERY.queue)(broker.default_channel)
-    email_queue.declare()
-    email_queue.purge()
     cache.clear()  # user lookups cached by earlier tests
-    start = request.getfixturevalue("celery_worker")
-    return lambda queues=NOTIFICATION_QUEUES: start(queues=queues)
+    return lambda queues=NOTIFICATION_QUEUES: celery_worker(queues=queues)
