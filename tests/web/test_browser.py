@@ -77,7 +77,12 @@ def test_agent_logs_in_sees_the_queued_task_and_approves_it(stack: Stack, browse
 
 
 def test_a_new_comment_appears_live_in_another_users_browser(stack: Stack, browser: Browser) -> None:
-    ticket = publish_ticket(priority="medium", title="Wi-Fi access point down in meeting room B")
+    ticket = publish_ticket(
+        priority="medium",
+        title="Wi-Fi access point down in meeting room B",
+        description="No Wi-Fi in meeting room B since this morning; the access point's light is off.",
+        attachments=[{"filename": "ap-photo.jpg", "url": "https://files.example.com/hd/ap-photo.jpg"}],
+    )
     task = stack.api.wait_for_task(ticket["ticket_id"])
 
     agent = browser.new_page()
@@ -182,7 +187,9 @@ def test_admin_adds_a_user_to_a_role_and_that_user_receives_the_next_task(stack:
 
     # The admin adds the user to the role on the Users page.
     admin.fill("#user-search", username)
+    expect(admin.locator("#users-summary")).to_have_text("1 user")
     admin.locator(f"#users-body tr[data-username='{username}']").click()
+    expect(admin.locator("#panel-username")).to_have_text(username)
     admin.select_option("#add-role-select", label=role_name)
     admin.click("#add-role-submit")
     expect(admin.locator(".toast-success")).to_contain_text(f"Added {username} to {role_name}")
@@ -260,7 +267,9 @@ def test_admin_pages_workflow_graph_and_health(stack: Stack, browser: Browser) -
 
 
 def test_sessions_refresh_expire_and_errors_read_plainly(stack: Stack, browser: Browser) -> None:
-    ticket = publish_ticket(priority="low", title="Slow file share from the branch office")
+    ticket = publish_ticket(
+        priority="low", title="Slow file share from the branch office", description="Copying 10 MB takes minutes."
+    )
     task = stack.api.wait_for_task(ticket["ticket_id"])
     agent = task["assigned_username"]
 
@@ -324,7 +333,11 @@ def test_sessions_refresh_expire_and_errors_read_plainly(stack: Stack, browser: 
 
 
 def test_small_screens(stack: Stack, browser: Browser) -> None:
-    ticket = publish_ticket(priority="medium", title="Printer VLAN unreachable from floor 2")
+    ticket = publish_ticket(
+        priority="medium",
+        title="Printer VLAN unreachable from floor 2",
+        description="Nobody on floor 2 can print since the switch was replaced.",
+    )
     task = stack.api.wait_for_task(ticket["ticket_id"])
     phone = browser.new_page(viewport={"width": 390, "height": 844})
     browser.login(phone, task["assigned_username"])

@@ -56,10 +56,11 @@
             "aria-label": "Remove " + u.username + " from " + role.name, onclick: function () { removeMember(u); } })));
       });
       if (!members.length) list.appendChild(el("li", { class: "muted small", text: "No members. Tasks for this role wait until someone joins." }));
-      var select = T.clear(T.$("add-member-select"));
-      select.appendChild(el("option", { value: "", text: "Choose a user…" }));
+      var select = T.$("add-member-select");
+      var chosen = select.value;
+      T.clear(select).appendChild(el("option", { value: "", text: "Choose a user…" }));
       everyone.filter(function (u) { return !isMember[u.id]; }).forEach(function (u) {
-        select.appendChild(el("option", { value: String(u.id), text: u.username }));
+        select.appendChild(el("option", { value: String(u.id), text: u.username, selected: String(u.id) === chosen }));
       });
     }).catch(function (e) { T.clear(list); T.report(e, "Could not load members"); });
   }

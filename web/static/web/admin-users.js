@@ -18,7 +18,9 @@
   function loadUsers() {
     var query = { search: T.$("user-search").value.trim() || null, role: T.$("user-role-filter").value || null,
                   ordering: "username", page: state.page, page_size: state.pageSize };
+    var seq = state.listSeq = (state.listSeq || 0) + 1;
     return T.api("/api/v1/users/", { query: query }).then(function (body) {
+      if (seq !== state.listSeq) return; // answers to older searches arrive late: ignore them
       state.users = body.results;
       var tbody = T.clear(T.$("users-body"));
       body.results.forEach(function (u) { tbody.appendChild(userRow(u)); });
@@ -57,7 +59,9 @@
   }
 
   function openUser(userId) {
+    var seq = state.openSeq = (state.openSeq || 0) + 1;
     return T.api("/api/v1/users/" + userId + "/").then(function (user) {
+      if (seq !== state.openSeq) return; // a later click won
       state.selected = user;
       renderPanel();
       document.querySelectorAll("#users-body tr").forEach(function (tr) {
@@ -81,10 +85,11 @@
           onclick: function () { removeRole(r); } })));
     });
     if (!(user.roles || []).length) list.appendChild(el("li", { class: "muted small", text: "This user has no roles yet." }));
-    var select = T.clear(T.$("add-role-select"));
-    select.appendChild(el("option", { value: "", text: "Choose a role…" }));
+    var select = T.$("add-role-select");
+    var chosen = select.value; // a re-render (fresh data arriving) keeps what the admin picked
+    T.clear(select).appendChild(el("option", { value: "", text: "Choose a role…" }));
     state.roles.filter(function (r) { return r.is_active && !assigned[r.id]; }).forEach(function (r) {
-      select.appendChild(el("option", { value: String(r.id), text: roleLabel(r) }));
+      select.appendChild(el("option", { value: String(r.id), text: roleLabel(r), selected: String(r.id) === chosen }));
     });
     var facts = T.clear(T.$("panel-facts"));
     [["Name", [user.first_name, user.last_name].join(" ").trim() || "—"], ["Joined", T.fmt.date(user.date_joined)],
