@@ -43,3 +43,23 @@ def test_broker_outage_makes_ready_503_naming_the_broker(asgi_server):
         _rabbitmqctl("start_app")
         _rabbitmqctl("await_startup")
     wait_for(lambda: requests.get(f"{server.url}/health/ready", timeout=15).status_code == 200, timeout=60)
+
+
+def test_ready_stays_ok_while_websockets_hold_the_channel_layer(asgi_server):
+    """Every signed-in page holds a socket; readiness must not mistake the busy receive loop for an outage."""
+    import asyncio
+
+    import websockets
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    server = asgi_server()
+    token = AccessToken()
+    token["user_id"], token["username"] = 7, "agent7"
+    ws_url = server.url.replace("http://", "ws://") + f"/ws/notifications/?token={token}"
+
+    async def ready_with_open_socket() -> int:
+        async with websockets.connect(ws_url):
+            await asyncio.sleep(0.5)
+            return (await asyncio.to_thread(requests.get, f"{server.url}/health/ready", timeout=15)).status_code
+
+    assert asyncio.run(ready_with_open_socket()) == 200

@@ -28,7 +28,9 @@ def _check_broker() -> None:
 
 async def _check_channel_layer() -> None:
     layer = get_channel_layer()
-    channel = await layer.new_channel("health.")
+    # The default prefix: channels-redis serves all of a process's channels through one receive loop, which only
+    # reads channels of that prefix; another prefix timed out whenever a WebSocket held the loop.
+    channel = await layer.new_channel()
     await layer.send(channel, {"type": "health.ping"})
     await layer.receive(channel)
 
