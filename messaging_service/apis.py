@@ -90,9 +90,7 @@ class CommentListCreateApi(APIView):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         access = require_ticket_access(request, payload.validated_data["ticket_id"])
-        comment = comment_create(
-            **payload.validated_data, author=request.user, token=str(request.auth), participants=access.participants
-        )
+        comment = comment_create(**payload.validated_data, author=request.user, participants=access.participants)
         return Response(CommentOutputSerializer(comment).data, status=status.HTTP_201_CREATED)
 
 

@@ -7,12 +7,13 @@ close code to scripts but not the HTTP status of a refused handshake. Nothing is
 - 4401 missing, bad or expired JWT (also sent when the token expires while connected)
 - 4403 the user may not see this ticket (:mod:`.access`)
 - 4503 access could not be checked (workflow API down); retry later
+- 4408 (later) the client fell :data:`INBOX_SIZE` events behind; reconnect with ``last_id``
 
 Reconnect without gaps: with ``?last_id=N`` the client first gets every comment of the ticket with id > N, as
 ``create`` events in id order, then live events. The group is joined *before* the catch-up query, so an event
-committed meanwhile is not lost; Channels dispatches it only after ``connect`` returns, and ``create`` events the
-catch-up already delivered are dropped by id. Edits and deletes made while away are not replayed: refetch over
-REST for those.
+committed meanwhile is not lost: it waits in the socket's inbox, dispatched only after ``connect`` returns, and
+``create`` events the catch-up already delivered are dropped by id. Edits and deletes made while away are not
+replayed: refetch over REST for those.
 """
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.utils import await_many_dispatch
 
 from tts_common.auth import token_from_scope, user_from_token
 
 from .access import AccessCheckUnavailable, ticket_access
-from .feed import comment_event, group_name
+from .feed import comment_event, fanout, group_name
 from .models import Comment
 from .selectors import comment_list
 
@@ -37,13 +41,14 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNAVAILABLE = 4503
+CLOSE_TOO_SLOW = 4408
 
 # Catch-up is read and sent in pages, so a long absence does not load a whole ticket's history at once.
 CATCH_UP_BATCH = 200
 TICKET_ID_MAX_LENGTH = Comment._meta.get_field("ticket_id").max_length
-# redis-py's async pool (100 connections per process by default) raises instead of waiting when it runs out, and a
-# burst of connects or disconnects (a deploy, a network blip) would exceed it: group changes queue here instead.
-GROUP_MEMBERSHIP_CHANGES = asyncio.Semaphore(50)
+# Events waiting for one socket. A client this far behind is closed (4408) and catches up on reconnect with
+# last_id, rather than growing the server's memory without bound.
+INBOX_SIZE = 100
 
 
 def _feed_request(scope: dict[str, Any]) -> tuple[str, int | None]:
@@ -65,10 +70,51 @@ def _catch_up_page(ticket_id: str, after_id: int) -> list[tuple[int, str]]:
 
 
 class CommentFeedConsumer(AsyncWebsocketConsumer):
+    """Group events reach this consumer through :data:`.feed.fanout` and an in-process inbox, not through a
+    channel-layer channel of its own (see :class:`.feed.LocalFanout` for why)."""
+
     group: str | None = None
     # Highest comment id the catch-up delivered: a live "create" at or below it is a duplicate.
     delivered_up_to = 0
     expiry: asyncio.TimerHandle | None = None
+    too_slow = False
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # Channels' AsyncConsumer.__call__, with the inbox where it would use a channel-layer channel.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=INBOX_SIZE)
+        try:
+            await await_many_dispatch([receive, self.inbox.get], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            # Here rather than in disconnect(), which a handler that raised would skip.
+            if self.expiry is not None:
+                self.expiry.cancel()
+            if self.group is not None:
+                await fanout.leave(self.group, self)
+
+    def deliver(self, event: dict[str, Any]) -> None:
+        if self.too_slow:
+            return
+        try:
+            self.inbox.put_nowait(event)
+        except asyncio.QueueFull:
+            self.too_slow = True
+            asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its per-message ``aclose_old_connections()``: that is a hop to the one
+        thread-sensitive executor thread for every event on every socket, which serializes a broadcast to N sockets
+        (and the web requests queued on that thread) behind N thread switches. No handler here uses the ORM on
+        the event loop; the catch-up query goes through ``database_sync_to_async``, which closes stale
+        connections itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         await self.accept()
@@ -93,8 +139,7 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.group = group_name(ticket_id)
-        async with GROUP_MEMBERSHIP_CHANGES:
-            await self.channel_layer.group_add(self.group, self.channel_name)
+        await fanout.join(self.group, self)
         self._close_when_token_expires(float(user.token["exp"]))
         if last_id is not None:
             await self._catch_up(ticket_id, last_id)
@@ -113,13 +158,6 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
         # A feed must not outlive the credential that opened it; the client reconnects with a fresh token.
         close = lambda: asyncio.ensure_future(self.close(code=CLOSE_UNAUTHENTICATED))  # noqa: E731
         self.expiry = asyncio.get_running_loop().call_later(max(0.0, exp - time.time()), close)
-
-    async def disconnect(self, code: int) -> None:
-        if self.expiry is not None:
-            self.expiry.cancel()
-        if self.group is not None:
-            async with GROUP_MEMBERSHIP_CHANGES:
-                await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:

@@ -1,7 +1,7 @@
 """HTTP calls to other services' public APIs (never their code): the workflow API's tasks and the auth API's users.
 
-Both calls are made with the caller's own access token, so the other service applies its own visibility rules and
-messaging_service needs no service credentials.
+Tasks are asked for with the caller's own access token, so the workflow API applies its own visibility rules; users
+are looked up with a service token (:func:`tts_common.auth_client.service_token`).
 """
 from __future__ import annotations
 

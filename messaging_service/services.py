@@ -10,13 +10,13 @@ import re
 from collections.abc import Mapping
 from functools import partial
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import exceptions, status
 
 from tts_common import bus, contracts
 from tts_common.auth import TokenUser, is_admin
+from tts_common.auth_client import auth_service_url, service_token
 from tts_common.messages import InAppNotification
 
 from . import feed, integrations
@@ -57,23 +57,22 @@ def mentioned_usernames(text: str) -> list[str]:
     return list(dict.fromkeys(MENTION.findall(text)))[:MAX_MENTIONS]
 
 
-def _resolve_mentions(usernames: list[str], token: str) -> dict[str, int]:
-    """Usernames -> user ids: through the auth API (``AUTH_API_URL``) when configured, else from the authors
-    messaging_service has seen. An unresolvable mention is dropped: the comment matters more than the ping."""
+def _resolve_mentions(usernames: list[str]) -> dict[str, int]:
+    """Usernames -> user ids, from the auth service (``GET /api/v1/users/?search=``, with a service token, since
+    agents may not list users); while it is unreachable, from the authors messaging_service has seen. An
+    unresolvable mention is dropped: the comment matters more than the ping."""
     if not usernames:
         return {}
-    auth_api_url: str = getattr(settings, "AUTH_API_URL", "")
-    if not auth_api_url:
-        return known_author_ids(usernames=usernames)
+    token = service_token("messaging_service")
     resolved: dict[str, int] = {}
-    for username in usernames:
-        try:
-            user_id = integrations.lookup_user_id(auth_api_url, username=username, token=token)
-        except integrations.UpstreamUnavailable:
-            logger.warning("auth API unavailable; mentions not notified", extra={"operation": "comment_create"})
-            break
-        if user_id is not None:
-            resolved[username] = user_id
+    try:
+        for username in usernames:
+            user_id = integrations.lookup_user_id(auth_service_url(), username=username, token=token)
+            if user_id is not None:
+                resolved[username] = user_id
+    except integrations.UpstreamUnavailable:
+        logger.warning("auth service unavailable; mentions resolved locally", extra={"operation": "comment_create"})
+        return known_author_ids(usernames=usernames)
     return resolved
 
 
@@ -99,13 +98,11 @@ def _notification(comment: Comment, *, user_id: int, task_id: str | None, mentio
     )
 
 
-def comment_create(
-    *, ticket_id: str, text: str, author: TokenUser, token: str, participants: Mapping[int, str]
-) -> Comment:
+def comment_create(*, ticket_id: str, text: str, author: TokenUser, participants: Mapping[int, str]) -> Comment:
     """Create a comment; after commit, broadcast it and notify the ticket's participants (``participants``: user id
     -> task id) and the users it mentions, except the author, once each."""
     # Resolved before the transaction: HTTP lookups must not hold the ticket's lock.
-    mentioned = set(_resolve_mentions(mentioned_usernames(text), token).values())
+    mentioned = set(_resolve_mentions(mentioned_usernames(text)).values())
     recipients = (set(participants) | mentioned) - {author.id}
     any_task_id = next(iter(participants.values()), None)
     with transaction.atomic():

@@ -92,6 +92,7 @@ class Upstream:
     users: dict[str, int] = field(default_factory=dict)
     failing: bool = False
     requests: list[str] = field(default_factory=list)
+    tokens: list[AccessToken] = field(default_factory=list)
 
     def add_task(self, ticket_id: str, *, assigned_user: int | None, owner: int | None = None) -> str:
         task_id = uuid.uuid4().hex
@@ -108,6 +109,7 @@ class Upstream:
             token = AccessToken(authorization.removeprefix("Bearer "))
         except Exception:
             return 401, {"detail": "bad token"}
+        self.tokens.append(token)
         if path == "/tasks/":
             ticket_id = query["external_ticket_id"][0]
             visible = [
@@ -188,14 +190,14 @@ def web_pair(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[t
 
 @pytest.fixture
 def upstream_asgi_server(transactional_db, tmp_path, upstream) -> Iterator[ServerProcess]:
-    """A real web process whose WORKFLOW_API_URL and AUTH_API_URL point at :func:`upstream`.
+    """A real web process whose WORKFLOW_API_URL and AUTH_SERVICE_URL point at :func:`upstream`.
 
-    Until tts/settings.py reads these two variables, a settings module of these tests does.
+    Until tts/settings.py reads WORKFLOW_API_URL, a settings module of these tests does.
     """
     with running_server(
         tmp_path / "upstream-server.log",
         DJANGO_SETTINGS_MODULE="tests.messaging_service.upstream_settings",
         WORKFLOW_API_URL=upstream.url,
-        AUTH_API_URL=upstream.url,
+        AUTH_SERVICE_URL=upstream.url,
     ) as server:
         yield server

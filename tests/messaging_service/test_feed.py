@@ -12,7 +12,6 @@ from urllib.parse import quote, urlencode
 
 import pytest
 import requests
-from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -113,20 +112,8 @@ def test_feed_closes_when_the_token_expires(web_pair, alice, ticket):
         assert close_code(ws) == 4401
 
 
-def _channel_layer_read_timeout_outlasts_its_blocking_reads() -> bool:
-    """channels-redis blocks 5 s in BZPOPMIN; redis-py 8 times socket reads out after 5 s unless told otherwise."""
-    hosts = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts", [])
-    return all(
-        isinstance(host, dict) and "socket_timeout" in host and (host["socket_timeout"] or 99) > 5 for host in hosts
-    )
-
-
-@pytest.mark.xfail(
-    not _channel_layer_read_timeout_outlasts_its_blocking_reads(),
-    reason="tts/settings.py must give the Redis channel layer a socket_timeout above 5 s (redis/redis-py#4091): "
-    "until then every web process drops its idle feeds after ~5 s",
-)
 def test_an_idle_feed_stays_open_and_live(web_pair, alice, bob, ticket):
+    """Longer than channels-redis blocks in Redis (5 s): its read timeout must outlast that (settings)."""
     web1, web2 = web_pair
     with open_feed(web2, ticket, bob) as ws:
         assert recv(ws) == {"type": "pong"}

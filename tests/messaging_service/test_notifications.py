@@ -34,7 +34,7 @@ def test_mentions_are_parsed_like_usernames():
 def test_participants_and_mentioned_users_are_notified(
     api, upstream, settings, broker, alice, bob, ticket, django_capture_on_commit_callbacks
 ):
-    settings.WORKFLOW_API_URL = settings.AUTH_API_URL = upstream.url
+    settings.WORKFLOW_API_URL = settings.AUTH_SERVICE_URL = upstream.url
     task_id = upstream.add_task(ticket, assigned_user=bob.id, owner=alice.id)
     upstream.users = {"alice": alice.id, "bob": bob.id, "carol": 103}
 
@@ -69,26 +69,32 @@ def test_participants_and_mentioned_users_are_notified(
     ]  # fmt: skip
 
 
-def test_without_service_urls_mentions_resolve_to_known_commenters(
-    api, broker, alice, ticket, django_capture_on_commit_callbacks
+def test_mentions_are_looked_up_with_a_service_token(
+    api, upstream, settings, broker, alice, ticket, django_capture_on_commit_callbacks
 ):
+    """Agents may not list users: the lookup must not depend on the commenter's own rights."""
+    settings.AUTH_SERVICE_URL = upstream.url
+    upstream.users = {"carol": 103}
+    with django_capture_on_commit_callbacks(execute=True):
+        api(alice).post("/api/comments/", {"ticket_id": ticket, "text": "@carol look"}, format="json")
+    assert [n["user_id"] for n in published(broker)] == [103]
+    assert upstream.tokens[-1]["username"] == "svc:messaging_service" and upstream.tokens[-1]["is_admin"]
+
+
+def test_auth_service_down_mentions_resolve_to_known_commenters(
+    api, upstream, settings, broker, alice, ticket, django_capture_on_commit_callbacks
+):
+    settings.AUTH_SERVICE_URL = upstream.url
+    upstream.failing = True
     carol = caller(103, "carol")
     with django_capture_on_commit_callbacks(execute=True):
         api(carol).post("/api/comments/", {"ticket_id": "T-elsewhere", "text": "hello"}, format="json")
-        api(alice).post("/api/comments/", {"ticket_id": ticket, "text": "thanks @carol and @dave"}, format="json")
+        response = api(alice).post(
+            "/api/comments/", {"ticket_id": ticket, "text": "thanks @carol and @dave"}, format="json"
+        )
+    assert response.status_code == 201
     notified = published(broker)
     assert [(n["user_id"], n["metadata"]["mentioned"], n["related_task_id"]) for n in notified] == [(103, True, None)]
-
-
-def test_auth_api_down_still_creates_the_comment(
-    api, upstream, settings, broker, alice, ticket, django_capture_on_commit_callbacks
-):
-    settings.AUTH_API_URL = upstream.url
-    upstream.failing = True
-    with django_capture_on_commit_callbacks(execute=True):
-        response = api(alice).post("/api/comments/", {"ticket_id": ticket, "text": "@carol hi"}, format="json")
-    assert response.status_code == 201
-    assert published(broker) == []
 
 
 def test_nothing_is_published_before_commit(api, broker, alice, ticket, django_capture_on_commit_callbacks):
