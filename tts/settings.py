@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from tts_common import contracts
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "corsheaders",
     "tts_common",
     "auth_service",
     "workflow_api",
@@ -58,6 +60,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "tts_common.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that may answer, so that every answer (a refused body included) carries the CORS headers.
+    "corsheaders.middleware.CorsMiddleware",
+    "tts_common.security.ApiHardeningMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -66,6 +71,27 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# --- HTTP hardening -------------------------------------------------------------------------------------------
+# HSTS is sent on HTTPS requests only; behind a TLS-terminating proxy set TRUST_X_FORWARDED_PROTO so Django knows.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Bodies over this are refused with 413 before they are read (tts_common.security).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
+# Browser origins allowed to call the API from another site, e.g. https://helpdesk.example.com; none by default.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_HEADERS = (*default_headers, "x-request-id", "x-hdts-signature", "x-hdts-signed-at")
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
+# Bearer key of internal endpoints (/metrics); unset, they answer no one.
+SERVICE_API_KEY = env.str("SERVICE_API_KEY", default="")
 
 ROOT_URLCONF = "tts.urls"
 ASGI_APPLICATION = "tts.asgi.application"
@@ -195,6 +221,16 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tts_common.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Counted in the default cache: Redis on the real stack, so the limits hold across replicas.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle", "tts_common.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("THROTTLE_ANON_RATE", default="100/min"),
+        "user": env.str("THROTTLE_USER_RATE", default="1000/min"),
+    },
+    # Anonymous clients are told apart by REMOTE_ADDR, which the ASGI server sets from X-Forwarded-For of the proxies
+    # it trusts (uvicorn --forwarded-allow-ips). DRF would otherwise read X-Forwarded-For itself, from anyone: a
+    # client could dodge its limit by sending one.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "TTS — Ticket Tracking System API",

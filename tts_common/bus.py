@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from . import contracts
-from .logging import correlation_id
+from .logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def publish(route: contracts.Route, *, args: tuple[Any, ...] = (), **kwargs: Any
         kwargs=kwargs,
         queue=route.queue,
         routing_key=route.queue,
-        headers={"correlation_id": correlation_id.get()},
+        headers={CORRELATION_HEADER: correlation_id.get()},
         retry=True,
         retry_policy=PUBLISH_RETRY_POLICY,
     )
@@ -38,8 +38,17 @@ def publish(route: contracts.Route, *, args: tuple[Any, ...] = (), **kwargs: Any
 
 
 def publish_on_commit(route: contracts.Route, *, args: tuple[Any, ...] = (), **kwargs: Any) -> None:
-    """Send once the current transaction commits (at once outside one); nothing is sent on rollback."""
-    transaction.on_commit(lambda: publish(route, args=args, **kwargs), robust=True)
+    """Send once the current transaction commits (at once outside one); nothing is sent on rollback.
+
+    The message carries the caller's correlation id, taken now: at commit time the context may be another's.
+    """
+    caller_correlation_id = correlation_id.get()
+
+    def send() -> None:
+        with bound_correlation_id(caller_correlation_id):
+            publish(route, args=args, **kwargs)
+
+    transaction.on_commit(send, robust=True)
 
 
 def dead_letter(queue: str, reason: str, message: dict[str, Any]) -> None:
@@ -60,7 +69,7 @@ def dead_letter(queue: str, reason: str, message: dict[str, Any]) -> None:
             declare=[dlq],
             serializer="json",
             delivery_mode=2,
-            headers={"x-reason": reason[:255]},
+            headers={"x-reason": reason[:255], CORRELATION_HEADER: correlation_id.get()},
             retry=True,
             retry_policy=PUBLISH_RETRY_POLICY,
         )

@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Callable
 
@@ -15,7 +18,25 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
 from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
 
+from . import metrics
+
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+# The message header that carries it. Not "correlation_id": Celery uses that name for its own AMQP property (the task
+# id), which overwrites a header of that name before a task can read it.
+CORRELATION_HEADER = "tts_correlation_id"
+# What a client may choose as its X-Request-ID (it is logged and sent on in every message); anything else is replaced.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+@contextmanager
+def bound_correlation_id(value: str | None) -> Iterator[None]:
+    """Log and publish under ``value`` inside the block, then restore the id that was current."""
+    token = correlation_id.set(value)
+    try:
+        yield
+    finally:
+        correlation_id.reset(token)
+
 
 SERVICES = ("auth_service", "workflow_api", "notification_service", "messaging_service", "ticket_service")
 
@@ -45,20 +66,25 @@ request_logger = logging.getLogger("tts_common.request")
 def _log_request(request: HttpRequest, response: HttpResponse, started: float) -> None:
     match = getattr(request, "resolver_match", None)
     user = getattr(request, "user", None)
+    duration = time.perf_counter() - started
+    # The route template, never the path: one series per route, however many ids are requested.
+    metrics.observe_request(f"/{match.route}" if match else "unmatched", request.method, response.status_code, duration)
     request_logger.info(
         "request",
         extra={
             "operation": f"{request.method} {match.route if match else request.path}",
             "path": request.path,
             "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "duration_ms": round(duration * 1000, 2),
             "user_id": getattr(user, "id", None) if getattr(user, "is_authenticated", False) else None,
         },
     )
 
 
 def _begin(request: HttpRequest) -> str:
-    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-ID", "")
+    if not _REQUEST_ID.fullmatch(request_id):
+        request_id = uuid.uuid4().hex
     correlation_id.set(request_id)
     return request_id
 

@@ -22,8 +22,8 @@ from celery.exceptions import Reject
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
 
-from . import bus
-from .logging import correlation_id
+from . import bus, metrics
+from .logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,10 @@ class ConsumerMixin:
         logger.error("message gave up", extra={"operation": self.name, "reason": reason, "retries": retries})
         if not self.dead_letter_source:
             self.on_give_up(kwargs, reason, retries)
+            metrics.count_message(self.name, metrics.Outcome.GAVE_UP)
             return
         bus.dead_letter(self.dead_letter_source, reason, {"task": self.name, "kwargs": kwargs, "retries": retries})
+        metrics.count_message(self.name, metrics.Outcome.DEAD_LETTERED)
         try:
             self.on_give_up(kwargs, reason, retries)
         except Exception:
@@ -79,10 +81,10 @@ class QueueConsumer(ConsumerMixin, Task):
     typing = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        correlation_id.set((self.request.headers or {}).get("correlation_id") or self.request.id)
+        correlation_id.set((self.request.headers or {}).get(CORRELATION_HEADER) or self.request.id)
         started = time.perf_counter()
         try:
-            return super().__call__(*args, **kwargs)
+            result = super().__call__(*args, **kwargs)
         except PermanentError as exc:
             self._give_up_or_requeue(kwargs, str(exc))
         except Exception as exc:
@@ -90,8 +92,13 @@ class QueueConsumer(ConsumerMixin, Task):
                 self._give_up_or_requeue(kwargs, f"{type(exc).__name__}: {exc}")
                 return None
             logger.warning("retrying", extra={"operation": self.name, "error": repr(exc)})
+            metrics.count_message(self.name, metrics.Outcome.RETRIED)
             raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries, self.retry_jitter)) from exc
+        else:
+            metrics.count_message(self.name, metrics.Outcome.SUCCEEDED)
+            return result
         finally:
+            metrics.sync_circuits()
             logger.info(
                 "consumed",
                 extra={"operation": self.name, "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
@@ -102,6 +109,7 @@ class QueueConsumer(ConsumerMixin, Task):
         try:
             self.give_up(kwargs, reason, self.request.retries)
         except Exception as exc:  # the dead letter is not durable: keep the message rather than lose it
+            metrics.count_message(self.name, metrics.Outcome.REQUEUED)
             raise Reject(exc, requeue=True) from exc
 
 
@@ -128,25 +136,39 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
         raise NotImplementedError
 
     def run(self, requests: Sequence[SimpleRequest]) -> list[str]:
-        """Returns the ids of requests to requeue (their outcome could not be made durable)."""
+        """Returns the ids of requests to requeue (their outcome could not be made durable).
+
+        What concerns one message is logged under its own correlation id; what concerns the batch, under none.
+        """
+        correlation_id.set(None)
         started = time.perf_counter()
         decoded: list[tuple[SimpleRequest, Item]] = []
+        done: list[SimpleRequest] = []
         requeue: list[str] = []
         for request in requests:
-            try:
-                decoded.append((request, self.decode(request.kwargs)))
-            except Exception as exc:  # an undecodable message is never retried
-                requeue += self._settle(request, exc, permanent=True)
+            with bound_correlation_id(self.correlation_id_of(request)):
+                try:
+                    decoded.append((request, self.decode(request.kwargs)))
+                except Exception as exc:  # an undecodable message is never retried
+                    requeue += self._settle(request, exc, permanent=True)
         if decoded:
             try:
                 self.process([item for _, item in decoded])
+                done = [request for request, _ in decoded]
             except Exception:
                 logger.exception("batch failed; retrying its messages one by one", extra={"operation": self.name})
                 for request, item in decoded:
-                    try:
-                        self.process([item])
-                    except Exception as exc:
-                        requeue += self._settle(request, exc, permanent=isinstance(exc, PermanentError))
+                    with bound_correlation_id(self.correlation_id_of(request)):
+                        try:
+                            self.process([item])
+                            done.append(request)
+                        except Exception as exc:
+                            requeue += self._settle(request, exc, permanent=isinstance(exc, PermanentError))
+        for request in done:
+            cid = self.correlation_id_of(request)
+            logger.info("consumed", extra={"operation": self.name, "message_id": request.id, "correlation_id": cid})
+        metrics.count_message(self.name, metrics.Outcome.SUCCEEDED, len(done))
+        metrics.sync_circuits()
         logger.info(
             "batch consumed",
             extra={
@@ -157,6 +179,11 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
         )
         return requeue
 
+    def correlation_id_of(self, request: SimpleRequest) -> str:
+        """The message's correlation id (its header), or its own id when the producer sent none; a consumer may
+        override this to fall back on an id from the payload instead."""
+        return (request.request_dict or {}).get(CORRELATION_HEADER) or request.id
+
     def _settle(self, request: SimpleRequest, exc: Exception, permanent: bool) -> list[str]:
         """Dead-letter or reschedule one failed message; ``[request.id]`` if that itself failed."""
         retries = int((request.request_dict or {}).get("retries") or 0)
@@ -166,16 +193,18 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
                 self.give_up(request.kwargs, reason, retries)
             else:
                 logger.warning("retrying", extra={"operation": self.name, "error": reason, "retries": retries})
+                metrics.count_message(self.name, metrics.Outcome.RETRIED)
                 self.app.send_task(
                     self.name,
                     kwargs=request.kwargs,
                     queue=request.delivery_info.get("routing_key"),
                     countdown=backoff_seconds(retries, self.retry_jitter),
                     retries=retries + 1,
-                    headers={"correlation_id": (request.request_dict or {}).get("correlation_id")},
+                    headers={CORRELATION_HEADER: correlation_id.get()},
                 )
         except Exception:
             logger.exception("could not settle a failed message; requeueing it", extra={"operation": self.name})
+            metrics.count_message(self.name, metrics.Outcome.REQUEUED)
             return [request.id]
         return []
 

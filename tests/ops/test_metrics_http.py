@@ -1,0 +1,106 @@
+"""/metrics over real HTTP: the service key, live queue figures from the broker, request and worker counters summed
+across processes, and circuit breakers."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from circuitbreaker import CircuitBreaker
+from kombu import Connection
+
+from tests.conftest import wait_for
+from tts_common import contracts, metrics
+
+from .conftest import SERVICE_KEY, parse_samples, sample, scrape
+
+ROLE_QUEUE = contracts.ROLE_SEND.queue
+
+
+def _put(conn: Connection, queue: str, count: int) -> None:
+    declared = contracts.declared_queue(queue)
+    with conn.Producer() as producer:
+        for n in range(count):
+            producer.publish({"n": n}, exchange=declared.exchange, routing_key=queue, declare=[declared])
+
+
+def test_metrics_need_the_service_key(asgi_server: Callable[[], Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    server = asgi_server()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {SERVICE_KEY}"}):
+        response = requests.get(f"{server.url}/metrics", headers=headers, timeout=10)
+        assert response.status_code == 401
+        assert response.json() == {"status": 401, "code": "not_authenticated", "detail": "A service API key is required."}
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    response = requests.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {SERVICE_KEY}"}, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+
+    monkeypatch.delenv("SERVICE_API_KEY")  # unset: the endpoint answers no one, whatever is sent
+    unkeyed = asgi_server()
+    response = requests.get(f"{unkeyed.url}/metrics", headers={"Authorization": "Bearer "}, timeout=10)
+    assert response.status_code == 403
+    assert response.json()["code"] == "service_key_unset"
+
+
+def test_queue_depth_and_consumers_come_from_the_broker(asgi_server: Callable[[], Any], broker: Connection) -> None:
+    _put(broker, ROLE_QUEUE, 5)
+    _put(broker, contracts.TICKET_DLQ, 2)
+    server = asgi_server()
+
+    samples = scrape(server.url)
+    assert sample(samples, "tts_queue_messages", queue=ROLE_QUEUE) == 5
+    assert sample(samples, "tts_queue_messages", queue=contracts.TICKET_DLQ) == 2
+    assert sample(samples, "tts_queue_consumers", queue=ROLE_QUEUE) == 0
+    for queue in metrics.MONITORED_QUEUES:
+        assert sample(samples, "tts_queue_messages", queue=queue) is not None, queue
+    assert sample(samples, "tts_metrics_source_up", source="broker") == 1
+    assert sample(samples, "tts_metrics_source_up", source="database") == 1
+    assert sample(samples, "tts_tasks_created_total") == 0
+    assert sample(samples, "tts_email_deliveries", status="failed") == 0
+
+    # A consumer attached (holding one message unacknowledged) and more messages: seen once the cache expires.
+    _put(broker, ROLE_QUEUE, 3)
+    with broker.channel() as channel:
+        channel.basic_qos(0, 1, False)
+        contracts.declared_queue(ROLE_QUEUE)(channel).consume(callback=lambda *_: None)
+        wait_for(
+            lambda: (s := scrape(server.url))
+            and (sample(s, "tts_queue_messages", queue=ROLE_QUEUE), sample(s, "tts_queue_consumers", queue=ROLE_QUEUE))
+            == (7, 1),
+            timeout=15,
+            message="7 ready messages and one consumer",
+        )
+
+
+def test_requests_are_counted_by_route_template(asgi_server: Callable[[], Any]) -> None:
+    server = asgi_server()
+    for task_id in ("00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"):
+        assert requests.get(f"{server.url}/tasks/{task_id}/", timeout=10).status_code == 401
+    requests.get(f"{server.url}/no/such/page/{task_id}", timeout=10)
+
+    samples = scrape(server.url)
+    count = "tts_http_request_duration_seconds_count"
+    assert sample(samples, count, route="/tasks/<uuid:task_id>/", method="GET", status="401") == 2
+    assert sample(samples, count, route="unmatched", method="GET", status="404") == 1
+    assert not any(task_id in str(labels) for _, labels in samples)
+
+
+@pytest.mark.django_db
+def test_open_circuit_breakers_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process (the scrape syncs this process's breakers): a registered breaker, tripped."""
+    monkeypatch.setattr(metrics, "_registered_circuits", {})
+    breaker = CircuitBreaker(failure_threshold=2, recovery_timeout=60, name="test-bms")
+    metrics.register_circuit("bms", breaker)
+    samples = parse_samples(metrics.exposition().decode())
+    assert sample(samples, "tts_circuit_open", integration="bms") == 0
+
+    def failing() -> None:
+        raise ConnectionError("BMS is down")
+
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            breaker.call(failing)
+    samples = parse_samples(metrics.exposition().decode())
+    assert sample(samples, "tts_circuit_open", integration="bms") == 1
+    assert sample(samples, "tts_circuit_failures", integration="bms") == 2
