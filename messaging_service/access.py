@@ -44,7 +44,7 @@ def _cache_key(user: TokenUser, ticket_id: str) -> str:
 
 
 def ticket_access(*, user: TokenUser, token: str, ticket_id: str) -> TicketAccess:
-    workflow_api_url: str = getattr(settings, "WORKFLOW_API_URL", "")
+    workflow_api_url: str = settings.WORKFLOW_API_URL
     admin = is_admin(user)
     if not workflow_api_url:
         return TicketAccess(allowed=True)

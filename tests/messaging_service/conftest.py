@@ -190,13 +190,9 @@ def web_pair(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[t
 
 @pytest.fixture
 def upstream_asgi_server(transactional_db, tmp_path, upstream) -> Iterator[ServerProcess]:
-    """A real web process whose WORKFLOW_API_URL and AUTH_SERVICE_URL point at :func:`upstream`.
-
-    Until tts/settings.py reads WORKFLOW_API_URL, a settings module of these tests does.
-    """
+    """A real web process whose WORKFLOW_API_URL and AUTH_SERVICE_URL point at :func:`upstream`."""
     with running_server(
         tmp_path / "upstream-server.log",
-        DJANGO_SETTINGS_MODULE="tests.messaging_service.upstream_settings",
         WORKFLOW_API_URL=upstream.url,
         AUTH_SERVICE_URL=upstream.url,
     ) as server:
