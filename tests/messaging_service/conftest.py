@@ -2,18 +2,14 @@
 auth APIs, a real HTTP server on loopback."""
 from __future__ import annotations
 
-import json
 import os
-import threading
 import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
@@ -22,6 +18,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from messaging_service.models import Comment
 from tests.conftest import ServerProcess, _test_database_url
+from tests.stubs import json_http_server
 
 
 @dataclass(frozen=True)
@@ -129,27 +126,12 @@ class Upstream:
 def upstream() -> Iterator[Upstream]:
     state = Upstream()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
-            url = urlparse(self.path)
-            status, body = state.handle(url.path, parse_qs(url.query), self.headers.get("Authorization", ""))
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def handle(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any) -> tuple[int, Any]:
+        return state.handle(path, query, headers.get("Authorization", ""))
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with json_http_server(handle) as url:
+        state.url = url
+        yield state
 
 
 def _wait_ready(server: ServerProcess, timeout: float = 90) -> None:

@@ -1,12 +1,9 @@
 """Fixtures of the notification service tests: JWT clients, a stand-in auth service, a real SMTP server, a worker."""
 from __future__ import annotations
 
-import json
-import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -16,6 +13,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.conftest import free_port
+from tests.stubs import json_http_server
 from tts_common import contracts
 
 NOTIFICATION_QUEUES = (*contracts.SERVICE_QUEUES["notification_service"], *contracts.SERVICE_QUEUES["notification_email"])
@@ -59,42 +57,25 @@ def auth_stub() -> Iterator[AuthStub]:
     """``GET /api/v1/users/{id}/`` as the auth service answers it; only admin tokens are accepted."""
     stub = AuthStub(url="")
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
-            try:
-                claims = dict(AccessToken(token).payload)
-            except Exception:
-                claims = {}
-            stub.requests.append({"path": self.path, "claims": claims})
-            if stub.down:
-                return self._reply(503, {"detail": "down"})
-            if not claims.get("is_admin"):
-                return self._reply(401, {"detail": "unauthorized"})
-            parts = self.path.strip("/").split("/")
-            if len(parts) == 4 and parts[:3] == ["api", "v1", "users"] and parts[3].isdigit():
-                user = stub.users.get(int(parts[3]))
-                return self._reply(200, user) if user else self._reply(404, {"detail": "Not found."})
-            self._reply(404, {"detail": "Not found."})
+    def handle(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any) -> tuple[int, Any]:
+        try:
+            claims = dict(AccessToken(headers.get("Authorization", "").removeprefix("Bearer ")).payload)
+        except Exception:
+            claims = {}
+        stub.requests.append({"path": path, "claims": claims})
+        if stub.down:
+            return 503, {"detail": "down"}
+        if not claims.get("is_admin"):
+            return 401, {"detail": "unauthorized"}
+        parts = path.strip("/").split("/")
+        user = None
+        if len(parts) == 4 and parts[:3] == ["api", "v1", "users"] and parts[3].isdigit():
+            user = stub.users.get(int(parts[3]))
+        return (200, user) if user else (404, {"detail": "Not found."})
 
-        def _reply(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    stub.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield stub
-    server.shutdown()
-    server.server_close()
+    with json_http_server(handle) as url:
+        stub.url = url
+        yield stub
 
 
 # --- A real SMTP server ------------------------------------------------------------------------------------------
