@@ -187,6 +187,24 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_TIMEZONE = "UTC"
+# Scheduled jobs, sent by exactly one `celery -A tts beat` (`manage.py runall` starts it) to the workflow-scheduled
+# queue. Both are idempotent and safe to overlap; a tick no worker took within its interval expires (the next one
+# does the same work). Interval jobs keep no state worth persisting, hence the in-memory scheduler (no beat file).
+SLA_SCAN_INTERVAL_SECONDS = env.float("SLA_SCAN_INTERVAL_SECONDS", default=60)
+DEAD_LETTER_DRAIN_INTERVAL_SECONDS = env.float("DEAD_LETTER_DRAIN_INTERVAL_SECONDS", default=15)
+CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
+CELERY_BEAT_SCHEDULE = {
+    "sla-scan": {
+        "task": contracts.SLA_SCAN.task,
+        "schedule": SLA_SCAN_INTERVAL_SECONDS,
+        "options": {"expires": SLA_SCAN_INTERVAL_SECONDS},
+    },
+    "dead-letter-drain": {
+        "task": contracts.DEAD_LETTER_DRAIN.task,
+        "schedule": DEAD_LETTER_DRAIN_INTERVAL_SECONDS,
+        "options": {"expires": DEAD_LETTER_DRAIN_INTERVAL_SECONDS},
+    },
+}
 
 # --- Auth / JWT -----------------------------------------------------------------------------------------------
 SIMPLE_JWT = {

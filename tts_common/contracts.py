@@ -27,6 +27,9 @@ INAPP_NOTIFICATION = Route("notifications.create_inapp", "inapp-notification-que
 TICKET_STATUS = Route("send_ticket_status", "ticket_status-default")
 # Internal to notification_service: email runs on its own queue so slow SMTP never delays in-app storage.
 NOTIFICATION_EMAIL = Route("notifications.send_email", "notification-email")
+# Internal to workflow_api: jobs celery beat sends (SLA monitor, dead-letter intake), kept off the intake queues.
+SLA_SCAN = Route("workflow.sla.scan", "workflow-scheduled")
+DEAD_LETTER_DRAIN = Route("workflow.dead_letters.drain", "workflow-scheduled")
 
 ROUTES: tuple[Route, ...] = (
     RECEIVE_TICKET,
@@ -36,14 +39,17 @@ ROUTES: tuple[Route, ...] = (
     INAPP_NOTIFICATION,
     TICKET_STATUS,
     NOTIFICATION_EMAIL,
+    SLA_SCAN,
+    DEAD_LETTER_DRAIN,
 )
 
-# Dead letters are published here by our consumers, with their reason; no worker consumes it.
+# Dead letters are published here by our consumers, with their reason; the DEAD_LETTER_DRAIN job moves them into
+# workflow_api's dead-letter table for admins (no worker consumes the queue itself).
 TICKET_DLQ = "TICKET_TASKS_PRODUCTION_DLQ"
 
 # Which queues each service's worker consumes.
 SERVICE_QUEUES: dict[str, tuple[str, ...]] = {
-    "workflow_api": (RECEIVE_TICKET.queue, ROLE_SEND.queue, ROLE_SYNC.queue),
+    "workflow_api": (RECEIVE_TICKET.queue, ROLE_SEND.queue, ROLE_SYNC.queue, SLA_SCAN.queue),
     "notification_service": (ASSIGNMENT_NOTIFICATION.queue, INAPP_NOTIFICATION.queue),
     # A worker group of its own, so that email never takes the pool slots in-app storage needs.
     "notification_email": (NOTIFICATION_EMAIL.queue,),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
-from workflow_api.models import AuditEvent, Priority, Task, Workflow
+from workflow_api.models import AuditEvent, DeadLetter, IntegrationError, Priority, Task, UnroutedTicket, Workflow
 from workflow_api.selectors.tasks import SlaState
 
 
@@ -53,3 +53,34 @@ class AuditEventFilter(django_filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields = ["action", "entity_type", "entity_id", "ticket_id", "actor_id"]
+
+
+class DeadLetterFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=DeadLetter.Status.choices)
+    received_after = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
+    received_before = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+
+    class Meta:
+        model = DeadLetter
+        fields = ["ticket_id", "source_queue"]
+
+
+class IntegrationErrorFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=IntegrationError.Status.choices)
+    category = django_filters.MultipleChoiceFilter(choices=IntegrationError.Category.choices)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = IntegrationError
+        fields = ["source", "ticket_id"]
+
+
+class UnroutedTicketFilter(django_filters.FilterSet):
+    routed = django_filters.BooleanFilter(
+        field_name="routed_at", lookup_expr="isnull", exclude=True, label="true: routed since; false: still waiting."
+    )
+
+    class Meta:
+        model = UnroutedTicket
+        fields = ["ticket_id", "category", "sub_category", "department"]

@@ -79,6 +79,9 @@ class Workflow(models.Model):
     department = models.CharField(max_length=100, blank=True)  # blank = any department
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     coordinator_role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+")
+    # Who takes over a task that breaches its SLA (round-robin); null = the coordinator (the task's owner, else the
+    # coordinator role round-robin), as for a manual escalation without an escalate transition.
+    escalation_role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     # SLA per internal priority.
     sla_low = models.DurationField()
     sla_medium = models.DurationField()
@@ -168,6 +171,9 @@ class Task(models.Model):
     ticket_created_at = models.DateTimeField()  # the SLA clock starts here
     sla_deadline = models.DateTimeField()
     on_hold_since = models.DateTimeField(null=True, blank=True)
+    # Set once each by the SLA monitor (services/sla.py), in the UPDATE that claims the task: never sent twice.
+    sla_warned_at = models.DateTimeField(null=True, blank=True)
+    sla_breached_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -178,6 +184,18 @@ class Task(models.Model):
             models.Index(fields=["owner", "status"]),
             models.Index(fields=["status", "priority"]),
             models.Index(fields=["sla_deadline"], condition=Q(status__in=["pending", "in_progress"]), name="task_open_sla"),
+            # What the SLA monitor still has to look at, by deadline: it scans only these (tasks on hold are out:
+            # their clock is stopped), so a scan's cost follows what is due, not how many tasks are open.
+            models.Index(
+                fields=["workflow", "priority", "sla_deadline"],  # the warning point depends on the first two
+                condition=Q(status__in=["pending", "in_progress"], sla_warned_at__isnull=True, sla_breached_at__isnull=True),
+                name="task_sla_unwarned",
+            ),
+            models.Index(
+                fields=["sla_deadline"],
+                condition=Q(status__in=["pending", "in_progress"], sla_breached_at__isnull=True),
+                name="task_sla_unbreached",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -307,3 +325,40 @@ class IntegrationError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category}: {self.message[:60]}"
+
+
+class DeadLetter(models.Model):
+    """A message taken from ``TICKET_TASKS_PRODUCTION_DLQ`` (services/dead_letters.py) for admins to inspect, then
+    reprocess or discard: a table can be listed, paged and updated, which a queue cannot."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # awaiting an admin
+        REPROCESSED = "reprocessed"  # republished to its queue (maybe corrected)
+        DISCARDED = "discarded"
+
+    # The broker's message id, else a hash of the body: a redelivered dead letter is stored once.
+    message_key = models.CharField(max_length=64, unique=True)
+    source_queue = models.CharField(max_length=100, blank=True)
+    task_name = models.CharField(max_length=200, blank=True)
+    reason = models.TextField(blank=True)
+    kwargs = models.JSONField(default=dict)  # the original message's kwargs (ticket_data, signature, signed_at)
+    retries = models.PositiveIntegerField(default=0)
+    ticket_id = models.CharField(max_length=255, blank=True, db_index=True)  # when the payload names one
+    raw = models.TextField(blank=True)  # the body, when it is not a dead letter of ours (nothing else could be read)
+    dead_lettered_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # The give-up record the consumer wrote for the same message (best effort there, so it may be missing).
+    integration_error = models.OneToOneField(
+        IntegrationError, on_delete=models.SET_NULL, null=True, blank=True, related_name="dead_letter"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by_id = models.BigIntegerField(null=True, blank=True)  # null = the command line
+    resolution_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["status", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id or self.message_key[:12]}: {self.reason[:60]}"

@@ -12,8 +12,11 @@ from rest_framework.fields import empty
 from workflow_api.models import (
     Assignment,
     AuditEvent,
+    DeadLetter,
+    IntegrationError,
     StepInstance,
     Task,
+    UnroutedTicket,
     Workflow,
     WorkflowStep,
     WorkflowTransition,
@@ -66,6 +69,11 @@ class WorkflowInputSerializer(serializers.Serializer):
         max_length=100, allow_blank=True, default="", help_text="Blank matches tickets of any department."
     )
     coordinator_role_id = serializers.IntegerField()
+    escalation_role_id = serializers.IntegerField(
+        allow_null=True,
+        default=None,
+        help_text="Who takes over tasks that breach their SLA (round-robin); null: the task's coordinator.",
+    )
     sla_hours = SlaHoursSerializer()
     steps = StepInputSerializer(many=True)
     transitions = TransitionInputSerializer(many=True, default=list)
@@ -99,6 +107,9 @@ class TransitionSerializer(serializers.ModelSerializer):
 
 class WorkflowSerializer(serializers.ModelSerializer):
     coordinator_role_name = serializers.CharField(source="coordinator_role.name", read_only=True)
+    escalation_role_name = serializers.CharField(
+        source="escalation_role.name", read_only=True, allow_null=True, default=None
+    )
     sla_hours = serializers.SerializerMethodField()
     steps = StepSerializer(many=True, read_only=True)
     transitions = TransitionSerializer(many=True, read_only=True)
@@ -107,7 +118,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
         model = Workflow
         fields = [
             "id", "lineage", "version", "name", "description", "category", "sub_category", "department", "status",
-            "coordinator_role_id", "coordinator_role_name", "sla_hours", "steps", "transitions", "created_by_id",
+            "coordinator_role_id", "coordinator_role_name", "escalation_role_id", "escalation_role_name", "sla_hours", "steps", "transitions", "created_by_id",
             "created_at", "deployed_at",
         ]  # fmt: skip
 
@@ -190,3 +201,55 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "data",
         ]  # fmt: skip
 
+
+# --- Intake bookkeeping (admins) -------------------------------------------------------------------------------------
+class DeadLetterSerializer(serializers.ModelSerializer):
+    integration_error = serializers.IntegerField(source="integration_error_id", allow_null=True)
+    resolved_by = serializers.IntegerField(source="resolved_by_id", allow_null=True)
+
+    class Meta:
+        model = DeadLetter
+        fields = [
+            "id", "status", "ticket_id", "source_queue", "task_name", "reason", "retries", "dead_lettered_at",
+            "received_at", "integration_error", "resolved_at", "resolved_by", "resolution_note",
+        ]  # fmt: skip
+
+
+class DeadLetterDetailSerializer(DeadLetterSerializer):
+    class Meta(DeadLetterSerializer.Meta):
+        fields = [*DeadLetterSerializer.Meta.fields, "message_key", "kwargs", "raw"]
+
+
+class DeadLetterReprocessInputSerializer(serializers.Serializer):
+    ticket = serializers.JSONField(
+        required=False,
+        help_text="A corrected HDTS ticket (the body of POST /tasks/) to publish instead of the dead-lettered one.",
+    )
+    note = serializers.CharField(allow_blank=True, default="", max_length=2000)
+
+
+class DeadLetterDiscardInputSerializer(serializers.Serializer):
+    note = serializers.CharField(allow_blank=True, default="", max_length=2000)
+
+
+class IntegrationErrorSerializer(serializers.ModelSerializer):
+    dead_letter = serializers.IntegerField(source="dead_letter.id", allow_null=True, default=None)
+
+    class Meta:
+        model = IntegrationError
+        fields = [
+            "id", "category", "source", "ticket_id", "message", "payload", "retry_count", "status", "dead_letter",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+
+
+class IntegrationErrorStatusInputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=IntegrationError.Status.choices)
+
+
+class UnroutedTicketSerializer(serializers.ModelSerializer):
+    task_id = serializers.UUIDField(allow_null=True)
+
+    class Meta:
+        model = UnroutedTicket
+        fields = ["id", "ticket_id", "category", "sub_category", "department", "payload", "received_at", "routed_at", "task_id"]

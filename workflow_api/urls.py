@@ -12,4 +12,15 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/", views.TaskDetailApi.as_view(), name="task-detail"),
     path("tasks/<uuid:task_id>/actions/", views.TaskActionApi.as_view(), name="task-actions"),
     path("audit/", views.AuditEventListApi.as_view(), name="audit-list"),
+    path("dead-letters/", views.DeadLetterListApi.as_view(), name="dead-letter-list"),
+    path("dead-letters/<int:dead_letter_id>/", views.DeadLetterDetailApi.as_view(), name="dead-letter-detail"),
+    path(
+        "dead-letters/<int:dead_letter_id>/reprocess/",
+        views.DeadLetterReprocessApi.as_view(),
+        name="dead-letter-reprocess",
+    ),
+    path("dead-letters/<int:dead_letter_id>/discard/", views.DeadLetterDiscardApi.as_view(), name="dead-letter-discard"),
+    path("integration-errors/", views.IntegrationErrorListApi.as_view(), name="integration-error-list"),
+    path("integration-errors/<int:error_id>/", views.IntegrationErrorDetailApi.as_view(), name="integration-error-detail"),
+    path("unrouted-tickets/", views.UnroutedTicketListApi.as_view(), name="unrouted-ticket-list"),
 ]

@@ -15,13 +15,26 @@ from rest_framework.response import Response
 from tts_common.auth import IsAdmin, IsAdminOrReadOnly
 from tts_common.hdts import TICKET_SCHEMA
 from workflow_api import serializers
-from workflow_api.filters import AuditEventFilter, TaskFilter, WorkflowFilter
+from workflow_api.filters import (
+    AuditEventFilter,
+    DeadLetterFilter,
+    IntegrationErrorFilter,
+    TaskFilter,
+    UnroutedTicketFilter,
+    WorkflowFilter,
+)
 from workflow_api.models import Task, Workflow
 from workflow_api.selectors.audit import audit_event_list
+from workflow_api.selectors.intake import (
+    dead_letter_get,
+    dead_letter_list,
+    integration_error_get,
+    integration_error_list,
+    unrouted_ticket_list,
+)
 from workflow_api.selectors.tasks import task_get, task_is_visible, task_list
 from workflow_api.selectors.workflows import workflow_get, workflow_list
-from workflow_api.services import actions, workflows
-
+from workflow_api.services import actions, dead_letters, workflows
 
 
 def _openapi_schema(schema: Any) -> Any:
@@ -199,3 +212,118 @@ class AuditEventListApi(generics.ListAPIView):
 
     def get_queryset(self):
         return audit_event_list()
+
+
+# --- Intake bookkeeping: dead letters, integration errors, unrouted tickets (admins only) ----------------------------
+def _dead_letter_response(dead_letter_id: int) -> Response:
+    letter = dead_letter_get(dead_letter_id=dead_letter_id)
+    if letter is None:
+        raise NotFound("Dead letter not found.")
+    return Response(serializers.DeadLetterDetailSerializer(letter).data)
+
+
+class DeadLetterListApi(generics.ListAPIView):
+    """Tickets that could never be ingested, newest first, as taken from TICKET_TASKS_PRODUCTION_DLQ (within a
+    drain interval of being dead-lettered)."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.DeadLetterSerializer
+    filterset_class = DeadLetterFilter
+    filter_backends = [DjangoFilterBackend]
+
+    def get_queryset(self):
+        return dead_letter_list()
+
+
+class DeadLetterDetailApi(generics.GenericAPIView):
+    """One dead letter with the original message's kwargs."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.DeadLetterDetailSerializer
+
+    @extend_schema(responses={200: serializers.DeadLetterDetailSerializer, **_ERRORS})
+    def get(self, request: Request, dead_letter_id: int) -> Response:
+        return _dead_letter_response(dead_letter_id)
+
+
+class DeadLetterReprocessApi(generics.GenericAPIView):
+    """Republish the ticket (or a corrected ``ticket``) to TICKET_TASKS_PRODUCTION; the letter becomes
+    ``reprocessed`` and its integration error ``resolved``. 409 unless the letter is pending."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.DeadLetterDetailSerializer
+
+    @extend_schema(
+        request=serializers.DeadLetterReprocessInputSerializer,
+        responses={200: serializers.DeadLetterDetailSerializer, **_ERRORS},
+    )
+    def post(self, request: Request, dead_letter_id: int) -> Response:
+        body = serializers.DeadLetterReprocessInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        dead_letters.dead_letter_reprocess(dead_letter_id=dead_letter_id, actor=request.user, **body.validated_data)
+        return _dead_letter_response(dead_letter_id)
+
+
+class DeadLetterDiscardApi(generics.GenericAPIView):
+    """Give a pending dead letter up (its integration error ``resolved``); nothing is republished."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.DeadLetterDetailSerializer
+
+    @extend_schema(
+        request=serializers.DeadLetterDiscardInputSerializer,
+        responses={200: serializers.DeadLetterDetailSerializer, **_ERRORS},
+    )
+    def post(self, request: Request, dead_letter_id: int) -> Response:
+        body = serializers.DeadLetterDiscardInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        dead_letters.dead_letter_discard(dead_letter_id=dead_letter_id, actor=request.user, **body.validated_data)
+        return _dead_letter_response(dead_letter_id)
+
+
+class IntegrationErrorListApi(generics.ListAPIView):
+    """Messages from other systems that gave up (invalid, badly signed, or failing until retries ran out)."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.IntegrationErrorSerializer
+    filterset_class = IntegrationErrorFilter
+    filter_backends = [DjangoFilterBackend]
+
+    def get_queryset(self):
+        return integration_error_list()
+
+
+class IntegrationErrorDetailApi(generics.GenericAPIView):
+    """One integration error; PATCH sets its resolution status."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.IntegrationErrorSerializer
+
+    def get(self, request: Request, error_id: int) -> Response:
+        error = integration_error_get(error_id=error_id)
+        if error is None:
+            raise NotFound("Integration error not found.")
+        return Response(self.get_serializer(error).data)
+
+    @extend_schema(
+        request=serializers.IntegrationErrorStatusInputSerializer,
+        responses={200: serializers.IntegrationErrorSerializer, **_ERRORS},
+    )
+    def patch(self, request: Request, error_id: int) -> Response:
+        body = serializers.IntegrationErrorStatusInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        dead_letters.integration_error_set_status(error_id=error_id, actor=request.user, **body.validated_data)
+        return self.get(request, error_id)
+
+
+class UnroutedTicketListApi(generics.ListAPIView):
+    """Valid tickets no deployed workflow matched, newest first; each is routed once a matching workflow deploys
+    (``routed=false``: those still waiting)."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.UnroutedTicketSerializer
+    filterset_class = UnroutedTicketFilter
+    filter_backends = [DjangoFilterBackend]
+
+    def get_queryset(self):
+        return unrouted_ticket_list()

@@ -9,7 +9,7 @@ from workflow_api.models import Workflow, WorkflowStep, WorkflowTransition
 def workflow_list() -> QuerySet[Workflow]:
     """Every workflow with its roles, steps and transitions loaded in a fixed number of queries."""
     return (
-        Workflow.objects.select_related("coordinator_role")
+        Workflow.objects.select_related("coordinator_role", "escalation_role")
         .prefetch_related(
             Prefetch("steps", queryset=WorkflowStep.objects.select_related("role").order_by("order")),
             Prefetch(

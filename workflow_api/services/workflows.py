@@ -44,6 +44,7 @@ class WorkflowData(TypedDict):
     sub_category: str
     department: NotRequired[str]
     coordinator_role_id: int
+    escalation_role_id: NotRequired[int | None]
     sla_hours: dict[str, float]  # internal priority -> hours
     steps: list[StepData]
     transitions: NotRequired[list[TransitionData]]
@@ -51,6 +52,7 @@ class WorkflowData(TypedDict):
 
 SLA_FIELDS = {priority.value: f"sla_{priority.value}" for priority in Priority}
 _SCALAR_FIELDS = ("name", "description", "category", "sub_category", "department")
+_ROLE_FIELDS = ("coordinator_role_id", "escalation_role_id")
 
 
 # --- Create / update ---------------------------------------------------------------------------------------------
@@ -95,8 +97,9 @@ def _apply_fields(workflow: Workflow, data: dict[str, Any]) -> None:
     for field in _SCALAR_FIELDS:
         if field in data:
             setattr(workflow, field, data[field])
-    if "coordinator_role_id" in data:
-        workflow.coordinator_role_id = data["coordinator_role_id"]
+    for field in _ROLE_FIELDS:
+        if field in data:
+            setattr(workflow, field, data[field])
     if "sla_hours" in data:
         for priority, field in SLA_FIELDS.items():
             setattr(workflow, field, timedelta(hours=data["sla_hours"][priority]))
@@ -105,14 +108,13 @@ def _apply_fields(workflow: Workflow, data: dict[str, Any]) -> None:
 def _check_roles_exist(data: dict[str, Any]) -> None:
     """Unknown role ids are a 400 (not a foreign-key crash); whether they are *active* is checked at deploy."""
     wanted = {step["role_id"] for step in data.get("steps", [])}
-    if "coordinator_role_id" in data:
-        wanted.add(data["coordinator_role_id"])
+    wanted |= {data[field] for field in _ROLE_FIELDS if data.get(field) is not None}
     unknown = wanted - set(RoleReplica.objects.filter(pk__in=wanted).values_list("pk", flat=True))
     if not unknown:
         return
-    errors: dict[str, list[str]] = {}
-    if data.get("coordinator_role_id") in unknown:
-        errors["coordinator_role_id"] = [f"Unknown role {data['coordinator_role_id']}."]
+    errors: dict[str, list[str]] = {
+        field: [f"Unknown role {data[field]}."] for field in _ROLE_FIELDS if data.get(field) in unknown
+    }
     step_errors = [f"Step {s['name']!r}: unknown role {s['role_id']}." for s in data.get("steps", []) if s["role_id"] in unknown]
     if step_errors:
         errors["steps"] = step_errors
@@ -192,9 +194,10 @@ def deploy_errors(workflow: Workflow) -> dict[str, list[str]]:
         elif None not in _reachable(step.id, edges):
             errors["transitions"].append(f"No end is reachable from step {step.name!r}.")
 
-    coordinator = workflow.coordinator_role
-    if not coordinator.is_active:
-        errors["coordinator_role_id"].append(f"Role {coordinator.name!r} is inactive.")
+    for field in _ROLE_FIELDS:
+        role = getattr(workflow, field.removesuffix("_id"))
+        if role is not None and not role.is_active:
+            errors[field].append(f"Role {role.name!r} is inactive.")
     for step in steps:
         if not step.role.is_active:
             errors["steps"].append(f"Step {step.name!r}: role {step.role.name!r} is inactive.")
@@ -279,9 +282,8 @@ def workflow_new_version(*, workflow_id: int, actor: TokenUser | None) -> Workfl
     clone = Workflow(
         lineage=source.lineage,
         version=version,
-        coordinator_role_id=source.coordinator_role_id,
         created_by_id=_actor_id(actor),
-        **{field: getattr(source, field) for field in (*_SCALAR_FIELDS, *SLA_FIELDS.values())},
+        **{field: getattr(source, field) for field in (*_SCALAR_FIELDS, *_ROLE_FIELDS, *SLA_FIELDS.values())},
     )
     clone.save()
     steps = [

@@ -1,0 +1,253 @@
+"""The SLA monitor: warnings at 75 %, breaches and escalation, once each, holds not counted, overlapping scans,
+a scan over 20k open tasks, and the job run by a real beat and worker."""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken
+
+from tests.conftest import wait_for
+from tests.workflow_api.factories import (
+    RoleFactory,
+    access_token,
+    ingested_task,
+    role_with_users,
+    two_step_setup,
+)
+from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
+from tests.workflow_api.test_actions_api import Published
+from tts_common import contracts
+from tts_common.auth import TokenUser
+from workflow_api.models import Assignment, AuditEvent, StepInstance, Task
+from workflow_api.services import actions
+from workflow_api.services.sla import ScanResult, sla_scan
+
+pytestmark = pytest.mark.django_db
+
+SLA = timedelta(hours=24)  # two_step_setup's SLA for "high", the internal priority of an HDTS "medium" ticket
+
+
+@pytest.fixture
+def setup():
+    return two_step_setup()
+
+
+@pytest.fixture
+def published(broker) -> Published:
+    return Published(broker)
+
+
+@pytest.fixture
+def scan(django_capture_on_commit_callbacks):
+    """Run one scan and its after-commit publishes."""
+
+    def run(**kwargs) -> ScanResult:
+        with django_capture_on_commit_callbacks(execute=True):
+            return sla_scan(**kwargs)
+
+    return run
+
+
+def agent_of(task: Task) -> TokenUser:
+    return TokenUser(AccessToken(access_token(task.assigned_user_id, "agent")))
+
+
+def task_at(ticket_id: str, elapsed: float) -> Task:
+    """A task whose ticket was created ``elapsed`` × its SLA ago."""
+    created = timezone.now() - SLA * elapsed
+    return ingested_task(ticket_id, created_at=created.isoformat())
+
+
+def inapp(published: Published, notification_type: str) -> list[tuple[int, str]]:
+    return sorted(
+        (kwargs["user_id"], kwargs["related_ticket_id"])
+        for name, kwargs in published()
+        if name == contracts.INAPP_NOTIFICATION.task and kwargs["notification_type"] == notification_type
+    )
+
+
+def audited(action: str) -> list[str]:
+    return sorted(AuditEvent.objects.filter(action=action).values_list("ticket_id", flat=True))
+
+
+def test_warning_at_75_percent_once_to_the_assignee(setup, scan, published):
+    early, due, later = task_at("T-50", 0.5), task_at("T-80", 0.8), task_at("T-74", 0.74)
+    published.clear()
+    assert scan() == ScanResult(warned=1)
+    assert inapp(published, "sla_warning") == [(due.assigned_user_id, "T-80")]
+    assert audited("task.sla_warning") == ["T-80"]
+    assert Task.objects.get(pk=due.pk).sla_warned_at is not None
+    assert Task.objects.filter(sla_warned_at__isnull=False).count() == 1
+
+    assert scan() == ScanResult()  # once
+    Task.objects.filter(pk=later.pk).update(sla_deadline=timezone.now() + SLA / 5)  # a fifth of its SLA left
+    assert scan() == ScanResult(warned=1)
+    assert inapp(published, "sla_warning") == sorted([(due.assigned_user_id, "T-80"), (later.assigned_user_id, "T-74")])
+    assert Task.objects.get(pk=early.pk).sla_warned_at is None
+
+
+def test_breach_escalates_round_robin_within_the_escalation_role(setup, scan, published):
+    workflow, users = setup
+    escalation_role, supervisors = role_with_users(2, name="Supervisors")
+    workflow.escalation_role = escalation_role
+    workflow.save()
+    first, second, fine = task_at("T-1", 1.1), task_at("T-2", 1.5), task_at("T-3", 0.1)
+    published.clear()
+
+    assert scan() == ScanResult(breached=2, escalated=2)
+    first, second = Task.objects.get(pk=first.pk), Task.objects.get(pk=second.pk)
+    # A batch is handled earliest deadline first: T-2 (created longest ago) gets the role's first user.
+    assert (second.assigned_user_id, first.assigned_user_id) == (supervisors[0].user_id, supervisors[1].user_id)
+    assert first.status == second.status == Task.Status.IN_PROGRESS
+    assert first.sla_breached_at and second.sla_breached_at and first.sla_warned_at is None
+    for task in (first, second):
+        history = list(Assignment.objects.filter(task=task).order_by("assigned_at", "id"))
+        assert [a.reason for a in history] == ["round_robin", "escalation"]
+        assert history[0].ended_at is not None and history[1].ended_at is None
+        assert history[1].role_id == escalation_role.pk
+        assert history[1].step_instance == StepInstance.objects.get(task=task, status="active")
+    agents = {agent.user_id for agent in users["agents"]}
+    breach_notices = inapp(published, "sla_breach")
+    assert {ticket for _, ticket in breach_notices} == {"T-1", "T-2"}
+    assert {user for user, _ in breach_notices} & agents  # the assignee who missed it, and the owner
+    assert inapp(published, "task_escalation") == sorted(
+        [(supervisors[0].user_id, "T-2"), (supervisors[1].user_id, "T-1")]
+    )
+    assert audited("task.sla_breached") == audited("task.sla_escalated") == ["T-1", "T-2"]
+    event = AuditEvent.objects.get(action="task.sla_escalated", ticket_id="T-1")
+    assert event.data["outcome"] == "reassigned" and event.data["to_user"] == supervisors[1].user_id
+
+    assert scan() == ScanResult()  # once
+    assert Task.objects.get(pk=fine.pk).sla_breached_at is None
+
+
+def test_breach_without_an_escalation_role_goes_to_the_owner(setup, scan, published):
+    task = task_at("T-1", 2)
+    published.clear()
+    assert scan() == ScanResult(breached=1, escalated=1)
+    after = Task.objects.get(pk=task.pk)
+    assert after.assigned_user_id == task.owner_id != task.assigned_user_id
+    assert Assignment.objects.filter(task=task, ended_at__isnull=True).get().reason == "escalation"
+    assert inapp(published, "task_escalation") == [(task.owner_id, "T-1")]
+
+
+def test_breach_with_nobody_to_escalate_to_keeps_the_task_and_tells_the_admins(setup, scan, published):
+    workflow, _ = setup
+    admin_role, [admin] = role_with_users(1, name=settings.TTS_ADMIN_ROLE, system=settings.TTS_SYSTEM)
+    workflow.escalation_role = RoleFactory(name="Nobody here")
+    workflow.save()
+    task = task_at("T-1", 2)
+    published.clear()
+    assert scan() == ScanResult(breached=1, escalated=0)
+    assert Task.objects.get(pk=task.pk).assigned_user_id == task.assigned_user_id
+    assert AuditEvent.objects.get(action="task.sla_escalated").data["outcome"] == "no_target"
+    assert (admin.user_id, None) in inapp(published, "sla_breach")
+
+
+def test_time_on_hold_does_not_count(setup, scan):
+    held = task_at("T-held", 0.7)
+    past_deadline_on_hold = task_at("T-hold-late", 0.5)
+    for task in (held, past_deadline_on_hold):
+        actions.task_act(task_id=task.pk, actor=agent_of(task), action="hold")
+    # Ten hours on hold: as much as takes T-held past 75 % if the clock ran.
+    Task.objects.filter(pk=held.pk).update(on_hold_since=timezone.now() - timedelta(hours=10))
+    actions.task_act(task_id=held.pk, actor=agent_of(held), action="resume")
+    # A task still on hold is not scanned, even past its deadline.
+    Task.objects.filter(pk=past_deadline_on_hold.pk).update(sla_deadline=timezone.now() - timedelta(hours=1))
+    assert scan() == ScanResult()
+    resumed = Task.objects.get(pk=held.pk)
+    assert resumed.status == Task.Status.IN_PROGRESS and resumed.sla_warned_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_scans_claim_each_task_once():
+    two_step_setup()
+    for i in range(300):
+        task_at(f"T-{i}", 0.9 if i % 3 else 1.2)  # 200 to warn, 100 to breach
+    results: list[ScanResult] = []
+    start = threading.Barrier(4)
+
+    def run() -> None:
+        start.wait()
+        try:
+            results.append(sla_scan(batch_size=25))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum((r for r in results), ScanResult()) == ScanResult(warned=200, breached=100, escalated=100)
+    assert AuditEvent.objects.filter(action="task.sla_warning").count() == 200
+    assert AuditEvent.objects.filter(action="task.sla_breached").count() == 100
+    assert Assignment.objects.filter(reason="escalation").count() == 100
+    assert sla_scan() == ScanResult()
+
+
+def test_one_scan_over_20k_open_tasks(setup):
+    """20k open tasks, 2k due for a warning and 500 breached: one scan handles exactly those (timing printed)."""
+    workflow, users = setup
+    step = workflow.steps.order_by("order").first()
+    agents, owner = users["agents"], users["coordinators"][0]
+    now = timezone.now()
+    tasks, instances = [], []
+    for i in range(20_000):
+        # 500 breached, 2000 in their last quarter, the rest earlier on.
+        elapsed = 1.1 if i < 500 else 0.8 if i < 2500 else 0.3
+        created = now - SLA * elapsed
+        task = Task(
+            task_id=uuid.uuid4(), workflow=workflow, external_ticket_id=f"B-{i}", title=f"Bench {i}", priority="high",
+            status=Task.Status.IN_PROGRESS, current_step=step, assigned_user=agents[i % 3], owner=owner,
+            ticket_data={}, ticket_created_at=created, sla_deadline=created + SLA,
+        )  # fmt: skip
+        tasks.append(task)
+        instances.append(StepInstance(task=task, step=step, due_at=created + SLA, started_at=created))
+    Task.objects.bulk_create(tasks, batch_size=5000)
+    StepInstance.objects.bulk_create(instances, batch_size=5000)
+    Assignment.objects.bulk_create(
+        Assignment(task=t, step_instance=s, user=t.assigned_user, role=step.role, assigned_at=now)
+        for t, s in zip(tasks, instances, strict=True)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE workflow_api_task")
+
+    started = time.perf_counter()
+    result = sla_scan()
+    elapsed = time.perf_counter() - started
+    print(f"\nSLA scan over 20,000 open tasks: {result} in {elapsed:.2f} s")
+    assert result == ScanResult(warned=2000, breached=500, escalated=500)
+    assert Task.objects.filter(sla_warned_at__isnull=False).count() == 2000
+    assert set(Task.objects.filter(sla_breached_at__isnull=False).values_list("assigned_user_id", flat=True)) == {
+        owner.user_id
+    }
+    started = time.perf_counter()
+    assert sla_scan() == ScanResult()
+    print(f"SLA scan with nothing due: {time.perf_counter() - started:.3f} s")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_runs_the_scan_on_a_worker(monkeypatch, celery_worker, celery_beat):  # noqa: F811
+    two_step_setup()
+    task = task_at("T-1", 0.9)
+    monkeypatch.setenv("SLA_SCAN_INTERVAL_SECONDS", "1")
+    celery_worker(queues=(contracts.SLA_SCAN.queue,), concurrency=1)
+    celery_beat()
+    wait_for(lambda: Task.objects.get(pk=task.pk).sla_warned_at, timeout=30, message="the scan from beat")
+    assert AuditEvent.objects.filter(action="task.sla_warning").count() == 1
+
+
+def test_beat_schedule_and_route():
+    entry = settings.CELERY_BEAT_SCHEDULE["sla-scan"]
+    assert entry["task"] == contracts.SLA_SCAN.task and entry["schedule"] == 60
+    assert settings.CELERY_TASK_ROUTES[contracts.SLA_SCAN.task]["queue"] == contracts.SLA_SCAN.queue
+    assert contracts.SLA_SCAN.queue in contracts.SERVICE_QUEUES["workflow_api"]
+
