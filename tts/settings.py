@@ -259,6 +259,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name get distinct component names.
+    "ENUM_NAME_OVERRIDES": {
+        "DeadLetterStatusEnum": "workflow_api.models.DeadLetter.Status",
+        "IntegrationErrorStatusEnum": "workflow_api.models.IntegrationError.Status",
+    },
 }
 
 # --- Email ----------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from tests.conftest import wait_for
 from tests.workflow_api.factories import (
     RoleFactory,
     access_token,
+    api_client,
     ingested_task,
     role_with_users,
     two_step_setup,
@@ -251,3 +252,21 @@ def test_beat_schedule_and_route():
     assert settings.CELERY_TASK_ROUTES[contracts.SLA_SCAN.task]["queue"] == contracts.SLA_SCAN.queue
     assert contracts.SLA_SCAN.queue in contracts.SERVICE_QUEUES["workflow_api"]
 
+
+
+def test_escalation_role_through_the_workflow_api():
+    from tests.workflow_api.test_workflows_api import definition
+
+    roles = {name: RoleFactory(name=name) for name in ("triage", "fix", "coord")}
+    supervisors = RoleFactory(name="Supervisors", is_active=False)
+    admin = api_client(is_admin=True)
+    unknown = admin.post("/workflows/", definition(roles, escalation_role_id=999999), format="json")
+    assert unknown.status_code == 400 and set(unknown.json()["errors"]) == {"escalation_role_id"}
+    body = admin.post("/workflows/", definition(roles, escalation_role_id=supervisors.pk), format="json").json()
+    assert (body["escalation_role_id"], body["escalation_role_name"]) == (supervisors.pk, "Supervisors")
+    deploy = admin.post(f"/workflows/{body['id']}/deploy/")
+    assert deploy.status_code == 400 and "escalation_role_id" in deploy.json()["errors"]  # an inactive role
+    clone = admin.post(f"/workflows/{body['id']}/new-version/").json()
+    assert clone["escalation_role_id"] == supervisors.pk
+    cleared = admin.patch(f"/workflows/{clone['id']}/", {"escalation_role_id": None}, format="json").json()
+    assert cleared["escalation_role_id"] is None and cleared["escalation_role_name"] is None
