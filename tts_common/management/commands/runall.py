@@ -1,4 +1,5 @@
-"""``manage.py runall``: the whole system in one command — ASGI web server and a worker for every queue."""
+"""``manage.py runall``: the whole system in one command — ASGI web server, a worker for every queue and the
+scheduler (celery beat)."""
 from __future__ import annotations
 
 import signal
@@ -16,7 +17,7 @@ from .worker import worker_argv
 
 
 class Command(BaseCommand):
-    help = "Run the web server (HTTP + WebSockets) and one Celery worker for all queues until interrupted."
+    help = "Run the web server (HTTP + WebSockets), one Celery worker for all queues and celery beat until interrupted."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -28,6 +29,8 @@ class Command(BaseCommand):
             "web": [sys.executable, "-m", "uvicorn", "tts.asgi:application", "--host", host, "--port", str(port),
                     "--log-level", "warning"],
             "worker": worker_argv(list(contracts.SERVICE_QUEUES), concurrency, loglevel="WARNING"),
+            # The deployment's one scheduler: the jobs of settings.CELERY_BEAT_SCHEDULE (SLA scan, dead-letter drain).
+            "beat": [sys.executable, "-m", "celery", "-A", "tts", "beat", "-l", "WARNING"],
         }  # fmt: skip
         children = {name: subprocess.Popen(argv) for name, argv in commands.items()}
         self._announce(host, port)
