@@ -8,7 +8,7 @@ properties are allowed (HDTS may add fields without breaking us).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -107,6 +107,31 @@ Draft7Validator.check_schema(TICKET_SCHEMA)
 # Compiled once: validation is on the hot path of intake (thousands of tickets per second).
 _VALIDATOR = Draft7Validator(TICKET_SCHEMA, format_checker=FORMAT_CHECKER)
 
+
+def _compile_fast_check() -> Callable[[Any], bool] | None:
+    """A yes/no check of the same schema compiled to Python by fastjsonschema (~5 µs a ticket against jsonschema's
+    ~110 µs), with the same three format checks. It only decides *valid*: a ticket it rejects is validated again
+    by jsonschema, which alone words the errors (and has the last word). tests/tts_common check that both agree."""
+    try:
+        import fastjsonschema
+    except ImportError:  # an environment without it validates with jsonschema alone
+        return None
+    validate = fastjsonschema.compile(
+        TICKET_SCHEMA, formats={"email": _is_email, "uri": _is_uri, "date-time": _is_date_time}
+    )
+
+    def check(ticket: Any) -> bool:
+        try:
+            validate(ticket)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
+    return check
+
+
+_FAST_CHECK = _compile_fast_check()
+
 _FORMAT_MESSAGES = {
     "email": "Enter a valid email address.",
     "uri": "Enter a valid absolute URI.",
@@ -144,6 +169,8 @@ def _field(error: ValidationError) -> str:
 
 def ticket_field_errors(ticket: Any) -> dict[str, list[str]]:
     """Validation errors by field (the shape of a 400 response's ``errors``); empty when the ticket is valid."""
+    if _FAST_CHECK is not None and _FAST_CHECK(ticket):
+        return {}
     errors: dict[str, list[str]] = {}
     for error in sorted(_VALIDATOR.iter_errors(ticket), key=lambda e: list(map(str, e.absolute_path))):
         errors.setdefault(_field(error), []).append(_message(error))

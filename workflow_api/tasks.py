@@ -41,7 +41,7 @@ class ReceiveTicketConsumer(IntegrationErrorsMixin, BatchConsumer[IncomingTicket
             raise PermanentError(str(exc)) from exc
 
     def process(self, items: Sequence[IncomingTicket]) -> None:
-        ingestion.ingest_tickets(items)
+        ingestion.ingest_tickets(items, return_tasks=False)
 
 
 def _fields(payload: Any, name: str, types: dict[str, type | tuple[type, ...]]) -> None:

@@ -14,56 +14,109 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from workflow_api.models import Assignment, RoleReplica, RoundRobinCursor, StepInstance, Task, UserRole
+from workflow_api.models import Assignment, RoleReplica, RoundRobinCursor, StepInstance, Task, UserReplica, UserRole
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
 
 
 def lock_cursors(role_ids: Iterable[int]) -> dict[int, RoundRobinCursor]:
-    """Lock (creating if need be) the pointers of ``role_ids``, in role_id order; call inside a transaction."""
+    """Lock (creating if need be) the pointers of ``role_ids``, in role_id order; call inside a transaction.
+
+    One statement when the pointers exist (the steady state); a role seen for the first time costs an
+    INSERT ... ON CONFLICT DO NOTHING (never get_or_create: two workers meeting a new role must not collide) and a
+    second locking read.
+    """
     ids = sorted(set(role_ids))
     if not ids:
         return {}
-    # Creating with ON CONFLICT DO NOTHING, never get_or_create: two workers meeting a new role must not collide.
-    RoundRobinCursor.objects.bulk_create([RoundRobinCursor(role_id=i) for i in ids], ignore_conflicts=True)
-    cursors = RoundRobinCursor.objects.select_for_update().filter(role_id__in=ids).order_by("role_id")
-    return {cursor.role_id: cursor for cursor in cursors}
+    if connection.vendor != "postgresql":  # the embedded SQLite profile: the ORM (SQLite locks the whole database)
+        RoundRobinCursor.objects.bulk_create([RoundRobinCursor(role_id=i) for i in ids], ignore_conflicts=True)
+        cursors = RoundRobinCursor.objects.select_for_update().filter(role_id__in=ids).order_by("role_id")
+        return {cursor.role_id: cursor for cursor in cursors}
+    table = RoundRobinCursor._meta.db_table
+    lock = f"SELECT role_id, last_user_id FROM {table} WHERE role_id = ANY(%s) ORDER BY role_id FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(lock, [ids])
+        rows = cursor.fetchall()
+        if len(rows) < len(ids):
+            missing = sorted(set(ids) - {role_id for role_id, _ in rows})
+            cursor.execute(
+                f"INSERT INTO {table} (role_id, last_user_id) SELECT unnest(%s::bigint[]), NULL ON CONFLICT DO NOTHING",
+                [missing],
+            )
+            cursor.execute(lock, [missing])
+            rows += cursor.fetchall()
+    return {role_id: RoundRobinCursor(role_id=role_id, last_user_id=last) for role_id, last in rows}
 
 
-def pick_for_roles(counts: Mapping[int, int]) -> dict[int, list[int | None]]:
+def role_members(role_ids: Iterable[int]) -> dict[int, list[int]]:
+    """The eligible users of each role (active user, active role), in user_id order: the round-robin order."""
+    members: dict[int, list[int]] = defaultdict(list)
+    ids = sorted(set(role_ids))
+    if not ids:
+        return members
+    if connection.vendor != "postgresql":
+        rows = (
+            UserRole.objects.filter(role_id__in=ids, user__is_active=True, role__is_active=True)
+            .order_by("role_id", "user_id")
+            .values_list("role_id", "user_id")
+        )
+        for role_id, user_id in rows:
+            members[role_id].append(user_id)
+        return members
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT ur.role_id, ur.user_id FROM {UserRole._meta.db_table} ur
+                JOIN {UserReplica._meta.db_table} u ON u.user_id = ur.user_id AND u.is_active
+                JOIN {RoleReplica._meta.db_table} r ON r.role_id = ur.role_id AND r.is_active
+                WHERE ur.role_id = ANY(%s) ORDER BY ur.role_id, ur.user_id""",
+            [ids],
+        )
+        for role_id, user_id in cursor.fetchall():
+            members[role_id].append(user_id)
+    return members
+
+
+def pick_for_roles(
+    counts: Mapping[int, int], *, locked: Mapping[int, RoundRobinCursor] | None = None
+) -> dict[int, list[int | None]]:
     """For each role_id, the next ``count`` eligible users in round-robin order (``[None] * count`` if none).
 
-    Must run inside the transaction that records the picks: the pointers stay locked until it ends.
+    Must run inside the transaction that records the picks: the pointers stay locked until it ends. ``locked``:
+    pointers the caller has already locked (:func:`lock_cursors`) in this transaction, covering ``counts``.
     """
     wanted = {role_id: count for role_id, count in counts.items() if count > 0}
-    cursors = lock_cursors(wanted)
-    members: dict[int, list[int]] = defaultdict(list)
-    rows = (
-        UserRole.objects.filter(role_id__in=wanted, user__is_active=True, role__is_active=True)
-        .order_by("role_id", "user_id")
-        .values_list("role_id", "user_id")
-    )
-    for role_id, user_id in rows:
-        members[role_id].append(user_id)
+    cursors = locked if locked is not None and set(wanted) <= set(locked) else lock_cursors(wanted)
+    # Read after the pointers are locked: a user who joined a role before the last holder of its pointer
+    # committed is seen here (assign_pending_tasks relies on this ordering).
+    members = role_members(wanted)
     picks: dict[int, list[int | None]] = {}
-    moved: list[RoundRobinCursor] = []
+    moved: list[tuple[int, int]] = []
     for role_id, count in wanted.items():
         users = members[role_id]
         if not users:
             picks[role_id] = [None] * count
             continue
-        cursor = cursors[role_id]
+        last = cursors[role_id].last_user_id
         # The first user after the last one picked (the pointer may name a user who has since left the role).
-        start = next((i for i, user_id in enumerate(users) if cursor.last_user_id is None or user_id > cursor.last_user_id), 0)
+        start = next((i for i, user_id in enumerate(users) if last is None or user_id > last), 0)
         chosen = [users[(start + i) % len(users)] for i in range(count)]
         picks[role_id] = list(chosen)
-        cursor.last_user_id = chosen[-1]
-        moved.append(cursor)
-    if moved:
-        RoundRobinCursor.objects.bulk_update(moved, ["last_user_id"])
+        cursors[role_id].last_user_id = chosen[-1]
+        moved.append((role_id, chosen[-1]))
+    if moved and connection.vendor != "postgresql":
+        for role_id, user_id in moved:
+            RoundRobinCursor.objects.filter(role_id=role_id).update(last_user_id=user_id)
+    elif moved:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE {RoundRobinCursor._meta.db_table} c SET last_user_id = m.last_user_id
+                    FROM unnest(%s::bigint[], %s::bigint[]) AS m(role_id, last_user_id) WHERE c.role_id = m.role_id""",
+                [[role_id for role_id, _ in moved], [user_id for _, user_id in moved]],
+            )
     return picks
 
 
@@ -136,21 +189,24 @@ def record_assignments(
     Assignment.objects.bulk_create(assignments, batch_size=1000)
     record_events(events)
     notify.notify_assignments(notices)
-    if unassigned:
-        admins = notify.admin_user_ids()
-        for role_id, waiting in unassigned.items():
-            name = roles[role_id].name
-            notify.notify_users(
-                admins,
-                "task_escalation",
-                f"{len(waiting)} task(s) waiting: role {name} has no active user",
-                f"No active user holds the role {name!r}; the tasks stay pending until someone joins it.",
-                metadata={
-                    "reason": "no_active_user",
-                    "role_id": role_id,
-                    "task_ids": [str(task.task_id) for task in waiting[:100]],
-                },
-            )
+    report_unassigned(
+        {role_id: (roles[role_id].name, [str(task.task_id) for task in waiting]) for role_id, waiting in unassigned.items()}
+    )
+
+
+def report_unassigned(waiting: Mapping[int, tuple[str, Sequence[str]]]) -> None:
+    """Tell the admins, once per role, that tasks (``role_id -> (role name, task ids)``) wait for a user."""
+    if not waiting:
+        return
+    admins = notify.admin_user_ids()
+    for role_id, (name, task_ids) in waiting.items():
+        notify.notify_users(
+            admins,
+            "task_escalation",
+            f"{len(task_ids)} task(s) waiting: role {name} has no active user",
+            f"No active user holds the role {name!r}; the tasks stay pending until someone joins it.",
+            metadata={"reason": "no_active_user", "role_id": role_id, "task_ids": list(task_ids[:100])},
+        )
 
 
 def assign_step_instances(

@@ -25,6 +25,21 @@ def _assignment(task: Task, user_id: int, role_name: str) -> Outgoing:
     return Outgoing(contracts.ASSIGNMENT_NOTIFICATION, dict(message))
 
 
+def notify_assignment_rows(rows: Iterable[tuple[str, str, str, int, str]]) -> None:
+    """:func:`notify_assignments` from plain values ``(task_id, task_title, ticket_id, user_id, role_name)`` (the
+    intake hot path has no Task instances)."""
+    route = contracts.ASSIGNMENT_NOTIFICATION
+    publish_batch_on_commit(
+        [
+            Outgoing(
+                route,
+                {"user_id": user_id, "task_id": task_id, "task_title": title, "role_name": role_name, "ticket_id": ticket_id},
+            )
+            for task_id, title, ticket_id, user_id, role_name in rows
+        ]
+    )
+
+
 def notify_assignment(task: Task, user_id: int, role_name: str) -> None:
     """``task.send_assignment_notification`` to the task's new assignee."""
     notify_assignments([(task, user_id, role_name)])
