@@ -63,6 +63,9 @@ class RoundRobinCursor(models.Model):
 
 
 # --- Workflow definitions ----------------------------------------------------------------------------------------
+# A task is in SLA warning once 1/SLA_WARNING_DIVISOR of its workflow's SLA is left (75 % used), hold time excluded.
+SLA_WARNING_DIVISOR = 4
+
 class Workflow(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft"

@@ -187,3 +187,16 @@ def test_create_rejects_bad_tickets_and_writes_nothing(setup, admin, ticket, fie
 def test_only_admins_create(setup):
     assert api_client(UserFactory()).post("/tasks/", hdts_ticket(), format="json").status_code == 403
     assert not Task.objects.exists()
+
+
+def test_time_on_hold_never_counts_towards_the_sla_warning(setup, admin):
+    task = ingested_task("HELD", priority="medium")  # internal high: a 24 h SLA
+    now = timezone.now()
+    # Created 40 h ago, 24 h of it on hold (resume pushed the deadline out by that): 16 h worked of 24, so 67 % used.
+    Task.objects.filter(pk=task.pk).update(
+        ticket_created_at=now - timedelta(hours=40), sla_deadline=now + timedelta(hours=8)
+    )
+    assert ids(admin.get("/tasks/?sla_state=ok")) == ["HELD"]
+    # Two more hours of work leave 6 h, a quarter of the SLA: now it warns, as the SLA monitor does.
+    Task.objects.filter(pk=task.pk).update(sla_deadline=now + timedelta(hours=6))
+    assert ids(admin.get("/tasks/?sla_state=warning")) == ["HELD"]

@@ -9,29 +9,30 @@ from django.db import models
 from django.db.models import Case, DateTimeField, DurationField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q
 from django.db.models import QuerySet, Value, When
 from django.db.models.functions import Coalesce
-from django.db.models.lookups import GreaterThan, GreaterThanOrEqual
+from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
 from tts_common.auth import TokenUser, is_admin
-from workflow_api.models import Assignment, Priority, StepInstance, Task
+from workflow_api.models import SLA_WARNING_DIVISOR, Assignment, Priority, StepInstance, Task
 
 
 class SlaState(models.TextChoices):
     OK = "ok"
-    WARNING = "warning"  # at least 75 % of the SLA has elapsed
+    WARNING = "warning"  # a quarter or less of the SLA left (75 % used)
     BREACHED = "breached"
 
 
 def _with_sla_state(queryset: QuerySet[Task], now: datetime) -> QuerySet[Task]:
     # The clock stops while the task is on hold and when it is closed.
     as_of = Coalesce("on_hold_since", "completed_at", Value(now), output_field=DateTimeField())
-    elapsed = ExpressionWrapper(as_of - F("ticket_created_at"), output_field=DurationField())
-    total = ExpressionWrapper(F("sla_deadline") - F("ticket_created_at"), output_field=DurationField())
-    # elapsed >= 3/4 of total, kept in integer arithmetic on intervals.
-    warning = GreaterThanOrEqual(
-        ExpressionWrapper(elapsed * 4, output_field=DurationField()),
-        ExpressionWrapper(total * 3, output_field=DurationField()),
+    left = ExpressionWrapper((F("sla_deadline") - as_of) * SLA_WARNING_DIVISOR, output_field=DurationField())
+    # The monitor's rule (services.sla): the time left against the workflow's SLA for the priority, so hold time
+    # (which pushed the deadline out) never counts as elapsed.
+    sla = Case(
+        *(When(priority=priority, then=F(f"workflow__sla_{priority}")) for priority in Priority.values),
+        output_field=DurationField(),
     )
+    warning = LessThanOrEqual(left, sla)
     return queryset.annotate(
         sla_state=Case(
             When(GreaterThan(as_of, F("sla_deadline")), then=Value(SlaState.BREACHED.value)),

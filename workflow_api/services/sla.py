@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from workflow_api.models import Assignment, Priority, RoleReplica, StepInstance, Task, Workflow
+from workflow_api.models import SLA_WARNING_DIVISOR, Assignment, Priority, RoleReplica, StepInstance, Task, Workflow
 from workflow_api.services import notify
 from workflow_api.services.assignment import assign_step_instances, pick_for_roles
 from workflow_api.services.audit import audit_event, record_events
@@ -118,7 +118,7 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
     ranges = Q()
     for workflow in Workflow.objects.exclude(status=Workflow.Status.DRAFT).only("pk", *_SLA_FIELDS):
         for priority in Priority.values:
-            quarter = getattr(workflow, f"sla_{priority}") / 4
+            quarter = getattr(workflow, f"sla_{priority}") / SLA_WARNING_DIVISOR
             ranges |= Q(workflow_id=workflow.pk, priority=priority, sla_deadline__lte=now + quarter)
     if not ranges:
         return ScanResult()
