@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -54,6 +56,43 @@ def recreate_database(url: str) -> None:
     admin.close()
 
 
+class BenchWorker:
+    """``celery -A tts worker`` as its own process group (stopped with it), like tests.conftest.WorkerProcess but
+    with a pool choice: ``manage.py worker`` runs the same command line (see README for the production flags)."""
+
+    def __init__(self, queues: tuple[str, ...], concurrency: int, pool: str, log_path: Path, env: dict[str, str]) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "tts", "worker", "-Q", ",".join(queues), "-P", pool,
+                "-c", str(concurrency), "-n", f"bench-{uuid.uuid4().hex[:8]}@%h",
+                "--without-gossip", "--without-mingle", "-l", "INFO",
+            ],
+            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log_path.read_text():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+        raise TimeoutError(f"worker not ready after {timeout}s")
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+
+
 @dataclass
 class Result:
     name: str
@@ -61,12 +100,14 @@ class Result:
     seconds: float
     to_assigned_ms: list[float]
     to_notified_ms: list[float]
+    load: str = ""
 
     def line(self) -> str:
         def pct(values: list[float], p: int) -> str:
             return f"{statistics.quantiles(values, n=100)[p - 1]:7.1f}" if len(values) > 1 else "    n/a"
 
         parts = [f"{self.name:<6} {self.count:>6} tickets in {self.seconds:6.2f} s = {self.count / self.seconds:7.0f}/s"]
+        parts.append(f"load {self.load}")
         for label, values in (("assigned", self.to_assigned_ms), ("notified", self.to_notified_ms)):
             if values:
                 parts.append(f"{label} p50/p95/p99 ms {pct(values, 50)} {pct(values, 95)} {pct(values, 99)}")
@@ -95,12 +136,17 @@ class Bench:
             return None
 
     # --- processes ---------------------------------------------------------------------------------------------
-    def start_workers(self, queues: tuple[str, ...], count: int, concurrency: int, prefetch: int) -> None:
-        from tests.conftest import WorkerProcess
-
-        env = {**os.environ, "CELERY_PREFETCH_MULTIPLIER": str(prefetch), "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+    def start_workers(self, queues: tuple[str, ...], count: int, concurrency: int, prefetch: int, pool: str) -> None:
+        env = {
+            **os.environ,
+            "CELERY_PREFETCH_MULTIPLIER": str(prefetch),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+        if not self.args.debug:  # as in production: DEBUG on wraps every cursor to record its SQL
+            env.update(DEBUG="False", SECRET_KEY=secrets.token_hex(32), JWT_SIGNING_KEY=secrets.token_hex(32))
         started = [
-            WorkerProcess(queues, concurrency, self.log_dir / f"{queues[0]}-{len(self.workers) + i}.log", env)
+            BenchWorker(queues, concurrency, pool, self.log_dir / f"{queues[0]}-{len(self.workers) + i}.log", env)
             for i in range(count)
         ]
         for worker in started:
@@ -210,6 +256,7 @@ class Bench:
             started = self.publish(prefix, args.count, rate)
         self.wait_done(prefix, args.count, timeout=max(120, args.count / 50))
         result = self.measure(name, prefix, args.count, started)
+        result.load = "/".join(f"{value:.2f}" for value in os.getloadavg())
         print(result.line(), flush=True)
         return result
 
@@ -219,9 +266,15 @@ class Bench:
         args = self.args
         if self.notifications:
             self.start_workers(
-                contracts.SERVICE_QUEUES["notification_service"], args.notify_workers, args.notify_concurrency, args.prefetch_multiplier
+                contracts.SERVICE_QUEUES["notification_service"],
+                args.notify_workers,
+                args.notify_concurrency,
+                args.notify_prefetch_multiplier or args.prefetch_multiplier,
+                args.notify_pool,
             )
-        self.start_workers((contracts.RECEIVE_TICKET.queue,), args.workers, args.concurrency, args.prefetch_multiplier)
+        self.start_workers(
+            contracts.SERVICE_QUEUES["workflow_api"], args.workers, args.concurrency, args.prefetch_multiplier, args.pool
+        )
 
 
 def main() -> None:
@@ -234,6 +287,10 @@ def main() -> None:
     parser.add_argument(
         "--prefetch-multiplier", type=int, default=256, help="× concurrency must exceed the consumers' flush_every"
     )
+    parser.add_argument("--pool", default="prefork", help="pool of the ticket workers (prefork, solo)")
+    parser.add_argument("--notify-pool", default="prefork")
+    parser.add_argument("--notify-prefetch-multiplier", type=int, help="default: --prefetch-multiplier")
+    parser.add_argument("--debug", action="store_true", help="run the workers with DEBUG on (as the dev default)")
     parser.add_argument("--runs", default="drain,live,half", help="which runs, in order (half needs live)")
     parser.add_argument("--half-rate", type=float, help="tickets/s of the half run (default: half the live rate)")
     parser.add_argument("--log-dir", default=str(REPO / "var" / "bench"))
@@ -254,8 +311,9 @@ def main() -> None:
     bench = Bench(args)
     bench.purge()
     print(
-        f"{args.count} tickets per run; {args.workers} ticket worker(s) × {args.concurrency}, prefetch ×"
-        f"{args.prefetch_multiplier}; notifications: {'stored by notification_service' if bench.notifications else 'not measured'}",
+        f"{args.count} tickets per run; {args.workers} ticket worker(s) -P {args.pool} -c {args.concurrency}, "
+        f"{args.notify_workers} notification worker(s) -P {args.notify_pool} -c {args.notify_concurrency}, prefetch ×"
+        f"{args.prefetch_multiplier}; DEBUG {'on' if args.debug else 'off'}; load {os.getloadavg()}",
         flush=True,
     )
     results: dict[str, Result] = {}
