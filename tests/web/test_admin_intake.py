@@ -112,7 +112,7 @@ def test_admin_corrects_and_reprocesses_a_dead_letter(stack: Stack, browser: Bro
     # Unrouted tickets: the valid ticket no workflow matched, waiting.
     wait_for(lambda: stack.api.get("/unrouted-tickets/", params={"ticket_id": unrouted["ticket_id"]})["count"], timeout=60)
     admin.click(".subtabs a[href='/app/admin/unrouted/']")
-    expect(admin.locator("nav a.is-active")).to_have_text("Intake")
+    expect(admin.locator("nav.nav a.is-active")).to_have_text("Intake")
     unrouted_row = admin.locator(f"#ur-body tr[data-ticket-id='{unrouted['ticket_id']}']")
     expect(unrouted_row).to_contain_text(unrouted["title"])
     expect(unrouted_row).to_contain_text("Facilities")
