@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from celery import Celery
 from django.conf import settings
 from django.db import connection
 from kombu import Connection
@@ -190,3 +191,13 @@ def asgi_server(transactional_db, tmp_path) -> Iterator[Callable[[], ServerProce
     yield start
     for server in started:
         server.stop()
+
+
+# --- Outside producers ---------------------------------------------------------------------------------------------
+def outside_celery_app(name: str = "hdts") -> Celery:
+    """A producer as outside clients (HDTS, auth) have one: a stock Celery app with default settings (DESIGN §2).
+
+    Never close it: kombu pools connections process-wide, so closing this app would close our own app's pool too.
+    Not made the current app, so that nothing of ours resolves to it.
+    """
+    return Celery(name, broker=settings.CELERY_BROKER_URL, set_as_current=False)

@@ -6,7 +6,6 @@ import threading
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
-
 from rest_framework_simplejwt.tokens import AccessToken
 
 from auth_service import selectors, services, tokens

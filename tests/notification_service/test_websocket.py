@@ -7,12 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from celery import Celery
 from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import outside_celery_app
 from tts_common import contracts
 
 from .conftest import make_token
@@ -57,7 +57,7 @@ def test_missing_bad_and_expired_tokens_are_refused_with_4401(asgi_server):
 def test_new_notifications_are_pushed_to_their_users_only(asgi_server, notification_worker):
     server = asgi_server()
     notification_worker()
-    outside = Celery("outside", broker=settings.CELERY_BROKER_URL)
+    outside = outside_celery_app("outside")
 
     def publish(user_id: int, subject: str) -> None:
         outside.send_task(

@@ -5,12 +5,11 @@ from typing import Any, Iterator
 
 import pytest
 from celery import Celery
-from django.conf import settings
 from rest_framework.test import APIClient
 
 from notification_service import conf
 from notification_service.models import EmailDelivery, InAppNotification, RejectedMessage
-from tests.conftest import wait_for
+from tests.conftest import outside_celery_app, wait_for
 from tts_common import contracts
 
 from .conftest import make_token
@@ -29,9 +28,7 @@ INAPP = {
 @pytest.fixture
 def outside_app() -> Iterator[Celery]:
     """A producer as outside clients write one: a stock Celery app with default settings."""
-    app = Celery("outside", broker=settings.CELERY_BROKER_URL)
-    yield app
-    app.close()
+    yield outside_celery_app("outside")
 
 
 def publish(app: Celery, route: contracts.Route, **kwargs: Any) -> None:

@@ -11,13 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import celery
 import pytest
 import requests
-from django.conf import settings
 from playwright.sync_api import expect
 
-from tests.conftest import OUTPUT_DIR, ServerProcess, WorkerProcess, wait_for
+from tests.conftest import OUTPUT_DIR, ServerProcess, WorkerProcess, outside_celery_app, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = [
@@ -104,11 +102,9 @@ def publish_ticket(**fields: Any) -> dict[str, Any]:
         "attachments": [{"filename": "vpn-log.txt", "url": "https://files.example.com/hd/vpn-log.txt"}],
         **fields,
     }
-    hdts = celery.Celery(broker=settings.CELERY_BROKER_URL)
-    try:
-        hdts.send_task("tickets.tasks.receive_ticket", kwargs={"ticket_data": ticket}, queue="TICKET_TASKS_PRODUCTION")
-    finally:
-        hdts.close()
+    outside_celery_app().send_task(
+        "tickets.tasks.receive_ticket", kwargs={"ticket_data": ticket}, queue="TICKET_TASKS_PRODUCTION"
+    )
     return ticket
 
 

@@ -82,7 +82,7 @@ def test_admin_corrects_and_reprocesses_a_dead_letter(stack: Stack, browser: Bro
     editor.fill(original.replace('"extreme"', '"high"'))
     admin.fill("#dl-reprocess-note", "HDTS sent an unknown priority; set to high.")
     admin.click("#dl-reprocess")
-    expect(admin.locator(".toast-success")).to_contain_text("corrected and sent for processing again")
+    expect(admin.locator(".toast-success", has_text="corrected and sent for processing again")).to_be_visible()
     expect(admin.locator("#dl-subtitle .badge-dl-reprocessed")).to_have_text("Reprocessed")
     expect(admin.locator("#dl-actions")).to_be_hidden()
     expect(admin.locator("#dl-facts")).to_contain_text("HDTS sent an unknown priority; set to high.")
@@ -101,7 +101,7 @@ def test_admin_corrects_and_reprocesses_a_dead_letter(stack: Stack, browser: Bro
     expect(error_row).to_have_count(1)
     expect(error_row).to_contain_text("Validation")
     error_row.locator("select").select_option("escalated")
-    expect(admin.locator(".toast-success")).to_contain_text("marked escalated")
+    expect(admin.locator(".toast-success", has_text="marked escalated")).to_be_visible()
     expect(error_row).to_have_attribute("data-status", "escalated")
     error = stack.api.get("/integration-errors/", params={"ticket_id": bad["ticket_id"]})["results"][0]
     assert error["status"] == "escalated"

@@ -62,7 +62,7 @@ def test_agent_logs_in_sees_the_queued_task_and_approves_it(stack: Stack, browse
 
     page.fill("#action-notes", "Triage done: the access switch drops the tunnel; over to network.")
     page.click("[data-action=approve]")
-    expect(page.locator(".toast-success")).to_contain_text("Approve done")
+    expect(page.locator(".toast-success", has_text="Approve done")).to_be_visible()
     expect(page.locator("#task-subtitle")).to_contain_text("step Fix")
     expect(page.locator("#timeline .timeline-approved")).to_contain_text("Triage")
     expect(page.locator("#action-form")).to_be_hidden()  # no longer this agent's to act on
@@ -139,7 +139,7 @@ def test_admin_adds_a_user_to_a_role_and_that_user_receives_the_next_task(stack:
     admin.select_option("#new-role-system", "TTS")
     admin.fill("#new-role-form input[name=name]", role_name)
     admin.click("#new-role-form button[type=submit]")
-    expect(admin.locator(".toast-success")).to_contain_text(f"Created the role {role_name}")
+    expect(admin.locator(".toast-success", has_text=f"Created the role {role_name}")).to_be_visible()
     expect(admin.locator("#role-panel-name")).to_have_text(role_name)
     expect(admin.locator("#role-members")).to_contain_text("No members")
 
@@ -192,7 +192,7 @@ def test_admin_adds_a_user_to_a_role_and_that_user_receives_the_next_task(stack:
     expect(admin.locator("#panel-username")).to_have_text(username)
     admin.select_option("#add-role-select", label=role_name)
     admin.click("#add-role-submit")
-    expect(admin.locator(".toast-success")).to_contain_text(f"Added {username} to {role_name}")
+    expect(admin.locator(".toast-success", has_text=f"Added {username} to {role_name}")).to_be_visible()
     expect(admin.locator("#panel-roles")).to_contain_text(role_name)
     expect(admin.locator(f"#users-body tr[data-username='{username}']")).to_contain_text(role_name)
     browser.screenshot(admin, "07-admin-users")

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from kombu import Connection
 from django.utils import timezone
+from kombu import Connection
 
 from tests.workflow_api.factories import (
     RoleFactory,

@@ -1,7 +1,8 @@
 """GET /audit/: admins only, filters, pagination."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 

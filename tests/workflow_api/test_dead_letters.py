@@ -9,13 +9,11 @@ from typing import Any
 
 import pytest
 import requests
-from celery import Celery
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from kombu import Connection, Producer
 
-from tests.conftest import queue_depth, wait_for
+from tests.conftest import outside_celery_app, queue_depth, wait_for
 from tests.workflow_api.factories import UserFactory, access_token, api_client, two_step_setup
 from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
 from tts_common import bus, contracts
@@ -78,9 +76,8 @@ def test_drain_stores_each_message_once_linked_to_its_integration_error(broker, 
 
 
 def test_a_celery_message_put_on_the_dlq_is_read_as_one(broker):
-    hdts = Celery(broker=settings.CELERY_BROKER_URL)
+    hdts = outside_celery_app()
     hdts.send_task(contracts.RECEIVE_TICKET.task, kwargs={"ticket_data": ticket("MOVED-1")}, queue=contracts.TICKET_DLQ)
-    hdts.close()
     wait_for(lambda: queue_depth(broker, contracts.TICKET_DLQ) == 1, timeout=10)
     dead_letters_drain()
     letter = DeadLetter.objects.get()
@@ -253,9 +250,8 @@ def test_invalid_hdts_ticket_to_the_api_then_reprocessed_into_a_task(
     headers = {"Authorization": f"Bearer {access_token(1, 'admin', is_admin=True)}"}
 
     bad = {k: v for k, v in ticket("E2E-1").items() if k != "title"}
-    hdts = Celery(broker=settings.CELERY_BROKER_URL)
+    hdts = outside_celery_app()
     hdts.send_task("tickets.tasks.receive_ticket", kwargs={"ticket_data": bad}, queue="TICKET_TASKS_PRODUCTION")
-    hdts.close()
 
     def listed() -> list[dict[str, Any]]:
         return requests.get(f"{server.url}/dead-letters/?ticket_id=E2E-1", headers=headers, timeout=10).json()["results"]

@@ -8,12 +8,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
-from celery import Celery
-from django.conf import settings
 from django.db.models import Count
 from kombu import Connection
 
-from tests.conftest import WorkerProcess, queue_depth, wait_for
+from tests.conftest import WorkerProcess, outside_celery_app, queue_depth, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
 from tts_common import contracts, signing
 from workflow_api.models import Assignment, IntegrationError, RoleReplica, Task, UserRole, Workflow
@@ -44,7 +42,7 @@ def signed(data: Any, secret: str = SECRET) -> dict[str, Any]:
 @pytest.fixture
 def hdts() -> Iterator[Callable[[Iterable[dict[str, Any]]], None]]:
     """Publish message kwargs as HDTS does."""
-    app = Celery(broker=settings.CELERY_BROKER_URL)
+    app = outside_celery_app()
 
     def send(messages: Iterable[dict[str, Any]]) -> None:
         with app.producer_or_acquire() as producer:
@@ -52,7 +50,6 @@ def hdts() -> Iterator[Callable[[Iterable[dict[str, Any]]], None]]:
                 app.send_task(contracts.RECEIVE_TICKET.task, kwargs=kwargs, queue=contracts.RECEIVE_TICKET.queue, producer=producer)
 
     yield send
-    app.close()
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ from typing import Any
 
 import pytest
 import requests
-from celery import Celery
-from django.conf import settings
 
 from notification_service.models import InAppNotification
-from tests.conftest import wait_for
+from tests.conftest import outside_celery_app, wait_for
 from tests.workflow_api.factories import RoleFactory, UserFactory, UserRoleFactory, access_token
 from ticket_service.models import TicketStatusUpdate
 from tts_common import contracts
@@ -66,7 +64,7 @@ def test_ticket_from_hdts_to_completed(asgi_server, celery_worker):
     server = asgi_server()
     admin = Api(server.url, 1, "admin", is_admin=True)
 
-    hdts = Celery("hdts", broker=settings.CELERY_BROKER_URL)
+    hdts = outside_celery_app()
     ticket = {
         "ticket_id": "HD-2001",
         "title": "Office Wi-Fi drops every hour",
@@ -75,8 +73,7 @@ def test_ticket_from_hdts_to_completed(asgi_server, celery_worker):
         "priority": "high",
         "requester_email": "pat@example.com",
     }
-    with hdts:
-        hdts.send_task(contracts.RECEIVE_TICKET.task, kwargs={"ticket_data": ticket}, queue=contracts.RECEIVE_TICKET.queue)
+    hdts.send_task(contracts.RECEIVE_TICKET.task, kwargs={"ticket_data": ticket}, queue=contracts.RECEIVE_TICKET.queue)
 
     found = wait_for(lambda: admin.get("/tasks/?external_ticket_id=HD-2001")["results"], message="the task")
     task = found[0]

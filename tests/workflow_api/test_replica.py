@@ -5,11 +5,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from celery import Celery
-from django.conf import settings
 from django.utils import timezone
 
-from tests.conftest import wait_for
+from tests.conftest import outside_celery_app, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
 from tts_common import contracts
 from tts_common.messages import RoleData, UserData
@@ -95,7 +93,7 @@ def test_deactivated_user_releases_open_tasks_and_gets_no_new_work():
 def test_role_and_user_sync_messages_through_the_queues(celery_worker):
     tasks = pending_tickets(3, role_id=40)
     assert all(t.assigned_user_id is None for t in tasks)
-    auth = Celery(broker=settings.CELERY_BROKER_URL)
+    auth = outside_celery_app("auth")
 
     def send(route: contracts.Route, **kwargs: Any) -> None:
         auth.send_task(route.task, kwargs=kwargs, queue=route.queue)
@@ -113,4 +111,3 @@ def test_role_and_user_sync_messages_through_the_queues(celery_worker):
     from workflow_api.models import IntegrationError
 
     wait_for(lambda: IntegrationError.objects.filter(source=contracts.ROLE_SEND.queue, category="validation").exists(), timeout=10)
-    auth.close()
