@@ -15,6 +15,7 @@ from celery import Celery
 from django.conf import settings
 from django.db import connection
 from kombu import Connection
+from kombu.pools import ProducerPool
 
 from tts_common import contracts
 
@@ -197,7 +198,12 @@ def asgi_server(transactional_db, tmp_path) -> Iterator[Callable[[], ServerProce
 def outside_celery_app(name: str = "hdts") -> Celery:
     """A producer as outside clients (HDTS, auth) have one: a stock Celery app with default settings (DESIGN §2).
 
-    Never close it: kombu pools connections process-wide, so closing this app would close our own app's pool too.
-    Not made the current app, so that nothing of ours resolves to it.
+    kombu keys its process-wide connection pools by broker URL, so in this process a stock app would share our own
+    app's connections — and their memory of which queues were declared, which tests that delete queues invalidate.
+    A real outside producer has connections of its own: so does this one. Not made the current app, so that nothing
+    of ours resolves to it.
     """
-    return Celery(name, broker=settings.CELERY_BROKER_URL, set_as_current=False)
+    app = Celery(name, broker=settings.CELERY_BROKER_URL, set_as_current=False)
+    app._pool = app.connection_for_write().Pool(limit=app.conf.broker_pool_limit)
+    app.amqp._producer_pool = ProducerPool(app._pool, limit=app._pool.limit)
+    return app
