@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 from kombu import Connection
 from kombu.pools import ProducerPool
+from rest_framework_simplejwt.tokens import AccessToken
 
 from tts_common import contracts
 
@@ -192,6 +193,20 @@ def asgi_server(transactional_db, tmp_path) -> Iterator[Callable[[], ServerProce
     yield start
     for server in started:
         server.stop()
+
+
+# --- Callers -------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def make_token() -> Callable[..., str]:
+    """An access token as auth_service issues it, for any user id, roles and admin flag."""
+
+    def make(user_id: int = 1, roles: dict[str, list[str]] | None = None, is_admin: bool = False) -> str:
+        token = AccessToken()
+        token["user_id"], token["username"] = user_id, f"user{user_id}"
+        token["roles"], token["is_admin"] = roles or {}, is_admin
+        return str(token)
+
+    return make
 
 
 # --- Outside producers ---------------------------------------------------------------------------------------------

@@ -2,14 +2,12 @@
 the test starts, and reading /metrics."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 from django.core.cache import cache
 from prometheus_client.parser import text_string_to_metric_families
-from rest_framework_simplejwt.tokens import AccessToken
 
 SERVICE_KEY = "test-service-key"
 
@@ -46,14 +44,3 @@ def scrape(base_url: str) -> Samples:
     return parse_samples(response.text)
 
 
-@pytest.fixture
-def make_token() -> Callable[..., str]:
-    """An access token as auth_service issues it, for any user id, roles and admin flag."""
-
-    def make(user_id: int = 1, roles: dict[str, list[str]] | None = None, is_admin: bool = False) -> str:
-        token = AccessToken()
-        token["user_id"], token["username"] = user_id, f"user{user_id}"
-        token["roles"], token["is_admin"] = roles or {}, is_admin
-        return str(token)
-
-    return make

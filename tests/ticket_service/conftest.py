@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 from kombu import Connection
-from rest_framework_simplejwt.tokens import AccessToken
 
 from tts_common import contracts
 
@@ -20,16 +19,6 @@ def signing_secret(monkeypatch: pytest.MonkeyPatch, settings: Any) -> str:
     settings.HDTS_SIGNING_SECRET = SECRET
     return SECRET
 
-
-@pytest.fixture
-def make_token() -> Callable[..., str]:
-    def make(user_id: int = 1, roles: dict[str, list[str]] | None = None, is_admin: bool = False) -> str:
-        token = AccessToken()
-        token["user_id"], token["username"] = user_id, f"user{user_id}"
-        token["roles"], token["is_admin"] = roles or {}, is_admin
-        return str(token)
-
-    return make
 
 
 @pytest.fixture
