@@ -35,13 +35,7 @@
   }
 
   function pager(body) {
-    var box = T.clear(T.$("dl-pager"));
-    if (!body.next && !body.previous) return;
-    box.appendChild(el("button", { type: "button", class: "button button-small", disabled: !body.previous, text: "← Previous",
-      onclick: function () { state.page -= 1; load(); } }));
-    box.appendChild(el("span", { class: "muted small", text: "Page " + state.page + " of " + Math.ceil(body.count / PAGE_SIZE) }));
-    box.appendChild(el("button", { type: "button", class: "button button-small", disabled: !body.next, text: "Next →",
-      onclick: function () { state.page += 1; load(); } }));
+    T.pager(T.$("dl-pager"), body, state.page, PAGE_SIZE, function (page) { state.page = page; load(); });
   }
 
   function row(letter) {

@@ -26,14 +26,7 @@
       body.results.forEach(function (u) { tbody.appendChild(userRow(u)); });
       if (!body.results.length) tbody.appendChild(el("tr", null, el("td", { colspan: "3", class: "muted", text: "No users match." })));
       T.$("users-summary").textContent = body.count + (body.count === 1 ? " user" : " users");
-      var pager = T.clear(T.$("users-pager"));
-      if (body.next || body.previous) {
-        pager.appendChild(el("button", { type: "button", class: "button button-small", disabled: !body.previous, text: "← Previous",
-          onclick: function () { state.page -= 1; loadUsers(); } }));
-        pager.appendChild(el("span", { class: "muted small", text: "Page " + state.page + " of " + Math.ceil(body.count / state.pageSize) }));
-        pager.appendChild(el("button", { type: "button", class: "button button-small", disabled: !body.next, text: "Next →",
-          onclick: function () { state.page += 1; loadUsers(); } }));
-      }
+      T.pager(T.$("users-pager"), body, state.page, state.pageSize, function (page) { state.page = page; loadUsers(); });
     }).catch(function (e) { T.report(e, "Could not load users"); });
   }
 

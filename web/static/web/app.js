@@ -448,6 +448,18 @@
   // --- Page shell ----------------------------------------------------------------------------------------------------
   var readyCallbacks = [];
   var started = false;
+  // Previous/next buttons and "Page n of m" for a paginated list ({count, next, previous}); goTo(page) reloads.
+  function pager(box, body, page, pageSize, goTo, labels) {
+    labels = labels || { previous: "← Previous", next: "Next →" };
+    clear(box);
+    if (!body.next && !body.previous) return;
+    box.appendChild(el("button", { type: "button", class: "button button-small", disabled: !body.previous,
+      text: labels.previous, onclick: function () { goTo(page - 1); } }));
+    box.appendChild(el("span", { class: "muted small", text: "Page " + page + " of " + Math.ceil(body.count / pageSize) }));
+    box.appendChild(el("button", { type: "button", class: "button button-small", disabled: !body.next,
+      text: labels.next, onclick: function () { goTo(page + 1); } }));
+  }
+
   function onReady(fn) { if (started) fn(session.user()); else readyCallbacks.push(fn); }
 
   function start() {
@@ -497,7 +509,7 @@
   window.TTS = {
     el: el, svg: svg, icon: icon, clear: clear, $: $, toast: toast, api: api, apiAll: apiAll, report: report, ApiError: ApiError,
     session: session, socket: socket, bell: bell, onReady: onReady, goToLogin: goToLogin, taskUrl: taskUrl,
-    notificationItem: notificationItem,
+    notificationItem: notificationItem, pager: pager,
     fmt: { date: formatDate, duration: formatDuration, ago: timeAgo, title: titleCase },
     slaInfo: slaInfo, badge: badge, decodeJwt: decodeJwt,
   };

@@ -1,7 +1,7 @@
 /* Notifications page: the caller's in-app notifications, newest first; unread filter; mark read; live updates. */
 (function () {
   "use strict";
-  var T = window.TTS, el = T.el;
+  var T = window.TTS;
   var state = { unread: "", page: 1, pageSize: 25 };
 
   function load() {
@@ -11,14 +11,8 @@
         body.results.forEach(function (n) { list.appendChild(T.notificationItem(n, false)); });
         T.$("notif-empty").hidden = body.results.length > 0;
         T.$("notif-summary").textContent = body.count + (state.unread ? " unread" : "") + (body.count === 1 ? " notification" : " notifications");
-        var pager = T.clear(T.$("notif-pager"));
-        if (body.previous || body.next) {
-          pager.appendChild(el("button", { type: "button", class: "button button-small", disabled: !body.previous, text: "← Newer",
-            onclick: function () { state.page -= 1; load(); } }));
-          pager.appendChild(el("span", { class: "muted small", text: "Page " + state.page + " of " + Math.ceil(body.count / state.pageSize) }));
-          pager.appendChild(el("button", { type: "button", class: "button button-small", disabled: !body.next, text: "Older →",
-            onclick: function () { state.page += 1; load(); } }));
-        }
+        T.pager(T.$("notif-pager"), body, state.page, state.pageSize, function (page) { state.page = page; load(); },
+                { previous: "← Newer", next: "Older →" });
       }).catch(function (e) { T.report(e, "Could not load notifications"); });
   }
 
