@@ -162,12 +162,18 @@ def _read_queues() -> dict[str, tuple[int, int]]:
 def _read_database() -> dict[str, Any]:
     """Counts from the services' tables, by app label (no import of another service's code): rows are never deleted,
     so the two totals only grow and are exposed as counters."""
-    deliveries = apps.get_model("notification_service", "EmailDelivery").objects
     return {
         "tasks": apps.get_model("workflow_api", "Task").objects.count(),
         "assignments": apps.get_model("workflow_api", "Assignment").objects.count(),
-        "email_deliveries": dict(deliveries.values_list("status").annotate(n=Count("id")).order_by()),
+        "email_deliveries": _count_by_status("notification_service", "EmailDelivery"),
+        # The drain job empties the DLQ into this table every few seconds: what waits for an admin is counted here.
+        "dead_letters": _count_by_status("workflow_api", "DeadLetter"),
     }
+
+
+def _count_by_status(app_label: str, model_name: str) -> dict[str, int]:
+    rows = apps.get_model(app_label, model_name).objects.values_list("status").annotate(n=Count("id")).order_by()
+    return dict(rows)
 
 
 class LiveCollector(Collector):
@@ -206,10 +212,18 @@ class LiveCollector(Collector):
     def _database_metrics(counts: dict[str, Any]) -> Iterator[Metric]:
         yield CounterMetricFamily("tts_tasks_created", "Tasks created (tickets ingested).", value=counts["tasks"])
         yield CounterMetricFamily("tts_assignments", "Task assignments made.", value=counts["assignments"])
-        deliveries = GaugeMetricFamily("tts_email_deliveries", "Email deliveries by status.", labels=["status"])
-        for status in apps.get_model("notification_service", "EmailDelivery").Status.values:
-            deliveries.add_metric([status], counts["email_deliveries"].get(status, 0))
-        yield deliveries
+        yield _by_status("tts_email_deliveries", "Email deliveries by status.", counts["email_deliveries"],
+                         apps.get_model("notification_service", "EmailDelivery").Status.values)
+        yield _by_status("tts_dead_letters", "Dead letters taken from the DLQ, by status (pending = awaiting an admin).",
+                         counts["dead_letters"], apps.get_model("workflow_api", "DeadLetter").Status.values)
+
+
+def _by_status(name: str, documentation: str, counts: dict[str, int], statuses: list[str]) -> GaugeMetricFamily:
+    """Every status is reported, 0 included, so that an alert on one status has a series to read."""
+    family = GaugeMetricFamily(name, documentation, labels=["status"])
+    for status in statuses:
+        family.add_metric([status], counts.get(status, 0))
+    return family
 
 
 _LIVE_REGISTRY = CollectorRegistry(auto_describe=False)

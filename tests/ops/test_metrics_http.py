@@ -8,10 +8,13 @@ from typing import Any
 import pytest
 import requests
 from circuitbreaker import CircuitBreaker
+from django.core.cache import cache
+from django.utils import timezone
 from kombu import Connection
 
 from tests.conftest import wait_for
 from tts_common import contracts, metrics
+from workflow_api.models import DeadLetter
 
 from .conftest import SERVICE_KEY, parse_samples, sample, scrape
 
@@ -58,6 +61,7 @@ def test_queue_depth_and_consumers_come_from_the_broker(asgi_server: Callable[[]
     assert sample(samples, "tts_metrics_source_up", source="database") == 1
     assert sample(samples, "tts_tasks_created_total") == 0
     assert sample(samples, "tts_email_deliveries", status="failed") == 0
+    assert sample(samples, "tts_dead_letters", status="pending") == 0
 
     # A consumer attached (holding one message unacknowledged) and more messages: seen once the cache expires.
     _put(broker, ROLE_QUEUE, 3)
@@ -104,3 +108,16 @@ def test_open_circuit_breakers_are_reported(monkeypatch: pytest.MonkeyPatch) -> 
     samples = parse_samples(metrics.exposition().decode())
     assert sample(samples, "tts_circuit_open", integration="bms") == 1
     assert sample(samples, "tts_circuit_failures", integration="bms") == 2
+
+
+@pytest.mark.django_db
+def test_dead_letters_are_counted_by_status_from_their_table() -> None:
+    """The drain job empties the DLQ within seconds: letters awaiting an admin are read from the table."""
+    now = timezone.now()
+    for key, status in (("a", "pending"), ("b", "pending"), ("c", "discarded")):
+        DeadLetter.objects.create(message_key=key, status=status, received_at=now)
+    cache.delete("metrics:database")  # a reading of the previous few seconds may be cached
+    samples = parse_samples(metrics.exposition().decode())
+    assert sample(samples, "tts_dead_letters", status="pending") == 2
+    assert sample(samples, "tts_dead_letters", status="discarded") == 1
+    assert sample(samples, "tts_dead_letters", status="reprocessed") == 0

@@ -41,6 +41,7 @@ def test_alert_rules_pass_their_unit_tests() -> None:
 def test_every_threshold_of_the_issue_has_an_alert() -> None:
     rules = {rule["alert"]: rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]}
     assert {"TTSHighErrorRate", "TTSHighLatencyP95", "TTSQueueBacklog", "TTSCircuitOpen", "TTSDeadLetters"} <= set(rules)
+    assert 'tts_dead_letters{status="pending"}' in rules["TTSDeadLettersPending"]["expr"]
     assert "> 0.05" in rules["TTSHighErrorRate"]["expr"]
     assert "> 2" in rules["TTSHighLatencyP95"]["expr"]
     assert "> 1000" in rules["TTSQueueBacklog"]["expr"]
@@ -52,7 +53,7 @@ def test_dashboard_has_the_panels_of_the_alerts(tmp_path: Path) -> None:
     titles = {panel["title"] for panel in dashboard["panels"]}
     assert {
         "Request rate by route", "HTTP error rate (5xx)", "p95 latency by route", "Queue depth",
-        "Consumers per queue", "Consumer lag (time to drain the backlog)", "Dead-letter queue",
+        "Consumers per queue", "Consumer lag (time to drain the backlog)", "Dead letters",
         "Tasks created and assigned", "Circuit breakers open", "Failed email deliveries",
     } <= titles  # fmt: skip
     assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
