@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -30,7 +29,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
 
-from tts_common.auth import token_from_scope, user_from_token
+from tts_common.auth import WS_CLOSE_UNAUTHENTICATED, close_when_token_expires, token_from_scope, user_from_token
 
 from .access import AccessCheckUnavailable, ticket_access
 from .feed import comment_event, fanout, group_name
@@ -38,7 +37,6 @@ from .models import Comment
 from .selectors import comment_list
 
 CLOSE_BAD_REQUEST = 4400
-CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNAVAILABLE = 4503
 CLOSE_TOO_SLOW = 4408
@@ -121,7 +119,7 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
         token = token_from_scope(self.scope)
         user = user_from_token(token) if token else None
         if user is None:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.close(code=WS_CLOSE_UNAUTHENTICATED)
             return
         try:
             ticket_id, last_id = _feed_request(self.scope)
@@ -140,7 +138,7 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
             return
         self.group = group_name(ticket_id)
         await fanout.join(self.group, self)
-        self._close_when_token_expires(float(user.token["exp"]))
+        self.expiry = close_when_token_expires(self, user)
         if last_id is not None:
             await self._catch_up(ticket_id, last_id)
 
@@ -153,11 +151,6 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
                 self.delivered_up_to = comment_id
             if len(page) < CATCH_UP_BATCH:
                 return
-
-    def _close_when_token_expires(self, exp: float) -> None:
-        # A feed must not outlive the credential that opened it; the client reconnects with a fresh token.
-        close = lambda: asyncio.ensure_future(self.close(code=CLOSE_UNAUTHENTICATED))  # noqa: E731
-        self.expiry = asyncio.get_running_loop().call_later(max(0.0, exp - time.time()), close)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:

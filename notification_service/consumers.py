@@ -1,23 +1,23 @@
 """WebSocket ``/ws/notifications/``: pushes the caller's new notifications as they are stored.
 
 Events: ``{"type": "notification", "notification": {...}, "unread_count": N}``. The socket is push-only.
+A missing, bad or expired token closes it with 4401, and so does the token expiring while it is open.
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from tts_common.auth import token_from_scope, user_from_token
+from tts_common.auth import WS_CLOSE_UNAUTHENTICATED, close_when_token_expires, token_from_scope, user_from_token
 
 from .realtime import group_name
-
-# Application close code for a missing, bad or expired token (the HTTP 401 of WebSockets).
-CLOSE_UNAUTHORIZED = 4401
 
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
+    expiry: asyncio.TimerHandle | None = None
 
     async def connect(self) -> None:
         token = token_from_scope(self.scope)
@@ -25,14 +25,17 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         if user is None:
             # Accept first: a close code only reaches an open socket (a refused handshake is a bare HTTP 403).
             await self.accept()
-            await self.close(code=CLOSE_UNAUTHORIZED)
+            await self.close(code=WS_CLOSE_UNAUTHENTICATED)
             return
         # Join before accepting, so that a client that sees the socket open misses no notification.
         self.group = group_name(user.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self.expiry = close_when_token_expires(self, user)
 
     async def disconnect(self, code: int) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

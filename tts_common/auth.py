@@ -4,6 +4,8 @@ A token carries ``user_id``, ``username``, ``roles`` ({system: [role name, ...]}
 """
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -60,6 +62,21 @@ def token_from_scope(scope: dict[str, Any]) -> str | None:
             if scheme.lower() == "bearer" and token:
                 return token
     return None
+
+
+# WebSocket application close code for a missing, bad or expired token (the HTTP 401 of WebSockets).
+WS_CLOSE_UNAUTHENTICATED = 4401
+
+
+def close_when_token_expires(consumer: Any, user: TokenUser) -> asyncio.TimerHandle:
+    """Close ``consumer``'s socket with 4401 when ``user``'s token expires: a socket must not outlive the credential
+    that opened it (the client reconnects with a fresh token). Cancel the handle when the socket closes first."""
+
+    def close() -> None:
+        asyncio.ensure_future(consumer.close(code=WS_CLOSE_UNAUTHENTICATED))
+
+    delay = max(0.0, float(user.token["exp"]) - time.time())
+    return asyncio.get_running_loop().call_later(delay, close)
 
 
 def is_admin(user: Any) -> bool:

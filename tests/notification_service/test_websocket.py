@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -52,6 +53,24 @@ def test_missing_bad_and_expired_tokens_are_refused_with_4401(asgi_server):
         ]
 
     assert asyncio.run(run()) == [4401] * 5
+
+
+def test_the_socket_closes_with_4401_when_its_token_expires(asgi_server):
+    server = asgi_server()
+    token = AccessToken()
+    token["user_id"] = 21
+    token.set_exp(lifetime=timedelta(seconds=4))
+
+    async def run() -> tuple[float, int]:
+        async with connect(ws_url(server, f"?token={token}")) as ws:
+            opened = time.monotonic()
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 15)
+            return time.monotonic() - opened, ws.close_code
+
+    open_for, code = asyncio.run(run())
+    assert code == 4401
+    assert 0.5 < open_for < 10  # open until the token expired, not refused at once
 
 
 def test_new_notifications_are_pushed_to_their_users_only(asgi_server, notification_worker):
