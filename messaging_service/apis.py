@@ -98,24 +98,27 @@ class CommentDetailApi(APIView):
     class InputSerializer(serializers.Serializer):
         text = CommentTextField()
 
-    def _get_visible(self, request: Request, comment_id: int) -> Comment:
+    def _get_visible(self, request: Request, comment_id: int) -> tuple[Comment, TicketAccess]:
         comment = comment_get(comment_id=comment_id)
-        require_ticket_access(request, comment.ticket_id)
-        return comment
+        return comment, require_ticket_access(request, comment.ticket_id)
 
     @extend_schema(responses=CommentOutputSerializer)
     def get(self, request: Request, comment_id: int) -> Response:
-        return Response(CommentOutputSerializer(self._get_visible(request, comment_id)).data)
+        comment, _ = self._get_visible(request, comment_id)
+        return Response(CommentOutputSerializer(comment).data)
 
     @extend_schema(request=InputSerializer, responses=CommentOutputSerializer, summary="Edit one's own comment.")
     def patch(self, request: Request, comment_id: int) -> Response:
-        comment = self._get_visible(request, comment_id)
+        comment, access = self._get_visible(request, comment_id)
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        comment = comment_edit(comment=comment, user=request.user, text=payload.validated_data["text"])
+        comment = comment_edit(
+            comment=comment, user=request.user, text=payload.validated_data["text"], participants=access.participants
+        )
         return Response(CommentOutputSerializer(comment).data)
 
     @extend_schema(responses={204: None}, summary="Soft-delete one's own comment (admins: anyone's).")
     def delete(self, request: Request, comment_id: int) -> Response:
-        comment_delete(comment=self._get_visible(request, comment_id), user=request.user)
+        comment, _ = self._get_visible(request, comment_id)
+        comment_delete(comment=comment, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -124,18 +124,33 @@ def comment_create(*, ticket_id: str, text: str, author: TokenUser, participants
     return comment
 
 
-def comment_edit(*, comment: Comment, user: TokenUser, text: str) -> Comment:
-    """Replace the text of one's own comment (not even admins edit others' words)."""
+def comment_edit(*, comment: Comment, user: TokenUser, text: str, participants: Mapping[int, str]) -> Comment:
+    """Replace the text of one's own comment (not even admins edit others' words). Users the edit mentions for the
+    first time are notified as a new comment's mentions are (``participants`` as for :func:`comment_create`)."""
+    # Resolved before the transaction (HTTP lookups must not hold the row lock), against the text as read; the
+    # locked row's text decides which mentions are new.
+    candidates = [name for name in mentioned_usernames(text) if name not in mentioned_usernames(comment.text)]
+    resolved = _resolve_mentions(candidates)
     with transaction.atomic():
         comment = Comment.objects.select_for_update().get(pk=comment.pk)
         if comment.author_id != user.id:
             raise exceptions.PermissionDenied("You can only edit your own comments.")
         if comment.is_deleted:
             raise CommentDeleted()
+        already = set(mentioned_usernames(comment.text))
+        newly_mentioned = {user_id for name, user_id in resolved.items() if name not in already} - {user.id}
         comment.text = text
         comment.edited_at = timezone.now()
         comment.save(update_fields=["text", "edited_at"])
         transaction.on_commit(partial(feed.broadcast, comment, "edit"), robust=True)
+        any_task_id = next(iter(participants.values()), None)
+        for user_id in sorted(newly_mentioned):
+            bus.publish_on_commit(
+                contracts.INAPP_NOTIFICATION,
+                **_notification(
+                    comment, user_id=user_id, task_id=participants.get(user_id, any_task_id), mentioned=True
+                ),
+            )
     return comment
 
 

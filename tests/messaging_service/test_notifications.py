@@ -102,3 +102,27 @@ def test_nothing_is_published_before_commit(api, broker, alice, ticket, django_c
         api(caller(103, "carol")).post("/api/comments/", {"ticket_id": ticket, "text": "hi"}, format="json")
         api(alice).post("/api/comments/", {"ticket_id": ticket, "text": "@carol hi"}, format="json")
     assert callbacks and published(broker) == []
+
+
+def test_an_edit_notifies_only_the_users_it_mentions_for_the_first_time(
+    api, upstream, settings, broker, alice, bob, ticket, django_capture_on_commit_callbacks
+):
+    settings.WORKFLOW_API_URL = settings.AUTH_SERVICE_URL = upstream.url
+    task_id = upstream.add_task(ticket, assigned_user=bob.id, owner=alice.id)
+    upstream.users = {"alice": alice.id, "bob": bob.id, "carol": 103, "dave": 104}
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api(alice).post("/api/comments/", {"ticket_id": ticket, "text": "@carol hi"}, format="json")
+    comment_id = created.json()["id"]
+    published(broker)  # the comment's own notifications
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(alice).patch(
+            f"/api/comments/{comment_id}/", {"text": "@carol hi, and @dave @alice too"}, format="json"
+        )
+    assert response.status_code == 200
+    notified = [(n["user_id"], n["subject"], n["related_task_id"], n["metadata"]["mentioned"]) for n in published(broker)]
+    assert notified == [(104, f"alice mentioned you on ticket {ticket}", task_id, True)]
+
+    with django_capture_on_commit_callbacks(execute=True):  # the same mentions again: nobody is new
+        api(alice).patch(f"/api/comments/{comment_id}/", {"text": "@dave @carol, fixed a typo"}, format="json")
+    assert published(broker) == []
