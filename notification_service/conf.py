@@ -21,6 +21,13 @@ EMAIL_TASK_SOFT_TIME_LIMIT = 240
 # A claim older than this is taken to belong to a dead worker (the email task's hard time limit is shorter).
 EMAIL_CLAIM_LEASE_SECONDS = 300
 
+
+def email_stalled_after_seconds() -> float:
+    """A pending delivery untouched this long has no message on its way (its retry could not be published, e.g.
+    through a broker outage): the sweep queues it again. Past the longest retry wait, so a delivery waiting out its
+    backoff is left alone."""
+    return max(EMAIL_CLAIM_LEASE_SECONDS, 2 * email_retry_base_seconds() * 2.0**EMAIL_MAX_RETRIES)
+
 # Types that also go by email for a user who never set preferences.
 DEFAULT_EMAIL_TYPES: tuple[str, ...] = (
     "task_assignment",

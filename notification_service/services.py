@@ -267,6 +267,24 @@ def enqueue_email_deliveries(*, delivery_ids: Sequence[int]) -> None:
     )
 
 
+def requeue_stalled_deliveries(*, limit: int = 1000) -> int:
+    """Queue again the deliveries that no message is on its way for: pending ones untouched past
+    :func:`conf.email_stalled_after_seconds`, and claims past their lease whose worker died and whose message was
+    lost. A duplicate message is harmless: only one worker can claim a delivery (:func:`_claim`)."""
+    now = timezone.now()
+    stalled = Q(
+        status=EmailDelivery.Status.PENDING, updated_at__lt=now - timedelta(seconds=conf.email_stalled_after_seconds())
+    ) | Q(status=EmailDelivery.Status.SENDING, claimed_at__lt=now - timedelta(seconds=conf.EMAIL_CLAIM_LEASE_SECONDS))
+    ids = list(EmailDelivery.objects.filter(stalled).order_by("id").values_list("id", flat=True)[:limit])
+    if not ids:
+        return 0
+    # Touched first, so the next sweep waits a whole stall period for this message before sending another.
+    EmailDelivery.objects.filter(id__in=ids).update(updated_at=now)
+    enqueue_email_deliveries(delivery_ids=ids)
+    logger.info("stalled email deliveries queued again", extra={"operation": "requeue_stalled", "count": len(ids)})
+    return len(ids)
+
+
 def retry_delivery(*, delivery: EmailDelivery) -> EmailDelivery:
     """Give a failed delivery a fresh round of attempts (an admin's action)."""
     with transaction.atomic():

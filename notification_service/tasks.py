@@ -64,3 +64,9 @@ def send_email(self: Any, delivery_ids: list[int]) -> None:
     )
     if retry:
         raise self.retry(kwargs={"delivery_ids": retry.delivery_ids}, countdown=retry.countdown)
+
+
+@shared_task(name=contracts.EMAIL_SWEEP.task)
+def requeue_stalled_emails() -> None:
+    """Scheduled by celery beat; a missed tick needs no retry, the next one does the same."""
+    services.requeue_stalled_deliveries()

@@ -187,11 +187,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_TIMEZONE = "UTC"
-# Scheduled jobs, sent by exactly one `celery -A tts beat` (`manage.py runall` starts it) to the workflow-scheduled
-# queue. Both are idempotent and safe to overlap; a tick no worker took within its interval expires (the next one
+# Scheduled jobs, sent by exactly one `celery -A tts beat` (`manage.py runall` starts it) to their service's queue
+# (contracts.py). All are idempotent and safe to overlap; a tick no worker took within its interval expires (the next one
 # does the same work). Interval jobs keep no state worth persisting, hence the in-memory scheduler (no beat file).
 SLA_SCAN_INTERVAL_SECONDS = env.float("SLA_SCAN_INTERVAL_SECONDS", default=60)
 DEAD_LETTER_DRAIN_INTERVAL_SECONDS = env.float("DEAD_LETTER_DRAIN_INTERVAL_SECONDS", default=15)
+EMAIL_SWEEP_INTERVAL_SECONDS = env.float("EMAIL_SWEEP_INTERVAL_SECONDS", default=60)
 CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     "sla-scan": {
@@ -203,6 +204,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": contracts.DEAD_LETTER_DRAIN.task,
         "schedule": DEAD_LETTER_DRAIN_INTERVAL_SECONDS,
         "options": {"expires": DEAD_LETTER_DRAIN_INTERVAL_SECONDS},
+    },
+    "email-sweep": {
+        "task": contracts.EMAIL_SWEEP.task,
+        "schedule": EMAIL_SWEEP_INTERVAL_SECONDS,
+        "options": {"expires": EMAIL_SWEEP_INTERVAL_SECONDS},
     },
 }
 

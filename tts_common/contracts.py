@@ -27,6 +27,8 @@ INAPP_NOTIFICATION = Route("notifications.create_inapp", "inapp-notification-que
 TICKET_STATUS = Route("send_ticket_status", "ticket_status-default")
 # Internal to notification_service: email runs on its own queue so slow SMTP never delays in-app storage.
 NOTIFICATION_EMAIL = Route("notifications.send_email", "notification-email")
+# Scheduled (celery beat): queues again email deliveries whose message was lost, for the email workers.
+EMAIL_SWEEP = Route("notifications.email.requeue_stalled", "notification-email")
 # Internal to workflow_api: jobs celery beat sends (SLA monitor, dead-letter intake), kept off the intake queues.
 SLA_SCAN = Route("workflow.sla.scan", "workflow-scheduled")
 DEAD_LETTER_DRAIN = Route("workflow.dead_letters.drain", "workflow-scheduled")
@@ -39,6 +41,7 @@ ROUTES: tuple[Route, ...] = (
     INAPP_NOTIFICATION,
     TICKET_STATUS,
     NOTIFICATION_EMAIL,
+    EMAIL_SWEEP,
     SLA_SCAN,
     DEAD_LETTER_DRAIN,
 )

@@ -1,13 +1,15 @@
 """End to end on the real stack: outside producers → RabbitMQ → a real worker process → PostgreSQL and real SMTP."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Iterator
 
 import pytest
 from celery import Celery
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from notification_service import conf
+from notification_service import conf, services
 from notification_service.models import EmailDelivery, InAppNotification, RejectedMessage
 from tests.conftest import outside_celery_app, wait_for
 from tts_common import contracts
@@ -116,3 +118,43 @@ def test_invalid_messages_are_recorded_and_the_worker_keeps_going(notification_w
     assert any(r.startswith("task_title") for r in reasons)
     assert InAppNotification.objects.count() == 1
     assert worker.process.poll() is None
+
+
+def test_deliveries_whose_message_was_lost_are_queued_again_by_the_sweep(notification_worker, auth_stub, smtp_server):
+    """A delivery whose message could not be published (e.g. through a broker outage) waits with nothing on its way,
+    and so does one claimed by a worker that died and whose message was lost: the scheduled sweep queues both again
+    for the email workers. A delivery that was just stored (its message on its way) is left alone."""
+    auth_stub.add_user(11, "agent11@example.com")
+    smtp_server.start()
+    now = timezone.now()
+    stalled = _delivery("stalled", updated_at=now - timedelta(seconds=conf.email_stalled_after_seconds() + 1))
+    orphaned = _delivery(
+        "orphaned", status="sending", attempts=1, claimed_at=now - timedelta(seconds=conf.EMAIL_CLAIM_LEASE_SECONDS + 1)
+    )
+    fresh = _delivery("fresh")
+    notification_worker(queues=(contracts.NOTIFICATION_EMAIL.queue,))
+
+    assert services.requeue_stalled_deliveries() == 2
+    wait_for(lambda: len(smtp_server.messages) == 2, timeout=30, message="two emails")
+    assert sorted(m["Subject"] for m in smtp_server.messages) == ["orphaned", "stalled"]
+    wait_for(lambda: EmailDelivery.objects.filter(status="sent").count() == 2, timeout=10, message="both sent")
+    assert EmailDelivery.objects.get(id=fresh.id).status == "pending"
+    assert services.requeue_stalled_deliveries() == 0  # nothing stalled any more
+    assert {stalled.id, orphaned.id} == set(EmailDelivery.objects.filter(status="sent").values_list("id", flat=True))
+
+
+def _delivery(subject: str, **fields: Any) -> EmailDelivery:
+    """A stored notification's delivery, with no message published for it."""
+    notification = InAppNotification.objects.create(
+        user_id=11, notification_type="task_assignment", subject=subject, dedup_key=subject
+    )
+    delivery = EmailDelivery.objects.create(notification=notification, user_id=11)
+    EmailDelivery.objects.filter(id=delivery.id).update(**fields)  # updated_at as given, not auto_now
+    return delivery
+
+
+def test_the_sweep_is_scheduled_for_the_email_workers(settings):
+    [entry] = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == contracts.EMAIL_SWEEP.task]
+    assert entry["schedule"] == settings.EMAIL_SWEEP_INTERVAL_SECONDS
+    assert settings.CELERY_TASK_ROUTES[contracts.EMAIL_SWEEP.task]["queue"] == contracts.EMAIL_SWEEP.queue
+    assert contracts.EMAIL_SWEEP.queue in contracts.SERVICE_QUEUES["notification_email"]
