@@ -45,9 +45,11 @@ from workflow_api.services.audit import audit_event, record_events
 def lock_cursors(role_ids: Iterable[int]) -> dict[int, RoundRobinCursor]:
     """Lock (creating if need be) the pointers of ``role_ids``, in role_id order; call inside a transaction.
 
-    One statement when the pointers exist (the steady state); a role seen for the first time costs an
-    INSERT ... ON CONFLICT DO NOTHING (never get_or_create: two workers meeting a new role must not collide) and a
-    second locking read.
+    One statement when the pointers exist (the steady state). That statement locks nothing unless *all* of them
+    exist: locking the existing ones and then creating the others would hold a later pointer while waiting for an
+    earlier one (a deadlock with a worker locking both in order). So a role seen for the first time costs an
+    INSERT ... ON CONFLICT DO NOTHING of the missing ones (never get_or_create: two workers meeting a new role must
+    not collide) and the locking read again.
     """
     ids = sorted(set(role_ids))
     if not ids:
@@ -57,19 +59,21 @@ def lock_cursors(role_ids: Iterable[int]) -> dict[int, RoundRobinCursor]:
         cursors = RoundRobinCursor.objects.select_for_update().filter(role_id__in=ids).order_by("role_id")
         return {cursor.role_id: cursor for cursor in cursors}
     table = RoundRobinCursor._meta.db_table
-    lock = f"SELECT role_id, last_user_id, sequence FROM {table} WHERE role_id = ANY(%s) ORDER BY role_id FOR UPDATE"
+    lock = f"""SELECT role_id, last_user_id, sequence FROM {table}
+               WHERE role_id = ANY(%(ids)s) AND (SELECT count(*) FROM {table} WHERE role_id = ANY(%(ids)s)) = %(n)s
+               ORDER BY role_id FOR UPDATE"""
     with connection.cursor() as cursor:
-        cursor.execute(lock, [ids])
+        cursor.execute(lock, {"ids": ids, "n": len(ids)})
         rows = cursor.fetchall()
-        if len(rows) < len(ids):
-            missing = sorted(set(ids) - {row[0] for row in rows})
+        if not rows:
+            # Waits for any concurrent creator of the same rows, so afterwards they all exist for this transaction.
             cursor.execute(
                 f"INSERT INTO {table} (role_id, last_user_id, sequence) SELECT unnest(%s::bigint[]), NULL, 0 "
                 "ON CONFLICT DO NOTHING",
-                [missing],
+                [ids],
             )
-            cursor.execute(lock, [missing])
-            rows += cursor.fetchall()
+            cursor.execute(lock, {"ids": ids, "n": len(ids)})
+            rows = cursor.fetchall()
     return {role_id: RoundRobinCursor(role_id=role_id, last_user_id=last, sequence=seq) for role_id, last, seq in rows}
 
 

@@ -1,7 +1,8 @@
 """Agent availability and role settings: the workflow engine's own assignment settings (not synced from auth).
 
 Race-freedom of "no task goes to a user while away": a pick locks its role's pointer, then reads who is eligible
-(services/assignment.py). A change here locks the user's row, then the pointers of all the user's roles (role_id
+(services/assignment.py). A change here locks the user's row (against concurrent changes of the same user and
+of their roles), then the pointers of all the user's roles (role_id
 order, as picks do), and only then takes its time and writes. So every pick either committed before the change
 took its locks (its time is earlier than the change's) or reads the change (its time is later): with many
 workers no pick that saw the user available commits after the user went away. The change's time is the
@@ -40,7 +41,9 @@ def availability_set(*, user_id: int, data: AvailabilityData, actor: TokenUser |
     if data["away_from"] and data["away_until"] and data["away_until"] <= data["away_from"]:
         raise ValidationError({"away_until": ["Must be after away_from."]})
     with transaction.atomic():
-        if UserReplica.objects.select_for_update().filter(pk=user_id).first() is None:
+        # NO KEY UPDATE: serialises with changes of the same user (and membership syncs) but not with the key-share
+        # locks that inserting tasks assigned to the user takes while holding pointers (that would deadlock).
+        if UserReplica.objects.select_for_update(no_key=True).filter(pk=user_id).first() is None:
             raise NotFound("User not found.")
         roles = sorted(UserRole.objects.filter(user_id=user_id).values_list("role_id", flat=True))
         lock_cursors(roles)
