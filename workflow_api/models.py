@@ -320,10 +320,10 @@ class AssignmentDecision(models.Model):
         LEAST_LOADED_AWAY = "least_loaded_away"
         DIRECT = "direct"
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="decisions")
-    step_instance = models.ForeignKey(StepInstance, on_delete=models.CASCADE, related_name="+")
     role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+")
     sequence = models.BigIntegerField(null=True, blank=True)  # the role's pick number; null for direct choices
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="decisions")
+    step_instance = models.ForeignKey(StepInstance, on_delete=models.CASCADE, related_name="+")
     strategy = models.CharField(max_length=16, choices=Strategy.choices)
     policy = models.CharField(max_length=20, choices=NoEligiblePolicy.choices, blank=True)
     candidates = models.JSONField(default=list)  # the role's users, in user_id (round-robin) order

@@ -203,13 +203,6 @@ class TaskActionApi(generics.GenericAPIView):
 
 
 # --- Assignment: availability, role settings, fairness -------------------------------------------------------------
-def _availability_response(user_id: int) -> Response:
-    current = availability_get(user_id=user_id)
-    if current is None:
-        raise NotFound("User not found.")
-    return Response(serializers.AvailabilitySerializer(current).data)
-
-
 class _AvailabilityApi(generics.GenericAPIView):
     serializer_class = serializers.AvailabilitySerializer
 
@@ -217,15 +210,19 @@ class _AvailabilityApi(generics.GenericAPIView):
         raise NotImplementedError
 
     def get(self, request: Request, **kwargs: Any) -> Response:
-        return _availability_response(self.user_id(request, **kwargs))
+        current = availability_get(user_id=self.user_id(request, **kwargs))
+        if current is None:
+            raise NotFound("User not found.")
+        return Response(self.get_serializer(current).data)
 
     @extend_schema(request=serializers.AvailabilityInputSerializer, responses={200: serializers.AvailabilitySerializer, **_ERRORS})
     def put(self, request: Request, **kwargs: Any) -> Response:
-        user_id = self.user_id(request, **kwargs)
         body = serializers.AvailabilityInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        availability.availability_set(user_id=user_id, data=body.validated_data, actor=request.user)
-        return _availability_response(user_id)
+        availability.availability_set(
+            user_id=self.user_id(request, **kwargs), data=body.validated_data, actor=request.user
+        )
+        return self.get(request, **kwargs)
 
 
 class MyAvailabilityApi(_AvailabilityApi):
@@ -284,13 +281,7 @@ class RoleFairnessApi(generics.GenericAPIView):
     def get(self, request: Request, role_id: int) -> Response:
         query = serializers.FairnessQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        fairness = role_fairness(role_id=role_id, **query.validated_data)
-        users = [
-            {"user_id": user_id, "username": fairness.usernames.get(user_id, ""), "assignments": count}
-            for user_id, count in fairness.counts.items()
-        ]
-        data = {"role_id": role_id, "since": fairness.since, "until": fairness.until, "users": users, "spread": fairness.spread}
-        return Response(self.get_serializer(data).data)
+        return Response(self.get_serializer(role_fairness(role_id=role_id, **query.validated_data)).data)
 
 
 # --- Audit ---------------------------------------------------------------------------------------------------------

@@ -49,6 +49,13 @@ class Fairness:
     usernames: dict[int, str]
 
     @property
+    def users(self) -> list[dict[str, object]]:
+        return [
+            {"user_id": user_id, "username": self.usernames.get(user_id, ""), "assignments": count}
+            for user_id, count in self.counts.items()
+        ]
+
+    @property
     def spread(self) -> int:
         return max(self.counts.values()) - min(self.counts.values()) if self.counts else 0
 

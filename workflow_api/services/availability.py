@@ -16,7 +16,7 @@ idempotent, so saving the same availability again retries them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.db import transaction
 from django.utils import timezone
@@ -53,25 +53,17 @@ def availability_set(*, user_id: int, data: AvailabilityData, actor: TokenUser |
             user_id=user_id,
             defaults={**data, "updated_at": now, "updated_by_id": actor.id if actor else None},
         )
-        record_events(
-            [
-                audit_event(
-                    "agent.availability_changed",
-                    entity_type="user",
-                    entity_id=str(user_id),
-                    actor_id=actor.id if actor else None,
-                    actor_username=actor.username if actor else "",
-                    data={
-                        "user_id": user_id,
-                        "status": data["status"],
-                        "previous": previous or AgentAvailability.Status.ACTIVE,
-                        "away_from": data["away_from"].isoformat() if data["away_from"] else None,
-                        "away_until": data["away_until"].isoformat() if data["away_until"] else None,
-                        "reason": data["reason"],
-                    },
-                    at=now,
-                )
-            ]
+        _record(
+            "agent.availability_changed",
+            ("user", user_id),
+            actor,
+            now,
+            user_id=user_id,
+            status=data["status"],
+            previous=previous or AgentAvailability.Status.ACTIVE,
+            away_from=data["away_from"].isoformat() if data["away_from"] else None,
+            away_until=data["away_until"].isoformat() if data["away_until"] else None,
+            reason=data["reason"],
         )
     if availability.status == AgentAvailability.Status.UNAVAILABLE:
         release_user_tasks(user_id, reason="user_unavailable")
@@ -92,17 +84,21 @@ def role_settings_set(*, role_id: int, lead_user_id: int | None, actor: TokenUse
     settings, _ = RoleSettings.objects.update_or_create(
         role_id=role_id, defaults={"lead_user_id": lead_user_id, "updated_at": now}
     )
+    _record("role.settings_changed", ("role", role_id), actor, now, lead_user_id=lead_user_id)
+    return settings
+
+
+def _record(action: str, entity: tuple[str, int], actor: TokenUser | None, now: datetime, **data: Any) -> None:
     record_events(
         [
             audit_event(
-                "role.settings_changed",
-                entity_type="role",
-                entity_id=str(role_id),
+                action,
+                entity_type=entity[0],
+                entity_id=str(entity[1]),
                 actor_id=actor.id if actor else None,
                 actor_username=actor.username if actor else "",
-                data={"lead_user_id": lead_user_id},
+                data=data,
                 at=now,
             )
         ]
     )
-    return settings

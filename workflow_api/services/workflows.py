@@ -18,7 +18,6 @@ from rest_framework.exceptions import NotFound, ValidationError
 from tts_common.api import Conflict
 from tts_common.auth import TokenUser
 from workflow_api.models import (
-    AssignmentStrategy,
     NoEligiblePolicy,
     Priority,
     RoleReplica,
@@ -64,6 +63,7 @@ class WorkflowData(TypedDict):
 SLA_FIELDS = {priority.value: f"sla_{priority.value}" for priority in Priority}
 _SCALAR_FIELDS = ("name", "description", "category", "sub_category", "department")
 _ROLE_FIELDS = ("coordinator_role_id", "escalation_role_id")
+_STEP_FIELDS = tuple(StepData.__annotations__)  # the model's field names; left out: the model's default
 
 
 # --- Create / update ---------------------------------------------------------------------------------------------
@@ -137,16 +137,7 @@ def _replace_graph(workflow: Workflow, steps: list[StepData], transitions: list[
     workflow.transitions.all().delete()
     workflow.steps.all().delete()
     created = WorkflowStep.objects.bulk_create(
-        WorkflowStep(
-            workflow=workflow,
-            name=s["name"],
-            order=s["order"],
-            role_id=s["role_id"],
-            sla_weight=s["sla_weight"],
-            assignment_strategy=s.get("assignment_strategy", AssignmentStrategy.ROUND_ROBIN),
-            no_eligible_policy=s.get("no_eligible_policy", NoEligiblePolicy.HOLD),
-        )
-        for s in steps
+        WorkflowStep(workflow=workflow, **{field: s[field] for field in _STEP_FIELDS if field in s}) for s in steps
     )
     _create_transitions(workflow, {step.name: step for step in created}, transitions)
 
@@ -317,14 +308,7 @@ def workflow_new_version(*, workflow_id: int, actor: TokenUser | None) -> Workfl
     )
     clone.save()
     steps = [
-        StepData(
-            name=s.name,
-            order=s.order,
-            role_id=s.role_id,
-            sla_weight=s.sla_weight,
-            assignment_strategy=s.assignment_strategy,
-            no_eligible_policy=s.no_eligible_policy,
-        )
+        StepData(**{field: getattr(s, field) for field in _STEP_FIELDS})  # type: ignore[typeddict-item]
         for s in source.steps.all()
     ]
     transitions = [
