@@ -117,3 +117,20 @@ def test_step_rules_round_trip_and_escalate_to_lead_needs_a_lead_at_deploy():
     data["steps"][0]["no_eligible_policy"] = "whatever"
     bad = admin.post("/workflows/", data, format="json")
     assert bad.status_code == 400 and "steps" in bad.json()["errors"]
+
+
+def test_a_transfer_to_an_away_user_is_400():
+    coordinators, _ = role_with_users(1)
+    agents, users = role_with_users(2)
+    deployed_workflow(step_roles=[agents], coordinator_role=coordinators, category="IT Support", sub_category="Network")
+    task = ingested_task("T-1")
+    other = next(u for u in users if u.user_id != task.assigned_user_id)
+    admin = api_client(is_admin=True)
+    assert admin.put(f"/agents/{other.user_id}/availability/", AWAY, format="json").status_code == 200
+    refused = admin.post(f"/tasks/{task.pk}/actions/", {"action": "transfer", "to_user": other.user_id}, format="json")
+    assert refused.status_code == 400 and "to_user" in refused.json()["errors"]
+    admin.put(f"/agents/{other.user_id}/availability/", {"status": "active"}, format="json")
+    moved = admin.post(f"/tasks/{task.pk}/actions/", {"action": "transfer", "to_user": other.user_id}, format="json")
+    assert moved.status_code == 200 and moved.json()["assigned_user"] == other.user_id
+    last = moved.json()["decisions"][-1]
+    assert (last["strategy"], last["outcome"], last["reason"], last["user_id"]) == ("direct", "direct", "transfer", other.user_id)
