@@ -81,6 +81,8 @@ class AgentAvailability(models.Model):
     away_from = models.DateTimeField(null=True, blank=True)
     away_until = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=200, blank=True)
+    # At most this many open tasks from new picks (null: no cap); a user at the cap is filtered out like an away one.
+    max_open_tasks = models.PositiveIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField()
     updated_by_id = models.BigIntegerField(null=True, blank=True)  # null = the engine
 
@@ -327,7 +329,7 @@ class AssignmentDecision(models.Model):
     strategy = models.CharField(max_length=16, choices=Strategy.choices)
     policy = models.CharField(max_length=20, choices=NoEligiblePolicy.choices, blank=True)
     candidates = models.JSONField(default=list)  # the role's users, in user_id (round-robin) order
-    filters = models.JSONField(default=list)  # [{"filter": role|active|unavailable|away, "removed": [user ids]}]
+    filters = models.JSONField(default=list)  # [{"filter": role|active|unavailable|away|capacity, "removed": [ids]}]
     detail = models.JSONField(default=dict)  # what else the choice used: open-task loads, the lead
     cursor_before = models.BigIntegerField(null=True, blank=True)
     cursor_after = models.BigIntegerField(null=True, blank=True)

@@ -302,7 +302,10 @@ class AvailabilitySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AgentAvailability
-        fields = ["user_id", "username", "status", "away_from", "away_until", "reason", "updated_at", "updated_by"]
+        fields = [
+            "user_id", "username", "status", "away_from", "away_until", "reason", "max_open_tasks", "updated_at",
+            "updated_by",
+        ]  # fmt: skip
 
 
 class AvailabilityInputSerializer(serializers.Serializer):
@@ -313,6 +316,10 @@ class AvailabilityInputSerializer(serializers.Serializer):
     away_from = serializers.DateTimeField(allow_null=True, default=None, help_text="Out of office from (null: open).")
     away_until = serializers.DateTimeField(allow_null=True, default=None, help_text="Out of office until (null: open).")
     reason = serializers.CharField(allow_blank=True, default="", max_length=200)
+    max_open_tasks = serializers.IntegerField(
+        min_value=0, max_value=100_000, allow_null=True, default=None,
+        help_text="Capacity: no new task while holding this many open ones (null: no cap).",
+    )  # fmt: skip
 
 
 class AgentSerializer(serializers.ModelSerializer):
@@ -320,10 +327,11 @@ class AgentSerializer(serializers.ModelSerializer):
     away_from = serializers.DateTimeField(source="availability.away_from", allow_null=True, default=None)
     away_until = serializers.DateTimeField(source="availability.away_until", allow_null=True, default=None)
     reason = serializers.CharField(source="availability.reason", default="")
+    max_open_tasks = serializers.IntegerField(source="availability.max_open_tasks", allow_null=True, default=None)
 
     class Meta:
         model = UserReplica
-        fields = ["user_id", "username", "is_active", "status", "away_from", "away_until", "reason"]
+        fields = ["user_id", "username", "is_active", "status", "away_from", "away_until", "reason", "max_open_tasks"]
 
 
 class RoleSettingsSerializer(serializers.Serializer):

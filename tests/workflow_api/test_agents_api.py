@@ -25,8 +25,9 @@ def test_a_user_reads_and_sets_their_own_availability():
     client = api_client(user)
     body = client.get("/agents/me/availability/").json()
     assert (body["user_id"], body["status"], body["updated_at"]) == (user.user_id, "active", None)
-    response = client.put("/agents/me/availability/", AWAY, format="json")
+    response = client.put("/agents/me/availability/", AWAY | {"max_open_tasks": 5}, format="json")
     assert response.status_code == 200, response.content
+    assert response.json()["max_open_tasks"] == 5
     assert response.json()["status"] == "away" and response.json()["updated_by"] == user.user_id
     assert AgentAvailability.objects.get(pk=user.pk).reason == "training"
 
@@ -37,6 +38,7 @@ def test_a_user_reads_and_sets_their_own_availability():
         ({"status": "gone"}, "status"),
         ({}, "status"),
         ({"status": "active", "away_from": "soon"}, "away_from"),
+        ({"status": "active", "max_open_tasks": -1}, "max_open_tasks"),
         ({"status": "active", "away_from": "2026-01-02T00:00:00Z", "away_until": "2026-01-01T00:00:00Z"}, "away_until"),
     ],
 )
@@ -97,7 +99,7 @@ def test_fairness_per_role_and_decisions_on_the_task():
     [decision] = api_client(holder).get(f"/tasks/{tasks[0].pk}/").json()["decisions"]
     assert decision["user_id"] == holder.user_id and decision["outcome"] == "assigned"
     assert decision["candidates"] == sorted(u.user_id for u in users)
-    assert [f["filter"] for f in decision["filters"]] == ["role", "active", "unavailable", "away"]
+    assert [f["filter"] for f in decision["filters"]] == ["role", "active", "unavailable", "away", "capacity"]
 
 
 def test_step_rules_round_trip_and_escalate_to_lead_needs_a_lead_at_deploy():

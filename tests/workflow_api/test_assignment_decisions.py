@@ -31,12 +31,9 @@ from workflow_api.services.availability import availability_set
 LEAST_LOADED = PickRule("least_loaded")
 
 
-def _set(user, status: str, **window) -> None:
-    availability_set(
-        user_id=user.user_id,
-        data={"status": status, "away_from": window.get("away_from"), "away_until": window.get("away_until"), "reason": ""},
-        actor=None,
-    )
+def _set(user, status: str, **fields) -> None:
+    data = {"status": status, "away_from": None, "away_until": None, "reason": "", "max_open_tasks": None}
+    availability_set(user_id=user.user_id, data=data | fields, actor=None)
 
 
 def _decide(role, rule: PickRule, count: int):
@@ -59,6 +56,7 @@ def test_a_decision_lists_candidates_filters_pointer_and_choice():
         {"filter": "active", "removed": [ids[1]]},
         {"filter": "unavailable", "removed": [ids[3]]},
         {"filter": "away", "removed": [ids[2]]},
+        {"filter": "capacity", "removed": []},
     ]
     assert (first.cursor_before, first.user_id, first.cursor_after) == (None, ids[0], ids[0])
     assert (second.cursor_before, second.user_id, second.cursor_after) == (ids[0], ids[4], ids[4])
@@ -90,6 +88,23 @@ def test_least_loaded_picks_fewest_open_tasks_and_breaks_ties_round_robin():
     # is alone at 1; then all tie at 2 and round-robin after ids[2] wraps to ids[0].
     assert [d.user_id for d in decisions] == [ids[2], ids[1], ids[2], ids[0]]
     assert decisions[0].detail["loads"] == {str(ids[0]): 2, str(ids[1]): 1, str(ids[2]): 0}
+
+
+@pytest.mark.django_db
+def test_a_user_at_capacity_is_filtered_out_as_a_batch_fills_them_up():
+    role, users = role_with_users(2)
+    capped, free = sorted(users, key=lambda u: u.user_id)
+    TaskFactory(assigned_user_id=capped.user_id, status=Task.Status.IN_PROGRESS)
+    _set(capped, "active", max_open_tasks=2)
+    decisions = _decide(role, ROUND_ROBIN, 4)
+    assert [d.user_id for d in decisions] == [capped.user_id, free.user_id, free.user_id, free.user_id]
+    assert decisions[0].filters[-1] == {"filter": "capacity", "removed": []}
+    assert decisions[2].filters[-1] == {"filter": "capacity", "removed": [capped.user_id]}
+    _set(capped, "active", max_open_tasks=1)  # (the picks above were not applied: capped still holds one task)
+    _set(free, "active", max_open_tasks=0)
+    [held] = _decide(role, ROUND_ROBIN, 1)
+    assert held.outcome == "held" and held.filters[-1]["removed"] == [capped.user_id, free.user_id]
+    assert replay_decisions([*decisions, held]).mismatches == []
 
 
 @pytest.mark.django_db

@@ -32,7 +32,7 @@ def _toggle(user_ids: list[int], stop: threading.Event) -> None:
             for status in ("away", "active"):
                 availability_set(
                     user_id=user_id,
-                    data={"status": status, "away_from": None, "away_until": None, "reason": "test"},
+                    data={"status": status, "away_from": None, "away_until": None, "reason": "test", "max_open_tasks": None},
                     actor=None,
                 )
                 time.sleep(rng.uniform(0.02, 0.15))

@@ -131,13 +131,15 @@ class RolePool:
     """A role's users as a pick sees them: everyone holding it, each filter's removals, who is left."""
 
     candidates: list[int] = field(default_factory=list)
-    filters: list[dict[str, Any]] = field(default_factory=list)
-    eligible: list[int] = field(default_factory=list)
+    filters: list[dict[str, Any]] = field(default_factory=list)  # the last, capacity, filled in per pick
+    eligible: list[int] = field(default_factory=list)  # before the capacity filter
     away: list[int] = field(default_factory=list)  # removed as away only: least_loaded_away picks among them
+    capacity: dict[int, int] = field(default_factory=dict)  # eligible users with a cap on their open tasks
 
 
-# Filters in the order they apply; a user is listed under the first that removes them.
-FILTERS = ("role", "active", "unavailable", "away")
+# Filters in the order they apply; a user is listed under the first that removes them. Capacity depends on the
+# open tasks at each pick (a batch fills a user up), the others are read once per call.
+FILTERS = ("role", "active", "unavailable", "away", "capacity")
 
 
 def is_away(status: str, away_from: datetime | None, away_until: datetime | None, now: datetime) -> bool:
@@ -165,11 +167,11 @@ def role_pools(role_ids: Iterable[int], *, now: datetime) -> dict[int, RolePool]
         .order_by("role_id", "user_id")
         .values_list(
             "role_id", "user_id", "role__is_active", "user__is_active", "user__availability__status",
-            "user__availability__away_from", "user__availability__away_until",
+            "user__availability__away_from", "user__availability__away_until", "user__availability__max_open_tasks",
         )
     )  # fmt: skip
     removed: dict[int, dict[str, list[int]]] = defaultdict(lambda: {name: [] for name in FILTERS})
-    for role_id, user_id, role_active, user_active, status, away_from, away_until in rows:
+    for role_id, user_id, role_active, user_active, status, away_from, away_until, cap in rows:
         pool = pools[role_id]
         pool.candidates.append(user_id)
         status = status or AgentAvailability.Status.ACTIVE
@@ -184,6 +186,8 @@ def role_pools(role_ids: Iterable[int], *, now: datetime) -> dict[int, RolePool]
             pool.away.append(user_id)
         else:
             pool.eligible.append(user_id)
+            if cap is not None:
+                pool.capacity[user_id] = cap
     for role_id, pool in pools.items():
         pool.filters = [{"filter": name, "removed": removed[role_id][name]} for name in FILTERS]
     return pools
@@ -217,6 +221,17 @@ def role_leads(role_ids: Iterable[int]) -> dict[int, int]:
     )
 
 
+@dataclass(slots=True)
+class _Inputs:
+    """What a call's picks read once, after the pointers are locked."""
+
+    now: datetime
+    pools: dict[int, RolePool]
+    loads: dict[int, int]  # open tasks of the users whose load matters, counted up as picks are made
+    leads: dict[int, int]  # role_id -> lead, for roles whose policy may need one
+    eligible_leads: set[int]  # leads neither deactivated nor unavailable (an away lead is still the explicit target)
+
+
 def decide(
     requests: Mapping[tuple[int, PickRule], int], *, locked: Mapping[int, RoundRobinCursor] | None = None
 ) -> dict[tuple[int, PickRule], list[Decision]]:
@@ -234,59 +249,59 @@ def decide(
     # last holder of its pointer committed is seen here (assign_pending_tasks relies on this ordering too).
     now = timezone.now()
     pools = role_pools(role_ids, now=now)
-    loaded = {
-        user_id
-        for (role_id, rule), _ in wanted.items()
-        for user_id in (
-            (pools[role_id].eligible if rule.strategy == AssignmentStrategy.LEAST_LOADED else [])
-            + (pools[role_id].away if rule.policy == NoEligiblePolicy.LEAST_LOADED_AWAY else [])
-        )
-    }
-    loads = open_task_counts(loaded) if loaded else {}
+    loaded = set()
+    for role_id, rule in wanted:
+        pool = pools[role_id]
+        loaded |= set(pool.eligible if rule.strategy == AssignmentStrategy.LEAST_LOADED else pool.capacity)
+        loaded |= set(pool.away if rule.policy == NoEligiblePolicy.LEAST_LOADED_AWAY else ())
     leads = role_leads(r for r, rule in wanted if rule.policy == NoEligiblePolicy.ESCALATE_TO_LEAD)
-    # A lead takes work unless deactivated or unavailable (an away lead is still the explicit target).
     eligible_leads = set(
         UserReplica.objects.filter(pk__in=set(leads.values()), is_active=True)
         .exclude(availability__status=AgentAvailability.Status.UNAVAILABLE)
         .values_list("pk", flat=True)
     ) if leads else set()  # fmt: skip
+    inputs = _Inputs(now, pools, open_task_counts(loaded) if loaded else {}, leads, eligible_leads)
     decisions: dict[tuple[int, PickRule], list[Decision]] = {}
     for role_id, rule in sorted(wanted, key=lambda key: (key[0], key[1].strategy, key[1].policy)):
-        pool, cursor = pools[role_id], cursors[role_id]
-        made = decisions[(role_id, rule)] = []
-        for _ in range(wanted[(role_id, rule)]):
-            before = cursor.last_user_id
-            user_id: int | None = None
-            detail: dict[str, Any] = {}
-            outcome = AssignmentDecision.Outcome.HELD
-            if pool.eligible:
-                if rule.strategy == AssignmentStrategy.LEAST_LOADED:
-                    detail["loads"] = {str(u): loads.get(u, 0) for u in pool.eligible}
-                    user_id = least_loaded(pool.eligible, loads, before)
-                else:
-                    user_id = next_in_turn(pool.eligible, before)
-                cursor.last_user_id = user_id
-                outcome = AssignmentDecision.Outcome.ASSIGNED
-            elif rule.policy == NoEligiblePolicy.ESCALATE_TO_LEAD:
-                lead = leads.get(role_id)
-                detail = {"lead": lead, "lead_eligible": lead in eligible_leads}
-                if lead in eligible_leads:
-                    user_id, outcome = lead, AssignmentDecision.Outcome.ESCALATED_TO_LEAD
-            elif rule.policy == NoEligiblePolicy.LEAST_LOADED_AWAY and pool.away:
-                detail["loads"] = {str(u): loads.get(u, 0) for u in pool.away}
-                user_id = least_loaded(pool.away, loads, before)
-                outcome = AssignmentDecision.Outcome.LEAST_LOADED_AWAY
-            if user_id is not None and loads:
-                loads[user_id] = loads.get(user_id, 0) + 1
-            cursor.sequence += 1
-            made.append(
-                Decision(
-                    role_id, rule.strategy, rule.policy, pool.candidates, pool.filters, before, cursor.last_user_id,
-                    user_id, outcome, now, cursor.sequence, detail,
-                )  # fmt: skip
-            )
+        decisions[(role_id, rule)] = [_pick(role_id, rule, cursors[role_id], inputs) for _ in range(wanted[(role_id, rule)])]
     _save_cursors([cursors[role_id] for role_id in sorted(role_ids)])
     return decisions
+
+
+def _pick(role_id: int, rule: PickRule, cursor: RoundRobinCursor, inputs: _Inputs) -> Decision:
+    """One pick from the role's pool by ``rule``, moving ``cursor`` (in memory) and the loads on."""
+    pool, loads = inputs.pools[role_id], inputs.loads
+    full = [u for u in pool.eligible if u in pool.capacity and loads.get(u, 0) >= pool.capacity[u]]
+    eligible = [u for u in pool.eligible if u not in full] if full else pool.eligible
+    filters = [*pool.filters[:-1], {"filter": "capacity", "removed": full}] if full else pool.filters
+    before = cursor.last_user_id
+    user_id: int | None = None
+    detail: dict[str, Any] = {}
+    outcome = AssignmentDecision.Outcome.HELD
+    if eligible:
+        if rule.strategy == AssignmentStrategy.LEAST_LOADED:
+            detail["loads"] = {str(u): loads.get(u, 0) for u in eligible}
+            user_id = least_loaded(eligible, loads, before)
+        else:
+            user_id = next_in_turn(eligible, before)
+        cursor.last_user_id = user_id
+        outcome = AssignmentDecision.Outcome.ASSIGNED
+    elif rule.policy == NoEligiblePolicy.ESCALATE_TO_LEAD:
+        lead = inputs.leads.get(role_id)
+        detail = {"lead": lead, "lead_eligible": lead in inputs.eligible_leads}
+        if lead in inputs.eligible_leads:
+            user_id, outcome = lead, AssignmentDecision.Outcome.ESCALATED_TO_LEAD
+    elif rule.policy == NoEligiblePolicy.LEAST_LOADED_AWAY and pool.away:
+        detail["loads"] = {str(u): loads.get(u, 0) for u in pool.away}
+        user_id = least_loaded(pool.away, loads, before)
+        outcome = AssignmentDecision.Outcome.LEAST_LOADED_AWAY
+    if user_id is not None:
+        loads[user_id] = loads.get(user_id, 0) + 1
+    cursor.sequence += 1
+    return Decision(
+        role_id, rule.strategy, rule.policy, pool.candidates, filters, before, cursor.last_user_id, user_id, outcome,
+        inputs.now, cursor.sequence, detail,
+    )  # fmt: skip
 
 
 def _save_cursors(cursors: Sequence[RoundRobinCursor]) -> None:

@@ -33,6 +33,7 @@ class AvailabilityData(TypedDict):
     away_from: datetime | None
     away_until: datetime | None
     reason: str
+    max_open_tasks: int | None
 
 
 def availability_set(*, user_id: int, data: AvailabilityData, actor: TokenUser | None) -> AgentAvailability:
@@ -64,6 +65,7 @@ def availability_set(*, user_id: int, data: AvailabilityData, actor: TokenUser |
             away_from=data["away_from"].isoformat() if data["away_from"] else None,
             away_until=data["away_until"].isoformat() if data["away_until"] else None,
             reason=data["reason"],
+            max_open_tasks=data["max_open_tasks"],
         )
     if availability.status == AgentAvailability.Status.UNAVAILABLE:
         release_user_tasks(user_id, reason="user_unavailable")
