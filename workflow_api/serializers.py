@@ -296,16 +296,16 @@ class UnroutedTicketSerializer(serializers.ModelSerializer):
 
 
 # --- Assignment: availability, role settings, fairness -------------------------------------------------------------
+AVAILABILITY_FIELDS = ["status", "away_from", "away_until", "reason", "max_open_tasks"]
+
+
 class AvailabilitySerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username")
     updated_by = serializers.IntegerField(source="updated_by_id", allow_null=True)
 
     class Meta:
         model = AgentAvailability
-        fields = [
-            "user_id", "username", "status", "away_from", "away_until", "reason", "max_open_tasks", "updated_at",
-            "updated_by",
-        ]  # fmt: skip
+        fields = ["user_id", "username", *AVAILABILITY_FIELDS, "updated_at", "updated_by"]
 
 
 class AvailabilityInputSerializer(serializers.Serializer):
@@ -331,7 +331,7 @@ class AgentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = UserReplica
-        fields = ["user_id", "username", "is_active", "status", "away_from", "away_until", "reason", "max_open_tasks"]
+        fields = ["user_id", "username", "is_active", *AVAILABILITY_FIELDS]
 
 
 class RoleSettingsSerializer(serializers.Serializer):

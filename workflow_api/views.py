@@ -267,7 +267,8 @@ class RoleSettingsApi(generics.GenericAPIView):
     def put(self, request: Request, role_id: int) -> Response:
         body = serializers.RoleSettingsInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        availability.role_settings_set(role_id=role_id, actor=request.user, **body.validated_data)
+        lead_user_id = body.validated_data["lead_user_id"]
+        availability.role_settings_set(role_id=role_id, lead_user_id=lead_user_id, actor=request.user)
         return self.get(request, role_id)
 
 
