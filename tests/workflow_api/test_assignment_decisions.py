@@ -227,3 +227,27 @@ def test_availability_changes_are_audited_at_their_time():
     row = AgentAvailability.objects.get(pk=users[0].pk)
     event = AuditEvent.objects.get(action="agent.availability_changed")
     assert event.occurred_at == row.updated_at and event.data["status"] == "away" and event.data["previous"] == "active"
+
+
+@pytest.mark.django_db
+def test_released_tasks_follow_the_steps_policy():
+    coordinators, _ = role_with_users(1)
+    agents, users = role_with_users(2)
+    workflow = deployed_workflow(
+        step_roles=[agents], coordinator_role=coordinators, category="IT Support", sub_category="Network"
+    )
+    first, lead = sorted(users, key=lambda u: u.user_id)
+    workflow.steps.update(no_eligible_policy=NoEligiblePolicy.ESCALATE_TO_LEAD)
+    RoleSettings.objects.create(role=agents, lead_user=lead, updated_at=timezone.now())
+    _set(lead, "away")
+    task = ingested_task("T-1")
+    assert task.assigned_user_id == first.user_id
+    _set(first, "unavailable")
+    task.refresh_from_db()
+    assert (task.status, task.assigned_user_id) == (Task.Status.IN_PROGRESS, lead.user_id)
+    decision = task.decisions.order_by("decided_at", "id").last()
+    assert (decision.outcome, decision.user_id) == ("escalated_to_lead", lead.user_id)
+    assert decision.filters[2:4] == [
+        {"filter": "unavailable", "removed": [first.user_id]},
+        {"filter": "away", "removed": [lead.user_id]},
+    ]

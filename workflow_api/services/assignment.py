@@ -2,12 +2,13 @@
 
 Each role has one persisted pointer (``RoundRobinCursor``: the last user picked). A pick locks the pointer row
 (SELECT ... FOR UPDATE) until the caller's transaction commits, reads the role's eligible users in user_id order
-and moves the pointer on: every worker on every machine serialises on that row, so over any run per-user counts
-differ by at most one and no slot is handed out twice or skipped. When a batch needs several pointers they are
+and moves the pointer on: every worker on every machine serialises on that row, so over any run of round-robin
+picks the counts of the users eligible throughout differ by at most one (the pointer passes each of them once per
+round, whoever else comes and goes) and no slot is handed out twice or skipped. When a batch needs several pointers they are
 locked in one statement in role_id order, so workers locking overlapping sets cannot deadlock.
 
 Eligible = a user holding the role, the role active, the user active and available (not away, not unavailable,
-not inside an out-of-office window). With nobody eligible the step's policy decides: hold (pending, admins told),
+not inside an out-of-office window) and under their capacity (``max_open_tasks``). With nobody eligible the step's policy decides: hold (pending, admins told),
 the role's lead, or the least-loaded away user. Each pick becomes a :class:`Decision` (stored as
 ``AssignmentDecision`` by the caller's transaction) holding enough to replay it: selectors/assignment.py.
 """
