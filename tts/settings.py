@@ -269,6 +269,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DeadLetterStatusEnum": "workflow_api.models.DeadLetter.Status",
         "IntegrationErrorStatusEnum": "workflow_api.models.IntegrationError.Status",
+        "AvailabilityStatusEnum": "workflow_api.models.AgentAvailability.Status",
+        "NoEligiblePolicyEnum": "workflow_api.models.NoEligiblePolicy",
     },
 }
 

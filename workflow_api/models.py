@@ -60,6 +60,40 @@ class RoundRobinCursor(models.Model):
 
     role = models.OneToOneField(RoleReplica, on_delete=models.CASCADE, primary_key=True)
     last_user_id = models.BigIntegerField(null=True)  # the last user picked, in user_id order
+    # Picks made so far for the role: each AssignmentDecision carries its number, which orders a role's decisions.
+    sequence = models.BigIntegerField(default=0)
+
+
+class AgentAvailability(models.Model):
+    """Whether a user takes new work (no row: active). Owned here, not synced: availability is an assignment concern.
+
+    Away: keeps the tasks held, gets no new ones. Unavailable: also hands the open tasks back (re-assigned per each
+    step's policy). An out-of-office window makes an active user away for its duration (a null bound is open).
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        AWAY = "away"
+        UNAVAILABLE = "unavailable"
+
+    user = models.OneToOneField(UserReplica, on_delete=models.CASCADE, primary_key=True, related_name="availability")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    away_from = models.DateTimeField(null=True, blank=True)
+    away_until = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    # At most this many open tasks from new picks (null: no cap); a user at the cap is filtered out like an away one.
+    max_open_tasks = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+    updated_by_id = models.BigIntegerField(null=True, blank=True)  # null = the engine
+
+
+class RoleSettings(models.Model):
+    """Assignment settings of a role owned by the workflow engine: its lead takes the tasks of steps whose
+    no-eligible policy is ``escalate_to_lead``."""
+
+    role = models.OneToOneField(RoleReplica, on_delete=models.CASCADE, primary_key=True, related_name="settings")
+    lead_user = models.ForeignKey(UserReplica, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    updated_at = models.DateTimeField()
 
 
 # --- Workflow definitions ----------------------------------------------------------------------------------------
@@ -109,6 +143,19 @@ class Workflow(models.Model):
         return f"{self.name} v{self.version}"
 
 
+class AssignmentStrategy(models.TextChoices):
+    ROUND_ROBIN = "round_robin"  # the next eligible user after the role's pointer
+    LEAST_LOADED = "least_loaded"  # the eligible user with the fewest open tasks, ties by round-robin
+
+
+class NoEligiblePolicy(models.TextChoices):
+    """What a step does when no user of its role is eligible; always explicit, never a silent fallback."""
+
+    HOLD = "hold"  # the task stays pending, admins are told
+    ESCALATE_TO_LEAD = "escalate_to_lead"  # the role's lead (RoleSettings) takes it
+    LEAST_LOADED_AWAY = "least_loaded_away"  # the away user (not unavailable) with the fewest open tasks
+
+
 class WorkflowStep(models.Model):
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="steps")
     name = models.CharField(max_length=100)
@@ -116,6 +163,10 @@ class WorkflowStep(models.Model):
     role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+")
     # Share of the task's SLA (percent) this step gets; a workflow's weights sum to 100.
     sla_weight = models.DecimalField(max_digits=5, decimal_places=2)
+    assignment_strategy = models.CharField(
+        max_length=16, choices=AssignmentStrategy.choices, default=AssignmentStrategy.ROUND_ROBIN
+    )
+    no_eligible_policy = models.CharField(max_length=20, choices=NoEligiblePolicy.choices, default=NoEligiblePolicy.HOLD)
 
     class Meta:
         ordering = ["order"]
@@ -253,6 +304,43 @@ class Assignment(models.Model):
             # No task is ever held by two users at once.
             models.UniqueConstraint(fields=["task"], condition=Q(ended_at__isnull=True), name="one_open_assignment")
         ]
+
+
+class AssignmentDecision(models.Model):
+    """Why a task got its assignee (or none): the candidates, what each filter removed, the strategy and policy,
+    the role's pointer before and after, the choice. Written in the transaction that applies it."""
+
+    class Strategy(models.TextChoices):
+        ROUND_ROBIN = AssignmentStrategy.ROUND_ROBIN
+        LEAST_LOADED = AssignmentStrategy.LEAST_LOADED
+        DIRECT = "direct"  # a person or a rule named the user (transfer, escalation to the owner)
+
+    class Outcome(models.TextChoices):
+        ASSIGNED = "assigned"  # picked by the strategy among the eligible
+        HELD = "held"  # nobody eligible (or the policy's target missing): pending, admins told
+        ESCALATED_TO_LEAD = "escalated_to_lead"
+        LEAST_LOADED_AWAY = "least_loaded_away"
+        DIRECT = "direct"
+
+    role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+")
+    sequence = models.BigIntegerField(null=True, blank=True)  # the role's pick number; null for direct choices
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="decisions")
+    step_instance = models.ForeignKey(StepInstance, on_delete=models.CASCADE, related_name="+")
+    strategy = models.CharField(max_length=16, choices=Strategy.choices)
+    policy = models.CharField(max_length=20, choices=NoEligiblePolicy.choices, blank=True)
+    candidates = models.JSONField(default=list)  # the role's users, in user_id (round-robin) order
+    filters = models.JSONField(default=list)  # [{"filter": role|active|unavailable|away|capacity, "removed": [ids]}]
+    detail = models.JSONField(default=dict)  # what else the choice used: open-task loads, the lead
+    cursor_before = models.BigIntegerField(null=True, blank=True)
+    cursor_after = models.BigIntegerField(null=True, blank=True)
+    user_id = models.BigIntegerField(null=True, blank=True)  # the choice; null = held
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    reason = models.CharField(max_length=16, choices=Assignment.Reason.choices, default=Assignment.Reason.ROUND_ROBIN)
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["decided_at", "id"]
+        indexes = [models.Index(fields=["role", "sequence"]), models.Index(fields=["task", "decided_at"])]
 
 
 class AuditEvent(models.Model):

@@ -10,18 +10,24 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from workflow_api.models import (
+    AgentAvailability,
     Assignment,
+    AssignmentDecision,
+    AssignmentStrategy,
     AuditEvent,
     DeadLetter,
     IntegrationError,
+    NoEligiblePolicy,
     StepInstance,
     Task,
     UnroutedTicket,
+    UserReplica,
     Workflow,
     WorkflowStep,
     WorkflowTransition,
 )
 from workflow_api.services.actions import TaskAction
+from workflow_api.services.assignment import FILTERS
 from workflow_api.services.workflows import SLA_FIELDS
 
 HOUR = 3600
@@ -43,6 +49,17 @@ class StepInputSerializer(serializers.Serializer):
     role_id = serializers.IntegerField()
     sla_weight = serializers.DecimalField(
         max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal(100), help_text="Percent of the SLA."
+    )
+    assignment_strategy = serializers.ChoiceField(
+        choices=AssignmentStrategy.choices,
+        default=AssignmentStrategy.ROUND_ROBIN,
+        help_text="least_loaded: the eligible user with the fewest open tasks, ties by round-robin.",
+    )
+    no_eligible_policy = serializers.ChoiceField(
+        choices=NoEligiblePolicy.choices,
+        default=NoEligiblePolicy.HOLD,
+        help_text="When nobody is eligible: hold (pending, admins told), escalate_to_lead (the role's lead, which "
+        "deploy requires), least_loaded_away (the away user with the fewest open tasks).",
     )
 
 
@@ -93,7 +110,7 @@ class StepSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WorkflowStep
-        fields = ["id", "name", "order", "role_id", "role_name", "sla_weight"]
+        fields = ["id", "name", "order", "role_id", "role_name", "sla_weight", "assignment_strategy", "no_eligible_policy"]
 
 
 class TransitionSerializer(serializers.ModelSerializer):
@@ -176,12 +193,35 @@ class AssignmentSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class FilterStepSerializer(serializers.Serializer):
+    filter = serializers.ChoiceField(choices=FILTERS)
+    removed = serializers.ListField(child=serializers.IntegerField(), help_text="User ids this filter removed.")
+
+
+class DecisionSerializer(serializers.ModelSerializer):
+    candidates = serializers.ListField(
+        child=serializers.IntegerField(), help_text="The role's users in round-robin (user_id) order."
+    )
+    filters = FilterStepSerializer(many=True, help_text="Applied in this order; each user is under the first that removed them.")
+    detail = serializers.DictField(help_text="loads: open tasks per user id (least-loaded picks); lead, lead_eligible.")
+
+    class Meta:
+        model = AssignmentDecision
+        fields = [
+            "id", "step_instance_id", "role_id", "sequence", "strategy", "policy", "candidates", "filters", "detail",
+            "cursor_before", "cursor_after", "user_id", "outcome", "reason", "decided_at",
+        ]  # fmt: skip
+
+
 class TaskDetailSerializer(TaskSerializer):
     step_history = StepInstanceSerializer(source="step_instances", many=True)
     assignments = AssignmentSerializer(many=True)
+    decisions = DecisionSerializer(many=True, help_text="Every assignment decision made for the task, oldest first.")
 
     class Meta(TaskSerializer.Meta):
-        fields = [*TaskSerializer.Meta.fields, "ticket_data", "ticket_created_at", "step_history", "assignments"]
+        fields = [
+            *TaskSerializer.Meta.fields, "ticket_data", "ticket_created_at", "step_history", "assignments", "decisions",
+        ]  # fmt: skip
 
 
 class ActionInputSerializer(serializers.Serializer):
@@ -253,3 +293,70 @@ class UnroutedTicketSerializer(serializers.ModelSerializer):
     class Meta:
         model = UnroutedTicket
         fields = ["id", "ticket_id", "category", "sub_category", "department", "payload", "received_at", "routed_at", "task_id"]
+
+
+# --- Assignment: availability, role settings, fairness -------------------------------------------------------------
+AVAILABILITY_FIELDS = ["status", "away_from", "away_until", "reason", "max_open_tasks"]
+
+
+class AvailabilitySerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    updated_by = serializers.IntegerField(source="updated_by_id", allow_null=True)
+
+    class Meta:
+        model = AgentAvailability
+        fields = ["user_id", "username", *AVAILABILITY_FIELDS, "updated_at", "updated_by"]
+
+
+class AvailabilityInputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=AgentAvailability.Status.choices,
+        help_text="away: keeps current tasks, gets no new ones; unavailable: open tasks are re-assigned too.",
+    )
+    away_from = serializers.DateTimeField(allow_null=True, default=None, help_text="Out of office from (null: open).")
+    away_until = serializers.DateTimeField(allow_null=True, default=None, help_text="Out of office until (null: open).")
+    reason = serializers.CharField(allow_blank=True, default="", max_length=200)
+    max_open_tasks = serializers.IntegerField(
+        min_value=0, max_value=100_000, allow_null=True, default=None,
+        help_text="Capacity: no new task while holding this many open ones (null: no cap).",
+    )  # fmt: skip
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(source="availability.status", default=AgentAvailability.Status.ACTIVE)
+    away_from = serializers.DateTimeField(source="availability.away_from", allow_null=True, default=None)
+    away_until = serializers.DateTimeField(source="availability.away_until", allow_null=True, default=None)
+    reason = serializers.CharField(source="availability.reason", default="")
+    max_open_tasks = serializers.IntegerField(source="availability.max_open_tasks", allow_null=True, default=None)
+
+    class Meta:
+        model = UserReplica
+        fields = ["user_id", "username", "is_active", *AVAILABILITY_FIELDS]
+
+
+class RoleSettingsSerializer(serializers.Serializer):
+    role_id = serializers.IntegerField()
+    lead_user_id = serializers.IntegerField(allow_null=True)
+
+
+class RoleSettingsInputSerializer(serializers.Serializer):
+    lead_user_id = serializers.IntegerField(allow_null=True, help_text="A user holding the role; null clears it.")
+
+
+class FairnessQuerySerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    until = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class FairnessUserSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    assignments = serializers.IntegerField()
+
+
+class FairnessSerializer(serializers.Serializer):
+    role_id = serializers.IntegerField()
+    since = serializers.DateTimeField(allow_null=True)
+    until = serializers.DateTimeField(allow_null=True)
+    users = FairnessUserSerializer(many=True)
+    spread = serializers.IntegerField(help_text="max - min of the per-user counts.")

@@ -24,6 +24,7 @@ from workflow_api.filters import (
     WorkflowFilter,
 )
 from workflow_api.models import Task, Workflow
+from workflow_api.selectors.assignment import agent_list, availability_get, role_fairness, role_settings_get
 from workflow_api.selectors.audit import audit_event_list
 from workflow_api.selectors.intake import (
     dead_letter_get,
@@ -34,7 +35,7 @@ from workflow_api.selectors.intake import (
 )
 from workflow_api.selectors.tasks import task_get, task_is_visible, task_list
 from workflow_api.selectors.workflows import workflow_get, workflow_list
-from workflow_api.services import actions, dead_letters, workflows
+from workflow_api.services import actions, availability, dead_letters, workflows
 
 
 def _openapi_schema(schema: Any) -> Any:
@@ -199,6 +200,89 @@ class TaskActionApi(generics.GenericAPIView):
         body.is_valid(raise_exception=True)
         actions.task_act(task_id=task_id, actor=request.user, **body.validated_data)
         return Response(self.get_serializer(_visible_task(request, task_id)).data)
+
+
+# --- Assignment: availability, role settings, fairness -------------------------------------------------------------
+class _AvailabilityApi(generics.GenericAPIView):
+    serializer_class = serializers.AvailabilitySerializer
+
+    def user_id(self, request: Request, **kwargs: Any) -> int:
+        raise NotImplementedError
+
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        current = availability_get(user_id=self.user_id(request, **kwargs))
+        if current is None:
+            raise NotFound("User not found.")
+        return Response(self.get_serializer(current).data)
+
+    @extend_schema(request=serializers.AvailabilityInputSerializer, responses={200: serializers.AvailabilitySerializer, **_ERRORS})
+    def put(self, request: Request, **kwargs: Any) -> Response:
+        body = serializers.AvailabilityInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        availability.availability_set(
+            user_id=self.user_id(request, **kwargs), data=body.validated_data, actor=request.user
+        )
+        return self.get(request, **kwargs)
+
+
+class MyAvailabilityApi(_AvailabilityApi):
+    """The caller's own availability: away or unavailable users get no new tasks; unavailable ones also hand
+    their open tasks on. An out-of-office window makes the user away for its duration."""
+
+    def user_id(self, request: Request, **kwargs: Any) -> int:
+        return request.user.id
+
+
+class AgentAvailabilityApi(_AvailabilityApi):
+    """Any user's availability (admins)."""
+
+    permission_classes = [IsAdmin]
+
+    def user_id(self, request: Request, **kwargs: Any) -> int:
+        return kwargs["user_id"]
+
+
+class AgentListApi(generics.ListAPIView):
+    """Users the engine knows, with their availability (admins)."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.AgentSerializer
+
+    def get_queryset(self):
+        return agent_list()
+
+
+class RoleSettingsApi(generics.GenericAPIView):
+    """A role's assignment settings (admins): its lead takes tasks of steps whose no-eligible policy is
+    escalate_to_lead."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.RoleSettingsSerializer
+
+    def get(self, request: Request, role_id: int) -> Response:
+        current = role_settings_get(role_id=role_id)
+        return Response({"role_id": role_id, "lead_user_id": current.lead_user_id if current else None})
+
+    @extend_schema(request=serializers.RoleSettingsInputSerializer, responses={200: serializers.RoleSettingsSerializer, **_ERRORS})
+    def put(self, request: Request, role_id: int) -> Response:
+        body = serializers.RoleSettingsInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        lead_user_id = body.validated_data["lead_user_id"]
+        availability.role_settings_set(role_id=role_id, lead_user_id=lead_user_id, actor=request.user)
+        return self.get(request, role_id)
+
+
+class RoleFairnessApi(generics.GenericAPIView):
+    """Assignments per user of a role over [since, until) (admins), and the spread (max - min)."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.FairnessSerializer
+
+    @extend_schema(parameters=[serializers.FairnessQuerySerializer], responses={200: serializers.FairnessSerializer, **_ERRORS})
+    def get(self, request: Request, role_id: int) -> Response:
+        query = serializers.FairnessQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(self.get_serializer(role_fairness(role_id=role_id, **query.validated_data)).data)
 
 
 # --- Audit ---------------------------------------------------------------------------------------------------------

@@ -55,6 +55,9 @@ def test_agent_logs_in_sees_the_queued_task_and_approves_it(stack: Stack, browse
     expect(page.locator("#timeline .timeline-active")).to_contain_text("Triage")
     expect(page.locator("#timeline .timeline-upcoming")).to_contain_text("Fix")
     expect(page.locator("#assignments")).to_contain_text(agent)
+    decision = page.locator("#decisions li[data-outcome=assigned]")  # why: the round-robin pick among the role
+    expect(decision).to_contain_text(agent)
+    expect(decision).to_contain_text("Round robin, if none: Hold · 3 candidate(s)")
     expect(page.locator("#task-sla")).to_be_visible()
     for action in ("approve", "reject", "escalate", "transfer", "hold"):
         expect(page.locator(f"[data-action={action}]")).to_be_visible()
@@ -214,6 +217,9 @@ def test_admin_adds_a_user_to_a_role_and_that_user_receives_the_next_task(stack:
     admin.goto("/app/admin/roles/")
     admin.locator(f"#roles-body tr[data-role-name='{role_name}']").click()
     expect(admin.locator(f"#role-members li[data-username='{username}']")).to_be_visible()
+    # Its fairness view counts the one task the new member got.
+    expect(admin.locator("#fairness-users li")).to_have_text(f"{username}1")
+    expect(admin.locator("#fairness-spread")).to_have_text("Spread (most - fewest): 0")
     browser.screenshot(admin, "09-admin-roles")
 
     # The bell lists the assignment; opening it goes to the task and marks it read.

@@ -12,7 +12,9 @@ import factory
 from django.utils import timezone
 
 from workflow_api.models import (
+    Priority,
     RoleReplica,
+    Task,
     UserReplica,
     UserRole,
     Workflow,
@@ -87,6 +89,22 @@ class StepFactory(factory.django.DjangoModelFactory):
     order = factory.Sequence(lambda n: n + 1)
     role = factory.SubFactory(RoleFactory)
     sla_weight = Decimal("100")
+
+
+class TaskFactory(factory.django.DjangoModelFactory):
+    """A bare task (no step history): enough to count as open work of its assignee."""
+
+    class Meta:
+        model = Task
+
+    workflow = factory.SubFactory(WorkflowFactory)
+    external_ticket_id = factory.Sequence(lambda n: f"TF-{n}")
+    title = "A task"
+    priority = Priority.MEDIUM
+    status = Task.Status.IN_PROGRESS
+    ticket_data = factory.LazyFunction(dict)
+    ticket_created_at = factory.LazyFunction(timezone.now)
+    sla_deadline = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=48))
 
 
 class TransitionFactory(factory.django.DjangoModelFactory):

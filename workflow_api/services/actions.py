@@ -22,9 +22,9 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from tts_common import hdts
 from tts_common.api import Conflict
 from tts_common.auth import TokenUser, is_admin
-from workflow_api.models import Assignment, RoleReplica, StepInstance, Task, UserRole, WorkflowStep, WorkflowTransition
+from workflow_api.models import Assignment, StepInstance, Task, WorkflowStep, WorkflowTransition
 from workflow_api.services import notify
-from workflow_api.services.assignment import assign_step_instances, pick_assignees
+from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide, role_pools
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.ingestion import TICKET_ID_MAX_LENGTH, IncomingTicket, ingest_tickets
 from workflow_api.services.steps import close_active_step, enter_step
@@ -209,16 +209,18 @@ def _transition(task: Task, action: str) -> WorkflowTransition | None:
 
 def _escalate_to_coordinator(ctx: _Context) -> None:
     """No escalate transition: the task stays at its step and goes to a coordinator — its owner, else the next
-    user of the workflow's coordinator role (round-robin)."""
+    eligible user of the workflow's coordinator role (round-robin)."""
     task = ctx.task
     coordinator_role = task.workflow.coordinator_role
-    target = task.owner_id if task.owner_id not in (None, task.assigned_user_id) else None
-    if target is None:
-        target = pick_assignees(coordinator_role, 1)[0]
+    if task.owner_id not in (None, task.assigned_user_id):
+        decision = Decision.direct(coordinator_role.pk, task.owner_id, now=ctx.now)
+    else:
+        decision = decide({(coordinator_role.pk, ROUND_ROBIN): 1})[(coordinator_role.pk, ROUND_ROBIN)][0]
+    target = decision.user_id
     if target is None or target == task.assigned_user_id:
         raise Conflict(f"No other user of the coordinator role {coordinator_role.name!r} can take this task.")
     previous = task.assigned_user_id
-    _reassign(ctx, target, coordinator_role, Assignment.Reason.ESCALATION)
+    _reassign(ctx, decision, Assignment.Reason.ESCALATION)
     record_events([ctx.event("task.escalated", from_user=previous, to_user=target, step=task.current_step.name)])
     _notify(
         [target],
@@ -233,15 +235,15 @@ def _escalate_to_coordinator(ctx: _Context) -> None:
 def _transfer(ctx: _Context) -> None:
     task = ctx.task
     step: WorkflowStep = task.current_step
-    eligible = UserRole.objects.filter(
-        user_id=ctx.to_user, role=step.role, user__is_active=True, role__is_active=True
-    ).exists()
-    if not eligible:
-        raise ValidationError({"to_user": [f"Must be an active user of the step's role {step.role.name!r}."]})
+    # Away and unavailable users get no new work, by hand either.
+    if ctx.to_user not in role_pools([step.role_id], now=ctx.now)[step.role_id].eligible:
+        raise ValidationError(
+            {"to_user": [f"Must be an active, available user of the step's role {step.role.name!r}."]}
+        )
     if ctx.to_user == task.assigned_user_id:
         raise ValidationError({"to_user": ["The task is already assigned to this user."]})
     previous = task.assigned_user_id
-    _reassign(ctx, ctx.to_user, step.role, Assignment.Reason.TRANSFER)
+    _reassign(ctx, Decision.direct(step.role_id, ctx.to_user, now=ctx.now), Assignment.Reason.TRANSFER)
     record_events([ctx.event("task.transferred", from_user=previous, to_user=ctx.to_user, step=step.name)])
     _notify(
         [previous],
@@ -259,11 +261,11 @@ def _transfer(ctx: _Context) -> None:
     )
 
 
-def _reassign(ctx: _Context, user_id: int, role: RoleReplica, reason: str) -> None:
-    """End the open assignment and record ``user_id`` as the holder of the active step."""
+def _reassign(ctx: _Context, decision: Decision, reason: str) -> None:
+    """End the open assignment and record the decided user as the holder of the active step."""
     instance = StepInstance.objects.get(task=ctx.task, status=StepInstance.Status.ACTIVE)
     Assignment.objects.filter(task=ctx.task, ended_at__isnull=True).update(ended_at=ctx.now)
-    assign_step_instances([(ctx.task, instance)], role, [user_id], now=ctx.now, actor_id=ctx.actor.id, reason=reason)
+    assign_step_instances([(ctx.task, instance)], [decision], now=ctx.now, actor_id=ctx.actor.id, reason=reason)
     ctx.task.save(update_fields=["assigned_user", "status", "updated_at"])
 
 

@@ -1,23 +1,44 @@
-"""Round-robin assignment (DESIGN §4).
+"""Assignment (DESIGN §4): round-robin or least-loaded per step, availability-aware, every decision stored.
 
 Each role has one persisted pointer (``RoundRobinCursor``: the last user picked). A pick locks the pointer row
 (SELECT ... FOR UPDATE) until the caller's transaction commits, reads the role's eligible users in user_id order
-and moves the pointer on: every worker on every machine serialises on that row, so over any run per-user counts
-differ by at most one and no slot is handed out twice or skipped. When a batch needs several pointers they are
+and moves the pointer on: every worker on every machine serialises on that row, so over any run of round-robin
+picks the counts of the users eligible throughout differ by at most one (the pointer passes each of them once per
+round, whoever else comes and goes) and no slot is handed out twice or skipped. When a batch needs several pointers they are
 locked in one statement in role_id order, so workers locking overlapping sets cannot deadlock.
 
-Eligible = an active user holding the role, the role itself active.
+Eligible = a user holding the role, the role active, the user active and available (not away, not unavailable,
+not inside an out-of-office window) and under their capacity (``max_open_tasks``). With nobody eligible the step's policy decides: hold (pending, admins told),
+the role's lead, or the least-loaded away user. Each pick becomes a :class:`Decision` (stored as
+``AssignmentDecision`` by the caller's transaction) holding enough to replay it: selectors/assignment.py.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
-from workflow_api.models import Assignment, RoleReplica, RoundRobinCursor, StepInstance, Task, UserReplica, UserRole
+from workflow_api.models import (
+    AgentAvailability,
+    Assignment,
+    AssignmentDecision,
+    AssignmentStrategy,
+    NoEligiblePolicy,
+    RoleReplica,
+    RoleSettings,
+    RoundRobinCursor,
+    StepInstance,
+    Task,
+    UserReplica,
+    UserRole,
+    WorkflowStep,
+)
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
 
@@ -25,9 +46,11 @@ from workflow_api.services.audit import audit_event, record_events
 def lock_cursors(role_ids: Iterable[int]) -> dict[int, RoundRobinCursor]:
     """Lock (creating if need be) the pointers of ``role_ids``, in role_id order; call inside a transaction.
 
-    One statement when the pointers exist (the steady state); a role seen for the first time costs an
-    INSERT ... ON CONFLICT DO NOTHING (never get_or_create: two workers meeting a new role must not collide) and a
-    second locking read.
+    One statement when the pointers exist (the steady state). That statement locks nothing unless *all* of them
+    exist: locking the existing ones and then creating the others would hold a later pointer while waiting for an
+    earlier one (a deadlock with a worker locking both in order). So a role seen for the first time costs an
+    INSERT ... ON CONFLICT DO NOTHING of the missing ones (never get_or_create: two workers meeting a new role must
+    not collide) and the locking read again.
     """
     ids = sorted(set(role_ids))
     if not ids:
@@ -37,137 +60,332 @@ def lock_cursors(role_ids: Iterable[int]) -> dict[int, RoundRobinCursor]:
         cursors = RoundRobinCursor.objects.select_for_update().filter(role_id__in=ids).order_by("role_id")
         return {cursor.role_id: cursor for cursor in cursors}
     table = RoundRobinCursor._meta.db_table
-    lock = f"SELECT role_id, last_user_id FROM {table} WHERE role_id = ANY(%s) ORDER BY role_id FOR UPDATE"
+    lock = f"""SELECT role_id, last_user_id, sequence FROM {table}
+               WHERE role_id = ANY(%(ids)s) AND (SELECT count(*) FROM {table} WHERE role_id = ANY(%(ids)s)) = %(n)s
+               ORDER BY role_id FOR UPDATE"""
     with connection.cursor() as cursor:
-        cursor.execute(lock, [ids])
+        cursor.execute(lock, {"ids": ids, "n": len(ids)})
         rows = cursor.fetchall()
-        if len(rows) < len(ids):
-            missing = sorted(set(ids) - {role_id for role_id, _ in rows})
+        if not rows:
+            # Waits for any concurrent creator of the same rows, so afterwards they all exist for this transaction.
             cursor.execute(
-                f"INSERT INTO {table} (role_id, last_user_id) SELECT unnest(%s::bigint[]), NULL ON CONFLICT DO NOTHING",
-                [missing],
+                f"INSERT INTO {table} (role_id, last_user_id, sequence) SELECT unnest(%s::bigint[]), NULL, 0 "
+                "ON CONFLICT DO NOTHING",
+                [ids],
             )
-            cursor.execute(lock, [missing])
-            rows += cursor.fetchall()
-    return {role_id: RoundRobinCursor(role_id=role_id, last_user_id=last) for role_id, last in rows}
+            cursor.execute(lock, {"ids": ids, "n": len(ids)})
+            rows = cursor.fetchall()
+    return {role_id: RoundRobinCursor(role_id=role_id, last_user_id=last, sequence=seq) for role_id, last, seq in rows}
 
 
-def role_members(role_ids: Iterable[int]) -> dict[int, list[int]]:
-    """The eligible users of each role (active user, active role), in user_id order: the round-robin order."""
-    members: dict[int, list[int]] = defaultdict(list)
+@dataclass(frozen=True, slots=True)
+class PickRule:
+    """How a step picks among its role's users (``WorkflowStep.assignment_strategy`` / ``no_eligible_policy``)."""
+
+    strategy: str = AssignmentStrategy.ROUND_ROBIN
+    policy: str = NoEligiblePolicy.HOLD
+
+    @classmethod
+    def of(cls, step: WorkflowStep) -> PickRule:
+        return cls(step.assignment_strategy, step.no_eligible_policy)
+
+
+ROUND_ROBIN = PickRule()
+
+
+@dataclass(slots=True)
+class Decision:
+    """One pick, as stored in ``AssignmentDecision``; ``candidates``/``filters`` are shared by a call's picks."""
+
+    role_id: int
+    strategy: str
+    policy: str
+    candidates: list[int]
+    filters: list[dict[str, Any]]
+    cursor_before: int | None
+    cursor_after: int | None
+    user_id: int | None
+    outcome: str
+    decided_at: datetime
+    sequence: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def direct(cls, role_id: int, user_id: int, *, now: datetime) -> Decision:
+        """A user named by a person or a rule (transfer, escalation to the owner), not picked by a strategy."""
+        return cls(
+            role_id, AssignmentDecision.Strategy.DIRECT, "", [user_id], [], None, None, user_id,
+            AssignmentDecision.Outcome.DIRECT, now,
+        )  # fmt: skip
+
+    def row(self, task: Task, instance: StepInstance, reason: str) -> AssignmentDecision:
+        return AssignmentDecision(
+            task=task, step_instance=instance, role_id=self.role_id, sequence=self.sequence, strategy=self.strategy,
+            policy=self.policy, candidates=self.candidates, filters=self.filters, detail=self.detail,
+            cursor_before=self.cursor_before, cursor_after=self.cursor_after, user_id=self.user_id,
+            outcome=self.outcome, reason=reason, decided_at=self.decided_at,
+        )  # fmt: skip
+
+
+@dataclass(slots=True)
+class RolePool:
+    """A role's users as a pick sees them: everyone holding it, each filter's removals, who is left."""
+
+    candidates: list[int] = field(default_factory=list)
+    filters: list[dict[str, Any]] = field(default_factory=list)  # the last, capacity, filled in per pick
+    eligible: list[int] = field(default_factory=list)  # before the capacity filter
+    away: list[int] = field(default_factory=list)  # removed as away only: least_loaded_away picks among them
+    capacity: dict[int, int] = field(default_factory=dict)  # eligible users with a cap on their open tasks
+
+
+# Filters in the order they apply; a user is listed under the first that removes them. Capacity depends on the
+# open tasks at each pick (a batch fills a user up), the others are read once per call.
+FILTERS = ("role", "active", "unavailable", "away", "capacity")
+
+
+def is_away(status: str, away_from: datetime | None, away_until: datetime | None, now: datetime) -> bool:
+    """Whether an availability record keeps its user from new work at ``now``, without making them unavailable."""
+    if status == AgentAvailability.Status.AWAY:
+        return True
+    in_window = (away_from is not None or away_until is not None) and (
+        (away_from is None or away_from <= now) and (away_until is None or now < away_until)
+    )
+    return status == AgentAvailability.Status.ACTIVE and in_window
+
+
+def role_pools(role_ids: Iterable[int], *, now: datetime) -> dict[int, RolePool]:
+    """Each role's :class:`RolePool` at ``now``; users in user_id order, the round-robin order.
+
+    Read by a pick after the role's pointer is locked: an availability change locks the same pointers before it
+    commits, so a pick either sees the change or commits before it (services/availability.py).
+    """
+    pools: dict[int, RolePool] = defaultdict(RolePool)
     ids = sorted(set(role_ids))
     if not ids:
-        return members
+        return pools
+    rows = (
+        UserRole.objects.filter(role_id__in=ids)
+        .order_by("role_id", "user_id")
+        .values_list(
+            "role_id", "user_id", "role__is_active", "user__is_active", "user__availability__status",
+            "user__availability__away_from", "user__availability__away_until", "user__availability__max_open_tasks",
+        )
+    )  # fmt: skip
+    removed: dict[int, dict[str, list[int]]] = defaultdict(lambda: {name: [] for name in FILTERS})
+    for role_id, user_id, role_active, user_active, status, away_from, away_until, cap in rows:
+        pool = pools[role_id]
+        pool.candidates.append(user_id)
+        status = status or AgentAvailability.Status.ACTIVE
+        if not role_active:
+            removed[role_id]["role"].append(user_id)
+        elif not user_active:
+            removed[role_id]["active"].append(user_id)
+        elif status == AgentAvailability.Status.UNAVAILABLE:
+            removed[role_id]["unavailable"].append(user_id)
+        elif is_away(status, away_from, away_until, now):
+            removed[role_id]["away"].append(user_id)
+            pool.away.append(user_id)
+        else:
+            pool.eligible.append(user_id)
+            if cap is not None:
+                pool.capacity[user_id] = cap
+    for role_id, pool in pools.items():
+        pool.filters = [{"filter": name, "removed": removed[role_id][name]} for name in FILTERS]
+    return pools
+
+
+def next_in_turn(users: Sequence[int], last: int | None) -> int:
+    """Round-robin: the first of ``users`` (user_id order) after ``last``, wrapping round (``last`` may have left)."""
+    return next((user_id for user_id in users if last is None or user_id > last), users[0])
+
+
+def least_loaded(users: Sequence[int], loads: Mapping[int, int], last: int | None) -> int:
+    """The user with the fewest open tasks; ties go round-robin from ``last``."""
+    fewest = min(loads.get(user_id, 0) for user_id in users)
+    return next_in_turn([user_id for user_id in users if loads.get(user_id, 0) == fewest], last)
+
+
+def open_task_counts(user_ids: Iterable[int]) -> dict[int, int]:
+    rows = (
+        Task.objects.filter(assigned_user_id__in=set(user_ids), status__in=Task.OPEN_STATUSES)
+        .values("assigned_user_id")
+        .annotate(open=Count("task_id"))
+        .values_list("assigned_user_id", "open")
+    )
+    return dict(rows)
+
+
+def role_leads(role_ids: Iterable[int]) -> dict[int, int]:
+    """The lead of each role that has one (RoleSettings)."""
+    return dict(
+        RoleSettings.objects.filter(role_id__in=set(role_ids), lead_user__isnull=False).values_list("role_id", "lead_user_id")
+    )
+
+
+@dataclass(slots=True)
+class _Inputs:
+    """What a call's picks read once, after the pointers are locked."""
+
+    now: datetime
+    pools: dict[int, RolePool]
+    loads: dict[int, int]  # open tasks of the users whose load matters, counted up as picks are made
+    leads: dict[int, int]  # role_id -> lead, for roles whose policy may need one
+    eligible_leads: set[int]  # leads neither deactivated nor unavailable (an away lead is still the explicit target)
+
+
+def decide(
+    requests: Mapping[tuple[int, PickRule], int], *, locked: Mapping[int, RoundRobinCursor] | None = None
+) -> dict[tuple[int, PickRule], list[Decision]]:
+    """For each (role_id, rule), ``count`` decisions in pick order, each naming a user or none (held).
+
+    Must run inside the transaction that records the picks: the pointers stay locked until it ends. ``locked``:
+    pointers the caller has already locked (:func:`lock_cursors`) in this transaction, covering the roles.
+    A role's requests share its pointer and pick counter; they are served in rule order, so the result does not
+    depend on the mapping's order. The round-robin pointer moves only on picks among the eligible.
+    """
+    wanted = {key: count for key, count in requests.items() if count > 0}
+    role_ids = {role_id for role_id, _ in wanted}
+    cursors = locked if locked is not None and role_ids <= set(locked) else lock_cursors(role_ids)
+    # Read after the pointers are locked (and timed after it): see role_pools. A user who joined a role before the
+    # last holder of its pointer committed is seen here (assign_pending_tasks relies on this ordering too).
+    now = timezone.now()
+    pools = role_pools(role_ids, now=now)
+    loaded = set()
+    for role_id, rule in wanted:
+        pool = pools[role_id]
+        loaded |= set(pool.eligible if rule.strategy == AssignmentStrategy.LEAST_LOADED else pool.capacity)
+        loaded |= set(pool.away if rule.policy == NoEligiblePolicy.LEAST_LOADED_AWAY else ())
+    leads = role_leads(r for r, rule in wanted if rule.policy == NoEligiblePolicy.ESCALATE_TO_LEAD)
+    eligible_leads = set(
+        UserReplica.objects.filter(pk__in=set(leads.values()), is_active=True)
+        .exclude(availability__status=AgentAvailability.Status.UNAVAILABLE)
+        .values_list("pk", flat=True)
+    ) if leads else set()  # fmt: skip
+    inputs = _Inputs(now, pools, open_task_counts(loaded) if loaded else {}, leads, eligible_leads)
+    decisions: dict[tuple[int, PickRule], list[Decision]] = {}
+    for role_id, rule in sorted(wanted, key=lambda key: (key[0], key[1].strategy, key[1].policy)):
+        decisions[(role_id, rule)] = [_pick(role_id, rule, cursors[role_id], inputs) for _ in range(wanted[(role_id, rule)])]
+    _save_cursors([cursors[role_id] for role_id in sorted(role_ids)])
+    return decisions
+
+
+def _pick(role_id: int, rule: PickRule, cursor: RoundRobinCursor, inputs: _Inputs) -> Decision:
+    """One pick from the role's pool by ``rule``, moving ``cursor`` (in memory) and the loads on."""
+    pool, loads = inputs.pools[role_id], inputs.loads
+    full = [u for u in pool.eligible if u in pool.capacity and loads.get(u, 0) >= pool.capacity[u]]
+    eligible = [u for u in pool.eligible if u not in full] if full else pool.eligible
+    filters = [*pool.filters[:-1], {"filter": "capacity", "removed": full}] if full else pool.filters
+    before = cursor.last_user_id
+    user_id: int | None = None
+    detail: dict[str, Any] = {}
+    outcome = AssignmentDecision.Outcome.HELD
+    if eligible:
+        if rule.strategy == AssignmentStrategy.LEAST_LOADED:
+            detail["loads"] = {str(u): loads.get(u, 0) for u in eligible}
+            user_id = least_loaded(eligible, loads, before)
+        else:
+            user_id = next_in_turn(eligible, before)
+        cursor.last_user_id = user_id
+        outcome = AssignmentDecision.Outcome.ASSIGNED
+    elif rule.policy == NoEligiblePolicy.ESCALATE_TO_LEAD:
+        lead = inputs.leads.get(role_id)
+        detail = {"lead": lead, "lead_eligible": lead in inputs.eligible_leads}
+        if lead in inputs.eligible_leads:
+            user_id, outcome = lead, AssignmentDecision.Outcome.ESCALATED_TO_LEAD
+    elif rule.policy == NoEligiblePolicy.LEAST_LOADED_AWAY and pool.away:
+        detail["loads"] = {str(u): loads.get(u, 0) for u in pool.away}
+        user_id = least_loaded(pool.away, loads, before)
+        outcome = AssignmentDecision.Outcome.LEAST_LOADED_AWAY
+    if user_id is not None:
+        loads[user_id] = loads.get(user_id, 0) + 1
+    cursor.sequence += 1
+    return Decision(
+        role_id, rule.strategy, rule.policy, pool.candidates, filters, before, cursor.last_user_id, user_id, outcome,
+        inputs.now, cursor.sequence, detail,
+    )  # fmt: skip
+
+
+def _save_cursors(cursors: Sequence[RoundRobinCursor]) -> None:
+    if not cursors:
+        return
     if connection.vendor != "postgresql":
-        rows = (
-            UserRole.objects.filter(role_id__in=ids, user__is_active=True, role__is_active=True)
-            .order_by("role_id", "user_id")
-            .values_list("role_id", "user_id")
+        for cursor in cursors:
+            RoundRobinCursor.objects.filter(role_id=cursor.role_id).update(
+                last_user_id=cursor.last_user_id, sequence=cursor.sequence
+            )
+        return
+    with connection.cursor() as db:
+        db.execute(
+            f"""UPDATE {RoundRobinCursor._meta.db_table} c SET last_user_id = m.last_user_id, sequence = m.sequence
+                FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS m(role_id, last_user_id, sequence)
+                WHERE c.role_id = m.role_id""",
+            [[c.role_id for c in cursors], [c.last_user_id for c in cursors], [c.sequence for c in cursors]],
         )
-        for role_id, user_id in rows:
-            members[role_id].append(user_id)
-        return members
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT ur.role_id, ur.user_id FROM {UserRole._meta.db_table} ur
-                JOIN {UserReplica._meta.db_table} u ON u.user_id = ur.user_id AND u.is_active
-                JOIN {RoleReplica._meta.db_table} r ON r.role_id = ur.role_id AND r.is_active
-                WHERE ur.role_id = ANY(%s) ORDER BY ur.role_id, ur.user_id""",
-            [ids],
-        )
-        for role_id, user_id in cursor.fetchall():
-            members[role_id].append(user_id)
-    return members
 
 
 def pick_for_roles(
     counts: Mapping[int, int], *, locked: Mapping[int, RoundRobinCursor] | None = None
 ) -> dict[int, list[int | None]]:
-    """For each role_id, the next ``count`` eligible users in round-robin order (``[None] * count`` if none).
+    """For each role_id, the next ``count`` eligible users in round-robin order (``None`` where nobody is
+    eligible), for picks that are no assignment (a task's owner). Same locking as :func:`decide`."""
+    decisions = decide({(role_id, ROUND_ROBIN): count for role_id, count in counts.items()}, locked=locked)
+    return {role_id: [d.user_id for d in made] for (role_id, _), made in decisions.items()}
 
-    Must run inside the transaction that records the picks: the pointers stay locked until it ends. ``locked``:
-    pointers the caller has already locked (:func:`lock_cursors`) in this transaction, covering ``counts``.
-    """
-    wanted = {role_id: count for role_id, count in counts.items() if count > 0}
-    cursors = locked if locked is not None and set(wanted) <= set(locked) else lock_cursors(wanted)
-    # Read after the pointers are locked: a user who joined a role before the last holder of its pointer
-    # committed is seen here (assign_pending_tasks relies on this ordering).
-    members = role_members(wanted)
-    picks: dict[int, list[int | None]] = {}
-    moved: list[tuple[int, int]] = []
-    for role_id, count in wanted.items():
-        users = members[role_id]
-        if not users:
-            picks[role_id] = [None] * count
-            continue
-        last = cursors[role_id].last_user_id
-        # The first user after the last one picked (the pointer may name a user who has since left the role).
-        start = next((i for i, user_id in enumerate(users) if last is None or user_id > last), 0)
-        chosen = [users[(start + i) % len(users)] for i in range(count)]
-        picks[role_id] = list(chosen)
-        cursors[role_id].last_user_id = chosen[-1]
-        moved.append((role_id, chosen[-1]))
-    if moved and connection.vendor != "postgresql":
-        for role_id, user_id in moved:
-            RoundRobinCursor.objects.filter(role_id=role_id).update(last_user_id=user_id)
-    elif moved:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""UPDATE {RoundRobinCursor._meta.db_table} c SET last_user_id = m.last_user_id
-                    FROM unnest(%s::bigint[], %s::bigint[]) AS m(role_id, last_user_id) WHERE c.role_id = m.role_id""",
-                [[role_id for role_id, _ in moved], [user_id for _, user_id in moved]],
-            )
-    return picks
+
+def decide_for_step(step: WorkflowStep, count: int) -> list[Decision]:
+    """``count`` decisions for tasks entering ``step``, per its strategy and policy."""
+    if count <= 0:
+        return []
+    rule = PickRule.of(step)
+    return decide({(step.role_id, rule): count})[(step.role_id, rule)]
 
 
 def pick_assignees(role: RoleReplica, count: int) -> list[int | None]:
-    """The next ``count`` users of ``role`` in round-robin order; ``[None] * count`` if it has no active user."""
+    """The next ``count`` users of ``role`` in round-robin order; ``None`` where nobody is eligible."""
     if count <= 0:
         return []
     return pick_for_roles({role.pk: count})[role.pk]
 
 
-def apply_picks(tasks: Sequence[Task], picks: Sequence[int | None], *, now: datetime) -> None:
-    """Set the picked assignees on the tasks in memory (the caller saves them, or inserts them new): a task with
+def apply_picks(tasks: Sequence[Task], decisions: Sequence[Decision], *, now: datetime) -> None:
+    """Set the decided assignees on the tasks in memory (the caller saves them, or inserts them new): a task with
     a user is in progress, one without is pending (a task on hold stays on hold)."""
-    for task, user_id in zip(tasks, picks, strict=True):
-        task.assigned_user_id = user_id
+    for task, decision in zip(tasks, decisions, strict=True):
+        task.assigned_user_id = decision.user_id
         if task.status != Task.Status.ON_HOLD:
-            task.status = Task.Status.IN_PROGRESS if user_id else Task.Status.PENDING
+            task.status = Task.Status.IN_PROGRESS if decision.user_id else Task.Status.PENDING
         task.updated_at = now
 
 
 def record_assignments(
     pairs: Sequence[tuple[Task, StepInstance]],
+    decisions: Sequence[Decision],
     *,
     now: datetime,
     actor_id: int | None = None,
     reason: str = Assignment.Reason.ROUND_ROBIN,
-    role: RoleReplica | None = None,
     audit: bool = True,
 ) -> None:
-    """For saved tasks (``assigned_user`` set by :func:`apply_picks`) on their active step instances: Assignment
-    rows, audit events and assignment notifications after commit. Tasks left without a user are reported to the
-    admins, once per role per call. The role is ``role`` or else each instance's step role (best loaded).
-    ``audit=False`` leaves the audit event to the caller."""
+    """For saved tasks (``assigned_user`` set by :func:`apply_picks` from ``decisions``) on their active step
+    instances: the decisions, Assignment rows, audit events and assignment notifications after commit. Tasks left
+    without a user are reported to the admins, once per role per call. ``audit=False`` leaves the audit event to
+    the caller."""
     assignments: list[Assignment] = []
     events = []
     notices: list[tuple[Task, int, str]] = []
     unassigned: dict[int, list[Task]] = defaultdict(list)
-    roles: dict[int, RoleReplica] = {}
-    fixed_role = role
-    for task, instance in pairs:
-        role = fixed_role or instance.step.role
-        roles[role.pk] = role
+    names = dict(RoleReplica.objects.filter(pk__in={d.role_id for d in decisions}).values_list("pk", "name"))
+    for (task, instance), decision in zip(pairs, decisions, strict=True):
+        role_id = decision.role_id
         if task.assigned_user_id is None:
-            unassigned[role.pk].append(task)
+            unassigned[role_id].append(task)
             continue
         assignments.append(
             Assignment(
                 task=task,
                 step_instance=instance,
                 user_id=task.assigned_user_id,
-                role=role,
+                role_id=role_id,
                 reason=reason,
                 assigned_by_id=actor_id,
                 assigned_at=now,
@@ -181,16 +399,23 @@ def record_assignments(
                     entity_id=str(task.task_id),
                     actor_id=actor_id,
                     ticket_id=task.external_ticket_id,
-                    data={"user_id": task.assigned_user_id, "role_id": role.pk, "step_id": instance.step_id, "reason": reason},
+                    data={
+                        "user_id": task.assigned_user_id, "role_id": role_id, "step_id": instance.step_id,
+                        "reason": reason, "outcome": decision.outcome,
+                    },  # fmt: skip
                     at=now,
                 )
             )
-        notices.append((task, task.assigned_user_id, role.name))
+        notices.append((task, task.assigned_user_id, names[role_id]))
+    AssignmentDecision.objects.bulk_create(
+        [decision.row(task, instance, reason) for (task, instance), decision in zip(pairs, decisions, strict=True)],
+        batch_size=1000,
+    )
     Assignment.objects.bulk_create(assignments, batch_size=1000)
     record_events(events)
     notify.notify_assignments(notices)
     report_unassigned(
-        {role_id: (roles[role_id].name, [str(task.task_id) for task in waiting]) for role_id, waiting in unassigned.items()}
+        {role_id: (names[role_id], [str(task.task_id) for task in waiting]) for role_id, waiting in unassigned.items()}
     )
 
 
@@ -203,25 +428,25 @@ def report_unassigned(waiting: Mapping[int, tuple[str, Sequence[str]]]) -> None:
         notify.notify_users(
             admins,
             "task_escalation",
-            f"{len(task_ids)} task(s) waiting: role {name} has no active user",
-            f"No active user holds the role {name!r}; the tasks stay pending until someone joins it.",
+            f"{len(task_ids)} task(s) waiting: role {name} has no eligible user",
+            f"No user of the role {name!r} can take new work (none active and available, and the step's policy "
+            "names nobody else); the tasks stay pending until someone can.",
             metadata={"reason": "no_active_user", "role_id": role_id, "task_ids": list(task_ids[:100])},
         )
 
 
 def assign_step_instances(
     pairs: Sequence[tuple[Task, StepInstance]],
-    role: RoleReplica,
-    picks: Sequence[int | None],
+    decisions: Sequence[Decision],
     *,
     now: datetime,
     actor_id: int | None = None,
     reason: str = Assignment.Reason.ROUND_ROBIN,
 ) -> None:
-    """Make ``picks`` (users of ``role``) the holders of the tasks' active steps: :func:`apply_picks` (the caller
-    saves the tasks) then :func:`record_assignments`."""
-    apply_picks([task for task, _ in pairs], picks, now=now)
-    record_assignments(pairs, now=now, actor_id=actor_id, reason=reason, role=role)
+    """Make the decided users the holders of the tasks' active steps: :func:`apply_picks` (the caller saves the
+    tasks) then :func:`record_assignments`."""
+    apply_picks([task for task, _ in pairs], decisions, now=now)
+    record_assignments(pairs, decisions, now=now, actor_id=actor_id, reason=reason)
 
 
 def _active_steps(tasks: Sequence[Task]) -> dict[object, StepInstance]:
@@ -230,19 +455,19 @@ def _active_steps(tasks: Sequence[Task]) -> dict[object, StepInstance]:
 
 
 def _reassign(tasks: Sequence[Task], *, now: datetime) -> int:
-    """Assign open tasks (already locked by the caller) round-robin from their current steps' roles."""
+    """Assign open tasks (already locked by the caller) from their current steps' roles, per each step's rule."""
     instances = _active_steps(tasks)
-    by_role: dict[int, list[tuple[Task, StepInstance]]] = defaultdict(list)
+    by_rule: dict[tuple[int, PickRule], list[tuple[Task, StepInstance]]] = defaultdict(list)
     for task in tasks:
         instance = instances.get(task.pk)
         if instance is not None:
-            by_role[instance.step.role_id].append((task, instance))
-    picks = pick_for_roles({role_id: len(pairs) for role_id, pairs in by_role.items()})
-    pairs = [pair for role_id in sorted(by_role) for pair in by_role[role_id]]
-    for role_id in by_role:
-        apply_picks([task for task, _ in by_role[role_id]], picks[role_id], now=now)
+            by_rule[(instance.step.role_id, PickRule.of(instance.step))].append((task, instance))
+    decided = decide({key: len(pairs) for key, pairs in by_rule.items()})
+    pairs = [pair for key in decided for pair in by_rule[key]]
+    decisions = [decision for made in decided.values() for decision in made]
+    apply_picks([task for task, _ in pairs], decisions, now=now)
     Task.objects.bulk_update([task for task, _ in pairs], ["assigned_user", "status", "updated_at"], batch_size=500)
-    record_assignments(pairs, now=now)
+    record_assignments(pairs, decisions, now=now)
     return sum(1 for task, _ in pairs if task.assigned_user_id is not None)
 
 
@@ -250,9 +475,9 @@ def _reassign(tasks: Sequence[Task], *, now: datetime) -> int:
 def assign_pending_tasks(role_id: int) -> int:
     """Assign the pending, unassigned tasks whose current step belongs to ``role_id``; returns how many got a user.
 
-    Called when the role gains an active user. The pointer is locked *before* the tasks are read, so a batch that
-    is just now leaving tasks pending for want of users (holding the same pointer) commits first and its tasks
-    are seen here.
+    Called when the role may have gained an eligible user (joined, activated, back from away). The pointer is
+    locked *before* the tasks are read, so a batch that is just now leaving tasks pending for want of users
+    (holding the same pointer) commits first and its tasks are seen here.
     """
     lock_cursors([role_id])
     tasks = list(
@@ -260,16 +485,17 @@ def assign_pending_tasks(role_id: int) -> int:
         .filter(status=Task.Status.PENDING, assigned_user__isnull=True, current_step__role_id=role_id)
         .order_by("created_at", "task_id")
     )
-    if not tasks or not UserRole.objects.filter(role_id=role_id, user__is_active=True, role__is_active=True).exists():
+    if not tasks or not role_pools([role_id], now=timezone.now())[role_id].eligible:
         return 0
     return _reassign(tasks, now=timezone.now())
 
 
 @transaction.atomic
-def release_user_tasks(user_id: int) -> int:
-    """Hand a deactivated user's open tasks to the next users of their steps' roles; returns how many moved.
+def release_user_tasks(user_id: int, *, reason: str = "user_deactivated") -> int:
+    """Hand the open tasks of a user who can no longer work them (deactivated, unavailable) to others, per each
+    step's strategy and policy; returns how many were released.
 
-    Their open assignments end now; tasks with no other eligible user go back to pending (admins are told).
+    Their open assignments end now; tasks nobody can take go back to pending (admins are told).
     """
     tasks = list(
         Task.objects.select_for_update(of=("self",))
@@ -287,7 +513,7 @@ def release_user_tasks(user_id: int) -> int:
                 entity_type="task",
                 entity_id=str(task.task_id),
                 ticket_id=task.external_ticket_id,
-                data={"user_id": user_id, "reason": "user_deactivated"},
+                data={"user_id": user_id, "reason": reason},
                 at=now,
             )
             for task in tasks

@@ -11,7 +11,7 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -22,9 +22,27 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from tts_common import hdts, signing
-from workflow_api.models import Assignment, AuditEvent, StepInstance, Task, UnroutedTicket, Workflow, WorkflowStep
+from workflow_api.models import (
+    Assignment,
+    AssignmentDecision,
+    AuditEvent,
+    RoundRobinCursor,
+    StepInstance,
+    Task,
+    UnroutedTicket,
+    Workflow,
+    WorkflowStep,
+)
 from workflow_api.services import notify
-from workflow_api.services.assignment import apply_picks, lock_cursors, pick_for_roles, report_unassigned
+from workflow_api.services.assignment import (
+    ROUND_ROBIN,
+    Decision,
+    PickRule,
+    apply_picks,
+    decide,
+    lock_cursors,
+    report_unassigned,
+)
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.steps import open_step_instances, task_sla
 
@@ -169,11 +187,11 @@ def _create_tasks(
     fresh = [(ticket, route) for ticket, route in routed if ticket.ticket_id not in known]
     if not fresh:
         return []
-    needed: Counter[int] = Counter()
-    for _, route in fresh:
-        needed[route.workflow.coordinator_role_id] += 1
-        needed[route.first_step.role_id] += 1
-    picks = {role_id: iter(users) for role_id, users in pick_for_roles(needed, locked=cursors).items()}
+    # Timed after the pointers are locked, like the decisions: an assignment's time then falls between the
+    # availability changes it saw and those it did not (services/availability.py).
+    now = timezone.now()
+    picks = _decide_batch(fresh, locked=cursors)
+    json_of = _JsonMemo()
     priority_map = dict(hdts.PRIORITY_MAP)  # read once per batch (it reads settings)
     slas: dict[tuple[int, str], tuple[timedelta, datetime, str]] = {}
     rows = _TaskRows()
@@ -186,7 +204,8 @@ def _create_tasks(
             due_at = now + total * (float(step.sla_weight) / 100)
             sla = slas[(step.pk, priority)] = (total, due_at, due_at.isoformat())
         created_at = ticket.created_at
-        assignee = next(picks[step.role_id])
+        decision = next(picks[(step.role_id, PickRule.of(step))])
+        assignee = decision.user_id
         rows.add(
             task_id=str(uuid.uuid4()),
             workflow_id=workflow.pk,
@@ -197,7 +216,7 @@ def _create_tasks(
             status=Task.Status.IN_PROGRESS if assignee else Task.Status.PENDING,
             step_id=step.pk,
             assigned=assignee,
-            owner=next(picks[workflow.coordinator_role_id]),
+            owner=next(picks[(workflow.coordinator_role_id, ROUND_ROBIN)]).user_id,
             data=json.dumps(ticket.data),
             created=created_at,
             deadline=created_at + sla[0],
@@ -205,6 +224,16 @@ def _create_tasks(
             role_id=step.role_id,
             step_name=step.name,
             due_iso=sla[2],
+            d_sequence=decision.sequence,
+            d_strategy=decision.strategy,
+            d_policy=decision.policy,
+            d_candidates=json_of(decision.candidates),
+            d_filters=json_of(decision.filters),
+            d_detail=json.dumps(decision.detail),
+            d_before=decision.cursor_before,
+            d_after=decision.cursor_after,
+            d_outcome=decision.outcome,
+            d_at=decision.decided_at,
         )
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_TASKS_SQL, {**rows.columns, "now": now})
@@ -249,6 +278,31 @@ def _create_tasks(
     ]
 
 
+def _decide_batch(
+    fresh: Sequence[tuple[IncomingTicket, Route]], *, locked: Mapping[int, RoundRobinCursor] | None = None
+) -> dict[tuple[int, PickRule], Iterator[Decision]]:
+    """The batch's decisions, one ``decide`` call: per ticket an assignee (its first step's rule) and an owner (the
+    coordinator role, round-robin). Consume them in ticket order, assignee first (a role may serve both)."""
+    needed: Counter[tuple[int, PickRule]] = Counter()
+    for _, route in fresh:
+        needed[(route.workflow.coordinator_role_id, ROUND_ROBIN)] += 1
+        needed[(route.first_step.role_id, PickRule.of(route.first_step))] += 1
+    return {key: iter(made) for key, made in decide(needed, locked=locked).items()}
+
+
+class _JsonMemo:
+    """JSON text of the lists a batch's decisions share (a role's candidates, its filters), encoded once each."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[object, str]] = {}
+
+    def __call__(self, value: object) -> str:
+        known = self._texts.get(id(value))
+        if known is None or known[0] is not value:
+            known = self._texts[id(value)] = (value, json.dumps(value))
+        return known[1]
+
+
 class _TaskRows:
     """Column arrays of the new tasks, in the order of :data:`_INSERT_TASKS_SQL`'s ``unnest``."""
 
@@ -257,6 +311,9 @@ class _TaskRows:
         "priority": "text", "status": "text", "step_id": "bigint", "assigned": "bigint", "owner": "bigint",
         "data": "jsonb", "created": "timestamptz", "deadline": "timestamptz", "due": "timestamptz",
         "role_id": "bigint", "step_name": "text", "due_iso": "text",
+        "d_sequence": "bigint", "d_strategy": "text", "d_policy": "text", "d_candidates": "jsonb",
+        "d_filters": "jsonb", "d_detail": "jsonb", "d_before": "bigint", "d_after": "bigint", "d_outcome": "text",
+        "d_at": "timestamptz",
     }  # fmt: skip
 
     def __init__(self) -> None:
@@ -269,12 +326,13 @@ class _TaskRows:
 
 def _insert_tasks_sql() -> str:
     """One statement: the tasks (ON CONFLICT DO NOTHING: a ticket ingested meanwhile is not inserted, and the
-    count returned tells), then only for tasks actually inserted their step instances, assignments (tasks with a
-    user) and ``task.created`` audit rows. Nullable columns not named here (SLA marks, completion) start NULL."""
+    count returned tells), then only for tasks actually inserted their step instances, assignment decisions,
+    assignments (tasks with a user) and ``task.created`` audit rows. Nullable columns not named here (SLA marks,
+    completion) start NULL."""
     names = ", ".join(_TaskRows.TYPES)
     arrays = ", ".join(f"%({name})s::{kind}[]" for name, kind in _TaskRows.TYPES.items())
-    task, step, assignment, audit = (
-        model._meta.db_table for model in (Task, StepInstance, Assignment, AuditEvent)
+    task, step, decision, assignment, audit = (
+        model._meta.db_table for model in (Task, StepInstance, AssignmentDecision, Assignment, AuditEvent)
     )
     return f"""
 WITH i AS MATERIALIZED (SELECT * FROM unnest({arrays}) AS i({names})),
@@ -292,6 +350,13 @@ s AS (
     INSERT INTO {step} (task_id, step_id, status, due_at, started_at, notes)
     SELECT i.task_id, i.step_id, '{StepInstance.Status.ACTIVE}', i.due, %(now)s, '' FROM t JOIN i USING (task_id)
     RETURNING id, task_id
+),
+d AS (
+    INSERT INTO {decision} (task_id, step_instance_id, role_id, sequence, strategy, policy, candidates, filters,
+                            detail, cursor_before, cursor_after, user_id, outcome, reason, decided_at)
+    SELECT i.task_id, s.id, i.role_id, i.d_sequence, i.d_strategy, i.d_policy, i.d_candidates, i.d_filters,
+           i.d_detail, i.d_before, i.d_after, i.assigned, i.d_outcome, '{Assignment.Reason.ROUND_ROBIN}', i.d_at
+    FROM s JOIN i USING (task_id)
 ),
 a AS (
     INSERT INTO {assignment} (task_id, step_instance_id, user_id, role_id, reason, assigned_at)
@@ -325,16 +390,14 @@ def _create_tasks_orm(routed: Sequence[tuple[IncomingTicket, Route]], *, now: da
     fresh = [(ticket, route) for ticket, route in routed if ticket.ticket_id not in known]
     if not fresh:
         return []
-    needed: Counter[int] = Counter()
-    for _, route in fresh:
-        needed[route.workflow.coordinator_role_id] += 1
-        needed[route.first_step.role_id] += 1
-    picks = {role_id: iter(users) for role_id, users in pick_for_roles(needed).items()}
+    now = timezone.now()  # after the pointers are locked: see _create_tasks
+    picks = _decide_batch(fresh)
     tasks = []
-    assignees = []
+    decisions = []
     for ticket, route in fresh:
         priority = hdts.internal_priority(ticket.data["priority"])
         created_at = ticket.created_at
+        decisions.append(next(picks[(route.first_step.role_id, PickRule.of(route.first_step))]))
         tasks.append(
             Task(
                 task_id=uuid.uuid4(),
@@ -345,18 +408,17 @@ def _create_tasks_orm(routed: Sequence[tuple[IncomingTicket, Route]], *, now: da
                 priority=priority,
                 status=Task.Status.PENDING,
                 current_step=route.first_step,
-                owner_id=next(picks[route.workflow.coordinator_role_id]),
+                owner_id=next(picks[(route.workflow.coordinator_role_id, ROUND_ROBIN)]).user_id,
                 ticket_data=ticket.data,
                 ticket_created_at=created_at,
                 sla_deadline=created_at + task_sla(route.workflow, priority),
             )
         )
-        assignees.append(next(picks[route.first_step.role_id]))
-    apply_picks(tasks, assignees, now=now)
+    apply_picks(tasks, decisions, now=now)
     created = insert_new(tasks)
     if len(created) != len(tasks):
         raise DuplicateRace(f"{len(tasks) - len(created)} ticket(s) of the batch were ingested concurrently")
-    instances = open_step_instances(created, now=now, audit=False)
+    instances = open_step_instances(created, decisions, now=now, audit=False)
     record_events(
         [
             audit_event(

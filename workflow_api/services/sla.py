@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from workflow_api.models import SLA_WARNING_DIVISOR, Assignment, Priority, RoleReplica, StepInstance, Task, Workflow
 from workflow_api.services import notify
-from workflow_api.services.assignment import assign_step_instances, pick_for_roles
+from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide
 from workflow_api.services.audit import audit_event, record_events
 
 logger = logging.getLogger(__name__)
@@ -172,6 +172,7 @@ class _Escalation:
     role: RoleReplica
     from_user: int | None
     to_user: int | None = None
+    decision: Decision | None = None
     reassigned: bool = False
 
     @property
@@ -181,7 +182,7 @@ class _Escalation:
         return "no_target" if self.to_user is None else "kept"
 
 
-def _escalation_targets(tasks: Sequence[Task]) -> list[_Escalation]:
+def _escalation_targets(tasks: Sequence[Task], *, now: datetime) -> list[_Escalation]:
     """Who takes each breached task: the next user (round-robin) of the workflow's escalation role; with none
     named, the task's owner (its coordinator) unless they already hold it, else the coordinator role's next user.
     One pick call for the whole batch, so its pointers are locked once, in role order."""
@@ -193,18 +194,21 @@ def _escalation_targets(tasks: Sequence[Task]) -> list[_Escalation]:
         if workflow.escalation_role is None and owner is not None and owner.is_active and owner.pk != task.assigned_user_id:
             escalation.to_user = task.owner_id
         escalations.append(escalation)
-    wanted = Counter(e.role.pk for e in escalations if e.to_user is None)
-    picks: dict[int, Iterator[int | None]] = {role_id: iter(users) for role_id, users in pick_for_roles(wanted).items()}
+    wanted = Counter((e.role.pk, ROUND_ROBIN) for e in escalations if e.to_user is None)
+    picks: dict[int, Iterator[Decision]] = {role_id: iter(made) for (role_id, _), made in decide(wanted).items()}
     for escalation in escalations:
         if escalation.to_user is None:
-            escalation.to_user = next(picks[escalation.role.pk])
+            escalation.decision = next(picks[escalation.role.pk])
+            escalation.to_user = escalation.decision.user_id
+        else:
+            escalation.decision = Decision.direct(escalation.role.pk, escalation.to_user, now=now)
     return escalations
 
 
 def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
     """Reassign the breached tasks per :func:`_escalation_targets`; returns how many changed hands. A task whose
     target already holds it stays; one with nobody to take it stays too, and the admins are told."""
-    escalations = _escalation_targets(tasks)
+    escalations = _escalation_targets(tasks, now=now)
     moving = [e for e in escalations if e.to_user is not None and e.to_user != e.from_user]
     instances = {
         instance.task_id: instance
@@ -214,17 +218,12 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
     for escalation in moving:
         escalation.reassigned = True
     Assignment.objects.filter(task__in=[e.task for e in moving], ended_at__isnull=True).update(ended_at=now)
-    by_role: dict[int, list[_Escalation]] = defaultdict(list)
-    for escalation in moving:
-        by_role[escalation.role.pk].append(escalation)
-    for group in by_role.values():
-        assign_step_instances(
-            [(e.task, instances[e.task.pk]) for e in group],
-            group[0].role,
-            [e.to_user for e in group],
-            now=now,
-            reason=Assignment.Reason.ESCALATION,
-        )
+    assign_step_instances(
+        [(e.task, instances[e.task.pk]) for e in moving],
+        [e.decision for e in moving],
+        now=now,
+        reason=Assignment.Reason.ESCALATION,
+    )
     # One UPDATE per new holder (a role's few users) rather than bulk_update's CASE per row; assign_step_instances
     # set the same values on the instances in memory.
     by_user: dict[int, list[UUID]] = defaultdict(list)

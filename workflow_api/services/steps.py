@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from workflow_api.models import Assignment, StepInstance, Task, Workflow, WorkflowStep
-from workflow_api.services.assignment import apply_picks, pick_assignees, record_assignments
+from workflow_api.services.assignment import Decision, apply_picks, decide_for_step, record_assignments
 from workflow_api.services.audit import audit_event, record_events
 
 
@@ -15,10 +15,16 @@ def task_sla(workflow: Workflow, priority: str) -> timedelta:
 
 
 def open_step_instances(
-    tasks: Sequence[Task], *, now: datetime, actor_id: int | None = None, audit: bool = True
+    tasks: Sequence[Task],
+    decisions: Sequence[Decision],
+    *,
+    now: datetime,
+    actor_id: int | None = None,
+    audit: bool = True,
 ) -> list[StepInstance]:
     """Open the StepInstance of each (saved) task's ``current_step``, due at now + the task's SLA × the step's
-    weight, then record the assignments made by :func:`apply_picks` (Assignment rows, audit, notifications).
+    weight, then record the assignments made by :func:`apply_picks` from ``decisions`` (the decisions, Assignment
+    rows, audit, notifications).
     ``audit=False``: the caller writes one event covering both (intake does, three rows per ticket being a
     measurable share of its cost)."""
     instances = [
@@ -46,7 +52,7 @@ def open_step_instances(
                 for task, instance in zip(tasks, instances, strict=True)
             ]
         )
-    record_assignments(list(zip(tasks, instances, strict=True)), now=now, actor_id=actor_id, audit=audit)
+    record_assignments(list(zip(tasks, instances, strict=True)), decisions, now=now, actor_id=actor_id, audit=audit)
     return instances
 
 
@@ -58,10 +64,11 @@ def enter_step(
     actor_id: int | None = None,
     also_update: Sequence[str] = (),
 ) -> None:
-    """Move ``tasks`` (whose previous step, if any, is closed) into ``step`` and assign them round-robin.
+    """Move ``tasks`` (whose previous step, if any, is closed) into ``step`` and assign them per its rule.
 
     Call inside ``transaction.atomic()``. Opens a StepInstance per task due at now + the task's SLA × the step's
-    weight, picks assignees from ``step.role`` (none available: the task stays pending, admins are told once),
+    weight, picks assignees from ``step.role`` (nobody eligible: the step's policy; held tasks stay pending, admins
+    are told once),
     saves the tasks (``current_step``, ``assigned_user``, ``status`` and the ``also_update`` fields, in one
     statement), writes audit events and publishes the assignment notifications after commit.
     """
@@ -69,11 +76,12 @@ def enter_step(
         return
     for task in tasks:
         task.current_step = step
-    apply_picks(tasks, pick_assignees(step.role, len(tasks)), now=now)
+    decisions = decide_for_step(step, len(tasks))
+    apply_picks(tasks, decisions, now=now)
     Task.objects.bulk_update(
         tasks, ["current_step", "assigned_user", "status", "updated_at", *also_update], batch_size=500
     )
-    open_step_instances(tasks, now=now, actor_id=actor_id)
+    open_step_instances(tasks, decisions, now=now, actor_id=actor_id)
 
 
 def close_active_step(

@@ -17,7 +17,15 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 from tts_common.api import Conflict
 from tts_common.auth import TokenUser
-from workflow_api.models import Priority, RoleReplica, Workflow, WorkflowStep, WorkflowTransition
+from workflow_api.models import (
+    NoEligiblePolicy,
+    Priority,
+    RoleReplica,
+    RoleSettings,
+    Workflow,
+    WorkflowStep,
+    WorkflowTransition,
+)
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.ingestion import route_unrouted_tickets
 
@@ -27,6 +35,8 @@ class StepData(TypedDict):
     order: int
     role_id: int
     sla_weight: Decimal
+    assignment_strategy: NotRequired[str]  # AssignmentStrategy; default round_robin
+    no_eligible_policy: NotRequired[str]  # NoEligiblePolicy; default hold
 
 
 class TransitionData(TypedDict):
@@ -53,6 +63,7 @@ class WorkflowData(TypedDict):
 SLA_FIELDS = {priority.value: f"sla_{priority.value}" for priority in Priority}
 _SCALAR_FIELDS = ("name", "description", "category", "sub_category", "department")
 _ROLE_FIELDS = ("coordinator_role_id", "escalation_role_id")
+_STEP_FIELDS = tuple(StepData.__annotations__)  # the model's field names; left out: the model's default
 
 
 # --- Create / update ---------------------------------------------------------------------------------------------
@@ -126,8 +137,7 @@ def _replace_graph(workflow: Workflow, steps: list[StepData], transitions: list[
     workflow.transitions.all().delete()
     workflow.steps.all().delete()
     created = WorkflowStep.objects.bulk_create(
-        WorkflowStep(workflow=workflow, name=s["name"], order=s["order"], role_id=s["role_id"], sla_weight=s["sla_weight"])
-        for s in steps
+        WorkflowStep(workflow=workflow, **{field: s[field] for field in _STEP_FIELDS if field in s}) for s in steps
     )
     _create_transitions(workflow, {step.name: step for step in created}, transitions)
 
@@ -201,6 +211,17 @@ def deploy_errors(workflow: Workflow) -> dict[str, list[str]]:
     for step in steps:
         if not step.role.is_active:
             errors["steps"].append(f"Step {step.name!r}: role {step.role.name!r} is inactive.")
+    led = set(
+        RoleSettings.objects.filter(role_id__in={s.role_id for s in steps}, lead_user__isnull=False).values_list(
+            "role_id", flat=True
+        )
+    )
+    for step in steps:
+        if step.no_eligible_policy == NoEligiblePolicy.ESCALATE_TO_LEAD and step.role_id not in led:
+            errors["steps"].append(
+                f"Step {step.name!r}: policy escalate_to_lead needs a lead for role {step.role.name!r} "
+                f"(PUT /roles/{step.role_id}/settings/)."
+            )
     total = sum((step.sla_weight for step in steps), Decimal(0))
     if total != 100:
         errors["steps"].append(f"SLA weights must sum to 100 (they sum to {total.normalize():f}).")
@@ -287,7 +308,8 @@ def workflow_new_version(*, workflow_id: int, actor: TokenUser | None) -> Workfl
     )
     clone.save()
     steps = [
-        StepData(name=s.name, order=s.order, role_id=s.role_id, sla_weight=s.sla_weight) for s in source.steps.all()
+        StepData(**{field: getattr(s, field) for field in _STEP_FIELDS})  # type: ignore[typeddict-item]
+        for s in source.steps.all()
     ]
     transitions = [
         TransitionData(

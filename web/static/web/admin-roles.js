@@ -41,6 +41,7 @@
     toggle.className = "button " + (role.is_active ? "button-danger-ghost" : "button-success");
     var list = T.clear(T.$("role-members"));
     list.appendChild(el("li", { class: "muted small", text: "Loading members…" }));
+    loadFairness();
     return Promise.all([T.apiAll("/api/v1/users/", { role: role.id, ordering: "username" }, 10), allUsers()]).then(function (results) {
       var members = results[0], everyone = results[1];
       if (state.selected !== role) return;
@@ -65,6 +66,23 @@
     }).catch(function (e) { T.clear(list); T.report(e, "Could not load members"); });
   }
 
+  /* Assignments per member from the workflow engine over the chosen window, and the spread (max - min). */
+  function loadFairness() {
+    var role = state.selected, days = T.$("fairness-window").value;
+    var since = days ? new Date(Date.now() - Number(days) * 86400000).toISOString() : null;
+    var list = T.clear(T.$("fairness-users"));
+    return T.api("/roles/" + role.id + "/fairness/" + (since ? "?since=" + encodeURIComponent(since) : "")).then(function (body) {
+      if (state.selected !== role) return;
+      T.$("fairness-spread").textContent = "Spread (most - fewest): " + body.spread;
+      body.users.forEach(function (u) {
+        list.appendChild(el("li", { class: "member", dataset: { userId: String(u.user_id) } },
+          el("div", { class: "member-name" }, el("strong", { text: u.username || "user " + u.user_id })),
+          el("span", { class: "badge badge-neutral", text: String(u.assignments) })));
+      });
+      if (!body.users.length) list.appendChild(el("li", { class: "muted small", text: "No assignments in this window." }));
+    }).catch(function (e) { T.$("fairness-spread").textContent = ""; T.report(e, "Could not load fairness"); });
+  }
+
   function removeMember(user) {
     var role = state.selected;
     T.api("/api/v1/users/" + user.id + "/roles/" + role.id + "/", { method: "DELETE" }).then(function () {
@@ -84,6 +102,7 @@
     }).catch(function () { /* the system filter is optional */ });
     loadRoles();
     T.$("role-system-filter").addEventListener("change", loadRoles);
+    T.$("fairness-window").addEventListener("change", loadFairness);
     T.$("role-panel-close").addEventListener("click", function () { T.$("role-panel").hidden = true; state.selected = null; });
 
     T.$("add-member-form").addEventListener("submit", function (event) {

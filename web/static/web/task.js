@@ -97,6 +97,7 @@
 
     renderTimeline();
     renderAssignments();
+    renderDecisions();
     renderActions();
     T.$("task-layout").hidden = false;
   }
@@ -158,6 +159,36 @@
             (a.ended_at ? " · until " + T.fmt.date(a.ended_at) : " · current") }))));
     });
     if (!rows.length) list.appendChild(el("li", { class: "muted small", text: "Not assigned yet: waiting for a user in the step's role." }));
+  }
+
+  /* Each stored assignment decision: who could take the task, what each filter removed, the rule, the choice. */
+  var OUTCOMES = {
+    assigned: "Picked", held: "Held: nobody eligible", escalated_to_lead: "Nobody eligible: the role's lead",
+    least_loaded_away: "Nobody eligible: least-loaded away user", direct: "Named directly"
+  };
+
+  function renderDecisions() {
+    var names = usernames();
+    var who = function (id) { return names[id] || "user " + id; };
+    var list = T.clear(T.$("decisions"));
+    var rows = (state.task.decisions || []).slice().reverse();
+    rows.forEach(function (d) {
+      var removed = (d.filters || []).filter(function (f) { return f.removed.length; }).map(function (f) {
+        return f.filter + ": " + f.removed.map(who).join(", ");
+      });
+      var rule = d.strategy === "direct" ? T.fmt.title(d.reason) : T.fmt.title(d.strategy) + ", if none: " + T.fmt.title(d.policy);
+      list.appendChild(el("li", { class: "history-item decision", dataset: { outcome: d.outcome } },
+        el("div", null,
+          el("div", null, el("strong", { text: d.user_id ? who(d.user_id) : "Nobody" }), " · ",
+            el("span", { class: "muted", text: OUTCOMES[d.outcome] || d.outcome })),
+          el("div", { class: "muted small", text: rule + " · " + d.candidates.length + " candidate(s)" +
+            (d.sequence !== null ? " · pick #" + d.sequence : "") + " · " + T.fmt.date(d.decided_at) }),
+          el("div", { class: "muted small", text: removed.length ? "Removed: " + removed.join("; ") : "No one filtered out" }),
+          d.strategy === "direct" ? null : el("div", { class: "muted small",
+            text: "Pointer " + (d.cursor_before === null ? "start" : who(d.cursor_before)) + " → " +
+              (d.cursor_after === null ? "start" : who(d.cursor_after)) }))));
+    });
+    if (!rows.length) list.appendChild(el("li", { class: "muted small", text: "No assignment decision recorded." }));
   }
 
   /* What this user may do now (the API is the judge: a refused action shows its message). */
