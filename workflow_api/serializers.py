@@ -13,6 +13,7 @@ from workflow_api.models import (
     Assignment,
     AuditEvent,
     DeadLetter,
+    ExternalAction,
     IntegrationError,
     StepInstance,
     Task,
@@ -43,6 +44,13 @@ class StepInputSerializer(serializers.Serializer):
     role_id = serializers.IntegerField()
     sla_weight = serializers.DecimalField(
         max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal(100), help_text="Percent of the SLA."
+    )
+    external_action = serializers.ChoiceField(
+        choices=ExternalAction.choices,
+        allow_blank=True,
+        default="",
+        help_text="An outside system the step's approval waits on: ams_reserve (AMS asset reservation), "
+        "bms_budget_check (BMS budget check); blank: none.",
     )
 
 
@@ -93,7 +101,7 @@ class StepSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WorkflowStep
-        fields = ["id", "name", "order", "role_id", "role_name", "sla_weight"]
+        fields = ["id", "name", "order", "role_id", "role_name", "sla_weight", "external_action"]
 
 
 class TransitionSerializer(serializers.ModelSerializer):
@@ -179,9 +187,14 @@ class AssignmentSerializer(serializers.ModelSerializer):
 class TaskDetailSerializer(TaskSerializer):
     step_history = StepInstanceSerializer(source="step_instances", many=True)
     assignments = AssignmentSerializer(many=True)
+    external_requested_by = serializers.IntegerField(source="external_requested_by_id", allow_null=True)
 
     class Meta(TaskSerializer.Meta):
-        fields = [*TaskSerializer.Meta.fields, "ticket_data", "ticket_created_at", "step_history", "assignments"]
+        fields = [
+            *TaskSerializer.Meta.fields, "ticket_data", "ticket_created_at", "step_history", "assignments",
+            "external_action", "external_attempt", "external_requested_at", "external_requested_by",
+            "external_requested_by_username", "external_reference", "external_reason", "external_error",
+        ]  # fmt: skip
 
 
 class ActionInputSerializer(serializers.Serializer):
@@ -189,6 +202,13 @@ class ActionInputSerializer(serializers.Serializer):
     notes = serializers.CharField(allow_blank=True, default="", max_length=10_000)
     to_user = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="transfer: a user id of the current step's role."
+    )
+    reference = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=100,
+        help_text="external_approve (admins): the reservation or approval id obtained from the outside system.",
     )
 
 
@@ -253,3 +273,27 @@ class UnroutedTicketSerializer(serializers.ModelSerializer):
     class Meta:
         model = UnroutedTicket
         fields = ["id", "ticket_id", "category", "sub_category", "department", "payload", "received_at", "routed_at", "task_id"]
+
+
+# --- Integrations (admins) -------------------------------------------------------------------------------------
+class IntegrationHealthSerializer(serializers.Serializer):
+    """One outside system, from :func:`workflow_api.selectors.integrations.integration_health_list`."""
+
+    name = serializers.CharField()
+    external_action = serializers.CharField()
+    label = serializers.CharField()
+    configured = serializers.BooleanField()
+    status = serializers.ChoiceField(
+        choices=["ok", "degraded", "down", "unknown", "not_configured"],
+        help_text="ok: last call succeeded; degraded: it failed; down: circuit open; unknown: no call yet.",
+    )
+    circuit_state = serializers.ChoiceField(choices=["closed", "open", "half_open"])
+    circuit_open_until = serializers.DateTimeField(allow_null=True)
+    calls = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    last_called_at = serializers.DateTimeField(allow_null=True)
+    last_latency_ms = serializers.FloatField(allow_null=True)
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    last_error_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField()
+    pending_tasks = serializers.IntegerField(help_text="Tasks pending external approval on this system.")

@@ -27,6 +27,7 @@ class StepData(TypedDict):
     order: int
     role_id: int
     sla_weight: Decimal
+    external_action: NotRequired[str]  # ExternalAction; absent or "" = none
 
 
 class TransitionData(TypedDict):
@@ -126,7 +127,14 @@ def _replace_graph(workflow: Workflow, steps: list[StepData], transitions: list[
     workflow.transitions.all().delete()
     workflow.steps.all().delete()
     created = WorkflowStep.objects.bulk_create(
-        WorkflowStep(workflow=workflow, name=s["name"], order=s["order"], role_id=s["role_id"], sla_weight=s["sla_weight"])
+        WorkflowStep(
+            workflow=workflow,
+            name=s["name"],
+            order=s["order"],
+            role_id=s["role_id"],
+            sla_weight=s["sla_weight"],
+            external_action=s.get("external_action", ""),
+        )
         for s in steps
     )
     _create_transitions(workflow, {step.name: step for step in created}, transitions)
@@ -287,7 +295,10 @@ def workflow_new_version(*, workflow_id: int, actor: TokenUser | None) -> Workfl
     )
     clone.save()
     steps = [
-        StepData(name=s.name, order=s.order, role_id=s.role_id, sla_weight=s.sla_weight) for s in source.steps.all()
+        StepData(
+            name=s.name, order=s.order, role_id=s.role_id, sla_weight=s.sla_weight, external_action=s.external_action
+        )
+        for s in source.steps.all()
     ]
     transitions = [
         TransitionData(
