@@ -199,15 +199,22 @@ class Task(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     # The latest external check (services/external.py): requested when the step's assignee approved; each request
     # (and each retry) gets the next attempt number, and only the job of the current attempt may apply a decision.
-    external_action = models.CharField(max_length=32, choices=ExternalAction.choices, default="", blank=True)
-    external_attempt = models.PositiveIntegerField(default=0)
+    # Database defaults too: intake inserts tasks with raw SQL naming only the columns it sets.
+    external_action = models.CharField(
+        max_length=32, choices=ExternalAction.choices, default="", db_default="", blank=True
+    )
+    external_attempt = models.PositiveIntegerField(default=0, db_default=0)
     external_requested_at = models.DateTimeField(null=True, blank=True)
     external_requested_by_id = models.BigIntegerField(null=True, blank=True)  # the approver the decision awaits
-    external_requested_by_username = models.CharField(max_length=150, blank=True)
-    external_notes = models.TextField(blank=True)  # the approver's notes, kept for the step's history
-    external_reference = models.CharField(max_length=100, blank=True)  # AMS reservation id / BMS approval id
-    external_reason = models.TextField(blank=True)  # why the outside system (or an admin) rejected it
-    external_error = models.TextField(blank=True)  # why it could not decide (pending external approval)
+    external_requested_by_username = models.CharField(max_length=150, blank=True, default="", db_default="")
+    # The approver's notes, kept for the step's history when the decision comes.
+    external_notes = models.TextField(blank=True, default="", db_default="")
+    # AMS reservation id / BMS approval id.
+    external_reference = models.CharField(max_length=100, blank=True, default="", db_default="")
+    # Why the outside system (or an admin) rejected it.
+    external_reason = models.TextField(blank=True, default="", db_default="")
+    # Why it could not decide (pending external approval).
+    external_error = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         indexes = [

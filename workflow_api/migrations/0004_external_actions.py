@@ -29,32 +29,32 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='task',
             name='external_action',
-            field=models.CharField(blank=True, choices=[('', 'None'), ('ams_reserve', 'AMS asset reservation'), ('bms_budget_check', 'BMS budget check')], default='', max_length=32),
+            field=models.CharField(blank=True, choices=[('', 'None'), ('ams_reserve', 'AMS asset reservation'), ('bms_budget_check', 'BMS budget check')], db_default='', default='', max_length=32),
         ),
         migrations.AddField(
             model_name='task',
             name='external_attempt',
-            field=models.PositiveIntegerField(default=0),
+            field=models.PositiveIntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
             model_name='task',
             name='external_error',
-            field=models.TextField(blank=True),
+            field=models.TextField(blank=True, db_default='', default=''),
         ),
         migrations.AddField(
             model_name='task',
             name='external_notes',
-            field=models.TextField(blank=True),
+            field=models.TextField(blank=True, db_default='', default=''),
         ),
         migrations.AddField(
             model_name='task',
             name='external_reason',
-            field=models.TextField(blank=True),
+            field=models.TextField(blank=True, db_default='', default=''),
         ),
         migrations.AddField(
             model_name='task',
             name='external_reference',
-            field=models.CharField(blank=True, max_length=100),
+            field=models.CharField(blank=True, db_default='', default='', max_length=100),
         ),
         migrations.AddField(
             model_name='task',
@@ -69,7 +69,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='task',
             name='external_requested_by_username',
-            field=models.CharField(blank=True, max_length=150),
+            field=models.CharField(blank=True, db_default='', default='', max_length=150),
         ),
         migrations.AddField(
             model_name='workflowstep',

@@ -35,10 +35,12 @@ __all__ = [
 INTEGRATION_OF: dict[str, str] = {ExternalAction.AMS_RESERVE: "ams", ExternalAction.BMS_BUDGET_CHECK: "bms"}
 
 
+# The settings each integration needs; unset, its calls fail at once (pending external approval, no call made).
+REQUIRED_SETTINGS: dict[str, tuple[str, ...]] = {"ams": ("AMS_URL",), "bms": ("BMS_URL", "BMS_TOKEN_URL")}
+
+
 def is_configured(integration: str) -> bool:
-    if integration == "ams":
-        return bool(settings.AMS_URL)
-    return bool(settings.BMS_URL and settings.BMS_TOKEN_URL)
+    return all(getattr(settings, name) for name in REQUIRED_SETTINGS[integration])
 
 
 class CircuitOpen(IntegrationFailure):
@@ -80,6 +82,8 @@ def decide(action: str, request: ExternalRequest) -> Decision:
     """The outside system's decision for ``action``; raises :class:`IntegrationFailure` when there is none (open
     circuit included). Every call, and every call the open circuit refused, is recorded in the health table."""
     integration = INTEGRATION_OF[action]
+    if not is_configured(integration):
+        raise IntegrationFailure(f"{integration.upper()} is not configured ({', '.join(REQUIRED_SETTINGS[integration])})")
     breaker = _breaker(integration)
     if breaker.opened:
         error = CircuitOpen(f"{integration.upper()} circuit open for {breaker.open_remaining} s more; call not made")

@@ -24,8 +24,6 @@ class AmsClient:
         self._session = requests.Session()
 
     def reserve(self, request: ExternalRequest) -> Decision:
-        if not settings.AMS_URL:
-            raise IntegrationFailure("AMS is not configured (AMS_URL)")
         response = post_json(
             self._session,
             SYSTEM,

@@ -36,8 +36,6 @@ class BmsClient:
         self._token_expires = 0.0  # time.monotonic()
 
     def check_budget(self, request: ExternalRequest) -> Decision:
-        if not (settings.BMS_URL and settings.BMS_TOKEN_URL):
-            raise IntegrationFailure("BMS is not configured (BMS_URL, BMS_TOKEN_URL)")
         try:
             return self._check_refreshing_token(request)
         except IntegrationUnavailable as exc:
