@@ -72,6 +72,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    at: float  # time.monotonic() when it arrived
 
 
 class OutsideSystem:
@@ -100,7 +101,7 @@ class OutsideSystem:
         if path != self.path:
             return 404, {"detail": "not found"}
         with self._lock:
-            self.received.append(Received(path, headers, body))
+            self.received.append(Received(path, headers, body, time.monotonic()))
             reply = self.script.pop(0) if self.script else self.reply
         time.sleep(reply.delay)
         return reply.status, reply.body
