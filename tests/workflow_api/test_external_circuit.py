@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from tests.conftest import queue_depth, wait_for
 from tests.stubs import AmsStub, json_http_server
 from tests.workflow_api.factories import api_client, deployed_workflow, ingested_task, role_with_users
