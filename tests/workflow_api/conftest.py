@@ -1,13 +1,28 @@
-"""Fixtures of the workflow_api tests: AMS and BMS stubs over real HTTP, with the settings
-pointing at them and this process's circuit breakers fresh."""
+"""Fixtures of the workflow_api tests: task actions through the API, and AMS and BMS stubs over real HTTP (with the
+settings pointing at them and this process's circuit breakers fresh)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.stubs import AmsStub, BmsStub, json_http_server
+from tests.workflow_api.factories import api_client
+from workflow_api.models import Task
 from workflow_api.services import integrations
+
+
+@pytest.fixture
+def act(django_capture_on_commit_callbacks):
+    """POST an action as ``user`` (None = an admin), running the after-commit publishes."""
+
+    def post(task: Task, user=None, **body: Any):
+        client = api_client(user, is_admin=user is None)
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(f"/tasks/{task.task_id}/actions/", body, format="json")
+
+    return post
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from tests.workflow_api.test_actions_api import inapp, statuses
 from tts_common import contracts
 from workflow_api.models import AuditEvent, ExternalAction, Task
 from workflow_api.services import external, integrations
+from workflow_api.services.assignment import release_user_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -49,16 +50,6 @@ def run_checks(published, django_capture_on_commit_callbacks):
         return jobs
 
     return run
-
-
-@pytest.fixture
-def act(django_capture_on_commit_callbacks):
-    def post(task: Task, user=None, **body: Any):
-        client = api_client(user, is_admin=user is None)
-        with django_capture_on_commit_callbacks(execute=True):
-            return client.post(f"/tasks/{task.task_id}/actions/", body, format="json")
-
-    return post
 
 
 @pytest.fixture
@@ -186,6 +177,16 @@ def test_a_superseded_attempt_does_nothing(bms, act, published):
     Task.objects.filter(pk=task.pk).update(external_attempt=2)  # a retry took over
     external.external_check(task_id=task.task_id, attempt=1)
     assert bms.hits == 0 and Task.objects.get(pk=task.pk).status == "awaiting_external"
+
+
+def test_a_deactivated_approver_does_not_pull_the_task_out_of_its_wait(bms, act, published, run_checks):
+    external_workflow(2, ExternalAction.BMS_BUDGET_CHECK)
+    task, approver = at_budget_step(act, published)
+    act(task, approver, action="approve")
+    assert release_user_tasks(approver.user_id) == 0
+    assert Task.objects.get(pk=task.pk).status == "awaiting_external"
+    run_checks()
+    assert Task.objects.get(pk=task.pk).status == "completed"
 
 
 def test_unconfigured_system_leaves_the_task_to_an_admin(settings, act, published, run_checks, admin_user):

@@ -269,11 +269,13 @@ def assign_pending_tasks(role_id: int) -> int:
 def release_user_tasks(user_id: int) -> int:
     """Hand a deactivated user's open tasks to the next users of their steps' roles; returns how many moved.
 
-    Their open assignments end now; tasks with no other eligible user go back to pending (admins are told).
+    Their open assignments end now; tasks with no other eligible user go back to pending (admins are told). Tasks
+    waiting on AMS/BMS stay: their step's human decision is made, and the outside system's answer moves them on.
     """
     tasks = list(
         Task.objects.select_for_update(of=("self",))
         .filter(assigned_user_id=user_id, status__in=Task.OPEN_STATUSES)
+        .exclude(status__in=Task.EXTERNAL_STATUSES)
         .order_by("created_at", "task_id")
     )
     if not tasks:
