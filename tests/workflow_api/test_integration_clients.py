@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tests.stubs import Reply
+from tts_common import metrics
 from workflow_api.models import ExternalAction, IntegrationHealth
 from workflow_api.services import integrations
 from workflow_api.services.integrations import CircuitOpen, Decision, ExternalRequest, IntegrationFailure
@@ -152,12 +153,14 @@ def test_circuit_opens_after_the_threshold_fails_fast_and_closes_after_recovery(
         integrations.decide(AMS, REQUEST)
     assert ams.hits == 3  # the open circuit made no call
     assert (health("ams").calls, health("ams").errors) == (4, 4)
+    assert 'tts_circuit_open{integration="ams"} 1.0' in metrics.exposition().decode()
 
     ams.answer(201, {"reservation_id": "RES-9"})
     time.sleep(1.1)
     assert integrations.decide(AMS, REQUEST) == Decision(approved=True, reference="RES-9")  # the half-open probe
     row = health("ams")
     assert (row.circuit_state, row.circuit_open_until, row.last_ok) == ("closed", None, True)
+    assert 'tts_circuit_open{integration="ams"} 0.0' in metrics.exposition().decode()
 
 
 def test_rejections_do_not_open_the_circuit(ams, settings):
