@@ -246,6 +246,10 @@ def test_admin_pages_workflow_graph_and_health(stack: Stack, browser: Browser) -
     expect(graph.locator(".graph-edge-approve")).to_have_count(2)
     expect(graph.locator(".graph-edge-reject")).to_have_count(2)
     expect(admin.locator("#wf-steps")).to_contain_text("Network Engineer")
+    admin.locator(".wf-item", has_text="Equipment Request").click()
+    expect(admin.locator("#wf-steps tr", has_text="Budget Approval")).to_contain_text("BMS budget check")
+    admin.locator(".wf-item", has_text="Network Issue").click()
+    expect(admin.locator("#wf-title")).to_have_text("Network Issue")
     browser.screenshot(admin, "11-admin-workflows")
 
     admin.goto("/app/admin/health/")
@@ -309,7 +313,7 @@ def test_budget_check_outage_is_decided_by_an_admin_and_shown_on_the_health_page
     for action in ("external_approve", "external_reject", "external_retry"):
         expect(admin.locator(f"[data-action={action}]")).to_be_visible()
     expect(admin.locator("[data-action=approve]")).to_have_count(0)
-    browser.screenshot(admin, "13-task-pending-external")
+    browser.screenshot(admin, "18-task-pending-external")
 
     admin.fill("#action-notes", "Approved by the CFO on the phone")
     admin.fill("#action-reference", "BUD-PHONE-7")
@@ -325,7 +329,7 @@ def test_budget_check_outage_is_decided_by_an_admin_and_shown_on_the_health_page
     expect(card).to_contain_text("1 of 1 calls")
     expect(card).to_contain_text("HTTP 500")
     expect(admin.locator(".health-card[data-component=ams]")).to_have_attribute("data-status", "not_configured")
-    browser.screenshot(admin, "14-admin-health-integrations")
+    browser.screenshot(admin, "19-admin-health-integrations")
 
 
 def test_sessions_refresh_expire_and_errors_read_plainly(stack: Stack, browser: Browser) -> None:
