@@ -193,6 +193,7 @@ CELERY_TIMEZONE = "UTC"
 SLA_SCAN_INTERVAL_SECONDS = env.float("SLA_SCAN_INTERVAL_SECONDS", default=60)
 DEAD_LETTER_DRAIN_INTERVAL_SECONDS = env.float("DEAD_LETTER_DRAIN_INTERVAL_SECONDS", default=15)
 EMAIL_SWEEP_INTERVAL_SECONDS = env.float("EMAIL_SWEEP_INTERVAL_SECONDS", default=60)
+EXTERNAL_RETRY_INTERVAL_SECONDS = env.float("EXTERNAL_RETRY_INTERVAL_SECONDS", default=60)
 CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     "sla-scan": {
@@ -209,6 +210,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": contracts.EMAIL_SWEEP.task,
         "schedule": EMAIL_SWEEP_INTERVAL_SECONDS,
         "options": {"expires": EMAIL_SWEEP_INTERVAL_SECONDS},
+    },
+    "external-retry": {
+        "task": contracts.EXTERNAL_RETRY_SCAN.task,
+        "schedule": EXTERNAL_RETRY_INTERVAL_SECONDS,
+        "options": {"expires": EXTERNAL_RETRY_INTERVAL_SECONDS},
     },
 }
 
@@ -288,6 +294,21 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tts@localhost")
 AUTH_SERVICE_URL = env.str("AUTH_SERVICE_URL", default="http://127.0.0.1:8000")
 # Unset: any authenticated user may read a ticket's comments; set: the workflow API decides (messaging_service.access).
 WORKFLOW_API_URL = env.str("WORKFLOW_API_URL", default="")
+
+# --- AMS and BMS (workflow_api.services.integrations; DESIGN §2) ------------------------------------------------
+# Unset URLs: steps with that external action wait in pending_external_approval for an admin.
+AMS_URL = env.str("AMS_URL", default="")
+AMS_API_KEY = env.str("AMS_API_KEY", default="")
+AMS_TIMEOUT_SECONDS = env.float("AMS_TIMEOUT_SECONDS", default=30)
+BMS_URL = env.str("BMS_URL", default="")
+BMS_TOKEN_URL = env.str("BMS_TOKEN_URL", default="")  # OAuth2 client-credentials token endpoint
+BMS_CLIENT_ID = env.str("BMS_CLIENT_ID", default="")
+BMS_CLIENT_SECRET = env.str("BMS_CLIENT_SECRET", default="")
+BMS_TIMEOUT_SECONDS = env.float("BMS_TIMEOUT_SECONDS", default=30)
+BMS_RETRY_DELAY_SECONDS = env.float("BMS_RETRY_DELAY_SECONDS", default=5)
+# One breaker per integration in each worker process: open after this many failed calls in a row, for this long.
+CIRCUIT_FAILURE_THRESHOLD = env.int("CIRCUIT_FAILURE_THRESHOLD", default=5)
+CIRCUIT_RECOVERY_SECONDS = env.float("CIRCUIT_RECOVERY_SECONDS", default=60)
 
 # --- Notifications --------------------------------------------------------------------------------------------
 # Email retry n waits base × 2^n s with jitter (DESIGN §2); tests shorten it.

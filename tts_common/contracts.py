@@ -32,6 +32,10 @@ EMAIL_SWEEP = Route("notifications.email.requeue_stalled", "notification-email")
 # Internal to workflow_api: jobs celery beat sends (SLA monitor, dead-letter intake), kept off the intake queues.
 SLA_SCAN = Route("workflow.sla.scan", "workflow-scheduled")
 DEAD_LETTER_DRAIN = Route("workflow.dead_letters.drain", "workflow-scheduled")
+EXTERNAL_RETRY_SCAN = Route("workflow.external.retry_scan", "workflow-scheduled")
+# Internal to workflow_api: one AMS/BMS check per message, on its own queue so that calls of up to a minute never
+# hold up intake, role sync or the scheduled jobs.
+EXTERNAL_CHECK = Route("workflow.external.check", "workflow-external")
 
 ROUTES: tuple[Route, ...] = (
     RECEIVE_TICKET,
@@ -44,6 +48,8 @@ ROUTES: tuple[Route, ...] = (
     EMAIL_SWEEP,
     SLA_SCAN,
     DEAD_LETTER_DRAIN,
+    EXTERNAL_RETRY_SCAN,
+    EXTERNAL_CHECK,
 )
 
 # Dead letters are published here by our consumers, with their reason; the DEAD_LETTER_DRAIN job moves them into
@@ -53,6 +59,9 @@ TICKET_DLQ = "TICKET_TASKS_PRODUCTION_DLQ"
 # Which queues each service's worker consumes.
 SERVICE_QUEUES: dict[str, tuple[str, ...]] = {
     "workflow_api": (RECEIVE_TICKET.queue, ROLE_SEND.queue, ROLE_SYNC.queue, SLA_SCAN.queue),
+    # AMS/BMS calls wait up to a minute on an outside system: a worker group of their own, so they never take the
+    # pool slots intake needs.
+    "workflow_external": (EXTERNAL_CHECK.queue,),
     "notification_service": (ASSIGNMENT_NOTIFICATION.queue, INAPP_NOTIFICATION.queue),
     # A worker group of its own, so that email never takes the pool slots in-app storage needs.
     "notification_email": (NOTIFICATION_EMAIL.queue,),

@@ -66,4 +66,7 @@ NOTIFICATION_TYPES: tuple[str, ...] = (
     "sla_breach",
     "comment_added",
     "unrouted_ticket",
+    # Beyond DESIGN §2: external approval (AMS/BMS) outcomes.
+    "external_rejected",  # to the approver and the owner
+    "external_approval_pending",  # to admins: the outside system could not decide
 )

@@ -156,6 +156,15 @@ class NoEligiblePolicy(models.TextChoices):
     LEAST_LOADED_AWAY = "least_loaded_away"  # the away user (not unavailable) with the fewest open tasks
 
 
+class ExternalAction(models.TextChoices):
+    """An outside system a step's approval depends on (services/external.py): the assignee approves, then the
+    system decides."""
+
+    NONE = "", "None"
+    AMS_RESERVE = "ams_reserve", "AMS asset reservation"
+    BMS_BUDGET_CHECK = "bms_budget_check", "BMS budget check"
+
+
 class WorkflowStep(models.Model):
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="steps")
     name = models.CharField(max_length=100)
@@ -167,6 +176,7 @@ class WorkflowStep(models.Model):
         max_length=16, choices=AssignmentStrategy.choices, default=AssignmentStrategy.ROUND_ROBIN
     )
     no_eligible_policy = models.CharField(max_length=20, choices=NoEligiblePolicy.choices, default=NoEligiblePolicy.HOLD)
+    external_action = models.CharField(max_length=32, choices=ExternalAction.choices, default="", blank=True)
 
     class Meta:
         ordering = ["order"]
@@ -202,10 +212,17 @@ class Task(models.Model):
         PENDING = "pending"  # waiting for an assignee (no active user in the step's role)
         IN_PROGRESS = "in_progress"
         ON_HOLD = "on_hold"
+        # The assignee approved a step with an external action; the outside system's decision is being fetched.
+        AWAITING_EXTERNAL = "awaiting_external"
+        # The outside system could not decide (outage, open circuit, not configured): retried, or an admin decides.
+        PENDING_EXTERNAL_APPROVAL = "pending_external_approval"
         COMPLETED = "completed"
         REJECTED = "rejected"
 
-    OPEN_STATUSES = (Status.PENDING, Status.IN_PROGRESS, Status.ON_HOLD)
+    OPEN_STATUSES = (
+        Status.PENDING, Status.IN_PROGRESS, Status.ON_HOLD, Status.AWAITING_EXTERNAL, Status.PENDING_EXTERNAL_APPROVAL
+    )
+    EXTERNAL_STATUSES = (Status.AWAITING_EXTERNAL, Status.PENDING_EXTERNAL_APPROVAL)
 
     task_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="tasks")
@@ -214,7 +231,7 @@ class Task(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     priority = models.CharField(max_length=16, choices=Priority.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.PENDING)
     current_step = models.ForeignKey(WorkflowStep, on_delete=models.PROTECT, null=True, related_name="+")
     assigned_user = models.ForeignKey(
         UserReplica, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_tasks"
@@ -231,6 +248,24 @@ class Task(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The latest external check (services/external.py): requested when the step's assignee approved; each request
+    # (and each retry) gets the next attempt number, and only the job of the current attempt may apply a decision.
+    # Database defaults too: intake inserts tasks with raw SQL naming only the columns it sets.
+    external_action = models.CharField(
+        max_length=32, choices=ExternalAction.choices, default="", db_default="", blank=True
+    )
+    external_attempt = models.PositiveIntegerField(default=0, db_default=0)
+    external_requested_at = models.DateTimeField(null=True, blank=True)
+    external_requested_by_id = models.BigIntegerField(null=True, blank=True)  # the approver the decision awaits
+    external_requested_by_username = models.CharField(max_length=150, blank=True, default="", db_default="")
+    # The approver's notes, kept for the step's history when the decision comes.
+    external_notes = models.TextField(blank=True, default="", db_default="")
+    # AMS reservation id / BMS approval id.
+    external_reference = models.CharField(max_length=100, blank=True, default="", db_default="")
+    # Why the outside system (or an admin) rejected it.
+    external_reason = models.TextField(blank=True, default="", db_default="")
+    # Why it could not decide (pending external approval).
+    external_error = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         indexes = [
@@ -416,6 +451,27 @@ class IntegrationError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category}: {self.message[:60]}"
+
+
+class IntegrationHealth(models.Model):
+    """How calls to one outside system (AMS, BMS) went, deployment-wide: each call updates its row with one UPDATE.
+
+    The circuit state is the one the last caller's process saw (breakers live in each worker process)."""
+
+    name = models.CharField(max_length=16, primary_key=True)  # services.integrations.Integration
+    calls = models.PositiveBigIntegerField(default=0)
+    errors = models.PositiveBigIntegerField(default=0)
+    last_called_at = models.DateTimeField(null=True, blank=True)
+    last_ok = models.BooleanField(null=True)  # the last call's outcome (a rejection is a successful call)
+    last_latency_ms = models.FloatField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    circuit_state = models.CharField(max_length=16, default="closed")  # closed | open | half_open
+    circuit_open_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class DeadLetter(models.Model):

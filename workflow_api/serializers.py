@@ -16,6 +16,7 @@ from workflow_api.models import (
     AssignmentStrategy,
     AuditEvent,
     DeadLetter,
+    ExternalAction,
     IntegrationError,
     NoEligiblePolicy,
     StepInstance,
@@ -60,6 +61,13 @@ class StepInputSerializer(serializers.Serializer):
         default=NoEligiblePolicy.HOLD,
         help_text="When nobody is eligible: hold (pending, admins told), escalate_to_lead (the role's lead, which "
         "deploy requires), least_loaded_away (the away user with the fewest open tasks).",
+    )
+    external_action = serializers.ChoiceField(
+        choices=ExternalAction.choices,
+        allow_blank=True,
+        default="",
+        help_text="An outside system the step's approval waits on: ams_reserve (AMS asset reservation), "
+        "bms_budget_check (BMS budget check); blank: none.",
     )
 
 
@@ -110,7 +118,10 @@ class StepSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WorkflowStep
-        fields = ["id", "name", "order", "role_id", "role_name", "sla_weight", "assignment_strategy", "no_eligible_policy"]
+        fields = [
+            "id", "name", "order", "role_id", "role_name", "sla_weight", "assignment_strategy", "no_eligible_policy",
+            "external_action",
+        ]  # fmt: skip
 
 
 class TransitionSerializer(serializers.ModelSerializer):
@@ -217,10 +228,13 @@ class TaskDetailSerializer(TaskSerializer):
     step_history = StepInstanceSerializer(source="step_instances", many=True)
     assignments = AssignmentSerializer(many=True)
     decisions = DecisionSerializer(many=True, help_text="Every assignment decision made for the task, oldest first.")
+    external_requested_by = serializers.IntegerField(source="external_requested_by_id", allow_null=True)
 
     class Meta(TaskSerializer.Meta):
         fields = [
             *TaskSerializer.Meta.fields, "ticket_data", "ticket_created_at", "step_history", "assignments", "decisions",
+            "external_action", "external_attempt", "external_requested_at", "external_requested_by",
+            "external_requested_by_username", "external_reference", "external_reason", "external_error",
         ]  # fmt: skip
 
 
@@ -229,6 +243,13 @@ class ActionInputSerializer(serializers.Serializer):
     notes = serializers.CharField(allow_blank=True, default="", max_length=10_000)
     to_user = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="transfer: a user id of the current step's role."
+    )
+    reference = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=100,
+        help_text="external_approve (admins): the reservation or approval id obtained from the outside system.",
     )
 
 
@@ -360,3 +381,27 @@ class FairnessSerializer(serializers.Serializer):
     until = serializers.DateTimeField(allow_null=True)
     users = FairnessUserSerializer(many=True)
     spread = serializers.IntegerField(help_text="max - min of the per-user counts.")
+
+
+# --- Integrations (admins) -------------------------------------------------------------------------------------
+class IntegrationHealthSerializer(serializers.Serializer):
+    """One outside system, from :func:`workflow_api.selectors.integrations.integration_health_list`."""
+
+    name = serializers.CharField()
+    external_action = serializers.CharField()
+    label = serializers.CharField()
+    configured = serializers.BooleanField()
+    status = serializers.ChoiceField(
+        choices=["ok", "degraded", "down", "unknown", "not_configured"],
+        help_text="ok: last call succeeded; degraded: it failed; down: circuit open; unknown: no call yet.",
+    )
+    circuit_state = serializers.ChoiceField(choices=["closed", "open", "half_open"])
+    circuit_open_until = serializers.DateTimeField(allow_null=True)
+    calls = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    last_called_at = serializers.DateTimeField(allow_null=True)
+    last_latency_ms = serializers.FloatField(allow_null=True)
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    last_error_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField()
+    pending_tasks = serializers.IntegerField(help_text="Tasks pending external approval on this system.")

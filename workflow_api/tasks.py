@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from celery import current_app, shared_task
 from django.utils import timezone
@@ -11,7 +12,7 @@ from django.utils import timezone
 from tts_common import contracts
 from tts_common.messages import RoleData, UserData
 from tts_common.worker import BatchConsumer, PermanentError, QueueConsumer
-from workflow_api.services import ingestion, replica
+from workflow_api.services import external, ingestion, replica
 from workflow_api.services.ingestion import IncomingTicket
 from workflow_api.services.integration_errors import record_integration_error
 
@@ -76,6 +77,24 @@ class RecordedQueueConsumer(IntegrationErrorsMixin, QueueConsumer):
 def role_send(self: QueueConsumer, **kwargs: Any) -> None:
     """``workflow.role.send``: one role's latest state (rare; no batching needed)."""
     replica.apply_role(decode_role(kwargs))
+
+
+@shared_task(
+    base=RecordedQueueConsumer,
+    bind=True,
+    name=contracts.EXTERNAL_CHECK.task,
+    soft_time_limit=external.check_time_limit_seconds(),
+    time_limit=external.check_time_limit_seconds() + 30,
+)
+def external_check(self: QueueConsumer, **kwargs: Any) -> None:
+    """``workflow.external.check``: one AMS/BMS check (an outage is an outcome, not an error: it is not retried
+    here; the retry scan asks again)."""
+    _fields(kwargs, "kwargs", {"task_id": str, "attempt": int})
+    try:
+        task_id = UUID(kwargs["task_id"])
+    except ValueError as exc:
+        raise PermanentError("validation: kwargs.task_id is not a UUID") from exc
+    external.external_check(task_id=task_id, attempt=kwargs["attempt"])
 
 
 class RoleSyncConsumer(IntegrationErrorsMixin, BatchConsumer[UserData]):

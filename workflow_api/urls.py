@@ -27,5 +27,6 @@ urlpatterns = [
     path("dead-letters/<int:dead_letter_id>/discard/", views.DeadLetterDiscardApi.as_view(), name="dead-letter-discard"),
     path("integration-errors/", views.IntegrationErrorListApi.as_view(), name="integration-error-list"),
     path("integration-errors/<int:error_id>/", views.IntegrationErrorDetailApi.as_view(), name="integration-error-detail"),
+    path("integrations/health/", views.IntegrationHealthApi.as_view(), name="integration-health"),
     path("unrouted-tickets/", views.UnroutedTicketListApi.as_view(), name="unrouted-ticket-list"),
 ]

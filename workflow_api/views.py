@@ -33,6 +33,7 @@ from workflow_api.selectors.intake import (
     integration_error_list,
     unrouted_ticket_list,
 )
+from workflow_api.selectors.integrations import integration_health_list
 from workflow_api.selectors.tasks import task_get, task_is_visible, task_list
 from workflow_api.selectors.workflows import workflow_get, workflow_list
 from workflow_api.services import actions, availability, dead_letters, workflows
@@ -411,3 +412,16 @@ class UnroutedTicketListApi(generics.ListAPIView):
 
     def get_queryset(self):
         return unrouted_ticket_list()
+
+
+# --- Outside systems (admins only) -----------------------------------------------------------------------------------
+class IntegrationHealthApi(generics.GenericAPIView):
+    """AMS and BMS as the workflow engine's calls found them: status, circuit state, call and error counts, last
+    latency, last success and last error (kept deployment-wide; circuit state as the last caller saw it)."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.IntegrationHealthSerializer
+    pagination_class = None
+
+    def get(self, request: Request) -> Response:
+        return Response(self.get_serializer(integration_health_list(), many=True).data)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import wait_for
-from tests.web.conftest import ADMIN, Browser, Stack, publish_ticket
+from tests.stubs import BmsStub, json_http_server
+from tests.web.conftest import ADMIN, DEMO_PASSWORD, Browser, Stack, publish_ticket
 
 LIVE = 60_000  # ms: a message crossing broker, worker, channel layer and WebSocket
 
@@ -249,13 +252,18 @@ def test_admin_pages_workflow_graph_and_health(stack: Stack, browser: Browser) -
     expect(graph.locator(".graph-edge-approve")).to_have_count(2)
     expect(graph.locator(".graph-edge-reject")).to_have_count(2)
     expect(admin.locator("#wf-steps")).to_contain_text("Network Engineer")
+    admin.locator(".wf-item", has_text="Equipment Request").click()
+    expect(admin.locator("#wf-steps tr", has_text="Budget Approval")).to_contain_text("BMS budget check")
+    admin.locator(".wf-item", has_text="Network Issue").click()
+    expect(admin.locator("#wf-title")).to_have_text("Network Issue")
     browser.screenshot(admin, "11-admin-workflows")
 
     admin.goto("/app/admin/health/")
     for component in ("database", "broker", "auth"):  # answering ("degraded" = slower than 1 s: a loaded CI box)
         card = admin.locator(f".health-card[data-component={component}]")
         expect(card).to_have_attribute("data-status", re.compile(r"^(ok|degraded)$"))
-    expect(admin.locator(".health-card[data-component=ams]")).to_contain_text("Not monitored yet")
+    expect(admin.locator(".health-card[data-component=ams]")).to_have_attribute("data-status", "not_configured")
+    expect(admin.locator(".health-card[data-component=ams]")).to_contain_text("Not configured")
     browser.screenshot(admin, "12-admin-health")
 
     admin.goto("/app/notifications/")
@@ -270,6 +278,64 @@ def test_admin_pages_workflow_graph_and_health(stack: Stack, browser: Browser) -
     expect(agent.locator("#forbidden")).to_contain_text("Administrator access needed")
     expect(agent.locator("#users-body tr")).to_have_count(0)
     browser.screenshot(agent, "13-forbidden")
+
+
+@pytest.fixture
+def bms(monkeypatch) -> Iterator[BmsStub]:
+    """A BMS stub the stack's server and worker are configured for (request it before ``stack``)."""
+    stub = BmsStub()
+    with json_http_server(stub) as url:
+        for name, value in {
+            "BMS_URL": url, "BMS_TOKEN_URL": url + BmsStub.TOKEN_PATH, "BMS_CLIENT_ID": stub.client_id,
+            "BMS_CLIENT_SECRET": stub.client_secret, "BMS_RETRY_DELAY_SECONDS": "0.2",
+        }.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        yield stub
+
+
+def test_budget_check_outage_is_decided_by_an_admin_and_shown_on_the_health_page(
+    bms: BmsStub, stack: Stack, browser: Browser
+) -> None:
+    ticket = publish_ticket(
+        category="Procurement", sub_category="Equipment", title="Laptop for the new analyst", amount=1450
+    )
+    task = stack.api.wait_for_task(ticket["ticket_id"])
+    review = stack.api.post(f"/tasks/{task['task_id']}/actions/", {"action": "approve"}, as_user=("super1", DEMO_PASSWORD))
+    approver = review.json()["assigned_username"]
+    assert review.json()["current_step_name"] == "Budget Approval" and approver in {"budget1", "budget2"}
+
+    bms.answer(500, {"detail": "maintenance"})  # the check and its one retry both fail
+    budget = stack.api.post(f"/tasks/{task['task_id']}/actions/", {"action": "approve"}, as_user=(approver, DEMO_PASSWORD))
+    assert budget.json()["status"] == "awaiting_external"
+    wait_for(lambda: stack.api.get(f"/tasks/{task['task_id']}/")["status"] == "pending_external_approval", timeout=60)
+    assert bms.hits == 2
+
+    admin = browser.new_page()
+    browser.login(admin, *ADMIN)
+    open_task(admin, task["task_id"])
+    expect(admin.locator("#task-badges")).to_contain_text("Pending external approval")
+    expect(admin.locator("#external-card")).to_contain_text("No answer from BMS")
+    expect(admin.locator("#external-card")).to_contain_text("HTTP 500")
+    for action in ("external_approve", "external_reject", "external_retry"):
+        expect(admin.locator(f"[data-action={action}]")).to_be_visible()
+    expect(admin.locator("[data-action=approve]")).to_have_count(0)
+    browser.screenshot(admin, "18-task-pending-external")
+
+    admin.fill("#action-notes", "Approved by the CFO on the phone")
+    admin.fill("#action-reference", "BUD-PHONE-7")
+    admin.click("[data-action=external_approve]")
+    expect(admin.locator(".toast-success", has_text="Approve by hand done")).to_be_visible()
+    expect(admin.locator("#task-badges")).to_contain_text("Completed")
+    expect(admin.locator("#external-facts")).to_contain_text("BUD-PHONE-7")
+    assert stack.api.get(f"/tasks/{task['task_id']}/")["external_reference"] == "BUD-PHONE-7"
+
+    admin.goto("/app/admin/health/")
+    card = admin.locator(".health-card[data-component=bms]")
+    expect(card).to_have_attribute("data-status", "degraded")
+    expect(card).to_contain_text("1 of 1 calls")
+    expect(card).to_contain_text("HTTP 500")
+    expect(admin.locator(".health-card[data-component=ams]")).to_have_attribute("data-status", "not_configured")
+    browser.screenshot(admin, "19-admin-health-integrations")
 
 
 def test_sessions_refresh_expire_and_errors_read_plainly(stack: Stack, browser: Browser) -> None:

@@ -58,18 +58,6 @@ def published(broker) -> Published:
     return Published(broker)
 
 
-@pytest.fixture
-def act(django_capture_on_commit_callbacks):
-    """POST an action as ``user`` (None = an admin), running the after-commit publishes."""
-
-    def post(task: Task, user=None, **body: Any):
-        client = api_client(user, is_admin=user is None)
-        with django_capture_on_commit_callbacks(execute=True):
-            return client.post(f"/tasks/{task.task_id}/actions/", body, format="json")
-
-    return post
-
-
 def inapp(published: Published, notification_type: str) -> list[int]:
     return [
         kw["user_id"]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflow_api', '0003_sla_monitor_dead_letters'),
+        ('workflow_api', '0004_external_actions'),
     ]
 
     operations = [

@@ -1,5 +1,9 @@
 """What people do to tasks: create one by hand from an HDTS ticket (``POST /tasks/``), and act on one
-(``POST /tasks/{id}/actions/``): approve, reject, escalate, transfer, hold, resume.
+(``POST /tasks/{id}/actions/``): approve, reject, escalate, transfer, hold, resume; and, for admins, decide a task
+pending external approval by hand (external_approve, external_reject) or have its check retried (external_retry).
+
+Approving a step that has an external action (AMS, BMS) does not move the task: it waits (``awaiting_external``)
+while a job on the ``workflow-external`` queue asks the outside system (:mod:`workflow_api.services.external`).
 
 Every action runs in one transaction holding the task's row lock, and re-checks who may act and the task's state
 *after* taking the lock: two concurrent actions on one task run one after the other, and the second sees what the
@@ -19,10 +23,10 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
-from tts_common import hdts
+from tts_common import bus, contracts, hdts
 from tts_common.api import Conflict
 from tts_common.auth import TokenUser, is_admin
-from workflow_api.models import Assignment, StepInstance, Task, WorkflowStep, WorkflowTransition
+from workflow_api.models import Assignment, ExternalAction, StepInstance, Task, WorkflowStep, WorkflowTransition
 from workflow_api.services import notify
 from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide, role_pools
 from workflow_api.services.audit import audit_event, record_events
@@ -37,7 +41,13 @@ class TaskAction(StrEnum):
     TRANSFER = "transfer"
     HOLD = "hold"
     RESUME = "resume"
+    EXTERNAL_APPROVE = "external_approve"
+    EXTERNAL_REJECT = "external_reject"
+    EXTERNAL_RETRY = "external_retry"
 
+
+# Deciding in place of an outside system is for admins only, even the task's assignee may not.
+ADMIN_ACTIONS = frozenset({TaskAction.EXTERNAL_APPROVE, TaskAction.EXTERNAL_REJECT, TaskAction.EXTERNAL_RETRY})
 
 # States each action may start from (anything else is a 409).
 _WORKING = (Task.Status.PENDING, Task.Status.IN_PROGRESS)
@@ -48,24 +58,31 @@ _ALLOWED_FROM: dict[TaskAction, tuple[str, ...]] = {
     TaskAction.TRANSFER: _WORKING,
     TaskAction.HOLD: _WORKING,
     TaskAction.RESUME: (Task.Status.ON_HOLD,),
+    TaskAction.EXTERNAL_APPROVE: (Task.Status.PENDING_EXTERNAL_APPROVAL,),
+    TaskAction.EXTERNAL_REJECT: (Task.Status.PENDING_EXTERNAL_APPROVAL,),
+    TaskAction.EXTERNAL_RETRY: (Task.Status.PENDING_EXTERNAL_APPROVAL,),
 }
 
 
 @dataclass(frozen=True)
-class _Context:
+class ActionContext:
+    """One action on one locked task: who acts (``actor_id`` None = the engine), when, and with what."""
+
     task: Task
-    actor: TokenUser
+    actor_id: int | None
+    actor_username: str
     now: datetime
-    notes: str
-    to_user: int | None
+    notes: str = ""
+    to_user: int | None = None
+    reference: str = ""  # external_approve: the reservation or approval id the admin obtained by hand
 
     def event(self, action: str, **data: Any):
         return audit_event(
             action,
             entity_type="task",
             entity_id=str(self.task.task_id),
-            actor_id=self.actor.id,
-            actor_username=self.actor.username,
+            actor_id=self.actor_id,
+            actor_username=self.actor_username,
             ticket_id=self.task.external_ticket_id,
             data={"notes": self.notes, **data} if self.notes else data,
             at=self.now,
@@ -110,17 +127,24 @@ def task_create_from_ticket(*, ticket: Any, actor: TokenUser) -> Task:
 
 
 @transaction.atomic
-def task_act(*, task_id: UUID, actor: TokenUser, action: str, notes: str = "", to_user: int | None = None) -> Task:
+def task_act(
+    *, task_id: UUID, actor: TokenUser, action: str, notes: str = "", to_user: int | None = None, reference: str = ""
+) -> Task:
     """Apply ``action`` to the task as ``actor`` (its current assignee, or an admin); returns the task.
 
-    400: a missing/unexpected ``to_user`` or one who cannot take the task; 403: not the assignee; 404: no such
-    task; 409: not valid in the task's current state (e.g. approving a task on hold).
+    400: a missing/unexpected ``to_user`` or ``reference``, or a user who cannot take the task; 403: not the
+    assignee, or an admin action by a non-admin; 404: no such task; 409: not valid in the task's current state
+    (e.g. approving a task on hold).
     """
     action = TaskAction(action)
     if action == TaskAction.TRANSFER and to_user is None:
         raise ValidationError({"to_user": ["Required for transfer."]})
     if action != TaskAction.TRANSFER and to_user is not None:
         raise ValidationError({"to_user": ["Only a transfer takes a user."]})
+    if action != TaskAction.EXTERNAL_APPROVE and reference:
+        raise ValidationError({"reference": ["Only external_approve takes a reference."]})
+    if action in ADMIN_ACTIONS and not is_admin(actor):
+        raise PermissionDenied("Only an admin can decide a task pending external approval.")
     task = (
         Task.objects.select_for_update(of=("self",))
         .select_related("workflow__coordinator_role", "current_step__role")
@@ -134,25 +158,42 @@ def task_act(*, task_id: UUID, actor: TokenUser, action: str, notes: str = "", t
     if task.status not in _ALLOWED_FROM[action]:
         raise Conflict(f"Cannot {action} a task that is {task.status}.")
     status_before = task.status
-    _HANDLERS[action](_Context(task=task, actor=actor, now=timezone.now(), notes=notes, to_user=to_user))
+    ctx = ActionContext(
+        task=task,
+        actor_id=actor.id,
+        actor_username=actor.username,
+        now=timezone.now(),
+        notes=notes,
+        to_user=to_user,
+        reference=reference,
+    )
+    _HANDLERS[action](ctx)
     if task.status != status_before:
         notify.send_ticket_status(task.external_ticket_id, task.status)
     return task
 
 
 # --- Moving through the workflow -----------------------------------------------------------------------------------
-def _approve(ctx: _Context) -> None:
+def _approve(ctx: ActionContext) -> None:
+    if ctx.task.current_step.external_action:
+        request_external_decision(ctx, requested_by_id=ctx.actor_id, requested_by_username=ctx.actor_username)
+        return
+    follow_approve(ctx)
+
+
+def follow_approve(ctx: ActionContext) -> None:
+    """Close the current step as approved and take its approve transition (none, or one to the end: completed)."""
     transition = _transition(ctx.task, WorkflowTransition.Action.APPROVE)
     _follow(ctx, transition, StepInstance.Status.APPROVED, end_status=Task.Status.COMPLETED)
 
 
-def _reject(ctx: _Context) -> None:
-    # Without a reject transition, rejecting ends the task as rejected.
+def follow_reject(ctx: ActionContext) -> None:
+    """Close the current step as rejected and take its reject transition; without one the task ends rejected."""
     transition = _transition(ctx.task, WorkflowTransition.Action.REJECT)
     _follow(ctx, transition, StepInstance.Status.REJECTED, end_status=Task.Status.REJECTED)
 
 
-def _escalate(ctx: _Context) -> None:
+def _escalate(ctx: ActionContext) -> None:
     transition = _transition(ctx.task, WorkflowTransition.Action.ESCALATE)
     if transition is None:
         _escalate_to_coordinator(ctx)
@@ -164,22 +205,22 @@ def _escalate(ctx: _Context) -> None:
         ctx,
         "task_escalation",
         f"Task escalated: {ctx.task.title}",
-        f"{ctx.actor.username} escalated the task to step {ctx.task.current_step.name!r}.",
+        f"{ctx.actor_username} escalated the task to step {ctx.task.current_step.name!r}.",
     )
 
 
 def _follow(
-    ctx: _Context, transition: WorkflowTransition | None, closed_as: StepInstance.Status, *, end_status: str
+    ctx: ActionContext, transition: WorkflowTransition | None, closed_as: StepInstance.Status, *, end_status: str
 ) -> None:
     """Close the active step as ``closed_as`` and move along ``transition``; no transition, or one to the end,
     finishes the task with ``end_status``."""
     task = ctx.task
     from_step = task.current_step
     target = transition.to_step if transition is not None else None
-    close_active_step(task, closed_as, now=ctx.now, actor_id=ctx.actor.id, notes=ctx.notes)
+    close_active_step(task, closed_as, now=ctx.now, actor_id=ctx.actor_id, notes=ctx.notes)
     record_events([ctx.event(f"task.{closed_as}", from_step=from_step.name, to_step=target.name if target else None)])
     if target is not None:
-        enter_step([task], target, now=ctx.now, actor_id=ctx.actor.id)
+        enter_step([task], target, now=ctx.now, actor_id=ctx.actor_id)
         return
     last_holder = task.assigned_user_id
     task.status = end_status
@@ -194,7 +235,7 @@ def _follow(
         ctx,
         "task_completed",
         f"Task {end_status}: {task.title}",
-        f"{ctx.actor.username} {verb} step {from_step.name!r}; the task is {end_status}.",
+        f"{ctx.actor_username} {verb} step {from_step.name!r}; the task is {end_status}.",
         outcome=end_status,
     )
 
@@ -207,7 +248,7 @@ def _transition(task: Task, action: str) -> WorkflowTransition | None:
     )
 
 
-def _escalate_to_coordinator(ctx: _Context) -> None:
+def _escalate_to_coordinator(ctx: ActionContext) -> None:
     """No escalate transition: the task stays at its step and goes to a coordinator — its owner, else the next
     eligible user of the workflow's coordinator role (round-robin)."""
     task = ctx.task
@@ -227,12 +268,12 @@ def _escalate_to_coordinator(ctx: _Context) -> None:
         ctx,
         "task_escalation",
         f"Task escalated to you: {task.title}",
-        f"{ctx.actor.username} escalated the task at step {task.current_step.name!r} to you.",
+        f"{ctx.actor_username} escalated the task at step {task.current_step.name!r} to you.",
     )
 
 
 # --- Changing hands ------------------------------------------------------------------------------------------------
-def _transfer(ctx: _Context) -> None:
+def _transfer(ctx: ActionContext) -> None:
     task = ctx.task
     step: WorkflowStep = task.current_step
     # Away and unavailable users get no new work, by hand either.
@@ -250,34 +291,106 @@ def _transfer(ctx: _Context) -> None:
         ctx,
         "task_transfer_out",
         f"Task transferred away: {task.title}",
-        f"{ctx.actor.username} transferred the task to another user.",
+        f"{ctx.actor_username} transferred the task to another user.",
     )
     _notify(
         [ctx.to_user],
         ctx,
         "task_transfer_in",
         f"Task transferred to you: {task.title}",
-        f"{ctx.actor.username} transferred the task at step {step.name!r} to you.",
+        f"{ctx.actor_username} transferred the task at step {step.name!r} to you.",
     )
 
 
-def _reassign(ctx: _Context, decision: Decision, reason: str) -> None:
+def _reassign(ctx: ActionContext, decision: Decision, reason: str) -> None:
     """End the open assignment and record the decided user as the holder of the active step."""
     instance = StepInstance.objects.get(task=ctx.task, status=StepInstance.Status.ACTIVE)
     Assignment.objects.filter(task=ctx.task, ended_at__isnull=True).update(ended_at=ctx.now)
-    assign_step_instances([(ctx.task, instance)], [decision], now=ctx.now, actor_id=ctx.actor.id, reason=reason)
+    assign_step_instances([(ctx.task, instance)], [decision], now=ctx.now, actor_id=ctx.actor_id, reason=reason)
     ctx.task.save(update_fields=["assigned_user", "status", "updated_at"])
 
 
+# --- External approval (AMS, BMS) ---------------------------------------------------------------------------------
+_EXTERNAL_REQUEST_FIELDS = [
+    "status", "external_action", "external_attempt", "external_requested_at", "external_requested_by_id",
+    "external_requested_by_username", "external_notes", "external_reference", "external_reason", "external_error",
+    "updated_at",
+]  # fmt: skip
+
+
+def request_external_decision(
+    ctx: ActionContext, *, requested_by_id: int | None, requested_by_username: str, retry: bool = False
+) -> None:
+    """The task waits (``awaiting_external``) for its step's outside system; the check is published after commit
+    under the next attempt number (a job for an earlier attempt then does nothing). ``retry`` keeps the approver,
+    their notes and the last error of the request being retried."""
+    task = ctx.task
+    task.status = Task.Status.AWAITING_EXTERNAL
+    task.external_action = task.current_step.external_action
+    task.external_attempt += 1
+    task.external_reference = task.external_reason = ""
+    if not retry:
+        task.external_requested_at = ctx.now
+        task.external_requested_by_id = requested_by_id
+        task.external_requested_by_username = requested_by_username
+        task.external_notes = ctx.notes
+        task.external_error = ""
+    task.save(update_fields=_EXTERNAL_REQUEST_FIELDS)
+    event = "task.external_retried" if retry else "task.external_requested"
+    record_events([ctx.event(event, external_action=task.external_action, attempt=task.external_attempt)])
+    bus.publish_on_commit(contracts.EXTERNAL_CHECK, task_id=str(task.task_id), attempt=task.external_attempt)
+
+
+def notify_external_rejection(ctx: ActionContext, system: str) -> None:
+    """The rejection notice, to the approver whose approval it overrides and the task's owner."""
+    task = ctx.task
+    _notify(
+        [task.external_requested_by_id, task.owner_id],
+        ctx,
+        "external_rejected",
+        f"{system} rejected: {task.title}",
+        f"{system} rejected the {ExternalAction(task.external_action).label}: {task.external_reason}",
+        external_action=task.external_action,
+        reason=task.external_reason,
+    )
+
+
+def _external_approve(ctx: ActionContext) -> None:
+    task = ctx.task
+    task.external_reference = ctx.reference
+    task.save(update_fields=["external_reference", "updated_at"])
+    record_events([ctx.event("task.external_resolved", decision="approved", reference=ctx.reference)])
+    follow_approve(ctx)
+
+
+def _external_reject(ctx: ActionContext) -> None:
+    task = ctx.task
+    task.external_reason = ctx.notes or f"Rejected by {ctx.actor_username} in place of the outside system."
+    task.save(update_fields=["external_reason", "updated_at"])
+    record_events([ctx.event("task.external_resolved", decision="rejected")])
+    follow_reject(ctx)
+    notify_external_rejection(ctx, ctx.actor_username)
+
+
+def _external_retry(ctx: ActionContext) -> None:
+    task = ctx.task
+    request_external_decision(
+        ctx,
+        requested_by_id=task.external_requested_by_id,
+        requested_by_username=task.external_requested_by_username,
+        retry=True,
+    )
+
+
 # --- Pausing the SLA clock -----------------------------------------------------------------------------------------
-def _hold(ctx: _Context) -> None:
+def _hold(ctx: ActionContext) -> None:
     ctx.task.status = Task.Status.ON_HOLD
     ctx.task.on_hold_since = ctx.now
     ctx.task.save(update_fields=["status", "on_hold_since", "updated_at"])
     record_events([ctx.event("task.held")])
 
 
-def _resume(ctx: _Context) -> None:
+def _resume(ctx: ActionContext) -> None:
     """Back to work; the deadlines move by the time spent on hold, so holding never eats into the SLA."""
     task = ctx.task
     paused = ctx.now - task.on_hold_since
@@ -293,19 +406,22 @@ def _resume(ctx: _Context) -> None:
 
 
 def _notify(
-    user_ids: Iterable[int | None], ctx: _Context, notification_type: str, subject: str, message: str, **metadata: Any
+    user_ids: Iterable[int | None], ctx: ActionContext, notification_type: str, subject: str, message: str, **metadata: Any
 ) -> None:
     recipients = sorted({user_id for user_id in user_ids if user_id is not None})
     notify.notify_users(
-        recipients, notification_type, subject, message, task=ctx.task, metadata={"action_by": ctx.actor.id, **metadata}
+        recipients, notification_type, subject, message, task=ctx.task, metadata={"action_by": ctx.actor_id, **metadata}
     )
 
 
-_HANDLERS: dict[TaskAction, Callable[[_Context], None]] = {
+_HANDLERS: dict[TaskAction, Callable[[ActionContext], None]] = {
     TaskAction.APPROVE: _approve,
-    TaskAction.REJECT: _reject,
+    TaskAction.REJECT: follow_reject,
     TaskAction.ESCALATE: _escalate,
     TaskAction.TRANSFER: _transfer,
     TaskAction.HOLD: _hold,
     TaskAction.RESUME: _resume,
+    TaskAction.EXTERNAL_APPROVE: _external_approve,
+    TaskAction.EXTERNAL_REJECT: _external_reject,
+    TaskAction.EXTERNAL_RETRY: _external_retry,
 }

@@ -6,19 +6,24 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
-from workflow_api.models import RoleReplica, Workflow
+from workflow_api.models import ExternalAction, RoleReplica, Workflow
 from workflow_api.services.workflows import StepData, TransitionData, WorkflowData, workflow_create, workflow_deploy
 
 COORDINATOR_ROLE = "Ticket Coordinator"
 DEMO_SLA_HOURS = {"urgent": 4.0, "high": 8.0, "medium": 24.0, "low": 72.0}
-# (name, category, sub_category, [(step name, role name, SLA weight), ...]); steps run in order.
-DEMO_WORKFLOWS: list[tuple[str, str, str, list[tuple[str, str, int]]]] = [
-    ("Network Issue", "IT Support", "Network", [("Triage", "IT Support Agent", 40), ("Fix", "Network Engineer", 60)]),
+# (name, category, sub_category, [(step name, role name, SLA weight, external action), ...]); steps run in order.
+DEMO_WORKFLOWS: list[tuple[str, str, str, list[tuple[str, str, int, str]]]] = [
+    (
+        "Network Issue",
+        "IT Support",
+        "Network",
+        [("Triage", "IT Support Agent", 40, ""), ("Fix", "Network Engineer", 60, "")],
+    ),
     (
         "Equipment Request",
         "Procurement",
         "Equipment",
-        [("Review", "Supervisor", 40), ("Budget Approval", "Budget Approver", 60)],
+        [("Review", "Supervisor", 40, ""), ("Budget Approval", "Budget Approver", 60, ExternalAction.BMS_BUDGET_CHECK)],
     ),
 ]
 
@@ -28,7 +33,7 @@ def seed_demo_workflows() -> None:
 
     Needs the demo roles in the replica (the auth seed's role sync); raises ``LookupError`` naming any missing.
     """
-    wanted = {COORDINATOR_ROLE} | {role for *_, steps in DEMO_WORKFLOWS for _, role, _ in steps}
+    wanted = {COORDINATOR_ROLE} | {role for *_, steps in DEMO_WORKFLOWS for _, role, _, _ in steps}
     roles = {
         role.name: role
         for role in RoleReplica.objects.filter(system=settings.TTS_SYSTEM, name__in=wanted, is_active=True)
@@ -47,10 +52,10 @@ def seed_demo_workflows() -> None:
 
 
 def _definition(
-    name: str, category: str, sub_category: str, steps: list[tuple[str, str, int]], roles: dict[str, RoleReplica]
+    name: str, category: str, sub_category: str, steps: list[tuple[str, str, int, str]], roles: dict[str, RoleReplica]
 ) -> WorkflowData:
     """Steps in order: approve moves to the next step (the last one completes the task); reject ends it."""
-    names = [step for step, _, _ in steps]
+    names = [step for step, *_ in steps]
     transitions: list[TransitionData] = []
     for step, following in zip(names, [*names[1:], None]):
         transitions.append(TransitionData(from_step=step, action="approve", to_step=following))
@@ -64,8 +69,10 @@ def _definition(
         coordinator_role_id=roles[COORDINATOR_ROLE].pk,
         sla_hours=DEMO_SLA_HOURS,
         steps=[
-            StepData(name=step, order=i + 1, role_id=roles[role].pk, sla_weight=Decimal(weight))
-            for i, (step, role, weight) in enumerate(steps)
+            StepData(
+                name=step, order=i + 1, role_id=roles[role].pk, sla_weight=Decimal(weight), external_action=external
+            )
+            for i, (step, role, weight, external) in enumerate(steps)
         ],
         transitions=transitions,
     )

@@ -37,6 +37,7 @@ class StepData(TypedDict):
     sla_weight: Decimal
     assignment_strategy: NotRequired[str]  # AssignmentStrategy; default round_robin
     no_eligible_policy: NotRequired[str]  # NoEligiblePolicy; default hold
+    external_action: NotRequired[str]  # ExternalAction; absent or "" = none
 
 
 class TransitionData(TypedDict):

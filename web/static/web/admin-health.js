@@ -1,6 +1,8 @@
 /* Admin · Integration health: /health/ready (database, broker, channel layer) polled every 10 s, the auth service
-   probed from the browser, and AMS/BMS shown as not yet monitored (their health API comes with a later release).
-   "Last success" and the latency history are what this page observed since it was opened (kept for the tab). */
+   probed from the browser, and AMS/BMS from /integrations/health/ (what the workflow engine's own calls found:
+   status, circuit, latency, errors, last success, tasks waiting on them).
+   For the probed components, "Last success" and the latency history are what this page observed since it was opened
+   (kept for the tab); for AMS/BMS they are the deployment's, kept by the server. */
 (function () {
   "use strict";
   var T = window.TTS, el = T.el, svg = T.svg;
@@ -10,10 +12,11 @@
     { key: "broker", name: "Message broker", detail: "RabbitMQ · ticket, sync and notification queues" },
     { key: "channel_layer", name: "Channel layer", detail: "Redis · live comments and notifications" },
     { key: "auth", group: "integrations", name: "Auth service", detail: "Token refresh and user lookups (probed from this browser)" },
-    { key: "ams", group: "integrations", name: "AMS", detail: "Asset management system", pending: true },
-    { key: "bms", group: "integrations", name: "BMS", detail: "Budget management system", pending: true },
+    { key: "ams", group: "integrations", name: "AMS", detail: "Asset management system · reservations", reported: true },
+    { key: "bms", group: "integrations", name: "BMS", detail: "Budget management system · budget checks", reported: true },
   ];
   var memory = load();
+  var reported = {};  // AMS/BMS rows of /integrations/health/, by name
 
   function load() {
     try { return JSON.parse(sessionStorage.getItem(STORE)) || {}; } catch (e) { return {}; }
@@ -55,6 +58,39 @@
     });
   }
 
+  function probeIntegrations() {
+    return T.api("/integrations/health/").then(function (rows) {
+      reported = {};
+      rows.forEach(function (row) { reported[row.name] = row; });
+    }).catch(function (e) {
+      reported = { error: e.message };
+    });
+  }
+
+  /* An AMS/BMS card from the server's record of the engine's calls. */
+  function reportedCard(component) {
+    var row = reported[component.key];
+    var status = !row ? (reported.error ? "down" : "checking") : { ok: "ok", degraded: "degraded", down: "down", unknown: "unknown", not_configured: "unknown" }[row.status];
+    var label = !row ? (reported.error ? "Health API unreachable" : "Checking…") : {
+      ok: "Operational", degraded: "Failing", down: "Circuit open", unknown: "No calls yet", not_configured: "Not configured" }[row.status];
+    var rows = row ? [
+      ["Latency", row.last_latency_ms !== null ? Math.round(row.last_latency_ms) + " ms (last call)" : "—"],
+      ["Last success", row.last_success_at ? T.fmt.ago(row.last_success_at) : "none yet"],
+      ["Errors", row.errors + " of " + row.calls + " calls"],
+      ["Circuit", T.fmt.title(row.circuit_state) + (row.circuit_open_until ? " until " + T.fmt.date(row.circuit_open_until) : "")],
+      ["Waiting tasks", String(row.pending_tasks)],
+    ] : [];
+    var problem = !row ? reported.error : row.last_error && row.status !== "ok" && row.status !== "not_configured" ? row.last_error : null;
+    return el("article", { class: "health-card health-" + status, dataset: { component: component.key, status: row ? row.status : status } },
+      el("div", { class: "health-card-head" },
+        el("div", null, el("h2", { class: "health-name", text: component.name }), el("p", { class: "muted small", text: component.detail })),
+        el("span", { class: "health-pill" }, el("span", { class: "health-dot", "aria-hidden": "true" }), label)),
+      el("dl", { class: "facts facts-compact" }, rows.map(function (r) { return [el("dt", { text: r[0] }), el("dd", { text: r[1] })]; })),
+      row && row.status === "not_configured" ? el("p", { class: "muted small", text: "Set its URL in the server settings (README: AMS and BMS); until then tasks on its steps wait for an admin." }) :
+      problem ? el("p", { class: "health-error", text: problem }) :
+        row && row.last_error ? el("p", { class: "muted small", text: "Last error " + T.fmt.ago(row.last_error_at) + ": " + row.last_error }) : null);
+  }
+
   function sparkline(history) {
     var w = 160, h = 30;
     var max = Math.max.apply(null, history.map(function (p) { return p.ms || 0; }).concat([5]));
@@ -71,10 +107,11 @@
   }
 
   function card(component) {
+    if (component.reported) return reportedCard(component);
     var m = memory[component.key];
-    var status = component.pending ? "unknown" : !m ? "checking" : m.last.status === "ok" ? (m.last.duration_ms > 1000 ? "degraded" : "ok") : "down";
-    var label = { ok: "Operational", degraded: "Slow", down: "Down", checking: "Checking…", unknown: "Not monitored yet" }[status];
-    var rows = component.pending ? [["Status source", "Integration health API (later release)"]] : m ? [
+    var status = !m ? "checking" : m.last.status === "ok" ? (m.last.duration_ms > 1000 ? "degraded" : "ok") : "down";
+    var label = { ok: "Operational", degraded: "Slow", down: "Down", checking: "Checking…" }[status];
+    var rows = m ? [
       ["Latency", m.last.duration_ms !== undefined ? m.last.duration_ms + " ms" : "—"],
       ["Last success", m.lastSuccess ? T.fmt.ago(new Date(m.lastSuccess).toISOString()) : "none observed"],
       ["Errors", m.errors + " of " + m.checks + " checks"],
@@ -84,7 +121,7 @@
         el("div", null, el("h2", { class: "health-name", text: component.name }), el("p", { class: "muted small", text: component.detail })),
         el("span", { class: "health-pill" }, el("span", { class: "health-dot", "aria-hidden": "true" }), label)),
       el("dl", { class: "facts facts-compact" }, rows.map(function (r) { return [el("dt", { text: r[0] }), el("dd", { text: r[1] })]; })),
-      m && !component.pending && m.history.length > 1 ? el("div", { class: "spark-row" },
+      m && m.history.length > 1 ? el("div", { class: "spark-row" },
         el("span", { class: "muted small", text: "Latency, last " + m.history.length + " checks" }), sparkline(m.history)) : null,
       m && m.last.status !== "ok" ? el("p", { class: "health-error", text: m.last.error || "Unavailable" }) :
         m && m.lastError ? el("p", { class: "muted small", text: "Last error " + T.fmt.ago(new Date(m.lastErrorAt).toISOString()) + ": " + m.lastError }) : null);
@@ -94,8 +131,10 @@
   function render() {
     var platform = T.clear(T.$("health-platform")), integrations = T.clear(T.$("health-integrations"));
     COMPONENTS.forEach(function (c) { (c.group === "integrations" ? integrations : platform).appendChild(card(c)); });
-    var monitored = COMPONENTS.filter(function (c) { return !c.pending && memory[c.key]; });
-    var down = monitored.filter(function (c) { return memory[c.key].last.status !== "ok"; });
+    var monitored = COMPONENTS.filter(function (c) { return c.reported ? reported[c.key] && reported[c.key].configured : memory[c.key]; });
+    var down = monitored.filter(function (c) {
+      return c.reported ? ["degraded", "down"].indexOf(reported[c.key].status) >= 0 : memory[c.key].last.status !== "ok";
+    });
     var overall = T.$("health-overall");
     overall.dataset.status = down.length ? "down" : monitored.length ? "ok" : "unknown";
     T.$("health-overall-text").textContent = down.length ? down.map(function (c) { return c.name; }).join(", ") + (down.length === 1 ? " is" : " are") + " failing"
@@ -105,7 +144,7 @@
   }
 
   function check() {
-    return Promise.all([probeReady(), probeAuth()]).then(function () { save(); render(); });
+    return Promise.all([probeReady(), probeAuth(), probeIntegrations()]).then(function () { save(); render(); });
   }
 
   T.onReady(function () {

@@ -7,6 +7,7 @@
   var TOP = 96; // y of the step row: room above it for arcs that skip steps (set per graph)
   var ACTION_COLORS = { approve: "#16a34a", reject: "#dc2626", escalate: "#d97706", transfer: "#2563eb", hold: "#64748b", resume: "#0891b2" };
   var state = { workflows: [], selectedId: null };
+  var EXTERNAL_CHECKS = { ams_reserve: "AMS reservation", bms_budget_check: "BMS budget check" };
 
   function loadList() {
     var status = T.$("wf-status-filter").value;
@@ -36,7 +37,9 @@
     state.selectedId = id;
     history.replaceState(null, "", "#" + id);
     document.querySelectorAll(".wf-item").forEach(function (n) { n.classList.toggle("is-selected", n.dataset.workflowId === String(id)); });
-    T.api("/workflows/" + id + "/").then(renderDetail).catch(function (e) { T.report(e, "Could not load the workflow"); });
+    // Only the latest selection is drawn: an earlier answer arriving late (the page's own first pick) must not win.
+    T.api("/workflows/" + id + "/").then(function (wf) { if (state.selectedId === id) renderDetail(wf); })
+      .catch(function (e) { T.report(e, "Could not load the workflow"); });
   }
 
   function renderDetail(wf) {
@@ -51,7 +54,7 @@
     var tbody = T.clear(T.$("wf-steps"));
     steps.forEach(function (s, i) {
       tbody.appendChild(el("tr", null, el("td", { text: String(i + 1) }), el("td", { text: s.name }), el("td", { text: s.role_name }),
-        el("td", { text: Number(s.sla_weight) + "%" })));
+        el("td", { text: Number(s.sla_weight) + "%" }), el("td", { text: EXTERNAL_CHECKS[s.external_action] || "—" })));
     });
     var facts = T.clear(T.$("wf-facts"));
     var sla = wf.sla_hours || {};

@@ -4,7 +4,8 @@
 (function () {
   "use strict";
   var T = window.TTS, el = T.el;
-  var OPEN = ["pending", "in_progress", "on_hold"];
+  var OPEN = ["pending", "in_progress", "on_hold", "awaiting_external", "pending_external_approval"];
+  var SYSTEMS = { ams_reserve: "AMS", bms_budget_check: "BMS" };
   var ACTIONS = {
     approve: { label: "Approve", style: "button-success", hint: "Move the task to its next step." },
     reject: { label: "Reject", style: "button-danger", hint: "End the task as rejected." },
@@ -12,6 +13,9 @@
     transfer: { label: "Transfer", style: "", hint: "Give the task to another user of this step's role." },
     hold: { label: "Put on hold", style: "", hint: "Pause the SLA clock." },
     resume: { label: "Resume", style: "button-primary", hint: "Restart the SLA clock." },
+    external_approve: { label: "Approve by hand", style: "button-success", hint: "Decide in place of the outside system (give its reference if you have one)." },
+    external_reject: { label: "Reject by hand", style: "button-danger", hint: "Reject in place of the outside system; the notes are the reason." },
+    external_retry: { label: "Retry check", style: "button-primary", hint: "Ask the outside system again now." },
   };
   var taskId = document.body.dataset.taskId;
   var state = { task: null, workflow: null, user: null, comments: {}, maxCommentId: 0, feed: null, roleUsers: null };
@@ -95,11 +99,34 @@
     });
     T.$("attachments-wrap").hidden = attachments.length === 0;
 
+    renderExternal();
     renderTimeline();
     renderAssignments();
     renderDecisions();
     renderActions();
     T.$("task-layout").hidden = false;
+  }
+
+  /* The step's outside-system check (AMS/BMS): what was asked, and its answer or why there is none. */
+  function renderExternal() {
+    var task = state.task, card = T.$("external-card");
+    card.hidden = !task.external_action;
+    if (!task.external_action) return;
+    var system = SYSTEMS[task.external_action] || task.external_action;
+    var state_ = task.status === "awaiting_external" ? "Waiting for " + system
+      : task.status === "pending_external_approval" ? "No answer from " + system + ": waiting for a retry or an admin"
+      : task.external_reason ? "Rejected" : task.external_reference ? "Approved" : "Done";
+    var facts = T.clear(T.$("external-facts"));
+    [
+      fact("System", system),
+      fact("State", state_),
+      fact("Approved by", task.external_requested_by_username),
+      fact("Asked", task.external_requested_at && T.fmt.date(task.external_requested_at)),
+      fact("Attempts", task.external_attempt),
+      fact("Reference", task.external_reference),
+      fact("Reason", task.external_reason),
+      fact("Last error", task.external_error),
+    ].forEach(function (pair) { pair.forEach(function (n) { facts.appendChild(n); }); });
   }
 
   function renderSla() {
@@ -195,6 +222,8 @@
   function allowedActions() {
     var task = state.task, user = state.user;
     if (OPEN.indexOf(task.status) < 0) return [];
+    if (task.status === "awaiting_external") return [];
+    if (task.status === "pending_external_approval") return user.isAdmin ? ["external_approve", "external_reject", "external_retry"] : [];
     var mine = task.assigned_user === user.id;
     if (!mine && !user.isAdmin) return [];
     if (task.status === "on_hold") return ["resume"];
@@ -207,7 +236,11 @@
     var form = T.$("action-form"), buttons = T.clear(T.$("action-buttons"));
     var hint = T.$("actions-hint");
     form.hidden = actions.length === 0;
+    var system = SYSTEMS[task.external_action] || "the outside system";
     if (OPEN.indexOf(task.status) < 0) hint.textContent = "This task is " + T.fmt.title(task.status).toLowerCase() + "; no further actions.";
+    else if (task.status === "awaiting_external") hint.textContent = "Approved; waiting for " + system + " to decide.";
+    else if (task.status === "pending_external_approval") hint.textContent = system + " could not decide. " +
+      (actions.length ? "It is retried automatically; you can also decide by hand." : "It is retried automatically, or an administrator decides.");
     else if (!actions.length) hint.textContent = "Only the assignee" + (task.assigned_username ? " (" + task.assigned_username + ")" : "") + " or an administrator can act on this task.";
     else hint.textContent = task.status === "on_hold" ? "The SLA clock is paused." : "You are working step “" + (task.current_step_name || "—") + "”.";
     actions.forEach(function (name) {
@@ -216,6 +249,7 @@
         dataset: { action: name }, text: spec.label, onclick: function () { act(name); } }));
     });
     T.$("transfer-field").hidden = true;
+    T.$("reference-field").hidden = actions.indexOf("external_approve") < 0;
   }
 
   function loadTransferTargets() {
@@ -246,14 +280,17 @@
       if (!target) { T.toast("Choose the user to transfer the task to.", "warning"); return; }
       body.to_user = Number(target);
     }
-    if (name === "reject" && !window.confirm("Reject this task? This ends its workflow.")) return;
+    if (name === "external_approve" && T.$("action-reference").value.trim()) body.reference = T.$("action-reference").value.trim();
+    if ((name === "reject" || name === "external_reject") && !window.confirm("Reject this task? This ends its workflow.")) return;
     var buttons = document.querySelectorAll("#action-buttons button");
     buttons.forEach(function (b) { b.disabled = true; });
     T.api("/tasks/" + encodeURIComponent(taskId) + "/actions/", { method: "POST", body: body }).then(function (task) {
       state.task = task;
       T.$("action-notes").value = "";
+      T.$("action-reference").value = "";
       render();
       T.toast(ACTIONS[name].label + " done. " + (task.status === "completed" ? "The task is completed." :
+        task.status === "awaiting_external" ? "Waiting for " + (SYSTEMS[task.external_action] || "the outside system") + " to decide." :
         task.current_step_name && task.assigned_user !== state.user.id ? "It moved on to " + (task.assigned_username || "the next step") + "." : ""), "success");
     }).catch(function (e) {
       T.report(e, ACTIONS[name].label + " failed");

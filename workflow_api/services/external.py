@@ -1,0 +1,189 @@
+"""External approval: the AMS/BMS check a step's approval waits on (``workflow.external.check``), and the scheduled
+retry of tasks pending external approval (``workflow.external.retry_scan``).
+
+The check never calls HTTP inside a transaction: it reads the task, calls the outside system through its circuit
+breaker (:mod:`workflow_api.services.integrations`), then applies the outcome holding the task's row lock, and only
+if the task still waits on the same attempt (a redelivered or superseded job does nothing):
+
+- approved: the reference (AMS reservation id, BMS approval id) is kept and the step's approve transition is taken
+  as the approver's decision (next step assigned round-robin, or the task completed);
+- rejected: the reason is kept, the reject transition is taken (or the task ends rejected) and the approver and
+  the owner get a rejection notice;
+- no decision (timeout, 5xx, refused, open circuit, not configured): the task waits in
+  ``pending_external_approval`` with the error, and admins are told (once per request, not per retry). The retry
+  scan asks again while the circuit is not open; an admin can decide by hand (``external_approve``/``_reject``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from circuitbreaker import STATE_OPEN
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from tts_common import contracts
+from workflow_api.models import AuditEvent, IntegrationHealth, Task
+from workflow_api.services import integrations, notify
+from workflow_api.services.actions import ActionContext, follow_approve, follow_reject, notify_external_rejection
+from workflow_api.services.audit import audit_event, record_events
+from workflow_api.services.integrations import Decision, ExternalRequest, IntegrationFailure
+from workflow_api.services.integrations.base import decimal_text
+from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
+
+logger = logging.getLogger(__name__)
+
+RETRY_BATCH_SIZE = 200
+
+
+def check_time_limit_seconds() -> float:
+    """Longest a check may run: BMS's worst case is a token fetch, a check, a 401 refresh and its check, twice
+    (with the retry delay between); the job's soft time limit, and how long before an awaiting task counts as lost."""
+    longest = max(settings.AMS_TIMEOUT_SECONDS, settings.BMS_TIMEOUT_SECONDS)
+    return 8 * longest + settings.BMS_RETRY_DELAY_SECONDS + 30
+
+
+# --- The check ---------------------------------------------------------------------------------------------------
+def external_check(*, task_id: UUID, attempt: int) -> None:
+    """Ask the outside system about the task's ``attempt`` and apply its answer (see the module docstring)."""
+    task = _waiting(Task.objects.select_related("workflow"), task_id, attempt)
+    if task is None:
+        logger.info("external check superseded or done", extra={"operation": "external.check", "task_id": str(task_id)})
+        return
+    action = task.external_action
+    try:
+        decision = integrations.decide(action, _request_of(task))
+    except IntegrationFailure as exc:
+        _apply(task_id, attempt, None, str(exc))
+        return
+    _apply(task_id, attempt, decision, "")
+
+
+def _waiting(tasks: Any, task_id: UUID, attempt: int) -> Task | None:
+    return tasks.filter(pk=task_id, status__in=Task.EXTERNAL_STATUSES, external_attempt=attempt).first()
+
+
+def _request_of(task: Task) -> ExternalRequest:
+    data = task.ticket_data
+    asset = data.get("asset")
+    return ExternalRequest(
+        request_id=f"{task.task_id}:{task.external_attempt}",
+        task_id=str(task.task_id),
+        ticket_id=task.external_ticket_id,
+        title=task.title,
+        priority=task.priority,
+        department=str(data.get("department") or ""),
+        requester_name=str(data.get("requester_name") or ""),
+        requester_email=str(data.get("requester_email") or ""),
+        requested_by=task.external_requested_by_username,
+        asset=str(asset) if asset not in (None, "") else None,
+        amount=decimal_text(data.get("amount")),
+    )
+
+
+@transaction.atomic
+def _apply(task_id: UUID, attempt: int, decision: Decision | None, error: str) -> None:
+    locked = Task.objects.select_for_update(of=("self",)).select_related(
+        "workflow__coordinator_role", "current_step__role"
+    )
+    task = _waiting(locked, task_id, attempt)
+    if task is None:  # an admin decided meanwhile, or a newer attempt took over
+        return
+    status_before = task.status
+    system = integrations.INTEGRATION_OF[task.external_action].upper()
+    now = timezone.now()
+    ctx = ActionContext(
+        task=task,
+        actor_id=task.external_requested_by_id,
+        actor_username=task.external_requested_by_username,
+        now=now,
+        notes=task.external_notes,
+    )
+    if decision is None:
+        task.status = Task.Status.PENDING_EXTERNAL_APPROVAL
+        task.external_error = error
+        task.save(update_fields=["status", "external_error", "updated_at"])
+        record_events([_event(task, "task.external_failed", system, now, error=error)])
+        if status_before == Task.Status.AWAITING_EXTERNAL:  # a scheduled retry that fails again tells no one
+            notify.notify_admins(
+                "external_approval_pending",
+                f"Pending external approval: {task.title}",
+                f"{system} could not decide ({error}). The task waits; it is retried automatically, or an admin "
+                f"can approve or reject it by hand.",
+                task=task,
+                metadata={"external_action": task.external_action, "error": error},
+            )
+    elif decision.approved:
+        task.external_reference, task.external_error = decision.reference, ""
+        task.save(update_fields=["external_reference", "external_error", "updated_at"])
+        record_events([_event(task, "task.external_approved", system, now, reference=decision.reference)])
+        follow_approve(ctx)
+    else:
+        task.external_reason, task.external_error = decision.reason, ""
+        task.save(update_fields=["external_reason", "external_error", "updated_at"])
+        record_events([_event(task, "task.external_rejected", system, now, reason=decision.reason)])
+        follow_reject(ctx)
+        notify_external_rejection(ctx, system)
+    if task.status != status_before:
+        notify.send_ticket_status(task.external_ticket_id, task.status)
+
+
+def _event(task: Task, action: str, system: str, now: datetime, **data: Any) -> AuditEvent:
+    return audit_event(
+        action,
+        entity_type="task",
+        entity_id=str(task.task_id),
+        actor_username=system,  # no actor id: the outside system, as the engine relays it
+        ticket_id=task.external_ticket_id,
+        data={"external_action": task.external_action, "attempt": task.external_attempt, **data},
+        at=now,
+    )
+
+
+# --- The retry scan ------------------------------------------------------------------------------------------------
+def external_retry_scan(*, now: datetime | None = None, batch_size: int = RETRY_BATCH_SIZE) -> int:
+    """Ask again about tasks pending external approval whose integration's circuit is not open (as the last caller
+    saw it), and about awaiting tasks whose check was lost (no outcome within the check's time limit); returns how
+    many checks were sent. The task keeps its status: a retry that fails again changes nothing anyone sees."""
+    now = now or timezone.now()
+    open_integrations = set(
+        IntegrationHealth.objects.filter(circuit_state=STATE_OPEN, circuit_open_until__gt=now).values_list(
+            "name", flat=True
+        )
+    )
+    actions = [action for action, name in integrations.INTEGRATION_OF.items() if name not in open_integrations]
+    lost_before = now - timedelta(seconds=check_time_limit_seconds() + 60)
+    with transaction.atomic():
+        tasks = list(
+            Task.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(status=Task.Status.PENDING_EXTERNAL_APPROVAL)
+                | Q(status=Task.Status.AWAITING_EXTERNAL, updated_at__lt=lost_before),
+                external_action__in=actions,
+            )
+            .order_by("updated_at")[:batch_size]
+        )
+        for task in tasks:
+            task.external_attempt += 1
+            task.updated_at = now
+        Task.objects.bulk_update(tasks, ["external_attempt", "updated_at"])
+        record_events(
+            [
+                _event(task, "task.external_retried", integrations.INTEGRATION_OF[task.external_action].upper(), now)
+                for task in tasks
+            ]
+        )
+        publish_batch_on_commit(
+            [
+                Outgoing(contracts.EXTERNAL_CHECK, {"task_id": str(task.task_id), "attempt": task.external_attempt})
+                for task in tasks
+            ]
+        )
+    if tasks:
+        logger.info("external checks retried", extra={"operation": "external.retry_scan", "count": len(tasks)})
+    return len(tasks)
