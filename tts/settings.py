@@ -193,6 +193,9 @@ CELERY_TIMEZONE = "UTC"
 SLA_SCAN_INTERVAL_SECONDS = env.float("SLA_SCAN_INTERVAL_SECONDS", default=60)
 DEAD_LETTER_DRAIN_INTERVAL_SECONDS = env.float("DEAD_LETTER_DRAIN_INTERVAL_SECONDS", default=15)
 EMAIL_SWEEP_INTERVAL_SECONDS = env.float("EMAIL_SWEEP_INTERVAL_SECONDS", default=60)
+# Scheduled emails (unread delays, ends of quiet hours) go out at most this late; digests are checked as often.
+EMAIL_DUE_INTERVAL_SECONDS = env.float("EMAIL_DUE_INTERVAL_SECONDS", default=15)
+EMAIL_DIGEST_INTERVAL_SECONDS = env.float("EMAIL_DIGEST_INTERVAL_SECONDS", default=60)
 CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     "sla-scan": {
@@ -209,6 +212,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": contracts.EMAIL_SWEEP.task,
         "schedule": EMAIL_SWEEP_INTERVAL_SECONDS,
         "options": {"expires": EMAIL_SWEEP_INTERVAL_SECONDS},
+    },
+    "email-due": {
+        "task": contracts.EMAIL_DUE.task,
+        "schedule": EMAIL_DUE_INTERVAL_SECONDS,
+        "options": {"expires": EMAIL_DUE_INTERVAL_SECONDS},
+    },
+    "email-digests": {
+        "task": contracts.EMAIL_DIGESTS.task,
+        "schedule": EMAIL_DIGEST_INTERVAL_SECONDS,
+        "options": {"expires": EMAIL_DIGEST_INTERVAL_SECONDS},
     },
 }
 
@@ -290,6 +303,8 @@ WORKFLOW_API_URL = env.str("WORKFLOW_API_URL", default="")
 # --- Notifications --------------------------------------------------------------------------------------------
 # Email retry n waits base × 2^n s with jitter (DESIGN §2); tests shorten it.
 NOTIFICATION_EMAIL_RETRY_BASE_SECONDS = env.float("NOTIFICATION_EMAIL_RETRY_BASE_SECONDS", default=1.0)
+# The length of a minute in users' "email me if still unread after N minutes"; tests shorten it.
+NOTIFICATION_MINUTE_SECONDS = env.float("NOTIFICATION_MINUTE_SECONDS", default=60.0)
 
 # --- HDTS -----------------------------------------------------------------------------------------------------
 HDTS_SIGNING_SECRET = env.str("HDTS_SIGNING_SECRET", default="")

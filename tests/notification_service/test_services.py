@@ -61,7 +61,7 @@ def test_email_deliveries_follow_default_preferences(after_commit):
 
 
 def test_email_deliveries_follow_user_preferences(after_commit):
-    services.set_email_types(user_id=1, email_types=["comment_added"])
+    services.update_preferences(user_id=1, email_types=["comment_added"])
     after_commit(
         services.create_notifications,
         drafts=[draft(notification_type="task_assignment"), draft(notification_type="comment_added")],
@@ -81,13 +81,11 @@ def test_redelivery_requeues_an_email_that_was_never_attempted(after_commit):
 
 
 def test_preferences_default_and_replace():
-    assert selectors.email_types(user_id=9) == list(conf.DEFAULT_EMAIL_TYPES)
-    assert services.set_email_types(user_id=9, email_types=["sla_warning", "task_assignment", "sla_warning"]) == [
-        "task_assignment",
-        "sla_warning",
-    ]
-    assert selectors.email_types(user_id=9) == ["task_assignment", "sla_warning"]
-    assert services.set_email_types(user_id=9, email_types=[]) == []
+    assert selectors.preference_get(user_id=9).email_types() == list(conf.DEFAULT_EMAIL_TYPES)
+    chosen = services.update_preferences(user_id=9, email_types=["sla_warning", "task_assignment", "sla_warning"])
+    assert chosen.email_types() == ["task_assignment", "sla_warning"]
+    assert selectors.preference_get(user_id=9).email_types() == ["task_assignment", "sla_warning"]
+    assert services.update_preferences(user_id=9, email_types=[]).email_types() == []
 
 
 def test_mark_read_and_mark_all_read(after_commit):
