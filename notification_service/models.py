@@ -98,7 +98,24 @@ class NotificationPreference(models.Model):
         return None if end_date is None else datetime.combine(end_date, end, tzinfo=local.tzinfo)
 
 
-class Digest(models.Model):
+class EmailAttempts(models.Model):
+    """An email on its way: attempts, the claim of the worker sending it, and how it ended."""
+
+    to_email = models.EmailField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # Set with a fresh token when a worker claims it, so concurrent workers never send it twice.
+    claim_token = models.CharField(max_length=32, blank=True, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Digest(EmailAttempts):
     """One user's daily digest email: at most one per user and local date, claimed like a delivery before sending."""
 
     class Status(models.TextChoices):
@@ -112,14 +129,6 @@ class Digest(models.Model):
     user_id = models.BigIntegerField()
     local_date = models.DateField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    to_email = models.EmailField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    claim_token = models.CharField(max_length=32, blank=True, editable=False)
-    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -132,7 +141,7 @@ class Digest(models.Model):
         return f"digest of user {self.user_id} for {self.local_date}: {self.status}"
 
 
-class EmailDelivery(models.Model):
+class EmailDelivery(EmailAttempts):
     """The email of one in-app notification: its progress through retries, and a failure an admin can retry.
 
     ``mode`` is the user's email mode for its type when it was stored. A delivery with ``not_before`` is scheduled
@@ -154,16 +163,7 @@ class EmailDelivery(models.Model):
     )
     not_before = models.DateTimeField(null=True, blank=True)
     digest = models.ForeignKey(Digest, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
-    to_email = models.EmailField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    # Set with a fresh token when a worker claims the delivery, so concurrent workers never send it twice.
-    claim_token = models.CharField(max_length=32, blank=True, editable=False)
-    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

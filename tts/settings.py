@@ -198,31 +198,14 @@ EMAIL_DUE_INTERVAL_SECONDS = env.float("EMAIL_DUE_INTERVAL_SECONDS", default=15)
 EMAIL_DIGEST_INTERVAL_SECONDS = env.float("EMAIL_DIGEST_INTERVAL_SECONDS", default=60)
 CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
-    "sla-scan": {
-        "task": contracts.SLA_SCAN.task,
-        "schedule": SLA_SCAN_INTERVAL_SECONDS,
-        "options": {"expires": SLA_SCAN_INTERVAL_SECONDS},
-    },
-    "dead-letter-drain": {
-        "task": contracts.DEAD_LETTER_DRAIN.task,
-        "schedule": DEAD_LETTER_DRAIN_INTERVAL_SECONDS,
-        "options": {"expires": DEAD_LETTER_DRAIN_INTERVAL_SECONDS},
-    },
-    "email-sweep": {
-        "task": contracts.EMAIL_SWEEP.task,
-        "schedule": EMAIL_SWEEP_INTERVAL_SECONDS,
-        "options": {"expires": EMAIL_SWEEP_INTERVAL_SECONDS},
-    },
-    "email-due": {
-        "task": contracts.EMAIL_DUE.task,
-        "schedule": EMAIL_DUE_INTERVAL_SECONDS,
-        "options": {"expires": EMAIL_DUE_INTERVAL_SECONDS},
-    },
-    "email-digests": {
-        "task": contracts.EMAIL_DIGESTS.task,
-        "schedule": EMAIL_DIGEST_INTERVAL_SECONDS,
-        "options": {"expires": EMAIL_DIGEST_INTERVAL_SECONDS},
-    },
+    name: {"task": route.task, "schedule": interval, "options": {"expires": interval}}
+    for name, route, interval in (
+        ("sla-scan", contracts.SLA_SCAN, SLA_SCAN_INTERVAL_SECONDS),
+        ("dead-letter-drain", contracts.DEAD_LETTER_DRAIN, DEAD_LETTER_DRAIN_INTERVAL_SECONDS),
+        ("email-sweep", contracts.EMAIL_SWEEP, EMAIL_SWEEP_INTERVAL_SECONDS),
+        ("email-due", contracts.EMAIL_DUE, EMAIL_DUE_INTERVAL_SECONDS),
+        ("email-digests", contracts.EMAIL_DIGESTS, EMAIL_DIGEST_INTERVAL_SECONDS),
+    )
 }
 
 # --- Auth / JWT -----------------------------------------------------------------------------------------------
@@ -282,6 +265,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DeadLetterStatusEnum": "workflow_api.models.DeadLetter.Status",
         "IntegrationErrorStatusEnum": "workflow_api.models.IntegrationError.Status",
+        "NotificationTypeEnum": "tts_common.messages.NOTIFICATION_TYPES",
+        "EmailModeEnum": "notification_service.models.EmailMode",
     },
 }
 

@@ -1,7 +1,6 @@
 """Email orchestration against the database: the mode of each type, quiet hours, unread delays and daily digests."""
 from __future__ import annotations
 
-import threading
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,7 +10,7 @@ from django.utils import timezone
 
 from notification_service import conf, services
 from notification_service.models import Digest, EmailDelivery, InAppNotification, NotificationPreference
-from tests.conftest import free_port
+from tests.conftest import free_port, run_concurrently
 
 from .conftest import draft
 
@@ -270,22 +269,6 @@ def test_a_digest_gives_up_after_the_last_attempt(digest_user, settings):
 def test_racing_ticks_send_one_digest(digest_user):
     digest_user("first", "second")
     now = at("2026-04-01 09:05", "Asia/Tokyo")
-    start = threading.Barrier(4)
-    claimed: list[int] = []
-
-    def tick() -> None:
-        start.wait()
-        try:
-            claimed.append(services.send_due_digests(now=now))
-        finally:
-            from django.db import connection
-
-            connection.close()
-
-    threads = [threading.Thread(target=tick) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    claimed = run_concurrently(lambda: services.send_due_digests(now=now), 4)
     assert sorted(claimed) == [0, 0, 0, 1]
     assert len(mail.outbox) == 1 and Digest.objects.count() == 1
