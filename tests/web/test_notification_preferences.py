@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from notification_service.models import NotificationPreference
-from tests.web.conftest import Browser, Stack
+from tests.web.conftest import DEMO_PASSWORD, Browser, Stack
+
+PREFERENCES = "/api/v2/notifications/preferences/"
 
 
 def test_agent_sets_email_modes_quiet_hours_and_digest(stack: Stack, browser: Browser) -> None:
@@ -38,8 +39,9 @@ def test_agent_sets_email_modes_quiet_hours_and_digest(stack: Stack, browser: Br
     expect(page.locator("#prefs-digest-hour")).to_have_value("9")
     expect(page.locator("#prefs-quiet-start")).to_have_value("21:30")
     expect(page.locator("input[data-exempt=sla_breach]")).to_be_checked()
-    saved = NotificationPreference.objects.get()
-    assert (saved.time_zone, saved.email_modes["comment_added"], saved.quiet_hours_exempt_types) == (
+    agent = ("agent1", DEMO_PASSWORD)
+    saved = stack.api.get(PREFERENCES, as_user=agent)
+    assert (saved["time_zone"], saved["email_modes"]["comment_added"], saved["quiet_hours_exempt_types"]) == (
         "Europe/Berlin", "if_unread", ["sla_breach"],
     )  # fmt: skip
 
@@ -47,5 +49,5 @@ def test_agent_sets_email_modes_quiet_hours_and_digest(stack: Stack, browser: Br
     page.fill("#prefs-time-zone", "Moon/Tranquility_Base")
     page.click("#prefs-save")
     expect(page.locator(".toast-error")).to_contain_text("Time zone")
-    assert NotificationPreference.objects.get().time_zone == "Europe/Berlin"
+    assert stack.api.get(PREFERENCES, as_user=agent)["time_zone"] == "Europe/Berlin"
     assert browser.page_errors == []
