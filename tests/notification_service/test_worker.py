@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from notification_service import conf, services
 from notification_service.models import Digest, EmailDelivery, InAppNotification, RejectedMessage
 from tests.conftest import outside_celery_app, wait_for
+from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
 from tts_common import contracts
 
 from .conftest import make_token
@@ -184,6 +185,22 @@ def test_an_unread_notice_is_emailed_after_the_delay_and_a_read_one_is_not(
     wait_for(lambda: EmailDelivery.objects.get(notification=unread).status == "sent", timeout=10)
     skipped = EmailDelivery.objects.get(notification=read)
     assert (skipped.status, skipped.last_error) == ("skipped", "read before the email was due")
+
+
+def test_beat_runs_the_due_job_on_the_email_workers(
+    notification_worker, outside_app, auth_stub, smtp_server, monkeypatch, celery_beat  # noqa: F811
+):
+    auth_stub.add_user(11, "agent11@example.com")
+    smtp_server.start()
+    services.update_preferences(user_id=11, email_modes={"task_escalation": "if_unread"}, unread_delay_minutes=1)
+    monkeypatch.setenv("NOTIFICATION_MINUTE_SECONDS", "0.5")
+    monkeypatch.setenv("EMAIL_DUE_INTERVAL_SECONDS", "0.5")
+    notification_worker()
+    celery_beat()
+    publish(outside_app, contracts.INAPP_NOTIFICATION, **INAPP)
+    wait_for(lambda: len(smtp_server.messages) == 1, timeout=40, message="the email, released by a beat tick")
+    delivery = EmailDelivery.objects.get()
+    assert delivery.mode == "if_unread" and delivery.sent_at >= delivery.created_at + timedelta(seconds=0.5)
 
 
 def test_a_digest_is_sent_once_while_ticks_race_on_two_workers(
