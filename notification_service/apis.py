@@ -5,8 +5,6 @@ notification answers 404 exactly like a missing one. Deliveries and rejected mes
 """
 from __future__ import annotations
 
-import functools
-import zoneinfo
 from typing import Any
 
 from django.db.models import QuerySet
@@ -22,7 +20,7 @@ from tts_common.auth import IsAdmin
 from tts_common.messages import NOTIFICATION_TYPES
 
 from . import conf, selectors, services
-from .models import EmailDelivery, EmailMode
+from .models import EmailDelivery, EmailMode, validate_time_zone
 from .serializers import EmailDeliverySerializer, NotificationSerializer, RejectedMessageSerializer
 
 
@@ -104,11 +102,6 @@ class NotificationUnreadCountApi(APIView):
 
 
 # --- Preferences ----------------------------------------------------------------------------------------------
-@functools.cache
-def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
 class PreferencesApi(APIView):
     """The caller's email preferences. PUT changes the fields it gives and keeps the others."""
 
@@ -122,7 +115,9 @@ class PreferencesApi(APIView):
             help_text="Notification type → email mode, for the types to change.",
         )  # fmt: skip
         unread_delay_minutes = serializers.IntegerField(min_value=1, max_value=conf.MAX_UNREAD_DELAY_MINUTES, required=False)
-        time_zone = serializers.CharField(max_length=64, required=False, help_text="IANA name, e.g. Europe/Berlin.")
+        time_zone = serializers.CharField(
+            max_length=64, required=False, validators=[validate_time_zone], help_text="IANA name, e.g. Europe/Berlin."
+        )
         quiet_hours_start = serializers.TimeField(allow_null=True, required=False)
         quiet_hours_end = serializers.TimeField(allow_null=True, required=False)
         quiet_hours_exempt_types = serializers.ListField(
@@ -134,11 +129,6 @@ class PreferencesApi(APIView):
             unknown = sorted(set(value) - set(NOTIFICATION_TYPES))
             if unknown:
                 raise serializers.ValidationError(f"Unknown notification types: {', '.join(unknown)}.")
-            return value
-
-        def validate_time_zone(self, value: str) -> str:
-            if value not in _time_zones():
-                raise serializers.ValidationError(f'"{value}" is not an IANA time zone.')
             return value
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,13 @@
 """Notification service tables. Users live in the auth service: ``user_id`` is its id, never a foreign key."""
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -39,6 +43,16 @@ class InAppNotification(models.Model):
         return f"{self.notification_type} → user {self.user_id}: {self.subject}"
 
 
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in _time_zones():
+        raise ValidationError(f'"{value}" is not an IANA time zone.')
+
+
 class EmailMode(models.TextChoices):
     """How a notification type reaches a user by email; the in-app notification is stored whatever the mode."""
 
@@ -54,13 +68,17 @@ class NotificationPreference(models.Model):
     user_id = models.BigIntegerField(unique=True)
     # notification type → EmailMode; a type missing here has its default (conf.DEFAULT_EMAIL_TYPES are immediate).
     email_modes = models.JSONField(default=dict)
-    unread_delay_minutes = models.PositiveIntegerField(default=conf.DEFAULT_UNREAD_DELAY_MINUTES)
-    time_zone = models.CharField(max_length=64, default="UTC")  # IANA name: quiet hours and the digest are local
+    unread_delay_minutes = models.PositiveIntegerField(
+        default=conf.DEFAULT_UNREAD_DELAY_MINUTES,
+        validators=[MinValueValidator(1), MaxValueValidator(conf.MAX_UNREAD_DELAY_MINUTES)],
+    )
+    # IANA name: quiet hours and the digest hour are local to it.
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     # Emails due inside [start, end) local time wait for its end; start > end wraps midnight; none when either is null.
     quiet_hours_start = models.TimeField(null=True, blank=True)
     quiet_hours_end = models.TimeField(null=True, blank=True)
     quiet_hours_exempt_types = models.JSONField(default=list)  # e.g. sla_breach: emailed even in quiet hours
-    digest_hour = models.PositiveSmallIntegerField(default=conf.DEFAULT_DIGEST_HOUR)  # local hour, 0-23
+    digest_hour = models.PositiveSmallIntegerField(default=conf.DEFAULT_DIGEST_HOUR, validators=[MaxValueValidator(23)])
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

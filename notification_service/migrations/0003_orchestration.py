@@ -2,9 +2,11 @@
 
 The older ``email_types`` list becomes ``email_modes``: a listed type is ``immediate``, every other type ``off``.
 """
+import django.core.validators
 import django.db.models.deletion
 from django.db import migrations, models
 
+import notification_service.models
 from notification_service.conf import DEFAULT_EMAIL_TYPES
 from tts_common.messages import NOTIFICATION_TYPES
 
@@ -47,7 +49,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='notificationpreference',
             name='digest_hour',
-            field=models.PositiveSmallIntegerField(default=8),
+            field=models.PositiveSmallIntegerField(default=8, validators=[django.core.validators.MaxValueValidator(23)]),
         ),
         migrations.AddField(
             model_name='notificationpreference',
@@ -72,12 +74,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='notificationpreference',
             name='time_zone',
-            field=models.CharField(default='UTC', max_length=64),
+            field=models.CharField(default='UTC', max_length=64, validators=[notification_service.models.validate_time_zone]),
         ),
         migrations.AddField(
             model_name='notificationpreference',
             name='unread_delay_minutes',
-            field=models.PositiveIntegerField(default=15),
+            field=models.PositiveIntegerField(default=15, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10080)]),
         ),
         migrations.CreateModel(
             name='Digest',
