@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import EmailDelivery, InAppNotification, NotificationPreference, RejectedMessage
+from .models import Digest, EmailDelivery, InAppNotification, NotificationPreference, RejectedMessage
 
 
 @admin.register(InAppNotification)
@@ -12,14 +12,20 @@ class InAppNotificationAdmin(admin.ModelAdmin):
 
 @admin.register(EmailDelivery)
 class EmailDeliveryAdmin(admin.ModelAdmin):
-    list_display = ["id", "notification_id", "user_id", "to_email", "status", "attempts", "updated_at"]
+    list_display = ["id", "notification_id", "user_id", "mode", "not_before", "to_email", "status", "attempts", "updated_at"]
+    list_filter = ["status", "mode"]
+    raw_id_fields = ["notification", "digest"]
+
+
+@admin.register(Digest)
+class DigestAdmin(admin.ModelAdmin):
+    list_display = ["id", "user_id", "local_date", "to_email", "status", "attempts", "sent_at"]
     list_filter = ["status"]
-    raw_id_fields = ["notification"]
 
 
 @admin.register(NotificationPreference)
 class NotificationPreferenceAdmin(admin.ModelAdmin):
-    list_display = ["user_id", "email_types", "updated_at"]
+    list_display = ["user_id", "email_types", "time_zone", "quiet_hours_start", "quiet_hours_end", "digest_hour", "updated_at"]
 
 
 @admin.register(RejectedMessage)

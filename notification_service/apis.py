@@ -19,8 +19,8 @@ from tts_common.api import Pagination
 from tts_common.auth import IsAdmin
 from tts_common.messages import NOTIFICATION_TYPES
 
-from . import selectors, services
-from .models import EmailDelivery
+from . import conf, selectors, services
+from .models import EmailDelivery, EmailMode, validate_time_zone
 from .serializers import EmailDeliverySerializer, NotificationSerializer, RejectedMessageSerializer
 
 
@@ -103,27 +103,77 @@ class NotificationUnreadCountApi(APIView):
 
 # --- Preferences ----------------------------------------------------------------------------------------------
 class PreferencesApi(APIView):
+    """The caller's email preferences. PUT changes the fields it gives and keeps the others."""
+
     class PreferencesInputSerializer(serializers.Serializer):
-        email_types = serializers.ListField(child=serializers.ChoiceField(choices=NOTIFICATION_TYPES), allow_empty=True)
+        email_types = serializers.ListField(
+            child=serializers.ChoiceField(choices=NOTIFICATION_TYPES), allow_empty=True, required=False,
+            help_text="Older on/off form: listed types keep their email mode (or become immediate), others off.",
+        )  # fmt: skip
+        email_modes = serializers.DictField(
+            child=serializers.ChoiceField(choices=EmailMode.choices), required=False,
+            help_text="Notification type → email mode, for the types to change.",
+        )  # fmt: skip
+        unread_delay_minutes = serializers.IntegerField(min_value=1, max_value=conf.MAX_UNREAD_DELAY_MINUTES, required=False)
+        time_zone = serializers.CharField(
+            max_length=64, required=False, validators=[validate_time_zone], help_text="IANA name, e.g. Europe/Berlin."
+        )
+        quiet_hours_start = serializers.TimeField(allow_null=True, required=False)
+        quiet_hours_end = serializers.TimeField(allow_null=True, required=False)
+        quiet_hours_exempt_types = serializers.ListField(
+            child=serializers.ChoiceField(choices=NOTIFICATION_TYPES), allow_empty=True, required=False
+        )
+        digest_hour = serializers.IntegerField(min_value=0, max_value=23, required=False)
+
+        def validate_email_modes(self, value: dict[str, str]) -> dict[str, str]:
+            unknown = sorted(set(value) - set(NOTIFICATION_TYPES))
+            if unknown:
+                raise serializers.ValidationError(f"Unknown notification types: {', '.join(unknown)}.")
+            return value
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if not attrs:
+                raise serializers.ValidationError("Give at least one preference to change.")
+            if "email_types" in attrs and "email_modes" in attrs:
+                raise serializers.ValidationError({"email_modes": ["Give email_modes or email_types, not both."]})
+            if ("quiet_hours_start" in attrs) != ("quiet_hours_end" in attrs):
+                missing = "quiet_hours_end" if "quiet_hours_start" in attrs else "quiet_hours_start"
+                raise serializers.ValidationError({missing: ["Quiet hours need a start and an end together."]})
+            start, end = attrs.get("quiet_hours_start"), attrs.get("quiet_hours_end")
+            if (start is None) != (end is None):
+                raise serializers.ValidationError({"quiet_hours_end": ["Set both ends of the quiet hours, or neither."]})
+            if start is not None and start == end:
+                raise serializers.ValidationError({"quiet_hours_end": ["Quiet hours must not start and end together."]})
+            return attrs
 
     class PreferencesSerializer(serializers.Serializer):
         email_types = serializers.ListField(child=serializers.CharField())
-        available_types = serializers.ListField(child=serializers.CharField())
+        email_modes = serializers.DictField(child=serializers.CharField(), source="all_email_modes")
+        unread_delay_minutes = serializers.IntegerField()
+        time_zone = serializers.CharField()
+        quiet_hours_start = serializers.TimeField(allow_null=True, format="%H:%M")
+        quiet_hours_end = serializers.TimeField(allow_null=True, format="%H:%M")
+        quiet_hours_exempt_types = serializers.ListField(child=serializers.CharField())
+        digest_hour = serializers.IntegerField()
+        available_types = serializers.SerializerMethodField()
+        available_modes = serializers.SerializerMethodField()
 
-    @staticmethod
-    def _body(email_types: list[str]) -> dict[str, list[str]]:
-        return {"email_types": email_types, "available_types": list(NOTIFICATION_TYPES)}
+        def get_available_types(self, preference: Any) -> list[str]:
+            return list(NOTIFICATION_TYPES)
+
+        def get_available_modes(self, preference: Any) -> list[str]:
+            return list(EmailMode.values)
 
     @extend_schema(responses=PreferencesSerializer)
     def get(self, request: Request) -> Response:
-        return Response(self._body(selectors.email_types(user_id=request.user.id)))
+        return Response(self.PreferencesSerializer(selectors.preference_get(user_id=request.user.id)).data)
 
     @extend_schema(request=PreferencesInputSerializer, responses=PreferencesSerializer)
     def put(self, request: Request) -> Response:
         serializer = self.PreferencesInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        email_types = services.set_email_types(user_id=request.user.id, **serializer.validated_data)
-        return Response(self._body(email_types))
+        preference = services.update_preferences(user_id=request.user.id, **serializer.validated_data)
+        return Response(self.PreferencesSerializer(preference).data)
 
 
 # --- Email deliveries and rejected messages (admins) ----------------------------------------------------------

@@ -4,6 +4,8 @@ The deployment-tunable ones are Django settings (from the environment); the rest
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 
 
@@ -36,3 +38,16 @@ DEFAULT_EMAIL_TYPES: tuple[str, ...] = (
     "sla_breach",
     "unrouted_ticket",
 )
+
+# A user's email preferences until they choose (see models.NotificationPreference).
+DEFAULT_UNREAD_DELAY_MINUTES = 15
+DEFAULT_DIGEST_HOUR = 8
+MAX_UNREAD_DELAY_MINUTES = 7 * 24 * 60
+# Scheduled deliveries released, and digests sent, per tick of their jobs.
+DUE_BATCH_SIZE = 1000
+DIGEST_BATCH_SIZE = 200
+
+
+def unread_delay(minutes: int) -> timedelta:
+    """A user's "email me if still unread after N minutes"; tests shorten the minute (NOTIFICATION_MINUTE_SECONDS)."""
+    return timedelta(seconds=minutes * settings.NOTIFICATION_MINUTE_SECONDS)

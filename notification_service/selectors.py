@@ -5,7 +5,6 @@ from collections.abc import Iterable
 
 from django.db.models import Count, QuerySet
 
-from . import conf
 from .models import EmailDelivery, InAppNotification, NotificationPreference, RejectedMessage
 
 
@@ -42,17 +41,15 @@ def unread_counts(*, user_ids: Iterable[int]) -> dict[int, int]:
     return counts
 
 
-def email_types(*, user_id: int) -> list[str]:
-    """The types this user receives by email, in the canonical order of DESIGN §2."""
-    return email_types_by_user(user_ids=[user_id])[user_id]
+def preference_get(*, user_id: int) -> NotificationPreference:
+    """The user's preferences; an unsaved row of defaults for a user who never set any."""
+    return preferences_by_user(user_ids=[user_id])[user_id]
 
 
-def email_types_by_user(*, user_ids: Iterable[int]) -> dict[int, list[str]]:
+def preferences_by_user(*, user_ids: Iterable[int]) -> dict[int, NotificationPreference]:
     user_ids = set(user_ids)
-    chosen = dict(
-        NotificationPreference.objects.filter(user_id__in=user_ids).values_list("user_id", "email_types")
-    )
-    return {user_id: chosen.get(user_id, list(conf.DEFAULT_EMAIL_TYPES)) for user_id in user_ids}
+    chosen = {p.user_id: p for p in NotificationPreference.objects.filter(user_id__in=user_ids)}
+    return {user_id: chosen.get(user_id) or NotificationPreference(user_id=user_id) for user_id in user_ids}
 
 
 def delivery_list(*, status: str | None = None, user_id: int | None = None) -> QuerySet[EmailDelivery]:

@@ -16,14 +16,15 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 class EmailDeliverySerializer(serializers.ModelSerializer):
     notification_id = serializers.IntegerField(read_only=True)
+    digest_id = serializers.IntegerField(read_only=True, allow_null=True)
     notification_type = serializers.CharField(source="notification.notification_type", read_only=True)
     subject = serializers.CharField(source="notification.subject", read_only=True)
 
     class Meta:
         model = EmailDelivery
         fields = [
-            "id", "notification_id", "notification_type", "subject", "user_id", "to_email", "status", "attempts",
-            "last_error", "created_at", "updated_at", "sent_at",
+            "id", "notification_id", "notification_type", "subject", "user_id", "mode", "not_before", "digest_id",
+            "to_email", "status", "attempts", "last_error", "created_at", "updated_at", "sent_at",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -9,14 +9,14 @@ import smtplib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from tts_common import contracts, publisher
@@ -24,7 +24,7 @@ from tts_common.auth_client import AuthServiceClient, AuthServiceUnavailable, Us
 from tts_common.messages import NOTIFICATION_TYPES
 
 from . import conf, realtime, selectors
-from .models import EmailDelivery, InAppNotification, NotificationPreference, RejectedMessage
+from .models import Digest, EmailDelivery, EmailMode, InAppNotification, NotificationPreference, RejectedMessage
 
 logger = logging.getLogger(__name__)
 
@@ -64,21 +64,51 @@ class NotificationDraft:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class EmailPlan:
+    """The email of a new notification: its mode, and when it is due if not now."""
+
+    mode: str
+    not_before: datetime | None = None
+
+
+def email_plan(preference: NotificationPreference, notification_type: str, now: datetime) -> EmailPlan | None:
+    """How a notification stored ``now`` is emailed, or None for no email.
+
+    An ``if_unread`` email is due after the user's delay; an email due inside the user's quiet hours waits for their
+    end (unless its type is exempt). A digest-mode notification waits for the digest, which ignores quiet hours
+    (its hour is the user's own choice).
+    """
+    mode = preference.email_mode(notification_type)
+    if mode == EmailMode.OFF:
+        return None
+    if mode == EmailMode.DIGEST:
+        return EmailPlan(mode)
+    due = now + conf.unread_delay(preference.unread_delay_minutes) if mode == EmailMode.IF_UNREAD else now
+    if notification_type not in preference.quiet_hours_exempt_types:
+        due = preference.quiet_until(due) or due
+    return EmailPlan(mode, due if due > now else None)
+
+
 def create_notifications(*, drafts: Sequence[NotificationDraft]) -> list[InAppNotification]:
     """Store a batch of notifications set-wise, at most once each; returns the newly stored ones.
 
     In the same transaction each new notification whose type the user receives by email gets a pending
-    :class:`EmailDelivery`; after commit the new notifications are pushed to the users' open pages and their emails
-    are queued. Email is therefore never on the storage path: an SMTP outage cannot lose or delay a notification.
+    :class:`EmailDelivery` planned from their preferences (:func:`email_plan`); after commit the new notifications
+    are pushed to the users' open pages and the emails due now are queued (scheduled ones wait for the due job,
+    digest ones for the digest). Email is therefore never on the storage path: an SMTP outage cannot lose or delay
+    a notification.
 
     On PostgreSQL one statement stores the batch: INSERT ... ON CONFLICT (dedup_key) DO NOTHING (a key stored
     before, or concurrently by another worker, is skipped rather than failing the batch), with the email
-    deliveries of the rows actually inserted chosen in SQL from the users' preferences.
+    deliveries of the rows actually inserted.
     """
     by_key = {draft.dedup_key: draft for draft in drafts}
-    if connection.vendor != "postgresql":
-        return _create_notifications_orm(by_key)
     now = timezone.now()
+    preferences = selectors.preferences_by_user(user_ids={d.user_id for d in by_key.values()})
+    plans = {key: email_plan(preferences[d.user_id], d.notification_type, now) for key, d in by_key.items()}
+    if connection.vendor != "postgresql":
+        return _create_notifications_orm(by_key, plans)
     drafts_in = list(by_key.values())
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -93,11 +123,12 @@ def create_notifications(*, drafts: Sequence[NotificationDraft]) -> list[InAppNo
                     "ticket": [d.related_ticket_id for d in drafts_in],
                     "metadata": [json.dumps(d.metadata) for d in drafts_in],
                     "key": list(by_key),
+                    "email_mode": [plans[key].mode if plans[key] else None for key in by_key],
+                    "not_before": [plans[key].not_before if plans[key] else None for key in by_key],
                     "now": now,
-                    "default_email_types": list(conf.DEFAULT_EMAIL_TYPES),
                 },
             )
-            rows = cursor.fetchall()  # (id, dedup_key, delivery id or None) of the rows inserted
+            rows = cursor.fetchall()  # (id, dedup_key, id of a delivery to queue now or None) of the rows inserted
             email_ids = [delivery_id for _, _, delivery_id in rows if delivery_id is not None]
             if len(rows) < len(by_key):
                 # A redelivered message whose first run committed but may have failed to queue its email.
@@ -105,8 +136,9 @@ def create_notifications(*, drafts: Sequence[NotificationDraft]) -> list[InAppNo
                 cursor.execute(
                     f"""SELECT d.id FROM {EmailDelivery._meta.db_table} d
                         JOIN {InAppNotification._meta.db_table} n ON n.id = d.notification_id
-                        WHERE n.dedup_key = ANY(%s) AND d.status = %s AND d.attempts = 0 ORDER BY d.id""",
-                    [[key for key in by_key if key not in inserted], EmailDelivery.Status.PENDING],
+                        WHERE n.dedup_key = ANY(%s) AND d.status = %s AND d.attempts = 0
+                          AND d.not_before IS NULL AND d.mode <> %s ORDER BY d.id""",
+                    [[key for key in by_key if key not in inserted], EmailDelivery.Status.PENDING, EmailMode.DIGEST],
                 )
                 email_ids += [row[0] for row in cursor.fetchall()]
         created = [
@@ -134,14 +166,14 @@ def create_notifications(*, drafts: Sequence[NotificationDraft]) -> list[InAppNo
 
 
 def _insert_notifications_sql() -> str:
-    notification, delivery, preference = (
-        model._meta.db_table for model in (InAppNotification, EmailDelivery, NotificationPreference)
-    )
+    notification, delivery = (model._meta.db_table for model in (InAppNotification, EmailDelivery))
     return f"""
 WITH i AS MATERIALIZED (
     SELECT * FROM unnest(%(user_id)s::bigint[], %(type)s::text[], %(subject)s::text[], %(message)s::text[],
-                         %(task)s::text[], %(ticket)s::text[], %(metadata)s::jsonb[], %(key)s::text[])
-             WITH ORDINALITY AS i(user_id, type, subject, message, task, ticket, metadata, key, position)
+                         %(task)s::text[], %(ticket)s::text[], %(metadata)s::jsonb[], %(key)s::text[],
+                         %(email_mode)s::text[], %(not_before)s::timestamptz[])
+             WITH ORDINALITY AS i(user_id, type, subject, message, task, ticket, metadata, key, email_mode,
+                                  not_before, position)
 ),
 n AS (
     INSERT INTO {notification} (user_id, notification_type, subject, message, related_task_id, related_ticket_id,
@@ -152,22 +184,25 @@ n AS (
     RETURNING id, user_id, notification_type, dedup_key
 ),
 d AS (
-    INSERT INTO {delivery} (notification_id, user_id, to_email, status, attempts, last_error, claim_token,
-                            claimed_at, sent_at, created_at, updated_at)
-    SELECT n.id, n.user_id, '', '{EmailDelivery.Status.PENDING}', 0, '', '', NULL, NULL, %(now)s, %(now)s
-    FROM n LEFT JOIN {preference} p ON p.user_id = n.user_id
-    WHERE CASE WHEN p.id IS NULL THEN n.notification_type = ANY(%(default_email_types)s::text[])
-               ELSE p.email_types @> jsonb_build_array(n.notification_type) END
+    INSERT INTO {delivery} (notification_id, user_id, mode, not_before, digest_id, to_email, status, attempts,
+                            last_error, claim_token, claimed_at, sent_at, created_at, updated_at)
+    SELECT n.id, n.user_id, i.email_mode, i.not_before, NULL, '', '{EmailDelivery.Status.PENDING}', 0, '', '', NULL,
+           NULL, %(now)s, %(now)s
+    FROM n JOIN i ON i.key = n.dedup_key
+    WHERE i.email_mode IS NOT NULL
     ORDER BY n.id
-    RETURNING id, notification_id
+    RETURNING id, notification_id, mode, not_before
 )
-SELECT n.id, n.dedup_key, d.id FROM n LEFT JOIN d ON d.notification_id = n.id ORDER BY n.id"""
+SELECT n.id, n.dedup_key, CASE WHEN d.mode <> '{EmailMode.DIGEST}' AND d.not_before IS NULL THEN d.id END
+FROM n LEFT JOIN d ON d.notification_id = n.id ORDER BY n.id"""
 
 
 _INSERT_NOTIFICATIONS_SQL = _insert_notifications_sql()
 
 
-def _create_notifications_orm(by_key: dict[str, NotificationDraft]) -> list[InAppNotification]:
+def _create_notifications_orm(
+    by_key: dict[str, NotificationDraft], plans: dict[str, EmailPlan | None]
+) -> list[InAppNotification]:
     """:func:`create_notifications` through the ORM, for the embedded SQLite profile. A concurrent insert of the
     same key fails the whole batch (IntegrityError), which the batch consumer then retries message by message; on
     that retry the key already exists and the message is a no-op."""
@@ -189,20 +224,20 @@ def _create_notifications_orm(by_key: dict[str, NotificationDraft]) -> list[InAp
                 if key not in existing
             ]
         )
-        email_types = selectors.email_types_by_user(user_ids={n.user_id for n in created})
         deliveries = EmailDelivery.objects.bulk_create(
             [
-                EmailDelivery(notification=n, user_id=n.user_id)
+                EmailDelivery(notification=n, user_id=n.user_id, mode=plan.mode, not_before=plan.not_before)
                 for n in created
-                if n.notification_type in email_types[n.user_id]
+                if (plan := plans[n.dedup_key])
             ]
         )
-        email_ids = [d.id for d in deliveries]
+        email_ids = [d.id for d in deliveries if d.mode != EmailMode.DIGEST and d.not_before is None]
         if existing:
             # A redelivered message whose first run committed but may have failed to queue its email.
             email_ids += EmailDelivery.objects.filter(
-                notification__dedup_key__in=existing, status=EmailDelivery.Status.PENDING, attempts=0
-            ).values_list("id", flat=True)
+                notification__dedup_key__in=existing, status=EmailDelivery.Status.PENDING, attempts=0,
+                not_before__isnull=True,
+            ).exclude(mode=EmailMode.DIGEST).values_list("id", flat=True)  # fmt: skip
         # Pushing is best effort (a page refetches on reconnect); queueing email must succeed or the batch retries.
         transaction.on_commit(lambda: realtime.push_notifications(created), robust=True)
         transaction.on_commit(lambda: enqueue_email_deliveries(delivery_ids=email_ids))
@@ -230,12 +265,38 @@ def record_rejected_message(*, task_name: str, kwargs: dict[str, Any], reason: s
 
 
 # --- Preferences ----------------------------------------------------------------------------------------------
-def set_email_types(*, user_id: int, email_types: Sequence[str]) -> list[str]:
-    """Replace the types the user receives by email; returns them in canonical order."""
-    chosen = set(email_types)
-    ordered = [t for t in NOTIFICATION_TYPES if t in chosen]
-    NotificationPreference.objects.update_or_create(user_id=user_id, defaults={"email_types": ordered})
-    return ordered
+def update_preferences(
+    *,
+    user_id: int,
+    email_types: Sequence[str] | None = None,
+    email_modes: dict[str, str] | None = None,
+    quiet_hours_exempt_types: Sequence[str] | None = None,
+    **fields: Any,
+) -> NotificationPreference:
+    """Change the given preferences of the user and keep the others.
+
+    ``email_modes`` changes the modes of the types it names. ``email_types`` is the older on/off form: a listed type
+    keeps its email mode, or becomes ``immediate`` if it had none; every other type becomes ``off``. ``fields``
+    are the other columns of :class:`NotificationPreference` (validated by the caller).
+    """
+    with transaction.atomic():
+        preference, _ = NotificationPreference.objects.select_for_update().get_or_create(user_id=user_id)
+        modes = preference.all_email_modes()
+        if email_types is not None:
+            listed = set(email_types)
+            modes = {
+                t: (EmailMode.IMMEDIATE if mode == EmailMode.OFF else mode) if t in listed else EmailMode.OFF
+                for t, mode in modes.items()
+            }
+        modes.update(email_modes or {})
+        preference.email_modes = {t: str(mode) for t, mode in modes.items()}
+        if quiet_hours_exempt_types is not None:
+            exempt = set(quiet_hours_exempt_types)
+            preference.quiet_hours_exempt_types = [t for t in NOTIFICATION_TYPES if t in exempt]
+        for name, value in fields.items():
+            setattr(preference, name, value)
+        preference.save()
+    return preference
 
 
 # --- Email delivery -------------------------------------------------------------------------------------------
@@ -267,13 +328,19 @@ def enqueue_email_deliveries(*, delivery_ids: Sequence[int]) -> None:
     )
 
 
+# Deliveries sent one by one: a digest-mode one goes out in its digest, a scheduled one once the due job released it.
+_SENT_ALONE = ~Q(mode=EmailMode.DIGEST) & Q(not_before__isnull=True)
+
+
 def requeue_stalled_deliveries(*, limit: int = 1000) -> int:
     """Queue again the deliveries that no message is on its way for: pending ones untouched past
     :func:`conf.email_stalled_after_seconds`, and claims past their lease whose worker died and whose message was
-    lost. A duplicate message is harmless: only one worker can claim a delivery (:func:`_claim`)."""
+    lost. A duplicate message is harmless: only one worker can claim a delivery (:func:`_claim`). Scheduled and
+    digest-mode deliveries have no message on its way by design: they are left to their own jobs."""
     now = timezone.now()
-    stalled = Q(
-        status=EmailDelivery.Status.PENDING, updated_at__lt=now - timedelta(seconds=conf.email_stalled_after_seconds())
+    stalled = (
+        Q(status=EmailDelivery.Status.PENDING, updated_at__lt=now - timedelta(seconds=conf.email_stalled_after_seconds()))
+        & _SENT_ALONE
     ) | Q(status=EmailDelivery.Status.SENDING, claimed_at__lt=now - timedelta(seconds=conf.EMAIL_CLAIM_LEASE_SECONDS))
     ids = list(EmailDelivery.objects.filter(stalled).order_by("id").values_list("id", flat=True)[:limit])
     if not ids:
@@ -285,15 +352,140 @@ def requeue_stalled_deliveries(*, limit: int = 1000) -> int:
     return len(ids)
 
 
+def release_due_deliveries(*, now: datetime | None = None, limit: int = conf.DUE_BATCH_SIZE) -> int:
+    """Queue the scheduled deliveries now due (unread delays, ends of quiet hours); returns how many were due.
+
+    An ``if_unread`` delivery whose notification was read by then is skipped instead (and checked again when it is
+    sent). The due rows stay locked until their ``not_before`` is cleared (FOR UPDATE SKIP LOCKED), so overlapping
+    ticks on several workers release each once; a duplicate message would still be harmless (:func:`_claim`).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            EmailDelivery.objects.select_for_update(skip_locked=True)
+            .filter(status=EmailDelivery.Status.PENDING, not_before__lte=now)
+            .order_by("not_before", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        if not due:
+            return 0
+        read = set(
+            EmailDelivery.objects.filter(
+                id__in=due, mode=EmailMode.IF_UNREAD, notification__is_read=True
+            ).values_list("id", flat=True)
+        )
+        EmailDelivery.objects.filter(id__in=read).update(
+            status=EmailDelivery.Status.SKIPPED, last_error=_READ_BEFORE_DUE, not_before=None, updated_at=now
+        )
+        to_queue = [delivery_id for delivery_id in due if delivery_id not in read]
+        EmailDelivery.objects.filter(id__in=to_queue).update(not_before=None, updated_at=now)
+        if to_queue:
+            transaction.on_commit(lambda: enqueue_email_deliveries(delivery_ids=to_queue))
+    logger.info(
+        "scheduled email deliveries due",
+        extra={"operation": "release_due", "queued": len(to_queue), "skipped": len(read)},
+    )
+    return len(due)
+
+
+def send_due_digests(*, now: datetime | None = None, limit: int = conf.DIGEST_BATCH_SIZE) -> int:
+    """Send the daily digests now due; returns how many this call claimed.
+
+    A user's digest is due in the local hour they chose while digest-mode notifications wait for one. Its row is
+    unique per (user, local date), so overlapping ticks create it once, and only the worker that claims it lists
+    the waiting notifications, so each is in one digest; one that arrives later waits for the next day. Notifications
+    read by then are left out, and a digest left with none sends nothing. A transient failure leaves the digest
+    pending for the next tick, up to ``conf.EMAIL_MAX_ATTEMPTS`` attempts.
+    """
+    now = now or timezone.now()
+    _create_due_digests(now)
+    token = uuid.uuid4().hex
+    stale = now - timedelta(seconds=conf.EMAIL_CLAIM_LEASE_SECONDS)
+    claimable = Q(status=Digest.Status.PENDING) | Q(status=Digest.Status.SENDING, claimed_at__lt=stale)
+    candidates = list(Digest.objects.filter(claimable).order_by("id").values_list("id", flat=True)[:limit])
+    Digest.objects.filter(claimable, id__in=candidates).update(
+        status=Digest.Status.SENDING, claim_token=token, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+    )
+    digests = list(Digest.objects.filter(claim_token=token))
+    if not digests:
+        return 0
+    waiting = EmailDelivery.objects.filter(status=EmailDelivery.Status.PENDING, mode=EmailMode.DIGEST)
+    waiting.filter(digest__isnull=True, user_id__in={d.user_id for d in digests}).update(
+        digest=Subquery(Digest.objects.filter(claim_token=token, user_id=OuterRef("user_id")).values("id")[:1]),
+        updated_at=now,
+    )
+    ours = waiting.filter(digest__in=digests)
+    ours.filter(notification__is_read=True).update(
+        status=EmailDelivery.Status.SKIPPED, last_error="read before the digest", updated_at=now
+    )
+    listed: dict[int, list[InAppNotification]] = {d.id: [] for d in digests}
+    for delivery in ours.select_related("notification").order_by("notification__created_at", "id"):
+        listed[delivery.digest_id].append(delivery.notification)
+    outcomes = _attempt_digests(digests, listed)
+    for digest in digests:
+        outcome = outcomes[digest.id]
+        digest.status = outcome.status
+        if outcome.status == Digest.Status.PENDING and digest.attempts >= conf.EMAIL_MAX_ATTEMPTS:
+            digest.status = Digest.Status.FAILED
+        digest.to_email = outcome.to_email or digest.to_email
+        digest.last_error = outcome.error or digest.last_error
+        digest.sent_at = now if digest.status == Digest.Status.SENT else None
+        digest.claim_token = ""
+        digest.updated_at = now
+    Digest.objects.bulk_update(digests, ["status", "to_email", "last_error", "sent_at", "claim_token", "updated_at"])
+    # The listed deliveries share the outcome of a digest that is done; a pending digest keeps them for its retry.
+    ours.filter(digest__in=[d for d in digests if d.status == Digest.Status.SENT]).update(
+        status=EmailDelivery.Status.SENT, sent_at=now, updated_at=now
+    )
+    for digest in digests:
+        if digest.status in (Digest.Status.FAILED, Digest.Status.SKIPPED):  # rare: one update each, with its reason
+            ours.filter(digest=digest).update(status=digest.status, last_error=digest.last_error, updated_at=now)
+    statuses = [d.status for d in digests]
+    logger.info("digests", extra={"operation": "send_digests", **{s: statuses.count(s) for s in set(statuses)}})
+    return len(digests)
+
+
+def _create_due_digests(now: datetime) -> None:
+    """A digest row for each user in their digest hour with digest-mode notifications waiting (once per day)."""
+    waiting_users = (
+        EmailDelivery.objects.filter(status=EmailDelivery.Status.PENDING, mode=EmailMode.DIGEST, digest__isnull=True)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    due = [
+        Digest(user_id=preference.user_id, local_date=preference.local(now).date())
+        for preference in selectors.preferences_by_user(user_ids=waiting_users).values()
+        if preference.local(now).hour == preference.digest_hour
+    ]
+    Digest.objects.bulk_create(due, ignore_conflicts=True)
+
+
+def _attempt_digests(digests: Sequence[Digest], listed: dict[int, list[InAppNotification]]) -> dict[int, _Outcome]:
+    outcomes: dict[int, _Outcome] = {}
+    recipients = _Recipients()
+    to_send: list[tuple[int, EmailMessage]] = []
+    for digest in digests:
+        recipient = recipients.email_of(digest.user_id) if listed[digest.id] else _Outcome(Digest.Status.EMPTY)
+        if isinstance(recipient, _Outcome):
+            outcomes[digest.id] = recipient
+        else:
+            to_send.append((digest.id, _digest_message(digest, listed[digest.id], recipient)))
+    if to_send:
+        outcomes.update(_send(to_send))
+    return outcomes
+
+
 def retry_delivery(*, delivery: EmailDelivery) -> EmailDelivery:
-    """Give a failed delivery a fresh round of attempts (an admin's action)."""
+    """Give a failed delivery a fresh round of attempts (an admin's action); a digest-mode one joins the next
+    digest."""
     with transaction.atomic():
         reset = EmailDelivery.objects.filter(id=delivery.id, status=EmailDelivery.Status.FAILED).update(
-            status=EmailDelivery.Status.PENDING, attempts=0, updated_at=timezone.now()
+            status=EmailDelivery.Status.PENDING, attempts=0, not_before=None, digest=None, updated_at=timezone.now()
         )
         if not reset:
             raise DeliveryNotRetryable(f"Only failed deliveries can be retried; this one is {delivery.status}.")
-        transaction.on_commit(lambda: enqueue_email_deliveries(delivery_ids=[delivery.id]))
+        if delivery.mode != EmailMode.DIGEST:
+            transaction.on_commit(lambda: enqueue_email_deliveries(delivery_ids=[delivery.id]))
     delivery.refresh_from_db()
     return delivery
 
@@ -347,7 +539,7 @@ def _claim(delivery_ids: Sequence[int], reclaim: bool) -> list[EmailDelivery]:
     claimable = Q(status=EmailDelivery.Status.PENDING) | Q(status=EmailDelivery.Status.SENDING, claimed_at__lt=stale)
     if reclaim:
         claimable |= Q(status=EmailDelivery.Status.SENDING)
-    EmailDelivery.objects.filter(claimable, id__in=delivery_ids).update(
+    EmailDelivery.objects.filter(claimable, _SENT_ALONE, id__in=delivery_ids).update(
         status=EmailDelivery.Status.SENDING, claim_token=token, claimed_at=now, attempts=F("attempts") + 1,
         updated_at=now,
     )  # fmt: skip
@@ -356,28 +548,49 @@ def _claim(delivery_ids: Sequence[int], reclaim: bool) -> list[EmailDelivery]:
 
 def _attempt(deliveries: Sequence[EmailDelivery]) -> dict[int, _Outcome]:
     outcomes: dict[int, _Outcome] = {}
-    users: dict[int, UserInfo | Exception] = {}
-    to_send: list[tuple[EmailDelivery, EmailMessage]] = []
+    recipients = _Recipients()
+    to_send: list[tuple[int, EmailMessage]] = []
     for delivery in deliveries:
-        if delivery.user_id not in users:
-            try:
-                users[delivery.user_id] = auth_client.get_user(delivery.user_id)
-            except (UserNotFound, AuthServiceUnavailable) as exc:
-                users[delivery.user_id] = exc
-        user = users[delivery.user_id]
-        if isinstance(user, UserNotFound):
-            outcomes[delivery.id] = _Outcome(EmailDelivery.Status.FAILED, str(user))
-        elif isinstance(user, Exception):
-            outcomes[delivery.id] = _Outcome(EmailDelivery.Status.PENDING, f"auth service: {user}")
-        elif not user.is_active:
-            outcomes[delivery.id] = _Outcome(EmailDelivery.Status.SKIPPED, "user is inactive")
-        elif not user.email:
-            outcomes[delivery.id] = _Outcome(EmailDelivery.Status.FAILED, "user has no email address")
+        if delivery.mode == EmailMode.IF_UNREAD and delivery.notification.is_read:
+            # Checked again under the claim: it may have been read since the due job released it.
+            outcomes[delivery.id] = _Outcome(EmailDelivery.Status.SKIPPED, _READ_BEFORE_DUE)
+            continue
+        recipient = recipients.email_of(delivery.user_id)
+        if isinstance(recipient, _Outcome):
+            outcomes[delivery.id] = recipient
         else:
-            to_send.append((delivery, _email_message(delivery.notification, user.email)))
+            to_send.append((delivery.id, _email_message(delivery.notification, recipient)))
     if to_send:
         outcomes.update(_send(to_send))
     return outcomes
+
+
+_READ_BEFORE_DUE = "read before the email was due"
+
+
+class _Recipients:
+    """Email addresses from the auth service, each user looked up once per attempt."""
+
+    def __init__(self) -> None:
+        self._users: dict[int, UserInfo | Exception] = {}
+
+    def email_of(self, user_id: int) -> str | _Outcome:
+        """The user's address, or the outcome of a delivery that cannot be sent to them now."""
+        if user_id not in self._users:
+            try:
+                self._users[user_id] = auth_client.get_user(user_id)
+            except (UserNotFound, AuthServiceUnavailable) as exc:
+                self._users[user_id] = exc
+        user = self._users[user_id]
+        if isinstance(user, UserNotFound):
+            return _Outcome(EmailDelivery.Status.FAILED, str(user))
+        if isinstance(user, Exception):
+            return _Outcome(EmailDelivery.Status.PENDING, f"auth service: {user}")
+        if not user.is_active:
+            return _Outcome(EmailDelivery.Status.SKIPPED, "user is inactive")
+        if not user.email:
+            return _Outcome(EmailDelivery.Status.FAILED, "user has no email address")
+        return user.email
 
 
 def _email_message(notification: InAppNotification, to_email: str) -> EmailMessage:
@@ -395,27 +608,48 @@ def _email_message(notification: InAppNotification, to_email: str) -> EmailMessa
     )
 
 
-def _send(to_send: Sequence[tuple[EmailDelivery, EmailMessage]]) -> dict[int, _Outcome]:
-    """Send over one connection; an error is permanent if the server refused for good (5xx), else retried."""
+def _digest_message(digest: Digest, notifications: Sequence[InAppNotification], to_email: str) -> EmailMessage:
+    count = len(notifications)
+    entries = []
+    for notification in notifications:
+        lines = [f"* {' '.join(notification.subject.split())}"]
+        lines += [f"  {line}" for line in notification.message.splitlines() if line.strip()]
+        if notification.related_task_id:
+            lines.append(f"  Task: {notification.related_task_id}")
+        if notification.related_ticket_id:
+            lines.append(f"  Ticket: {notification.related_ticket_id}")
+        entries.append("\n".join(lines))
+    return EmailMessage(
+        subject=f"TTS digest for {digest.local_date.isoformat()}: {count} unread notification{'s' if count != 1 else ''}",
+        body="\n\n".join(entries),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to_email],
+        headers={"X-TTS-Digest-Id": str(digest.id)},
+    )
+
+
+def _send(to_send: Sequence[tuple[int, EmailMessage]]) -> dict[int, _Outcome]:
+    """Send (id, message) pairs over one connection; an error is permanent if the server refused for good (5xx),
+    else retried. Outcomes by id."""
     connection = get_connection(fail_silently=False)
     try:
         connection.open()
     except Exception as exc:
-        return {d.id: _Outcome(EmailDelivery.Status.PENDING, _describe(exc), m.to[0]) for d, m in to_send}
+        return {key: _Outcome(EmailDelivery.Status.PENDING, _describe(exc), m.to[0]) for key, m in to_send}
     outcomes: dict[int, _Outcome] = {}
     try:
-        for index, (delivery, message) in enumerate(to_send):
+        for index, (key, message) in enumerate(to_send):
             try:
                 connection.send_messages([message])
-                outcomes[delivery.id] = _Outcome(EmailDelivery.Status.SENT, to_email=message.to[0])
+                outcomes[key] = _Outcome(EmailDelivery.Status.SENT, to_email=message.to[0])
             except SoftTimeLimitExceeded:
                 # Out of time: this and the unsent rest are retried rather than left claimed.
                 for unsent, unsent_message in to_send[index:]:
-                    outcomes[unsent.id] = _Outcome(EmailDelivery.Status.PENDING, "time limit", unsent_message.to[0])
+                    outcomes[unsent] = _Outcome(EmailDelivery.Status.PENDING, "time limit", unsent_message.to[0])
                 break
             except Exception as exc:
                 status = EmailDelivery.Status.FAILED if _is_permanent(exc) else EmailDelivery.Status.PENDING
-                outcomes[delivery.id] = _Outcome(status, _describe(exc), message.to[0])
+                outcomes[key] = _Outcome(status, _describe(exc), message.to[0])
     finally:
         try:
             connection.close()

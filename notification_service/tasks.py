@@ -70,3 +70,19 @@ def send_email(self: Any, delivery_ids: list[int]) -> None:
 def requeue_stalled_emails() -> None:
     """Scheduled by celery beat; a missed tick needs no retry, the next one does the same."""
     services.requeue_stalled_deliveries()
+
+
+@shared_task(name=contracts.EMAIL_DUE.task)
+def release_due_emails() -> None:
+    """Scheduled by celery beat: queues the scheduled emails now due."""
+    services.release_due_deliveries()
+
+
+@shared_task(
+    name=contracts.EMAIL_DIGESTS.task,
+    soft_time_limit=conf.EMAIL_TASK_SOFT_TIME_LIMIT,
+    time_limit=conf.EMAIL_TASK_SOFT_TIME_LIMIT + 30,
+)
+def send_digests() -> None:
+    """Scheduled by celery beat: sends the digests now due (a digest left pending is taken by the next tick)."""
+    services.send_due_digests()

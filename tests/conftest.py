@@ -5,10 +5,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import pytest
 from celery import Celery
@@ -131,6 +132,30 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60, interval: flo
             return result
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
+
+
+T = TypeVar("T")
+
+
+def run_concurrently(function: Callable[[], T], times: int) -> list[T]:
+    """Run ``function`` in ``times`` threads released together (each on its own database connection); returns what
+    each returned. For races between workers on a transactional test database."""
+    start = threading.Barrier(times)
+    results: list[T] = []
+
+    def run() -> None:
+        start.wait()
+        try:
+            results.append(function())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 # --- A real ASGI server process ----------------------------------------------------------------------------------

@@ -194,28 +194,20 @@ SLA_SCAN_INTERVAL_SECONDS = env.float("SLA_SCAN_INTERVAL_SECONDS", default=60)
 DEAD_LETTER_DRAIN_INTERVAL_SECONDS = env.float("DEAD_LETTER_DRAIN_INTERVAL_SECONDS", default=15)
 EMAIL_SWEEP_INTERVAL_SECONDS = env.float("EMAIL_SWEEP_INTERVAL_SECONDS", default=60)
 EXTERNAL_RETRY_INTERVAL_SECONDS = env.float("EXTERNAL_RETRY_INTERVAL_SECONDS", default=60)
+# Scheduled emails (unread delays, ends of quiet hours) go out at most this late; digests are checked as often.
+EMAIL_DUE_INTERVAL_SECONDS = env.float("EMAIL_DUE_INTERVAL_SECONDS", default=15)
+EMAIL_DIGEST_INTERVAL_SECONDS = env.float("EMAIL_DIGEST_INTERVAL_SECONDS", default=60)
 CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
-    "sla-scan": {
-        "task": contracts.SLA_SCAN.task,
-        "schedule": SLA_SCAN_INTERVAL_SECONDS,
-        "options": {"expires": SLA_SCAN_INTERVAL_SECONDS},
-    },
-    "dead-letter-drain": {
-        "task": contracts.DEAD_LETTER_DRAIN.task,
-        "schedule": DEAD_LETTER_DRAIN_INTERVAL_SECONDS,
-        "options": {"expires": DEAD_LETTER_DRAIN_INTERVAL_SECONDS},
-    },
-    "email-sweep": {
-        "task": contracts.EMAIL_SWEEP.task,
-        "schedule": EMAIL_SWEEP_INTERVAL_SECONDS,
-        "options": {"expires": EMAIL_SWEEP_INTERVAL_SECONDS},
-    },
-    "external-retry": {
-        "task": contracts.EXTERNAL_RETRY_SCAN.task,
-        "schedule": EXTERNAL_RETRY_INTERVAL_SECONDS,
-        "options": {"expires": EXTERNAL_RETRY_INTERVAL_SECONDS},
-    },
+    name: {"task": route.task, "schedule": interval, "options": {"expires": interval}}
+    for name, route, interval in (
+        ("sla-scan", contracts.SLA_SCAN, SLA_SCAN_INTERVAL_SECONDS),
+        ("dead-letter-drain", contracts.DEAD_LETTER_DRAIN, DEAD_LETTER_DRAIN_INTERVAL_SECONDS),
+        ("external-retry", contracts.EXTERNAL_RETRY_SCAN, EXTERNAL_RETRY_INTERVAL_SECONDS),
+        ("email-sweep", contracts.EMAIL_SWEEP, EMAIL_SWEEP_INTERVAL_SECONDS),
+        ("email-due", contracts.EMAIL_DUE, EMAIL_DUE_INTERVAL_SECONDS),
+        ("email-digests", contracts.EMAIL_DIGESTS, EMAIL_DIGEST_INTERVAL_SECONDS),
+    )
 }
 
 # --- Auth / JWT -----------------------------------------------------------------------------------------------
@@ -277,6 +269,8 @@ SPECTACULAR_SETTINGS = {
         "IntegrationErrorStatusEnum": "workflow_api.models.IntegrationError.Status",
         "AvailabilityStatusEnum": "workflow_api.models.AgentAvailability.Status",
         "NoEligiblePolicyEnum": "workflow_api.models.NoEligiblePolicy",
+        "NotificationTypeEnum": "tts_common.messages.NOTIFICATION_TYPES",
+        "EmailModeEnum": "notification_service.models.EmailMode",
     },
 }
 
@@ -313,6 +307,8 @@ CIRCUIT_RECOVERY_SECONDS = env.float("CIRCUIT_RECOVERY_SECONDS", default=60)
 # --- Notifications --------------------------------------------------------------------------------------------
 # Email retry n waits base × 2^n s with jitter (DESIGN §2); tests shorten it.
 NOTIFICATION_EMAIL_RETRY_BASE_SECONDS = env.float("NOTIFICATION_EMAIL_RETRY_BASE_SECONDS", default=1.0)
+# The length of a minute in users' "email me if still unread after N minutes"; tests shorten it.
+NOTIFICATION_MINUTE_SECONDS = env.float("NOTIFICATION_MINUTE_SECONDS", default=60.0)
 
 # --- HDTS -----------------------------------------------------------------------------------------------------
 HDTS_SIGNING_SECRET = env.str("HDTS_SIGNING_SECRET", default="")

@@ -29,6 +29,10 @@ TICKET_STATUS = Route("send_ticket_status", "ticket_status-default")
 NOTIFICATION_EMAIL = Route("notifications.send_email", "notification-email")
 # Scheduled (celery beat): queues again email deliveries whose message was lost, for the email workers.
 EMAIL_SWEEP = Route("notifications.email.requeue_stalled", "notification-email")
+# Scheduled (celery beat): queues the scheduled emails now due (unread delays, ends of quiet hours).
+EMAIL_DUE = Route("notifications.email.release_due", "notification-email")
+# Scheduled (celery beat): sends the daily digests of the users now at their digest hour.
+EMAIL_DIGESTS = Route("notifications.email.send_digests", "notification-email")
 # Internal to workflow_api: jobs celery beat sends (SLA monitor, dead-letter intake), kept off the intake queues.
 SLA_SCAN = Route("workflow.sla.scan", "workflow-scheduled")
 DEAD_LETTER_DRAIN = Route("workflow.dead_letters.drain", "workflow-scheduled")
@@ -46,6 +50,8 @@ ROUTES: tuple[Route, ...] = (
     TICKET_STATUS,
     NOTIFICATION_EMAIL,
     EMAIL_SWEEP,
+    EMAIL_DUE,
+    EMAIL_DIGESTS,
     SLA_SCAN,
     DEAD_LETTER_DRAIN,
     EXTERNAL_RETRY_SCAN,

@@ -166,6 +166,7 @@ def _read_database() -> dict[str, Any]:
         "tasks": apps.get_model("workflow_api", "Task").objects.count(),
         "assignments": apps.get_model("workflow_api", "Assignment").objects.count(),
         "email_deliveries": _count_by_status("notification_service", "EmailDelivery"),
+        "email_digests": _count_by_status("notification_service", "Digest"),
         # The drain job empties the DLQ into this table every few seconds: what waits for an admin is counted here.
         "dead_letters": _count_by_status("workflow_api", "DeadLetter"),
     }
@@ -214,6 +215,8 @@ class LiveCollector(Collector):
         yield CounterMetricFamily("tts_assignments", "Task assignments made.", value=counts["assignments"])
         yield _by_status("tts_email_deliveries", "Email deliveries by status.", counts["email_deliveries"],
                          apps.get_model("notification_service", "EmailDelivery").Status.values)
+        yield _by_status("tts_email_digests", "Daily digest emails by status.", counts["email_digests"],
+                         apps.get_model("notification_service", "Digest").Status.values)
         yield _by_status("tts_dead_letters", "Dead letters taken from the DLQ, by status (pending = awaiting an admin).",
                          counts["dead_letters"], apps.get_model("workflow_api", "DeadLetter").Status.values)
 

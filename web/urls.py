@@ -14,6 +14,11 @@ urlpatterns = [
     path("app/queue/", views.page("queue", "My queue"), name="queue"),
     path("app/tasks/<uuid:task_id>/", views.page("task", "Task"), name="task"),
     path("app/notifications/", views.page("notifications", "Notifications"), name="notifications"),
+    path(
+        "app/notifications/preferences/",
+        views.page("notification-preferences", "Email preferences"),
+        name="notification-preferences",
+    ),
     path("app/admin/users/", views.page("admin-users", "Users", admin=True), name="admin-users"),
     path("app/admin/roles/", views.page("admin-roles", "Roles", admin=True), name="admin-roles"),
     path("app/admin/workflows/", views.page("admin-workflows", "Workflows", admin=True), name="admin-workflows"),

@@ -12,9 +12,12 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from notification_service import realtime, services
+from notification_service.models import EmailDelivery
+from notification_service.services import NotificationDraft
 from tests.conftest import free_port
 from tests.stubs import json_http_server
-from tts_common import contracts
+from tts_common import auth_client, contracts
 
 NOTIFICATION_QUEUES = (*contracts.SERVICE_QUEUES["notification_service"], *contracts.SERVICE_QUEUES["notification_email"])
 
@@ -38,6 +41,48 @@ def api() -> Callable[..., APIClient]:
         return api_client
 
     return client
+
+
+# --- Stored notifications and their deliveries ------------------------------------------------------------------
+def draft(user_id: int = 1, notification_type: str = "task_assignment", **fields) -> NotificationDraft:
+    return NotificationDraft(
+        user_id=user_id,
+        notification_type=notification_type,
+        subject=fields.pop("subject", "Subject"),
+        message=fields.pop("message", "Message"),
+        **fields,
+    )
+
+
+@pytest.fixture
+def after_commit(monkeypatch, django_capture_on_commit_callbacks):
+    """Runs on-commit work, recording what would be pushed and which deliveries would be queued."""
+    pushed: list[int] = []
+    queued: list[int] = []
+    monkeypatch.setattr(realtime, "push_notifications", lambda ns: pushed.extend(n.id for n in ns))
+    monkeypatch.setattr(services, "enqueue_email_deliveries", lambda delivery_ids: queued.extend(delivery_ids))
+
+    def run(function, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return function(**kwargs)
+
+    run.pushed, run.queued = pushed, queued
+    return run
+
+
+@pytest.fixture
+def delivery_for(after_commit, auth_stub, settings, monkeypatch):
+    """``delivery_for(user_id)``: a stored assignment notification with its pending email delivery."""
+    settings.AUTH_SERVICE_URL = auth_stub.url
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    monkeypatch.setattr(auth_client, "RETRY_PAUSE_SECONDS", 0)
+    cache.clear()
+
+    def make(user_id: int, **fields) -> EmailDelivery:
+        [notification] = after_commit(services.create_notifications, drafts=[draft(user_id, **fields)])
+        return notification.email_delivery
+
+    return make
 
 
 # --- A stand-in for the auth service's user lookup ---------------------------------------------------------------

@@ -126,13 +126,69 @@ def test_preferences_default_and_update(api):
     assert api(2).get(f"{BASE}/preferences/").json()["email_types"][0] == "task_assignment"
 
 
+def test_preferences_email_modes_quiet_hours_and_digest(api):
+    client = api(1)
+    body = client.get(f"{BASE}/preferences/").json()
+    assert body["email_modes"]["task_assignment"] == "immediate" and body["email_modes"]["comment_added"] == "off"
+    assert (body["unread_delay_minutes"], body["time_zone"], body["digest_hour"]) == (15, "UTC", 8)
+    assert body["quiet_hours_start"] is None and body["quiet_hours_exempt_types"] == []
+    assert body["available_modes"] == ["off", "immediate", "if_unread", "digest"]
+    chosen = {
+        "email_modes": {"comment_added": "if_unread", "sla_warning": "digest", "task_assignment": "off"},
+        "unread_delay_minutes": 30,
+        "time_zone": "Europe/Berlin",
+        "quiet_hours_start": "22:00",
+        "quiet_hours_end": "07:00",
+        "quiet_hours_exempt_types": ["sla_breach"],
+        "digest_hour": 9,
+    }
+    response = client.put(f"{BASE}/preferences/", chosen, format="json")
+    assert response.status_code == 200
+    body = client.get(f"{BASE}/preferences/").json()
+    assert body | chosen | {"email_modes": body["email_modes"]} == body
+    assert body["email_modes"] | chosen["email_modes"] == body["email_modes"]
+    assert body["email_modes"]["task_escalation"] == "immediate"  # unnamed types keep their mode
+    assert "comment_added" in body["email_types"] and "task_assignment" not in body["email_types"]
+
+    # A partial PUT keeps the rest; the older email_types keeps the mode of a listed type that has one.
+    body = client.put(f"{BASE}/preferences/", {"email_types": ["comment_added", "sla_breach"]}, format="json").json()
+    assert body["email_types"] == ["sla_breach", "comment_added"]
+    assert (body["email_modes"]["comment_added"], body["email_modes"]["sla_warning"]) == ("if_unread", "off")
+    assert (body["time_zone"], body["quiet_hours_start"], body["digest_hour"]) == ("Europe/Berlin", "22:00", 9)
+    body = client.put(f"{BASE}/preferences/", {"quiet_hours_start": None, "quiet_hours_end": None}, format="json")
+    assert body.json()["quiet_hours_start"] is None and body.json()["quiet_hours_end"] is None
+    assert api(2).get(f"{BASE}/preferences/").json()["time_zone"] == "UTC"
+
+
 @pytest.mark.parametrize(
-    "body",
-    [{}, {"email_types": "sla_breach"}, {"email_types": ["party"]}, {"email_types": [1]}, {"email_types": None}],
+    "body, field",
+    [
+        ({}, "non_field_errors"),
+        ({"email_types": "sla_breach"}, "email_types"),
+        ({"email_types": ["party"]}, "email_types"),
+        ({"email_types": [1]}, "email_types"),
+        ({"email_types": None}, "email_types"),
+        ({"email_modes": {"party": "immediate"}}, "email_modes"),
+        ({"email_modes": {"sla_breach": "loudly"}}, "email_modes"),
+        ({"email_modes": ["sla_breach"]}, "email_modes"),
+        ({"email_modes": {"sla_breach": "off"}, "email_types": []}, "email_modes"),
+        ({"unread_delay_minutes": 0}, "unread_delay_minutes"),
+        ({"unread_delay_minutes": "soon"}, "unread_delay_minutes"),
+        ({"time_zone": "Mars/Olympus_Mons"}, "time_zone"),
+        ({"time_zone": "../../etc/passwd"}, "time_zone"),
+        ({"quiet_hours_start": "22:00"}, "quiet_hours_end"),
+        ({"quiet_hours_end": "07:00"}, "quiet_hours_start"),
+        ({"quiet_hours_start": "25:00", "quiet_hours_end": "07:00"}, "quiet_hours_start"),
+        ({"quiet_hours_start": "22:00", "quiet_hours_end": None}, "quiet_hours_end"),
+        ({"quiet_hours_start": "22:00", "quiet_hours_end": "22:00"}, "quiet_hours_end"),
+        ({"quiet_hours_exempt_types": ["party"]}, "quiet_hours_exempt_types"),
+        ({"digest_hour": 24}, "digest_hour"),
+        ({"digest_hour": -1}, "digest_hour"),
+    ],
 )
-def test_bad_preferences_are_400_and_change_nothing(api, body):
+def test_bad_preferences_are_400_and_change_nothing(api, body, field):
     response = api(1).put(f"{BASE}/preferences/", body, format="json")
-    assert response.status_code == 400 and "email_types" in response.json()["errors"]
+    assert response.status_code == 400 and field in response.json()["errors"]
     assert not NotificationPreference.objects.exists()
 
 
@@ -157,9 +213,9 @@ def test_admin_lists_failed_deliveries_and_retries_one(api, django_capture_on_co
     admin = api(99, is_admin=True)
     body = admin.get(f"{BASE}/deliveries/?status=failed").json()
     assert body["count"] == 1
-    assert body["results"][0] | {"id": failed.id, "status": "failed", "attempts": 6, "last_error": "SMTP down"} == body[
-        "results"
-    ][0]
+    [listed] = body["results"]
+    expected = {"id": failed.id, "status": "failed", "attempts": 6, "last_error": "SMTP down", "mode": "immediate"}
+    assert listed | expected | {"not_before": None, "digest_id": None} == listed
     assert admin.get(f"{BASE}/deliveries/").json()["count"] == 2
     assert admin.get(f"{BASE}/deliveries/?status=nope").status_code == 400
     assert admin.get(f"{BASE}/deliveries/?user_id=x").status_code == 400

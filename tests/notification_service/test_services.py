@@ -3,41 +3,14 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 
-from notification_service import conf, realtime, selectors, services
+from notification_service import conf, selectors, services
 from notification_service.models import EmailDelivery, InAppNotification
-from notification_service.services import NotificationDraft
 from tests.conftest import free_port
-from tts_common import auth_client
+
+from .conftest import draft
 
 pytestmark = pytest.mark.django_db
-
-
-def draft(user_id: int = 1, notification_type: str = "task_assignment", **fields) -> NotificationDraft:
-    return NotificationDraft(
-        user_id=user_id,
-        notification_type=notification_type,
-        subject=fields.pop("subject", "Subject"),
-        message=fields.pop("message", "Message"),
-        **fields,
-    )
-
-
-@pytest.fixture
-def after_commit(monkeypatch, django_capture_on_commit_callbacks):
-    """Runs on-commit work, recording what would be pushed and which deliveries would be queued."""
-    pushed: list[int] = []
-    queued: list[int] = []
-    monkeypatch.setattr(realtime, "push_notifications", lambda ns: pushed.extend(n.id for n in ns))
-    monkeypatch.setattr(services, "enqueue_email_deliveries", lambda delivery_ids: queued.extend(delivery_ids))
-
-    def run(function, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return function(**kwargs)
-
-    run.pushed, run.queued = pushed, queued
-    return run
 
 
 def test_batch_is_stored_once_per_dedup_key(after_commit):
@@ -61,7 +34,7 @@ def test_email_deliveries_follow_default_preferences(after_commit):
 
 
 def test_email_deliveries_follow_user_preferences(after_commit):
-    services.set_email_types(user_id=1, email_types=["comment_added"])
+    services.update_preferences(user_id=1, email_types=["comment_added"])
     after_commit(
         services.create_notifications,
         drafts=[draft(notification_type="task_assignment"), draft(notification_type="comment_added")],
@@ -81,13 +54,11 @@ def test_redelivery_requeues_an_email_that_was_never_attempted(after_commit):
 
 
 def test_preferences_default_and_replace():
-    assert selectors.email_types(user_id=9) == list(conf.DEFAULT_EMAIL_TYPES)
-    assert services.set_email_types(user_id=9, email_types=["sla_warning", "task_assignment", "sla_warning"]) == [
-        "task_assignment",
-        "sla_warning",
-    ]
-    assert selectors.email_types(user_id=9) == ["task_assignment", "sla_warning"]
-    assert services.set_email_types(user_id=9, email_types=[]) == []
+    assert selectors.preference_get(user_id=9).email_types() == list(conf.DEFAULT_EMAIL_TYPES)
+    chosen = services.update_preferences(user_id=9, email_types=["sla_warning", "task_assignment", "sla_warning"])
+    assert chosen.email_types() == ["task_assignment", "sla_warning"]
+    assert selectors.preference_get(user_id=9).email_types() == ["task_assignment", "sla_warning"]
+    assert services.update_preferences(user_id=9, email_types=[]).email_types() == []
 
 
 def test_mark_read_and_mark_all_read(after_commit):
@@ -103,21 +74,6 @@ def test_mark_read_and_mark_all_read(after_commit):
 
 
 # --- Email attempts ---------------------------------------------------------------------------------------------
-@pytest.fixture
-def delivery_for(after_commit, auth_stub, settings, monkeypatch):
-    """``delivery_for(user_id)``: a stored assignment notification with its pending email delivery."""
-    settings.AUTH_SERVICE_URL = auth_stub.url
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    monkeypatch.setattr(auth_client, "RETRY_PAUSE_SECONDS", 0)
-    cache.clear()
-
-    def make(user_id: int, **fields) -> EmailDelivery:
-        [notification] = after_commit(services.create_notifications, drafts=[draft(user_id, **fields)])
-        return notification.email_delivery
-
-    return make
-
-
 def test_email_is_sent_to_the_users_address(delivery_for, auth_stub):
     auth_stub.add_user(1, "one@example.com")
     delivery = delivery_for(1, subject="Task\nassigned", related_task_id="T-1", related_ticket_id="TX-1")

@@ -1,6 +1,7 @@
 """End to end on the real stack: outside producers → RabbitMQ → a real worker process → PostgreSQL and real SMTP."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any, Iterator
 
@@ -10,8 +11,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from notification_service import conf, services
-from notification_service.models import EmailDelivery, InAppNotification, RejectedMessage
+from notification_service.models import Digest, EmailDelivery, InAppNotification, RejectedMessage
 from tests.conftest import outside_celery_app, wait_for
+from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
 from tts_common import contracts
 
 from .conftest import make_token
@@ -153,8 +155,101 @@ def _delivery(subject: str, **fields: Any) -> EmailDelivery:
     return delivery
 
 
-def test_the_sweep_is_scheduled_for_the_email_workers(settings):
-    [entry] = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == contracts.EMAIL_SWEEP.task]
-    assert entry["schedule"] == settings.EMAIL_SWEEP_INTERVAL_SECONDS
-    assert settings.CELERY_TASK_ROUTES[contracts.EMAIL_SWEEP.task]["queue"] == contracts.EMAIL_SWEEP.queue
-    assert contracts.EMAIL_SWEEP.queue in contracts.SERVICE_QUEUES["notification_email"]
+def test_an_unread_notice_is_emailed_after_the_delay_and_a_read_one_is_not(
+    notification_worker, outside_app, auth_stub, smtp_server, monkeypatch
+):
+    """"Email me if still unread after 1 minute", with the minute shortened to 2 s in the worker."""
+    auth_stub.add_user(11, "agent11@example.com")
+    smtp_server.start()
+    services.update_preferences(user_id=11, email_modes={"task_escalation": "if_unread"}, unread_delay_minutes=1)
+    monkeypatch.setenv("NOTIFICATION_MINUTE_SECONDS", "2")
+    notification_worker()
+    publish(outside_app, contracts.INAPP_NOTIFICATION, **{**INAPP, "subject": "left unread"})
+    publish(outside_app, contracts.INAPP_NOTIFICATION, **{**INAPP, "subject": "read in time"})
+    wait_for(lambda: EmailDelivery.objects.count() == 2, timeout=30, message="two scheduled deliveries")
+    read = InAppNotification.objects.get(subject="read in time")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(11)}")
+    assert client.post(f"/api/v2/notifications/inapp/{read.id}/read/").status_code == 200
+    # Neither was queued on arrival: both wait for the due job.
+    assert EmailDelivery.objects.filter(status="pending", not_before__isnull=False).count() == 2
+    assert smtp_server.messages == []
+    due = max(EmailDelivery.objects.values_list("not_before", flat=True))
+    wait_for(lambda: timezone.now() > due, timeout=10, message="the delay")
+
+    publish(outside_app, contracts.EMAIL_DUE)  # as celery beat does
+    wait_for(lambda: len(smtp_server.messages) == 1, timeout=30, message="one email")
+    [email] = smtp_server.messages
+    unread = InAppNotification.objects.get(subject="left unread")
+    assert (email["Subject"], email["X-TTS-Notification-Id"]) == ("left unread", str(unread.id))
+    wait_for(lambda: EmailDelivery.objects.get(notification=unread).status == "sent", timeout=10)
+    skipped = EmailDelivery.objects.get(notification=read)
+    assert (skipped.status, skipped.last_error) == ("skipped", "read before the email was due")
+
+
+def test_beat_runs_the_due_job_on_the_email_workers(
+    notification_worker, outside_app, auth_stub, smtp_server, monkeypatch, celery_beat  # noqa: F811
+):
+    auth_stub.add_user(11, "agent11@example.com")
+    smtp_server.start()
+    services.update_preferences(user_id=11, email_modes={"task_escalation": "if_unread"}, unread_delay_minutes=1)
+    monkeypatch.setenv("NOTIFICATION_MINUTE_SECONDS", "0.5")
+    monkeypatch.setenv("EMAIL_DUE_INTERVAL_SECONDS", "0.5")
+    notification_worker()
+    celery_beat()
+    publish(outside_app, contracts.INAPP_NOTIFICATION, **INAPP)
+    wait_for(lambda: len(smtp_server.messages) == 1, timeout=40, message="the email, released by a beat tick")
+    delivery = EmailDelivery.objects.get()
+    assert delivery.mode == "if_unread" and delivery.sent_at >= delivery.created_at + timedelta(seconds=0.5)
+
+
+def test_a_digest_is_sent_once_while_ticks_race_on_two_workers(
+    notification_worker, outside_app, auth_stub, smtp_server, settings
+):
+    auth_stub.add_user(11, "agent11@example.com")
+    smtp_server.start()
+    # This process ticks too, with the workers' SMTP server and auth service.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.AUTH_SERVICE_URL = "127.0.0.1", smtp_server.port, auth_stub.url
+    now = timezone.now()
+    if now.minute == 59:  # the digest hour must not turn during the test
+        time.sleep(61 - now.second)
+    services.update_preferences(
+        user_id=11, email_modes={"comment_added": "digest"}, time_zone="UTC", digest_hour=timezone.now().hour
+    )
+    workers = [notification_worker(), notification_worker(queues=(contracts.NOTIFICATION_EMAIL.queue,))]
+    for subject in ("first comment", "second comment"):
+        publish(outside_app, contracts.INAPP_NOTIFICATION, **{**INAPP, "notification_type": "comment_added", "subject": subject})
+    wait_for(lambda: EmailDelivery.objects.filter(mode="digest").count() == 2, timeout=30, message="digest deliveries")
+
+    for _ in range(4):
+        publish(outside_app, contracts.EMAIL_DIGESTS)  # overlapping beat ticks
+    services.send_due_digests()  # and one more in this process
+    done = f"{contracts.EMAIL_DIGESTS.task}["
+    wait_for(
+        lambda: sum(line.count(done) and "succeeded" in line for w in workers for line in w.log().splitlines()) == 4,
+        timeout=30, message="four ticks done",
+    )  # fmt: skip
+    wait_for(lambda: len(smtp_server.messages) >= 1, timeout=10, message="the digest")
+    [email] = smtp_server.messages
+    assert email["Subject"].endswith(": 2 unread notifications") and email["To"] == "agent11@example.com"
+    body = email.get_payload(decode=True).decode()
+    assert "* first comment" in body and "* second comment" in body
+    digest = Digest.objects.get()
+    assert (digest.status, digest.attempts) == ("sent", 1)
+    assert set(EmailDelivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+@pytest.mark.parametrize(
+    "route, interval",
+    [
+        (contracts.EMAIL_SWEEP, "EMAIL_SWEEP_INTERVAL_SECONDS"),
+        (contracts.EMAIL_DUE, "EMAIL_DUE_INTERVAL_SECONDS"),
+        (contracts.EMAIL_DIGESTS, "EMAIL_DIGEST_INTERVAL_SECONDS"),
+    ],
+)
+def test_the_scheduled_jobs_run_on_the_email_workers(settings, route, interval):
+    [entry] = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == route.task]
+    assert entry["schedule"] == getattr(settings, interval)
+    assert settings.CELERY_TASK_ROUTES[route.task]["queue"] == route.queue
+    assert route.queue in contracts.SERVICE_QUEUES["notification_email"]

@@ -61,6 +61,7 @@ def test_queue_depth_and_consumers_come_from_the_broker(asgi_server: Callable[[]
     assert sample(samples, "tts_metrics_source_up", source="database") == 1
     assert sample(samples, "tts_tasks_created_total") == 0
     assert sample(samples, "tts_email_deliveries", status="failed") == 0
+    assert sample(samples, "tts_email_digests", status="failed") == 0
     assert sample(samples, "tts_dead_letters", status="pending") == 0
 
     # A consumer attached (holding one message unacknowledged) and more messages: seen once the cache expires.
