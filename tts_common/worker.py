@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from celery import Task
 from celery.exceptions import Reject
-from celery_batches import Batches, SimpleRequest
+from celery_batches import Batches, SimpleRequest, consume_queue
 from celery_batches.trace import apply_batches_task
 
 from . import bus, metrics
@@ -126,7 +126,22 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
 
     def __init__(self) -> None:
         super().__init__()
-        self._in_flight = 0  # batches handed to the pool and not yet returned
+        self._in_flight = 0  # batches handed to the pool (on the current broker connection) and not yet returned
+        self._connection_generation = 0
+
+    def Strategy(self, task: Any, app: Any, consumer: Any) -> Any:  # noqa: N802 (celery's name)
+        """Called again each time the worker (re)connects to the broker. A reconnect clears the worker's timers
+        (celery/worker/loops.py), discards the pool jobs not yet started and makes every unacked message of the old
+        connection come back from the broker. celery-batches survives none of it: it would keep its dead flush timer
+        (and so never flush on time again: intake stalled after a broker restart), and batches lost with the pool
+        jobs would count as in flight for ever. Start afresh instead; the buffered requests can no longer be acked,
+        and the broker redelivers them."""
+        self._tref = None
+        self._connection_generation += 1
+        self._in_flight = 0
+        for queue in (self._buffer, self._pending):
+            list(consume_queue(queue))  # emptied
+        return super().Strategy(task, app, consumer)
 
     def decode(self, kwargs: dict[str, Any]) -> Item:
         """Validate one message; raise :class:`PermanentError` if it can never succeed."""
@@ -220,7 +235,9 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
             return
         super()._do_flush()
 
-    def _batch_returned(self) -> None:
+    def _batch_returned(self, generation: int) -> None:
+        if generation != self._connection_generation:  # handed over before a reconnect, which reset the count
+            return
         self._in_flight -= 1
         if not self._buffer.empty() or not self._pending.empty():
             self._do_flush()
@@ -228,6 +245,7 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
     def flush(self, requests: Collection[Any]) -> Any:
         """As celery-batches' flush, but acks only what ``run`` settled; requeues the rest (or all, on a crash)."""
         by_id = {request.id: request for request in requests}
+        generation = self._connection_generation
 
         def on_return(requeue_ids: list[str] | None) -> None:
             requeue = set(by_id) if requeue_ids is None else set(requeue_ids)
@@ -236,12 +254,12 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
                     request.reject(requeue=True)
                 else:
                     request.acknowledge()
-            self._batch_returned()
+            self._batch_returned(generation)
 
         def on_error(*_: Any) -> None:  # the pool process died mid-batch
             for request in by_id.values():
                 request.reject(requeue=True)
-            self._batch_returned()
+            self._batch_returned(generation)
 
         simple = ([SimpleRequest.from_request(request) for request in requests],)
         self._in_flight += 1
