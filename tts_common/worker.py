@@ -196,16 +196,15 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
                     for request, _ in decoded:
                         with bound_correlation_id(self.correlation_id_of(request)):
                             requeue += self._reschedule_for_outage(request)
-                    decoded = []
                 else:
                     logger.exception("batch failed; retrying its messages one by one", extra={"operation": self.name})
-                for request, item in decoded:
-                    with bound_correlation_id(self.correlation_id_of(request)):
-                        try:
-                            self.process([item])
-                            done.append(request)
-                        except Exception as exc:
-                            requeue += self._settle(request, exc, permanent=isinstance(exc, PermanentError))
+                    for request, item in decoded:
+                        with bound_correlation_id(self.correlation_id_of(request)):
+                            try:
+                                self.process([item])
+                                done.append(request)
+                            except Exception as exc:
+                                requeue += self._settle(request, exc, permanent=isinstance(exc, PermanentError))
         metrics.count_message(self.name, metrics.Outcome.SUCCEEDED, len(done))
         metrics.sync_circuits()
         consumed_ids = list(dict.fromkeys(self.correlation_id_of(request) for request in done))

@@ -15,14 +15,15 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import psycopg2
 import pytest
 from kombu import Connection
 
 from tests.conftest import REPO_ROOT, free_port
+from tests.workflow_api.test_ingestion_queue import seeded  # noqa: F401 (a fixture the chaos tests share)
 from tts_common import contracts
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
@@ -86,7 +87,7 @@ class PrivateRabbitMQ:
             try:
                 with Connection(self.url, connect_timeout=2) as conn:
                     conn.ensure_connection(max_retries=1)
-                    conn.default_channel
+                    conn.channel().close()
                 return
             except Exception:  # still booting
                 time.sleep(0.2)

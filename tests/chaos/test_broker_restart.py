@@ -8,14 +8,7 @@ import pytest
 from kombu import Connection
 
 from tests.conftest import outside_celery_app, queue_depth, wait_for
-from tests.workflow_api.test_ingestion_queue import (  # noqa: F401 (seeded is a fixture)
-    SECRET,
-    assert_fair_and_unique,
-    seeded,
-    signed,
-    ticket,
-    tasks_count,
-)
+from tests.workflow_api.test_ingestion_queue import SECRET, assert_fair_and_unique, signed, tasks_count, ticket
 from tts_common import contracts
 from workflow_api.models import Assignment, Task
 
