@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 import requests
+from django import db
 from kombu import Connection
 
 from tests.chaos.test_broker_restart import publish_as_hdts
-from tests.conftest import ServerProcess, queue_depth, wait_for
+from tests.conftest import ServerProcess, free_port, queue_depth, wait_for
 from tests.workflow_api.test_ingestion_queue import SECRET, signed, ticket
 from tts_common import contracts
+from tts_common.worker import database_unavailable
 from workflow_api.models import Assignment, Task
 
 pytestmark = pytest.mark.slow
@@ -67,3 +69,17 @@ def test_database_stopped_for_10s_then_every_ticket_lands_once(private_postgres,
     assert stored() == (600, 600, 600)
     # Rescheduled for the outage, not retried: no ticket used up any of its retries (DESIGN §2: 3, then the DLQ).
     assert '"message": "retrying"' not in worker.log()
+
+
+@pytest.mark.django_db(transaction=True)  # outside an atomic block, as a consumer is when its batch failed
+def test_only_an_unreachable_database_counts_as_an_outage(monkeypatch):
+    # A failing statement on a reachable database is the message's failure: it keeps DESIGN's retries.
+    assert not database_unavailable(db.OperationalError("deadlock detected"))
+    assert not database_unavailable(ValueError("not a database error"))
+    # Nothing listens on the port: no new connection can be made.
+    monkeypatch.setitem(db.connection.settings_dict, "PORT", str(free_port()))
+    try:
+        assert database_unavailable(db.OperationalError("server closed the connection unexpectedly"))
+    finally:
+        monkeypatch.undo()
+        db.connection.close()
