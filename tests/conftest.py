@@ -102,18 +102,22 @@ def _test_database_url() -> str:
     return f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def _process_env() -> dict[str, str]:
-    """A child process's environment: the test's own (read at start, so monkeypatch.setenv applies) on the test DB."""
-    return {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+def _process_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """A child process's environment: the test's own (read at start, so monkeypatch.setenv applies) on the test DB,
+    unless ``overrides`` points it elsewhere (the chaos tests' private servers)."""
+    return {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1", **(overrides or {})}
 
 
 @pytest.fixture
 def celery_worker(transactional_db, broker, tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start real worker processes: ``celery_worker(queues=..., concurrency=2)``; all are stopped afterwards."""
+    """Start real worker processes: ``celery_worker(queues=..., concurrency=2, env={...})``; all are stopped
+    afterwards. ``env`` overrides variables of the worker's environment."""
     started: list[WorkerProcess] = []
 
-    def start(queues: tuple[str, ...] = contracts.ALL_CONSUMED_QUEUES, concurrency: int = 2) -> WorkerProcess:
-        worker = WorkerProcess(queues, concurrency, tmp_path / f"worker-{len(started)}.log", _process_env())
+    def start(
+        queues: tuple[str, ...] = contracts.ALL_CONSUMED_QUEUES, concurrency: int = 2, env: dict[str, str] | None = None
+    ) -> WorkerProcess:
+        worker = WorkerProcess(queues, concurrency, tmp_path / f"worker-{len(started)}.log", _process_env(env))
         started.append(worker)
         worker.wait_ready()
         return worker
@@ -205,12 +209,13 @@ class ServerProcess:
 
 
 @pytest.fixture
-def asgi_server(transactional_db, tmp_path) -> Iterator[Callable[[], ServerProcess]]:
-    """Start real ASGI server processes: ``asgi_server()`` returns one with ``.url``; all stop afterwards."""
+def asgi_server(transactional_db, tmp_path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start real ASGI server processes: ``asgi_server(env={...})`` returns one with ``.url``; all stop afterwards.
+    ``env`` overrides variables of the server's environment."""
     started: list[ServerProcess] = []
 
-    def start() -> ServerProcess:
-        server = ServerProcess(tmp_path / f"server-{len(started)}.log", _process_env())
+    def start(env: dict[str, str] | None = None) -> ServerProcess:
+        server = ServerProcess(tmp_path / f"server-{len(started)}.log", _process_env(env))
         started.append(server)
         server.wait_ready()
         return server
@@ -235,7 +240,7 @@ def make_token() -> Callable[..., str]:
 
 
 # --- Outside producers ---------------------------------------------------------------------------------------------
-def outside_celery_app(name: str = "hdts") -> Celery:
+def outside_celery_app(name: str = "hdts", broker_url: str | None = None) -> Celery:
     """A producer as outside clients (HDTS, auth) have one: a stock Celery app with default settings (DESIGN §2).
 
     kombu keys its process-wide connection pools by broker URL, so in this process a stock app would share our own
@@ -243,7 +248,9 @@ def outside_celery_app(name: str = "hdts") -> Celery:
     A real outside producer has connections of its own: so does this one. Not made the current app, so that nothing
     of ours resolves to it.
     """
-    app = Celery(name, broker=settings.CELERY_BROKER_URL, set_as_current=False)
-    app._pool = app.connection_for_write().Pool(limit=app.conf.broker_pool_limit)
+    broker_url = broker_url or settings.CELERY_BROKER_URL
+    app = Celery(name, broker=broker_url, set_as_current=False)
+    # Given explicitly: Celery prefers the CELERY_BROKER_URL environment variable (the shared broker) to ``broker``.
+    app._pool = app.connection_for_write(broker_url).Pool(limit=app.conf.broker_pool_limit)
     app.amqp._producer_pool = ProducerPool(app._pool, limit=app._pool.limit)
     return app

@@ -12,8 +12,17 @@ from .logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
 
 logger = logging.getLogger(__name__)
 
-# Retry a broker outage for ~30 s before giving up on a publish.
+# Retry a broker outage for ~30 s (a restart takes ~10 s) before giving up on a publish.
 PUBLISH_RETRY_POLICY = {"max_retries": 10, "interval_start": 0.5, "interval_step": 1, "interval_max": 5}
+
+
+def publish_retry_delays() -> list[float]:
+    """The waits between the attempts of :data:`PUBLISH_RETRY_POLICY`, for a publisher that retries by itself."""
+    policy = PUBLISH_RETRY_POLICY
+    return [
+        min(policy["interval_start"] + n * policy["interval_step"], policy["interval_max"])
+        for n in range(policy["max_retries"])
+    ]
 
 
 def _app():

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,6 @@ from tts_common.logging import CORRELATION_HEADER, bound_correlation_id, correla
 logger = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT_SECONDS = 30
-ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +138,10 @@ class _ConfirmChannel:
         connection.transport.write(b"".join(collected.chunks))
 
     def publish(self, messages: Sequence[Outgoing], correlation: str | None = None) -> None:
+        """Retries with the waits of ``bus.publish`` (~40 s in all, with the attempts): a batch published after its
+        transaction committed has no other copy, so giving up early, say during a broker restart, would lose it."""
         with self._lock:
-            for attempt in range(1, ATTEMPTS + 1):
+            for attempt, delay in enumerate([*bus.publish_retry_delays(), None], start=1):
                 try:
                     if self._pid != os.getpid():  # a forked child: the parent's socket is not ours to use or close
                         self._connection = None
@@ -160,9 +162,10 @@ class _ConfirmChannel:
                     # At-least-once: the whole batch is sent again on a fresh connection (consumers are idempotent
                     # or, for notifications, a rare duplicate beats a lost one).
                     self._close()
-                    if attempt == ATTEMPTS:
+                    if delay is None:
                         raise
                     logger.warning("batch publish failed; retrying", exc_info=True, extra={"attempt": attempt})
+                    time.sleep(delay)
 
 
 class _CollectingTransport:

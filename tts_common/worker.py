@@ -7,7 +7,8 @@ that owns reliability so that each consumer only decodes its message and calls a
 - :class:`BatchConsumer` (on celery-batches) hands a list of decoded messages to one set-based service call. An
   undecodable message is set aside before the batch runs; if the batch fails, its messages are retried one by one
   so that one bad message never fails or delays its neighbours. Messages are acked only after their outcome
-  (done, scheduled for retry, or dead-lettered) is durable; anything else is requeued.
+  (done, scheduled for retry, or dead-lettered) is durable; anything else is requeued. While the database is
+  unreachable no message is at fault: the batch is rescheduled without using up its messages' retries.
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from typing import Any, Generic, TypeVar
 
 from celery import Task
 from celery.exceptions import Reject
-from celery_batches import Batches, SimpleRequest
+from celery_batches import Batches, SimpleRequest, consume_queue
 from celery_batches.trace import apply_batches_task
+from django import db
 
 from . import bus, metrics
 from .logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
@@ -28,6 +30,10 @@ from .logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
 logger = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
+
+# A message's count of reschedules for a database outage (header); they use up none of its ``retries``.
+OUTAGES_HEADER = "x-outage-retries"
+OUTAGE_MAX_DELAY_SECONDS = 30.0
 
 
 class PermanentError(Exception):
@@ -38,6 +44,19 @@ def backoff_seconds(retries: int, jitter: bool) -> float:
     """2^n s for the n-th retry (n from 1); with full jitter, a random share of it."""
     delay = 2.0 ** (retries + 1)
     return random.uniform(delay / 2, delay) if jitter else delay
+
+
+def database_unavailable(exc: Exception) -> bool:
+    """Whether ``exc`` means the database cannot be reached (stopped, restarting, failing over) rather than that a
+    statement failed: for a connection-level error, the connection is dropped and a new one tried."""
+    if not isinstance(exc, (db.OperationalError, db.InterfaceError)):
+        return False
+    try:
+        db.connection.close()
+        db.connection.ensure_connection()
+    except db.Error:
+        return True
+    return False
 
 
 class ConsumerMixin:
@@ -126,7 +145,22 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
 
     def __init__(self) -> None:
         super().__init__()
-        self._in_flight = 0  # batches handed to the pool and not yet returned
+        self._in_flight = 0  # batches handed to the pool (on the current broker connection) and not yet returned
+        self._connection_generation = 0
+
+    def Strategy(self, task: Any, app: Any, consumer: Any) -> Any:  # noqa: N802 (celery's name)
+        """Called again each time the worker (re)connects to the broker. A reconnect clears the worker's timers
+        (celery/worker/loops.py), discards the pool jobs not yet started and makes every unacked message of the old
+        connection come back from the broker. celery-batches survives none of it: it would keep its dead flush timer
+        (and so never flush on time again: intake stalled after a broker restart), and batches lost with the pool
+        jobs would count as in flight for ever. Start afresh instead; the buffered requests can no longer be acked,
+        and the broker redelivers them."""
+        self._tref = None
+        self._connection_generation += 1
+        self._in_flight = 0
+        for queue in (self._buffer, self._pending):
+            list(consume_queue(queue))  # emptied
+        return super().Strategy(task, app, consumer)
 
     def decode(self, kwargs: dict[str, Any]) -> Item:
         """Validate one message; raise :class:`PermanentError` if it can never succeed."""
@@ -156,15 +190,21 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
             try:
                 self.process([item for _, item in decoded])
                 done = [request for request, _ in decoded]
-            except Exception:
-                logger.exception("batch failed; retrying its messages one by one", extra={"operation": self.name})
-                for request, item in decoded:
-                    with bound_correlation_id(self.correlation_id_of(request)):
-                        try:
-                            self.process([item])
-                            done.append(request)
-                        except Exception as exc:
-                            requeue += self._settle(request, exc, permanent=isinstance(exc, PermanentError))
+            except Exception as exc:
+                if database_unavailable(exc):  # one by one would fail alike, and use up every message's retries
+                    logger.warning("database unavailable; rescheduling the batch", extra={"operation": self.name})
+                    for request, _ in decoded:
+                        with bound_correlation_id(self.correlation_id_of(request)):
+                            requeue += self._reschedule_for_outage(request)
+                else:
+                    logger.exception("batch failed; retrying its messages one by one", extra={"operation": self.name})
+                    for request, item in decoded:
+                        with bound_correlation_id(self.correlation_id_of(request)):
+                            try:
+                                self.process([item])
+                                done.append(request)
+                            except Exception as exc:
+                                requeue += self._settle(request, exc, permanent=isinstance(exc, PermanentError))
         metrics.count_message(self.name, metrics.Outcome.SUCCEEDED, len(done))
         metrics.sync_circuits()
         consumed_ids = list(dict.fromkeys(self.correlation_id_of(request) for request in done))
@@ -188,27 +228,50 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
 
     def _settle(self, request: SimpleRequest, exc: Exception, permanent: bool) -> list[str]:
         """Dead-letter or reschedule one failed message; ``[request.id]`` if that itself failed."""
-        retries = int((request.request_dict or {}).get("retries") or 0)
+        retries, outages = self._attempts(request)
         reason = str(exc) if isinstance(exc, PermanentError) else f"{type(exc).__name__}: {exc}"
         try:
             if permanent or retries >= self.max_retries:
                 self.give_up(request.kwargs, reason, retries)
             else:
                 logger.warning("retrying", extra={"operation": self.name, "error": reason, "retries": retries})
-                metrics.count_message(self.name, metrics.Outcome.RETRIED)
-                self.app.send_task(
-                    self.name,
-                    kwargs=request.kwargs,
-                    queue=request.delivery_info.get("routing_key"),
-                    countdown=backoff_seconds(retries, self.retry_jitter),
-                    retries=retries + 1,
-                    headers={CORRELATION_HEADER: correlation_id.get()},
-                )
+                self._send_again(request, backoff_seconds(retries, self.retry_jitter), retries + 1, outages)
         except Exception:
-            logger.exception("could not settle a failed message; requeueing it", extra={"operation": self.name})
-            metrics.count_message(self.name, metrics.Outcome.REQUEUED)
-            return [request.id]
+            return self._requeue(request)
         return []
+
+    def _reschedule_for_outage(self, request: SimpleRequest) -> list[str]:
+        """Send the message again later with its retries untouched (DESIGN's retries are for failures of the message;
+        a database outage is none, and outlasting it is what matters); ``[request.id]`` if that failed."""
+        retries, outages = self._attempts(request)
+        try:
+            delay = min(backoff_seconds(outages, self.retry_jitter), OUTAGE_MAX_DELAY_SECONDS)
+            self._send_again(request, delay, retries, outages + 1)
+        except Exception:
+            return self._requeue(request)
+        return []
+
+    @staticmethod
+    def _attempts(request: SimpleRequest) -> tuple[int, int]:
+        """(retries, outage reschedules) of the message so far."""
+        request_dict = request.request_dict or {}
+        return int(request_dict.get("retries") or 0), int(request_dict.get(OUTAGES_HEADER) or 0)
+
+    def _send_again(self, request: SimpleRequest, countdown: float, retries: int, outages: int) -> None:
+        metrics.count_message(self.name, metrics.Outcome.RETRIED)
+        self.app.send_task(
+            self.name,
+            kwargs=request.kwargs,
+            queue=request.delivery_info.get("routing_key"),
+            countdown=countdown,
+            retries=retries,
+            headers={CORRELATION_HEADER: correlation_id.get(), OUTAGES_HEADER: outages},
+        )
+
+    def _requeue(self, request: SimpleRequest) -> list[str]:
+        logger.exception("could not settle a failed message; requeueing it", extra={"operation": self.name})
+        metrics.count_message(self.name, metrics.Outcome.REQUEUED)
+        return [request.id]
 
     def _do_flush(self) -> None:
         """Hand the buffer to the pool only when one of its processes is free (checked by the timer and each time
@@ -220,7 +283,9 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
             return
         super()._do_flush()
 
-    def _batch_returned(self) -> None:
+    def _batch_returned(self, generation: int) -> None:
+        if generation != self._connection_generation:  # handed over before a reconnect, which reset the count
+            return
         self._in_flight -= 1
         if not self._buffer.empty() or not self._pending.empty():
             self._do_flush()
@@ -228,6 +293,7 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
     def flush(self, requests: Collection[Any]) -> Any:
         """As celery-batches' flush, but acks only what ``run`` settled; requeues the rest (or all, on a crash)."""
         by_id = {request.id: request for request in requests}
+        generation = self._connection_generation
 
         def on_return(requeue_ids: list[str] | None) -> None:
             requeue = set(by_id) if requeue_ids is None else set(requeue_ids)
@@ -236,12 +302,12 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
                     request.reject(requeue=True)
                 else:
                     request.acknowledge()
-            self._batch_returned()
+            self._batch_returned(generation)
 
         def on_error(*_: Any) -> None:  # the pool process died mid-batch
             for request in by_id.values():
                 request.reject(requeue=True)
-            self._batch_returned()
+            self._batch_returned(generation)
 
         simple = ([SimpleRequest.from_request(request) for request in requests],)
         self._in_flight += 1
