@@ -5,7 +5,7 @@ Shared by the in-process tests (tests/workflow_api/test_simulation.py) and the r
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -89,7 +89,7 @@ def build_scenario() -> dict[str, Any]:
 def scenario_tickets(count: int = 50, *, prefix: str = "SIM") -> list[Any]:
     """``count`` tickets over :data:`KEYS` and the priorities; some invalid, some without a created_at, one
     repeated later in the list."""
-    base = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
     tickets: list[Any] = []
     for i in range(count):
         category, sub_category, department = KEYS[i % len(KEYS)]

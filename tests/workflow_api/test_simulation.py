@@ -2,7 +2,7 @@
 dry run changes nothing, and that ingesting the same tickets then does what it predicted."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -50,7 +50,7 @@ def test_a_routed_ticket_gets_workflow_deadline_step_assignee_and_owner_with_rea
     assert result.outcome == Outcome.TASK
     assert result.workflow["workflow_id"] == workflow.pk
     assert result.priority == {"hdts": "medium", "internal": "high"}
-    assert result.sla_deadline == datetime(2026, 11, 30, 9, tzinfo=timezone.utc) + workflow.sla_high
+    assert result.sla_deadline == datetime(2026, 11, 30, 9, tzinfo=UTC) + workflow.sla_high
     first = workflow.steps.get(order=1)
     assert result.step["step_id"] == first.pk
     assert result.step["due_in_seconds"] == (workflow.sla_high * 0.5).total_seconds()
