@@ -31,7 +31,7 @@ def test_admin_simulates_tickets_and_reads_the_answer(stack: Stack, browser: Bro
     expect(results.nth(1)).to_contain_text("Equipment Request")
     expect(results.nth(2)).to_have_attribute("data-outcome", "unrouted")
     expect(results.nth(3)).to_have_attribute("data-outcome", "dead_letter")
-    expect(results.nth(3).locator(".dl-reason")).to_contain_text("validation: priority: Must be one of")
+    expect(results.nth(3).locator(".dl-reason")).to_contain_text("priority: Must be one of")
     expect(admin.locator("#sim-summary")).to_contain_text("2 task")
     browser.screenshot(admin, "30-admin-simulator")
 
