@@ -32,7 +32,7 @@ def test_admin_simulates_tickets_and_reads_the_answer(stack: Stack, browser: Bro
     expect(results.nth(2)).to_have_attribute("data-outcome", "unrouted")
     expect(results.nth(3)).to_have_attribute("data-outcome", "dead_letter")
     expect(results.nth(3).locator(".dl-reason")).to_contain_text("priority: Must be one of")
-    expect(admin.locator("#sim-summary")).to_contain_text("2 task")
+    expect(admin.locator("#sim-summary")).to_contain_text("2 new tasks, 1 unrouted ticket, 1 dead letter")
     browser.screenshot(admin, "30-admin-simulator")
 
     # Text, not markup: a ticket's fields never become HTML.

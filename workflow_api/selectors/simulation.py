@@ -103,6 +103,10 @@ def _decision_data(decision: Decision, usernames: dict[int, str]) -> dict[str, A
     }
 
 
+def _user(user_id: int | None) -> str:
+    return "none" if user_id is None else str(user_id)
+
+
 def _describe_pick(what: str, decision: Decision, usernames: dict[int, str]) -> str:
     who = f"user {decision.user_id} ({usernames.get(decision.user_id, '?')})" if decision.user_id else "nobody"
     removed = [f"{entry['filter']}: {entry['removed']}" for entry in decision.filters if entry["removed"]]
@@ -110,7 +114,8 @@ def _describe_pick(what: str, decision: Decision, usernames: dict[int, str]) -> 
     return (
         f"{what}: {who} — {decision.outcome} by {decision.strategy}"
         + (f" (no-eligible policy {decision.policy})" if decision.policy else "")
-        + f" among candidates {decision.candidates}{filters}; pointer {decision.cursor_before} → {decision.cursor_after}."
+        + f" among candidates {decision.candidates}{filters}; pointer {_user(decision.cursor_before)} → "
+        f"{_user(decision.cursor_after)}."
     )
 
 

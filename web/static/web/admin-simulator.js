@@ -15,6 +15,7 @@
     task: "Would become a task", dead_letter: "Would be dead-lettered",
     duplicate: "Would be skipped (duplicate)", unrouted: "Would wait as unrouted"
   };
+  var NOUNS = { task: "new task", dead_letter: "dead letter", duplicate: "duplicate", unrouted: "unrouted ticket" };
 
   function showError(text) {
     var box = T.clear(T.$("sim-errors"));
@@ -90,7 +91,7 @@
       var counts = {};
       answer.results.forEach(function (r) { counts[r.outcome] = (counts[r.outcome] || 0) + 1; });
       T.$("sim-summary").textContent = "Simulated at " + T.fmt.date(answer.simulated_at) + ": " + Object.keys(counts).map(function (k) {
-        return counts[k] + " " + k.replace("_", " ");
+        return counts[k] + " " + NOUNS[k] + (counts[k] === 1 ? "" : "s");
       }).join(", ") + ".";
     }).catch(function (e) {
       showError(e.message || "The simulation failed.");
