@@ -16,6 +16,7 @@ def test_fifty_simulated_tickets_are_ingested_as_predicted(hdts, broker_conn, st
     tickets = scenario_tickets(50)
     server = asgi_server()
     cursors = list(RoundRobinCursor.objects.order_by("role_id").values_list())
+    depths = {name: queue_depth(broker_conn, name) for name in contracts.ALL_CONSUMED_QUEUES}
     response = requests.post(
         f"{server.url}/simulate/",
         json={"tickets": tickets},
@@ -25,7 +26,7 @@ def test_fifty_simulated_tickets_are_ingested_as_predicted(hdts, broker_conn, st
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert list(RoundRobinCursor.objects.order_by("role_id").values_list()) == cursors
-    assert queue_depth(broker_conn, contracts.RECEIVE_TICKET.queue) == 0
+    assert {name: queue_depth(broker_conn, name) for name in contracts.ALL_CONSUMED_QUEUES} == depths  # nothing sent
 
     # ONE worker process with concurrency 1: its batches (celery-batches) hold messages in delivery order and are
     # processed one after another, so ingestion order is publish order (checked below through the pick sequence).
