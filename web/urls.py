@@ -25,6 +25,7 @@ urlpatterns = [
     path("app/admin/health/", views.page("admin-health", "Integration health", admin=True), name="admin-health"),
     path("app/admin/dead-letters/", views.page("admin-dead-letters", "Dead letters", admin=True), name="admin-dead-letters"),
     path("app/admin/unrouted/", views.page("admin-unrouted", "Unrouted tickets", admin=True), name="admin-unrouted"),
+    path("app/admin/simulator/", views.page("admin-simulator", "Routing simulator", admin=True), name="admin-simulator"),
     path(
         "app/admin/integration-errors/",
         views.page("admin-integration-errors", "Integration errors", admin=True),

@@ -405,3 +405,73 @@ class IntegrationHealthSerializer(serializers.Serializer):
     last_error_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField()
     pending_tasks = serializers.IntegerField(help_text="Tasks pending external approval on this system.")
+
+
+# --- Routing simulator (admins) ------------------------------------------------------------------------------------
+SIMULATE_MAX_TICKETS = 100
+
+
+class SimulateInputSerializer(serializers.Serializer):
+    """``{"tickets": [...]}`` (the view also accepts one bare ticket). A ticket is any JSON value: an invalid one
+    is an answer (it would be dead-lettered), not a 400."""
+
+    tickets = serializers.ListField(
+        child=serializers.JSONField(),
+        min_length=1,
+        max_length=SIMULATE_MAX_TICKETS,
+        help_text=f"HDTS tickets (1-{SIMULATE_MAX_TICKETS}), simulated in this order as if ingested in this order.",
+    )
+
+
+class SimulatedDecisionSerializer(serializers.Serializer):
+    """A predicted pick, in the shape of a stored assignment decision."""
+
+    role_id = serializers.IntegerField()
+    sequence = serializers.IntegerField(help_text="The role's pick counter after this pick.")
+    strategy = serializers.CharField()
+    policy = serializers.CharField()
+    candidates = serializers.ListField(child=serializers.IntegerField())
+    filters = FilterStepSerializer(many=True)
+    detail = serializers.DictField()
+    cursor_before = serializers.IntegerField(allow_null=True)
+    cursor_after = serializers.IntegerField(allow_null=True)
+    user_id = serializers.IntegerField(allow_null=True)
+    username = serializers.CharField()
+    outcome = serializers.CharField()
+
+
+class SimulatedStepSerializer(serializers.Serializer):
+    step_id = serializers.IntegerField()
+    name = serializers.CharField()
+    role_id = serializers.IntegerField()
+    role_name = serializers.CharField()
+    sla_weight = serializers.CharField()
+    due_at = serializers.DateTimeField(help_text="If ingested at the simulation's time.")
+    due_in_seconds = serializers.FloatField(help_text="From entering the step to its due time.")
+
+
+class SimulationSerializer(serializers.Serializer):
+    """What intake would do with one ticket (selectors/simulation.py)."""
+
+    index = serializers.IntegerField()
+    ticket_id = serializers.CharField(allow_null=True)
+    outcome = serializers.ChoiceField(choices=["task", "dead_letter", "duplicate", "unrouted"])
+    explanation = serializers.ListField(child=serializers.CharField())
+    dead_letter_reason = serializers.CharField(help_text="The reason the dead letter would carry.")
+    match = serializers.DictField(
+        allow_null=True, help_text="category, sub_category, department, candidates (deployed workflows of that "
+        "category/sub-category), department_refined, workflow_id."
+    )  # fmt: skip
+    existing_task = serializers.DictField(allow_null=True)
+    workflow = serializers.DictField(allow_null=True)
+    priority = serializers.DictField(child=serializers.CharField(), allow_null=True)
+    created_at = serializers.DateTimeField(allow_null=True)
+    sla_deadline = serializers.DateTimeField(allow_null=True)
+    step = SimulatedStepSerializer(allow_null=True)
+    assignment = SimulatedDecisionSerializer(allow_null=True)
+    owner = SimulatedDecisionSerializer(allow_null=True)
+
+
+class SimulationResultSerializer(serializers.Serializer):
+    simulated_at = serializers.DateTimeField()
+    results = SimulationSerializer(many=True)

@@ -29,4 +29,5 @@ urlpatterns = [
     path("integration-errors/<int:error_id>/", views.IntegrationErrorDetailApi.as_view(), name="integration-error-detail"),
     path("integrations/health/", views.IntegrationHealthApi.as_view(), name="integration-health"),
     path("unrouted-tickets/", views.UnroutedTicketListApi.as_view(), name="unrouted-ticket-list"),
+    path("simulate/", views.SimulateApi.as_view(), name="simulate"),
 ]

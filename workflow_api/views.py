@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
@@ -34,6 +35,7 @@ from workflow_api.selectors.intake import (
     unrouted_ticket_list,
 )
 from workflow_api.selectors.integrations import integration_health_list
+from workflow_api.selectors.simulation import simulate_tickets
 from workflow_api.selectors.tasks import task_get, task_is_visible, task_list
 from workflow_api.selectors.workflows import workflow_get, workflow_list
 from workflow_api.services import actions, availability, dead_letters, workflows
@@ -425,3 +427,36 @@ class IntegrationHealthApi(generics.GenericAPIView):
 
     def get(self, request: Request) -> Response:
         return Response(self.get_serializer(integration_health_list(), many=True).data)
+
+
+# --- Routing simulator ---------------------------------------------------------------------------------------------
+class SimulateApi(generics.GenericAPIView):
+    """Dry run of intake (admins): what tasks, deadlines, steps and users tickets would get, and why. Changes
+    nothing (no writes, no pointer moves, nothing published)."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.SimulationResultSerializer
+
+    @extend_schema(
+        request={
+            "application/json": {
+                "oneOf": [
+                    {"type": "object", "properties": {"tickets": {
+                        "type": "array", "items": _openapi_schema(TICKET_SCHEMA),
+                        "minItems": 1, "maxItems": serializers.SIMULATE_MAX_TICKETS,
+                    }}, "required": ["tickets"]},
+                    _openapi_schema(TICKET_SCHEMA),
+                ]
+            }
+        },
+        responses={200: serializers.SimulationResultSerializer, **_ERRORS},
+    )  # fmt: skip
+    def post(self, request: Request) -> Response:
+        body = request.data
+        if isinstance(body, dict) and "tickets" not in body:
+            body = {"tickets": [body]}  # one bare ticket
+        data = serializers.SimulateInputSerializer(data=body)
+        data.is_valid(raise_exception=True)
+        now = timezone.now()
+        results = simulate_tickets(data.validated_data["tickets"], now=now)
+        return Response(self.get_serializer({"simulated_at": now, "results": results}).data)

@@ -84,6 +84,9 @@ class PickRule:
 
     strategy: str = AssignmentStrategy.ROUND_ROBIN
     policy: str = NoEligiblePolicy.HOLD
+    # False for a pick that hands over no work (a task's owner): it adds to nobody's open tasks, so it must not
+    # count in the loads later picks compare (they would then depend on how picks are grouped into calls).
+    assigns: bool = True
 
     @classmethod
     def of(cls, step: WorkflowStep) -> PickRule:
@@ -91,6 +94,7 @@ class PickRule:
 
 
 ROUND_ROBIN = PickRule()
+OWNER = PickRule(assigns=False)
 
 
 @dataclass(slots=True)
@@ -223,14 +227,50 @@ def role_leads(role_ids: Iterable[int]) -> dict[int, int]:
 
 
 @dataclass(slots=True)
-class _Inputs:
-    """What a call's picks read once, after the pointers are locked."""
+class PickInputs:
+    """What a call's picks read once (after the pointers are locked, when the picks are for real)."""
 
     now: datetime
     pools: dict[int, RolePool]
     loads: dict[int, int]  # open tasks of the users whose load matters, counted up as picks are made
     leads: dict[int, int]  # role_id -> lead, for roles whose policy may need one
     eligible_leads: set[int]  # leads neither deactivated nor unavailable (an away lead is still the explicit target)
+
+
+def pick_inputs(keys: Iterable[tuple[int, PickRule]], *, now: datetime) -> PickInputs:
+    """Everything picks for ``keys`` (role_id, rule) read, at ``now``: reads only, shared by :func:`decide` and the
+    routing simulator (selectors/simulation.py), so a dry run sees what a pick would."""
+    keys = set(keys)
+    pools = role_pools({role_id for role_id, _ in keys}, now=now)
+    loaded = set()
+    for role_id, rule in keys:
+        pool = pools[role_id]
+        loaded |= set(pool.eligible if rule.strategy == AssignmentStrategy.LEAST_LOADED else pool.capacity)
+        loaded |= set(pool.away if rule.policy == NoEligiblePolicy.LEAST_LOADED_AWAY else ())
+    leads = role_leads(r for r, rule in keys if rule.policy == NoEligiblePolicy.ESCALATE_TO_LEAD)
+    eligible_leads = set(
+        UserReplica.objects.filter(pk__in=set(leads.values()), is_active=True)
+        .exclude(availability__status=AgentAvailability.Status.UNAVAILABLE)
+        .values_list("pk", flat=True)
+    ) if leads else set()  # fmt: skip
+    return PickInputs(now, pools, open_task_counts(loaded) if loaded else {}, leads, eligible_leads)
+
+
+def decide_in_order(
+    keys: Sequence[tuple[int, PickRule]], *, locked: Mapping[int, RoundRobinCursor] | None = None
+) -> list[Decision]:
+    """One decision per (role_id, rule) of ``keys``, made in that order (a role's picks share its pointer and
+    counter, whatever their rules). Same locking and transaction rules as :func:`decide`."""
+    if not keys:
+        return []
+    role_ids = {role_id for role_id, _ in keys}
+    cursors = locked if locked is not None and role_ids <= set(locked) else lock_cursors(role_ids)
+    # Read after the pointers are locked (and timed after it): see role_pools. A user who joined a role before the
+    # last holder of its pointer committed is seen here (assign_pending_tasks relies on this ordering too).
+    inputs = pick_inputs(keys, now=timezone.now())
+    decisions = [pick(role_id, rule, cursors[role_id], inputs) for role_id, rule in keys]
+    _save_cursors([cursors[role_id] for role_id in sorted(role_ids)])
+    return decisions
 
 
 def decide(
@@ -243,34 +283,17 @@ def decide(
     A role's requests share its pointer and pick counter; they are served in rule order, so the result does not
     depend on the mapping's order. The round-robin pointer moves only on picks among the eligible.
     """
-    wanted = {key: count for key, count in requests.items() if count > 0}
-    role_ids = {role_id for role_id, _ in wanted}
-    cursors = locked if locked is not None and role_ids <= set(locked) else lock_cursors(role_ids)
-    # Read after the pointers are locked (and timed after it): see role_pools. A user who joined a role before the
-    # last holder of its pointer committed is seen here (assign_pending_tasks relies on this ordering too).
-    now = timezone.now()
-    pools = role_pools(role_ids, now=now)
-    loaded = set()
-    for role_id, rule in wanted:
-        pool = pools[role_id]
-        loaded |= set(pool.eligible if rule.strategy == AssignmentStrategy.LEAST_LOADED else pool.capacity)
-        loaded |= set(pool.away if rule.policy == NoEligiblePolicy.LEAST_LOADED_AWAY else ())
-    leads = role_leads(r for r, rule in wanted if rule.policy == NoEligiblePolicy.ESCALATE_TO_LEAD)
-    eligible_leads = set(
-        UserReplica.objects.filter(pk__in=set(leads.values()), is_active=True)
-        .exclude(availability__status=AgentAvailability.Status.UNAVAILABLE)
-        .values_list("pk", flat=True)
-    ) if leads else set()  # fmt: skip
-    inputs = _Inputs(now, pools, open_task_counts(loaded) if loaded else {}, leads, eligible_leads)
-    decisions: dict[tuple[int, PickRule], list[Decision]] = {}
-    for role_id, rule in sorted(wanted, key=lambda key: (key[0], key[1].strategy, key[1].policy)):
-        decisions[(role_id, rule)] = [_pick(role_id, rule, cursors[role_id], inputs) for _ in range(wanted[(role_id, rule)])]
-    _save_cursors([cursors[role_id] for role_id in sorted(role_ids)])
-    return decisions
+    wanted = sorted(
+        ((key, count) for key, count in requests.items() if count > 0),
+        key=lambda item: (item[0][0], item[0][1].strategy, item[0][1].policy, item[0][1].assigns),
+    )
+    made = iter(decide_in_order([key for key, count in wanted for _ in range(count)], locked=locked))
+    return {key: [next(made) for _ in range(count)] for key, count in wanted}
 
 
-def _pick(role_id: int, rule: PickRule, cursor: RoundRobinCursor, inputs: _Inputs) -> Decision:
-    """One pick from the role's pool by ``rule``, moving ``cursor`` (in memory) and the loads on."""
+def pick(role_id: int, rule: PickRule, cursor: RoundRobinCursor, inputs: PickInputs) -> Decision:
+    """One pick from the role's pool by ``rule``, moving ``cursor`` (in memory) and the loads on. Pure: no reads,
+    no writes (the simulator calls it on copies of the pointers)."""
     pool, loads = inputs.pools[role_id], inputs.loads
     full = [u for u in pool.eligible if u in pool.capacity and loads.get(u, 0) >= pool.capacity[u]]
     eligible = [u for u in pool.eligible if u not in full] if full else pool.eligible
@@ -296,7 +319,7 @@ def _pick(role_id: int, rule: PickRule, cursor: RoundRobinCursor, inputs: _Input
         detail["loads"] = {str(u): loads.get(u, 0) for u in pool.away}
         user_id = least_loaded(pool.away, loads, before)
         outcome = AssignmentDecision.Outcome.LEAST_LOADED_AWAY
-    if user_id is not None:
+    if user_id is not None and rule.assigns:
         loads[user_id] = loads.get(user_id, 0) + 1
     cursor.sequence += 1
     return Decision(

@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -35,16 +34,16 @@ from workflow_api.models import (
 )
 from workflow_api.services import notify
 from workflow_api.services.assignment import (
-    ROUND_ROBIN,
+    OWNER,
     Decision,
     PickRule,
     apply_picks,
-    decide,
+    decide_in_order,
     lock_cursors,
     report_unassigned,
 )
 from workflow_api.services.audit import audit_event, record_events
-from workflow_api.services.steps import open_step_instances, task_sla
+from workflow_api.services.steps import open_step_instances, step_due_at, task_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +83,15 @@ class IncomingTicket:
         return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else self.received_at
 
 
+def check_ticket(ticket_data: Any) -> None:
+    """Raise :class:`InvalidTicket` (category ``validation``) unless the ticket fits the HDTS schema and the store."""
+    errors = hdts.validate_ticket(ticket_data)
+    if errors:
+        raise InvalidTicket("validation", "; ".join(errors))
+    if len(ticket_data["ticket_id"]) > TICKET_ID_MAX_LENGTH:
+        raise InvalidTicket("validation", f"ticket_id: Ensure this field has no more than {TICKET_ID_MAX_LENGTH} characters.")
+
+
 def parse_ticket(
     ticket_data: Any, signature: str | None = None, signed_at: str | int | None = None, *, received_at: datetime
 ) -> IncomingTicket:
@@ -91,11 +99,7 @@ def parse_ticket(
 
     No signature age limit here: a replayed message is harmless, ticket_id idempotency neutralises it.
     """
-    errors = hdts.validate_ticket(ticket_data)
-    if errors:
-        raise InvalidTicket("validation", "; ".join(errors))
-    if len(ticket_data["ticket_id"]) > TICKET_ID_MAX_LENGTH:
-        raise InvalidTicket("validation", f"ticket_id: Ensure this field has no more than {TICKET_ID_MAX_LENGTH} characters.")
+    check_ticket(ticket_data)
     if settings.HDTS_SIGNING_SECRET:
         try:
             signing.verify(settings.HDTS_SIGNING_SECRET, signature, signed_at, ticket_data)
@@ -193,18 +197,16 @@ def _create_tasks(
     picks = _decide_batch(fresh, locked=cursors)
     json_of = _JsonMemo()
     priority_map = dict(hdts.PRIORITY_MAP)  # read once per batch (it reads settings)
-    slas: dict[tuple[int, str], tuple[timedelta, datetime, str]] = {}
+    dues: dict[tuple[int, str], tuple[datetime, str]] = {}
     rows = _TaskRows()
-    for ticket, route in fresh:
+    for (ticket, route), (decision, owner) in zip(fresh, picks, strict=True):
         workflow, step = route.workflow, route.first_step
         priority = priority_map[ticket.data["priority"]]
-        sla = slas.get((step.pk, priority))
-        if sla is None:
-            total = task_sla(workflow, priority)
-            due_at = now + total * (float(step.sla_weight) / 100)
-            sla = slas[(step.pk, priority)] = (total, due_at, due_at.isoformat())
+        due = dues.get((step.pk, priority))
+        if due is None:
+            due_at = step_due_at(step, priority, now=now)
+            due = dues[(step.pk, priority)] = (due_at, due_at.isoformat())
         created_at = ticket.created_at
-        decision = next(picks[(step.role_id, PickRule.of(step))])
         assignee = decision.user_id
         rows.add(
             task_id=str(uuid.uuid4()),
@@ -216,14 +218,14 @@ def _create_tasks(
             status=Task.Status.IN_PROGRESS if assignee else Task.Status.PENDING,
             step_id=step.pk,
             assigned=assignee,
-            owner=next(picks[(workflow.coordinator_role_id, ROUND_ROBIN)]).user_id,
+            owner=owner.user_id,
             data=json.dumps(ticket.data),
             created=created_at,
-            deadline=created_at + sla[0],
-            due=sla[1],
+            deadline=task_deadline(workflow, priority, created_at=created_at),
+            due=due[0],
             role_id=step.role_id,
             step_name=step.name,
-            due_iso=sla[2],
+            due_iso=due[1],
             d_sequence=decision.sequence,
             d_strategy=decision.strategy,
             d_policy=decision.policy,
@@ -278,16 +280,23 @@ def _create_tasks(
     ]
 
 
+def pick_keys(routes: Iterable[Route]) -> list[tuple[int, PickRule]]:
+    """The picks tasks on these routes need, in order: per task its assignee (its first step's rule), then its owner
+    (the coordinator role). Made in ticket order, so how tickets are split into batches changes no pick (the
+    routing simulator relies on it)."""
+    keys = []
+    for route in routes:
+        keys.append((route.first_step.role_id, PickRule.of(route.first_step)))
+        keys.append((route.workflow.coordinator_role_id, OWNER))
+    return keys
+
+
 def _decide_batch(
     fresh: Sequence[tuple[IncomingTicket, Route]], *, locked: Mapping[int, RoundRobinCursor] | None = None
-) -> dict[tuple[int, PickRule], Iterator[Decision]]:
-    """The batch's decisions, one ``decide`` call: per ticket an assignee (its first step's rule) and an owner (the
-    coordinator role, round-robin). Consume them in ticket order, assignee first (a role may serve both)."""
-    needed: Counter[tuple[int, PickRule]] = Counter()
-    for _, route in fresh:
-        needed[(route.workflow.coordinator_role_id, ROUND_ROBIN)] += 1
-        needed[(route.first_step.role_id, PickRule.of(route.first_step))] += 1
-    return {key: iter(made) for key, made in decide(needed, locked=locked).items()}
+) -> list[tuple[Decision, Decision]]:
+    """The batch's decisions, one call: per ticket (in order) its assignee's and its owner's."""
+    made = iter(decide_in_order(pick_keys(route for _, route in fresh), locked=locked))
+    return list(zip(made, made, strict=True))
 
 
 class _JsonMemo:
@@ -394,10 +403,10 @@ def _create_tasks_orm(routed: Sequence[tuple[IncomingTicket, Route]], *, now: da
     picks = _decide_batch(fresh)
     tasks = []
     decisions = []
-    for ticket, route in fresh:
+    for (ticket, route), (decision, owner) in zip(fresh, picks, strict=True):
         priority = hdts.internal_priority(ticket.data["priority"])
         created_at = ticket.created_at
-        decisions.append(next(picks[(route.first_step.role_id, PickRule.of(route.first_step))]))
+        decisions.append(decision)
         tasks.append(
             Task(
                 task_id=uuid.uuid4(),
@@ -408,10 +417,10 @@ def _create_tasks_orm(routed: Sequence[tuple[IncomingTicket, Route]], *, now: da
                 priority=priority,
                 status=Task.Status.PENDING,
                 current_step=route.first_step,
-                owner_id=next(picks[(route.workflow.coordinator_role_id, ROUND_ROBIN)]).user_id,
+                owner_id=owner.user_id,
                 ticket_data=ticket.data,
                 ticket_created_at=created_at,
-                sla_deadline=created_at + task_sla(route.workflow, priority),
+                sla_deadline=task_deadline(route.workflow, priority, created_at=created_at),
             )
         )
     apply_picks(tasks, decisions, now=now)

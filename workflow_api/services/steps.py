@@ -14,6 +14,17 @@ def task_sla(workflow: Workflow, priority: str) -> timedelta:
     return getattr(workflow, f"sla_{priority}")
 
 
+def task_deadline(workflow: Workflow, priority: str, *, created_at: datetime) -> datetime:
+    """When a task's SLA runs out: from its ticket's creation, the workflow's SLA for the priority. The one
+    deadline rule of intake and of the routing simulator."""
+    return created_at + task_sla(workflow, priority)
+
+
+def step_due_at(step: WorkflowStep, priority: str, *, now: datetime) -> datetime:
+    """When a task entering ``step`` at ``now`` is due there: the task's SLA × the step's weight."""
+    return now + task_sla(step.workflow, priority) * (float(step.sla_weight) / 100)
+
+
 def open_step_instances(
     tasks: Sequence[Task],
     decisions: Sequence[Decision],
@@ -31,7 +42,7 @@ def open_step_instances(
         StepInstance(
             task=task,
             step=task.current_step,
-            due_at=now + task_sla(task.current_step.workflow, task.priority) * (float(task.current_step.sla_weight) / 100),
+            due_at=step_due_at(task.current_step, task.priority, now=now),
             started_at=now,
         )
         for task in tasks
