@@ -13,7 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -44,7 +44,8 @@ from workflow_api.services.assignment import (
     report_unassigned,
 )
 from workflow_api.services.audit import audit_event, record_events
-from workflow_api.services.steps import open_step_instances, task_sla
+from workflow_api.services.deadlines import first_warning, task_deadline
+from workflow_api.services.steps import open_step_instances
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def match_workflows(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str
         status=Workflow.Status.DEPLOYED,
         category__in={key[0] for key in keys},
         sub_category__in={key[1] for key in keys},
-    ).select_related("coordinator_role").prefetch_related(Prefetch("steps", queryset=steps))
+    ).select_related("coordinator_role", "calendar").prefetch_related(Prefetch("steps", queryset=steps))
     deployed = {}
     for workflow in workflows:
         first = next(iter(workflow.steps.all()), None)
@@ -193,17 +194,17 @@ def _create_tasks(
     picks = _decide_batch(fresh, locked=cursors)
     json_of = _JsonMemo()
     priority_map = dict(hdts.PRIORITY_MAP)  # read once per batch (it reads settings)
-    slas: dict[tuple[int, str], tuple[timedelta, datetime, str]] = {}
+    dues: dict[tuple[int, str], tuple[datetime, str]] = {}  # the first step's due time per (step, priority)
     rows = _TaskRows()
     for ticket, route in fresh:
         workflow, step = route.workflow, route.first_step
         priority = priority_map[ticket.data["priority"]]
-        sla = slas.get((step.pk, priority))
-        if sla is None:
-            total = task_sla(workflow, priority)
-            due_at = now + total * (float(step.sla_weight) / 100)
-            sla = slas[(step.pk, priority)] = (total, due_at, due_at.isoformat())
+        due = dues.get((step.pk, priority))
+        if due is None:
+            due_at = task_deadline(workflow, priority, now, share=float(step.sla_weight) / 100)
+            due = dues[(step.pk, priority)] = (due_at, due_at.isoformat())
         created_at = ticket.created_at
+        warn_at, warn_percent = first_warning(workflow, priority, created_at)
         decision = next(picks[(step.role_id, PickRule.of(step))])
         assignee = decision.user_id
         rows.add(
@@ -219,11 +220,13 @@ def _create_tasks(
             owner=next(picks[(workflow.coordinator_role_id, ROUND_ROBIN)]).user_id,
             data=json.dumps(ticket.data),
             created=created_at,
-            deadline=created_at + sla[0],
-            due=sla[1],
+            deadline=task_deadline(workflow, priority, created_at),
+            warn_at=warn_at,
+            warn_percent=warn_percent,
+            due=due[0],
             role_id=step.role_id,
             step_name=step.name,
-            due_iso=sla[2],
+            due_iso=due[1],
             d_sequence=decision.sequence,
             d_strategy=decision.strategy,
             d_policy=decision.policy,
@@ -271,6 +274,8 @@ def _create_tasks(
             ticket_data=ticket.data,
             ticket_created_at=columns["created"][i],
             sla_deadline=columns["deadline"][i],
+            sla_next_warning_at=columns["warn_at"][i],
+            sla_next_warning_percent=columns["warn_percent"][i],
             created_at=now,
             updated_at=now,
         )
@@ -309,7 +314,8 @@ class _TaskRows:
     TYPES = {
         "task_id": "uuid", "workflow_id": "bigint", "ticket_id": "text", "title": "text", "description": "text",
         "priority": "text", "status": "text", "step_id": "bigint", "assigned": "bigint", "owner": "bigint",
-        "data": "jsonb", "created": "timestamptz", "deadline": "timestamptz", "due": "timestamptz",
+        "data": "jsonb", "created": "timestamptz", "deadline": "timestamptz", "warn_at": "timestamptz",
+        "warn_percent": "smallint", "due": "timestamptz",
         "role_id": "bigint", "step_name": "text", "due_iso": "text",
         "d_sequence": "bigint", "d_strategy": "text", "d_policy": "text", "d_candidates": "jsonb",
         "d_filters": "jsonb", "d_detail": "jsonb", "d_before": "bigint", "d_after": "bigint", "d_outcome": "text",
@@ -339,9 +345,9 @@ WITH i AS MATERIALIZED (SELECT * FROM unnest({arrays}) AS i({names})),
 t AS (
     INSERT INTO {task} (task_id, workflow_id, external_ticket_id, title, description, priority, status,
                         current_step_id, assigned_user_id, owner_id, ticket_data, ticket_created_at, sla_deadline,
-                        created_at, updated_at)
+                        sla_next_warning_at, sla_next_warning_percent, created_at, updated_at)
     SELECT task_id, workflow_id, ticket_id, title, description, priority, status, step_id, assigned, owner, data,
-           created, deadline, %(now)s, %(now)s
+           created, deadline, warn_at, warn_percent, %(now)s, %(now)s
     FROM i
     ON CONFLICT DO NOTHING
     RETURNING task_id
@@ -397,6 +403,7 @@ def _create_tasks_orm(routed: Sequence[tuple[IncomingTicket, Route]], *, now: da
     for ticket, route in fresh:
         priority = hdts.internal_priority(ticket.data["priority"])
         created_at = ticket.created_at
+        warn_at, warn_percent = first_warning(route.workflow, priority, created_at)
         decisions.append(next(picks[(route.first_step.role_id, PickRule.of(route.first_step))]))
         tasks.append(
             Task(
@@ -411,7 +418,9 @@ def _create_tasks_orm(routed: Sequence[tuple[IncomingTicket, Route]], *, now: da
                 owner_id=next(picks[(route.workflow.coordinator_role_id, ROUND_ROBIN)]).user_id,
                 ticket_data=ticket.data,
                 ticket_created_at=created_at,
-                sla_deadline=created_at + task_sla(route.workflow, priority),
+                sla_deadline=task_deadline(route.workflow, priority, created_at),
+                sla_next_warning_at=warn_at,
+                sla_next_warning_percent=warn_percent,
             )
         )
     apply_picks(tasks, decisions, now=now)

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from workflow_api.models import Assignment, StepInstance, Task, Workflow, WorkflowStep
+from workflow_api.models import Assignment, StepInstance, Task, WorkflowStep
 from workflow_api.services.assignment import Decision, apply_picks, decide_for_step, record_assignments
 from workflow_api.services.audit import audit_event, record_events
-
-
-def task_sla(workflow: Workflow, priority: str) -> timedelta:
-    """The workflow's total SLA for an internal priority."""
-    return getattr(workflow, f"sla_{priority}")
+from workflow_api.services.deadlines import task_deadline
 
 
 def open_step_instances(
@@ -22,8 +18,8 @@ def open_step_instances(
     actor_id: int | None = None,
     audit: bool = True,
 ) -> list[StepInstance]:
-    """Open the StepInstance of each (saved) task's ``current_step``, due at now + the task's SLA × the step's
-    weight, then record the assignments made by :func:`apply_picks` from ``decisions`` (the decisions, Assignment
+    """Open the StepInstance of each (saved) task's ``current_step``, due once the step's weight of the task's SLA
+    has run from now in the workflow's business time, then record the assignments made by :func:`apply_picks` from ``decisions`` (the decisions, Assignment
     rows, audit, notifications).
     ``audit=False``: the caller writes one event covering both (intake does, three rows per ticket being a
     measurable share of its cost)."""
@@ -31,7 +27,9 @@ def open_step_instances(
         StepInstance(
             task=task,
             step=task.current_step,
-            due_at=now + task_sla(task.current_step.workflow, task.priority) * (float(task.current_step.sla_weight) / 100),
+            due_at=task_deadline(
+                task.current_step.workflow, task.priority, now, share=float(task.current_step.sla_weight) / 100
+            ),
             started_at=now,
         )
         for task in tasks
@@ -66,8 +64,8 @@ def enter_step(
 ) -> None:
     """Move ``tasks`` (whose previous step, if any, is closed) into ``step`` and assign them per its rule.
 
-    Call inside ``transaction.atomic()``. Opens a StepInstance per task due at now + the task's SLA × the step's
-    weight, picks assignees from ``step.role`` (nobody eligible: the step's policy; held tasks stay pending, admins
+    Call inside ``transaction.atomic()``. Opens a StepInstance per task due at the step's weight of the task's SLA
+    from now (business time), picks assignees from ``step.role`` (nobody eligible: the step's policy; held tasks stay pending, admins
     are told once),
     saves the tasks (``current_step``, ``assigned_user``, ``status`` and the ``also_update`` fields, in one
     statement), writes audit events and publishes the assignment notifications after commit.
