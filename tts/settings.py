@@ -277,6 +277,8 @@ SPECTACULAR_SETTINGS = {
         "IntegrationErrorStatusEnum": "workflow_api.models.IntegrationError.Status",
         "AvailabilityStatusEnum": "workflow_api.models.AgentAvailability.Status",
         "NoEligiblePolicyEnum": "workflow_api.models.NoEligiblePolicy",
+        "TaskPauseReasonEnum": "workflow_api.models.TaskPause.Reason",
+        "ReasonEnum": "workflow_api.models.Assignment.Reason",
     },
 }
 

@@ -21,7 +21,7 @@ from tests.workflow_api.factories import (
     two_step_setup,
 )
 from tts_common import contracts
-from workflow_api.models import Assignment, AuditEvent, StepInstance, Task, WorkflowTransition
+from workflow_api.models import Assignment, AuditEvent, StepInstance, Task, TaskPause, WorkflowTransition
 
 pytestmark = pytest.mark.django_db
 
@@ -218,11 +218,15 @@ def test_hold_and_resume_pause_the_sla_clock(setup, act, published):
     assert act(task, agent, action="transfer", to_user=agent.user_id).status_code == 409
 
     two_hours_ago = timezone.now() - timedelta(hours=2)
+    # The deadline follows the pause log (the pause's start is what counts), as if held two hours ago.
     Task.objects.filter(pk=task.pk).update(on_hold_since=two_hours_ago)
+    TaskPause.objects.filter(task=task).update(started_at=two_hours_ago)
     due_before = StepInstance.objects.get().due_at
     body = act(task, agent, action="resume").json()
     task_after = Task.objects.get()
     assert body["status"] == "in_progress" and body["on_hold_since"] is None
+    [pause] = body["pauses"]
+    assert pause["reason"] == "on_hold" and pause["ended_at"] and pause["started_by"] == pause["ended_by"] == agent.user_id
     assert timedelta(hours=2) <= task_after.sla_deadline - task.sla_deadline < timedelta(hours=2, seconds=30)
     assert timedelta(hours=2) <= StepInstance.objects.get().due_at - due_before < timedelta(hours=2, seconds=30)
     assert act(task, agent, action="resume").status_code == 409
