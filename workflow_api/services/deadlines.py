@@ -163,18 +163,13 @@ def _recompute_batch(tasks: list[Task], *, now: datetime, reason: str) -> int:
         changed.append(task)
         if result.deadline_moved:
             events.append(
-                audit_event(
+                sla_event(
+                    task,
                     "task.sla_recomputed",
-                    entity_type="task",
-                    entity_id=str(task.task_id),
-                    ticket_id=task.external_ticket_id,
-                    data={
-                        "reason": reason,
-                        "old_deadline": old_deadline.isoformat(),
-                        "sla_deadline": task.sla_deadline.isoformat(),
-                        "breach_rearmed": result.breach_rearmed,
-                    },
-                    at=now,
+                    now,
+                    reason=reason,
+                    old_deadline=old_deadline.isoformat(),
+                    breach_rearmed=result.breach_rearmed,
                 )
             )
     Task.objects.bulk_update(changed, REARMED_FIELDS, batch_size=RECOMPUTE_BATCH_SIZE)
@@ -182,3 +177,15 @@ def _recompute_batch(tasks: list[Task], *, now: datetime, reason: str) -> int:
     record_events(events)
     logger.info("sla recomputed", extra={"operation": "sla.recompute", "tasks": len(tasks), "moved": len(events)})
     return len(events)
+
+
+def sla_event(task: Task, action: str, now: datetime, **data: object):
+    """An audit event about the task's SLA, naming its (new) deadline."""
+    return audit_event(
+        action,
+        entity_type="task",
+        entity_id=str(task.task_id),
+        ticket_id=task.external_ticket_id,
+        data={"sla_deadline": task.sla_deadline.isoformat(), **data},
+        at=now,
+    )

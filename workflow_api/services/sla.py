@@ -31,8 +31,8 @@ from django.utils import timezone
 from workflow_api.models import Assignment, RoleReplica, StepInstance, Task
 from workflow_api.services import notify
 from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide
-from workflow_api.services.audit import audit_event, record_events
-from workflow_api.services.deadlines import closed_pauses, next_warning
+from workflow_api.services.audit import record_events
+from workflow_api.services.deadlines import closed_pauses, next_warning, sla_event
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
                 task=task,
                 metadata={"sla_deadline": task.sla_deadline.isoformat(), "threshold": reached},
             )
-        events.append(_event(task, "task.sla_warning", now, notified_user=recipient, threshold=reached))
+        events.append(sla_event(task, "task.sla_warning", now, notified_user=recipient, threshold=reached))
     Task.objects.bulk_update(tasks, ["sla_next_warning_at", "sla_next_warning_percent"], batch_size=BATCH_SIZE)
     record_events(events)
     return ScanResult(warned=len(tasks))
@@ -178,7 +178,7 @@ def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
             task=task,
             metadata={"sla_deadline": task.sla_deadline.isoformat()},
         )
-        events.append(_event(task, "task.sla_breached", now, assigned_user=task.assigned_user_id))
+        events.append(sla_event(task, "task.sla_breached", now, assigned_user=task.assigned_user_id))
     record_events(events)
     return ScanResult(breached=len(tasks), escalated=_escalate(tasks, now=now))
 
@@ -268,7 +268,7 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
         )
     record_events(
         [
-            _event(
+            sla_event(
                 e.task,
                 "task.sla_escalated",
                 now,
@@ -281,14 +281,3 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
         ]
     )
     return len(moving)
-
-
-def _event(task: Task, action: str, now: datetime, **data: object):
-    return audit_event(
-        action,
-        entity_type="task",
-        entity_id=str(task.task_id),
-        ticket_id=task.external_ticket_id,
-        data={"sla_deadline": task.sla_deadline.isoformat(), **data},
-        at=now,
-    )
