@@ -19,6 +19,7 @@ DAY_SECONDS = 24 * 3600
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
 _WEEK = timedelta(days=7)
 _DAY = timedelta(days=1)
+_DAY_CACHE_SIZE = 4000  # about ten years of days
 
 
 def parse_clock(value: str) -> int:
@@ -41,6 +42,11 @@ class Schedule:
     hours: tuple[tuple[tuple[int, int], ...], ...]
     holidays: tuple[date, ...] = ()
     week_seconds: int = field(init=False)
+    # Per local date: its midnight and business windows as instants. Tasks of one workflow share their days, so a
+    # batch (intake, recompute, a monitor pass) converts each day once rather than once per task.
+    _days: dict[date, tuple[datetime, list[tuple[datetime, datetime]]]] = field(
+        init=False, default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if len(self.hours) != 7:
@@ -74,10 +80,22 @@ class Schedule:
         wall = datetime(day.year, day.month, day.day, tzinfo=self.zone) + timedelta(seconds=seconds)
         return wall.astimezone(UTC)
 
+    def _day(self, day: date) -> tuple[datetime, list[tuple[datetime, datetime]]]:
+        known = self._days.get(day)
+        if known is None:
+            if len(self._days) > _DAY_CACHE_SIZE:
+                self._days.clear()
+            windows = [] if self._is_holiday(day) else [
+                (self._instant(day, start), self._instant(day, end)) for start, end in self.hours[day.weekday()]
+            ]
+            known = self._days[day] = (self._instant(day, 0), windows)
+        return known
+
+    def _midnight(self, day: date) -> datetime:
+        return self._day(day)[0]
+
     def _windows(self, day: date) -> list[tuple[datetime, datetime]]:
-        if self._is_holiday(day):
-            return []
-        return [(self._instant(day, start), self._instant(day, end)) for start, end in self.hours[day.weekday()]]
+        return self._day(day)[1]
 
     def _is_holiday(self, day: date) -> bool:
         index = bisect_left(self.holidays, day)
@@ -88,7 +106,7 @@ class Schedule:
         index = bisect_left(self.holidays, day)
         if index < len(self.holidays) and self.holidays[index] < day + _WEEK:
             return False
-        return self._instant(day, 0) + _WEEK == self._instant(day + _WEEK, 0)
+        return self._midnight(day) + _WEEK == self._midnight(day + _WEEK)
 
     def _local_day(self, instant: datetime) -> date:
         # The day before too: with a window ending at 24:00 a day's business time can reach into the next date.
@@ -105,11 +123,10 @@ class Schedule:
         day = self._local_day(start)
         week = timedelta(seconds=self.week_seconds)
         while True:
-            midnight = self._instant(day, 0)
-            if cursor <= midnight and remaining > week and self._plain_week(day):
+            if cursor <= self._midnight(day) and remaining > week and self._plain_week(day):
                 remaining -= week
                 day += _WEEK
-                cursor = self._instant(day, 0)
+                cursor = self._midnight(day)
                 continue
             for window_start, window_end in self._windows(day):
                 if window_end <= cursor:
@@ -119,7 +136,7 @@ class Schedule:
                     return begin + remaining
                 remaining -= window_end - begin
             day += _DAY
-            cursor = max(cursor, self._instant(day, 0))
+            cursor = max(cursor, self._midnight(day))
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Business time in [start, end); zero when ``end`` is not after ``start``."""
@@ -131,17 +148,17 @@ class Schedule:
         week = timedelta(seconds=self.week_seconds)
         cursor = start
         while day <= last:
-            if cursor <= self._instant(day, 0) and day + _WEEK <= last and self._plain_week(day):
+            if cursor <= self._midnight(day) and day + _WEEK <= last and self._plain_week(day):
                 total += week
                 day += _WEEK
-                cursor = self._instant(day, 0)
+                cursor = self._midnight(day)
                 continue
             for window_start, window_end in self._windows(day):
                 begin, finish = max(window_start, cursor), min(window_end, end)
                 if begin < finish:
                     total += finish - begin
             day += _DAY
-            cursor = max(cursor, self._instant(day, 0))
+            cursor = max(cursor, self._midnight(day))
         return total
 
 
