@@ -3,9 +3,11 @@ or a workflow's SLA policy changes (markers re-armed), configurable warning thre
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -225,3 +227,14 @@ def test_workflow_sla_policy_api(setup, office):
     assert task.sla_next_warning_percent is None  # 80 % (Fri 22:48) is long past
     detail = admin.get(f"/tasks/{task.pk}/").json()
     assert detail["pauses"] == [] and "sla_next_warning_at" in detail
+
+
+def test_recompute_command_is_idempotent(setup, office):
+    task = ingested_task("T-1", created_at=manila(20, 10).isoformat())
+    Task.objects.filter(pk=task.pk).update(sla_deadline=manila(20, 11))  # as if an interrupted recompute left it
+    out = StringIO()
+    call_command("recompute_sla", stdout=out)
+    assert out.getvalue().strip() == "1 deadline(s) moved"
+    assert Task.objects.get(pk=task.pk).sla_deadline == manila(24, 10)
+    call_command("recompute_sla", "--workflow", str(task.workflow_id), stdout=out)
+    assert out.getvalue().strip().endswith("0 deadline(s) moved")
