@@ -12,14 +12,21 @@ def arm_open_tasks(apps, schema_editor) -> None:
     Task = apps.get_model("workflow_api", "Task")
     TaskPause = apps.get_model("workflow_api", "TaskPause")
     open_tasks = Task.objects.filter(status__in=["pending", "in_progress", "on_hold"], sla_breached_at__isnull=True)
-    for percent, warned in ((75, True), (90, False)):
-        span = models.ExpressionWrapper(
-            (models.F("sla_deadline") - models.F("ticket_created_at")) * (percent / 100),
-            output_field=models.DurationField(),
-        )
-        open_tasks.filter(sla_warned_at__isnull=warned).update(
-            sla_next_warning_at=models.F("ticket_created_at") + span, sla_next_warning_percent=percent
-        )
+    for percent, unwarned in ((75, True), (90, False)):
+        tasks = open_tasks.filter(sla_warned_at__isnull=unwarned)
+        if schema_editor.connection.vendor == "postgresql":
+            span = models.ExpressionWrapper(
+                (models.F("sla_deadline") - models.F("ticket_created_at")) * (percent / 100),
+                output_field=models.DurationField(),
+            )
+            tasks.update(sla_next_warning_at=models.F("ticket_created_at") + span, sla_next_warning_percent=percent)
+            continue
+        # SQLite (the embedded demo) cannot do that arithmetic in SQL: in Python, a small table.
+        rows = list(tasks.only("pk", "ticket_created_at", "sla_deadline"))
+        for task in rows:
+            task.sla_next_warning_at = task.ticket_created_at + (task.sla_deadline - task.ticket_created_at) * percent / 100
+            task.sla_next_warning_percent = percent
+        Task.objects.bulk_update(rows, ["sla_next_warning_at", "sla_next_warning_percent"], batch_size=500)
     TaskPause.objects.bulk_create(
         TaskPause(task_id=task_id, reason="on_hold", started_at=since)
         for task_id, since in Task.objects.filter(status="on_hold", on_hold_since__isnull=False).values_list(
