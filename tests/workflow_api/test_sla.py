@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -178,31 +179,51 @@ def test_time_on_hold_does_not_count(setup, scan):
     assert resumed.status == Task.Status.IN_PROGRESS and resumed.sla_warned_at is None
 
 
+def overlapping_scans(count: int = 4, **kwargs) -> ScanResult:
+    """``count`` scans started together in threads (each its own connection); their results summed."""
+    results: list[ScanResult] = []
+    start = threading.Barrier(count)
+
+    def run() -> None:
+        start.wait()
+        try:
+            results.append(sla_scan(batch_size=25, **kwargs))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum((r for r in results), ScanResult())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_overlapping_scans_claim_each_task_once():
     two_step_setup()
     for i in range(300):
         task_at(f"T-{i}", 0.9 if i % 3 else 1.2)  # 200 to warn, 100 to breach
-    results: list[ScanResult] = []
-    start = threading.Barrier(4)
-
-    def run() -> None:
-        start.wait()
-        try:
-            results.append(sla_scan(batch_size=25))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sum((r for r in results), ScanResult()) == ScanResult(warned=200, breached=100, escalated=100)
+    assert overlapping_scans() == ScanResult(warned=200, breached=100, escalated=100)
     assert AuditEvent.objects.filter(action="task.sla_warning").count() == 200
     assert AuditEvent.objects.filter(action="task.sla_breached").count() == 100
     assert Assignment.objects.filter(reason="escalation").count() == 100
     assert sla_scan() == ScanResult()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_scans_send_each_threshold_once():
+    two_step_setup()
+    for i in range(200):
+        task_at(f"T-{i}", 0.55)
+    now = timezone.now()
+    assert overlapping_scans(now=now) == ScanResult(warned=200)  # 50 %
+    assert overlapping_scans(now=now + SLA * 0.25) == ScanResult(warned=200)  # 80 %: 75
+    assert overlapping_scans(now=now + SLA * 0.25) == ScanResult()
+    assert overlapping_scans(now=now + SLA * 0.4) == ScanResult(warned=200)  # 95 %: 90
+    sent = Counter(AuditEvent.objects.filter(action="task.sla_warning").values_list("ticket_id", "data__threshold"))
+    assert len(sent) == 600 and set(sent.values()) == {1}
+    assert {threshold for _, threshold in sent} == {50, 75, 90}
 
 
 def test_one_scan_over_20k_open_tasks(setup):
