@@ -214,6 +214,8 @@ def test_workflow_sla_policy_api(setup, office):
     task = ingested_task("T-1", created_at=manila(20, 10).isoformat())
     shown = admin.get(f"/workflows/{workflow.pk}/").json()
     assert (shown["calendar_id"], shown["calendar_name"], shown["sla_warning_thresholds"]) == (office.pk, "Manila office", [50, 75, 90])
+    copy = admin.post(f"/workflows/{workflow.pk}/new-version/").json()  # new versions keep the policy
+    assert (copy["calendar_id"], copy["sla_warning_thresholds"]) == (office.pk, [50, 75, 90])
     # A deployed workflow takes its SLA policy, not other changes.
     assert admin.patch(f"/workflows/{workflow.pk}/", {"name": "x"}, format="json").status_code == 409
     for bad in ({"calendar_id": 999999}, {"sla_warning_thresholds": [90, 50]}, {"sla_warning_thresholds": [0]}):
