@@ -271,6 +271,8 @@ SPECTACULAR_SETTINGS = {
         "NoEligiblePolicyEnum": "workflow_api.models.NoEligiblePolicy",
         "NotificationTypeEnum": "tts_common.messages.NOTIFICATION_TYPES",
         "EmailModeEnum": "notification_service.models.EmailMode",
+        "TaskPauseReasonEnum": "workflow_api.models.TaskPause.Reason",
+        "ReasonEnum": "workflow_api.models.Assignment.Reason",
     },
 }
 

@@ -9,9 +9,11 @@ from django.contrib import admin
 from workflow_api.models import (
     Assignment,
     AuditEvent,
+    BusinessCalendar,
     RoleReplica,
     StepInstance,
     Task,
+    TaskPause,
     UserReplica,
     UserRole,
     Workflow,
@@ -66,13 +68,24 @@ class AssignmentInline(ReadOnlyInline):
     fields = ["user", "role", "reason", "assigned_by_id", "assigned_at", "ended_at"]
 
 
+class TaskPauseInline(ReadOnlyInline):
+    model = TaskPause
+    fields = ["reason", "notes", "started_at", "ended_at", "started_by_id", "ended_by_id"]
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["name", "time_zone", "updated_at"]
+    search_fields = ["name"]
+
+
 @admin.register(Task)
 class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["external_ticket_id", "title", "status", "priority", "current_step", "assigned_user", "sla_deadline"]
     list_filter = ["status", "priority"]
     search_fields = ["external_ticket_id", "title"]
     list_select_related = ["current_step", "assigned_user"]
-    inlines = [StepInstanceInline, AssignmentInline]
+    inlines = [StepInstanceInline, AssignmentInline, TaskPauseInline]
 
 
 class UserRoleInline(ReadOnlyInline):

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import uuid
+from functools import cached_property
 
 from django.db import models
 from django.db.models import Q
+
+from workflow_api.business_time import Schedule
 
 
 class Priority(models.TextChoices):
@@ -97,8 +100,39 @@ class RoleSettings(models.Model):
 
 
 # --- Workflow definitions ----------------------------------------------------------------------------------------
-# A task is in SLA warning once 1/SLA_WARNING_DIVISOR of its workflow's SLA is left (75 % used), hold time excluded.
+# The task list's sla_state shows "warning" once 1/SLA_WARNING_DIVISOR of the SLA is left (75 % used), hold time
+# excluded; the monitor warns at each of the workflow's sla_warning_thresholds.
 SLA_WARNING_DIVISOR = 4
+DEFAULT_SLA_WARNING_THRESHOLDS = (50, 75, 90)
+
+
+def default_sla_warning_thresholds() -> list[int]:
+    return list(DEFAULT_SLA_WARNING_THRESHOLDS)
+
+
+class BusinessCalendar(models.Model):
+    """When SLA clocks run: working hours per weekday (local wall-clock times in ``time_zone``), minus holidays.
+
+    ``weekly_hours``: ``{"mon": [["09:00", "17:00"]], ...}``, a weekday left out is closed; ``holidays``: ISO dates.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    time_zone = models.CharField(max_length=64)  # IANA, e.g. Asia/Manila
+    weekly_hours = models.JSONField()
+    holidays = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @cached_property
+    def schedule(self) -> Schedule:
+        return Schedule.build(self.time_zone, self.weekly_hours, self.holidays)
+
 
 class Workflow(models.Model):
     class Status(models.TextChoices):
@@ -124,6 +158,10 @@ class Workflow(models.Model):
     sla_medium = models.DurationField()
     sla_high = models.DurationField()
     sla_urgent = models.DurationField()
+    # Null: the SLA clock runs round the clock. May change on a deployed workflow: open tasks are recomputed.
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, null=True, blank=True, related_name="workflows")
+    # Percents of the SLA at which the assignee is warned, ascending; each warning is sent once per task.
+    sla_warning_thresholds = models.JSONField(default=default_sla_warning_thresholds)
     created_by_id = models.BigIntegerField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     deployed_at = models.DateTimeField(null=True, blank=True)
@@ -240,10 +278,17 @@ class Task(models.Model):
     owner = models.ForeignKey(UserReplica, on_delete=models.PROTECT, null=True, blank=True, related_name="owned_tasks")
     ticket_data = models.JSONField()  # the HDTS ticket as received (requester, attachments, ...)
     ticket_created_at = models.DateTimeField()  # the SLA clock starts here
+    # When the SLA's business time, pauses excluded, runs out (services/deadlines.py); recomputed from the pause log
+    # on resume and when the workflow's calendar changes.
     sla_deadline = models.DateTimeField()
     on_hold_since = models.DateTimeField(null=True, blank=True)
-    # Set once each by the SLA monitor (services/sla.py), in the UPDATE that claims the task: never sent twice.
+    # The next pre-breach warning: at sla_next_warning_at, sla_next_warning_percent % of the SLA has run (null: no
+    # warning left). The SLA monitor (services/sla.py) claims it in one UPDATE that moves it to the following
+    # threshold, so each is sent once; sla_warned_at is when the latest was sent.
+    sla_next_warning_at = models.DateTimeField(null=True, blank=True)
+    sla_next_warning_percent = models.PositiveSmallIntegerField(null=True, blank=True)
     sla_warned_at = models.DateTimeField(null=True, blank=True)
+    # Set once by the SLA monitor, in the UPDATE that claims the breach.
     sla_breached_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -276,9 +321,11 @@ class Task(models.Model):
             # What the SLA monitor still has to look at, by deadline: it scans only these (tasks on hold are out:
             # their clock is stopped), so a scan's cost follows what is due, not how many tasks are open.
             models.Index(
-                fields=["workflow", "priority", "sla_deadline"],  # the warning point depends on the first two
-                condition=Q(status__in=["pending", "in_progress"], sla_warned_at__isnull=True, sla_breached_at__isnull=True),
-                name="task_sla_unwarned",
+                fields=["sla_next_warning_at"],
+                condition=Q(
+                    status__in=["pending", "in_progress"], sla_next_warning_at__isnull=False, sla_breached_at__isnull=True
+                ),
+                name="task_sla_next_warning",
             ),
             models.Index(
                 fields=["sla_deadline"],
@@ -289,6 +336,28 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_ticket_id}: {self.title}"
+
+
+class TaskPause(models.Model):
+    """A stretch of time the task's SLA clock stood still, and why: the log deadlines are recomputed from."""
+
+    class Reason(models.TextChoices):
+        ON_HOLD = "on_hold"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="pauses")
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    notes = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)  # null: still paused
+    started_by_id = models.BigIntegerField(null=True, blank=True)  # null = the engine
+    ended_by_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [models.Index(fields=["task", "started_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["task"], condition=Q(ended_at__isnull=True), name="one_open_pause_per_task")
+        ]
 
 
 class StepInstance(models.Model):

@@ -9,18 +9,22 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from workflow_api.business_time import WEEKDAYS
 from workflow_api.models import (
+    DEFAULT_SLA_WARNING_THRESHOLDS,
     AgentAvailability,
     Assignment,
     AssignmentDecision,
     AssignmentStrategy,
     AuditEvent,
+    BusinessCalendar,
     DeadLetter,
     ExternalAction,
     IntegrationError,
     NoEligiblePolicy,
     StepInstance,
     Task,
+    TaskPause,
     UnroutedTicket,
     UserReplica,
     Workflow,
@@ -42,6 +46,19 @@ class SlaHoursSerializer(serializers.Serializer):
     medium = serializers.FloatField(min_value=1 / 60, max_value=24 * 366)
     high = serializers.FloatField(min_value=1 / 60, max_value=24 * 366)
     urgent = serializers.FloatField(min_value=1 / 60, max_value=24 * 366)
+
+
+class WarningThresholdsField(serializers.ListField):
+    """Percents of the SLA, ascending and distinct, each 1–99."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=serializers.IntegerField(min_value=1, max_value=99), max_length=10, **kwargs)
+
+    def to_internal_value(self, data: Any) -> list[int]:
+        values = super().to_internal_value(data)
+        if values != sorted(set(values)):
+            raise serializers.ValidationError("Thresholds must be ascending and distinct.")
+        return values
 
 
 class StepInputSerializer(serializers.Serializer):
@@ -82,7 +99,19 @@ class TransitionInputSerializer(serializers.Serializer):
     )
 
 
-class WorkflowInputSerializer(serializers.Serializer):
+class PatchableSerializer(serializers.Serializer):
+    """``patch=True``: any subset of the top-level keys, each still validated in full (DRF's partial=True would
+    also let nested items miss required keys), and no defaults for the keys left out."""
+
+    def __init__(self, *args: Any, patch: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if patch:
+            for field in self.fields.values():
+                field.required = False
+                field.default = empty
+
+
+class WorkflowInputSerializer(PatchableSerializer):
     """A draft workflow. PATCH may send any subset of the keys; ``steps`` replaces the whole graph, so it needs
     ``transitions`` too."""
 
@@ -100,17 +129,18 @@ class WorkflowInputSerializer(serializers.Serializer):
         help_text="Who takes over tasks that breach their SLA (round-robin); null: the task's coordinator.",
     )
     sla_hours = SlaHoursSerializer()
+    calendar_id = serializers.IntegerField(
+        allow_null=True,
+        default=None,
+        help_text="Business calendar the SLA clock runs on (GET /calendars/); null: round the clock. May change on "
+        "a deployed workflow: open tasks' deadlines are recomputed.",
+    )
+    sla_warning_thresholds = WarningThresholdsField(
+        default=list(DEFAULT_SLA_WARNING_THRESHOLDS),
+        help_text="Percents of the SLA at which the assignee is warned, once each. May change on a deployed workflow.",
+    )
     steps = StepInputSerializer(many=True)
     transitions = TransitionInputSerializer(many=True, default=list)
-
-    def __init__(self, *args: Any, patch: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if patch:
-            # Any subset of the top-level keys, each still validated in full (DRF's partial=True would also let
-            # nested steps and transitions miss required keys), and no defaults for the keys left out.
-            for field in self.fields.values():
-                field.required = False
-                field.default = empty
 
 
 class StepSerializer(serializers.ModelSerializer):
@@ -139,6 +169,8 @@ class WorkflowSerializer(serializers.ModelSerializer):
         source="escalation_role.name", read_only=True, allow_null=True, default=None
     )
     sla_hours = serializers.SerializerMethodField()
+    calendar_name = serializers.CharField(source="calendar.name", read_only=True, allow_null=True, default=None)
+    sla_warning_thresholds = serializers.ListField(child=serializers.IntegerField(), read_only=True)
     steps = StepSerializer(many=True, read_only=True)
     transitions = TransitionSerializer(many=True, read_only=True)
 
@@ -146,13 +178,40 @@ class WorkflowSerializer(serializers.ModelSerializer):
         model = Workflow
         fields = [
             "id", "lineage", "version", "name", "description", "category", "sub_category", "department", "status",
-            "coordinator_role_id", "coordinator_role_name", "escalation_role_id", "escalation_role_name", "sla_hours", "steps", "transitions", "created_by_id",
+            "coordinator_role_id", "coordinator_role_name", "escalation_role_id", "escalation_role_name", "sla_hours", "calendar_id", "calendar_name", "sla_warning_thresholds",
+            "steps", "transitions", "created_by_id",
             "created_at", "deployed_at",
         ]  # fmt: skip
 
     @extend_schema_field(SlaHoursSerializer)
     def get_sla_hours(self, workflow: Workflow) -> dict[str, float]:
         return {priority: getattr(workflow, field).total_seconds() / HOUR for priority, field in SLA_FIELDS.items()}
+
+
+# --- Calendars -----------------------------------------------------------------------------------------------------
+class CalendarInputSerializer(PatchableSerializer):
+    """A business calendar; PATCH may send any subset of the keys."""
+
+    name = serializers.CharField(max_length=100)
+    time_zone = serializers.CharField(max_length=64, help_text="IANA time zone, e.g. Asia/Manila.")
+    weekly_hours = serializers.DictField(
+        child=serializers.ListField(
+            child=serializers.ListField(child=serializers.CharField(max_length=5), min_length=2, max_length=2),
+            max_length=24,
+        ),
+        help_text=f"Working windows per weekday ({', '.join(WEEKDAYS)}) as [start, end] local HH:MM times "
+        '("24:00" ends at midnight), e.g. {"mon": [["09:00", "17:00"]]}; a weekday left out is closed.',
+    )
+    holidays = serializers.ListField(child=serializers.DateField(), default=list, max_length=1000)
+
+
+class CalendarSerializer(serializers.ModelSerializer):
+    weekly_hours = serializers.DictField(child=serializers.ListField(child=serializers.ListField(child=serializers.CharField())))
+    holidays = serializers.ListField(child=serializers.DateField())
+
+    class Meta:
+        model = BusinessCalendar
+        fields = ["id", "name", "time_zone", "weekly_hours", "holidays", "created_at", "updated_at"]
 
 
 # --- Tasks ---------------------------------------------------------------------------------------------------------
@@ -224,8 +283,18 @@ class DecisionSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class TaskPauseSerializer(serializers.ModelSerializer):
+    started_by = serializers.IntegerField(source="started_by_id", allow_null=True)
+    ended_by = serializers.IntegerField(source="ended_by_id", allow_null=True)
+
+    class Meta:
+        model = TaskPause
+        fields = ["id", "reason", "notes", "started_at", "ended_at", "started_by", "ended_by"]
+
+
 class TaskDetailSerializer(TaskSerializer):
     step_history = StepInstanceSerializer(source="step_instances", many=True)
+    pauses = TaskPauseSerializer(many=True, help_text="When the SLA clock stood still and why, oldest first.")
     assignments = AssignmentSerializer(many=True)
     decisions = DecisionSerializer(many=True, help_text="Every assignment decision made for the task, oldest first.")
     external_requested_by = serializers.IntegerField(source="external_requested_by_id", allow_null=True)
@@ -233,6 +302,7 @@ class TaskDetailSerializer(TaskSerializer):
     class Meta(TaskSerializer.Meta):
         fields = [
             *TaskSerializer.Meta.fields, "ticket_data", "ticket_created_at", "step_history", "assignments", "decisions",
+            "pauses", "sla_next_warning_at", "sla_next_warning_percent",
             "external_action", "external_attempt", "external_requested_at", "external_requested_by",
             "external_requested_by_username", "external_reference", "external_reason", "external_error",
         ]  # fmt: skip

@@ -37,8 +37,8 @@ from workflow_api.selectors.intake import (
 from workflow_api.selectors.integrations import integration_health_list
 from workflow_api.selectors.simulation import simulate_tickets
 from workflow_api.selectors.tasks import task_get, task_is_visible, task_list
-from workflow_api.selectors.workflows import workflow_get, workflow_list
-from workflow_api.services import actions, availability, dead_letters, workflows
+from workflow_api.selectors.workflows import calendar_get, calendar_list, workflow_get, workflow_list
+from workflow_api.services import actions, availability, calendars, dead_letters, workflows
 
 
 def _openapi_schema(schema: Any) -> Any:
@@ -92,7 +92,8 @@ class WorkflowListCreateApi(generics.ListAPIView):
 
 
 class WorkflowDetailApi(generics.GenericAPIView):
-    """One workflow; PUT/PATCH change a draft (409 once deployed or archived: create a new version instead)."""
+    """One workflow; PUT/PATCH change a draft (409 once deployed or archived: create a new version instead), or
+    any workflow's SLA policy alone (calendar_id, sla_warning_thresholds), which recomputes its open tasks."""
 
     permission_classes = [IsAdminOrReadOnly]
     serializer_class = serializers.WorkflowSerializer
@@ -148,6 +149,61 @@ class WorkflowNewVersionApi(_WorkflowCommandApi):
 
     command = staticmethod(workflows.workflow_new_version)
     created = status.HTTP_201_CREATED
+
+
+# --- Calendars -----------------------------------------------------------------------------------------------------
+def _calendar_response(calendar_id: int, code: int = status.HTTP_200_OK) -> Response:
+    calendar = calendar_get(calendar_id=calendar_id)
+    if calendar is None:
+        raise NotFound("Calendar not found.")
+    return Response(serializers.CalendarSerializer(calendar).data, status=code)
+
+
+class CalendarListCreateApi(generics.ListAPIView):
+    """Business calendars SLA clocks run on (any authenticated user); define one (admins)."""
+
+    permission_classes = [IsAdminOrReadOnly]
+    serializer_class = serializers.CalendarSerializer
+
+    def get_queryset(self):
+        return calendar_list()
+
+    @extend_schema(request=serializers.CalendarInputSerializer, responses={201: serializers.CalendarSerializer, **_ERRORS})
+    def post(self, request: Request) -> Response:
+        body = serializers.CalendarInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        calendar = calendars.calendar_create(actor=request.user, data=body.validated_data)
+        return _calendar_response(calendar.pk, status.HTTP_201_CREATED)
+
+
+class CalendarDetailApi(generics.GenericAPIView):
+    """One calendar; PUT/PATCH change it (the open tasks of its workflows get their deadlines recomputed); DELETE
+    (409 while a workflow uses it)."""
+
+    permission_classes = [IsAdminOrReadOnly]
+    serializer_class = serializers.CalendarSerializer
+
+    def get(self, request: Request, calendar_id: int) -> Response:
+        return _calendar_response(calendar_id)
+
+    @extend_schema(request=serializers.CalendarInputSerializer, responses={200: serializers.CalendarSerializer, **_ERRORS})
+    def put(self, request: Request, calendar_id: int) -> Response:
+        return self._update(request, calendar_id, patch=False)
+
+    @extend_schema(request=serializers.CalendarInputSerializer, responses={200: serializers.CalendarSerializer, **_ERRORS})
+    def patch(self, request: Request, calendar_id: int) -> Response:
+        return self._update(request, calendar_id, patch=True)
+
+    @extend_schema(responses={204: None, **_ERRORS})
+    def delete(self, request: Request, calendar_id: int) -> Response:
+        calendars.calendar_delete(calendar_id=calendar_id, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _update(self, request: Request, calendar_id: int, patch: bool) -> Response:
+        body = serializers.CalendarInputSerializer(data=request.data, patch=patch)
+        body.is_valid(raise_exception=True)
+        calendars.calendar_update(calendar_id=calendar_id, actor=request.user, data=body.validated_data)
+        return _calendar_response(calendar_id)
 
 
 # --- Tasks ---------------------------------------------------------------------------------------------------------

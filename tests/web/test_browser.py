@@ -62,6 +62,8 @@ def test_agent_logs_in_sees_the_queued_task_and_approves_it(stack: Stack, browse
     expect(decision).to_contain_text(agent)
     expect(decision).to_contain_text("Round robin, if none: Hold · 3 candidate(s)")
     expect(page.locator("#task-sla")).to_be_visible()
+    expect(page.locator("#pauses")).to_contain_text("The SLA clock has not been paused.")
+    expect(page.locator("#ticket-facts")).to_contain_text("Next SLA warning50% · ")
     for action in ("approve", "reject", "escalate", "transfer", "hold"):
         expect(page.locator(f"[data-action={action}]")).to_be_visible()
     browser.screenshot(page, "03-task")
@@ -252,6 +254,8 @@ def test_admin_pages_workflow_graph_and_health(stack: Stack, browser: Browser) -
     expect(graph.locator(".graph-edge-approve")).to_have_count(2)
     expect(graph.locator(".graph-edge-reject")).to_have_count(2)
     expect(admin.locator("#wf-steps")).to_contain_text("Network Engineer")
+    expect(admin.locator("#wf-facts")).to_contain_text("SLA clockRound the clock")
+    expect(admin.locator("#wf-facts")).to_contain_text("SLA warnings50%, 75%, 90%")
     admin.locator(".wf-item", has_text="Equipment Request").click()
     expect(admin.locator("#wf-steps tr", has_text="Budget Approval")).to_contain_text("BMS budget check")
     admin.locator(".wf-item", has_text="Network Issue").click()

@@ -207,7 +207,7 @@ def test_transfer_target_must_be_an_active_user_of_the_step_role(setup, act):
     assert Assignment.objects.count() == 1
 
 
-def test_hold_and_resume_pause_the_sla_clock(setup, act, published):
+def test_hold_and_resume_pause_the_sla_clock(setup, act, published, monkeypatch):
     task = ingested_task("T-1")
     agent = task.assigned_user
     body = act(task, agent, action="hold").json()
@@ -217,12 +217,15 @@ def test_hold_and_resume_pause_the_sla_clock(setup, act, published):
         assert response.status_code == 409 and response.json()["code"] == "conflict"
     assert act(task, agent, action="transfer", to_user=agent.user_id).status_code == 409
 
-    two_hours_ago = timezone.now() - timedelta(hours=2)
-    Task.objects.filter(pk=task.pk).update(on_hold_since=two_hours_ago)
+    # Resumed two hours later: the deadlines follow the pause log.
+    two_hours_later = timezone.now() + timedelta(hours=2)
+    monkeypatch.setattr(timezone, "now", lambda: two_hours_later)
     due_before = StepInstance.objects.get().due_at
     body = act(task, agent, action="resume").json()
     task_after = Task.objects.get()
     assert body["status"] == "in_progress" and body["on_hold_since"] is None
+    [pause] = body["pauses"]
+    assert pause["reason"] == "on_hold" and pause["ended_at"] and pause["started_by"] == pause["ended_by"] == agent.user_id
     assert timedelta(hours=2) <= task_after.sla_deadline - task.sla_deadline < timedelta(hours=2, seconds=30)
     assert timedelta(hours=2) <= StepInstance.objects.get().due_at - due_before < timedelta(hours=2, seconds=30)
     assert act(task, agent, action="resume").status_code == 409

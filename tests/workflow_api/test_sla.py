@@ -1,10 +1,11 @@
-"""The SLA monitor: warnings at 75 %, breaches and escalation, once each, holds not counted, overlapping scans,
+"""The SLA monitor: warnings at each threshold (50/75/90 %) once, breaches and escalation, once each, holds not counted, overlapping scans,
 a scan over 20k open tasks, and the job run by a real beat and worker."""
 from __future__ import annotations
 
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -78,20 +79,31 @@ def audited(action: str) -> list[str]:
     return sorted(AuditEvent.objects.filter(action=action).values_list("ticket_id", flat=True))
 
 
-def test_warning_at_75_percent_once_to_the_assignee(setup, scan, published):
-    early, due, later = task_at("T-50", 0.5), task_at("T-80", 0.8), task_at("T-74", 0.74)
-    published.clear()
-    assert scan() == ScanResult(warned=1)
-    assert inapp(published, "sla_warning") == [(due.assigned_user_id, "T-80")]
-    assert audited("task.sla_warning") == ["T-80"]
-    assert Task.objects.get(pk=due.pk).sla_warned_at is not None
-    assert Task.objects.filter(sla_warned_at__isnull=False).count() == 1
+def thresholds_warned() -> dict[str, list[int]]:
+    warned: dict[str, list[int]] = {}
+    for event in AuditEvent.objects.filter(action="task.sla_warning").order_by("occurred_at", "id"):
+        warned.setdefault(event.ticket_id, []).append(event.data["threshold"])
+    return warned
 
-    assert scan() == ScanResult()  # once
-    Task.objects.filter(pk=later.pk).update(sla_deadline=timezone.now() + SLA / 5)  # a fifth of its SLA left
-    assert scan() == ScanResult(warned=1)
-    assert inapp(published, "sla_warning") == sorted([(due.assigned_user_id, "T-80"), (later.assigned_user_id, "T-74")])
+
+def test_warnings_at_each_threshold_once_to_the_assignee(setup, scan, published):
+    early, middle, late = task_at("T-40", 0.4), task_at("T-60", 0.6), task_at("T-80", 0.8)
+    now = timezone.now()
+    published.clear()
+    # T-80 passed 50 % and 75 % since the last scan: one warning, naming the highest.
+    assert scan(now=now) == ScanResult(warned=2)
+    assert inapp(published, "sla_warning") == sorted([(middle.assigned_user_id, "T-60"), (late.assigned_user_id, "T-80")])
+    assert thresholds_warned() == {"T-60": [50], "T-80": [75]}
     assert Task.objects.get(pk=early.pk).sla_warned_at is None
+    assert Task.objects.get(pk=late.pk).sla_next_warning_percent == 90
+    assert scan(now=now) == ScanResult()  # once
+
+    assert scan(now=now + SLA * 0.12) == ScanResult(warned=2)  # T-40 at 52 %, T-80 at 92 %
+    assert scan(now=now + SLA * 0.25) == ScanResult(warned=1, breached=1, escalated=1)  # T-60 at 85 %; T-80 late
+    assert thresholds_warned() == {"T-40": [50], "T-60": [50, 75], "T-80": [75, 90]}
+    assert Task.objects.get(pk=late.pk).sla_next_warning_at is None
+    notice = next(k for n, k in published() if n == contracts.INAPP_NOTIFICATION.task and k["related_ticket_id"] == "T-40")
+    assert "50%" in notice["subject"]
 
 
 def test_breach_escalates_round_robin_within_the_escalation_role(setup, scan, published):
@@ -167,31 +179,51 @@ def test_time_on_hold_does_not_count(setup, scan):
     assert resumed.status == Task.Status.IN_PROGRESS and resumed.sla_warned_at is None
 
 
+def overlapping_scans(count: int = 4, **kwargs) -> ScanResult:
+    """``count`` scans started together in threads (each its own connection); their results summed."""
+    results: list[ScanResult] = []
+    start = threading.Barrier(count)
+
+    def run() -> None:
+        start.wait()
+        try:
+            results.append(sla_scan(batch_size=25, **kwargs))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum((r for r in results), ScanResult())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_overlapping_scans_claim_each_task_once():
     two_step_setup()
     for i in range(300):
         task_at(f"T-{i}", 0.9 if i % 3 else 1.2)  # 200 to warn, 100 to breach
-    results: list[ScanResult] = []
-    start = threading.Barrier(4)
-
-    def run() -> None:
-        start.wait()
-        try:
-            results.append(sla_scan(batch_size=25))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sum((r for r in results), ScanResult()) == ScanResult(warned=200, breached=100, escalated=100)
+    assert overlapping_scans() == ScanResult(warned=200, breached=100, escalated=100)
     assert AuditEvent.objects.filter(action="task.sla_warning").count() == 200
     assert AuditEvent.objects.filter(action="task.sla_breached").count() == 100
     assert Assignment.objects.filter(reason="escalation").count() == 100
     assert sla_scan() == ScanResult()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_scans_send_each_threshold_once():
+    two_step_setup()
+    for i in range(200):
+        task_at(f"T-{i}", 0.55)
+    now = timezone.now()
+    assert overlapping_scans(now=now) == ScanResult(warned=200)  # 50 %
+    assert overlapping_scans(now=now + SLA * 0.25) == ScanResult(warned=200)  # 80 %: 75
+    assert overlapping_scans(now=now + SLA * 0.25) == ScanResult()
+    assert overlapping_scans(now=now + SLA * 0.4) == ScanResult(warned=200)  # 95 %: 90
+    sent = Counter(AuditEvent.objects.filter(action="task.sla_warning").values_list("ticket_id", "data__threshold"))
+    assert len(sent) == 600 and set(sent.values()) == {1}
+    assert {threshold for _, threshold in sent} == {50, 75, 90}
 
 
 def test_one_scan_over_20k_open_tasks(setup):
@@ -205,10 +237,12 @@ def test_one_scan_over_20k_open_tasks(setup):
         # 500 breached, 2000 in their last quarter, the rest earlier on.
         elapsed = 1.1 if i < 500 else 0.8 if i < 2500 else 0.3
         created = now - SLA * elapsed
+        next_warning = 50 if elapsed < 0.5 else 75
         task = Task(
             task_id=uuid.uuid4(), workflow=workflow, external_ticket_id=f"B-{i}", title=f"Bench {i}", priority="high",
             status=Task.Status.IN_PROGRESS, current_step=step, assigned_user=agents[i % 3], owner=owner,
             ticket_data={}, ticket_created_at=created, sla_deadline=created + SLA,
+            sla_next_warning_at=created + SLA * next_warning / 100, sla_next_warning_percent=next_warning,
         )  # fmt: skip
         tasks.append(task)
         instances.append(StepInstance(task=task, step=step, due_at=created + SLA, started_at=created))

@@ -27,7 +27,8 @@ from workflow_api.services.ingestion import (
     match_workflows,
     pick_keys,
 )
-from workflow_api.services.steps import step_due_at, task_deadline
+from workflow_api.services.deadlines import task_deadline
+from workflow_api.services.steps import step_due_at
 
 
 class Outcome:
@@ -211,7 +212,7 @@ def _simulate_tasks(routed: Sequence[tuple[Simulation, IncomingTicket, Route]], 
         }  # fmt: skip
         result.priority = {"hdts": ticket.data["priority"], "internal": priority}
         result.created_at = ticket.created_at
-        result.sla_deadline = task_deadline(workflow, priority, created_at=ticket.created_at)
+        result.sla_deadline = task_deadline(workflow, priority, ticket.created_at)
         due_at = step_due_at(step, priority, now=now)
         result.step = {
             "step_id": step.pk, "name": step.name, "role_id": step.role_id, "role_name": step.role.name,

@@ -64,7 +64,7 @@ def task_is_visible(*, actor: TokenUser, task_id: UUID) -> bool:
 
 
 def task_get(*, actor: TokenUser, task_id: UUID) -> Task | None:
-    """One visible task with its step history, assignments and assignment decisions; ``None`` if it does not exist *or* is not visible,
+    """One visible task with its step history, assignments, assignment decisions and pauses; ``None`` if it does not exist *or* is not visible,
     so the API answers 404 either way and does not reveal other users' tasks."""
     return (
         task_list(actor=actor)
@@ -72,6 +72,7 @@ def task_get(*, actor: TokenUser, task_id: UUID) -> Task | None:
             Prefetch("step_instances", queryset=StepInstance.objects.select_related("step")),
             Prefetch("assignments", queryset=Assignment.objects.select_related("user", "role")),
             "decisions",
+            "pauses",
         )
         .filter(pk=task_id)
         .first()

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from workflow_api.models import Workflow, WorkflowStep, WorkflowTransition
+from workflow_api.models import BusinessCalendar, Workflow, WorkflowStep, WorkflowTransition
 
 
 def workflow_list() -> QuerySet[Workflow]:
     """Every workflow with its roles, steps and transitions loaded in a fixed number of queries."""
     return (
-        Workflow.objects.select_related("coordinator_role", "escalation_role")
+        Workflow.objects.select_related("coordinator_role", "escalation_role", "calendar")
         .prefetch_related(
             Prefetch("steps", queryset=WorkflowStep.objects.select_related("role").order_by("order")),
             Prefetch(
@@ -25,3 +25,11 @@ def workflow_list() -> QuerySet[Workflow]:
 
 def workflow_get(*, workflow_id: int) -> Workflow | None:
     return workflow_list().filter(pk=workflow_id).first()
+
+
+def calendar_list() -> QuerySet[BusinessCalendar]:
+    return BusinessCalendar.objects.order_by("name", "pk")
+
+
+def calendar_get(*, calendar_id: int) -> BusinessCalendar | None:
+    return calendar_list().filter(pk=calendar_id).first()

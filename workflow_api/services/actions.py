@@ -26,10 +26,19 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from tts_common import bus, contracts, hdts
 from tts_common.api import Conflict
 from tts_common.auth import TokenUser, is_admin
-from workflow_api.models import Assignment, ExternalAction, StepInstance, Task, WorkflowStep, WorkflowTransition
+from workflow_api.models import (
+    Assignment,
+    ExternalAction,
+    StepInstance,
+    Task,
+    TaskPause,
+    WorkflowStep,
+    WorkflowTransition,
+)
 from workflow_api.services import notify
 from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide, role_pools
 from workflow_api.services.audit import audit_event, record_events
+from workflow_api.services.deadlines import REARMED_FIELDS, closed_pauses, rearm
 from workflow_api.services.ingestion import TICKET_ID_MAX_LENGTH, IncomingTicket, ingest_tickets
 from workflow_api.services.steps import close_active_step, enter_step
 
@@ -147,7 +156,7 @@ def task_act(
         raise PermissionDenied("Only an admin can decide a task pending external approval.")
     task = (
         Task.objects.select_for_update(of=("self",))
-        .select_related("workflow__coordinator_role", "current_step__role")
+        .select_related("workflow__coordinator_role", "workflow__calendar", "current_step__role")
         .filter(pk=task_id)
         .first()
     )
@@ -384,25 +393,34 @@ def _external_retry(ctx: ActionContext) -> None:
 
 # --- Pausing the SLA clock -----------------------------------------------------------------------------------------
 def _hold(ctx: ActionContext) -> None:
+    """Stop the clock: the pause is logged with its reason (the notes say why)."""
     ctx.task.status = Task.Status.ON_HOLD
     ctx.task.on_hold_since = ctx.now
     ctx.task.save(update_fields=["status", "on_hold_since", "updated_at"])
+    TaskPause.objects.create(
+        task=ctx.task, reason=TaskPause.Reason.ON_HOLD, notes=ctx.notes, started_at=ctx.now, started_by_id=ctx.actor_id
+    )
     record_events([ctx.event("task.held")])
 
 
 def _resume(ctx: ActionContext) -> None:
-    """Back to work; the deadlines move by the time spent on hold, so holding never eats into the SLA."""
+    """Back to work: the pause is closed and the deadlines recomputed from the pause log, so holding never eats
+    into the SLA (in business time: a hold over a weekend gives back nothing of the weekend, which never counted)."""
     task = ctx.task
     paused = ctx.now - task.on_hold_since
+    TaskPause.objects.filter(task=task, ended_at__isnull=True).update(ended_at=ctx.now, ended_by_id=ctx.actor_id)
     task.status = Task.Status.IN_PROGRESS if task.assigned_user_id else Task.Status.PENDING
-    task.sla_deadline += paused
     task.on_hold_since = None
-    task.save(update_fields=["status", "sla_deadline", "on_hold_since", "updated_at"])
-    instance = StepInstance.objects.filter(task=task, status=StepInstance.Status.ACTIVE).first()
+    instance = (
+        StepInstance.objects.select_for_update().select_related("step").filter(task=task, status=StepInstance.Status.ACTIVE).first()
+    )
+    rearm(task, instance, closed_pauses([task.pk])[task.pk], now=ctx.now)
+    task.save(update_fields=["status", "on_hold_since", *REARMED_FIELDS])
     if instance is not None:
-        instance.due_at += paused
         instance.save(update_fields=["due_at"])
-    record_events([ctx.event("task.resumed", paused_seconds=round(paused.total_seconds()))])
+    record_events(
+        [ctx.event("task.resumed", paused_seconds=round(paused.total_seconds()), sla_deadline=task.sla_deadline.isoformat())]
+    )
 
 
 def _notify(

@@ -43,7 +43,8 @@ from workflow_api.services.assignment import (
     report_unassigned,
 )
 from workflow_api.services.audit import audit_event, record_events
-from workflow_api.services.steps import open_step_instances, step_due_at, task_deadline
+from workflow_api.services.deadlines import first_warning, task_deadline
+from workflow_api.services.steps import open_step_instances, step_due_at
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def match_workflows(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str
         status=Workflow.Status.DEPLOYED,
         category__in={key[0] for key in keys},
         sub_category__in={key[1] for key in keys},
-    ).select_related("coordinator_role").prefetch_related(Prefetch("steps", queryset=steps))
+    ).select_related("coordinator_role", "calendar").prefetch_related(Prefetch("steps", queryset=steps))
     deployed = {}
     for workflow in workflows:
         first = next(iter(workflow.steps.all()), None)
@@ -207,6 +208,7 @@ def _create_tasks(
             due_at = step_due_at(step, priority, now=now)
             due = dues[(step.pk, priority)] = (due_at, due_at.isoformat())
         created_at = ticket.created_at
+        warn_at, warn_percent = first_warning(workflow, priority, created_at)
         assignee = decision.user_id
         rows.add(
             task_id=str(uuid.uuid4()),
@@ -221,7 +223,9 @@ def _create_tasks(
             owner=owner.user_id,
             data=json.dumps(ticket.data),
             created=created_at,
-            deadline=task_deadline(workflow, priority, created_at=created_at),
+            deadline=task_deadline(workflow, priority, created_at),
+            warn_at=warn_at,
+            warn_percent=warn_percent,
             due=due[0],
             role_id=step.role_id,
             step_name=step.name,
@@ -273,6 +277,8 @@ def _create_tasks(
             ticket_data=ticket.data,
             ticket_created_at=columns["created"][i],
             sla_deadline=columns["deadline"][i],
+            sla_next_warning_at=columns["warn_at"][i],
+            sla_next_warning_percent=columns["warn_percent"][i],
             created_at=now,
             updated_at=now,
         )
@@ -318,7 +324,8 @@ class _TaskRows:
     TYPES = {
         "task_id": "uuid", "workflow_id": "bigint", "ticket_id": "text", "title": "text", "description": "text",
         "priority": "text", "status": "text", "step_id": "bigint", "assigned": "bigint", "owner": "bigint",
-        "data": "jsonb", "created": "timestamptz", "deadline": "timestamptz", "due": "timestamptz",
+        "data": "jsonb", "created": "timestamptz", "deadline": "timestamptz", "warn_at": "timestamptz",
+        "warn_percent": "smallint", "due": "timestamptz",
         "role_id": "bigint", "step_name": "text", "due_iso": "text",
         "d_sequence": "bigint", "d_strategy": "text", "d_policy": "text", "d_candidates": "jsonb",
         "d_filters": "jsonb", "d_detail": "jsonb", "d_before": "bigint", "d_after": "bigint", "d_outcome": "text",
@@ -348,9 +355,9 @@ WITH i AS MATERIALIZED (SELECT * FROM unnest({arrays}) AS i({names})),
 t AS (
     INSERT INTO {task} (task_id, workflow_id, external_ticket_id, title, description, priority, status,
                         current_step_id, assigned_user_id, owner_id, ticket_data, ticket_created_at, sla_deadline,
-                        created_at, updated_at)
+                        sla_next_warning_at, sla_next_warning_percent, created_at, updated_at)
     SELECT task_id, workflow_id, ticket_id, title, description, priority, status, step_id, assigned, owner, data,
-           created, deadline, %(now)s, %(now)s
+           created, deadline, warn_at, warn_percent, %(now)s, %(now)s
     FROM i
     ON CONFLICT DO NOTHING
     RETURNING task_id
@@ -406,6 +413,7 @@ def _create_tasks_orm(routed: Sequence[tuple[IncomingTicket, Route]], *, now: da
     for (ticket, route), (decision, owner) in zip(fresh, picks, strict=True):
         priority = hdts.internal_priority(ticket.data["priority"])
         created_at = ticket.created_at
+        warn_at, warn_percent = first_warning(route.workflow, priority, created_at)
         decisions.append(decision)
         tasks.append(
             Task(
@@ -420,7 +428,9 @@ def _create_tasks_orm(routed: Sequence[tuple[IncomingTicket, Route]], *, now: da
                 owner_id=owner.user_id,
                 ticket_data=ticket.data,
                 ticket_created_at=created_at,
-                sla_deadline=task_deadline(route.workflow, priority, created_at=created_at),
+                sla_deadline=task_deadline(route.workflow, priority, created_at),
+                sla_next_warning_at=warn_at,
+                sla_next_warning_percent=warn_percent,
             )
         )
     apply_picks(tasks, decisions, now=now)

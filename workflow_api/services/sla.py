@@ -1,16 +1,18 @@
-"""The SLA monitor, run by celery beat (``workflow.sla.scan``): a task at 75 % of its SLA warns its assignee once
-(``sla_warning``); a task past its deadline is reported once (``sla_breach``) and escalated — reassigned
+"""The SLA monitor, run by celery beat (``workflow.sla.scan``): a task reaching one of its workflow's warning
+thresholds (default 50 %, 75 %, 90 % of its SLA, in business time, pauses excluded) warns its assignee, once per
+threshold (``sla_warning``, naming it); a task past its deadline is reported once (``sla_breach``) and escalated — reassigned
 round-robin within the workflow's escalation role or, when the workflow names none, to its coordinator.
 
 Cost follows what is due, not how many tasks are open: each pass claims a batch of due tasks with one
 ``UPDATE ... SET <marker> = now WHERE pk IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED) RETURNING pk`` over
-partial indexes of the tasks still to look at, by deadline, then handles the batch set-based. The marker
+partial indexes of the tasks still to look at (by deadline; by next warning time, which intake and
+:mod:`workflow_api.services.deadlines` store), then handles the batch set-based. The marker
 UPDATE is the claim: overlapping scans (two beat ticks, two workers) lock disjoint rows, and a claimed task leaves
 the index, so it is never warned or breached twice; a batch that fails rolls back with its markers and is claimed
 again by the next scan.
 
-Time on hold does not count: tasks on hold are not scanned, and resuming moves ``sla_deadline`` (and the active
-step's ``due_at``) on by the time held (:func:`workflow_api.services.actions.task_act`), so the time left is kept.
+Time on hold does not count: tasks on hold are not scanned, and resuming recomputes ``sla_deadline``, the next
+warning and the active step's ``due_at`` from the pause log (:func:`workflow_api.services.deadlines.rearm`).
 """
 from __future__ import annotations
 
@@ -23,13 +25,14 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from workflow_api.models import SLA_WARNING_DIVISOR, Assignment, Priority, RoleReplica, StepInstance, Task, Workflow
+from workflow_api.models import Assignment, RoleReplica, StepInstance, Task
 from workflow_api.services import notify
 from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide
-from workflow_api.services.audit import audit_event, record_events
+from workflow_api.services.audit import record_events
+from workflow_api.services.deadlines import closed_pauses, next_warning, sla_event
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,6 @@ WORKING = (Task.Status.PENDING, Task.Status.IN_PROGRESS)  # the SLA clock runs
 BATCH_SIZE = 500
 # A scan stops claiming after this long and leaves the rest to the next tick, well inside the task time limit.
 TIME_BUDGET_SECONDS = 30.0
-_SLA_FIELDS = tuple(f"sla_{priority}" for priority in Priority.values)
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,12 @@ def sla_scan(
 
 
 # --- Claiming --------------------------------------------------------------------------------------------------------
-def _claim(candidates: QuerySet[Task], marker: str, *, now: datetime, limit: int) -> list[UUID]:
-    """Set ``marker`` to ``now`` on up to ``limit`` candidates; their ids. In no particular order: an ORDER BY
-    would lead the planner to walk the deadline index rather than read just the due ranges.
+def _claim(
+    candidates: QuerySet[Task], values: dict[str, object], *, limit: int, returning: str = "task_id"
+) -> list[tuple]:
+    """Set the marker fields ``values`` on up to ``limit`` candidates; each one's (pk, ``returning``), a field the
+    claim does not set. In no particular order: an ORDER BY would lead the planner to walk the deadline index rather than
+    read just the due ranges.
 
     SKIP LOCKED: a task another scan is claiming, or an action holds, is left to a later scan rather than waited
     for; the candidates' conditions are re-checked on the locked rows, so what was just closed, held or claimed is
@@ -91,20 +96,22 @@ def _claim(candidates: QuerySet[Task], marker: str, *, now: datetime, limit: int
     sql, params = subquery.query.sql_with_params()
     quote = connection.ops.quote_name
     pk = Task._meta.pk
-    field = Task._meta.get_field(marker)
+    fields = [Task._meta.get_field(name) for name in values]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    extra = Task._meta.get_field(returning)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {quote(Task._meta.db_table)} SET {quote(field.column)} = %s "
-            f"WHERE {quote(pk.column)} IN ({sql}) RETURNING {quote(pk.column)}",
-            [field.get_db_prep_value(now, connection), *params],
+            f"UPDATE {quote(Task._meta.db_table)} SET {assignments} "
+            f"WHERE {quote(pk.column)} IN ({sql}) RETURNING {quote(pk.column)}, {quote(extra.column)}",
+            [*(field.get_db_prep_value(values[field.name], connection) for field in fields), *params],
         )
-        return [pk.to_python(row[0]) for row in cursor.fetchall()]
+        return [(pk.to_python(row[0]), extra.to_python(row[1])) for row in cursor.fetchall()]
 
 
 def _claimed(ids: list[UUID]) -> list[Task]:
     return list(
         Task.objects.filter(pk__in=ids)
-        .select_related("workflow__escalation_role", "workflow__coordinator_role", "owner")
+        .select_related("workflow__escalation_role", "workflow__coordinator_role", "workflow__calendar", "owner")
         .order_by("sla_deadline", "pk")
     )
 
@@ -112,35 +119,64 @@ def _claimed(ids: list[UUID]) -> list[Task]:
 # --- Warnings --------------------------------------------------------------------------------------------------------
 @transaction.atomic
 def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
-    """Claim and warn up to ``limit`` tasks with a quarter or less of their SLA left (so 75 % used)."""
-    # A task's SLA depends on its workflow and priority: one deadline range per pair, each an index range scan
-    # (OR-ed in a bitmap), so a scan reads what is due and not, say, every task of a long-SLA workflow.
-    ranges = Q()
-    for workflow in Workflow.objects.exclude(status=Workflow.Status.DRAFT).only("pk", *_SLA_FIELDS):
-        for priority in Priority.values:
-            quarter = getattr(workflow, f"sla_{priority}") / SLA_WARNING_DIVISOR
-            ranges |= Q(workflow_id=workflow.pk, priority=priority, sla_deadline__lte=now + quarter)
-    if not ranges:
-        return ScanResult()
+    """Claim and warn up to ``limit`` tasks whose next warning time has come, then arm each one's next threshold.
+
+    The claim clears ``sla_next_warning_at`` (the task leaves the index) and the new one is written in the same
+    transaction. Thresholds a task passed together (the monitor was down, a deadline moved) give one warning,
+    naming the highest.
+    """
     due = Task.objects.filter(
-        ranges, status__in=WORKING, sla_warned_at__isnull=True, sla_breached_at__isnull=True, sla_deadline__gt=now
+        status__in=WORKING, sla_next_warning_at__lte=now, sla_breached_at__isnull=True, sla_deadline__gt=now
     )
-    tasks = _claimed(_claim(due, "sla_warned_at", now=now, limit=limit))
+    claimed = dict(
+        _claim(due, {"sla_warned_at": now, "sla_next_warning_at": None}, limit=limit, returning="sla_next_warning_percent")
+    )
+    tasks = _claimed(list(claimed))
+    pauses = closed_pauses(list(claimed))
     events = []
     for task in tasks:
+        reached = claimed[task.pk]
+        task.sla_next_warning_at, task.sla_next_warning_percent = next_warning(
+            task, pauses[task.pk], after_percent=reached, now=now
+        )
+        ahead = task.sla_next_warning_percent
+        reached = max(
+            (p for p in task.workflow.sla_warning_thresholds if p >= reached and (ahead is None or p < ahead)),
+            default=reached,
+        )
         recipient = task.assigned_user_id or task.owner_id  # a pending task: its coordinator, who can move it
         if recipient is not None:
             notify.notify_users(
                 [recipient],
                 "sla_warning",
-                f"SLA warning: {task.title}",
-                f"75% of this task's SLA has elapsed; it is due at {task.sla_deadline.isoformat()}.",
+                f"SLA warning ({reached}%): {task.title}",
+                f"{reached}% of this task's SLA has elapsed; it is due at {task.sla_deadline.isoformat()}.",
                 task=task,
-                metadata={"sla_deadline": task.sla_deadline.isoformat()},
+                metadata={"sla_deadline": task.sla_deadline.isoformat(), "threshold": reached},
             )
-        events.append(_event(task, "task.sla_warning", now, notified_user=recipient))
+        events.append(sla_event(task, "task.sla_warning", now, notified_user=recipient, threshold=reached))
+    _arm_next_warnings(tasks)
     record_events(events)
     return ScanResult(warned=len(tasks))
+
+
+def _arm_next_warnings(tasks: Sequence[Task]) -> None:
+    """Store each task's next warning: on PostgreSQL one UPDATE over ``unnest``ed arrays (bulk_update's CASE per
+    row was most of a warning batch's cost)."""
+    if connection.vendor != "postgresql":
+        Task.objects.bulk_update(tasks, ["sla_next_warning_at", "sla_next_warning_percent"], batch_size=BATCH_SIZE)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Task._meta.db_table} AS t SET sla_next_warning_at = v.at, sla_next_warning_percent = v.percent "
+            "FROM unnest(%s::uuid[], %s::timestamptz[], %s::smallint[]) AS v(task_id, at, percent) "
+            "WHERE t.task_id = v.task_id",
+            [
+                [task.task_id for task in tasks],
+                [task.sla_next_warning_at for task in tasks],
+                [task.sla_next_warning_percent for task in tasks],
+            ],
+        )
 
 
 # --- Breaches and escalation -------------------------------------------------------------------------------------------
@@ -148,7 +184,7 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
 def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
     """Claim up to ``limit`` tasks past their deadline: report each breach, then escalate."""
     due = Task.objects.filter(status__in=WORKING, sla_breached_at__isnull=True, sla_deadline__lte=now)
-    tasks = _claimed(_claim(due, "sla_breached_at", now=now, limit=limit))
+    tasks = _claimed([pk for pk, _ in _claim(due, {"sla_breached_at": now}, limit=limit)])
     if not tasks:
         return ScanResult()
     events = []
@@ -161,7 +197,7 @@ def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
             task=task,
             metadata={"sla_deadline": task.sla_deadline.isoformat()},
         )
-        events.append(_event(task, "task.sla_breached", now, assigned_user=task.assigned_user_id))
+        events.append(sla_event(task, "task.sla_breached", now, assigned_user=task.assigned_user_id))
     record_events(events)
     return ScanResult(breached=len(tasks), escalated=_escalate(tasks, now=now))
 
@@ -251,7 +287,7 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
         )
     record_events(
         [
-            _event(
+            sla_event(
                 e.task,
                 "task.sla_escalated",
                 now,
@@ -264,14 +300,3 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
         ]
     )
     return len(moving)
-
-
-def _event(task: Task, action: str, now: datetime, **data: object):
-    return audit_event(
-        action,
-        entity_type="task",
-        entity_id=str(task.task_id),
-        ticket_id=task.external_ticket_id,
-        data={"sla_deadline": task.sla_deadline.isoformat(), **data},
-        at=now,
-    )

@@ -2,27 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from workflow_api.models import Assignment, StepInstance, Task, Workflow, WorkflowStep
+from workflow_api.models import Assignment, StepInstance, Task, WorkflowStep
 from workflow_api.services.assignment import Decision, apply_picks, decide_for_step, record_assignments
 from workflow_api.services.audit import audit_event, record_events
-
-
-def task_sla(workflow: Workflow, priority: str) -> timedelta:
-    """The workflow's total SLA for an internal priority."""
-    return getattr(workflow, f"sla_{priority}")
-
-
-def task_deadline(workflow: Workflow, priority: str, *, created_at: datetime) -> datetime:
-    """When a task's SLA runs out: from its ticket's creation, the workflow's SLA for the priority. The one
-    deadline rule of intake and of the routing simulator."""
-    return created_at + task_sla(workflow, priority)
+from workflow_api.services.deadlines import task_deadline
 
 
 def step_due_at(step: WorkflowStep, priority: str, *, now: datetime) -> datetime:
-    """When a task entering ``step`` at ``now`` is due there: the task's SLA × the step's weight."""
-    return now + task_sla(step.workflow, priority) * (float(step.sla_weight) / 100)
+    """When a task entering ``step`` at ``now`` is due there: the step's share of the task's SLA, counted on the
+    workflow's calendar. The one due-time rule of intake, step entry and the routing simulator."""
+    return task_deadline(step.workflow, priority, now, share=float(step.sla_weight) / 100)
 
 
 def open_step_instances(
@@ -33,8 +24,8 @@ def open_step_instances(
     actor_id: int | None = None,
     audit: bool = True,
 ) -> list[StepInstance]:
-    """Open the StepInstance of each (saved) task's ``current_step``, due at now + the task's SLA × the step's
-    weight, then record the assignments made by :func:`apply_picks` from ``decisions`` (the decisions, Assignment
+    """Open the StepInstance of each (saved) task's ``current_step``, due once the step's weight of the task's SLA
+    has run from now in the workflow's business time, then record the assignments made by :func:`apply_picks` from ``decisions`` (the decisions, Assignment
     rows, audit, notifications).
     ``audit=False``: the caller writes one event covering both (intake does, three rows per ticket being a
     measurable share of its cost)."""
@@ -77,8 +68,8 @@ def enter_step(
 ) -> None:
     """Move ``tasks`` (whose previous step, if any, is closed) into ``step`` and assign them per its rule.
 
-    Call inside ``transaction.atomic()``. Opens a StepInstance per task due at now + the task's SLA × the step's
-    weight, picks assignees from ``step.role`` (nobody eligible: the step's policy; held tasks stay pending, admins
+    Call inside ``transaction.atomic()``. Opens a StepInstance per task due at the step's weight of the task's SLA
+    from now (business time), picks assignees from ``step.role`` (nobody eligible: the step's policy; held tasks stay pending, admins
     are told once),
     saves the tasks (``current_step``, ``assigned_user``, ``status`` and the ``also_update`` fields, in one
     statement), writes audit events and publishes the assignment notifications after commit.

@@ -18,6 +18,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from tts_common.api import Conflict
 from tts_common.auth import TokenUser
 from workflow_api.models import (
+    BusinessCalendar,
     NoEligiblePolicy,
     Priority,
     RoleReplica,
@@ -27,6 +28,7 @@ from workflow_api.models import (
     WorkflowTransition,
 )
 from workflow_api.services.audit import audit_event, record_events
+from workflow_api.services.deadlines import recompute_open_tasks
 from workflow_api.services.ingestion import route_unrouted_tickets
 
 
@@ -57,6 +59,8 @@ class WorkflowData(TypedDict):
     coordinator_role_id: int
     escalation_role_id: NotRequired[int | None]
     sla_hours: dict[str, float]  # internal priority -> hours
+    calendar_id: NotRequired[int | None]  # None: round the clock
+    sla_warning_thresholds: NotRequired[list[int]]  # ascending percents
     steps: list[StepData]
     transitions: NotRequired[list[TransitionData]]
 
@@ -64,6 +68,9 @@ class WorkflowData(TypedDict):
 SLA_FIELDS = {priority.value: f"sla_{priority.value}" for priority in Priority}
 _SCALAR_FIELDS = ("name", "description", "category", "sub_category", "department")
 _ROLE_FIELDS = ("coordinator_role_id", "escalation_role_id")
+# How the SLA clock runs rather than what the workflow does: may change on a deployed workflow, and its open tasks'
+# deadlines are then recomputed.
+SLA_POLICY_FIELDS = ("calendar_id", "sla_warning_thresholds")
 _STEP_FIELDS = tuple(StepData.__annotations__)  # the model's field names; left out: the model's default
 
 
@@ -71,6 +78,7 @@ _STEP_FIELDS = tuple(StepData.__annotations__)  # the model's field names; left 
 @transaction.atomic
 def workflow_create(*, actor: TokenUser | None, data: WorkflowData) -> Workflow:
     _check_roles_exist(data)
+    _check_calendar_exists(data)
     workflow = Workflow(created_by_id=_actor_id(actor))
     _apply_fields(workflow, data)
     workflow.save()
@@ -79,29 +87,38 @@ def workflow_create(*, actor: TokenUser | None, data: WorkflowData) -> Workflow:
     return workflow
 
 
-@transaction.atomic
 def workflow_update(*, workflow_id: int, actor: TokenUser | None, data: dict[str, Any]) -> Workflow:
-    """Change a draft; ``data`` holds only the keys to change (PUT sends them all).
+    """Change a draft; ``data`` holds only the keys to change (PUT sends them all). A deployed or archived
+    workflow takes only its SLA policy (:data:`SLA_POLICY_FIELDS`); when that changes, the deadlines of its open
+    tasks are recomputed after the change commits (a batch per transaction).
 
     ``steps`` replaces the whole graph, so it needs ``transitions`` alongside; ``transitions`` alone replaces only
     the transitions, against the current steps.
     """
-    workflow = _lock(workflow_id)
-    if workflow.status != Workflow.Status.DRAFT:
-        raise Conflict(f"Only a draft can be changed; this workflow is {workflow.status}. Create a new version.")
-    if "steps" in data and "transitions" not in data:
-        raise ValidationError({"transitions": ["Required when steps are replaced."]})
-    _check_roles_exist(data)
-    _apply_fields(workflow, data)
-    workflow.save()
-    if "steps" in data:
-        _replace_graph(workflow, data["steps"], data["transitions"])
-    elif "transitions" in data:
-        steps = {step.name: step for step in workflow.steps.all()}
-        _check_graph(list(steps), [step.order for step in steps.values()], data["transitions"])
-        workflow.transitions.all().delete()
-        _create_transitions(workflow, steps, data["transitions"])
-    record_events([_workflow_event("workflow.updated", workflow, actor, changed=sorted(data))])
+    with transaction.atomic():
+        workflow = _lock(workflow_id)
+        if workflow.status != Workflow.Status.DRAFT and not set(data) <= set(SLA_POLICY_FIELDS):
+            raise Conflict(
+                f"Only a draft can be changed; this workflow is {workflow.status}. Create a new version "
+                f"(its {' and '.join(SLA_POLICY_FIELDS)} may change)."
+            )
+        if "steps" in data and "transitions" not in data:
+            raise ValidationError({"transitions": ["Required when steps are replaced."]})
+        _check_roles_exist(data)
+        _check_calendar_exists(data)
+        policy_before = [getattr(workflow, field) for field in SLA_POLICY_FIELDS]
+        _apply_fields(workflow, data)
+        workflow.save()
+        if "steps" in data:
+            _replace_graph(workflow, data["steps"], data["transitions"])
+        elif "transitions" in data:
+            steps = {step.name: step for step in workflow.steps.all()}
+            _check_graph(list(steps), [step.order for step in steps.values()], data["transitions"])
+            workflow.transitions.all().delete()
+            _create_transitions(workflow, steps, data["transitions"])
+        record_events([_workflow_event("workflow.updated", workflow, actor, changed=sorted(data))])
+    if [getattr(workflow, field) for field in SLA_POLICY_FIELDS] != policy_before:
+        recompute_open_tasks(workflow_ids=[workflow.pk], now=timezone.now(), reason=f"workflow {workflow.pk} SLA policy changed")
     return workflow
 
 
@@ -109,12 +126,18 @@ def _apply_fields(workflow: Workflow, data: dict[str, Any]) -> None:
     for field in _SCALAR_FIELDS:
         if field in data:
             setattr(workflow, field, data[field])
-    for field in _ROLE_FIELDS:
+    for field in (*_ROLE_FIELDS, *SLA_POLICY_FIELDS):
         if field in data:
             setattr(workflow, field, data[field])
     if "sla_hours" in data:
         for priority, field in SLA_FIELDS.items():
             setattr(workflow, field, timedelta(hours=data["sla_hours"][priority]))
+
+
+def _check_calendar_exists(data: dict[str, Any]) -> None:
+    calendar_id = data.get("calendar_id")
+    if calendar_id is not None and not BusinessCalendar.objects.filter(pk=calendar_id).exists():
+        raise ValidationError({"calendar_id": [f"Unknown calendar {calendar_id}."]})
 
 
 def _check_roles_exist(data: dict[str, Any]) -> None:
@@ -305,7 +328,10 @@ def workflow_new_version(*, workflow_id: int, actor: TokenUser | None) -> Workfl
         lineage=source.lineage,
         version=version,
         created_by_id=_actor_id(actor),
-        **{field: getattr(source, field) for field in (*_SCALAR_FIELDS, *_ROLE_FIELDS, *SLA_FIELDS.values())},
+        **{
+            field: getattr(source, field)
+            for field in (*_SCALAR_FIELDS, *_ROLE_FIELDS, *SLA_POLICY_FIELDS, *SLA_FIELDS.values())
+        },
     )
     clone.save()
     steps = [

@@ -62,6 +62,8 @@
       ["Matches", wf.category + " › " + wf.sub_category + (wf.department ? " · " + wf.department : " · any department")],
       ["Coordinator", wf.coordinator_role_name || "—"],
       ["SLA urgent", hours(sla.urgent)], ["SLA high", hours(sla.high)], ["SLA medium", hours(sla.medium)], ["SLA low", hours(sla.low)],
+      ["SLA clock", wf.calendar_name ? "Business hours: " + wf.calendar_name : "Round the clock"],
+      ["SLA warnings", (wf.sla_warning_thresholds || []).length ? wf.sla_warning_thresholds.map(function (p) { return p + "%"; }).join(", ") : "None"],
       ["Deployed", wf.deployed_at ? T.fmt.date(wf.deployed_at) : "—"],
     ].forEach(function (p) { facts.appendChild(el("dt", { text: p[0] })); facts.appendChild(el("dd", { text: p[1] })); });
   }

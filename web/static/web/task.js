@@ -85,6 +85,7 @@
       fact("HDTS priority", data.priority && T.fmt.title(data.priority)),
       fact("Opened", T.fmt.date(task.ticket_created_at || task.created_at)),
       fact("SLA deadline", task.sla_deadline && T.fmt.date(task.sla_deadline)),
+      fact("Next SLA warning", task.sla_next_warning_at && task.sla_next_warning_percent + "% · " + T.fmt.date(task.sla_next_warning_at)),
       fact("Owner", task.owner_username),
       fact("Completed", task.completed_at && T.fmt.date(task.completed_at)),
     ].forEach(function (pair) { pair.forEach(function (n) { facts.appendChild(n); }); });
@@ -101,6 +102,7 @@
 
     renderExternal();
     renderTimeline();
+    renderPauses();
     renderAssignments();
     renderDecisions();
     renderActions();
@@ -170,6 +172,23 @@
       });
     }
     if (!list.children.length) list.appendChild(el("li", { class: "muted small", text: "No steps yet." }));
+  }
+
+  /* Every time the SLA clock stood still (the deadline excludes these), newest first. */
+  function renderPauses() {
+    var names = usernames();
+    var who = function (id) { return id ? " by " + (names[id] || "user " + id) : ""; };
+    var list = T.clear(T.$("pauses"));
+    var rows = (state.task.pauses || []).slice().reverse();
+    rows.forEach(function (p) {
+      list.appendChild(el("li", { class: "history-item" + (p.ended_at ? "" : " is-current") },
+        el("div", null,
+          el("div", null, el("strong", { text: T.fmt.title(p.reason) }), p.ended_at ? null : el("span", { class: "muted", text: " · clock stopped" })),
+          el("div", { class: "muted small", text: "from " + T.fmt.date(p.started_at) + who(p.started_by) +
+            (p.ended_at ? " · until " + T.fmt.date(p.ended_at) + who(p.ended_by) : "") }),
+          p.notes ? el("blockquote", { class: "timeline-notes", text: p.notes }) : null)));
+    });
+    if (!rows.length) list.appendChild(el("li", { class: "muted small", text: "The SLA clock has not been paused." }));
   }
 
   function renderAssignments() {
