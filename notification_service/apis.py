@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound
@@ -15,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tts_common.api import Pagination
+from tts_common.api import Pagination, paginated_response
 from tts_common.auth import IsAdmin
 from tts_common.messages import NOTIFICATION_TYPES
 
@@ -30,14 +29,6 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
-def paginated_response(
-    *, request: Request, view: APIView, queryset: QuerySet[Any], serializer_class: type[serializers.Serializer]
-) -> Response:
-    paginator = Pagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
 def validated_query(request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
@@ -49,6 +40,8 @@ UnreadCountSerializer = inline_serializer("UnreadCount", {"unread_count": serial
 
 # --- In-app notifications -------------------------------------------------------------------------------------
 class NotificationListApi(APIView):
+    pagination_class = Pagination
+
     class NotificationFilterSerializer(serializers.Serializer):
         # allow_null: an absent flag means "all", not False (DRF's default for form-style booleans).
         unread = serializers.BooleanField(required=False, allow_null=True, default=None)
@@ -129,6 +122,7 @@ class PreferencesApi(APIView):
 # --- Email deliveries and rejected messages (admins) ----------------------------------------------------------
 class DeliveryListApi(APIView):
     permission_classes = [IsAdmin]
+    pagination_class = Pagination
 
     class DeliveryFilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=EmailDelivery.Status.choices, required=False)
@@ -159,6 +153,7 @@ class DeliveryRetryApi(APIView):
 
 class RejectedMessageListApi(APIView):
     permission_classes = [IsAdmin]
+    pagination_class = Pagination
 
     @extend_schema(responses=RejectedMessageSerializer(many=True))
     def get(self, request: Request) -> Response:
