@@ -112,7 +112,11 @@ class CommentDetailApi(APIView):
     def get(self, request: Request, comment_id: int) -> Response:
         return Response(CommentOutputSerializer(self._get_visible(request, comment_id)).data)
 
-    @extend_schema(request=InputSerializer, responses=CommentOutputSerializer, summary="Edit one's own comment.")
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: CommentOutputSerializer, 409: OpenApiResponse(description="The comment has been deleted.")},
+        summary="Edit one's own comment.",
+    )
     def patch(self, request: Request, comment_id: int) -> Response:
         comment = self._get_visible(request, comment_id)
         payload = self.InputSerializer(data=request.data)
