@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.provisional import domains
 from kombu import Connection
 
 from tests.conftest import WorkerProcess, outside_celery_app, wait_for
@@ -82,7 +83,7 @@ def date_times(draw: st.DrawFn) -> str:
 
 def urls() -> st.SearchStrategy[str]:
     path = st.text(st.sampled_from("abcXYZ0123456789-._~/"), max_size=30)
-    return st.builds(lambda scheme, host, p: f"{scheme}://{host}/{p}", st.sampled_from(["http", "https", "ftp"]), st.domains(max_length=60), path)
+    return st.builds(lambda scheme, host, p: f"{scheme}://{host}/{p}", st.sampled_from(["http", "https", "ftp"]), domains(max_length=60), path)
 
 
 @st.composite
@@ -274,8 +275,10 @@ def check(messages: list[Message], letters: list[dict[str, Any]]) -> None:
         else:
             mine = letters_by_kwargs.get(key, [])
             assert mine, f"no dead letter for a malformed message (expected {message.reason!r}):\n{message.kwargs!r}"
-            assert all(message.reason in letter["reason"] for letter in mine), (message.reason, mine[0]["reason"])
-            assert all(letter["reason"].split(": ", 1)[0] in ("validation", "signature") for letter in mine)
+            for letter in mine:
+                assert message.reason in letter["reason"] and letter["reason"].startswith(("validation: ", "signature: ")), (
+                    f"dead letter reason {letter['reason']!r} does not name {message.reason!r}:\n{message.kwargs!r}"
+                )
     # Exactly one letter per malformed message (identical messages: as many letters as sent), none for valid ones.
     expected = Counter(canonical(message.kwargs) for message in messages if message.ticket_id is None)
     assert Counter({key: len(found) for key, found in letters_by_kwargs.items()}) == expected
@@ -299,7 +302,8 @@ def test_every_message_becomes_one_task_or_one_dead_letter_with_its_reason(engin
         max_examples=EXAMPLES,
         deadline=None,
         database=None,  # examples are drawn afresh on every run: each run tries new messages
-        phases=[Phase.generate, Phase.shrink],
+        # No shrinking: each try costs a publish and a wait, and the failure already names the offending message.
+        phases=[Phase.generate],
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
     )
     @given(st.lists(st.one_of(valid_drafts(), malformed_drafts()), min_size=BATCH, max_size=BATCH))
