@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.request import Request
@@ -139,7 +139,10 @@ class DeliveryListApi(APIView):
 class DeliveryRetryApi(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=None, responses={202: EmailDeliverySerializer})
+    @extend_schema(
+        request=None,
+        responses={202: EmailDeliverySerializer, 409: OpenApiResponse(description="Only a failed delivery can be retried.")},
+    )
     def post(self, request: Request, delivery_id: int) -> Response:
         delivery = selectors.delivery_get(delivery_id=delivery_id)
         if delivery is None:
