@@ -14,7 +14,6 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -25,9 +24,10 @@ from hypothesis import strategies as st
 from hypothesis.provisional import domains
 from kombu import Connection
 
-from tests.conftest import WorkerProcess, outside_celery_app, wait_for
+from tests.conftest import WorkerProcess, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
-from tts_common import contracts, hdts, signing
+from tts_common import contracts, signing
+from tts_common.hdts import PRIORITIES, TITLE_MAX_LENGTH
 from workflow_api.models import Task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -91,10 +91,10 @@ def valid_tickets(draw: st.DrawFn) -> dict[str, Any]:
     category, sub_category = draw(st.sampled_from(ROUTES))
     ticket: dict[str, Any] = {
         "ticket_id": draw(text(0, 40)),  # the test puts a unique prefix in front
-        "title": draw(names(hdts.TITLE_MAX_LENGTH)),
+        "title": draw(names(TITLE_MAX_LENGTH)),
         "category": category,
         "sub_category": sub_category,
-        "priority": draw(st.sampled_from(hdts.PRIORITIES)),
+        "priority": draw(st.sampled_from(PRIORITIES)),
     }
     optional = {
         "description": st.none() | text(0, 200),
@@ -138,11 +138,11 @@ def malformed_drafts(draw: st.DrawFn) -> Draft:
         ticket[field] = draw(NOT_STRINGS)
         return Draft(ticket, kind, f"{field}: Must be a string")
     if kind == "bad priority":
-        ticket["priority"] = draw(text(0, 12).filter(lambda value: value not in hdts.PRIORITIES))
+        ticket["priority"] = draw(text(0, 12).filter(lambda value: value not in PRIORITIES))
         return Draft(ticket, kind, "priority: Must be one of: low, medium, high, urgent.")
     if kind == "overlong title":
-        ticket["title"] = draw(names(8)).ljust(hdts.TITLE_MAX_LENGTH + draw(st.integers(1, 300)), "x")
-        return Draft(ticket, kind, f"title: Ensure this field has no more than {hdts.TITLE_MAX_LENGTH} characters.")
+        ticket["title"] = draw(names(8)).ljust(TITLE_MAX_LENGTH + draw(st.integers(1, 300)), "x")
+        return Draft(ticket, kind, f"title: Ensure this field has no more than {TITLE_MAX_LENGTH} characters.")
     if kind == "blank title":
         ticket["title"] = ""
         return Draft(ticket, kind, "title: This field may not be blank.")
@@ -215,18 +215,6 @@ def engine(monkeypatch, request) -> WorkerProcess:
     return start_worker(queues=(contracts.RECEIVE_TICKET.queue,), concurrency=2)
 
 
-@pytest.fixture
-def publish() -> Callable[[list[dict[str, Any]]], None]:
-    app = outside_celery_app()
-
-    def send(messages: list[dict[str, Any]]) -> None:
-        with app.producer_or_acquire() as producer:
-            for kwargs in messages:
-                app.send_task(contracts.RECEIVE_TICKET.task, kwargs=kwargs, queue=contracts.RECEIVE_TICKET.queue, producer=producer)
-
-    return send
-
-
 def take_dead_letters(broker: Connection) -> list[dict[str, Any]]:
     dlq = contracts.declared_queue(contracts.TICKET_DLQ)(broker.default_channel)
     letters = []
@@ -294,7 +282,7 @@ def check(messages: list[Message], letters: list[dict[str, Any]]) -> None:
 
 
 # --- The test -----------------------------------------------------------------------------------------------------
-def test_every_message_becomes_one_task_or_one_dead_letter_with_its_reason(engine, publish, broker):
+def test_every_message_becomes_one_task_or_one_dead_letter_with_its_reason(engine, hdts, broker):
     run = uuid.uuid4().hex[:8]
     sent: list[Message] = []
 
@@ -309,7 +297,7 @@ def test_every_message_becomes_one_task_or_one_dead_letter_with_its_reason(engin
     @given(st.lists(st.one_of(valid_drafts(), malformed_drafts()), min_size=BATCH, max_size=BATCH))
     def every_message_settles_as_it_should(drafts: list[Draft]) -> None:
         messages = [finish(draft, run) for draft in drafts]
-        publish([message.kwargs for message in messages])
+        hdts([message.kwargs for message in messages])
         sent.extend(messages)
         check(messages, settle(messages, broker))
 
@@ -321,6 +309,6 @@ def test_every_message_becomes_one_task_or_one_dead_letter_with_its_reason(engin
     # The worker is still consuming: alive, and one more valid ticket becomes a task.
     assert engine.process.poll() is None
     last = finish(Draft({"ticket_id": "last", "title": "After the storm", "category": ROUTES[0][0], "sub_category": ROUTES[0][1], "priority": "low"}), run)
-    publish([last.kwargs])
+    hdts([last.kwargs])
     wait_for(lambda: Task.objects.filter(external_ticket_id=last.ticket_id).exists(), timeout=30, message="the last ticket's task")
     assert engine.process.poll() is None

@@ -4,14 +4,14 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db.models import Count
 from kombu import Connection
 
-from tests.conftest import WorkerProcess, outside_celery_app, queue_depth, wait_for
+from tests.conftest import WorkerProcess, queue_depth, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
 from tts_common import contracts, signing
 from workflow_api.models import Assignment, IntegrationError, RoleReplica, Task, UserRole, Workflow
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "hdts-test-secret"
 
 
-# --- HDTS as a producer: a stock Celery app with default settings ----------------------------------------------------
+# --- HDTS tickets (published by the hdts fixture of tests/workflow_api/conftest.py) ---------------------------------
 def ticket(ticket_id: str, sub_category: str = "Network", **fields: Any) -> dict[str, Any]:
     return {
         "ticket_id": ticket_id,
@@ -37,19 +37,6 @@ def ticket(ticket_id: str, sub_category: str = "Network", **fields: Any) -> dict
 def signed(data: Any, secret: str = SECRET) -> dict[str, Any]:
     signed_at = int(time.time())
     return {"ticket_data": data, "signature": signing.sign(secret, signed_at, data), "signed_at": signed_at}
-
-
-@pytest.fixture
-def hdts() -> Iterator[Callable[[Iterable[dict[str, Any]]], None]]:
-    """Publish message kwargs as HDTS does."""
-    app = outside_celery_app()
-
-    def send(messages: Iterable[dict[str, Any]]) -> None:
-        with app.producer_or_acquire() as producer:
-            for kwargs in messages:
-                app.send_task(contracts.RECEIVE_TICKET.task, kwargs=kwargs, queue=contracts.RECEIVE_TICKET.queue, producer=producer)
-
-    yield send
 
 
 @pytest.fixture
