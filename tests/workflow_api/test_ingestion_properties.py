@@ -290,6 +290,7 @@ def test_every_message_becomes_one_task_or_one_dead_letter_with_its_reason(engin
         max_examples=EXAMPLES,
         deadline=None,
         database=None,  # examples are drawn afresh on every run: each run tries new messages
+        print_blob=True,  # a failure prints the @reproduce_failure line that replays it
         # No shrinking: each try costs a publish and a wait, and the failure already names the offending message.
         phases=[Phase.generate],
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
