@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "hdts-test-secret"
 
 
-# --- HDTS tickets (published by the hdts fixture of tests/workflow_api/conftest.py) ---------------------------------
+# --- HDTS tickets (published by the hdts fixture of tests/conftest.py) ---------------------------------------------
 def ticket(ticket_id: str, sub_category: str = "Network", **fields: Any) -> dict[str, Any]:
     return {
         "ticket_id": ticket_id,
