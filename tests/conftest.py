@@ -7,9 +7,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Callable, Iterator
 
 import pytest
 from celery import Celery
@@ -223,16 +222,3 @@ def outside_celery_app(name: str = "hdts") -> Celery:
     app._pool = app.connection_for_write().Pool(limit=app.conf.broker_pool_limit)
     app.amqp._producer_pool = ProducerPool(app._pool, limit=app._pool.limit)
     return app
-
-
-@pytest.fixture
-def hdts() -> Callable[[Iterable[dict[str, Any]]], None]:
-    """Publish ticket message kwargs as HDTS does: ``hdts([{"ticket_data": ...}, ...])``."""
-    app = outside_celery_app()
-
-    def send(messages: Iterable[dict[str, Any]]) -> None:
-        with app.producer_or_acquire() as producer:
-            for kwargs in messages:
-                app.send_task(contracts.RECEIVE_TICKET.task, kwargs=kwargs, queue=contracts.RECEIVE_TICKET.queue, producer=producer)
-
-    return send

@@ -5,6 +5,7 @@ integration error and a notification to read back; schemathesis (the same comman
 invalid requests for every operation, as an administrator and as an agent, and checks each response: no 5xx, every
 status code documented, the documented content type, response bodies and headers matching the schema.
 """
+
 from __future__ import annotations
 
 import io
@@ -58,7 +59,9 @@ def seed(server: ServerProcess, admin: str) -> None:
         assert response.status_code == 201, response.text
     bad = {"ticket_data": {**ticket, "ticket_id": "FUZZ-3", "priority": "critical"}}
     reason = "validation: priority: Must be one of: low, medium, high, urgent."
-    bus.dead_letter(contracts.RECEIVE_TICKET.queue, reason, {"task": contracts.RECEIVE_TICKET.task, "kwargs": bad, "retries": 0})
+    bus.dead_letter(
+        contracts.RECEIVE_TICKET.queue, reason, {"task": contracts.RECEIVE_TICKET.task, "kwargs": bad, "retries": 0}
+    )
     from workflow_api.services.dead_letters import dead_letters_drain
     from workflow_api.services.integration_errors import record_integration_error
 
@@ -69,7 +72,9 @@ def seed(server: ServerProcess, admin: str) -> None:
 
     create_notifications(
         drafts=[
-            NotificationDraft(user_id=user.pk, notification_type="task_assignment", subject="New task", message="FUZZ-1")
+            NotificationDraft(
+                user_id=user.pk, notification_type="task_assignment", subject="New task", message="FUZZ-1"
+            )
             for user in User.objects.filter(username__in=["admin", "agent1"])
         ]
     )

@@ -7,6 +7,7 @@ Hypothesis draws the messages: a valid ticket (every field of DESIGN §3, wide U
 years 1–9998, extra properties and extra kwargs) or one with exactly one defect, so that the expected reason is known.
 Batches of ``BATCH`` messages, ``EXAMPLES`` of them: ≥ 1,000 messages in well under two minutes.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -26,6 +27,7 @@ from kombu import Connection
 
 from tests.conftest import WorkerProcess, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
+from tests.workflow_api.publishing import hdts  # noqa: F401 (fixture)
 from tts_common import contracts, signing
 from tts_common.hdts import PRIORITIES, TITLE_MAX_LENGTH
 from workflow_api.models import Task
@@ -58,8 +60,18 @@ class Draft:
 
 # Text as HDTS may send it: any Unicode but NUL (no surrogates: hypothesis never draws them unless asked).
 TEXT = st.characters(codec="utf-8", exclude_characters="\x00")
-JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(TEXT, max_size=10)
-JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(TEXT, max_size=8), inner, max_size=3), max_leaves=6)
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(TEXT, max_size=10)
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(TEXT, max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def text(min_size: int = 0, max_size: int = 30) -> st.SearchStrategy[str]:
@@ -74,7 +86,9 @@ def names(max_size: int = 40) -> st.SearchStrategy[str]:
 def date_times(draw: st.DrawFn) -> str:
     """RFC 3339 date-times across the whole range the contract accepts, any whole-minute offset, either case."""
     offset = timezone(timedelta(minutes=draw(st.integers(-(24 * 60 - 1), 24 * 60 - 1))))
-    moment = draw(st.datetimes(min_value=datetime(1, 1, 3), max_value=datetime(9998, 12, 29), timezones=st.just(offset)))
+    moment = draw(
+        st.datetimes(min_value=datetime(1, 1, 3), max_value=datetime(9998, 12, 29), timezones=st.just(offset))
+    )
     value = moment.isoformat()
     if moment.utcoffset() == timedelta(0) and draw(st.booleans()):
         value = value[: -len("+00:00")] + draw(st.sampled_from("Zz"))
@@ -83,7 +97,12 @@ def date_times(draw: st.DrawFn) -> str:
 
 def urls() -> st.SearchStrategy[str]:
     path = st.text(st.sampled_from("abcXYZ0123456789-._~/"), max_size=30)
-    return st.builds(lambda scheme, host, p: f"{scheme}://{host}/{p}", st.sampled_from(["http", "https", "ftp"]), domains(max_length=60), path)
+    return st.builds(
+        lambda scheme, host, p: f"{scheme}://{host}/{p}",
+        st.sampled_from(["http", "https", "ftp"]),
+        domains(max_length=60),
+        path,
+    )
 
 
 @st.composite
@@ -113,7 +132,12 @@ def valid_tickets(draw: st.DrawFn) -> dict[str, Any]:
 # One defect per malformed message, each with the words its reason must contain.
 REQUIRED = ("ticket_id", "title", "category", "sub_category", "priority")
 STRING_FIELDS = (*REQUIRED, "description", "department", "requester_email", "requester_name", "created_at")
-NOT_STRINGS = st.integers() | st.booleans() | st.lists(st.integers(), max_size=2) | st.dictionaries(text(1, 5), st.integers(), max_size=2)
+NOT_STRINGS = (
+    st.integers()
+    | st.booleans()
+    | st.lists(st.integers(), max_size=2)
+    | st.dictionaries(text(1, 5), st.integers(), max_size=2)
+)
 NOT_OBJECTS = st.none() | st.integers() | text() | st.lists(JSON_SCALARS, max_size=3)
 
 
@@ -166,7 +190,13 @@ def malformed_drafts(draw: st.DrawFn) -> Draft:
     if kind == "not an object":
         return Draft(draw(NOT_OBJECTS), kind, "Must be an object.")
     if kind == "no ticket_data":  # garbage kwargs only
-        garbage = draw(st.dictionaries(text(1, 10).filter(lambda key: key not in ("ticket_data", "signature", "signed_at")), JSON_VALUES, max_size=3))
+        garbage = draw(
+            st.dictionaries(
+                text(1, 10).filter(lambda key: key not in ("ticket_data", "signature", "signed_at")),
+                JSON_VALUES,
+                max_size=3,
+            )
+        )
         return Draft(None, kind, "Must be an object.", extra_kwargs=garbage)
     if kind == "unsigned":
         return Draft(ticket, kind, "signature missing")
@@ -210,7 +240,9 @@ def engine(monkeypatch, request) -> WorkerProcess:
     coordinators, _ = role_with_users(2, name="Coordinators")
     agents, _ = role_with_users(3, name="Agents")
     for category, sub_category in ROUTES:
-        deployed_workflow(step_roles=[agents], coordinator_role=coordinators, category=category, sub_category=sub_category)
+        deployed_workflow(
+            step_roles=[agents], coordinator_role=coordinators, category=category, sub_category=sub_category
+        )
     start_worker = request.getfixturevalue("celery_worker")  # after setenv: the worker inherits the environment
     return start_worker(queues=(contracts.RECEIVE_TICKET.queue,), concurrency=2)
 
@@ -264,9 +296,9 @@ def check(messages: list[Message], letters: list[dict[str, Any]]) -> None:
             mine = letters_by_kwargs.get(key, [])
             assert mine, f"no dead letter for a malformed message (expected {message.reason!r}):\n{message.kwargs!r}"
             for letter in mine:
-                assert message.reason in letter["reason"] and letter["reason"].startswith(("validation: ", "signature: ")), (
-                    f"dead letter reason {letter['reason']!r} does not name {message.reason!r}:\n{message.kwargs!r}"
-                )
+                assert message.reason in letter["reason"] and letter["reason"].startswith(
+                    ("validation: ", "signature: ")
+                ), f"dead letter reason {letter['reason']!r} does not name {message.reason!r}:\n{message.kwargs!r}"
     # Exactly one letter per malformed message (identical messages: as many letters as sent), none for valid ones.
     expected = Counter(canonical(message.kwargs) for message in messages if message.ticket_id is None)
     assert Counter({key: len(found) for key, found in letters_by_kwargs.items()}) == expected
@@ -282,7 +314,7 @@ def check(messages: list[Message], letters: list[dict[str, Any]]) -> None:
 
 
 # --- The test -----------------------------------------------------------------------------------------------------
-def test_every_message_becomes_one_task_or_one_dead_letter_with_its_reason(engine, hdts, broker):
+def test_every_message_becomes_one_task_or_one_dead_letter_with_its_reason(engine, hdts, broker):  # noqa: F811
     run = uuid.uuid4().hex[:8]
     sent: list[Message] = []
 
@@ -309,7 +341,22 @@ def test_every_message_becomes_one_task_or_one_dead_letter_with_its_reason(engin
     assert sum(message.ticket_id is not None for message in sent) >= 300
     # The worker is still consuming: alive, and one more valid ticket becomes a task.
     assert engine.process.poll() is None
-    last = finish(Draft({"ticket_id": "last", "title": "After the storm", "category": ROUTES[0][0], "sub_category": ROUTES[0][1], "priority": "low"}), run)
+    last = finish(
+        Draft(
+            {
+                "ticket_id": "last",
+                "title": "After the storm",
+                "category": ROUTES[0][0],
+                "sub_category": ROUTES[0][1],
+                "priority": "low",
+            }
+        ),
+        run,
+    )
     hdts([last.kwargs])
-    wait_for(lambda: Task.objects.filter(external_ticket_id=last.ticket_id).exists(), timeout=30, message="the last ticket's task")
+    wait_for(
+        lambda: Task.objects.filter(external_ticket_id=last.ticket_id).exists(),
+        timeout=30,
+        message="the last ticket's task",
+    )
     assert engine.process.poll() is None

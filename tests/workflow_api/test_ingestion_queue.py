@@ -13,6 +13,7 @@ from kombu import Connection
 
 from tests.conftest import WorkerProcess, queue_depth, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
+from tests.workflow_api.publishing import hdts  # noqa: F401 (fixture)
 from tts_common import contracts, signing
 from workflow_api.models import Assignment, IntegrationError, RoleReplica, Task, UserRole, Workflow
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "hdts-test-secret"
 
 
-# --- HDTS tickets (published by the hdts fixture of tests/conftest.py) ---------------------------------------------
+# --- HDTS tickets (published by the hdts fixture of tests/workflow_api/publishing.py) ------------------------------
 def ticket(ticket_id: str, sub_category: str = "Network", **fields: Any) -> dict[str, Any]:
     return {
         "ticket_id": ticket_id,
@@ -95,7 +96,7 @@ def assert_fair_and_unique(expected: int) -> None:
 
 
 # --- Tests -----------------------------------------------------------------------------------------------------
-def test_500_tickets_become_500_fairly_assigned_tasks_queue_declared_by_the_producer(seeded, hdts, broker_conn, start_engine):
+def test_500_tickets_become_500_fairly_assigned_tasks_queue_declared_by_the_producer(seeded, hdts, broker_conn, start_engine):  # noqa: F811
     # HDTS publishes first, declaring the queue itself; our worker then consumes it without a conflict.
     broker_conn.default_channel.queue_delete(contracts.RECEIVE_TICKET.queue)
     hdts(signed(ticket(f"T-{i}", sub_category=random.choice(list(seeded)))) for i in range(500))
@@ -109,14 +110,14 @@ def test_500_tickets_become_500_fairly_assigned_tasks_queue_declared_by_the_prod
     assert queue_depth(broker_conn, contracts.ASSIGNMENT_NOTIFICATION.queue) == 500
 
 
-def test_four_concurrent_consumers_assign_fairly_and_once(seeded, hdts, broker_conn, start_engine):
+def test_four_concurrent_consumers_assign_fairly_and_once(seeded, hdts, broker_conn, start_engine):  # noqa: F811
     start_engine(workers=2, concurrency=2)
     hdts(signed(ticket(f"T-{i}", sub_category=random.choice(list(seeded)))) for i in range(500))
     wait_for(tasks_count(500), timeout=60, message="500 tasks")
     assert_fair_and_unique(500)
 
 
-def test_each_ticket_sent_three_times_makes_one_task_and_one_notification(seeded, hdts, broker_conn, start_engine):
+def test_each_ticket_sent_three_times_makes_one_task_and_one_notification(seeded, hdts, broker_conn, start_engine):  # noqa: F811
     messages = [signed(ticket(f"T-{i}")) for i in range(200)] * 3
     random.shuffle(messages)
     start_engine(workers=2, concurrency=1)
@@ -130,7 +131,7 @@ def test_each_ticket_sent_three_times_makes_one_task_and_one_notification(seeded
     assert queue_depth(broker_conn, contracts.ASSIGNMENT_NOTIFICATION.queue) == 200
 
 
-def test_invalid_and_badly_signed_tickets_are_dead_lettered_with_reasons(seeded, hdts, broker_conn, start_engine):
+def test_invalid_and_badly_signed_tickets_are_dead_lettered_with_reasons(seeded, hdts, broker_conn, start_engine):  # noqa: F811
     no_title = {k: v for k, v in ticket("BAD-1").items() if k != "title"}
     bad = [
         ("validation", signed(no_title), "title: This field is required."),
@@ -160,7 +161,7 @@ def test_invalid_and_badly_signed_tickets_are_dead_lettered_with_reasons(seeded,
     assert IntegrationError.objects.get(ticket_id="BAD-4").payload == bad[4][1]
 
 
-def test_worker_killed_mid_stream_loses_and_duplicates_nothing(seeded, hdts, broker_conn, start_engine):
+def test_worker_killed_mid_stream_loses_and_duplicates_nothing(seeded, hdts, broker_conn, start_engine):  # noqa: F811
     tickets = [signed(ticket(f"T-{i}", sub_category=random.choice(list(seeded)))) for i in range(1000)]
     [first] = start_engine(concurrency=2)
     hdts(tickets[:500])
