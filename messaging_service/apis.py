@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tts_common.api import Pagination
+from tts_common.api import Pagination, paginated_response
 
 from .access import AccessCheckUnavailable, TicketAccess, ticket_access
 from .models import Comment
@@ -64,6 +64,8 @@ def require_ticket_access(request: Request, ticket_id: str) -> TicketAccess:
 
 
 class CommentListCreateApi(APIView):
+    pagination_class = Pagination
+
     class FilterSerializer(serializers.Serializer):
         ticket_id = ticket_id_field()
         after_id = serializers.IntegerField(min_value=0, required=False)
@@ -81,9 +83,12 @@ class CommentListCreateApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         require_ticket_access(request, filters.validated_data["ticket_id"])
-        paginator = Pagination()
-        page = paginator.paginate_queryset(comment_list(**filters.validated_data), request, view=self)
-        return paginator.get_paginated_response(CommentOutputSerializer(page, many=True).data)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=comment_list(**filters.validated_data),
+            serializer_class=CommentOutputSerializer,
+        )
 
     @extend_schema(request=InputSerializer, responses={201: CommentOutputSerializer})
     def post(self, request: Request) -> Response:
@@ -107,7 +112,11 @@ class CommentDetailApi(APIView):
         comment, _ = self._get_visible(request, comment_id)
         return Response(CommentOutputSerializer(comment).data)
 
-    @extend_schema(request=InputSerializer, responses=CommentOutputSerializer, summary="Edit one's own comment.")
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: CommentOutputSerializer, 409: OpenApiResponse(description="The comment has been deleted.")},
+        summary="Edit one's own comment.",
+    )
     def patch(self, request: Request, comment_id: int) -> Response:
         comment, access = self._get_visible(request, comment_id)
         payload = self.InputSerializer(data=request.data)

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tts_common.api import Pagination
+from tts_common.api import Pagination, paginated_response
 from tts_common.auth import IsAdmin
 from tts_common.messages import NOTIFICATION_TYPES
 
@@ -30,14 +29,6 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
-def paginated_response(
-    *, request: Request, view: APIView, queryset: QuerySet[Any], serializer_class: type[serializers.Serializer]
-) -> Response:
-    paginator = Pagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
 def validated_query(request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
@@ -49,6 +40,8 @@ UnreadCountSerializer = inline_serializer("UnreadCount", {"unread_count": serial
 
 # --- In-app notifications -------------------------------------------------------------------------------------
 class NotificationListApi(APIView):
+    pagination_class = Pagination
+
     class NotificationFilterSerializer(serializers.Serializer):
         # allow_null: an absent flag means "all", not False (DRF's default for form-style booleans).
         unread = serializers.BooleanField(required=False, allow_null=True, default=None)
@@ -179,6 +172,7 @@ class PreferencesApi(APIView):
 # --- Email deliveries and rejected messages (admins) ----------------------------------------------------------
 class DeliveryListApi(APIView):
     permission_classes = [IsAdmin]
+    pagination_class = Pagination
 
     class DeliveryFilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=EmailDelivery.Status.choices, required=False)
@@ -195,7 +189,10 @@ class DeliveryListApi(APIView):
 class DeliveryRetryApi(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=None, responses={202: EmailDeliverySerializer})
+    @extend_schema(
+        request=None,
+        responses={202: EmailDeliverySerializer, 409: OpenApiResponse(description="Only a failed delivery can be retried.")},
+    )
     def post(self, request: Request, delivery_id: int) -> Response:
         delivery = selectors.delivery_get(delivery_id=delivery_id)
         if delivery is None:
@@ -209,6 +206,7 @@ class DeliveryRetryApi(APIView):
 
 class RejectedMessageListApi(APIView):
     permission_classes = [IsAdmin]
+    pagination_class = Pagination
 
     @extend_schema(responses=RejectedMessageSerializer(many=True))
     def get(self, request: Request) -> Response:

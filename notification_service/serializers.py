@@ -19,6 +19,8 @@ class EmailDeliverySerializer(serializers.ModelSerializer):
     digest_id = serializers.IntegerField(read_only=True, allow_null=True)
     notification_type = serializers.CharField(source="notification.notification_type", read_only=True)
     subject = serializers.CharField(source="notification.subject", read_only=True)
+    # Not an "email" in the schema: blank until the user's address is looked up at the first attempt.
+    to_email = serializers.CharField(read_only=True, help_text="The recipient's address; blank until first attempted.")
 
     class Meta:
         model = EmailDelivery

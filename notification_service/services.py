@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from tts_common import contracts, publisher
+from tts_common import contracts, publisher, text
 from tts_common.auth_client import AuthServiceClient, AuthServiceUnavailable, UserInfo, UserNotFound
 from tts_common.messages import NOTIFICATION_TYPES
 
@@ -261,7 +261,10 @@ def mark_all_read(*, user_id: int) -> int:
 
 
 def record_rejected_message(*, task_name: str, kwargs: dict[str, Any], reason: str, retries: int) -> RejectedMessage:
-    return RejectedMessage.objects.create(task_name=task_name, kwargs=kwargs, reason=reason, retries=retries)
+    # The only record of the message, so stored whatever it holds: text the database cannot store is replaced.
+    return RejectedMessage.objects.create(
+        task_name=text.storable(task_name), kwargs=text.storable(kwargs), reason=text.storable(reason), retries=retries
+    )
 
 
 # --- Preferences ----------------------------------------------------------------------------------------------

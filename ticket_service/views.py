@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from tts_common import hdts
 from tts_common.api import Conflict
 from tts_common.auth import JWTAuthentication
+from tts_common.schema import TICKET_BODY
 
 from . import selectors, services
 from .authentication import CanSubmitTickets, HdtsSignatureAuthentication
@@ -45,8 +46,12 @@ class TicketListCreateApi(TicketApiBase, ListAPIView):
         return selectors.ticket_list(filters=self.request.query_params)
 
     @extend_schema(
-        request={"application/json": hdts.TICKET_SCHEMA},
-        responses={201: TicketSerializer, 200: TicketSerializer},
+        request=TICKET_BODY,
+        responses={
+            201: TicketSerializer,
+            200: TicketSerializer,
+            409: OpenApiResponse(description="A stored ticket with this ticket_id has other content."),
+        },
         description="Receive an HDTS ticket (201 new; 200 a repeat of a stored ticket; 409 a stored id with other "
         "content). Authenticated by a JWT with an HDTS role (or admin), or by X-HDTS-Signature/X-HDTS-Signed-At.",
     )

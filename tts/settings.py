@@ -240,8 +240,9 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "tts_common.schema.AutoSchema",
     "EXCEPTION_HANDLER": "tts_common.api.exception_handler",
+    "DEFAULT_METADATA_CLASS": "tts_common.api.Metadata",
     "UNAUTHENTICATED_USER": None,
     # Counted in the default cache: Redis on the real stack, so the limits hold across replicas.
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle", "tts_common.throttling.UserRateThrottle"],

@@ -10,8 +10,10 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -23,10 +25,30 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class Metadata(SimpleMetadata):
+    """OPTIONS answers the view's name, description and media types; what each method takes is in /api/schema/.
+
+    DRF's own would also describe "actions" from the view's one serializer class (not what each method takes) by
+    calling ``get_object()``, which views that read through selectors do not implement: a 500.
+    """
+
+    def determine_actions(self, request: Any, view: Any) -> dict[str, Any]:
+        return {}
+
+
 class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+def paginated_response(*, request: Any, view: Any, queryset: Any, serializer_class: type[Serializer]) -> Response:
+    """One page of ``queryset``, serialised, as ``{count, next, previous, results}``, for an APIView that paginates by
+    hand. The view declares ``pagination_class = Pagination``, which also tells the OpenAPI schema the page shape and
+    parameters."""
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
 def error_body(status: int, code: str, detail: Any, errors: Any = None) -> dict[str, Any]:

@@ -3,17 +3,20 @@
 Shared by the HTTP intake (ticket_service) and the queue consumer (workflow_api), so both accept exactly the same
 tickets. Bounds the contract leaves open, chosen so a ticket always fits the stores: identifiers are non-empty and
 at most 255 characters; optional fields may be ``null`` (HDTS serialisers emit that for blanks); unknown extra
-properties are allowed (HDTS may add fields without breaking us).
+properties are allowed (HDTS may add fields without breaking us); no text anywhere in a ticket may hold a NUL or a
+lone surrogate (the database cannot store either).
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
+
+from . import text
 
 PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "urgent")
 TITLE_MAX_LENGTH = 200
@@ -97,10 +100,16 @@ def _is_date_time(value: object) -> bool:
     if _DATE_TIME.fullmatch(value) is None:
         return False
     try:  # the pattern admits impossible dates such as 2024-02-30
-        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-    except ValueError:
+        # Room for an SLA (at most 366 days) after it.
+        return parse_date_time(value).year < datetime.max.year
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         return False
-    return True
+
+
+def parse_date_time(value: str) -> datetime:
+    """A ``date-time`` of the ticket as an aware datetime in UTC (PostgreSQL refuses offsets past ±15:59, which
+    RFC 3339 allows; Python's parser wants an upper-case ``T`` and ``Z``)."""
+    return datetime.fromisoformat(value.upper().replace("Z", "+00:00")).astimezone(UTC)
 
 
 Draft7Validator.check_schema(TICKET_SCHEMA)
@@ -135,7 +144,7 @@ _FAST_CHECK = _compile_fast_check()
 _FORMAT_MESSAGES = {
     "email": "Enter a valid email address.",
     "uri": "Enter a valid absolute URI.",
-    "date-time": "Enter an ISO 8601 date-time with a time zone (e.g. 2025-01-31T09:30:00Z).",
+    "date-time": "Enter an ISO 8601 date-time with a time zone (e.g. 2025-01-31T09:30:00Z), before year 9999.",
 }
 _TYPE_NAMES = {"string": "a string", "array": "a list", "object": "an object", "null": "null"}
 
@@ -167,13 +176,33 @@ def _field(error: ValidationError) -> str:
     return ".".join(path) or "non_field_errors"
 
 
+def _unstorable_text(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(field, message) for each string or property name, anywhere in the ticket (extra properties too), that the
+    database could not store: such a ticket could never become a task."""
+    if isinstance(value, str):
+        message = text.unstorable_message(value)
+        if message:
+            yield path or "non_field_errors", message
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            message = text.unstorable_message(key) if isinstance(key, str) else None
+            if message:  # the name itself is not echoed: it is the unstorable text
+                yield path or "non_field_errors", f"Property names: {message}"
+            else:
+                yield from _unstorable_text(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unstorable_text(item, f"{path}.{index}" if path else str(index))
+
+
 def ticket_field_errors(ticket: Any) -> dict[str, list[str]]:
     """Validation errors by field (the shape of a 400 response's ``errors``); empty when the ticket is valid."""
-    if _FAST_CHECK is not None and _FAST_CHECK(ticket):
-        return {}
     errors: dict[str, list[str]] = {}
-    for error in sorted(_VALIDATOR.iter_errors(ticket), key=lambda e: list(map(str, e.absolute_path))):
-        errors.setdefault(_field(error), []).append(_message(error))
+    if _FAST_CHECK is None or not _FAST_CHECK(ticket):
+        for error in sorted(_VALIDATOR.iter_errors(ticket), key=lambda e: list(map(str, e.absolute_path))):
+            errors.setdefault(_field(error), []).append(_message(error))
+    for field, message in _unstorable_text(ticket):
+        errors.setdefault(field, []).append(message)
     return errors
 
 

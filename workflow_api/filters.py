@@ -1,11 +1,31 @@
 """Query-string filters of the workflow API (invalid values answer 400 through DjangoFilterBackend)."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django_filters.fields import IsoDateTimeField
 
 from workflow_api.models import AuditEvent, DeadLetter, IntegrationError, Priority, Task, UnroutedTicket, Workflow
 from workflow_api.selectors.tasks import SlaState
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time as an instant in UTC: PostgreSQL refuses offsets past ±15:59, which ISO 8601 allows."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        moment = super().to_python(value)
+        try:
+            return moment.astimezone(UTC) if moment else None
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 class WorkflowFilter(django_filters.FilterSet):
@@ -47,8 +67,8 @@ class TaskFilter(django_filters.FilterSet):
 
 
 class AuditEventFilter(django_filters.FilterSet):
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent
@@ -57,8 +77,8 @@ class AuditEventFilter(django_filters.FilterSet):
 
 class DeadLetterFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=DeadLetter.Status.choices)
-    received_after = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    received_after = UtcDateTimeFilter(field_name="received_at", lookup_expr="gte")
+    received_before = UtcDateTimeFilter(field_name="received_at", lookup_expr="lt")
 
     class Meta:
         model = DeadLetter
@@ -68,8 +88,8 @@ class DeadLetterFilter(django_filters.FilterSet):
 class IntegrationErrorFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=IntegrationError.Status.choices)
     category = django_filters.MultipleChoiceFilter(choices=IntegrationError.Category.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = IntegrationError

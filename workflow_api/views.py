@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tts_common.auth import IsAdmin, IsAdminOrReadOnly
-from tts_common.hdts import TICKET_SCHEMA
+from tts_common.schema import TICKET_BODY
 from workflow_api import serializers
 from workflow_api.filters import (
     AuditEventFilter,
@@ -40,25 +40,6 @@ from workflow_api.selectors.tasks import task_get, task_is_visible, task_list
 from workflow_api.selectors.workflows import calendar_get, calendar_list, workflow_get, workflow_list
 from workflow_api.services import actions, availability, calendars, dead_letters, workflows
 
-
-def _openapi_schema(schema: Any) -> Any:
-    """A JSON Schema (draft-07) as OpenAPI 3.0 wants it: no ``$`` keywords, ``"type": [T, "null"]`` as
-    ``"type": T, "nullable": true``."""
-    if isinstance(schema, list):
-        return [_openapi_schema(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    converted = {key: _openapi_schema(value) for key, value in schema.items() if not key.startswith("$")}
-    if isinstance(converted.get("type"), list):
-        types = [t for t in converted["type"] if t != "null"]
-        converted["type"] = types[0]
-        if len(types) < len(schema["type"]):
-            converted["nullable"] = True
-    return converted
-
-
-# The HDTS ticket's own JSON Schema documents POST /tasks/ (the body is validated against exactly that schema).
-_TICKET_BODY = {"application/json": _openapi_schema(TICKET_SCHEMA)}
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input: {status, code, detail, errors}"),
     403: OpenApiResponse(description="Not allowed"),
@@ -229,7 +210,7 @@ class TaskListCreateApi(generics.ListAPIView):
     def get_permissions(self):
         return [IsAdmin()] if self.request.method == "POST" else super().get_permissions()
 
-    @extend_schema(request=_TICKET_BODY, responses={201: serializers.TaskDetailSerializer, **_ERRORS})
+    @extend_schema(request=TICKET_BODY, responses={201: serializers.TaskDetailSerializer, **_ERRORS})
     def post(self, request: Request) -> Response:
         task = actions.task_create_from_ticket(ticket=request.data, actor=request.user)
         return Response(

@@ -1,10 +1,12 @@
 """The shared HDTS ticket schema (DESIGN §3) and priority mapping."""
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from ticket_service.hdts_simulator import INVALID_CASES, make_invalid_ticket, make_ticket
-from tts_common.hdts import PRIORITY_MAP, internal_priority, ticket_field_errors, validate_ticket
+from tts_common.hdts import PRIORITY_MAP, internal_priority, parse_date_time, ticket_field_errors, validate_ticket
 
 REQUIRED = ("ticket_id", "title", "category", "sub_category", "priority")
 
@@ -91,15 +93,44 @@ def test_uri_rejected(url: str) -> None:
     }
 
 
-@pytest.mark.parametrize("value", ["2025-01-31T09:30:00Z", "2025-01-31T09:30:00.123456+02:00", "2024-02-29t23:59:59z"])
+@pytest.mark.parametrize("value", ["2025-01-31T09:30:00Z", "2025-01-31T09:30:00.123456+02:00", "2024-02-29t23:59:59z",
+                                   "2025-01-31T09:30:00+19:14", "0001-01-01T23:00:00+23:00", "9998-12-31T23:59:59Z"])  # fmt: skip
 def test_date_time_accepted(value: str) -> None:
     assert errors_with(created_at=value) == {}
 
 
 @pytest.mark.parametrize("value", ["yesterday", "2025-01-31", "2025-01-31T09:30:00", "2025-02-30T00:00:00Z",
-                                   "2025-01-31 09:30:00Z", "31/01/2025 09:30"])  # fmt: skip
+                                   "2025-01-31 09:30:00Z", "31/01/2025 09:30",
+                                   "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+                                   "9999-01-01T00:00:00Z"])  # no room for an SLA  # fmt: skip
 def test_date_time_rejected(value: str) -> None:
     assert list(errors_with(created_at=value)) == ["created_at"]
+
+
+@pytest.mark.parametrize(
+    ("value", "utc"),
+    [
+        ("2024-02-29t23:59:59z", datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC)),
+        ("2025-01-31T09:30:00+19:14", datetime(2025, 1, 30, 14, 16, tzinfo=UTC)),  # PostgreSQL refuses +19:14 itself
+    ],
+)
+def test_date_times_are_read_as_instants_in_utc(value: str, utc: datetime) -> None:
+    assert parse_date_time(value) == utc and parse_date_time(value).utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"title": "a\x00b"}, "title", "Null characters are not allowed."),
+        ({"description": "\ud800"}, "description", "Surrogate characters are not allowed."),
+        ({"attachments": [{"filename": "\x00", "url": "https://e.com/a"}]}, "attachments.0.filename", "Null"),
+        ({"hdts_extra": {"nested": ["ok", "\x00"]}}, "hdts_extra.nested.1", "Null"),
+        ({"hdts\x00extra": 1}, "non_field_errors", "Property names: Null characters are not allowed."),
+    ],
+)
+def test_text_the_database_cannot_store_is_invalid_anywhere(changes: dict, field: str, message: str) -> None:
+    errors = errors_with(**changes)
+    assert list(errors) == [field] and errors[field][0].startswith(message)
 
 
 def test_attachment_items_need_filename_and_url() -> None:

@@ -84,6 +84,18 @@ def test_a_celery_message_put_on_the_dlq_is_read_as_one(broker):
     assert (letter.task_name, letter.ticket_id, letter.raw) == (contracts.RECEIVE_TICKET.task, "MOVED-1", "")
 
 
+def test_a_letter_holding_text_the_database_cannot_store_is_stored_with_it_replaced(broker):
+    # PostgreSQL refuses NUL in text and jsonb: stored as is, this letter would fail its batch again and again.
+    kwargs = {"ticket_data": ticket("NUL-1", title="a\x00b"), "x\x00": ["\x00"]}
+    give_up(kwargs, "validation: title: Null characters are not allowed.")
+    wait_for(lambda: queue_depth(broker, contracts.TICKET_DLQ) == 1, timeout=10)
+    assert dead_letters_drain() == 1
+    letter = DeadLetter.objects.get()
+    assert queue_depth(broker, contracts.TICKET_DLQ) == 0
+    assert letter.kwargs == {"ticket_data": ticket("NUL-1", title="a\ufffdb"), "x\ufffd": ["\ufffd"]}
+    assert letter.integration_error.payload == letter.kwargs  # recorded alike, so linked
+
+
 # --- API -----------------------------------------------------------------------------------------------------------
 def test_list_filter_and_inspect(letters):
     admin = api_client(is_admin=True)
@@ -182,12 +194,20 @@ def test_integration_errors_filters_and_status(letters):
         ("get", "/integration-errors/?status=fixed", None, "status"),
         ("get", "/integration-errors/?created_after=yesterday", None, "created_after"),
         ("get", "/dead-letters/?received_before=soon", None, "received_before"),
+        ("get", "/audit/?occurred_after=0001-01-01T00:00:00%2B01:00", None, "occurred_after"),  # before year 1 in UTC
     ],
 )
 def test_bad_input_is_400_with_field_errors(letters, method, path, body, field):
     client = api_client(is_admin=True)
     response = getattr(client, method)(path.format(id=letters[0].integration_error_id), body, format="json")
     assert response.status_code == 400 and field in response.json()["errors"]
+
+
+def test_date_time_filters_take_any_offset_iso_8601_allows(letters):
+    # PostgreSQL refuses offsets past ±15:59; the filters compare instants in UTC.
+    client = api_client(is_admin=True)
+    assert client.get("/integration-errors/?created_after=2000-01-01T00:00:00%2B19:14").json()["count"] == 2
+    assert client.get("/dead-letters/?received_before=2000-01-01T00:00:00-23:59").json()["count"] == 0
 
 
 def test_unrouted_tickets(db):

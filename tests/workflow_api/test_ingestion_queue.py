@@ -4,15 +4,16 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db.models import Count
 from kombu import Connection
 
-from tests.conftest import WorkerProcess, outside_celery_app, queue_depth, wait_for
+from tests.conftest import WorkerProcess, queue_depth, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
+from tests.workflow_api.publishing import hdts  # noqa: F401 (fixture)
 from tts_common import contracts, signing
 from workflow_api.models import Assignment, IntegrationError, RoleReplica, Task, UserRole, Workflow
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "hdts-test-secret"
 
 
-# --- HDTS as a producer: a stock Celery app with default settings ----------------------------------------------------
+# --- HDTS tickets (published by the hdts fixture of tests/workflow_api/publishing.py) ------------------------------
 def ticket(ticket_id: str, sub_category: str = "Network", **fields: Any) -> dict[str, Any]:
     return {
         "ticket_id": ticket_id,
@@ -37,19 +38,6 @@ def ticket(ticket_id: str, sub_category: str = "Network", **fields: Any) -> dict
 def signed(data: Any, secret: str = SECRET) -> dict[str, Any]:
     signed_at = int(time.time())
     return {"ticket_data": data, "signature": signing.sign(secret, signed_at, data), "signed_at": signed_at}
-
-
-@pytest.fixture
-def hdts() -> Iterator[Callable[[Iterable[dict[str, Any]]], None]]:
-    """Publish message kwargs as HDTS does."""
-    app = outside_celery_app()
-
-    def send(messages: Iterable[dict[str, Any]]) -> None:
-        with app.producer_or_acquire() as producer:
-            for kwargs in messages:
-                app.send_task(contracts.RECEIVE_TICKET.task, kwargs=kwargs, queue=contracts.RECEIVE_TICKET.queue, producer=producer)
-
-    yield send
 
 
 @pytest.fixture
@@ -108,7 +96,7 @@ def assert_fair_and_unique(expected: int) -> None:
 
 
 # --- Tests -----------------------------------------------------------------------------------------------------
-def test_500_tickets_become_500_fairly_assigned_tasks_queue_declared_by_the_producer(seeded, hdts, broker_conn, start_engine):
+def test_500_tickets_become_500_fairly_assigned_tasks_queue_declared_by_the_producer(seeded, hdts, broker_conn, start_engine):  # noqa: F811
     # HDTS publishes first, declaring the queue itself; our worker then consumes it without a conflict.
     broker_conn.default_channel.queue_delete(contracts.RECEIVE_TICKET.queue)
     hdts(signed(ticket(f"T-{i}", sub_category=random.choice(list(seeded)))) for i in range(500))
@@ -122,14 +110,14 @@ def test_500_tickets_become_500_fairly_assigned_tasks_queue_declared_by_the_prod
     assert queue_depth(broker_conn, contracts.ASSIGNMENT_NOTIFICATION.queue) == 500
 
 
-def test_four_concurrent_consumers_assign_fairly_and_once(seeded, hdts, broker_conn, start_engine):
+def test_four_concurrent_consumers_assign_fairly_and_once(seeded, hdts, broker_conn, start_engine):  # noqa: F811
     start_engine(workers=2, concurrency=2)
     hdts(signed(ticket(f"T-{i}", sub_category=random.choice(list(seeded)))) for i in range(500))
     wait_for(tasks_count(500), timeout=60, message="500 tasks")
     assert_fair_and_unique(500)
 
 
-def test_each_ticket_sent_three_times_makes_one_task_and_one_notification(seeded, hdts, broker_conn, start_engine):
+def test_each_ticket_sent_three_times_makes_one_task_and_one_notification(seeded, hdts, broker_conn, start_engine):  # noqa: F811
     messages = [signed(ticket(f"T-{i}")) for i in range(200)] * 3
     random.shuffle(messages)
     start_engine(workers=2, concurrency=1)
@@ -143,7 +131,7 @@ def test_each_ticket_sent_three_times_makes_one_task_and_one_notification(seeded
     assert queue_depth(broker_conn, contracts.ASSIGNMENT_NOTIFICATION.queue) == 200
 
 
-def test_invalid_and_badly_signed_tickets_are_dead_lettered_with_reasons(seeded, hdts, broker_conn, start_engine):
+def test_invalid_and_badly_signed_tickets_are_dead_lettered_with_reasons(seeded, hdts, broker_conn, start_engine):  # noqa: F811
     no_title = {k: v for k, v in ticket("BAD-1").items() if k != "title"}
     bad = [
         ("validation", signed(no_title), "title: This field is required."),
@@ -173,7 +161,7 @@ def test_invalid_and_badly_signed_tickets_are_dead_lettered_with_reasons(seeded,
     assert IntegrationError.objects.get(ticket_id="BAD-4").payload == bad[4][1]
 
 
-def test_worker_killed_mid_stream_loses_and_duplicates_nothing(seeded, hdts, broker_conn, start_engine):
+def test_worker_killed_mid_stream_loses_and_duplicates_nothing(seeded, hdts, broker_conn, start_engine):  # noqa: F811
     tickets = [signed(ticket(f"T-{i}", sub_category=random.choice(list(seeded)))) for i in range(1000)]
     [first] = start_engine(concurrency=2)
     hdts(tickets[:500])

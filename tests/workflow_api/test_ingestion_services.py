@@ -97,6 +97,19 @@ def test_ticket_becomes_an_assigned_task_with_sla_owner_and_audit(network, publi
     ]
 
 
+@pytest.mark.parametrize(
+    ("created_at", "utc"),
+    [
+        ("2025-01-31T09:30:00+19:14", datetime(2025, 1, 30, 14, 16, tzinfo=UTC)),  # PostgreSQL refuses +19:14 itself
+        ("2025-01-31t09:30:00z", datetime(2025, 1, 31, 9, 30, tzinfo=UTC)),  # RFC 3339 allows lower case
+    ],
+)
+def test_the_sla_clock_starts_at_the_tickets_time_whatever_its_offset(network, created_at, utc):
+    [task] = ingest_tickets([incoming(ticket("T-1", created_at=created_at))])
+    task.refresh_from_db()
+    assert task.ticket_created_at == utc and task.sla_deadline == utc + network.sla_high
+
+
 @override_settings(HDTS_PRIORITY_MAP={"medium": "low"})
 def test_priority_map_is_configurable(network):
     [task] = ingest_tickets([incoming(ticket("T-1"))])

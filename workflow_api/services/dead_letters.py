@@ -26,7 +26,7 @@ from django.utils.dateparse import parse_datetime
 from kombu.message import Message
 from rest_framework.exceptions import NotFound, ValidationError
 
-from tts_common import bus, contracts, hdts, signing
+from tts_common import bus, contracts, hdts, signing, text
 from tts_common.api import Conflict
 from tts_common.auth import TokenUser
 from workflow_api.models import DeadLetter, IntegrationError
@@ -99,6 +99,11 @@ def _parse(message: Message) -> DeadLetter:
     else:
         letter.raw = raw.decode(errors="replace")
         letter.reason = letter.reason or "Not a dead letter TTS can read."
+    # Stored whatever it holds (a letter that failed its batch would block the queue): text the database cannot
+    # store is replaced, and names are cut to their columns.
+    for field in ("reason", "source_queue", "task_name", "raw"):
+        setattr(letter, field, text.storable(getattr(letter, field))[: DeadLetter._meta.get_field(field).max_length])
+    letter.kwargs = text.storable(letter.kwargs)
     letter.ticket_id = _ticket_id(letter.kwargs.get("ticket_data"))
     return letter
 

@@ -81,7 +81,7 @@ class IncomingTicket:
     def created_at(self) -> datetime:
         """When the SLA clock starts: the ticket's own time, else its receipt."""
         value = self.data.get("created_at")
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else self.received_at
+        return hdts.parse_date_time(value) if value else self.received_at
 
 
 def check_ticket(ticket_data: Any) -> None:

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from tts_common import text
 from workflow_api.models import IntegrationError
 
 
 def record_integration_error(*, source: str, kwargs: dict[str, Any], reason: str, retries: int) -> IntegrationError:
     """Record a message that gave up. ``reason`` is ``"<category>: <message>"`` for messages rejected on sight
     (validation, signature: awaiting an admin); anything else failed in processing until retries ran out."""
+    # Recorded whatever the message holds: text the database cannot store is replaced (the message is invalid anyway).
+    kwargs, reason = text.storable(kwargs), text.storable(reason)
     category, _, message = reason.partition(": ")
     permanent = category in (IntegrationError.Category.VALIDATION, IntegrationError.Category.SIGNATURE)
     ticket_data = kwargs.get("ticket_data")
