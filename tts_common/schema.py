@@ -35,8 +35,9 @@ def openapi_schema(schema: Any) -> Any:
     return converted
 
 
-# The HDTS ticket's own JSON Schema documents the bodies that are validated against exactly that schema.
-TICKET_BODY = {"application/json": openapi_schema(TICKET_SCHEMA)}
+# The HDTS ticket's own JSON Schema (DESIGN §3), converted, documents the bodies validated against exactly that schema.
+TICKET_OPENAPI = openapi_schema(TICKET_SCHEMA)
+TICKET_BODY = {"application/json": TICKET_OPENAPI}
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -46,6 +46,14 @@ class UserReplica(models.Model):
     def __str__(self) -> str:
         return self.username
 
+    @property
+    def current_availability(self) -> AgentAvailability:
+        """The user's availability; never set: an unsaved default (active, no window, never updated)."""
+        try:
+            return self.availability
+        except AgentAvailability.DoesNotExist:
+            return AgentAvailability(user=self, updated_at=None)
+
 
 class UserRole(models.Model):
     """A user's membership of a role, as of the user's latest snapshot."""

@@ -392,6 +392,7 @@ AVAILABILITY_FIELDS = ["status", "away_from", "away_until", "reason", "max_open_
 
 class AvailabilitySerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username")
+    updated_at = serializers.DateTimeField(allow_null=True, help_text="Null: never set (active).")
     updated_by = serializers.IntegerField(source="updated_by_id", allow_null=True)
 
     class Meta:
@@ -414,11 +415,11 @@ class AvailabilityInputSerializer(serializers.Serializer):
 
 
 class AgentSerializer(serializers.ModelSerializer):
-    status = serializers.CharField(source="availability.status", default=AgentAvailability.Status.ACTIVE)
-    away_from = serializers.DateTimeField(source="availability.away_from", allow_null=True, default=None)
-    away_until = serializers.DateTimeField(source="availability.away_until", allow_null=True, default=None)
-    reason = serializers.CharField(source="availability.reason", default="")
-    max_open_tasks = serializers.IntegerField(source="availability.max_open_tasks", allow_null=True, default=None)
+    status = serializers.ChoiceField(choices=AgentAvailability.Status.choices, source="current_availability.status")
+    away_from = serializers.DateTimeField(source="current_availability.away_from", allow_null=True)
+    away_until = serializers.DateTimeField(source="current_availability.away_until", allow_null=True)
+    reason = serializers.CharField(source="current_availability.reason")
+    max_open_tasks = serializers.IntegerField(source="current_availability.max_open_tasks", allow_null=True)
 
     class Meta:
         model = UserReplica

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tts_common.auth import IsAdmin, IsAdminOrReadOnly
-from tts_common.schema import TICKET_BODY
+from tts_common.schema import TICKET_BODY, TICKET_OPENAPI
 from workflow_api import serializers
 from workflow_api.filters import (
     AuditEventFilter,
@@ -462,6 +462,7 @@ class IntegrationHealthApi(generics.GenericAPIView):
     serializer_class = serializers.IntegrationHealthSerializer
     pagination_class = None
 
+    @extend_schema(responses=serializers.IntegrationHealthSerializer(many=True))
     def get(self, request: Request) -> Response:
         return Response(self.get_serializer(integration_health_list(), many=True).data)
 
@@ -479,10 +480,10 @@ class SimulateApi(generics.GenericAPIView):
             "application/json": {
                 "oneOf": [
                     {"type": "object", "properties": {"tickets": {
-                        "type": "array", "items": _openapi_schema(TICKET_SCHEMA),
+                        "type": "array", "items": TICKET_OPENAPI,
                         "minItems": 1, "maxItems": serializers.SIMULATE_MAX_TICKETS,
                     }}, "required": ["tickets"]},
-                    _openapi_schema(TICKET_SCHEMA),
+                    TICKET_OPENAPI,
                 ]
             }
         },

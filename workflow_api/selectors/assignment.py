@@ -23,12 +23,7 @@ from workflow_api.services.assignment import least_loaded, next_in_turn
 def availability_get(*, user_id: int) -> AgentAvailability | None:
     """The user's availability (an unsaved default ``active`` when never set); None for an unknown user."""
     user = UserReplica.objects.select_related("availability").filter(pk=user_id).first()
-    if user is None:
-        return None
-    try:
-        return user.availability
-    except AgentAvailability.DoesNotExist:
-        return AgentAvailability(user=user, status=AgentAvailability.Status.ACTIVE, updated_at=None)
+    return None if user is None else user.current_availability
 
 
 def agent_list() -> QuerySet[UserReplica]:
