@@ -11,6 +11,8 @@ from tts_common.security import require_service_key
 # The API documents itself to a token holder or to someone logged in through /admin/.
 docs_auth = {"authentication_classes": [JWTAuthentication, SessionAuthentication]}
 
+handler400 = "tts_common.api.handler400"
+handler403 = "tts_common.api.handler403"
 handler404 = "tts_common.api.handler404"
 handler500 = "tts_common.api.handler500"
 

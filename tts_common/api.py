@@ -82,6 +82,15 @@ def json_error(request: Any, status: int, code: str, detail: str) -> JsonRespons
     return JsonResponse(error_body(status, code, detail), status=status)
 
 
+def handler400(request: Any, exception: Exception | None = None) -> JsonResponse:
+    """Requests Django itself refuses before any view (e.g. more form fields than DATA_UPLOAD_MAX_NUMBER_FIELDS)."""
+    return json_error(request, 400, "bad_request", "Bad request.")
+
+
+def handler403(request: Any, exception: Exception | None = None) -> JsonResponse:
+    return json_error(request, 403, "permission_denied", "You do not have permission to perform this action.")
+
+
 def handler404(request: Any, exception: Exception | None = None) -> JsonResponse:
     return json_error(request, 404, "not_found", "Not found.")
 

@@ -119,6 +119,21 @@ def test_oversized_bodies_are_refused_with_413(asgi_server: Callable[[], Any], m
     assert chunked.status_code == 411 and chunked.json()["code"] == "length_required"
 
 
+def test_requests_django_refuses_before_any_view_get_the_json_error(
+    asgi_server: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More form fields than DATA_UPLOAD_MAX_NUMBER_FIELDS: Django's own 400 (HTML by default, found so by the API
+    fuzz run), in production, where Django's debug pages are off."""
+    for name, value in {"DEBUG": "0", "SECRET_KEY": "x" * 50, "JWT_SIGNING_KEY": "y" * 50}.items():
+        monkeypatch.setenv(name, value)
+    server = asgi_server()
+    fields = [("username", (None, "admin"))] * 1001
+    response = requests.post(f"{server.url}/token/", files=fields, timeout=30)
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"status": 400, "code": "bad_request", "detail": "Bad request."}
+
+
 def test_cors_preflight_only_for_configured_origins(
     asgi_server: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
