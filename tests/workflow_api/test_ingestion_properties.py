@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.provisional import domains
 from kombu import Connection
@@ -318,10 +319,12 @@ def test_every_message_becomes_one_task_or_one_dead_letter_with_its_reason(engin
     run = uuid.uuid4().hex[:8]
     sent: list[Message] = []
 
+    # A fixed sample, so that CI turns red for a change, not for a draw; set FUZZ_SEED to another number to explore.
+    @seed(int(os.environ.get("FUZZ_SEED", "20261201")))
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
-        database=None,  # examples are drawn afresh on every run: each run tries new messages
+        database=None,
         print_blob=True,  # a failure prints the @reproduce_failure line that replays it
         # No shrinking: each try costs a publish and a wait, and the failure already names the offending message.
         phases=[Phase.generate],
