@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
@@ -66,7 +66,7 @@ def dead_letter(queue: str, reason: str, message: dict[str, Any]) -> None:
     body = {
         "reason": reason,
         "source_queue": queue,
-        "dead_lettered_at": datetime.now(timezone.utc).isoformat(),
+        "dead_lettered_at": datetime.now(UTC).isoformat(),
         "message": message,
     }
     app = _app()

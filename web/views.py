@@ -1,7 +1,8 @@
 """HTML shells of the web UI. They carry no data (that comes from the authenticated APIs), so they are public."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render

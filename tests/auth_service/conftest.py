@@ -1,9 +1,10 @@
 """auth_service test helpers: users with real tokens, a recorder of published messages, DB-count snapshots."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, ContextManager
 
 import pytest
 from django.conf import settings

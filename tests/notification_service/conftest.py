@@ -1,10 +1,11 @@
 """Fixtures of the notification service tests: JWT clients, a stand-in auth service, a real SMTP server, a worker."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller

@@ -1,8 +1,7 @@
 """GET /audit/: admins only, filters, pagination."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +10,7 @@ from workflow_api.services.audit import audit_event, record_events
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=dt_timezone.utc)
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from django.conf import settings
 from tts_common import hdts
 from workflow_api.models import RoundRobinCursor, Task, UnroutedTicket, UserReplica, Workflow
 from workflow_api.services.assignment import Decision, pick, pick_inputs
+from workflow_api.services.deadlines import task_deadline
 from workflow_api.services.ingestion import (
     IncomingTicket,
     InvalidTicket,
@@ -27,7 +28,6 @@ from workflow_api.services.ingestion import (
     match_workflows,
     pick_keys,
 )
-from workflow_api.services.deadlines import task_deadline
 from workflow_api.services.steps import step_due_at
 
 
