@@ -61,6 +61,25 @@ def notify_users(
     metadata: dict[str, Any] | None = None,
 ) -> None:
     """One ``notifications.create_inapp`` per user."""
+    publish_batch_on_commit(
+        inapp_messages(
+            user_ids, notification_type, subject, message, task=task, ticket_id=ticket_id, metadata=metadata
+        )
+    )
+
+
+def inapp_messages(
+    user_ids: Iterable[int],
+    notification_type: str,
+    subject: str,
+    message: str,
+    *,
+    task: Task | None = None,
+    ticket_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> list[Outgoing]:
+    """:func:`notify_users`' messages, for a caller that notifies about many tasks to publish them together (one
+    publisher-confirm wait for the lot, not one per task)."""
     messages = []
     for user_id in user_ids:
         payload: InAppNotification = {
@@ -73,7 +92,7 @@ def notify_users(
             "metadata": metadata or {},
         }
         messages.append(Outgoing(contracts.INAPP_NOTIFICATION, dict(payload)))
-    publish_batch_on_commit(messages)
+    return messages
 
 
 def admin_user_ids() -> list[int]:
