@@ -50,22 +50,9 @@ def notify_assignments(assignments: Sequence[tuple[Task, int, str]]) -> None:
     publish_batch_on_commit([_assignment(*assignment) for assignment in assignments])
 
 
-def notify_users(
-    user_ids: Iterable[int],
-    notification_type: str,
-    subject: str,
-    message: str,
-    *,
-    task: Task | None = None,
-    ticket_id: str | None = None,
-    metadata: dict[str, Any] | None = None,
-) -> None:
-    """One ``notifications.create_inapp`` per user."""
-    publish_batch_on_commit(
-        inapp_messages(
-            user_ids, notification_type, subject, message, task=task, ticket_id=ticket_id, metadata=metadata
-        )
-    )
+def notify_users(user_ids: Iterable[int], notification_type: str, subject: str, message: str, **kw: Any) -> None:
+    """One ``notifications.create_inapp`` per user (keyword arguments as :func:`inapp_messages`)."""
+    publish_batch_on_commit(inapp_messages(user_ids, notification_type, subject, message, **kw))
 
 
 def inapp_messages(
@@ -78,8 +65,8 @@ def inapp_messages(
     ticket_id: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> list[Outgoing]:
-    """:func:`notify_users`' messages, for a caller that notifies about many tasks to publish them together (one
-    publisher-confirm wait for the lot, not one per task)."""
+    """One ``notifications.create_inapp`` message per user, for :func:`notify_users` or for a caller notifying about
+    many tasks that publishes them together (one publisher-confirm wait for the lot, not one per task)."""
     messages = []
     for user_id in user_ids:
         payload: InAppNotification = {
