@@ -273,7 +273,7 @@ def main() -> None:
     timed_scan("second scan")
     waiting = purge_notifications()
     print("purged from the notification queues: " + ", ".join(f"{name} {count}" for name, count in waiting.items()))
-    for title, plan in zip(("breach claim", "warning claim"), plans, strict=True):
+    for title, plan in zip(("breach claim", "warning claim")[: len(plans)], plans, strict=True):
         print(f"\nEXPLAIN (ANALYZE, BUFFERS) of the {title}:\n{plan}")
 
 
