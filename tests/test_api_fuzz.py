@@ -19,6 +19,7 @@ import pytest
 import requests
 from django.core.cache import cache
 from django.core.management import call_command
+from kombu import Connection
 
 from tests.conftest import ServerProcess
 from tts_common import bus, contracts
@@ -102,7 +103,10 @@ def login_counters_cleared() -> Iterator[None]:
 
 
 def test_fuzzing_the_api_finds_no_server_error_and_no_schema_violation(
-    asgi_server: Callable[[], ServerProcess], monkeypatch: pytest.MonkeyPatch, login_counters_cleared: None
+    asgi_server: Callable[[], ServerProcess],
+    monkeypatch: pytest.MonkeyPatch,
+    login_counters_cleared: None,
+    broker: Connection,  # the queues empty at the start: the seeded dead letter is the only one to drain
 ) -> None:
     # Production settings: with DEBUG on, Django answers unknown URLs and crashes with its HTML debug pages.
     monkeypatch.setenv("DEBUG", "0")

@@ -50,7 +50,12 @@ def notify_assignments(assignments: Sequence[tuple[Task, int, str]]) -> None:
     publish_batch_on_commit([_assignment(*assignment) for assignment in assignments])
 
 
-def notify_users(
+def notify_users(user_ids: Iterable[int], notification_type: str, subject: str, message: str, **kw: Any) -> None:
+    """One ``notifications.create_inapp`` per user (keyword arguments as :func:`inapp_messages`)."""
+    publish_batch_on_commit(inapp_messages(user_ids, notification_type, subject, message, **kw))
+
+
+def inapp_messages(
     user_ids: Iterable[int],
     notification_type: str,
     subject: str,
@@ -59,8 +64,9 @@ def notify_users(
     task: Task | None = None,
     ticket_id: str | None = None,
     metadata: dict[str, Any] | None = None,
-) -> None:
-    """One ``notifications.create_inapp`` per user."""
+) -> list[Outgoing]:
+    """One ``notifications.create_inapp`` message per user, for :func:`notify_users` or for a caller notifying about
+    many tasks that publishes them together (one publisher-confirm wait for the lot, not one per task)."""
     messages = []
     for user_id in user_ids:
         payload: InAppNotification = {
@@ -73,7 +79,7 @@ def notify_users(
             "metadata": metadata or {},
         }
         messages.append(Outgoing(contracts.INAPP_NOTIFICATION, dict(payload)))
-    publish_batch_on_commit(messages)
+    return messages
 
 
 def admin_user_ids() -> list[int]:

@@ -33,6 +33,7 @@ from workflow_api.services import notify
 from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide
 from workflow_api.services.audit import record_events
 from workflow_api.services.deadlines import closed_pauses, next_warning, sla_event
+from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
     tasks = _claimed(list(claimed))
     pauses = closed_pauses(list(claimed))
     events = []
+    messages: list[Outgoing] = []
     for task in tasks:
         reached = claimed[task.pk]
         task.sla_next_warning_at, task.sla_next_warning_percent = next_warning(
@@ -146,7 +148,7 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
         )
         recipient = task.assigned_user_id or task.owner_id  # a pending task: its coordinator, who can move it
         if recipient is not None:
-            notify.notify_users(
+            messages += notify.inapp_messages(
                 [recipient],
                 "sla_warning",
                 f"SLA warning ({reached}%): {task.title}",
@@ -157,6 +159,7 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
         events.append(sla_event(task, "task.sla_warning", now, notified_user=recipient, threshold=reached))
     _arm_next_warnings(tasks)
     record_events(events)
+    publish_batch_on_commit(messages)
     return ScanResult(warned=len(tasks))
 
 
@@ -188,8 +191,9 @@ def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
     if not tasks:
         return ScanResult()
     events = []
+    messages: list[Outgoing] = []
     for task in tasks:
-        notify.notify_users(
+        messages += notify.inapp_messages(
             sorted({user for user in (task.assigned_user_id, task.owner_id) if user is not None}),
             "sla_breach",
             f"SLA breached: {task.title}",
@@ -199,6 +203,7 @@ def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
         )
         events.append(sla_event(task, "task.sla_breached", now, assigned_user=task.assigned_user_id))
     record_events(events)
+    publish_batch_on_commit(messages)
     return ScanResult(breached=len(tasks), escalated=_escalate(tasks, now=now))
 
 
@@ -267,16 +272,21 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
         by_user[escalation.to_user].append(escalation.task.pk)
     for user_id, task_ids in by_user.items():
         Task.objects.filter(pk__in=task_ids).update(assigned_user_id=user_id, status=Task.Status.IN_PROGRESS, updated_at=now)
-    for escalation in moving:
-        notify.notify_users(
-            [escalation.to_user],
-            "task_escalation",
-            f"SLA breached, escalated to you: {escalation.task.title}",
-            f"The task missed its SLA (due {escalation.task.sla_deadline.isoformat()}) and was escalated to you "
-            f"as a member of {escalation.role.name!r}.",
-            task=escalation.task,
-            metadata={"reason": "sla_breach", "from_user": escalation.from_user},
-        )
+    publish_batch_on_commit(
+        [
+            message
+            for escalation in moving
+            for message in notify.inapp_messages(
+                [escalation.to_user],
+                "task_escalation",
+                f"SLA breached, escalated to you: {escalation.task.title}",
+                f"The task missed its SLA (due {escalation.task.sla_deadline.isoformat()}) and was escalated to you "
+                f"as a member of {escalation.role.name!r}.",
+                task=escalation.task,
+                metadata={"reason": "sla_breach", "from_user": escalation.from_user},
+            )
+        ]
+    )
     stuck = [e for e in escalations if e.to_user is None]
     if stuck:
         notify.notify_admins(
