@@ -2,7 +2,6 @@
 a scan over 20k open tasks, and the job run by a real beat and worker."""
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections import Counter
@@ -14,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tests.conftest import wait_for
+from tests.conftest import run_concurrently, wait_for
 from tests.workflow_api.factories import (
     RoleFactory,
     access_token,
@@ -193,22 +192,8 @@ def test_time_on_hold_does_not_count(setup, scan):
 
 def overlapping_scans(count: int = 4, **kwargs) -> ScanResult:
     """``count`` scans started together in threads (each its own connection); their results summed."""
-    results: list[ScanResult] = []
-    start = threading.Barrier(count)
-
-    def run() -> None:
-        start.wait()
-        try:
-            results.append(sla_scan(batch_size=25, **kwargs))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum((r for r in results), ScanResult())
+    results = run_concurrently(lambda: sla_scan(batch_size=25, **kwargs), count)
+    return sum(results, ScanResult())
 
 
 @pytest.mark.django_db(transaction=True)
