@@ -21,10 +21,11 @@ from typing import Any, Generic, TypeVar
 from celery import Task
 from celery.exceptions import Reject
 from celery_batches import Batches, SimpleRequest, consume_queue
-from celery_batches.trace import apply_batches_task
 from django import db
+from kombu.message import Message
 
 from . import bus, metrics
+from .batching import BufferedMessage, run_batch
 from .logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
 
 logger = logging.getLogger(__name__)
@@ -149,18 +150,30 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
         self._connection_generation = 0
 
     def Strategy(self, task: Any, app: Any, consumer: Any) -> Any:  # noqa: N802 (celery's name)
-        """Called again each time the worker (re)connects to the broker. A reconnect clears the worker's timers
-        (celery/worker/loops.py), discards the pool jobs not yet started and makes every unacked message of the old
-        connection come back from the broker. celery-batches survives none of it: it would keep its dead flush timer
-        (and so never flush on time again: intake stalled after a broker restart), and batches lost with the pool
-        jobs would count as in flight for ever. Start afresh instead; the buffered requests can no longer be acked,
-        and the broker redelivers them."""
+        """The handler of this task's messages; Celery calls this again each time the worker (re)connects to the
+        broker. A reconnect clears the worker's timers (celery/worker/loops.py), discards the pool jobs not yet
+        started and makes every unacked message of the old connection come back from the broker: so start afresh
+        (a dead flush timer would never flush on time again: intake stalled after a broker restart; batches lost
+        with the pool jobs would count as in flight for ever). The buffered messages can no longer be acked, and the
+        broker redelivers them.
+
+        Unlike celery-batches' handler, this one keeps each message undecoded (:mod:`tts_common.batching`)."""
         self._tref = None
         self._connection_generation += 1
         self._in_flight = 0
         for queue in (self._buffer, self._pending):
             list(consume_queue(queue))  # emptied
-        return super().Strategy(task, app, consumer)
+        self._pool = consumer.pool
+        timer, errors, put = consumer.timer, consumer.connection_errors, self._buffer.put
+
+        def on_message(message: Message, payload: Any, ack: Any, reject: Any, callbacks: Any, **_: Any) -> None:
+            put(BufferedMessage(message, payload, ack, reject, errors))
+            if self._tref is None:  # the first message starts the flush timer
+                self._tref = timer.call_repeatedly(self.flush_interval, self._do_flush)
+            if not next(self._count) % self.flush_every:
+                self._do_flush()
+
+        return on_message
 
     def decode(self, kwargs: dict[str, Any]) -> Item:
         """Validate one message; raise :class:`PermanentError` if it can never succeed."""
@@ -183,6 +196,8 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
         for request in requests:
             with bound_correlation_id(self.correlation_id_of(request)):
                 try:
+                    if getattr(request, "undecodable", None):
+                        raise PermanentError(request.undecodable)
                     decoded.append((request, self.decode(request.kwargs)))
                 except Exception as exc:  # an undecodable message is never retried
                     requeue += self._settle(request, exc, permanent=True)
@@ -290,30 +305,28 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
         if not self._buffer.empty() or not self._pending.empty():
             self._do_flush()
 
-    def flush(self, requests: Collection[Any]) -> Any:
-        """As celery-batches' flush, but acks only what ``run`` settled; requeues the rest (or all, on a crash)."""
-        by_id = {request.id: request for request in requests}
+    def flush(self, messages: Collection[BufferedMessage]) -> Any:
+        """Hands a batch to the pool; when it returns, acks what ``run`` settled and requeues the rest (or all, if
+        the pool process died)."""
+        messages = list(messages)
         generation = self._connection_generation
 
         def on_return(requeue_ids: list[str] | None) -> None:
-            requeue = set(by_id) if requeue_ids is None else set(requeue_ids)
-            for request_id, request in by_id.items():
-                if request_id in requeue:
-                    request.reject(requeue=True)
+            requeue = None if requeue_ids is None else set(requeue_ids)
+            for message in messages:
+                if requeue is None or message.id in requeue:
+                    message.reject(requeue=True)
                 else:
-                    request.acknowledge()
+                    message.acknowledge()
             self._batch_returned(generation)
 
-        def on_error(*_: Any) -> None:  # the pool process died mid-batch
-            for request in by_id.values():
-                request.reject(requeue=True)
-            self._batch_returned(generation)
+        def on_error(*_: Any) -> None:
+            on_return(None)
 
-        simple = ([SimpleRequest.from_request(request) for request in requests],)
         self._in_flight += 1
         try:
             return self._pool.apply_async(
-                apply_batches_task, (self, simple, 0, None), callback=on_return, error_callback=on_error
+                run_batch, (self, [message.wire for message in messages]), callback=on_return, error_callback=on_error
             )
         except Exception:
             self._in_flight -= 1
