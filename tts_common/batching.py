@@ -9,9 +9,8 @@ reason rather than Celery dropping it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from celery.utils.time import maybe_iso8601
 from celery.worker.strategy import proto1_to_proto2
@@ -20,40 +19,46 @@ from celery_batches.trace import apply_batches_task
 from kombu.message import Message
 from kombu.serialization import loads, prepare_accept_content
 
+if TYPE_CHECKING:
+    from .batch_queues import AckLedger
+
 # The longest stretch of an undecodable body kept in its dead letter.
 UNDECODABLE_BODY_CHARS = 2000
 
 
 class WireMessage(NamedTuple):
-    """What a pool process gets of one message: the body still encoded (a protocol-1 message arrives decoded)."""
+    """What a pool process gets of one message: the body still encoded (a protocol-1 message arrives decoded), and
+    why the worker refused it, if it did."""
 
     body: bytes | tuple[Any, Any, Any]
     content_type: str
     content_encoding: str
     headers: dict[str, Any]
     routing_key: str | None
+    refused: str | None
 
 
 class BufferedMessage:
-    """A message in the parent's batch buffer, with what celery-batches' flush timer reads (``eta``, ``utc``) and
-    the promises Celery's consumer gave to settle it (they also restore the prefetch window after a reconnect)."""
+    """A message in a batch consumer's buffer in the worker's parent: its delivery tag and the ledger that settles
+    it, and what celery-batches' flush timer reads (``eta``, ``utc``, ``reject``, ``info``)."""
 
-    __slots__ = ("wire", "eta", "_ack", "_reject", "_errors")
+    __slots__ = ("wire", "eta", "tag", "ledger")
     utc = True
 
     def __init__(
-        self, message: Message, payload: dict[str, Any] | None, ack: Callable[..., Any], reject: Callable[..., Any],
-        connection_errors: tuple[type[BaseException], ...],
-    ) -> None:  # fmt: skip
+        self, message: Message, payload: dict[str, Any] | None, ledger: AckLedger, refused: str | None = None
+    ) -> None:
         headers: dict[str, Any] = message.headers or {}
         body: bytes | tuple[Any, Any, Any] = message.body
-        if payload is not None:  # protocol 1: Celery's consumer already decoded it to find the task's name
+        if payload is not None:  # protocol 1: decoded by the worker to find the task's name
             body, headers, _, _ = proto1_to_proto2(message, payload)
         self.wire = WireMessage(
-            body, message.content_type, message.content_encoding, headers, message.delivery_info.get("routing_key")
-        )
+            body, message.content_type, message.content_encoding, headers,
+            message.delivery_info.get("routing_key"), refused,
+        )  # fmt: skip
         self.eta = eta_of(headers)
-        self._ack, self._reject, self._errors = ack, reject, connection_errors
+        self.tag: int = message.delivery_tag
+        self.ledger = ledger
 
     @property
     def id(self) -> str | None:
@@ -63,11 +68,11 @@ class BufferedMessage:
         """What celery-batches logs of a message whose ETA it cannot convert."""
         return {"id": self.id, "eta": self.wire.headers.get("eta")}
 
-    def acknowledge(self) -> None:
-        self._ack(None, self._errors)
-
     def reject(self, requeue: bool = False) -> None:
-        self._reject(None, self._errors, requeue=requeue)
+        if requeue:
+            self.ledger.settle(requeue=[self.tag])
+        else:
+            self.ledger.settle(drop=[self.tag])
 
 
 def eta_of(headers: dict[str, Any]) -> datetime | None:
@@ -89,7 +94,7 @@ class BatchRequest(SimpleRequest):
 def decode(wire: WireMessage, task_name: str, accept: set[str]) -> BatchRequest:
     """In the pool process: the message's request, or one marked undecodable (kwargs keep what the body held)."""
     headers = wire.headers
-    undecodable = None
+    undecodable = wire.refused
     try:
         args, kwargs, _ = (
             wire.body if isinstance(wire.body, tuple)
@@ -98,7 +103,7 @@ def decode(wire: WireMessage, task_name: str, accept: set[str]) -> BatchRequest:
         if not isinstance(kwargs, dict):
             raise TypeError("the task's kwargs are not an object")
     except Exception as exc:
-        args, undecodable = (), f"validation: undecodable message ({type(exc).__name__}: {exc})"
+        args, undecodable = (), undecodable or f"validation: undecodable message ({type(exc).__name__}: {exc})"
         raw = wire.body if isinstance(wire.body, bytes) else repr(wire.body).encode()
         kwargs = {"body": raw[:UNDECODABLE_BODY_CHARS].decode("utf-8", "replace")}
     request = BatchRequest(

@@ -4,9 +4,10 @@ that owns reliability so that each consumer only decodes its message and calls a
 - :class:`QueueConsumer` handles one message per call: acks late, retries transient errors with exponential
   backoff, and on a message that can never succeed (or retries exhausted) dead-letters it or logs it. The worker
   never dies on a message.
-- :class:`BatchConsumer` (on celery-batches) hands a list of decoded messages to one set-based service call. An
-  undecodable message is set aside before the batch runs; if the batch fails, its messages are retried one by one
-  so that one bad message never fails or delays its neighbours. Messages are acked only after their outcome
+- :class:`BatchConsumer` (on celery-batches; its queues are read by :mod:`tts_common.batch_queues`, and its
+  messages reach the pool undecoded, :mod:`tts_common.batching`) hands a list of decoded messages to one set-based
+  service call. An undecodable message is set aside before the batch runs; if the batch fails, its messages are
+  retried one by one so that one bad message never fails or delays its neighbours. Messages are acked only after their outcome
   (done, scheduled for retry, or dead-lettered) is durable; anything else is requeued. While the database is
   unreachable no message is at fault: the batch is rescheduled without using up its messages' retries.
 """
@@ -16,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Collection, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from celery import Task
 from celery.exceptions import Reject
@@ -26,6 +27,9 @@ from kombu.message import Message
 
 from . import bus, metrics
 from .batching import BufferedMessage, run_batch
+
+if TYPE_CHECKING:
+    from .batch_queues import AckLedger
 from .logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
 
 logger = logging.getLogger(__name__)
@@ -148,32 +152,42 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
         super().__init__()
         self._in_flight = 0  # batches handed to the pool (on the current broker connection) and not yet returned
         self._connection_generation = 0
+        self._timer: Any = None
+        self._ledger: AckLedger | None = None
 
-    def Strategy(self, task: Any, app: Any, consumer: Any) -> Any:  # noqa: N802 (celery's name)
-        """The handler of this task's messages; Celery calls this again each time the worker (re)connects to the
-        broker. A reconnect clears the worker's timers (celery/worker/loops.py), discards the pool jobs not yet
-        started and makes every unacked message of the old connection come back from the broker: so start afresh
-        (a dead flush timer would never flush on time again: intake stalled after a broker restart; batches lost
-        with the pool jobs would count as in flight for ever). The buffered messages can no longer be acked, and the
-        broker redelivers them.
-
-        Unlike celery-batches' handler, this one keeps each message undecoded (:mod:`tts_common.batching`)."""
+    def attach(self, pool: Any, timer: Any, ledger: AckLedger) -> None:
+        """Start consuming on a (new) broker connection (:mod:`tts_common.batch_queues`). A reconnect clears the
+        worker's timers (celery/worker/loops.py), discards the pool jobs not yet started and makes every unacked
+        message of the old connection come back from the broker: so start afresh. A dead flush timer would never
+        flush on time again (intake stalled after a broker restart); batches lost with the pool jobs would count as
+        in flight for ever; the buffered messages can no longer be acked, and the broker redelivers them."""
         self._tref = None
         self._connection_generation += 1
         self._in_flight = 0
         for queue in (self._buffer, self._pending):
             list(consume_queue(queue))  # emptied
-        self._pool = consumer.pool
-        timer, errors, put = consumer.timer, consumer.connection_errors, self._buffer.put
+        self._pool, self._timer, self._ledger = pool, timer, ledger
 
-        def on_message(message: Message, payload: Any, ack: Any, reject: Any, callbacks: Any, **_: Any) -> None:
-            put(BufferedMessage(message, payload, ack, reject, errors))
-            if self._tref is None:  # the first message starts the flush timer
-                self._tref = timer.call_repeatedly(self.flush_interval, self._do_flush)
-            if not next(self._count) % self.flush_every:
-                self._do_flush()
+    def buffer(self, message: BufferedMessage) -> None:
+        self._buffer.put(message)
+        if self._tref is None:  # the first message starts the flush timer
+            self._tref = self._timer.call_repeatedly(self.flush_interval, self._do_flush)
+        if not next(self._count) % self.flush_every:
+            self._do_flush()
 
-        return on_message
+    def Strategy(self, task: Any, app: Any, consumer: Any) -> Any:  # noqa: N802 (celery's name)
+        """Batch messages are consumed from their own queues (:mod:`tts_common.batch_queues`); one reaching
+        Celery's task consumer came by another queue, against the routes (contracts.py): it is refused, as Celery
+        refuses a message for a task it does not know."""
+
+        def refuse(message: Message, payload: Any, ack: Any, reject: Any, callbacks: Any, **_: Any) -> None:
+            logger.error(
+                "batch message on a queue its routes do not give it; rejected",
+                extra={"operation": self.name, "queue": message.delivery_info.get("routing_key")},
+            )
+            reject(logger, consumer.connection_errors)
+
+        return refuse
 
     def decode(self, kwargs: dict[str, Any]) -> Item:
         """Validate one message; raise :class:`PermanentError` if it can never succeed."""
@@ -298,27 +312,25 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
             return
         super()._do_flush()
 
-    def _batch_returned(self, generation: int) -> None:
-        if generation != self._connection_generation:  # handed over before a reconnect, which reset the count
-            return
-        self._in_flight -= 1
-        if not self._buffer.empty() or not self._pending.empty():
-            self._do_flush()
-
     def flush(self, messages: Collection[BufferedMessage]) -> Any:
         """Hands a batch to the pool; when it returns, acks what ``run`` settled and requeues the rest (or all, if
-        the pool process died)."""
+        the pool process died). A batch that returns after a reconnect settles nothing: its messages were on the
+        old connection, and the broker has redelivered them."""
         messages = list(messages)
-        generation = self._connection_generation
+        generation, ledger = self._connection_generation, self._ledger
 
         def on_return(requeue_ids: list[str] | None) -> None:
+            if generation != self._connection_generation:
+                return
             requeue = None if requeue_ids is None else set(requeue_ids)
-            for message in messages:
-                if requeue is None or message.id in requeue:
-                    message.reject(requeue=True)
-                else:
-                    message.acknowledge()
-            self._batch_returned(generation)
+            settled = [requeue is not None and message.id not in requeue for message in messages]
+            ledger.settle(
+                ack=[message.tag for message, done in zip(messages, settled, strict=True) if done],
+                requeue=[message.tag for message, done in zip(messages, settled, strict=True) if not done],
+            )
+            self._in_flight -= 1
+            if not self._buffer.empty() or not self._pending.empty():
+                self._do_flush()
 
         def on_error(*_: Any) -> None:
             on_return(None)
