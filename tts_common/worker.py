@@ -7,9 +7,9 @@ that owns reliability so that each consumer only decodes its message and calls a
 - :class:`BatchConsumer` (on celery-batches; its queues are read by :mod:`tts_common.batch_queues`, and its
   messages reach the pool undecoded, :mod:`tts_common.batching`) hands a list of decoded messages to one set-based
   service call. An undecodable message is set aside before the batch runs; if the batch fails, its messages are
-  retried one by one so that one bad message never fails or delays its neighbours. Messages are acked only after their outcome
-  (done, scheduled for retry, or dead-lettered) is durable; anything else is requeued. While the database is
-  unreachable no message is at fault: the batch is rescheduled without using up its messages' retries.
+  retried one by one so that one bad message never fails or delays its neighbours. Messages are acked only after
+  their outcome (done, scheduled for retry, or dead-lettered) is durable; anything else is requeued. While the
+  database is unreachable no message is at fault: the batch is rescheduled without using up its messages' retries.
 """
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ from kombu.message import Message
 
 from . import bus, metrics
 from .batching import BufferedMessage, run_batch
+from .logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
 
 if TYPE_CHECKING:
     from .batch_queues import AckLedger
-from .logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
 
 logger = logging.getLogger(__name__)
 
