@@ -23,7 +23,7 @@ def _check_database() -> None:
 def _check_broker() -> None:
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
-        conn.default_channel  # opens a channel: the broker is answering, not just the TCP port
+        conn.default_channel  # noqa: B018 (opens a channel: the broker is answering, not just the TCP port)
 
 
 async def _check_channel_layer() -> None:
@@ -59,6 +59,7 @@ async def ready(request: HttpRequest) -> JsonResponse:
                 _timed(sync_to_async(_check_broker, thread_sensitive=False)),
                 _timed(_check_channel_layer),
             ),
+            strict=True,
         )
     )
     failed = [name for name, result in checks.items() if result["status"] != "ok"]
