@@ -1,6 +1,7 @@
 """Ticket intake end to end on the real stack: HDTS-style publishing to RabbitMQ, real worker processes, PostgreSQL."""
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
@@ -163,27 +164,36 @@ def test_invalid_and_badly_signed_tickets_are_dead_lettered_with_reasons(seeded,
 
 
 def test_undecodable_messages_are_dead_lettered_and_their_neighbours_ingested(seeded, hdts, broker_conn, start_engine):  # noqa: F811
-    """Bodies that are not JSON, or in a content type the worker does not accept (pickle), published with the task's
-    name as any Celery client would: Celery's own consumer would drop them; here they reach the DLQ with a reason."""
-    undecodable = [(b'{"ticket_data": ', "application/json"), (b"\x80\x04K\x01.", "application/x-python-serialize")]
+    """Bodies that are not JSON, or in a content type the worker does not accept (pickle), and a message naming
+    another task, published as any Celery client would: Celery's own consumer would drop them; here they reach the
+    DLQ with a reason."""
+    kwargs = signed(ticket("WRONG-TASK"))
+    refused = [
+        (b'{"ticket_data": ', "application/json", contracts.RECEIVE_TICKET.task),
+        (b"\x80\x04K\x01.", "application/x-python-serialize", contracts.RECEIVE_TICKET.task),
+        (json.dumps([[], kwargs, {}]).encode(), "application/json", "tickets.tasks.no_such_task"),
+    ]
     start_engine()
     hdts([signed(ticket("GOOD-1"))])
     with broker_conn.Producer() as producer:
-        for body, content_type in undecodable:
+        for body, content_type, task in refused:
             producer.publish(
                 body, routing_key=contracts.RECEIVE_TICKET.queue, content_type=content_type, content_encoding="binary",
-                headers={"task": contracts.RECEIVE_TICKET.task, "id": str(uuid.uuid4())},
+                headers={"task": task, "id": str(uuid.uuid4())},
             )  # fmt: skip
     hdts([signed(ticket("GOOD-2"))])
-    wait_for(lambda: queue_depth(broker_conn, contracts.TICKET_DLQ) == len(undecodable), timeout=30)
+    wait_for(lambda: queue_depth(broker_conn, contracts.TICKET_DLQ) == len(refused), timeout=30)
     wait_for(tasks_count(2), timeout=10)
+    assert set(Task.objects.values_list("external_ticket_id", flat=True)) == {"GOOD-1", "GOOD-2"}
     dlq = contracts.declared_queue(contracts.TICKET_DLQ)(broker_conn.default_channel)
-    reasons = sorted(dlq.get(no_ack=True).payload["reason"] for _ in undecodable)
-    assert reasons[0].startswith("validation: undecodable message (ContentDisallowed")
-    assert reasons[1].startswith("validation: undecodable message (DecodeError")
-    wait_for(lambda: IntegrationError.objects.count() == len(undecodable), timeout=10)
+    reasons = sorted(dlq.get(no_ack=True).payload["reason"] for _ in refused)
+    assert reasons[0] == "validation: the message names no task of this queue ('tickets.tasks.no_such_task')"
+    assert reasons[1].startswith("validation: undecodable message (ContentDisallowed")
+    assert reasons[2].startswith("validation: undecodable message (DecodeError")
+    wait_for(lambda: IntegrationError.objects.count() == len(refused), timeout=10)
     assert set(IntegrationError.objects.values_list("category", flat=True)) == {"validation"}
     assert IntegrationError.objects.filter(payload={"body": '{"ticket_data": '}).exists()
+    assert IntegrationError.objects.get(ticket_id="WRONG-TASK").payload == kwargs
 
 
 def test_worker_killed_mid_stream_loses_and_duplicates_nothing(seeded, hdts, broker_conn, start_engine):  # noqa: F811
