@@ -1,5 +1,4 @@
 """ASGI entry point: every HTTP route and every WebSocket route of every service."""
-import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -17,7 +16,3 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
-
-# What start-up loaded stays out of the garbage collector's full collections, which would otherwise walk it all and
-# pause every request and socket of this one event loop (as in the workers: tts/celery.py).
-gc.freeze()
