@@ -49,13 +49,20 @@ def publish(route: contracts.Route, *, args: tuple[Any, ...] = (), **kwargs: Any
 def publish_on_commit(route: contracts.Route, *, args: tuple[Any, ...] = (), **kwargs: Any) -> None:
     """Send once the current transaction commits (at once outside one); nothing is sent on rollback.
 
-    The message carries the caller's correlation id, taken now: at commit time the context may be another's.
+    The message carries the caller's correlation id, taken now: at commit time the context may be another's. If the
+    broker still refuses it after the retries, it is parked for the resend job (:mod:`tts_common.unsent`).
     """
     caller_correlation_id = correlation_id.get()
 
     def send() -> None:
         with bound_correlation_id(caller_correlation_id):
-            publish(route, args=args, **kwargs)
+            try:
+                publish(route, args=args, **kwargs)
+            except Exception as exc:
+                from . import unsent  # here: unsent imports publisher, which imports this module
+                from .publisher import Outgoing
+
+                unsent.park([Outgoing(route, kwargs, args)], caller_correlation_id, exc)
 
     transaction.on_commit(send, robust=True)
 

@@ -160,8 +160,8 @@ def _read_queues() -> dict[str, tuple[int, int]]:
 
 
 def _read_database() -> dict[str, Any]:
-    """Counts from the services' tables, by app label (no import of another service's code): rows are never deleted,
-    so the two totals only grow and are exposed as counters."""
+    """Counts from the services' tables, by app label (no import of another service's code): task and assignment
+    rows are never deleted, so those two totals only grow and are exposed as counters."""
     return {
         "tasks": apps.get_model("workflow_api", "Task").objects.count(),
         "assignments": apps.get_model("workflow_api", "Assignment").objects.count(),
@@ -169,6 +169,7 @@ def _read_database() -> dict[str, Any]:
         "email_digests": _count_by_status("notification_service", "Digest"),
         # The drain job empties the DLQ into this table every few seconds: what waits for an admin is counted here.
         "dead_letters": _count_by_status("workflow_api", "DeadLetter"),
+        "unsent": apps.get_model("tts_common", "UnsentMessage").objects.count(),
     }
 
 
@@ -219,6 +220,8 @@ class LiveCollector(Collector):
                          apps.get_model("notification_service", "Digest").Status.values)
         yield _by_status("tts_dead_letters", "Dead letters taken from the DLQ, by status (pending = awaiting an admin).",
                          counts["dead_letters"], apps.get_model("workflow_api", "DeadLetter").Status.values)
+        yield GaugeMetricFamily("tts_unsent_messages", "Messages parked because the broker refused them after commit "
+                                "(published again by the resend job).", value=counts["unsent"])
 
 
 def _by_status(name: str, documentation: str, counts: dict[str, int], statuses: list[str]) -> GaugeMetricFamily:

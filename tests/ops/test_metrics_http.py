@@ -14,6 +14,7 @@ from kombu import Connection
 
 from tests.conftest import wait_for
 from tts_common import contracts, metrics
+from tts_common.models import UnsentMessage
 from workflow_api.models import DeadLetter
 
 from .conftest import SERVICE_KEY, parse_samples, sample, scrape
@@ -122,3 +123,10 @@ def test_dead_letters_are_counted_by_status_from_their_table() -> None:
     assert sample(samples, "tts_dead_letters", status="pending") == 2
     assert sample(samples, "tts_dead_letters", status="discarded") == 1
     assert sample(samples, "tts_dead_letters", status="reprocessed") == 0
+
+
+@pytest.mark.django_db
+def test_parked_unsent_messages_are_counted() -> None:
+    UnsentMessage.objects.create(task=contracts.TICKET_STATUS.task, queue=contracts.TICKET_STATUS.queue, args=["T", "x"])
+    cache.delete("metrics:database")
+    assert sample(parse_samples(metrics.exposition().decode()), "tts_unsent_messages") == 1

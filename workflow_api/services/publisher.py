@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from tts_common import publisher
+from tts_common import publisher, unsent
 from tts_common.logging import bound_correlation_id, correlation_id
 from tts_common.publisher import Outgoing
 
@@ -20,13 +20,17 @@ def publish_batch(messages: Sequence[Outgoing]) -> None:
 
 def publish_batch_on_commit(messages: Sequence[Outgoing]) -> None:
     """Publish once the current transaction commits (nothing on rollback): one callback for the whole batch. The
-    messages carry the caller's correlation id, taken now (at commit time the context may be another's)."""
+    messages carry the caller's correlation id, taken now (at commit time the context may be another's). If the
+    broker still refuses them after the publisher's retries, they are parked for the resend job."""
     if messages:
         batch = list(messages)
         caller = correlation_id.get()
 
         def send() -> None:
             with bound_correlation_id(caller):
-                publish_batch(batch)
+                try:
+                    publish_batch(batch)
+                except Exception as exc:
+                    unsent.park(batch, caller, exc)
 
         transaction.on_commit(send, robust=True)

@@ -1,0 +1,22 @@
+"""The shared package's one table: messages the broker could not take after their transaction committed."""
+from __future__ import annotations
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+
+class UnsentMessage(models.Model):
+    """A task message published after its transaction committed that the broker still refused after the publisher's
+    retries (an outage longer than ~40 s). Its transaction has committed, so this row is its only copy: the resend
+    job (``tts_common.unsent``) publishes it once the broker is back, then deletes it."""
+
+    task = models.CharField(max_length=200)
+    queue = models.CharField(max_length=200)
+    args = models.JSONField(default=list, encoder=DjangoJSONEncoder)
+    kwargs = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    correlation_id = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.task} → {self.queue} ({self.created_at:%Y-%m-%d %H:%M:%S})"
