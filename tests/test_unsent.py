@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.db import transaction
 
-from tests.conftest import free_port
+from tests.conftest import free_port, queue_depth, wait_for
 from tts.celery import app
 from tts_common import bus, contracts, publisher
 from tts_common.logging import CORRELATION_HEADER, bound_correlation_id
@@ -63,3 +63,14 @@ def test_messages_the_broker_refuses_after_commit_are_parked_then_resent(broker,
     assert inapp.headers["task"] == contracts.INAPP_NOTIFICATION.task and inapp.decode()[1] == notification
     assert status.headers["task"] == contracts.TICKET_STATUS.task and status.decode()[0] == ["T-1", "In Progress"]
     assert inapp.headers[CORRELATION_HEADER] == status.headers[CORRELATION_HEADER] == "corr-unsent"
+
+
+def test_the_resend_job_runs_on_the_scheduled_jobs_queue(broker, celery_worker) -> None:
+    """As beat sends it: the workflow_api worker's scheduled-jobs queue takes the job, which publishes what waits."""
+    UnsentMessage.objects.create(
+        task=contracts.TICKET_STATUS.task, queue=contracts.TICKET_STATUS.queue, args=["T-9", "Resolved"]
+    )
+    celery_worker(queues=(contracts.UNSENT_RESEND.queue,), concurrency=1)
+    bus.publish(contracts.UNSENT_RESEND)
+    wait_for(lambda: not UnsentMessage.objects.exists(), timeout=30, message="parked message resent")
+    wait_for(lambda: queue_depth(broker, contracts.TICKET_STATUS.queue) == 1, timeout=10)
