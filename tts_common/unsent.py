@@ -1,9 +1,9 @@
 """Messages published after commit that the broker could not take: kept in the database, published again later.
 
 A publish after commit retries a broker outage (``bus.PUBLISH_RETRY_POLICY``: ten attempts, ~40 s of waits between
-them); the transaction that produced the message has committed, so giving up then would lose it. Instead it is parked (:func:`park`), and
-:func:`resend_unsent` (a beat job, ``contracts.UNSENT_RESEND``) publishes what is parked, oldest first, once the
-broker answers again. Consumers are idempotent, so a message that was in fact delivered before the error is only
+them); the transaction that produced the message has committed, so giving up then would lose it. Instead it is
+parked (:func:`park`), and :func:`resend_unsent` (a beat job, ``contracts.UNSENT_RESEND``) publishes what is
+parked, oldest first, once the broker answers again. Consumers are idempotent, so a message that was in fact delivered before the error is only
 a duplicate. A process killed between the commit and the publish still loses its messages: that window is
 milliseconds, and closing it would take a write per message in every transaction (a transactional outbox).
 """
@@ -48,7 +48,6 @@ def park(messages: Sequence[Outgoing], correlation: str | None, error: BaseExcep
 def resend_unsent(batch_size: int = RESEND_BATCH_SIZE) -> int:
     """Publish parked messages, oldest first, a batch at a time; each batch is deleted in the transaction that locked
     it, once the broker confirmed it (rows another run holds are skipped). Returns how many were published."""
-    routes = {route.task: route for route in contracts.ROUTES}
     sent = 0
     while True:
         with transaction.atomic():
@@ -57,10 +56,7 @@ def resend_unsent(batch_size: int = RESEND_BATCH_SIZE) -> int:
                 return sent
             for correlation, group in groupby(rows, key=lambda row: row.correlation_id):
                 publisher.publish_batch(
-                    [
-                        Outgoing(routes.get(row.task, contracts.Route(row.task, row.queue)), row.kwargs, tuple(row.args))
-                        for row in group
-                    ],
+                    [Outgoing(contracts.Route(row.task, row.queue), row.kwargs, tuple(row.args)) for row in group],
                     correlation or None,
                 )
             UnsentMessage.objects.filter(id__in=[row.id for row in rows]).delete()
