@@ -95,9 +95,9 @@ def start_server(uvicorn_args: list[str]) -> tuple[subprocess.Popen, str]:
         try:
             requests.get(f"{url}/health/live", timeout=5)
             return server, url
-        except requests.RequestException:
+        except requests.RequestException as exc:
             if server.poll() is not None:
-                raise SystemExit(f"server exited with {server.returncode}")
+                raise SystemExit(f"server exited with {server.returncode}") from exc
             time.sleep(0.2)
     server.terminate()
     raise SystemExit("server did not start within 60 s")

@@ -70,7 +70,7 @@ async def _users_listening(layer: Any, user_ids: Collection[int]) -> set[int]:
             for user_id in shard_users:
                 pipe.zcard(layer._group_key(group_name(user_id)))
             members = await pipe.execute()
-        listening.update(user_id for user_id, count in zip(shard_users, members) if count)
+        listening.update(user_id for user_id, count in zip(shard_users, members, strict=True) if count)
     return listening
 
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, ContextManager
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -84,7 +84,7 @@ class Published:
 
 
 @pytest.fixture
-def published(monkeypatch, django_capture_on_commit_callbacks) -> Callable[[], ContextManager[list[Published]]]:
+def published(monkeypatch, django_capture_on_commit_callbacks) -> Callable[[], AbstractContextManager[list[Published]]]:
     """``with published() as sent:`` records the messages published (after commit) inside the block.
 
     The test's transaction never commits, so the block runs the on_commit callbacks of what committed inside it;

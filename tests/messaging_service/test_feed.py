@@ -171,7 +171,7 @@ def test_catch_up_has_no_gap_and_no_duplicate_while_comments_keep_coming(web_pai
         writer.start()
         feeds = []
         for n in range(5):  # reconnects spread over the posting
-            wait_for(lambda: len(posted) >= 3 * n or not writer.is_alive(), timeout=TIMEOUT)
+            wait_for(lambda n=n: len(posted) >= 3 * n or not writer.is_alive(), timeout=TIMEOUT)
             feeds.append(sockets.enter_context(connect(ws_url(web2, ticket, token=bob.token, last_id=last_id))))
         writer.join()
         for ws in feeds:

@@ -278,7 +278,7 @@ def test_concurrent_approvals_move_the_task_once():
         barrier = threading.Barrier(2)
         codes: list[int] = []
 
-        def approve() -> None:
+        def approve(agent=agent, barrier=barrier, codes=codes, task=task) -> None:
             client = api_client(agent)
             barrier.wait()
             try:

@@ -57,7 +57,7 @@ def _definition(
     """Steps in order: approve moves to the next step (the last one completes the task); reject ends it."""
     names = [step for step, *_ in steps]
     transitions: list[TransitionData] = []
-    for step, following in zip(names, [*names[1:], None]):
+    for step, following in zip(names, [*names[1:], None], strict=True):
         transitions.append(TransitionData(from_step=step, action="approve", to_step=following))
         transitions.append(TransitionData(from_step=step, action="reject", to_step=None))
     return WorkflowData(
