@@ -322,11 +322,11 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
         def on_return(requeue_ids: list[str] | None) -> None:
             if generation != self._connection_generation:
                 return
-            requeue = None if requeue_ids is None else set(requeue_ids)
-            settled = [requeue is not None and message.id not in requeue for message in messages]
+            # None: the batch failed as a whole, or its pool process died: every message goes back.
+            requeue = {message.id for message in messages} if requeue_ids is None else set(requeue_ids)
             ledger.settle(
-                ack=[message.tag for message, done in zip(messages, settled, strict=True) if done],
-                requeue=[message.tag for message, done in zip(messages, settled, strict=True) if not done],
+                ack=[message.tag for message in messages if message.id not in requeue],
+                requeue=[message.tag for message in messages if message.id in requeue],
             )
             self._in_flight -= 1
             if not self._buffer.empty() or not self._pending.empty():
