@@ -22,6 +22,8 @@ def test_ready_checks_database_broker_and_channel_layer(asgi_server):
     assert body["failed"] == []
     assert set(body["checks"]) == {"database", "broker", "channel_layer"}
     assert all(check["status"] == "ok" for check in body["checks"].values())
+    backends = {name: check["backend"] for name, check in body["checks"].items()}
+    assert backends == {"database": "PostgreSQL", "broker": "RabbitMQ", "channel_layer": "Redis"}
 
 
 def _rabbitmqctl(*args: str) -> None:

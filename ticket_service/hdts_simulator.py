@@ -27,15 +27,20 @@ _TITLES: dict[str, tuple[str, ...]] = {
 _DEPARTMENTS = ("Finance", "Engineering", "Sales", "Operations", "Human Resources", None)
 _NAMES = ("Ana Santos", "Ben Okafor", "Chen Wei", "Dana Kowalski", "Élodie Martin", "Farid Haddad")
 _PRIORITIES = (("low", 30), ("medium", 40), ("high", 22), ("urgent", 8))
-_EPOCH = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+# Without a ``now``, tickets are dated before this fixed moment, so a test gets the same ticket whenever it runs.
+_FIXED_NOW = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+# How long ago a ticket was raised, in minutes (range, weight): mostly within the hour, some earlier in the day, a few
+# long enough ago that their SLA clock warns or has run out (the demo's urgent SLA is 4 h) — a help desk's real day.
+_AGES_MINUTES = (((0, 60), 70), ((60, 240), 20), ((240, 480), 10))
 
 
 def _rng(i: int, seed: int) -> random.Random:
     return random.Random(seed * 1_000_003 + i)
 
 
-def make_ticket(i: int, *, seed: int = 0, prefix: str = "HDTS") -> dict[str, Any]:
-    """The ``i``-th ticket of a run: a valid HDTS ticket with id ``{prefix}-{i:07d}``."""
+def make_ticket(i: int, *, seed: int = 0, prefix: str = "HDTS", now: datetime | None = None) -> dict[str, Any]:
+    """The ``i``-th ticket of a run: a valid HDTS ticket with id ``{prefix}-{i:07d}``, raised a realistic while before
+    ``now`` (see :data:`_AGES_MINUTES`; default: a fixed moment)."""
     rng = _rng(i, seed)
     category, sub_category, _ = rng.choices(ROUTES, weights=[w for *_, w in ROUTES])[0]
     name = rng.choice(_NAMES)
@@ -48,7 +53,7 @@ def make_ticket(i: int, *, seed: int = 0, prefix: str = "HDTS") -> dict[str, Any
         "priority": rng.choices([p for p, _ in _PRIORITIES], weights=[w for _, w in _PRIORITIES])[0],
         "requester_name": name,
         "requester_email": name.split()[0].lower().replace("é", "e") + f".{i}@example.com",
-        "created_at": (_EPOCH + timedelta(minutes=i * 3 + rng.randint(0, 2))).isoformat().replace("+00:00", "Z"),
+        "created_at": _created_at(rng, now or _FIXED_NOW),
     }
     department = rng.choice(_DEPARTMENTS)
     if department:
@@ -58,6 +63,12 @@ def make_ticket(i: int, *, seed: int = 0, prefix: str = "HDTS") -> dict[str, Any
             {"filename": f"screenshot-{i}.png", "url": f"https://hdts.example.com/files/{i}/screenshot-{i}.png"}
         ]
     return ticket
+
+
+def _created_at(rng: random.Random, now: datetime) -> str:
+    (low, high), _ = rng.choices(_AGES_MINUTES, weights=[w for _, w in _AGES_MINUTES])[0]
+    raised = now - timedelta(minutes=rng.uniform(low, high))
+    return raised.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _without(field: str) -> Callable[[dict[str, Any]], None]:
@@ -87,9 +98,11 @@ INVALID_CASES: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
-def make_invalid_ticket(i: int, *, seed: int = 0, prefix: str = "HDTS-BAD", case: str | None = None) -> dict[str, Any]:
+def make_invalid_ticket(
+    i: int, *, seed: int = 0, prefix: str = "HDTS-BAD", case: str | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """A ticket that fails validation in one way: ``case`` (a key of INVALID_CASES), or the ``i``-th in turn."""
-    ticket = make_ticket(i, seed=seed, prefix=prefix)
+    ticket = make_ticket(i, seed=seed, prefix=prefix, now=now)
     breaker = INVALID_CASES[case] if case else list(INVALID_CASES.values())[i % len(INVALID_CASES)]
     breaker(ticket)
     return ticket
@@ -99,18 +112,25 @@ VALID, DUPLICATE, INVALID = "valid", "duplicate", "invalid"
 
 
 def ticket_stream(
-    count: int, *, duplicates: float = 0.0, invalid: float = 0.0, seed: int = 0, prefix: str = "HDTS"
+    count: int,
+    *,
+    duplicates: float = 0.0,
+    invalid: float = 0.0,
+    seed: int = 0,
+    prefix: str = "HDTS",
+    now: datetime | None = None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """``count`` tickets as HDTS would send them, each tagged VALID, DUPLICATE (a resend of an earlier valid ticket,
-    as at-least-once delivery or a user's double submit produces) or INVALID, with the given probabilities."""
+    as at-least-once delivery or a user's double submit produces) or INVALID, with the given probabilities; all
+    raised before ``now`` (see :func:`make_ticket`)."""
     rng = random.Random(seed)
     valid_sent = 0
     for n in range(count):
         draw = rng.random()
         if draw < invalid:
-            yield INVALID, make_invalid_ticket(n, seed=seed, prefix=f"{prefix}-BAD")
+            yield INVALID, make_invalid_ticket(n, seed=seed, prefix=f"{prefix}-BAD", now=now)
         elif draw < invalid + duplicates and valid_sent:
-            yield DUPLICATE, make_ticket(rng.randrange(valid_sent), seed=seed, prefix=prefix)
+            yield DUPLICATE, make_ticket(rng.randrange(valid_sent), seed=seed, prefix=prefix, now=now)
         else:
-            yield VALID, make_ticket(valid_sent, seed=seed, prefix=prefix)
+            yield VALID, make_ticket(valid_sent, seed=seed, prefix=prefix, now=now)
             valid_sent += 1

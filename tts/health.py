@@ -1,4 +1,5 @@
-"""Liveness and readiness probes (no auth): readiness checks the database, the broker and the channel layer."""
+"""Liveness and readiness probes (no auth): readiness checks the database, the broker and the channel layer, and names
+the kind of each one in use (the embedded default's differ from the real stack's)."""
 from __future__ import annotations
 
 import asyncio
@@ -7,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
@@ -33,6 +35,16 @@ async def _check_channel_layer() -> None:
     channel = await layer.new_channel()
     await layer.send(channel, {"type": "health.ping"})
     await layer.receive(channel)
+
+
+def _backends() -> dict[str, str]:
+    """The kind of server behind each component: a name, never an address or a credential."""
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    return {
+        "database": connection.display_name,
+        "broker": "RabbitMQ" if app.conf.broker_url.startswith(("amqp", "pyamqp")) else "Filesystem (embedded)",
+        "channel_layer": "Redis" if "redis" in layer.lower() else "In-memory (one process)",
+    }
 
 
 async def _timed(check: Callable[[], Awaitable[None]]) -> dict[str, object]:
@@ -62,6 +74,8 @@ async def ready(request: HttpRequest) -> JsonResponse:
             strict=True,
         )
     )
+    for name, backend in _backends().items():
+        checks[name]["backend"] = backend
     failed = [name for name, result in checks.items() if result["status"] != "ok"]
     body = {"status": "unavailable" if failed else "ok", "failed": failed, "checks": checks}
     return JsonResponse(body, status=503 if failed else 200)

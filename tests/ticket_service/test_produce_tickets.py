@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
@@ -26,6 +27,7 @@ def produce(**options: object) -> str:
 
 def test_publishes_count_messages_as_hdts_does(broker) -> None:
     summary = produce(count=120, seed=1)
+    published_at = datetime.now(UTC)
     wait_for(lambda: queue_depth(broker, QUEUE) == 120, timeout=10, message="120 messages queued")
     assert "sent 120 tickets (valid 120, duplicates 0, invalid 0)" in summary
 
@@ -38,6 +40,10 @@ def test_publishes_count_messages_as_hdts_does(broker) -> None:
     routes = Counter((t["category"], t["sub_category"]) for t in tickets)
     assert routes[("IT Support", "Network")] and routes[("Procurement", "Equipment")]
     assert set(routes) - {("IT Support", "Network"), ("Procurement", "Equipment")}  # some match no workflow
+    # A real day: raised before now, most within the hour, a few hours ago for some (SLA warnings and breaches).
+    ages_hours = [(published_at - datetime.fromisoformat(t["created_at"])).total_seconds() / 3600 for t in tickets]
+    assert all(0 <= age <= 8 for age in ages_hours)
+    assert sum(age < 1 for age in ages_hours) > 60 and sum(age > 4 for age in ages_hours) > 0
 
 
 def test_duplicates_and_invalid_options(broker) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from celery import Celery
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 from tqdm import tqdm
 
 from ticket_service import hdts_simulator
@@ -57,6 +58,7 @@ class Command(BaseCommand):
             invalid=options["invalid"],
             seed=seed,
             prefix=options["prefix"] or f"HDTS-{seed}",
+            now=timezone.now(),
         )
         app = hdts_celery_app()
         sent: Counter[str] = Counter()

@@ -5,7 +5,7 @@ import os
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tts_common import contracts
 
@@ -24,10 +24,15 @@ class Command(BaseCommand):
     help = "Run a Celery worker for the queues of the given services (all services when none is named)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("services", nargs="*", choices=sorted(contracts.SERVICE_QUEUES), metavar="SERVICE")
+        # Checked in handle(): argparse on Python 3.11 checks an empty nargs="*" default against `choices` and fails.
+        parser.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(sorted(contracts.SERVICE_QUEUES)))
         parser.add_argument("--concurrency", "-c", type=int, default=2)
 
     def handle(self, *args: Any, services: list[str], concurrency: int, **options: Any) -> None:
+        unknown = sorted(set(services) - set(contracts.SERVICE_QUEUES))
+        if unknown:
+            known = ", ".join(sorted(contracts.SERVICE_QUEUES))
+            raise CommandError(f"unknown service {', '.join(unknown)}; choose from {known}")
         argv = worker_argv(services or list(contracts.SERVICE_QUEUES), concurrency)
         # Replace this process so that the PID a supervisor stops is the worker's own.
         os.execv(argv[0], argv)

@@ -8,9 +8,10 @@
   var T = window.TTS, el = T.el, svg = T.svg;
   var POLL_MS = 10000, HISTORY = 30, STORE = "tts.health";
   var COMPONENTS = [
-    { key: "database", name: "Database", detail: "PostgreSQL · task, user and audit storage" },
-    { key: "broker", name: "Message broker", detail: "RabbitMQ · ticket, sync and notification queues" },
-    { key: "channel_layer", name: "Channel layer", detail: "Redis · live comments and notifications" },
+    // The server kind in use comes from /health/ready ("backend"): the embedded default's differ from the real stack's.
+    { key: "database", name: "Database", detail: "task, user and audit storage" },
+    { key: "broker", name: "Message broker", detail: "ticket, sync and notification queues" },
+    { key: "channel_layer", name: "Channel layer", detail: "live comments and notifications" },
     { key: "auth", group: "integrations", name: "Auth service", detail: "Token refresh and user lookups (probed from this browser)" },
     { key: "ams", group: "integrations", name: "AMS", detail: "Asset management system · reservations", reported: true },
     { key: "bms", group: "integrations", name: "BMS", detail: "Budget management system · budget checks", reported: true },
@@ -116,9 +117,10 @@
       ["Last success", m.lastSuccess ? T.fmt.ago(new Date(m.lastSuccess).toISOString()) : "none observed"],
       ["Errors", m.errors + " of " + m.checks + " checks"],
     ] : [];
+    var backend = m && m.last.backend ? m.last.backend + " · " : "";
     var node = el("article", { class: "health-card health-" + status, dataset: { component: component.key, status: status } },
       el("div", { class: "health-card-head" },
-        el("div", null, el("h2", { class: "health-name", text: component.name }), el("p", { class: "muted small", text: component.detail })),
+        el("div", null, el("h2", { class: "health-name", text: component.name }), el("p", { class: "muted small", text: backend + component.detail })),
         el("span", { class: "health-pill" }, el("span", { class: "health-dot", "aria-hidden": "true" }), label)),
       el("dl", { class: "facts facts-compact" }, rows.map(function (r) { return [el("dt", { text: r[0] }), el("dd", { text: r[1] })]; })),
       m && m.history.length > 1 ? el("div", { class: "spark-row" },

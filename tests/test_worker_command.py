@@ -1,0 +1,35 @@
+"""``manage.py worker``: the README's worker commands, run as a person would."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT, _process_env, wait_for
+from tts_common import contracts
+
+
+def test_worker_without_a_service_consumes_every_queue(transactional_db, broker, tmp_path) -> None:
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "worker", "-c", "1"],
+            cwd=REPO_ROOT, env=_process_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: " ready." in log.read_text() or worker.poll() is not None, timeout=60)
+            assert worker.poll() is None, log.read_text()
+            channel = broker.default_channel
+            for queue in contracts.ALL_CONSUMED_QUEUES:
+                consumers = contracts.declared_queue(queue)(channel).queue_declare(passive=True).consumer_count
+                assert consumers == 1, f"{queue}: {consumers} consumers"
+        finally:
+            worker.terminate()
+            worker.wait(30)
+
+
+def test_worker_names_an_unknown_service() -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "worker", "no_such_service"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "unknown service no_such_service; choose from" in result.stderr
