@@ -18,9 +18,10 @@ from tts_common.api import Pagination, paginated_response
 from tts_common.auth import IsAdmin
 from tts_common.messages import NOTIFICATION_TYPES
 
-from . import conf, selectors, services
+from . import conf, selectors
 from .models import EmailDelivery, EmailMode, validate_time_zone
 from .serializers import EmailDeliverySerializer, NotificationSerializer, RejectedMessageSerializer
+from .services import email_delivery, inapp, preferences
 
 
 class Conflict(APIException):
@@ -72,7 +73,7 @@ class NotificationDetailApi(APIView):
 class NotificationMarkReadApi(APIView):
     @extend_schema(request=None, responses=NotificationSerializer)
     def post(self, request: Request, notification_id: int) -> Response:
-        notification = services.mark_read(notification=_own_notification(request, notification_id))
+        notification = inapp.mark_read(notification=_own_notification(request, notification_id))
         return Response(NotificationSerializer(notification).data)
 
 
@@ -84,7 +85,7 @@ class NotificationMarkAllReadApi(APIView):
         ),
     )
     def post(self, request: Request) -> Response:
-        marked = services.mark_all_read(user_id=request.user.id)
+        marked = inapp.mark_all_read(user_id=request.user.id)
         return Response({"marked_read": marked, "unread_count": selectors.unread_count(user_id=request.user.id)})
 
 
@@ -165,7 +166,7 @@ class PreferencesApi(APIView):
     def put(self, request: Request) -> Response:
         serializer = self.PreferencesInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        preference = services.update_preferences(user_id=request.user.id, **serializer.validated_data)
+        preference = preferences.update_preferences(user_id=request.user.id, **serializer.validated_data)
         return Response(self.PreferencesSerializer(preference).data)
 
 
@@ -198,8 +199,8 @@ class DeliveryRetryApi(APIView):
         if delivery is None:
             raise NotFound("Delivery not found.")
         try:
-            delivery = services.retry_delivery(delivery=delivery)
-        except services.DeliveryNotRetryable as exc:
+            delivery = email_delivery.retry_delivery(delivery=delivery)
+        except email_delivery.DeliveryNotRetryable as exc:
             raise Conflict(str(exc)) from exc
         return Response(EmailDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 

@@ -1,4 +1,4 @@
-"""Validation of the two consumed messages (DESIGN §2) into :class:`~notification_service.services.NotificationDraft`.
+"""Validation of the two consumed messages (DESIGN §2) into :class:`~notification_service.inapp.NotificationDraft`.
 
 Anything that can never succeed raises :class:`~tts_common.worker.PermanentError`: the consumer logs and records
 the message and moves on. Unknown extra kwargs are ignored, so producers can add fields without breaking us.
@@ -10,7 +10,7 @@ from typing import Any
 from tts_common.messages import NOTIFICATION_TYPES
 from tts_common.worker import PermanentError
 
-from .services import NotificationDraft
+from .services.inapp import NotificationDraft
 
 SUBJECT_MAX = 255
 RELATED_ID_MAX = 100

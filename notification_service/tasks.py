@@ -13,8 +13,9 @@ from celery import current_app, shared_task
 from tts_common import contracts
 from tts_common.worker import BatchConsumer
 
-from . import conf, decoders, services
-from .services import NotificationDraft
+from . import conf, decoders
+from .services import email_delivery, inapp
+from .services.inapp import NotificationDraft
 
 
 class NotificationConsumer(BatchConsumer[NotificationDraft]):
@@ -25,10 +26,10 @@ class NotificationConsumer(BatchConsumer[NotificationDraft]):
     retry_jitter = True
 
     def process(self, items: Sequence[NotificationDraft]) -> None:
-        services.create_notifications(drafts=items)
+        inapp.create_notifications(drafts=items)
 
     def on_give_up(self, kwargs: dict[str, Any], reason: str, retries: int) -> None:
-        services.record_rejected_message(task_name=self.name, kwargs=kwargs, reason=reason, retries=retries)
+        inapp.record_rejected_message(task_name=self.name, kwargs=kwargs, reason=reason, retries=retries)
 
 
 class InAppNotificationConsumer(NotificationConsumer):
@@ -59,7 +60,7 @@ send_assignment_notification = current_app.register_task(AssignmentNotificationC
     time_limit=conf.EMAIL_TASK_SOFT_TIME_LIMIT + 30,
 )
 def send_email(self: Any, delivery_ids: list[int]) -> None:
-    retry = services.deliver_emails(
+    retry = email_delivery.deliver_emails(
         delivery_ids=delivery_ids, reclaim=bool((self.request.delivery_info or {}).get("redelivered"))
     )
     if retry:
@@ -69,13 +70,13 @@ def send_email(self: Any, delivery_ids: list[int]) -> None:
 @shared_task(name=contracts.EMAIL_SWEEP.task)
 def requeue_stalled_emails() -> None:
     """Scheduled by celery beat; a missed tick needs no retry, the next one does the same."""
-    services.requeue_stalled_deliveries()
+    email_delivery.requeue_stalled_deliveries()
 
 
 @shared_task(name=contracts.EMAIL_DUE.task)
 def release_due_emails() -> None:
     """Scheduled by celery beat: queues the scheduled emails now due."""
-    services.release_due_deliveries()
+    email_delivery.release_due_deliveries()
 
 
 @shared_task(
@@ -85,4 +86,4 @@ def release_due_emails() -> None:
 )
 def send_digests() -> None:
     """Scheduled by celery beat: sends the digests now due (a digest left pending is taken by the next tick)."""
-    services.send_due_digests()
+    email_delivery.send_due_digests()

@@ -72,7 +72,7 @@ def seed(server: ServerProcess, admin: str) -> None:
     record_integration_error(source=contracts.RECEIVE_TICKET.queue, kwargs=bad, reason=reason, retries=0)
     assert dead_letters_drain() == 1
     from auth_service.models import User
-    from notification_service.services import NotificationDraft, create_notifications
+    from notification_service.services.inapp import NotificationDraft, create_notifications
 
     create_notifications(
         drafts=[

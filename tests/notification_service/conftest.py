@@ -13,9 +13,10 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from notification_service import realtime, services
+from notification_service import realtime
 from notification_service.models import EmailDelivery
-from notification_service.services import NotificationDraft
+from notification_service.services import email_delivery, inapp
+from notification_service.services.inapp import NotificationDraft
 from tests.conftest import free_port
 from tests.stubs import json_http_server
 from tts_common import auth_client, contracts
@@ -61,7 +62,8 @@ def after_commit(monkeypatch, django_capture_on_commit_callbacks):
     pushed: list[int] = []
     queued: list[int] = []
     monkeypatch.setattr(realtime, "push_notifications", lambda ns: pushed.extend(n.id for n in ns))
-    monkeypatch.setattr(services, "enqueue_email_deliveries", lambda delivery_ids: queued.extend(delivery_ids))
+    for module in (inapp, email_delivery):  # storing queues new emails; releasing and retrying queue old ones
+        monkeypatch.setattr(module, "enqueue_email_deliveries", lambda delivery_ids: queued.extend(delivery_ids))
 
     def run(function, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):
@@ -80,7 +82,7 @@ def delivery_for(after_commit, auth_stub, settings, monkeypatch):
     cache.clear()
 
     def make(user_id: int, **fields) -> EmailDelivery:
-        [notification] = after_commit(services.create_notifications, drafts=[draft(user_id, **fields)])
+        [notification] = after_commit(inapp.create_notifications, drafts=[draft(user_id, **fields)])
         return notification.email_delivery
 
     return make

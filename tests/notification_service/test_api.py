@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from notification_service import services
 from notification_service.models import EmailDelivery, InAppNotification, NotificationPreference
-from notification_service.services import NotificationDraft
+from notification_service.services import email_delivery, inapp
+from notification_service.services.inapp import NotificationDraft
 
 pytestmark = pytest.mark.django_db
 
@@ -13,7 +13,7 @@ BASE = "/api/v2/notifications"
 
 
 def store(user_id: int, n: int = 1, notification_type: str = "comment_added") -> list[InAppNotification]:
-    return services.create_notifications(
+    return inapp.create_notifications(
         drafts=[
             NotificationDraft(user_id=user_id, notification_type=notification_type, subject=f"s{i}", message=f"m{i}")
             for i in range(n)
@@ -206,7 +206,7 @@ def test_deliveries_are_for_admins(api):
 
 def test_admin_lists_failed_deliveries_and_retries_one(api, django_capture_on_commit_callbacks, monkeypatch):
     queued: list[int] = []
-    monkeypatch.setattr(services, "enqueue_email_deliveries", lambda delivery_ids: queued.extend(delivery_ids))
+    monkeypatch.setattr(email_delivery, "enqueue_email_deliveries", lambda delivery_ids: queued.extend(delivery_ids))
     store(1, 2, "task_assignment")
     failed, pending = EmailDelivery.objects.order_by("id")
     EmailDelivery.objects.filter(id=failed.id).update(status="failed", attempts=6, last_error="SMTP down")
@@ -230,7 +230,7 @@ def test_admin_lists_failed_deliveries_and_retries_one(api, django_capture_on_co
 
 
 def test_rejected_messages_are_listed_for_admins(api):
-    services.record_rejected_message(task_name="notifications.create_inapp", kwargs={"x": 1}, reason="bad", retries=0)
+    inapp.record_rejected_message(task_name="notifications.create_inapp", kwargs={"x": 1}, reason="bad", retries=0)
     assert api(1).get(f"{BASE}/rejected/").status_code == 403
     assert api(1, is_admin=True).get(f"{BASE}/rejected/").json()["results"][0]["reason"] == "bad"
 

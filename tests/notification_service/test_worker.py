@@ -11,8 +11,9 @@ from celery import Celery
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from notification_service import conf, services
+from notification_service import conf
 from notification_service.models import Digest, EmailDelivery, InAppNotification, RejectedMessage
+from notification_service.services import email_delivery, preferences
 from tests.conftest import outside_celery_app, wait_for
 from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
 from tts_common import contracts
@@ -137,12 +138,12 @@ def test_deliveries_whose_message_was_lost_are_queued_again_by_the_sweep(notific
     fresh = _delivery("fresh")
     notification_worker(queues=(contracts.NOTIFICATION_EMAIL.queue,))
 
-    assert services.requeue_stalled_deliveries() == 2
+    assert email_delivery.requeue_stalled_deliveries() == 2
     wait_for(lambda: len(smtp_server.messages) == 2, timeout=30, message="two emails")
     assert sorted(m["Subject"] for m in smtp_server.messages) == ["orphaned", "stalled"]
     wait_for(lambda: EmailDelivery.objects.filter(status="sent").count() == 2, timeout=10, message="both sent")
     assert EmailDelivery.objects.get(id=fresh.id).status == "pending"
-    assert services.requeue_stalled_deliveries() == 0  # nothing stalled any more
+    assert email_delivery.requeue_stalled_deliveries() == 0  # nothing stalled any more
     assert {stalled.id, orphaned.id} == set(EmailDelivery.objects.filter(status="sent").values_list("id", flat=True))
 
 
@@ -162,7 +163,7 @@ def test_an_unread_notice_is_emailed_after_the_delay_and_a_read_one_is_not(
     """"Email me if still unread after 1 minute", with the minute shortened to 2 s in the worker."""
     auth_stub.add_user(11, "agent11@example.com")
     smtp_server.start()
-    services.update_preferences(user_id=11, email_modes={"task_escalation": "if_unread"}, unread_delay_minutes=1)
+    preferences.update_preferences(user_id=11, email_modes={"task_escalation": "if_unread"}, unread_delay_minutes=1)
     monkeypatch.setenv("NOTIFICATION_MINUTE_SECONDS", "2")
     notification_worker()
     publish(outside_app, contracts.INAPP_NOTIFICATION, **{**INAPP, "subject": "left unread"})
@@ -193,7 +194,7 @@ def test_beat_runs_the_due_job_on_the_email_workers(
 ):
     auth_stub.add_user(11, "agent11@example.com")
     smtp_server.start()
-    services.update_preferences(user_id=11, email_modes={"task_escalation": "if_unread"}, unread_delay_minutes=1)
+    preferences.update_preferences(user_id=11, email_modes={"task_escalation": "if_unread"}, unread_delay_minutes=1)
     monkeypatch.setenv("NOTIFICATION_MINUTE_SECONDS", "0.5")
     monkeypatch.setenv("EMAIL_DUE_INTERVAL_SECONDS", "0.5")
     notification_worker()
@@ -215,7 +216,7 @@ def test_a_digest_is_sent_once_while_ticks_race_on_two_workers(
     now = timezone.now()
     if now.minute == 59:  # the digest hour must not turn during the test
         time.sleep(61 - now.second)
-    services.update_preferences(
+    preferences.update_preferences(
         user_id=11, email_modes={"comment_added": "digest"}, time_zone="UTC", digest_hour=timezone.now().hour
     )
     workers = [notification_worker(), notification_worker(queues=(contracts.NOTIFICATION_EMAIL.queue,))]
@@ -225,7 +226,7 @@ def test_a_digest_is_sent_once_while_ticks_race_on_two_workers(
 
     for _ in range(4):
         publish(outside_app, contracts.EMAIL_DIGESTS)  # overlapping beat ticks
-    services.send_due_digests()  # and one more in this process
+    email_delivery.send_due_digests()  # and one more in this process
     done = f"{contracts.EMAIL_DIGESTS.task}["
     wait_for(
         lambda: sum(line.count(done) and "succeeded" in line for w in workers for line in w.log().splitlines()) == 4,

@@ -1,308 +1,32 @@
-"""Writes of the notification service: storing notifications, read state, preferences, email delivery."""
+"""Email delivery: queueing, claiming and sending deliveries over SMTP, retries, the sweep of stalled ones,
+scheduled emails and daily digests."""
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import random
 import smtplib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from tts_common import contracts, publisher, text
+from tts_common import contracts, publisher
 from tts_common.auth_client import AuthServiceClient, AuthServiceUnavailable, UserInfo, UserNotFound
-from tts_common.messages import NOTIFICATION_TYPES
 
-from . import conf, realtime, selectors
-from .models import Digest, EmailDelivery, EmailMode, InAppNotification, NotificationPreference, RejectedMessage
+from .. import conf, selectors
+from ..models import Digest, EmailDelivery, EmailMode, InAppNotification
 
 logger = logging.getLogger(__name__)
 
 auth_client = AuthServiceClient(service="notification")
 
-
-# --- In-app notifications -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class NotificationDraft:
-    """A validated notification to store (built from a queue message by :mod:`notification_service.decoders`)."""
-
-    user_id: int
-    notification_type: str
-    subject: str
-    message: str
-    related_task_id: str | None = None
-    related_ticket_id: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    #: a producer's own idempotency key; without one the content is the key.
-    producer_key: str | None = None
-
-    @property
-    def dedup_key(self) -> str:
-        """Equal for every redelivery or retry of one message (a Celery message id is not: retries get new ids).
-
-        Without a producer key, two notifications with identical content (user, type, related ids, subject, message
-        and metadata) are taken to be the same one; a producer that means to repeat one sends a ``dedup_key``.
-        """
-        if self.producer_key:
-            parts: list[Any] = ["key", self.user_id, self.notification_type, self.producer_key]
-        else:
-            parts = [
-                "content", self.user_id, self.notification_type, self.related_task_id, self.related_ticket_id,
-                self.subject, self.message, self.metadata,
-            ]  # fmt: skip
-        canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class EmailPlan:
-    """The email of a new notification: its mode, and when it is due if not now."""
-
-    mode: str
-    not_before: datetime | None = None
-
-
-def email_plan(preference: NotificationPreference, notification_type: str, now: datetime) -> EmailPlan | None:
-    """How a notification stored ``now`` is emailed, or None for no email.
-
-    An ``if_unread`` email is due after the user's delay; an email due inside the user's quiet hours waits for their
-    end (unless its type is exempt). A digest-mode notification waits for the digest, which ignores quiet hours
-    (its hour is the user's own choice).
-    """
-    mode = preference.email_mode(notification_type)
-    if mode == EmailMode.OFF:
-        return None
-    if mode == EmailMode.DIGEST:
-        return EmailPlan(mode)
-    due = now + conf.unread_delay(preference.unread_delay_minutes) if mode == EmailMode.IF_UNREAD else now
-    if notification_type not in preference.quiet_hours_exempt_types:
-        due = preference.quiet_until(due) or due
-    return EmailPlan(mode, due if due > now else None)
-
-
-def create_notifications(*, drafts: Sequence[NotificationDraft]) -> list[InAppNotification]:
-    """Store a batch of notifications set-wise, at most once each; returns the newly stored ones.
-
-    In the same transaction each new notification whose type the user receives by email gets a pending
-    :class:`EmailDelivery` planned from their preferences (:func:`email_plan`); after commit the new notifications
-    are pushed to the users' open pages and the emails due now are queued (scheduled ones wait for the due job,
-    digest ones for the digest). Email is therefore never on the storage path: an SMTP outage cannot lose or delay
-    a notification.
-
-    On PostgreSQL one statement stores the batch: INSERT ... ON CONFLICT (dedup_key) DO NOTHING (a key stored
-    before, or concurrently by another worker, is skipped rather than failing the batch), with the email
-    deliveries of the rows actually inserted.
-    """
-    by_key = {draft.dedup_key: draft for draft in drafts}
-    now = timezone.now()
-    preferences = selectors.preferences_by_user(user_ids={d.user_id for d in by_key.values()})
-    plans = {key: email_plan(preferences[d.user_id], d.notification_type, now) for key, d in by_key.items()}
-    if connection.vendor != "postgresql":
-        return _create_notifications_orm(by_key, plans)
-    drafts_in = list(by_key.values())
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _INSERT_NOTIFICATIONS_SQL,
-                {
-                    "user_id": [d.user_id for d in drafts_in],
-                    "type": [d.notification_type for d in drafts_in],
-                    "subject": [d.subject for d in drafts_in],
-                    "message": [d.message for d in drafts_in],
-                    "task": [d.related_task_id for d in drafts_in],
-                    "ticket": [d.related_ticket_id for d in drafts_in],
-                    "metadata": [json.dumps(d.metadata) for d in drafts_in],
-                    "key": list(by_key),
-                    "email_mode": [plans[key].mode if plans[key] else None for key in by_key],
-                    "not_before": [plans[key].not_before if plans[key] else None for key in by_key],
-                    "now": now,
-                },
-            )
-            rows = cursor.fetchall()  # (id, dedup_key, id of a delivery to queue now or None) of the rows inserted
-            email_ids = [delivery_id for _, _, delivery_id in rows if delivery_id is not None]
-            if len(rows) < len(by_key):
-                # A redelivered message whose first run committed but may have failed to queue its email.
-                inserted = {key for _, key, _ in rows}
-                cursor.execute(
-                    f"""SELECT d.id FROM {EmailDelivery._meta.db_table} d
-                        JOIN {InAppNotification._meta.db_table} n ON n.id = d.notification_id
-                        WHERE n.dedup_key = ANY(%s) AND d.status = %s AND d.attempts = 0
-                          AND d.not_before IS NULL AND d.mode <> %s ORDER BY d.id""",
-                    [[key for key in by_key if key not in inserted], EmailDelivery.Status.PENDING, EmailMode.DIGEST],
-                )
-                email_ids += [row[0] for row in cursor.fetchall()]
-        created = [
-            InAppNotification(
-                id=notification_id,
-                user_id=by_key[key].user_id,
-                notification_type=by_key[key].notification_type,
-                subject=by_key[key].subject,
-                message=by_key[key].message,
-                related_task_id=by_key[key].related_task_id,
-                related_ticket_id=by_key[key].related_ticket_id,
-                metadata=by_key[key].metadata,
-                is_read=False,
-                read_at=None,
-                created_at=now,
-                dedup_key=key,
-            )
-            for notification_id, key, _ in rows
-        ]
-        # Pushing is best effort (a page refetches on reconnect); queueing email must succeed or the batch retries.
-        transaction.on_commit(lambda: realtime.push_notifications(created), robust=True)
-        if email_ids:
-            transaction.on_commit(lambda: enqueue_email_deliveries(delivery_ids=email_ids))
-    return created
-
-
-def _insert_notifications_sql() -> str:
-    notification, delivery = (model._meta.db_table for model in (InAppNotification, EmailDelivery))
-    return f"""
-WITH i AS MATERIALIZED (
-    SELECT * FROM unnest(%(user_id)s::bigint[], %(type)s::text[], %(subject)s::text[], %(message)s::text[],
-                         %(task)s::text[], %(ticket)s::text[], %(metadata)s::jsonb[], %(key)s::text[],
-                         %(email_mode)s::text[], %(not_before)s::timestamptz[])
-             WITH ORDINALITY AS i(user_id, type, subject, message, task, ticket, metadata, key, email_mode,
-                                  not_before, position)
-),
-n AS (
-    INSERT INTO {notification} (user_id, notification_type, subject, message, related_task_id, related_ticket_id,
-                                metadata, is_read, read_at, created_at, dedup_key)
-    SELECT user_id, type, subject, message, task, ticket, metadata, false, NULL, %(now)s, key FROM i
-    ORDER BY position
-    ON CONFLICT (dedup_key) DO NOTHING
-    RETURNING id, user_id, notification_type, dedup_key
-),
-d AS (
-    INSERT INTO {delivery} (notification_id, user_id, mode, not_before, digest_id, to_email, status, attempts,
-                            last_error, claim_token, claimed_at, sent_at, created_at, updated_at)
-    SELECT n.id, n.user_id, i.email_mode, i.not_before, NULL, '', '{EmailDelivery.Status.PENDING}', 0, '', '', NULL,
-           NULL, %(now)s, %(now)s
-    FROM n JOIN i ON i.key = n.dedup_key
-    WHERE i.email_mode IS NOT NULL
-    ORDER BY n.id
-    RETURNING id, notification_id, mode, not_before
-)
-SELECT n.id, n.dedup_key, CASE WHEN d.mode <> '{EmailMode.DIGEST}' AND d.not_before IS NULL THEN d.id END
-FROM n LEFT JOIN d ON d.notification_id = n.id ORDER BY n.id"""
-
-
-_INSERT_NOTIFICATIONS_SQL = _insert_notifications_sql()
-
-
-def _create_notifications_orm(
-    by_key: dict[str, NotificationDraft], plans: dict[str, EmailPlan | None]
-) -> list[InAppNotification]:
-    """:func:`create_notifications` through the ORM, for the embedded SQLite profile. A concurrent insert of the
-    same key fails the whole batch (IntegrityError), which the batch consumer then retries message by message; on
-    that retry the key already exists and the message is a no-op."""
-    with transaction.atomic():
-        existing = set(InAppNotification.objects.filter(dedup_key__in=by_key).values_list("dedup_key", flat=True))
-        created = InAppNotification.objects.bulk_create(
-            [
-                InAppNotification(
-                    user_id=draft.user_id,
-                    notification_type=draft.notification_type,
-                    subject=draft.subject,
-                    message=draft.message,
-                    related_task_id=draft.related_task_id,
-                    related_ticket_id=draft.related_ticket_id,
-                    metadata=draft.metadata,
-                    dedup_key=key,
-                )
-                for key, draft in by_key.items()
-                if key not in existing
-            ]
-        )
-        deliveries = EmailDelivery.objects.bulk_create(
-            [
-                EmailDelivery(notification=n, user_id=n.user_id, mode=plan.mode, not_before=plan.not_before)
-                for n in created
-                if (plan := plans[n.dedup_key])
-            ]
-        )
-        email_ids = [d.id for d in deliveries if d.mode != EmailMode.DIGEST and d.not_before is None]
-        if existing:
-            # A redelivered message whose first run committed but may have failed to queue its email.
-            email_ids += EmailDelivery.objects.filter(
-                notification__dedup_key__in=existing, status=EmailDelivery.Status.PENDING, attempts=0,
-                not_before__isnull=True,
-            ).exclude(mode=EmailMode.DIGEST).values_list("id", flat=True)  # fmt: skip
-        # Pushing is best effort (a page refetches on reconnect); queueing email must succeed or the batch retries.
-        transaction.on_commit(lambda: realtime.push_notifications(created), robust=True)
-        transaction.on_commit(lambda: enqueue_email_deliveries(delivery_ids=email_ids))
-    return created
-
-
-def mark_read(*, notification: InAppNotification) -> InAppNotification:
-    if not notification.is_read:
-        now = timezone.now()
-        # Conditional, so that a concurrent mark keeps the first read time.
-        InAppNotification.objects.filter(id=notification.id, is_read=False).update(is_read=True, read_at=now)
-        notification.refresh_from_db(fields=["is_read", "read_at"])
-    return notification
-
-
-def mark_all_read(*, user_id: int) -> int:
-    """Marks every unread notification of the user read; returns how many were unread."""
-    return InAppNotification.objects.filter(user_id=user_id, is_read=False).update(
-        is_read=True, read_at=timezone.now()
-    )
-
-
-def record_rejected_message(*, task_name: str, kwargs: dict[str, Any], reason: str, retries: int) -> RejectedMessage:
-    # The only record of the message, so stored whatever it holds: text the database cannot store is replaced.
-    return RejectedMessage.objects.create(
-        task_name=text.storable(task_name), kwargs=text.storable(kwargs), reason=text.storable(reason), retries=retries
-    )
-
-
-# --- Preferences ----------------------------------------------------------------------------------------------
-def update_preferences(
-    *,
-    user_id: int,
-    email_types: Sequence[str] | None = None,
-    email_modes: dict[str, str] | None = None,
-    quiet_hours_exempt_types: Sequence[str] | None = None,
-    **fields: Any,
-) -> NotificationPreference:
-    """Change the given preferences of the user and keep the others.
-
-    ``email_modes`` changes the modes of the types it names. ``email_types`` is the older on/off form: a listed type
-    keeps its email mode, or becomes ``immediate`` if it had none; every other type becomes ``off``. ``fields``
-    are the other columns of :class:`NotificationPreference` (validated by the caller).
-    """
-    with transaction.atomic():
-        preference, _ = NotificationPreference.objects.select_for_update().get_or_create(user_id=user_id)
-        modes = preference.all_email_modes()
-        if email_types is not None:
-            listed = set(email_types)
-            modes = {
-                t: (EmailMode.IMMEDIATE if mode == EmailMode.OFF else mode) if t in listed else EmailMode.OFF
-                for t, mode in modes.items()
-            }
-        modes.update(email_modes or {})
-        preference.email_modes = {t: str(mode) for t, mode in modes.items()}
-        if quiet_hours_exempt_types is not None:
-            exempt = set(quiet_hours_exempt_types)
-            preference.quiet_hours_exempt_types = [t for t in NOTIFICATION_TYPES if t in exempt]
-        for name, value in fields.items():
-            setattr(preference, name, value)
-        preference.save()
-    return preference
-
-
-# --- Email delivery -------------------------------------------------------------------------------------------
 class DeliveryNotRetryable(Exception):
     """Only a failed delivery can be retried by hand; the others are in progress, done or skipped."""
 
