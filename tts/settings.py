@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "messaging_service",
     "ticket_service",
     "web",
+    # The project package: commands that span the services (generate_history).
+    "tts",
 ]
 
 MIDDLEWARE = [
