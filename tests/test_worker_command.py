@@ -6,9 +6,12 @@ import sys
 
 from tests.conftest import REPO_ROOT, _process_env, wait_for
 from tts_common import contracts
+from tts_common.management.commands.worker import worker_groups
 
 
-def test_worker_without_a_service_consumes_every_queue(transactional_db, broker, tmp_path) -> None:
+def test_worker_without_a_service_consumes_every_queue_intake_in_a_worker_of_its_own(
+    transactional_db, broker, tmp_path
+) -> None:
     log = tmp_path / "worker.log"
     with open(log, "w") as out:
         worker = subprocess.Popen(
@@ -16,12 +19,16 @@ def test_worker_without_a_service_consumes_every_queue(transactional_db, broker,
             cwd=REPO_ROOT, env=_process_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
-            wait_for(lambda: " ready." in log.read_text() or worker.poll() is not None, timeout=60)
+            groups = len(worker_groups())
+            wait_for(lambda: log.read_text().count(" ready.") == groups or worker.poll() is not None, timeout=90)
             assert worker.poll() is None, log.read_text()
             channel = broker.default_channel
             for queue in contracts.ALL_CONSUMED_QUEUES:
                 consumers = contracts.declared_queue(queue)(channel).queue_declare(passive=True).consumer_count
                 assert consumers == 1, f"{queue}: {consumers} consumers"
+            # The intake queue's consumer is a worker that consumes nothing else (its own pool processes).
+            ticket_worker = next(line for line in log.read_text().splitlines() if "workflow_api-" in line and " ready." in line)
+            assert "notification" not in ticket_worker
         finally:
             worker.terminate()
             worker.wait(30)

@@ -1,23 +1,20 @@
-"""``manage.py runall``: the whole system in one command — ASGI web server, a worker for every queue and the
-scheduler (celery beat)."""
+"""``manage.py runall``: the whole system in one command — ASGI web server, the workers of every queue (grouped as
+``manage.py worker`` groups them: intake alone) and the scheduler (celery beat)."""
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
-import time
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from tts_common import contracts
+from tts_common.management.processes import run_together
 
-from .worker import worker_argv
+from .worker import all_workers
 
 
 class Command(BaseCommand):
-    help = "Run the web server (HTTP + WebSockets), one Celery worker for all queues and celery beat until interrupted."
+    help = "Run the web server (HTTP + WebSockets), the Celery workers of every queue (intake alone) and celery beat until interrupted."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -28,35 +25,12 @@ class Command(BaseCommand):
         commands = {
             "web": [sys.executable, "-m", "uvicorn", "tts.asgi:application", "--host", host, "--port", str(port),
                     "--log-level", "warning"],
-            "worker": worker_argv(list(contracts.SERVICE_QUEUES), concurrency, loglevel="WARNING"),
+            **all_workers(concurrency, loglevel="WARNING"),
             # The deployment's one scheduler: the jobs of settings.CELERY_BEAT_SCHEDULE (SLA scan, dead-letter drain).
             "beat": [sys.executable, "-m", "celery", "-A", "tts", "beat", "-l", "WARNING"],
         }  # fmt: skip
-        children = {name: subprocess.Popen(argv) for name, argv in commands.items()}
         self._announce(host, port)
-
-        stopping = False
-
-        def stop(signum: int, frame: Any) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        exited = None
-        while not stopping and exited is None:
-            time.sleep(0.5)
-            exited = next((name for name, child in children.items() if child.poll() is not None), None)
-        for child in children.values():
-            if child.poll() is None:
-                child.terminate()
-        for child in children.values():
-            try:
-                child.wait(20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if exited:
-            raise SystemExit(f"{exited} exited with code {children[exited].returncode}; stopped the rest.")
+        run_together(commands)
 
     def _announce(self, host: str, port: int) -> None:
         from auth_service.services import DEMO_LOGINS
