@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.renderers import JSONRenderer
 
 from tts_common.auth import JWTAuthentication
 
@@ -17,6 +18,15 @@ SIGN_IN_PAGE = (
     '<p>The API documentation is for signed-in staff: <a href="/admin/login/?next=/api/docs/">log in through '
     "/admin/</a>, then come back. Clients fetch <code>/api/schema/</code> with their bearer token.</p>"
 )
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI document (YAML unless JSON is asked for); its errors are the API's JSON error body, in any case."""
+
+    def handle_exception(self, exc: Exception) -> Any:
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return response
 
 
 class ApiDocsView(SpectacularSwaggerView):
@@ -31,5 +41,5 @@ class ApiDocsView(SpectacularSwaggerView):
         return super().handle_exception(exc)
 
 
-schema_view = SpectacularAPIView.as_view(**AUTHENTICATION)
+schema_view = SchemaView.as_view(**AUTHENTICATION)
 docs_view = ApiDocsView.as_view(url_name="schema", **AUTHENTICATION)
