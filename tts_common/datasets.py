@@ -21,10 +21,10 @@ def dataset_mark(*, generator: str, existing_rows: Mapping[str, int]) -> None:
     no marker at all, raises ``UnmarkedDataError`` and writes nothing. Idempotent once marked.
     """
     if not DatasetMarker.objects.exists() and any(existing_rows.values()):
-        held = ", ".join(f"{count} {name}" for name, count in existing_rows.items() if count)
+        held = ", ".join(f"{name}: {count}" for name, count in existing_rows.items())
         raise UnmarkedDataError(
-            f"This database holds {held} but no dataset marker: its data was not written by a generator (real "
-            f"data?), so {generator!r} data is not added to it. Use an empty database (embedded default: remove "
-            f"var/), or one a generator wrote."
+            f"This database has no dataset marker but holds data ({held}): no generator wrote it (real data?), so "
+            f"{generator!r} data is not added to it. Use an empty database (embedded default: remove var/), or one a "
+            f"generator wrote."
         )
     DatasetMarker.objects.get_or_create(generator=generator)
