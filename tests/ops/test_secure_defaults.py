@@ -52,6 +52,9 @@ def admin_user(transactional_db: None) -> User:
         ("SECRET_KEY", "please-change-me-" + "x" * 40, "a placeholder"),
         ("JWT_SIGNING_KEY", "", "JWT_SIGNING_KEY is not set"),
         ("SECRET_KEY", "s" * 31, "SECRET_KEY is 31 characters long"),
+        # Optional secrets: unset switches their feature off, a placeholder would switch it on for anyone.
+        ("HDTS_SIGNING_SECRET", "change-me-hdts-shared-secret", "HDTS_SIGNING_SECRET is a placeholder"),
+        ("SERVICE_API_KEY", "a-long-random-key-for-prometheus", "SERVICE_API_KEY is a placeholder or a value once"),
     ],
 )
 def test_the_server_refuses_to_start_with_a_committed_placeholder_missing_or_short_key(
