@@ -18,6 +18,10 @@ def assignment_list(*, user: User) -> QuerySet[UserSystemRole]:
     return UserSystemRole.objects.filter(user=user).select_related("role__system").order_by("assigned_at", "id")
 
 
+def user_count() -> int:
+    return User.objects.count()
+
+
 def user_list() -> QuerySet[User]:
     assignments = UserSystemRole.objects.select_related("role__system").order_by("assigned_at", "id")
     return User.objects.prefetch_related(Prefetch("system_roles", queryset=assignments)).order_by("id")

@@ -22,6 +22,7 @@ import base64
 import json
 import os
 import resource
+import secrets
 import shlex
 import socket
 import statistics
@@ -37,6 +38,9 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tts.settings")
+# Settings have no default secrets: the run (this script, its server and the tokens it mints) gets its own.
+for _secret_name in ("SECRET_KEY", "JWT_SIGNING_KEY"):
+    os.environ.setdefault(_secret_name, secrets.token_urlsafe(48))
 
 PING = json.dumps({"type": "ping"})
 

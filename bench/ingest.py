@@ -34,6 +34,9 @@ from urllib.parse import urlsplit, urlunsplit
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tts.settings")
+# Settings have no default secrets: each benchmark run (these scripts and the processes they start) gets its own.
+for _secret_name in ("SECRET_KEY", "JWT_SIGNING_KEY"):
+    os.environ.setdefault(_secret_name, secrets.token_urlsafe(48))
 
 
 def bench_database_url(url: str) -> str:
@@ -143,8 +146,8 @@ class Bench:
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }
-        if not self.args.debug:  # as in production: DEBUG on wraps every cursor to record its SQL
-            env.update(DEBUG="False", SECRET_KEY=secrets.token_hex(32), JWT_SIGNING_KEY=secrets.token_hex(32))
+        # Off as in production (the default): DEBUG on wraps every cursor to record its SQL.
+        env["DEBUG"] = "True" if self.args.debug else "False"
         started = [
             BenchWorker(queues, concurrency, pool, self.log_dir / f"{queues[0]}-{len(self.workers) + i}.log", env)
             for i in range(count)
@@ -292,7 +295,7 @@ def main() -> None:
     parser.add_argument("--pool", default="prefork", help="pool of the ticket workers (prefork, solo)")
     parser.add_argument("--notify-pool", default="prefork")
     parser.add_argument("--notify-prefetch-multiplier", type=int, help="default: --prefetch-multiplier")
-    parser.add_argument("--debug", action="store_true", help="run the workers with DEBUG on (as the dev default)")
+    parser.add_argument("--debug", action="store_true", help="run the workers with DEBUG on")
     parser.add_argument("--runs", default="drain,live,half", help="which runs, in order (half needs live)")
     parser.add_argument("--half-rate", type=float, help="tickets/s of the half run (default: half the live rate)")
     parser.add_argument("--log-dir", default=str(REPO / "var" / "bench"))

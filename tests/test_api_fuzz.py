@@ -1,6 +1,6 @@
 """API fuzzing: schemathesis against the running system's own OpenAPI document (``/api/schema/``).
 
-A real server (uvicorn, production settings: DEBUG off) with the demo data and a task, a comment, a dead letter, an
+A real server (uvicorn, the default settings: DEBUG off) with the demo data and a task, a comment, a dead letter, an
 integration error and a notification to read back; schemathesis (the same command as README's) generates valid and
 invalid requests for every operation, as an administrator and as an agent, and checks each response: no 5xx, every
 status code documented, the documented content type, response bodies and headers matching the schema.
@@ -108,10 +108,8 @@ def test_fuzzing_the_api_finds_no_server_error_and_no_schema_violation(
     login_counters_cleared: None,
     broker: Connection,  # the queues empty at the start: the seeded dead letter is the only one to drain
 ) -> None:
-    # Production settings: with DEBUG on, Django answers unknown URLs and crashes with its HTML debug pages.
-    monkeypatch.setenv("DEBUG", "0")
-    monkeypatch.setenv("SECRET_KEY", "fuzz-" + "s" * 50)
-    monkeypatch.setenv("JWT_SIGNING_KEY", "fuzz-" + "j" * 50)
+    # Production settings, the defaults: with DEBUG on, Django answers unknown URLs and crashes with HTML debug pages.
+    monkeypatch.delenv("DEBUG", raising=False)
     call_command("seed_demo", stdout=io.StringIO())
     server = asgi_server()
     admin = login(server, "admin", "admin-demo-pass")

@@ -22,14 +22,59 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 # Embedded-profile state (SQLite file, filesystem broker folders).
 VAR_DIR = Path(env.str("TTS_VAR_DIR", default=str(BASE_DIR / "var")))
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: Django's debug pages list every route and show settings and tracebacks to anyone.
+DEBUG = env.bool("DEBUG", default=False)
 
-# Development-only defaults: refused when DEBUG is off, so a production deploy must set real secrets.
-_DEV_SECRET = "dev-insecure-secret-do-not-use-in-production"
-SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET)
-JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default=_DEV_SECRET + "-jwt")
-if not DEBUG and (SECRET_KEY == _DEV_SECRET or JWT_SIGNING_KEY.startswith(_DEV_SECRET)):
-    raise ImproperlyConfigured("SECRET_KEY and JWT_SIGNING_KEY must be set when DEBUG is off.")
+# Secrets have no default: ./scripts/run writes random ones to an untracked .env once; elsewhere set your own. Values
+# that were ever committed to this repository, or look like its placeholders, are refused in every mode: anyone can
+# read them, so anyone could sign sessions or tokens (a JWT with is_admin) that the server would accept.
+MIN_SECRET_LENGTH = 32
+_COMMITTED_SECRETS = frozenset(
+    {
+        "dev-insecure-secret-do-not-use-in-production",
+        "dev-insecure-secret-do-not-use-in-production-jwt",
+        "a-long-random-shared-secret",
+        "a-long-random-key-for-prometheus",
+        "an-ams-api-key",
+        "a-bms-client-secret",
+    }
+)
+_PLACEHOLDER_MARKERS = ("change-me", "changeme", "dev-insecure", "do-not-use")
+_NEW_SECRET_HINT = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def _refuse_known_secret(name: str, value: str) -> str:
+    if value in _COMMITTED_SECRETS or any(marker in value.lower() for marker in _PLACEHOLDER_MARKERS):
+        raise ImproperlyConfigured(
+            f"{name} is a placeholder or a value once committed to the TTS repository, which anyone can read: "
+            f"set a random one ({_NEW_SECRET_HINT})."
+        )
+    return value
+
+
+def _required_secret(name: str) -> str:
+    value = env.str(name, default="")
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set. ./scripts/run writes random secrets to .env; otherwise set it in the environment or "
+            f".env to a random value of at least {MIN_SECRET_LENGTH} characters ({_NEW_SECRET_HINT})."
+        )
+    _refuse_known_secret(name, value)
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ImproperlyConfigured(
+            f"{name} is {len(value)} characters long: use a random value of at least {MIN_SECRET_LENGTH} "
+            f"({_NEW_SECRET_HINT})."
+        )
+    return value
+
+
+def _optional_secret(name: str) -> str:
+    """A secret whose absence switches its feature off; a placeholder would switch it on for anyone."""
+    return _refuse_known_secret(name, env.str(name, default=""))
+
+
+SECRET_KEY = _required_secret("SECRET_KEY")
+JWT_SIGNING_KEY = _required_secret("JWT_SIGNING_KEY")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -75,13 +120,16 @@ MIDDLEWARE = [
 ]
 
 # --- HTTP hardening -------------------------------------------------------------------------------------------
+# Served over HTTPS (directly or behind a TLS-terminating proxy): session and CSRF cookies go over HTTPS only, and
+# HSTS is sent. Its own setting, not DEBUG's: off by default, so the embedded demo works over http://127.0.0.1.
 # HSTS is sent on HTTPS requests only; behind a TLS-terminating proxy set TRUST_X_FORWARDED_PROTO so Django knows.
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -93,7 +141,7 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_HEADERS = (*default_headers, "x-request-id", "x-hdts-signature", "x-hdts-signed-at")
 CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
 # Bearer key of internal endpoints (/metrics); unset, they answer no one.
-SERVICE_API_KEY = env.str("SERVICE_API_KEY", default="")
+SERVICE_API_KEY = _optional_secret("SERVICE_API_KEY")
 
 ROOT_URLCONF = "tts.urls"
 ASGI_APPLICATION = "tts.asgi.application"
@@ -268,6 +316,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ticket workflow engine: auth, workflows and tasks, notifications, comments, HDTS intake.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/schema/ and /api/docs/ answer a bearer token or a session of /admin/ (tts/urls.py), no one else.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -303,12 +353,12 @@ WORKFLOW_API_URL = env.str("WORKFLOW_API_URL", default="")
 # --- AMS and BMS (workflow_api.services.integrations; DESIGN §2) ------------------------------------------------
 # Unset URLs: steps with that external action wait in pending_external_approval for an admin.
 AMS_URL = env.str("AMS_URL", default="")
-AMS_API_KEY = env.str("AMS_API_KEY", default="")
+AMS_API_KEY = _optional_secret("AMS_API_KEY")
 AMS_TIMEOUT_SECONDS = env.float("AMS_TIMEOUT_SECONDS", default=30)
 BMS_URL = env.str("BMS_URL", default="")
 BMS_TOKEN_URL = env.str("BMS_TOKEN_URL", default="")  # OAuth2 client-credentials token endpoint
 BMS_CLIENT_ID = env.str("BMS_CLIENT_ID", default="")
-BMS_CLIENT_SECRET = env.str("BMS_CLIENT_SECRET", default="")
+BMS_CLIENT_SECRET = _optional_secret("BMS_CLIENT_SECRET")
 BMS_TIMEOUT_SECONDS = env.float("BMS_TIMEOUT_SECONDS", default=30)
 BMS_RETRY_DELAY_SECONDS = env.float("BMS_RETRY_DELAY_SECONDS", default=5)
 # One breaker per integration in each worker process: open after this many failed calls in a row, for this long.
@@ -322,7 +372,7 @@ NOTIFICATION_EMAIL_RETRY_BASE_SECONDS = env.float("NOTIFICATION_EMAIL_RETRY_BASE
 NOTIFICATION_MINUTE_SECONDS = env.float("NOTIFICATION_MINUTE_SECONDS", default=60.0)
 
 # --- HDTS -----------------------------------------------------------------------------------------------------
-HDTS_SIGNING_SECRET = env.str("HDTS_SIGNING_SECRET", default="")
+HDTS_SIGNING_SECRET = _optional_secret("HDTS_SIGNING_SECRET")
 # HDTS priority -> internal priority, merged over the default map of DESIGN §3, e.g. {"low": "low"}.
 HDTS_PRIORITY_MAP = env.json("HDTS_PRIORITY_MAP", default={})
 

@@ -20,3 +20,17 @@ class UnsentMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} → {self.queue} ({self.created_at:%Y-%m-%d %H:%M:%S})"
+
+
+class DatasetMarker(models.Model):
+    """Which generators wrote this database's data ("demo" for ``seed_demo``; a generated history would add its
+    own). Generators write one in the transaction that writes their data, and refuse a database that holds users or
+    tasks but no marker: that data was entered by people, and demo logins with published passwords (a superuser among
+    them) must never be added to it. Here, in the shared package, because generators are project-level commands that
+    span the services (tts_common.datasets)."""
+
+    generator = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.generator} ({self.created_at:%Y-%m-%d %H:%M:%S})"

@@ -59,6 +59,10 @@ def _with_sla_state(queryset: QuerySet[Task], now: datetime) -> QuerySet[Task]:
     )
 
 
+def task_count() -> int:
+    return Task.objects.count()
+
+
 def task_list(*, actor: TokenUser) -> QuerySet[Task]:
     """The tasks ``actor`` may see, newest first: admins see all; agents see the tasks assigned to them, owned by
     them, or that they held at some point (so their own past work stays reachable)."""

@@ -38,7 +38,8 @@ class Command(BaseCommand):
         profile = "embedded (SQLite, filesystem broker, in-memory channel layer)" if settings.EMBEDDED_BROKER else "real stack"
         self.stdout.write(
             self.style.SUCCESS(f"\nTTS is running ({profile}) at http://{host}:{port}/\n")
-            + f"  API docs: http://{host}:{port}/api/docs/   health: http://{host}:{port}/health/ready\n"
+            + f"  API docs: http://{host}:{port}/api/docs/ (log in at /admin/ first)"
+            + f"   health: http://{host}:{port}/health/ready\n"
             + "  Demo logins (when seeded):\n"
             + "".join(f"    {login.username:<8} {login.password:<16} {login.role}\n" for login in DEMO_LOGINS)
             + "  Ctrl-C stops everything.\n"
