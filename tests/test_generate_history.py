@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Count, F, Q
 
+from auth_service.models import User
 from messaging_service.models import Comment
 from notification_service.models import InAppNotification
 from tts import history
@@ -68,3 +69,10 @@ def test_command_refuses_a_seed_already_generated(transactional_db) -> None:
     assert "generated 50 tasks" in out.getvalue()
     with pytest.raises(CommandError, match="seed 3 is already in this database"):
         call_command("generate_history", tasks=50, seed=3, no_progress=True, stdout=StringIO())
+
+
+def test_command_refuses_a_database_holding_data_no_generator_wrote(transactional_db) -> None:
+    User.objects.create_user(username="real-person", password="x" * 12)
+    with pytest.raises(CommandError, match="no dataset marker"):
+        call_command("generate_history", tasks=10, seed=4, no_progress=True, stdout=StringIO())
+    assert Task.objects.count() == 0 and User.objects.count() == 1

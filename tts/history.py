@@ -28,9 +28,10 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
 from auth_service.models import Role, System, User, UserSystemRole
-from auth_service.selectors import role_snapshot, user_sync_snapshot
+from auth_service.selectors import role_snapshot, user_count, user_sync_snapshot
 from messaging_service.models import Comment
 from notification_service.models import InAppNotification
+from tts_common.datasets import dataset_mark
 from workflow_api.models import (
     AgentAvailability,
     Assignment,
@@ -43,6 +44,7 @@ from workflow_api.models import (
     TaskPause,
     Workflow,
 )
+from workflow_api.selectors.tasks import task_count
 from workflow_api.services.replica import apply_role, apply_user_snapshots
 from workflow_api.services.workflows import (
     StepData,
@@ -55,6 +57,7 @@ from workflow_api.services.workflows import (
 
 from .copy_writer import CopyTable, advance_sequence, bulk_load_session, next_ids, raw_json
 
+GENERATOR = "history"  # its dataset marker (tts_common.datasets): only an empty or generated database is written
 HISTORY_DAYS = 730
 GENERATED_PASSWORD = "history-pass-123"  # every generated login's password (generated data only)
 ROLE_MEMBERS = 20
@@ -606,6 +609,7 @@ def generate(*, tasks: int, seed: int, now: datetime | None = None, chunk: int =
     now = now or datetime.now(UTC)
     rng = random.Random(seed)
     with transaction.atomic():
+        dataset_mark(generator=GENERATOR, existing_rows={"users": user_count(), "tasks": task_count()})
         staff = create_staff(seed=seed)
         lineages = create_workflows(staff=staff, start=now - timedelta(days=HISTORY_DAYS), rng=rng)
     if Task.objects.filter(external_ticket_id=f"GEN{seed}-{0:07d}").exists():

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from tts import history
+from tts_common.datasets import UnmarkedDataError
 
 
 def _ratios_help() -> str:
@@ -23,7 +24,8 @@ class Command(BaseCommand):
         f"admin, {len(history.WORKFLOWS)} workflows in several versions, tasks in every status with their step "
         "instances, assignments and decisions, holds, audit events, notifications and comments. Per task and step: "
         + _ratios_help()
-        + ". Same --tasks and --seed give the same history (relative to now)."
+        + ". Same --tasks and --seed give the same history (relative to now). Only into an empty database or one "
+        "a generator wrote (the demo, another history): it writes the same dataset marker."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -39,7 +41,7 @@ class Command(BaseCommand):
         with tqdm(total=tasks, unit="task", file=sys.stderr, disable=no_progress) as bar:
             try:
                 summary = history.generate(tasks=tasks, seed=seed, chunk=chunk, progress=bar.update)
-            except ValueError as exc:
+            except (ValueError, UnmarkedDataError) as exc:
                 raise CommandError(str(exc)) from exc
         elapsed = time.monotonic() - started
         rows = ", ".join(f"{count:,} {name}" for name, count in summary.rows.items())
