@@ -21,6 +21,7 @@ from kombu.pools import ProducerPool
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tts_common import contracts
+from tts_common.web_server import uvicorn_argv
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = REPO_ROOT / "test-output"
@@ -181,8 +182,7 @@ class ServerProcess:
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tts.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
+            uvicorn_argv("127.0.0.1", self.port, "--log-level", "warning"),
             cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from tts_common import contracts
+from tts_common.web_server import uvicorn_argv
 
 from .worker import worker_argv
 
@@ -26,8 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: int, concurrency: int, **options: Any) -> None:
         commands = {
-            "web": [sys.executable, "-m", "uvicorn", "tts.asgi:application", "--host", host, "--port", str(port),
-                    "--log-level", "warning"],
+            "web": uvicorn_argv(host, port, "--log-level", "warning"),
             "worker": worker_argv(list(contracts.SERVICE_QUEUES), concurrency, loglevel="WARNING"),
             # The deployment's one scheduler: the jobs of settings.CELERY_BEAT_SCHEDULE (SLA scan, dead-letter drain).
             "beat": [sys.executable, "-m", "celery", "-A", "tts", "beat", "-l", "WARNING"],
