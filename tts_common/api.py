@@ -40,14 +40,16 @@ class Metadata(SimpleMetadata):
 
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, refusing a body nested past :data:`.json_input.MAX_DEPTH` with a 400 (DRF's own lets the
-    parser's ``RecursionError`` through: a 500)."""
+    parser's ``RecursionError`` through: a 500). DRF's own already refuses NaN and Infinity."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         try:
             data = super().parse(stream, media_type, parser_context)
-            json_input.check_depth(data)
-        except (RecursionError, json_input.JSONTooDeep):
+            json_input.check_decoded(data)
+        except RecursionError:
             raise exceptions.ParseError(f"JSON parse error - {json_input.JSONTooDeep()}") from None
+        except ValueError as exc:  # DRF's own parse errors are ParseErrors already
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
         return data
 
 

@@ -102,7 +102,7 @@ def decode(wire: WireMessage, task_name: str, accept: set[str]) -> BatchRequest:
             wire.body if isinstance(wire.body, tuple)
             else loads(wire.body, wire.content_type, wire.content_encoding, accept=accept)
         )  # fmt: skip
-        json_input.check_depth(body)  # what the consumer, the database and a dead letter could not walk
+        json_input.check_decoded(body)  # what the consumer, the database or a dead letter could not take
         args, kwargs, _ = body
         if not isinstance(kwargs, dict):
             raise TypeError("the task's kwargs are not an object")
