@@ -164,13 +164,15 @@ def test_a_browser_origin_must_be_an_allowed_host_and_a_missing_one_is_accepted(
         assert handshake_status(lambda origin=origin: feed(server, origin=origin)) == 403, origin
 
 
-def test_every_websocket_route_checks_the_origin(asgi_server, make_token):
+def test_every_websocket_route_checks_the_origin_and_the_message_size(asgi_server, make_token):
     server = asgi_server()
     url = server.url.replace("http://", "ws://") + f"/ws/notifications/?token={make_token(user_id=5)}"
     assert handshake_status(lambda: connect(url, origin="https://evil.example", open_timeout=TIMEOUT)) == 403  # type: ignore[arg-type]
     with connect(url, origin=f"http://127.0.0.1:{server.port}", open_timeout=TIMEOUT) as ws:  # type: ignore[arg-type]
         ws.send(json.dumps({"type": "ping"}))
         assert recv(ws)["type"] == "error"  # push-only, but open
+        ws.send("x" * 70 * 1024)
+        assert close_code(ws) == 1009
 
 
 def test_an_origin_of_cors_allowed_origins_is_accepted(asgi_server, feed):
