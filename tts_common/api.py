@@ -48,7 +48,7 @@ class JSONParser(parsers.JSONParser):
             json_input.check_decoded(data)
         except RecursionError:
             raise exceptions.ParseError(f"JSON parse error - {json_input.JSONTooDeep()}") from None
-        except ValueError as exc:  # DRF's own parse errors are ParseErrors already
+        except ValueError as exc:  # check_decoded's (DRF turns its own parse errors into ParseError)
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
         return data
 
