@@ -76,6 +76,8 @@ def bench_database_url(url: str) -> str:
 
 
 def start_server(uvicorn_args: list[str]) -> tuple[subprocess.Popen, str]:
+    from tts_common.web_server import uvicorn_argv
+
     env = {
         **os.environ,
         "DATABASE_URL": bench_database_url(os.environ["DATABASE_URL"]),
@@ -89,8 +91,7 @@ def start_server(uvicorn_args: list[str]) -> tuple[subprocess.Popen, str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = subprocess.Popen(
-        [python, "-m", "uvicorn", "tts.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--backlog", "4096", *uvicorn_args],
+        uvicorn_argv("127.0.0.1", port, "--log-level", "warning", "--backlog", "4096", *uvicorn_args),
         cwd=REPO, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

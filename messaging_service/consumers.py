@@ -29,6 +29,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
 
+from tts_common import json_input
 from tts_common.auth import WS_CLOSE_UNAUTHENTICATED, close_when_token_expires, token_from_scope, user_from_token
 
 from .access import AccessCheckUnavailable, ticket_access
@@ -157,7 +158,7 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
             await self._error("Binary frames are not supported; send JSON text.")
             return
         try:
-            message = json.loads(text_data)
+            message = json_input.loads(text_data)
         except ValueError:
             await self._error("Malformed JSON.")
             return

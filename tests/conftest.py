@@ -21,6 +21,7 @@ from kombu.pools import ProducerPool
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tts_common import contracts
+from tts_common.web_server import uvicorn_argv
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = REPO_ROOT / "test-output"
@@ -175,14 +176,13 @@ def free_port() -> int:
 class ServerProcess:
     """``uvicorn tts.asgi:application`` on a free loopback port, against the test database."""
 
-    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(self, log_path: Path, env: dict[str, str], uvicorn_args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tts.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
+            uvicorn_argv("127.0.0.1", self.port, "--log-level", "warning", *uvicorn_args),
             cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -212,11 +212,11 @@ class ServerProcess:
 @pytest.fixture
 def asgi_server(transactional_db, tmp_path) -> Iterator[Callable[..., ServerProcess]]:
     """Start real ASGI server processes: ``asgi_server(env={...})`` returns one with ``.url``; all stop afterwards.
-    ``env`` overrides variables of the server's environment."""
+    ``env`` overrides variables of the server's environment; ``uvicorn_args`` are added to (and win over) ours."""
     started: list[ServerProcess] = []
 
-    def start(env: dict[str, str] | None = None) -> ServerProcess:
-        server = ServerProcess(tmp_path / f"server-{len(started)}.log", _process_env(env))
+    def start(env: dict[str, str] | None = None, uvicorn_args: tuple[str, ...] = ()) -> ServerProcess:
+        server = ServerProcess(tmp_path / f"server-{len(started)}.log", _process_env(env), uvicorn_args)
         started.append(server)
         server.wait_ready()
         return server

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -44,6 +44,8 @@ class HdtsSignatureAuthentication(BaseAuthentication):
             signing.verify(
                 secret, signature, signed_at, request.data, max_age_seconds=signing.DEFAULT_MAX_AGE_SECONDS
             )
+        except signing.MalformedSignedAt as exc:
+            raise ValidationError({SIGNED_AT_HEADER: [f"{exc}."]}) from exc
         except signing.StaleSignature as exc:
             raise AuthenticationFailed(f"Stale or replayed request: {exc}.", code="stale_signature") from exc
         except signing.SignatureError as exc:

@@ -5,13 +5,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tts_common import hdts
-from tts_common.api import Conflict
+from tts_common.api import Conflict, JSONParser
 from tts_common.auth import JWTAuthentication
 from tts_common.schema import TICKET_BODY
 

@@ -9,10 +9,11 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 
 from tts.routing import websocket_urlpatterns  # noqa: E402
+from tts_common.web_server import guarded_websockets  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
+        "websocket": guarded_websockets(URLRouter(websocket_urlpatterns)),
     }
 )

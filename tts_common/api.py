@@ -9,12 +9,14 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions
+from rest_framework import exceptions, parsers
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from . import json_input
 
 
 class Conflict(exceptions.APIException):
@@ -34,6 +36,21 @@ class Metadata(SimpleMetadata):
 
     def determine_actions(self, request: Any, view: Any) -> dict[str, Any]:
         return {}
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, refusing a body nested past :data:`.json_input.MAX_DEPTH` with a 400 (DRF's own lets the
+    parser's ``RecursionError`` through: a 500). DRF's own already refuses NaN and Infinity."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            data = super().parse(stream, media_type, parser_context)
+            json_input.check_decoded(data)
+        except RecursionError:
+            raise exceptions.ParseError(f"JSON parse error - {json_input.JSONTooDeep()}") from None
+        except ValueError as exc:  # check_decoded's (DRF turns its own parse errors into ParseError)
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        return data
 
 
 class Pagination(PageNumberPagination):

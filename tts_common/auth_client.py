@@ -18,6 +18,8 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework_simplejwt.tokens import AccessToken
 
+from . import json_input
+
 logger = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 10
@@ -112,7 +114,7 @@ class AuthServiceClient:
 
 def _parse_user(response: requests.Response) -> UserInfo:
     try:
-        body = response.json()
+        body = json_input.loads(response.content)
         return UserInfo(
             id=int(body["id"]),
             username=str(body["username"]),

@@ -19,6 +19,8 @@ from celery_batches.trace import apply_batches_task
 from kombu.message import Message
 from kombu.serialization import loads, prepare_accept_content
 
+from . import json_input
+
 if TYPE_CHECKING:
     from .batch_queues import AckLedger
 
@@ -96,10 +98,12 @@ def decode(wire: WireMessage, task_name: str, accept: set[str]) -> BatchRequest:
     headers = wire.headers
     undecodable = wire.refused
     try:
-        args, kwargs, _ = (
+        body = (
             wire.body if isinstance(wire.body, tuple)
             else loads(wire.body, wire.content_type, wire.content_encoding, accept=accept)
         )  # fmt: skip
+        json_input.check_decoded(body)  # what the consumer, the database or a dead letter could not take
+        args, kwargs, _ = body
         if not isinstance(kwargs, dict):
             raise TypeError("the task's kwargs are not an object")
     except Exception as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import time
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,10 @@ class StaleSignature(SignatureError):
     pass
 
 
+class MalformedSignedAt(SignatureError):
+    """``signed_at`` is not a time: bad input rather than a bad signature."""
+
+
 def canonical_json(ticket_data: dict[str, Any]) -> str:
     """The exact text that is signed (DESIGN §3)."""
     return json.dumps(ticket_data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -47,20 +52,23 @@ def sign(secret: str, signed_at: str | int | float, ticket_data: dict[str, Any])
 
 
 def signed_at_timestamp(signed_at: str | int | float) -> float:
-    """Unix time of ``signed_at``; :class:`BadSignature` if it is neither a number nor an ISO 8601 date-time."""
-    if isinstance(signed_at, (int, float)) and not isinstance(signed_at, bool):
-        return float(signed_at)
+    """Unix time of ``signed_at``; :class:`MalformedSignedAt` unless it is finite Unix seconds or an ISO 8601
+    date-time with a time zone (``nan`` would pass any freshness check: every comparison with it is false)."""
     text = str(signed_at).strip()
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise MalformedSignedAt(f"signed_at {text[:40]!r} is not a finite time")
+        return seconds
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise BadSignature(f"signed_at {text[:40]!r} is neither Unix seconds nor an ISO 8601 date-time") from None
+        raise MalformedSignedAt(f"signed_at {text[:40]!r} is neither Unix seconds nor an ISO 8601 date-time") from None
     if moment.tzinfo is None:
-        raise BadSignature("signed_at must carry a time zone")
+        raise MalformedSignedAt("signed_at must carry a time zone")
     return moment.timestamp()
 
 
@@ -74,8 +82,9 @@ def verify(
     now: float | None = None,
 ) -> None:
     """Return if ``signature`` is this ticket's, signed with ``secret`` at ``signed_at``; raise
-    :class:`SignatureError` otherwise. With ``max_age_seconds``, a ``signed_at`` further than that from ``now``
-    (either way: a clock far ahead is as suspect as a replay) raises :class:`StaleSignature`.
+    :class:`SignatureError` otherwise: :class:`MalformedSignedAt` for a ``signed_at`` that is not a time, whatever
+    the signature. With ``max_age_seconds``, a ``signed_at`` further than that from ``now`` (either way: a clock far
+    ahead is as suspect as a replay) raises :class:`StaleSignature`.
     """
     if not secret:
         raise ValueError("a signing secret is required")
@@ -83,12 +92,13 @@ def verify(
         raise MissingSignature("the ticket is not signed (signature missing)")
     if signed_at is None or signed_at == "":
         raise MissingSignature("the ticket's signing time (signed_at) is missing")
+    signed_at_time = signed_at_timestamp(signed_at)
     expected = sign(secret, signed_at, ticket_data)
     # Compare first, in constant time, so timing says nothing about the signature; then check freshness.
     if not hmac.compare_digest(expected.encode(), str(signature).strip().lower().encode()):
         raise BadSignature("the ticket's signature does not match")
     if max_age_seconds is not None:
-        age = (time.time() if now is None else now) - signed_at_timestamp(signed_at)
+        age = (time.time() if now is None else now) - signed_at_time
         if abs(age) > max_age_seconds:
             when = "old" if age > 0 else "in the future"
             raise StaleSignature(f"signed_at is {abs(age):.0f}s {when}; at most {max_age_seconds:.0f}s is accepted")

@@ -12,6 +12,7 @@ from tests.conftest import queue_depth
 from ticket_service.hdts_simulator import INVALID_CASES, make_invalid_ticket, make_ticket
 from ticket_service.models import HdtsTicket
 from tts_common import contracts, signing
+from tts_common.json_input import MAX_DEPTH
 
 from .conftest import SECRET, drain_ticket_queue
 from .factories import HdtsTicketFactory, TicketStatusUpdateFactory
@@ -87,7 +88,7 @@ UNAUTHENTICATED = {
     "other-content": lambda t: signed_headers({**t, "title": "Other"}),
     "no-signed-at": lambda t: {"X-HDTS-Signature": signed_headers(t)["X-HDTS-Signature"]},
     "no-signature": lambda t: {"X-HDTS-Signed-At": str(int(time.time()))},
-    "garbage": lambda t: {"X-HDTS-Signature": "zz", "X-HDTS-Signed-At": "not-a-time"},
+    "garbage": lambda t: {"X-HDTS-Signature": "zz", "X-HDTS-Signed-At": str(int(time.time()))},
     "none": lambda t: {},
     "bad-jwt": lambda t: bearer("not.a.jwt"),
 }
@@ -101,6 +102,17 @@ def test_unauthenticated_requests_are_401_and_change_nothing(url, broker) -> Non
         assert "WWW-Authenticate" in response.headers, case
         if case == "stale":
             assert body["code"] == "stale_signature" and "old" in body["detail"]
+    assert not HdtsTicket.objects.exists() and queue_depth(broker, QUEUE) == 0
+
+
+@pytest.mark.parametrize("signed_at", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999", "not-a-time", "2026-12-01T10:00"])
+def test_a_signed_at_that_is_no_finite_time_is_a_400_even_when_signed(url, broker, signed_at) -> None:
+    """``nan`` compares false with everything, so it once passed the freshness check: a request signed with it
+    could be replayed for ever."""
+    ticket = make_ticket(5, prefix="HTTP")
+    headers = {"X-HDTS-Signature": signing.sign(SECRET, signed_at, ticket), "X-HDTS-Signed-At": signed_at}
+    body = assert_error(requests.post(url, json=ticket, headers=headers, timeout=10), 400)
+    assert body["code"] == "invalid" and list(body["errors"]) == ["X-HDTS-Signed-At"], body
     assert not HdtsTicket.objects.exists() and queue_depth(broker, QUEUE) == 0
 
 
@@ -139,6 +151,12 @@ def test_malformed_bodies(url, broker, hdts_token) -> None:
     ]:
         headers = {"Content-Type": content_type, **bearer(hdts_token)}
         assert_error(requests.post(url, data=data, headers=headers, timeout=10), status)
+    # Nested past the limit (the parser's RecursionError was a 500), with a JWT or signed.
+    too_deep = {**make_ticket(8, prefix="HTTP"), "extra": json.loads("[" * MAX_DEPTH + "]" * MAX_DEPTH)}
+    for data in ("[" * 100_000, json.dumps(too_deep)):
+        for headers in (bearer(hdts_token), signed_headers(too_deep)):
+            response = requests.post(url, data=data, headers={"Content-Type": "application/json", **headers}, timeout=10)
+            assert assert_error(response, 400)["code"] == "parse_error"
     assert not HdtsTicket.objects.exists() and queue_depth(broker, QUEUE) == 0
 
 

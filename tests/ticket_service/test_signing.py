@@ -71,8 +71,17 @@ def test_signed_at_may_be_iso_8601_with_a_zone() -> None:
     now = signing.signed_at_timestamp(signed_at) + 10
     signing.verify("k", signing.sign("k", signed_at, TICKET), signed_at, TICKET, 300, now=now)
     for bad in ("2027-01-15T08:00:00", "soon"):
-        with pytest.raises(signing.BadSignature):
+        with pytest.raises(signing.MalformedSignedAt):
             signing.verify("k", signing.sign("k", bad, TICKET), bad, TICKET, 300)
+
+
+@pytest.mark.parametrize("signed_at", ["nan", " NaN ", "inf", "-inf", "Infinity", "1e999", float("nan"), float("-inf"), 10**400, True])
+@pytest.mark.parametrize("max_age_seconds", [300, None], ids=["http", "queue"])
+def test_a_signed_at_that_is_no_finite_time_is_refused_even_when_signed(signed_at, max_age_seconds) -> None:
+    """Every comparison with NaN is false: ``nan`` passed the freshness check, and a request signed with it could
+    be replayed for ever."""
+    with pytest.raises(signing.MalformedSignedAt):
+        signing.verify("k", signing.sign("k", signed_at, TICKET), signed_at, TICKET, max_age_seconds)
 
 
 def test_a_secret_is_required() -> None:

@@ -3,6 +3,7 @@ unrouted tickets, and the whole path on the real stack: an invalid HDTS ticket â
 from __future__ import annotations
 
 import json
+import math
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -94,6 +95,19 @@ def test_a_letter_holding_text_the_database_cannot_store_is_stored_with_it_repla
     assert queue_depth(broker, contracts.TICKET_DLQ) == 0
     assert letter.kwargs == {"ticket_data": ticket("NUL-1", title="a\ufffdb"), "x\ufffd": ["\ufffd"]}
     assert letter.integration_error.payload == letter.kwargs  # recorded alike, so linked
+
+
+def test_a_letter_holding_nan_or_infinity_is_stored_with_their_names(broker):
+    # Python's JSON writes and reads NaN and Infinity, which are not JSON and which jsonb refuses: stored as is, this
+    # letter would fail the drain at every run, and its integration error would not be recorded.
+    kwargs = {"ticket_data": ticket("NAN-1"), "signature": "ab", "signed_at": math.nan, "x": [math.inf, -math.inf]}
+    give_up(kwargs, "signature: signed_at 'nan' is not a finite time")
+    wait_for(lambda: queue_depth(broker, contracts.TICKET_DLQ) == 1, timeout=10)
+    assert dead_letters_drain() == 1
+    letter = DeadLetter.objects.get()
+    assert queue_depth(broker, contracts.TICKET_DLQ) == 0
+    assert letter.kwargs == {**kwargs, "signed_at": "nan", "x": ["inf", "-inf"]}
+    assert letter.integration_error.payload == letter.kwargs
 
 
 # --- API -----------------------------------------------------------------------------------------------------------

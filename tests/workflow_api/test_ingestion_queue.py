@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 import uuid
@@ -194,6 +195,52 @@ def test_undecodable_messages_are_dead_lettered_and_their_neighbours_ingested(se
     assert set(IntegrationError.objects.values_list("category", flat=True)) == {"validation"}
     assert IntegrationError.objects.filter(payload={"body": '{"ticket_data": '}).exists()
     assert IntegrationError.objects.get(ticket_id="WRONG-TASK").payload == kwargs
+
+
+def test_hostile_json_and_signing_times_are_dead_lettered_and_the_worker_keeps_ingesting(seeded, hdts, broker_conn, start_engine):  # noqa: F811
+    """JSON nested 100k deep (the parser's RecursionError) or 500 deep (parses, but breaks whatever walks it later),
+    NaN (Python's JSON, not JSON; PostgreSQL refuses it), and signing times that are no finite time, signed
+    correctly: each becomes a dead letter and an integration error with its reason, and the tickets around them
+    become tasks."""
+
+    def signed_at(data: dict[str, Any], when: str) -> dict[str, Any]:
+        return {"ticket_data": data, "signature": signing.sign(SECRET, when, data), "signed_at": when}
+
+    not_a_time = {"NAN-1": "nan", "INF-1": "inf", "NINF-1": "-inf", "HUGE-1": "1e999"}
+    start_engine()
+    hdts([signed(ticket("GOOD-1")), *(signed_at(ticket(tid), when) for tid, when in not_a_time.items())])
+    hdts([signed(ticket("DEEP-500", extra=json.loads("[" * 500 + "]" * 500))), signed(ticket("NAN-2", extra=math.nan))])
+    with broker_conn.Producer() as producer:
+        producer.publish(
+            b'[[], {"ticket_data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}, {}]",
+            routing_key=contracts.RECEIVE_TICKET.queue, content_type="application/json", content_encoding="utf-8",
+            headers={"task": contracts.RECEIVE_TICKET.task, "id": str(uuid.uuid4())},
+        )  # fmt: skip
+    hdts([signed(ticket("GOOD-2"))])
+    wait_for(lambda: queue_depth(broker_conn, contracts.TICKET_DLQ) == 7, timeout=30, message="dead letters")
+    wait_for(tasks_count(2), timeout=10)
+    assert set(Task.objects.values_list("external_ticket_id", flat=True)) == {"GOOD-1", "GOOD-2"}
+
+    dlq = contracts.declared_queue(contracts.TICKET_DLQ)(broker_conn.default_channel)
+    letters = [dlq.get(no_ack=True).payload for _ in range(7)]
+    signed_at_reasons = {
+        letter["message"]["kwargs"]["ticket_data"]["ticket_id"]: letter["reason"]
+        for letter in letters
+        if "ticket_data" in letter["message"]["kwargs"]
+    }
+    assert signed_at_reasons == {
+        tid: f"signature: signed_at {when!r} is not a finite time" for tid, when in not_a_time.items()
+    }
+    undecodable = sorted(letter["reason"] for letter in letters if "body" in letter["message"]["kwargs"])
+    assert undecodable == [
+        "validation: undecodable message (DecodeError: maximum recursion depth exceeded while decoding a JSON array "
+        "from a unicode string)",
+        "validation: undecodable message (JSONTooDeep: JSON nested deeper than 64 levels)",
+        "validation: undecodable message (NonFiniteNumber: NaN and Infinity are not JSON numbers)",
+    ]
+    wait_for(lambda: IntegrationError.objects.count() == 7, timeout=10, message="integration errors")
+    hdts([signed(ticket("GOOD-3"))])  # the worker is alive and still ingests
+    wait_for(tasks_count(3), timeout=30, message="a ticket after the hostile ones")
 
 
 def test_worker_killed_mid_stream_loses_and_duplicates_nothing(seeded, hdts, broker_conn, start_engine):  # noqa: F811

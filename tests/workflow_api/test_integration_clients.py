@@ -2,6 +2,7 @@
 breaker and the health table each call updates."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -81,6 +82,14 @@ def test_ams_wrong_key_is_a_failure_that_does_not_count_toward_the_circuit(ams, 
             integrations.decide(AMS, REQUEST)
         assert not isinstance(caught.value, IntegrationUnavailable)
     assert health("ams").circuit_state == "closed"
+
+
+def test_an_answer_nested_past_the_json_limit_is_a_failure(ams):
+    # An outside system's answer is untrusted JSON: nested past the limit it is refused like any malformed answer
+    # (100k levels once raised RecursionError out of the client).
+    ams.answer(201, {"reservation_id": json.loads("[" * 100 + "]" * 100)})
+    with pytest.raises(IntegrationFailure, match="AMS answered HTTP 201 without JSON"):
+        integrations.decide(AMS, REQUEST)
 
 
 def test_unconfigured_ams_fails_without_a_call(settings):

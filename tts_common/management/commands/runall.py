@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from tts_common.management.processes import run_together
+from tts_common.web_server import uvicorn_argv
 
 from .worker import all_workers
 
@@ -23,8 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: int, concurrency: int, **options: Any) -> None:
         commands = {
-            "web": [sys.executable, "-m", "uvicorn", "tts.asgi:application", "--host", host, "--port", str(port),
-                    "--log-level", "warning"],
+            "web": uvicorn_argv(host, port, "--log-level", "warning"),
             **all_workers(concurrency, loglevel="WARNING"),
             # The deployment's one scheduler: the jobs of settings.CELERY_BEAT_SCHEDULE (SLA scan, dead-letter drain).
             "beat": [sys.executable, "-m", "celery", "-A", "tts", "beat", "-l", "WARNING"],

@@ -9,6 +9,8 @@ from typing import Any
 
 import requests
 
+from tts_common import json_input
+
 
 @dataclass(frozen=True)
 class ExternalRequest:
@@ -78,7 +80,7 @@ def post_json(
 
 def json_object(response: requests.Response, system: str) -> dict[str, Any]:
     try:
-        body = response.json()
+        body = json_input.loads(response.content)
     except ValueError as exc:
         raise IntegrationFailure(f"{system} answered HTTP {response.status_code} without JSON") from exc
     if not isinstance(body, dict):

@@ -1,0 +1,77 @@
+"""The ASGI web server: how uvicorn is started, and what every WebSocket route gets before its consumer.
+
+- **Origin**: a browser always sends one with a WebSocket handshake, and a page of any site may open a socket to
+  us (cross-site WebSocket hijacking; no CORS applies). So an ``Origin`` that is present must be one of
+  ``ALLOWED_HOSTS`` (with their rules: ``.example.com`` for its subdomains, any port) or of
+  ``CORS_ALLOWED_ORIGINS`` (scheme, host and port exactly); anything else, ``null`` included, is refused before the
+  handshake completes (HTTP 403). Clients that are not browsers send none and are let through: the JWT is what
+  authenticates them.
+- **Message size**: a message over :data:`WEBSOCKET_MAX_MESSAGE_BYTES` closes the socket with 1009 (message too
+  big) unread. uvicorn refuses it first when started by :func:`uvicorn_argv` (``--ws-max-size``: it then never
+  buffers more); the check here holds for a server started any other way.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+from urllib.parse import ParseResult
+
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+
+WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024
+WS_CLOSE_MESSAGE_TOO_BIG = 1009
+
+ASGIApp = Any
+
+
+def uvicorn_argv(host: str, port: int, *extra: str) -> list[str]:
+    """The command that serves ``tts.asgi:application`` (every start of the web server uses it)."""
+    return [
+        sys.executable, "-m", "uvicorn", "tts.asgi:application", "--host", host, "--port", str(port),
+        "--ws-max-size", str(WEBSOCKET_MAX_MESSAGE_BYTES), *extra,
+    ]  # fmt: skip
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Channels' validator, except that a missing ``Origin`` is accepted (Channels refuses it)."""
+
+    def valid_origin(self, parsed_origin: ParseResult | None) -> bool:
+        return parsed_origin is None or self.validate_origin(parsed_origin)
+
+
+def allowed_origins() -> list[str]:
+    # Django's own fallback when DEBUG is on and ALLOWED_HOSTS is empty.
+    hosts = settings.ALLOWED_HOSTS or ([".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
+    return [*hosts, *settings.CORS_ALLOWED_ORIGINS]
+
+
+class MessageSizeLimit:
+    """Closes a socket with 1009 on a message over :data:`WEBSOCKET_MAX_MESSAGE_BYTES`; the application sees a
+    disconnect instead of the message."""
+
+    def __init__(self, application: ASGIApp) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def receive_within_limit() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "websocket.receive" and _size(message) > WEBSOCKET_MAX_MESSAGE_BYTES:
+                await send({"type": "websocket.close", "code": WS_CLOSE_MESSAGE_TOO_BIG})
+                return {"type": "websocket.disconnect", "code": WS_CLOSE_MESSAGE_TOO_BIG}
+            return message
+
+        await self.application(scope, receive_within_limit, send)
+
+
+def _size(message: dict[str, Any]) -> int:
+    if message.get("bytes") is not None:
+        return len(message["bytes"])
+    text = message.get("text") or ""
+    # A character is at least one byte: encode only what might fit.
+    return len(text) if len(text) > WEBSOCKET_MAX_MESSAGE_BYTES else len(text.encode())
+
+
+def guarded_websockets(application: ASGIApp) -> ASGIApp:
+    """``application`` (the WebSocket router) behind the Origin check and the message size limit."""
+    return BrowserOriginValidator(MessageSizeLimit(application), allowed_origins())
