@@ -392,7 +392,7 @@ def record_assignments(
     """For saved tasks (``assigned_user`` set by :func:`apply_picks` from ``decisions``) on their active step
     instances: the decisions, Assignment rows, audit events and assignment notifications after commit. Tasks left
     without a user are reported to the admins, once per role per call. ``audit=False`` leaves the audit event to
-    the caller."""
+    the caller. messaging_service is sent the tasks' participants (their comments' readers)."""
     assignments: list[Assignment] = []
     events = []
     notices: list[tuple[Task, int, str]] = []
@@ -437,6 +437,7 @@ def record_assignments(
     Assignment.objects.bulk_create(assignments, batch_size=1000)
     record_events(events)
     notify.notify_assignments(notices)
+    notify.publish_task_participants([task for task, _ in pairs])
     report_unassigned(
         {role_id: (names[role_id], [str(task.task_id) for task in waiting]) for role_id, waiting in unassigned.items()}
     )

@@ -259,6 +259,10 @@ def _create_tasks(
         else:
             notices.append((task_id, title, ticket_id, user_id, role.name))
     notify.notify_assignment_rows(notices)
+    # One message for the whole batch: who may read each new ticket's comments.
+    notify.publish_participants(
+        zip(columns["ticket_id"], columns["task_id"], zip(columns["owner"], columns["assigned"], strict=True), strict=True)
+    )
     report_unassigned(waiting)
     if not build:
         return []

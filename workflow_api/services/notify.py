@@ -3,14 +3,15 @@ commits, so a rolled-back batch never notifies anyone, and nothing is sent for w
 publishes its messages together (see :mod:`workflow_api.services.publisher`)."""
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
 
 from tts_common import bus, contracts
-from tts_common.messages import AssignmentNotification, InAppNotification
-from workflow_api.models import Task, UserReplica
+from tts_common.messages import AssignmentNotification, InAppNotification, TaskParticipants
+from workflow_api.models import Assignment, Task, UserReplica
 from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
 
 
@@ -105,3 +106,55 @@ def notify_admins(notification_type: str, subject: str, message: str, **kw: Any)
 def send_ticket_status(ticket_id: str, status: str) -> None:
     """``send_ticket_status`` back to HDTS."""
     bus.publish_on_commit(contracts.TICKET_STATUS, args=(ticket_id, status))
+
+
+def publish_participants(tasks: Iterable[tuple[str, str, Iterable[int | None]]]) -> None:
+    """One ``messaging.ticket_participants.sync`` for these tasks, ``(ticket_id, task_id, participant user ids)``
+    (``None``s skipped), so that messaging_service knows who may read each ticket's comments. Every task is sent,
+    even one nobody takes part in yet: its ticket then exists for admins."""
+    rows = [(ticket_id, task_id, sorted({user for user in users if user is not None})) for ticket_id, task_id, users in tasks]
+    if not rows:
+        return
+    usernames = dict(
+        UserReplica.objects.filter(pk__in={user for *_, users in rows for user in users}).values_list("pk", "username")
+    )
+    payload: list[TaskParticipants] = [
+        {
+            "ticket_id": ticket_id,
+            "task_id": task_id,
+            "participants": [{"user_id": user, "username": usernames[user]} for user in users],
+        }
+        for ticket_id, task_id, users in rows
+    ]
+    publish_batch_on_commit([Outgoing(contracts.TICKET_PARTICIPANTS, {"tasks": payload})])
+
+
+def publish_task_participants(tasks: Sequence[Task]) -> None:
+    """:func:`publish_participants` for saved tasks, each with its whole participant set: its owner, its assignee
+    and everyone its assignment history names (a snapshot, so that one lost message is made good by the next)."""
+    held: dict[object, set[int]] = defaultdict(set)
+    for task_pk, user_id in Assignment.objects.filter(task__in=tasks).values_list("task_id", "user_id"):
+        held[task_pk].add(user_id)
+    publish_participants(
+        (task.external_ticket_id, str(task.task_id), [task.owner_id, task.assigned_user_id, *held[task.pk]])
+        for task in tasks
+    )
+
+
+PARTICIPANT_SYNC_CHUNK = 500
+
+
+def republish_all_participants() -> int:
+    """Send messaging_service every task's participants again, :data:`PARTICIPANT_SYNC_CHUNK` tasks a message:
+    the backfill of an install whose tasks predate the sync, or a repair. Safe to repeat (the copy only grows);
+    returns how many tasks were sent."""
+    sent = 0
+    last = None
+    while True:
+        tasks = Task.objects.only("task_id", "external_ticket_id", "owner_id", "assigned_user_id").order_by("task_id")
+        chunk = list((tasks.filter(task_id__gt=last) if last else tasks)[:PARTICIPANT_SYNC_CHUNK])
+        if not chunk:
+            return sent
+        publish_task_participants(chunk)
+        sent += len(chunk)
+        last = chunk[-1].task_id
