@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from messaging_service.models import TicketReplica
 from tests.conftest import wait_for
 from tests.stubs import BmsStub, json_http_server
 from tests.web.conftest import ADMIN, DEMO_PASSWORD, Browser, Stack, publish_ticket
@@ -94,7 +93,8 @@ def test_a_new_comment_appears_live_in_another_users_browser(stack: Stack, brows
     )
     task = stack.api.wait_for_task(ticket["ticket_id"])
     # The comments open once messaging_service's copy of the ticket's participants arrives (just after the task).
-    wait_for(lambda: TicketReplica.objects.filter(pk=ticket["ticket_id"]).exists(), message="the ticket's participants")
+    comments = f"/api/comments/?ticket_id={ticket['ticket_id']}"
+    wait_for(lambda: stack.api.request("GET", comments).status_code == 200, message="the ticket's participants")
 
     agent = browser.new_page()
     browser.login(agent, task["assigned_username"])
