@@ -41,6 +41,7 @@ from workflow_api.models import (
 )
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
+from workflow_api.services.publisher import publish_batch_on_commit
 
 
 def lock_cursors(role_ids: Iterable[int]) -> dict[int, RoundRobinCursor]:
@@ -436,8 +437,8 @@ def record_assignments(
     )
     Assignment.objects.bulk_create(assignments, batch_size=1000)
     record_events(events)
-    notify.notify_assignments(notices)
-    notify.publish_task_participants([task for task, _ in pairs])
+    # One publish (one publisher-confirm wait): the new holders' notices and the tasks' participants.
+    publish_batch_on_commit([*notify.assignment_messages(notices), *notify.task_participants_messages([t for t, _ in pairs])])
     report_unassigned(
         {role_id: (names[role_id], [str(task.task_id) for task in waiting]) for role_id, waiting in unassigned.items()}
     )
