@@ -25,7 +25,7 @@ from .selectors import TicketParticipants
 # `@name` not preceded by a word character or `@` (so e-mail addresses are not mentions), ending on a word
 # character (so "@ana." mentions "ana"). Usernames may hold letters, digits and . + - _ as Django allows.
 MENTION = re.compile(r"(?<![\w@])@([\w.+-]*\w)")
-# Bounds the notices one comment's mentions can cause.
+# Only a comment's first ten distinct mentions count.
 MAX_MENTIONS = 10
 NOTIFICATION_EXCERPT = 500
 
