@@ -105,3 +105,19 @@ def test_only_participants_and_admins_reach_a_tickets_comments(hdts, broker, cel
         [(owner.id, False), (outsider.id, True)]
     )
     assert post(other, "@anyone?").status_code == 404
+
+
+def test_every_ingested_ticket_gets_its_copy(hdts, broker, celery_worker):  # noqa: F811
+    """Intake sends one message per batch; messaging_service's worker copies every ticket of it."""
+    two_step_setup()
+    hdts(
+        {"ticket_data": {"ticket_id": f"HD-{i}", "title": "t", "category": "IT Support", "sub_category": "Network",
+                         "priority": "low"}}
+        for i in range(300)
+    )  # fmt: skip
+    celery_worker(queues=(*contracts.SERVICE_QUEUES["workflow_api"], *contracts.SERVICE_QUEUES["messaging_service"]))
+    wait_for(lambda: TicketParticipant.objects.count() >= 600, timeout=60, message="the copies")
+    copied = set(TicketParticipant.objects.values_list("ticket_id", "user_id"))
+    expected = {(t, user) for t, *users in Task.objects.values_list("external_ticket_id", "owner_id", "assigned_user_id")
+                for user in users}  # fmt: skip
+    assert len(expected) == 600 and copied == expected
