@@ -13,6 +13,10 @@
 Without ``--url`` the server runs on the database ``<DATABASE_URL name>_comments_bench`` (created and migrated if
 missing) with the environment's REDIS_URL; extra uvicorn flags go in ``--uvicorn-args``. Targets (2 cores):
 p99 < 100 ms, < 50 KiB per idle connection.
+
+Only a ticket's participants open its feed: the benchmark's user (an agent, not an admin) is recorded as taking part
+in its tickets in the server's database, as the ``messaging.ticket_participants.sync`` consumer records them (with
+``--url``, the environment's DATABASE_URL must be that server's).
 """
 from __future__ import annotations
 
@@ -45,6 +49,9 @@ for _secret_name in ("SECRET_KEY", "JWT_SIGNING_KEY"):
 PING = json.dumps({"type": "ping"})
 
 
+BENCH_USER_ID, BENCH_USERNAME = 990001, "bench"
+
+
 def mint_token() -> str:
     """A JWT for a benchmark user, signed with the key the server verifies with (same settings/environment)."""
     import django
@@ -53,8 +60,20 @@ def mint_token() -> str:
     from rest_framework_simplejwt.tokens import AccessToken
 
     token = AccessToken()
-    token["user_id"], token["username"], token["roles"], token["is_admin"] = 990001, "bench", {"TTS": []}, False
+    token["user_id"], token["username"], token["roles"], token["is_admin"] = BENCH_USER_ID, BENCH_USERNAME, {"TTS": []}, False
     return str(token)
+
+
+def bench_ticket(prefix: str) -> str:
+    """A new ticket id whose participant is the benchmark user (call after :func:`mint_token`, which sets Django up)."""
+    from messaging_service.services import ticket_participants_record
+
+    ticket_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    ticket_participants_record(
+        [{"ticket_id": ticket_id, "task_id": str(uuid.uuid4()),
+          "participants": [{"user_id": BENCH_USER_ID, "username": BENCH_USERNAME}]}]
+    )  # fmt: skip
+    return ticket_id
 
 
 def rss_kib(pid: int) -> int:
@@ -76,13 +95,10 @@ def bench_database_url(url: str) -> str:
 
 
 def start_server(uvicorn_args: list[str]) -> tuple[subprocess.Popen, str]:
+    """uvicorn on the environment's DATABASE_URL (set to the benchmark's database by :func:`main`)."""
     from tts_common.web_server import uvicorn_argv
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": bench_database_url(os.environ["DATABASE_URL"]),
-        "LOG_LEVEL": "WARNING",
-    }
+    env = {**os.environ, "LOG_LEVEL": "WARNING"}
     python = sys.executable
     subprocess.run([python, "scripts/create_database.py"], cwd=REPO, env=env, check=True)
     subprocess.run([python, "manage.py", "migrate", "messaging_service", "--noinput", "-v", "0"],
@@ -227,7 +243,7 @@ async def fanout(url: str, token: str, ticket: str, clients_count: int, posts: i
 
 
 async def idle_memory(url: str, token: str, pid: int, count: int) -> dict[str, float]:
-    path = f"/ws/comments/bench-idle-{uuid.uuid4().hex[:8]}/?token={token}"
+    path = f"/ws/comments/{await asyncio.to_thread(bench_ticket, 'bench-idle')}/?token={token}"
     # Warm up allocators and lazy imports with a few sockets, so the delta is the connections' own cost.
     close_all(await open_clients(url, path, 50))
     await asyncio.sleep(1)
@@ -243,7 +259,7 @@ async def idle_memory(url: str, token: str, pid: int, count: int) -> dict[str, f
 
 async def run(args: argparse.Namespace, url: str, pid: int | None) -> None:
     token = mint_token()
-    ticket = f"bench-{uuid.uuid4().hex[:8]}"
+    ticket = await asyncio.to_thread(bench_ticket, "bench")
     result = await fanout(url, token, ticket, args.clients, args.posts)
     print(f"fan-out: {args.clients} clients x {args.posts} comments on {ticket} = {result['samples']} deliveries")
     print(f"  POST -> receipt latency  p50 {result['p50_ms']:.1f} ms   p99 {result['p99_ms']:.1f} ms   "
@@ -275,6 +291,8 @@ def main() -> None:
     if args.url:
         url, pid = args.url.rstrip("/"), args.pid
     else:
+        # Ours and the server's: the tickets' participants are recorded where the server reads them.
+        os.environ["DATABASE_URL"] = bench_database_url(os.environ["DATABASE_URL"])
         server, url = start_server(shlex.split(args.uvicorn_args))
         pid = server.pid
         print(f"server: uvicorn {args.uvicorn_args or '(default flags)'} at {url}, pid {pid}")

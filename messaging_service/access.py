@@ -1,65 +1,26 @@
 """Who may see a ticket's comments: the one policy the REST API and the WebSocket feed both apply.
 
-messaging_service owns no tasks and imports nothing from workflow_api. The rule:
-- admins (TTS admin role, Django staff/superuser) see every ticket;
-- when ``WORKFLOW_API_URL`` is set, anyone else sees a ticket when the workflow API, asked with *their own* token
-  (``GET /tasks/?external_ticket_id=``), shows them at least one of its tasks: the DESIGN rule "agents see the tasks
-  assigned to or owned by them" is then enforced by the service that owns it;
-- when it is unset (the one-process deployment), any authenticated TTS user sees every ticket.
-Answers are cached briefly per (user, ticket), so a feed reconnect storm does not become a workflow API storm.
+Decided from messaging_service's own copy of each ticket's participants (:class:`.models.TicketParticipant`,
+synced from workflow_api by ``messaging.ticket_participants.sync``), never by asking another service:
+- admins (TTS admin role, Django staff/superuser) see every ticket that has a copy;
+- anyone else sees a ticket they take or took part in: its owner, its assignee, any past assignee;
+- a ticket without a copy (none yet, or no such ticket) is seen by nobody.
+Every refusal is the same :class:`TicketNotVisible`, so a refusal never tells whether the ticket exists.
 """
 from __future__ import annotations
 
-import hashlib
-import logging
-from dataclasses import dataclass, field
-
-from django.conf import settings
-from django.core.cache import cache
-
 from tts_common.auth import TokenUser, is_admin
 
-from . import integrations
-
-logger = logging.getLogger(__name__)
-
-# A grant is kept longer than a refusal, so a newly assigned agent waits seconds, not a minute, to get in.
-GRANT_CACHE_SECONDS = 30
-REFUSAL_CACHE_SECONDS = 5
+from .selectors import TicketParticipants, ticket_participants
 
 
-@dataclass(frozen=True)
-class TicketAccess:
-    allowed: bool
-    # user id -> task id, for "comment_added" notifications; empty when the workflow API is not configured.
-    participants: dict[int, str] = field(default_factory=dict)
+class TicketNotVisible(Exception):
+    """No such ticket, or not the caller's: the two are not told apart."""
 
 
-class AccessCheckUnavailable(Exception):
-    """The workflow API could not answer, so a non-admin's access cannot be decided (fail closed)."""
-
-
-def _cache_key(user: TokenUser, ticket_id: str) -> str:
-    return f"messaging:access:{user.id}:{hashlib.sha256(ticket_id.encode()).hexdigest()}"
-
-
-def ticket_access(*, user: TokenUser, token: str, ticket_id: str) -> TicketAccess:
-    workflow_api_url: str = settings.WORKFLOW_API_URL
-    admin = is_admin(user)
-    if not workflow_api_url:
-        return TicketAccess(allowed=True)
-    key = _cache_key(user, ticket_id)
-    cached: TicketAccess | None = cache.get(key)
-    if cached is not None:
-        return cached
-    try:
-        tasks = integrations.fetch_ticket_tasks(workflow_api_url, ticket_id=ticket_id, token=token)
-    except integrations.UpstreamUnavailable as exc:
-        if admin:
-            # Admins may always see comments; they only lose the participants to notify.
-            logger.warning("workflow API unavailable; admin allowed", extra={"operation": "ticket_access"})
-            return TicketAccess(allowed=True)
-        raise AccessCheckUnavailable(str(exc)) from exc
-    access = TicketAccess(allowed=admin or tasks.count > 0, participants=tasks.participants)
-    cache.set(key, access, GRANT_CACHE_SECONDS if access.allowed else REFUSAL_CACHE_SECONDS)
-    return access
+def ticket_access(*, user: TokenUser, ticket_id: str) -> TicketParticipants:
+    """The ticket's participants, if ``user`` may see its comments; else :class:`TicketNotVisible`."""
+    ticket = ticket_participants(ticket_id=ticket_id)
+    if ticket is None or not (is_admin(user) or user.id in ticket.usernames):
+        raise TicketNotVisible(ticket_id)
+    return ticket

@@ -11,20 +11,14 @@ from rest_framework.views import APIView
 
 from tts_common.api import Pagination, paginated_response
 
-from .access import AccessCheckUnavailable, TicketAccess, ticket_access
+from .access import TicketNotVisible, ticket_access
 from .models import Comment
-from .selectors import comment_get, comment_list
+from .selectors import TicketParticipants, comment_get, comment_list
 from .serializers import CommentOutputSerializer
 from .services import comment_create, comment_delete, comment_edit
 
 TEXT_MAX_LENGTH = 10_000
 TICKET_ID_MAX_LENGTH = Comment._meta.get_field("ticket_id").max_length
-
-
-class ServiceUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "Ticket access cannot be checked right now; try again shortly."
-    default_code = "service_unavailable"
 
 
 class StrictCharField(serializers.CharField):
@@ -53,14 +47,17 @@ def ticket_id_field() -> StrictCharField:
     return StrictCharField(max_length=TICKET_ID_MAX_LENGTH)
 
 
-def require_ticket_access(request: Request, ticket_id: str) -> TicketAccess:
+# Every operation: a ticket (or comment) the caller may not see answers as one that does not exist.
+NOT_VISIBLE = OpenApiResponse(description="No such ticket or comment, or not one the caller may see (not told apart).")
+
+
+def require_ticket_access(request: Request, ticket_id: str) -> TicketParticipants:
+    """The ticket, if the caller may see it; else the 404 of a ticket or comment that does not exist, word for
+    word, so that a refusal does not reveal that it does."""
     try:
-        access = ticket_access(user=request.user, token=str(request.auth), ticket_id=ticket_id)
-    except AccessCheckUnavailable:
-        raise ServiceUnavailable() from None
-    if not access.allowed:
-        raise exceptions.PermissionDenied("You may not see this ticket's comments.")
-    return access
+        return ticket_access(user=request.user, ticket_id=ticket_id)
+    except TicketNotVisible:
+        raise exceptions.NotFound() from None
 
 
 class CommentListCreateApi(APIView):
@@ -76,7 +73,7 @@ class CommentListCreateApi(APIView):
 
     @extend_schema(
         parameters=[FilterSerializer],
-        responses=CommentOutputSerializer(many=True),
+        responses={200: CommentOutputSerializer(many=True), 404: NOT_VISIBLE},
         summary="A ticket's comments, oldest first; `after_id` returns only newer ones (catch-up).",
     )
     def get(self, request: Request) -> Response:
@@ -90,12 +87,12 @@ class CommentListCreateApi(APIView):
             serializer_class=CommentOutputSerializer,
         )
 
-    @extend_schema(request=InputSerializer, responses={201: CommentOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: CommentOutputSerializer, 404: NOT_VISIBLE})
     def post(self, request: Request) -> Response:
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        access = require_ticket_access(request, payload.validated_data["ticket_id"])
-        comment = comment_create(**payload.validated_data, author=request.user, participants=access.participants)
+        ticket = require_ticket_access(request, payload.validated_data["ticket_id"])
+        comment = comment_create(ticket=ticket, text=payload.validated_data["text"], author=request.user)
         return Response(CommentOutputSerializer(comment).data, status=status.HTTP_201_CREATED)
 
 
@@ -103,30 +100,34 @@ class CommentDetailApi(APIView):
     class InputSerializer(serializers.Serializer):
         text = CommentTextField()
 
-    def _get_visible(self, request: Request, comment_id: int) -> tuple[Comment, TicketAccess]:
+    def _get_visible(self, request: Request, comment_id: int) -> tuple[Comment, TicketParticipants]:
         comment = comment_get(comment_id=comment_id)
+        if comment is None:
+            raise exceptions.NotFound()
         return comment, require_ticket_access(request, comment.ticket_id)
 
-    @extend_schema(responses=CommentOutputSerializer)
+    @extend_schema(responses={200: CommentOutputSerializer, 404: NOT_VISIBLE})
     def get(self, request: Request, comment_id: int) -> Response:
         comment, _ = self._get_visible(request, comment_id)
         return Response(CommentOutputSerializer(comment).data)
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: CommentOutputSerializer, 409: OpenApiResponse(description="The comment has been deleted.")},
+        responses={
+            200: CommentOutputSerializer,
+            404: NOT_VISIBLE,
+            409: OpenApiResponse(description="The comment has been deleted."),
+        },
         summary="Edit one's own comment.",
     )
     def patch(self, request: Request, comment_id: int) -> Response:
-        comment, access = self._get_visible(request, comment_id)
+        comment, ticket = self._get_visible(request, comment_id)
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        comment = comment_edit(
-            comment=comment, user=request.user, text=payload.validated_data["text"], participants=access.participants
-        )
+        comment = comment_edit(comment=comment, ticket=ticket, user=request.user, text=payload.validated_data["text"])
         return Response(CommentOutputSerializer(comment).data)
 
-    @extend_schema(responses={204: None}, summary="Soft-delete one's own comment (admins: anyone's).")
+    @extend_schema(responses={204: None, 404: NOT_VISIBLE}, summary="Soft-delete one's own comment (admins: anyone's).")
     def delete(self, request: Request, comment_id: int) -> Response:
         comment, _ = self._get_visible(request, comment_id)
         comment_delete(comment=comment, user=request.user)

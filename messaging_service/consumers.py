@@ -5,8 +5,7 @@ close code to scripts but not the HTTP status of a refused handshake. Nothing is
 
 - 4400 bad request (ticket id too long, ``last_id`` not a non-negative integer)
 - 4401 missing, bad or expired JWT (also sent when the token expires while connected)
-- 4403 the user may not see this ticket (:mod:`.access`)
-- 4503 access could not be checked (workflow API down); retry later
+- 4404 no such ticket, or not one the user may see (:mod:`.access`; the two are not told apart)
 - 4408 (later) the client fell :data:`INBOX_SIZE` events behind; reconnect with ``last_id``
 
 Reconnect without gaps: with ``?last_id=N`` the client first gets every comment of the ticket with id > N, as
@@ -22,7 +21,6 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -32,14 +30,13 @@ from channels.utils import await_many_dispatch
 from tts_common import json_input
 from tts_common.auth import WS_CLOSE_UNAUTHENTICATED, close_when_token_expires, token_from_scope, user_from_token
 
-from .access import AccessCheckUnavailable, ticket_access
+from .access import TicketNotVisible, ticket_access
 from .feed import comment_event, fanout, group_name
 from .models import Comment
 from .selectors import comment_list
 
 CLOSE_BAD_REQUEST = 4400
-CLOSE_FORBIDDEN = 4403
-CLOSE_UNAVAILABLE = 4503
+CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_SLOW = 4408
 
 # Catch-up is read and sent in pages, so a long absence does not load a whole ticket's history at once.
@@ -128,14 +125,9 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_BAD_REQUEST)
             return
         try:
-            access = await sync_to_async(ticket_access, thread_sensitive=False)(
-                user=user, token=token, ticket_id=ticket_id
-            )
-        except AccessCheckUnavailable:
-            await self.close(code=CLOSE_UNAVAILABLE)
-            return
-        if not access.allowed:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await database_sync_to_async(ticket_access)(user=user, ticket_id=ticket_id)
+        except TicketNotVisible:
+            await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = group_name(ticket_id)
         await fanout.join(self.group, self)

@@ -25,3 +25,31 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"Comment {self.pk} on {self.ticket_id} by {self.author_username}"
+
+
+class TicketReplica(models.Model):
+    """A ticket that has a task in workflow_api, copied from ``messaging.ticket_participants.sync``: only tickets
+    copied here have comments (no copy yet: the ticket is unknown to everyone, admins included)."""
+
+    ticket_id = models.CharField(max_length=128, primary_key=True)
+    task_id = models.UUIDField()  # a ticket has one task (workflow_api: external_ticket_id is unique)
+
+    def __str__(self) -> str:
+        return self.ticket_id
+
+
+class TicketParticipant(models.Model):
+    """A user who takes or took part in a ticket's task (owner, assignee, past assignee): they read and write its
+    comments. Rows are only ever added (a past assignee stays one), so the copy is a grow-only set: applying a sync
+    message again, or out of order, changes nothing."""
+
+    ticket = models.ForeignKey(TicketReplica, on_delete=models.CASCADE, related_name="participants")
+    user_id = models.BigIntegerField()
+    # As workflow_api last sent it: @mentions are resolved against the ticket's participants by username.
+    username = models.CharField(max_length=150)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ticket", "user_id"], name="one_participant_row_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.username} on {self.ticket_id}"

@@ -1,12 +1,11 @@
-"""Reads of comments."""
+"""Reads of comments and of the copy of tickets' participants."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 
-from .models import Comment
+from .models import Comment, TicketParticipant, TicketReplica
 
 
 def comment_list(*, ticket_id: str, after_id: int | None = None) -> QuerySet[Comment]:
@@ -17,17 +16,26 @@ def comment_list(*, ticket_id: str, after_id: int | None = None) -> QuerySet[Com
     return comments
 
 
-def comment_get(*, comment_id: int) -> Comment:
-    return get_object_or_404(Comment, pk=comment_id)
+def comment_get(*, comment_id: int) -> Comment | None:
+    return Comment.objects.filter(pk=comment_id).first()
 
 
-def known_author_ids(*, usernames: Iterable[str]) -> dict[str, int]:
-    """Usernames -> user ids of people who have commented here (copied from their JWTs). A username seen with
-    more than one id (renamed and reused) is ambiguous and left out."""
-    pairs = set(
-        Comment.objects.filter(author_username__in=list(usernames)).values_list("author_username", "author_id")
-    )
-    ids: dict[str, set[int]] = {}
-    for username, author_id in pairs:
-        ids.setdefault(username, set()).add(author_id)
-    return {username: found.pop() for username, found in ids.items() if len(found) == 1}
+@dataclass(frozen=True)
+class TicketParticipants:
+    """A ticket as messaging_service knows it: its task and who takes or took part in it."""
+
+    ticket_id: str
+    task_id: str
+    usernames: dict[int, str]  # user id -> username
+
+    def user_ids_named(self, usernames: set[str]) -> set[int]:
+        return {user_id for user_id, username in self.usernames.items() if username in usernames}
+
+
+def ticket_participants(*, ticket_id: str) -> TicketParticipants | None:
+    """The ticket's participants; ``None`` if workflow_api has sent no copy of it (yet)."""
+    ticket = TicketReplica.objects.filter(pk=ticket_id).first()
+    if ticket is None:
+        return None
+    rows = TicketParticipant.objects.filter(ticket_id=ticket_id).values_list("user_id", "username")
+    return TicketParticipants(ticket_id=ticket_id, task_id=str(ticket.task_id), usernames=dict(rows))

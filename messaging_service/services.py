@@ -1,13 +1,13 @@
-"""Writes of comments: each commits, then broadcasts to the live feed and publishes notifications.
+"""Writes of comments (each commits, then broadcasts to the live feed and publishes notifications) and of the copy
+of tickets' participants.
 
 Nothing leaves the process before the commit (``on_commit``), so a rolled-back write is never seen by anyone.
 """
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Sequence
 from functools import partial
 
 from django.db import connection, transaction
@@ -16,19 +16,16 @@ from rest_framework import exceptions, status
 
 from tts_common import bus, contracts
 from tts_common.auth import TokenUser, is_admin
-from tts_common.auth_client import auth_service_url, service_token
-from tts_common.messages import InAppNotification
+from tts_common.messages import InAppNotification, TaskParticipants
 
-from . import feed, integrations
-from .models import Comment
-from .selectors import known_author_ids
-
-logger = logging.getLogger(__name__)
+from . import feed
+from .models import Comment, TicketParticipant, TicketReplica
+from .selectors import TicketParticipants
 
 # `@name` not preceded by a word character or `@` (so e-mail addresses are not mentions), ending on a word
 # character (so "@ana." mentions "ana"). Usernames may hold letters, digits and . + - _ as Django allows.
 MENTION = re.compile(r"(?<![\w@])@([\w.+-]*\w)")
-# Bounds the user lookups one comment can cause.
+# Only a comment's first ten distinct mentions count.
 MAX_MENTIONS = 10
 NOTIFICATION_EXCERPT = 500
 
@@ -57,26 +54,7 @@ def mentioned_usernames(text: str) -> list[str]:
     return list(dict.fromkeys(MENTION.findall(text)))[:MAX_MENTIONS]
 
 
-def _resolve_mentions(usernames: list[str]) -> dict[str, int]:
-    """Usernames -> user ids, from the auth service (``GET /api/v1/users/?search=``, with a service token, since
-    agents may not list users); while it is unreachable, from the authors messaging_service has seen. An
-    unresolvable mention is dropped: the comment matters more than the ping."""
-    if not usernames:
-        return {}
-    token = service_token("messaging_service")
-    resolved: dict[str, int] = {}
-    try:
-        for username in usernames:
-            user_id = integrations.lookup_user_id(auth_service_url(), username=username, token=token)
-            if user_id is not None:
-                resolved[username] = user_id
-    except integrations.UpstreamUnavailable:
-        logger.warning("auth service unavailable; mentions resolved locally", extra={"operation": "comment_create"})
-        return known_author_ids(usernames=usernames)
-    return resolved
-
-
-def _notification(comment: Comment, *, user_id: int, task_id: str | None, mentioned: bool) -> InAppNotification:
+def _notification(comment: Comment, *, user_id: int, task_id: str, mentioned: bool) -> InAppNotification:
     subject = (
         f"{comment.author_username} mentioned you on ticket {comment.ticket_id}"
         if mentioned
@@ -98,39 +76,32 @@ def _notification(comment: Comment, *, user_id: int, task_id: str | None, mentio
     )
 
 
-def comment_create(*, ticket_id: str, text: str, author: TokenUser, participants: Mapping[int, str]) -> Comment:
-    """Create a comment; after commit, broadcast it and notify the ticket's participants (``participants``: user id
-    -> task id) and the users it mentions, except the author, once each."""
-    # Resolved before the transaction: HTTP lookups must not hold the ticket's lock.
-    mentioned = set(_resolve_mentions(mentioned_usernames(text)).values())
-    recipients = (set(participants) | mentioned) - {author.id}
-    any_task_id = next(iter(participants.values()), None)
+def _notify_on_commit(comment: Comment, ticket: TicketParticipants, user_ids: Iterable[int], mentioned: set[int]) -> None:
+    for user_id in sorted(user_ids):
+        bus.publish_on_commit(
+            contracts.INAPP_NOTIFICATION,
+            **_notification(comment, user_id=user_id, task_id=ticket.task_id, mentioned=user_id in mentioned),
+        )
+
+
+def comment_create(*, ticket: TicketParticipants, text: str, author: TokenUser) -> Comment:
+    """Create a comment on a ticket the author may see (:func:`.access.ticket_access`); after commit, broadcast
+    it and notify the ticket's participants but the author, once each. A mention only changes the notice a
+    participant gets: the text and its links never reach anyone who cannot open the ticket."""
+    mentioned = ticket.user_ids_named(set(mentioned_usernames(text)))
     with transaction.atomic():
-        _lock_ticket_feed(ticket_id)
+        _lock_ticket_feed(ticket.ticket_id)
         comment = Comment.objects.create(
-            ticket_id=ticket_id, author_id=author.id, author_username=author.username, text=text
+            ticket_id=ticket.ticket_id, author_id=author.id, author_username=author.username, text=text
         )
         transaction.on_commit(partial(feed.broadcast, comment, "create"), robust=True)
-        for user_id in sorted(recipients):
-            bus.publish_on_commit(
-                contracts.INAPP_NOTIFICATION,
-                **_notification(
-                    comment,
-                    user_id=user_id,
-                    task_id=participants.get(user_id, any_task_id),
-                    mentioned=user_id in mentioned,
-                ),
-            )
+        _notify_on_commit(comment, ticket, set(ticket.usernames) - {author.id}, mentioned)
     return comment
 
 
-def comment_edit(*, comment: Comment, user: TokenUser, text: str, participants: Mapping[int, str]) -> Comment:
-    """Replace the text of one's own comment (not even admins edit others' words). Users the edit mentions for the
-    first time are notified as a new comment's mentions are (``participants`` as for :func:`comment_create`)."""
-    # Resolved before the transaction (HTTP lookups must not hold the row lock), against the text as read; the
-    # locked row's text decides which mentions are new.
-    candidates = [name for name in mentioned_usernames(text) if name not in mentioned_usernames(comment.text)]
-    resolved = _resolve_mentions(candidates)
+def comment_edit(*, comment: Comment, ticket: TicketParticipants, user: TokenUser, text: str) -> Comment:
+    """Replace the text of one's own comment (not even admins edit others' words). Participants the edit mentions
+    for the first time are notified as a new comment's mentions are."""
     with transaction.atomic():
         comment = Comment.objects.select_for_update().get(pk=comment.pk)
         if comment.author_id != user.id:
@@ -138,19 +109,12 @@ def comment_edit(*, comment: Comment, user: TokenUser, text: str, participants: 
         if comment.is_deleted:
             raise CommentDeleted()
         already = set(mentioned_usernames(comment.text))
-        newly_mentioned = {user_id for name, user_id in resolved.items() if name not in already} - {user.id}
+        newly_mentioned = ticket.user_ids_named(set(mentioned_usernames(text)) - already) - {user.id}
         comment.text = text
         comment.edited_at = timezone.now()
         comment.save(update_fields=["text", "edited_at"])
         transaction.on_commit(partial(feed.broadcast, comment, "edit"), robust=True)
-        any_task_id = next(iter(participants.values()), None)
-        for user_id in sorted(newly_mentioned):
-            bus.publish_on_commit(
-                contracts.INAPP_NOTIFICATION,
-                **_notification(
-                    comment, user_id=user_id, task_id=participants.get(user_id, any_task_id), mentioned=True
-                ),
-            )
+        _notify_on_commit(comment, ticket, newly_mentioned, newly_mentioned)
     return comment
 
 
@@ -166,3 +130,32 @@ def comment_delete(*, comment: Comment, user: TokenUser) -> Comment:
         comment.save(update_fields=["is_deleted"])
         transaction.on_commit(partial(feed.broadcast, comment, "delete"), robust=True)
     return comment
+
+
+def ticket_participants_record(tasks: Sequence[TaskParticipants]) -> None:
+    """Add the participants of these tasks' snapshots to the copy (``messaging.ticket_participants.sync``).
+
+    Grow-only, so any number of deliveries in any order converge: tickets and participants are inserted when new
+    and otherwise left alone, except a participant's username, which takes the value last received (it only
+    serves to resolve @mentions). Rows go in in (ticket, user) order, so that batches meeting the same rows lock
+    them in one order and cannot deadlock."""
+    tickets = {task["ticket_id"]: task["task_id"] for task in tasks}
+    participants = {
+        (task["ticket_id"], participant["user_id"]): participant["username"]
+        for task in tasks
+        for participant in task["participants"]
+    }
+    with transaction.atomic():
+        TicketReplica.objects.bulk_create(
+            [TicketReplica(ticket_id=ticket_id, task_id=task_id) for ticket_id, task_id in sorted(tickets.items())],
+            ignore_conflicts=True,
+        )
+        TicketParticipant.objects.bulk_create(
+            [
+                TicketParticipant(ticket_id=ticket_id, user_id=user_id, username=username)
+                for (ticket_id, user_id), username in sorted(participants.items())
+            ],
+            update_conflicts=True,
+            unique_fields=["ticket", "user_id"],
+            update_fields=["username"],
+        )

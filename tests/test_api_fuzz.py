@@ -21,7 +21,8 @@ from django.core.cache import cache
 from django.core.management import call_command
 from kombu import Connection
 
-from tests.conftest import ServerProcess
+from messaging_service.models import TicketReplica
+from tests.conftest import ServerProcess, WorkerProcess, wait_for
 from tts_common import bus, contracts
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,10 +58,15 @@ def seed(server: ServerProcess, admin: str) -> None:
     for path, body in [
         ("/tasks/", ticket),
         ("/api/tickets/", {**ticket, "ticket_id": "FUZZ-2"}),
-        ("/api/comments/", {"ticket_id": "FUZZ-1", "text": "On it."}),
     ]:
         response = requests.post(f"{server.url}{path}", json=body, headers=headers, timeout=30)
         assert response.status_code == 201, response.text
+    # Comments open once messaging_service's worker has the ticket's participants.
+    wait_for(lambda: TicketReplica.objects.filter(pk="FUZZ-1").exists(), timeout=60, message="FUZZ-1's participants")
+    response = requests.post(
+        f"{server.url}/api/comments/", json={"ticket_id": "FUZZ-1", "text": "On it."}, headers=headers, timeout=30
+    )
+    assert response.status_code == 201, response.text
     bad = {"ticket_data": {**ticket, "ticket_id": "FUZZ-3", "priority": "critical"}}
     reason = "validation: priority: Must be one of: low, medium, high, urgent."
     bus.dead_letter(
@@ -104,6 +110,7 @@ def login_counters_cleared() -> Iterator[None]:
 
 def test_fuzzing_the_api_finds_no_server_error_and_no_schema_violation(
     asgi_server: Callable[[], ServerProcess],
+    celery_worker: Callable[..., WorkerProcess],
     monkeypatch: pytest.MonkeyPatch,
     login_counters_cleared: None,
     broker: Connection,  # the queues empty at the start: the seeded dead letter is the only one to drain
@@ -112,6 +119,7 @@ def test_fuzzing_the_api_finds_no_server_error_and_no_schema_violation(
     monkeypatch.delenv("DEBUG", raising=False)
     call_command("seed_demo", stdout=io.StringIO())
     server = asgi_server()
+    celery_worker(queues=contracts.SERVICE_QUEUES["messaging_service"], concurrency=1)
     admin = login(server, "admin", "admin-demo-pass")
     agent = login(server, "agent1", "demo-pass-123")  # before the fuzzer's wrong passwords lock logins out
     seed(server, admin)

@@ -352,8 +352,6 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tts@localhost")
 
 # --- Cross-service HTTP -----------------------------------------------------------------------------------------
 AUTH_SERVICE_URL = env.str("AUTH_SERVICE_URL", default="http://127.0.0.1:8000")
-# Unset: any authenticated user may read a ticket's comments; set: the workflow API decides (messaging_service.access).
-WORKFLOW_API_URL = env.str("WORKFLOW_API_URL", default="")
 
 # --- AMS and BMS (workflow_api.services.integrations; DESIGN §2) ------------------------------------------------
 # Unset URLs: steps with that external action wait in pending_external_approval for an admin.

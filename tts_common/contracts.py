@@ -42,6 +42,10 @@ UNSENT_RESEND = Route("tts.unsent.resend", "workflow-scheduled")
 # Internal to workflow_api: one AMS/BMS check per message, on its own queue so that calls of up to a minute never
 # hold up intake, role sync or the scheduled jobs.
 EXTERNAL_CHECK = Route("workflow.external.check", "workflow-external")
+# workflow_api -> messaging_service: the participants of tickets' tasks (assignee, owner, past assignees), so that
+# messaging_service decides who reads a ticket's comments from a copy of its own, never by calling the workflow API
+# back. One message covers a batch of tasks (an intake batch is one message).
+TICKET_PARTICIPANTS = Route("messaging.ticket_participants.sync", "messaging-ticket-participants")
 
 ROUTES: tuple[Route, ...] = (
     RECEIVE_TICKET,
@@ -59,6 +63,7 @@ ROUTES: tuple[Route, ...] = (
     EXTERNAL_RETRY_SCAN,
     UNSENT_RESEND,
     EXTERNAL_CHECK,
+    TICKET_PARTICIPANTS,
 )
 
 # Dead letters are published here by our consumers, with their reason; the DEAD_LETTER_DRAIN job moves them into
@@ -75,6 +80,7 @@ SERVICE_QUEUES: dict[str, tuple[str, ...]] = {
     # A worker group of its own, so that email never takes the pool slots in-app storage needs.
     "notification_email": (NOTIFICATION_EMAIL.queue,),
     "ticket_service": (TICKET_STATUS.queue,),
+    "messaging_service": (TICKET_PARTICIPANTS.queue,),
 }
 ALL_CONSUMED_QUEUES: tuple[str, ...] = tuple(q for qs in SERVICE_QUEUES.values() for q in qs)
 

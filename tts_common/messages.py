@@ -55,6 +55,21 @@ class InAppNotification(TypedDict):
     metadata: dict[str, Any]
 
 
+class Participant(TypedDict):
+    user_id: int
+    username: str
+
+
+class TaskParticipants(TypedDict):
+    """One task of ``messaging.ticket_participants.sync``'s kwarg ``tasks``: everyone who takes part in it
+    (its owner, its assignee, every past assignee), a snapshot. Participants are never removed, so a consumer
+    adds the users it does not know yet and may apply snapshots in any order, any number of times."""
+
+    ticket_id: str  # the HDTS ticket id (the task's external_ticket_id)
+    task_id: str
+    participants: list[Participant]
+
+
 # DESIGN §2 notification types.
 NOTIFICATION_TYPES: tuple[str, ...] = (
     "task_assignment",

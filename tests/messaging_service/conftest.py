@@ -1,5 +1,5 @@
-"""messaging_service test helpers: JWTs minted locally (no auth service needed) and a stand-in for the workflow and
-auth APIs, a real HTTP server on loopback."""
+"""messaging_service test helpers: JWTs minted locally (no auth service needed), tickets' participants recorded as
+the sync consumer records them, and real web processes."""
 from __future__ import annotations
 
 import os
@@ -7,19 +7,18 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from messaging_service.models import Comment
+from messaging_service import services
+from messaging_service.models import Comment, TicketReplica
 from tests.conftest import ServerProcess, _test_database_url
-from tests.stubs import json_http_server
 
 
 @dataclass(frozen=True)
@@ -64,9 +63,33 @@ def admin() -> Caller:
 
 
 @pytest.fixture
-def ticket() -> str:
-    """A fresh ticket id per test: access answers are cached per ticket in the shared Redis."""
-    return f"T-{uuid.uuid4().hex[:12]}"
+def carol() -> Caller:
+    """Takes part in no ticket unless a test says so."""
+    return caller(103, "carol")
+
+
+def share(ticket_id: str, *participants: Caller, task_id: str | None = None) -> str:
+    """Record ``participants`` as taking part in the ticket, as ``messaging.ticket_participants.sync`` does;
+    returns the ticket's task id."""
+    task_id = task_id or str(uuid.uuid4())
+    services.ticket_participants_record(
+        [
+            {
+                "ticket_id": ticket_id,
+                "task_id": task_id,
+                "participants": [{"user_id": p.id, "username": p.username} for p in participants],
+            }
+        ]
+    )
+    return task_id
+
+
+@pytest.fixture
+def ticket(alice, bob) -> str:
+    """A fresh ticket id per test, which alice and bob take part in."""
+    ticket_id = f"T-{uuid.uuid4().hex[:12]}"
+    share(ticket_id, alice, bob)
+    return ticket_id
 
 
 @pytest.fixture
@@ -78,61 +101,6 @@ def api() -> Callable[[Caller | None], APIClient]:
         return c
 
     return client
-
-
-# --- A stand-in for the workflow API (/tasks/) and the auth API (/api/v1/users/) ---------------------------------
-@dataclass
-class Upstream:
-    """Plays DESIGN's visibility rule: a caller sees the tasks assigned to or owned by them; admins see all."""
-
-    url: str = ""
-    tasks: list[dict[str, Any]] = field(default_factory=list)
-    users: dict[str, int] = field(default_factory=dict)
-    failing: bool = False
-    requests: list[str] = field(default_factory=list)
-    tokens: list[AccessToken] = field(default_factory=list)
-
-    def add_task(self, ticket_id: str, *, assigned_user: int | None, owner: int | None = None) -> str:
-        task_id = uuid.uuid4().hex
-        self.tasks.append(
-            {"task_id": task_id, "external_ticket_id": ticket_id, "assigned_user": assigned_user, "owner": owner}
-        )
-        return task_id
-
-    def handle(self, path: str, query: dict[str, list[str]], authorization: str) -> tuple[int, Any]:
-        self.requests.append(path)
-        if self.failing:
-            return 503, {"detail": "down"}
-        try:
-            token = AccessToken(authorization.removeprefix("Bearer "))
-        except Exception:
-            return 401, {"detail": "bad token"}
-        self.tokens.append(token)
-        if path == "/tasks/":
-            ticket_id = query["external_ticket_id"][0]
-            visible = [
-                t for t in self.tasks
-                if t["external_ticket_id"] == ticket_id
-                and (token["is_admin"] or token["user_id"] in (t["assigned_user"], t["owner"]))
-            ]  # fmt: skip
-            return 200, {"count": len(visible), "next": None, "previous": None, "results": visible}
-        if path == "/api/v1/users/":
-            term = query.get("search", [""])[0]
-            found = [{"id": uid, "username": name} for name, uid in self.users.items() if term in name]
-            return 200, {"count": len(found), "next": None, "previous": None, "results": found}
-        return 404, {"detail": "not found"}
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    state = Upstream()
-
-    def handle(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any) -> tuple[int, Any]:
-        return state.handle(path, query, headers.get("Authorization", ""))
-
-    with json_http_server(handle) as url:
-        state.url = url
-        yield state
 
 
 def _wait_ready(server: ServerProcess, timeout: float = 90) -> None:
@@ -169,14 +137,4 @@ def web_pair(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[t
         yield web1, web2
     with django_db_blocker.unblock():
         Comment.objects.all().delete()
-
-
-@pytest.fixture
-def upstream_asgi_server(transactional_db, tmp_path, upstream) -> Iterator[ServerProcess]:
-    """A real web process whose WORKFLOW_API_URL and AUTH_SERVICE_URL point at :func:`upstream`."""
-    with running_server(
-        tmp_path / "upstream-server.log",
-        WORKFLOW_API_URL=upstream.url,
-        AUTH_SERVICE_URL=upstream.url,
-    ) as server:
-        yield server
+        TicketReplica.objects.all().delete()

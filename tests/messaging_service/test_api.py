@@ -7,7 +7,7 @@ import pytest
 
 from messaging_service.models import Comment
 
-from .conftest import make_token
+from .conftest import make_token, share
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,8 @@ def test_author_cannot_be_forged(api, alice, ticket):
 
 def test_list_oldest_first_paginated_with_after_id(api, alice, bob, ticket):
     ids = [post(api(alice if i % 2 else bob), ticket, f"c{i}").json()["id"] for i in range(5)]
-    post(api(alice), "other-ticket", "elsewhere")
+    share("other-ticket", alice)
+    assert post(api(alice), "other-ticket", "elsewhere").status_code == 201
 
     page = api(bob).get(URL, {"ticket_id": ticket, "page_size": 2}).json()
     assert set(page) == {"count", "next", "previous", "results"}

@@ -1,5 +1,5 @@
-"""A new comment notifies the ticket's participants and the users it @mentions (notifications.create_inapp on the
-real broker), once each, never its author, and only after commit."""
+"""A new comment notifies the ticket's participants (notifications.create_inapp on the real broker), once each,
+never its author, and only after commit; an @mention changes a participant's notice and reaches nobody else."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from kombu import Connection
 from messaging_service.services import mentioned_usernames
 from tts_common import contracts
 
-from .conftest import caller
+from .conftest import caller, share
 
 pytestmark = pytest.mark.django_db
 
@@ -31,98 +31,58 @@ def test_mentions_are_parsed_like_usernames():
     assert mentioned_usernames(text) == ["ana", "bob.smith", "eve-1"]
 
 
-def test_participants_and_mentioned_users_are_notified(
-    api, upstream, settings, broker, alice, bob, ticket, django_capture_on_commit_callbacks
+def test_participants_are_notified_and_mentions_of_anyone_else_are_ignored(
+    api, broker, alice, bob, carol, django_capture_on_commit_callbacks
 ):
-    settings.WORKFLOW_API_URL = settings.AUTH_SERVICE_URL = upstream.url
-    task_id = upstream.add_task(ticket, assigned_user=bob.id, owner=alice.id)
-    upstream.users = {"alice": alice.id, "bob": bob.id, "carol": 103}
-
+    dave = caller(104, "dave")
+    task_id = share("T-notify", alice, bob, dave)
+    text = "@carol @bob @alice @nobody see https://evil.example/x"
     with django_capture_on_commit_callbacks(execute=True):
-        response = api(alice).post(
-            "/api/comments/", {"ticket_id": ticket, "text": "@carol @alice @nobody see this"}, format="json"
-        )
+        response = api(alice).post("/api/comments/", {"ticket_id": "T-notify", "text": text}, format="json")
     assert response.status_code == 201
     comment_id = response.json()["id"]
 
-    assert published(broker) == [
-        {
-            "user_id": bob.id,
-            "subject": f"New comment on ticket {ticket}",
-            "message": "@carol @alice @nobody see this",
+    def notice(user_id: int, mentioned: bool) -> dict:
+        return {
+            "user_id": user_id,
+            "subject": "alice mentioned you on ticket T-notify" if mentioned else "New comment on ticket T-notify",
+            "message": text,
             "notification_type": "comment_added",
             "related_task_id": task_id,
-            "related_ticket_id": ticket,
+            "related_ticket_id": "T-notify",
             "metadata": {"comment_id": comment_id, "author_id": alice.id, "author_username": "alice",
-                         "mentioned": False},
-        },
-        {
-            "user_id": 103,
-            "subject": f"alice mentioned you on ticket {ticket}",
-            "message": "@carol @alice @nobody see this",
-            "notification_type": "comment_added",
-            "related_task_id": task_id,
-            "related_ticket_id": ticket,
-            "metadata": {"comment_id": comment_id, "author_id": alice.id, "author_username": "alice",
-                         "mentioned": True},
-        },
-    ]  # fmt: skip
+                         "mentioned": mentioned},
+        }  # fmt: skip
 
-
-def test_mentions_are_looked_up_with_a_service_token(
-    api, upstream, settings, broker, alice, ticket, django_capture_on_commit_callbacks
-):
-    """Agents may not list users: the lookup must not depend on the commenter's own rights."""
-    settings.AUTH_SERVICE_URL = upstream.url
-    upstream.users = {"carol": 103}
-    with django_capture_on_commit_callbacks(execute=True):
-        api(alice).post("/api/comments/", {"ticket_id": ticket, "text": "@carol look"}, format="json")
-    assert [n["user_id"] for n in published(broker)] == [103]
-    assert upstream.tokens[-1]["username"] == "svc:messaging_service" and upstream.tokens[-1]["is_admin"]
-
-
-def test_auth_service_down_mentions_resolve_to_known_commenters(
-    api, upstream, settings, broker, alice, ticket, django_capture_on_commit_callbacks
-):
-    settings.AUTH_SERVICE_URL = upstream.url
-    upstream.failing = True
-    carol = caller(103, "carol")
-    with django_capture_on_commit_callbacks(execute=True):
-        api(carol).post("/api/comments/", {"ticket_id": "T-elsewhere", "text": "hello"}, format="json")
-        response = api(alice).post(
-            "/api/comments/", {"ticket_id": ticket, "text": "thanks @carol and @dave"}, format="json"
-        )
-    assert response.status_code == 201
-    notified = published(broker)
-    assert [(n["user_id"], n["metadata"]["mentioned"], n["related_task_id"]) for n in notified] == [(103, True, None)]
+    # carol is mentioned but takes no part in the ticket: the text and its link never reach her.
+    assert published(broker) == [notice(bob.id, True), notice(dave.id, False)]
+    assert carol.id not in {n["user_id"] for n in published(broker)}
 
 
 def test_nothing_is_published_before_commit(api, broker, alice, ticket, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        api(caller(103, "carol")).post("/api/comments/", {"ticket_id": ticket, "text": "hi"}, format="json")
-        api(alice).post("/api/comments/", {"ticket_id": ticket, "text": "@carol hi"}, format="json")
+        api(alice).post("/api/comments/", {"ticket_id": ticket, "text": "@bob hi"}, format="json")
     assert callbacks and published(broker) == []
 
 
-def test_an_edit_notifies_only_the_users_it_mentions_for_the_first_time(
-    api, upstream, settings, broker, alice, bob, ticket, django_capture_on_commit_callbacks
+def test_an_edit_notifies_only_the_participants_it_mentions_for_the_first_time(
+    api, broker, alice, bob, carol, django_capture_on_commit_callbacks
 ):
-    settings.WORKFLOW_API_URL = settings.AUTH_SERVICE_URL = upstream.url
-    task_id = upstream.add_task(ticket, assigned_user=bob.id, owner=alice.id)
-    upstream.users = {"alice": alice.id, "bob": bob.id, "carol": 103, "dave": 104}
+    dave = caller(104, "dave")
+    task_id = share("T-edit", alice, bob, dave)
     with django_capture_on_commit_callbacks(execute=True):
-        created = api(alice).post("/api/comments/", {"ticket_id": ticket, "text": "@carol hi"}, format="json")
+        created = api(alice).post("/api/comments/", {"ticket_id": "T-edit", "text": "@bob hi"}, format="json")
     comment_id = created.json()["id"]
     published(broker)  # the comment's own notifications
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api(alice).patch(
-            f"/api/comments/{comment_id}/", {"text": "@carol hi, and @dave @alice too"}, format="json"
+            f"/api/comments/{comment_id}/", {"text": "@bob hi, and @dave @carol @alice too"}, format="json"
         )
     assert response.status_code == 200
     notified = [(n["user_id"], n["subject"], n["related_task_id"], n["metadata"]["mentioned"]) for n in published(broker)]
-    assert notified == [(104, f"alice mentioned you on ticket {ticket}", task_id, True)]
+    assert notified == [(dave.id, "alice mentioned you on ticket T-edit", task_id, True)]
 
     with django_capture_on_commit_callbacks(execute=True):  # the same mentions again: nobody is new
-        api(alice).patch(f"/api/comments/{comment_id}/", {"text": "@dave @carol, fixed a typo"}, format="json")
+        api(alice).patch(f"/api/comments/{comment_id}/", {"text": "@dave @bob @carol, fixed a typo"}, format="json")
     assert published(broker) == []

@@ -92,6 +92,9 @@ def test_a_new_comment_appears_live_in_another_users_browser(stack: Stack, brows
         attachments=[{"filename": "ap-photo.jpg", "url": "https://files.example.com/hd/ap-photo.jpg"}],
     )
     task = stack.api.wait_for_task(ticket["ticket_id"])
+    # The comments open once messaging_service's copy of the ticket's participants arrives (just after the task).
+    comments = f"/api/comments/?ticket_id={ticket['ticket_id']}"
+    wait_for(lambda: stack.api.request("GET", comments).status_code == 200, message="the ticket's participants")
 
     agent = browser.new_page()
     browser.login(agent, task["assigned_username"])

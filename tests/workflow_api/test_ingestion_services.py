@@ -93,7 +93,22 @@ def test_ticket_becomes_an_assigned_task_with_sla_owner_and_audit(network, publi
                 "role_name": first.role.name,
                 "ticket_id": "T-1",
             },
-        )
+        ),
+        (
+            contracts.TICKET_PARTICIPANTS.task,
+            {
+                "tasks": [
+                    {
+                        "ticket_id": "T-1",
+                        "task_id": str(task.task_id),
+                        "participants": sorted(
+                            ({"user_id": user.user_id, "username": user.username} for user in (task.owner, task.assigned_user)),
+                            key=lambda participant: participant["user_id"],
+                        ),
+                    }
+                ]
+            },
+        ),
     ]
 
 
@@ -121,7 +136,7 @@ def test_same_ticket_again_is_a_no_op(network, published, django_capture_on_comm
         assert len(ingest_tickets([incoming(ticket("T-1")), incoming(ticket("T-1"))])) == 1
         assert ingest_tickets([incoming(ticket("T-1"))]) == []
     assert Task.objects.count() == 1 and Assignment.objects.count() == 1
-    assert len(published) == 1
+    assert [name for name, _ in published] == [contracts.ASSIGNMENT_NOTIFICATION.task, contracts.TICKET_PARTICIPANTS.task]
 
 
 def test_department_workflow_is_preferred_over_the_any_department_one(network):
@@ -157,7 +172,10 @@ def test_role_without_users_leaves_tasks_pending_and_tells_admins_once(admin, pu
         tasks = ingest_tickets([incoming(ticket(f"T-{i}")) for i in range(3)])
     assert {(t.status, t.assigned_user_id, t.owner_id) for t in Task.objects.all()} == {(Task.Status.PENDING, None, None)}
     assert len(tasks) == 3 and not Assignment.objects.exists()
-    assert [(name, kw["user_id"], kw["notification_type"]) for name, kw in published] == [
+    [(name, participants)] = [(name, kw) for name, kw in published if name == contracts.TICKET_PARTICIPANTS.task]
+    # Sent all the same: the tickets exist (for admins) though nobody takes part in them yet.
+    assert sorted((t["ticket_id"], t["participants"]) for t in participants["tasks"]) == [(f"T-{i}", []) for i in range(3)]
+    assert [(name, kw["user_id"], kw["notification_type"]) for name, kw in published if "user_id" in kw] == [
         (contracts.INAPP_NOTIFICATION.task, admin, "task_escalation")
     ]
 

@@ -158,7 +158,7 @@ def test_a_batch_publishes_each_kind_of_notification_in_one_call(setup, django_c
         task_at(f"B-{i}", 1.5)
     with django_capture_on_commit_callbacks() as callbacks:
         assert sla_scan() == ScanResult(warned=3, breached=3, escalated=3)
-    # Breaches, escalations, the escalations' assignment notifications; warnings.
+    # Breaches, escalations, the escalations' assignment notifications (with the tasks' participants); warnings.
     assert len(callbacks) == 4
 
 

@@ -41,6 +41,7 @@ from workflow_api.models import (
 )
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
+from workflow_api.services.publisher import publish_batch_on_commit
 
 
 def lock_cursors(role_ids: Iterable[int]) -> dict[int, RoundRobinCursor]:
@@ -392,7 +393,7 @@ def record_assignments(
     """For saved tasks (``assigned_user`` set by :func:`apply_picks` from ``decisions``) on their active step
     instances: the decisions, Assignment rows, audit events and assignment notifications after commit. Tasks left
     without a user are reported to the admins, once per role per call. ``audit=False`` leaves the audit event to
-    the caller."""
+    the caller. messaging_service is sent the tasks' participants (their comments' readers)."""
     assignments: list[Assignment] = []
     events = []
     notices: list[tuple[Task, int, str]] = []
@@ -436,7 +437,8 @@ def record_assignments(
     )
     Assignment.objects.bulk_create(assignments, batch_size=1000)
     record_events(events)
-    notify.notify_assignments(notices)
+    # One publish (one publisher-confirm wait): the new holders' notices and the tasks' participants.
+    publish_batch_on_commit([*notify.assignment_messages(notices), *notify.task_participants_messages([t for t, _ in pairs])])
     report_unassigned(
         {role_id: (names[role_id], [str(task.task_id) for task in waiting]) for role_id, waiting in unassigned.items()}
     )

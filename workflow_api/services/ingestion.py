@@ -44,6 +44,7 @@ from workflow_api.services.assignment import (
 )
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.deadlines import first_warning, task_deadline
+from workflow_api.services.publisher import publish_batch_on_commit
 from workflow_api.services.steps import open_step_instances, step_due_at
 
 logger = logging.getLogger(__name__)
@@ -258,7 +259,14 @@ def _create_tasks(
             waiting.setdefault(role.pk, (role.name, []))[1].append(task_id)
         else:
             notices.append((task_id, title, ticket_id, user_id, role.name))
-    notify.notify_assignment_rows(notices)
+    # One publish for the batch: its assignment notices and one message naming each new ticket's participants.
+    participants = zip(columns["owner"], columns["assigned"], strict=True)
+    publish_batch_on_commit(
+        [
+            *notify.assignment_row_messages(notices),
+            *notify.participants_messages(zip(columns["ticket_id"], columns["task_id"], participants, strict=True)),
+        ]
+    )
     report_unassigned(waiting)
     if not build:
         return []

@@ -3,14 +3,15 @@ commits, so a rolled-back batch never notifies anyone, and nothing is sent for w
 publishes its messages together (see :mod:`workflow_api.services.publisher`)."""
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
 
 from tts_common import bus, contracts
-from tts_common.messages import AssignmentNotification, InAppNotification
-from workflow_api.models import Task, UserReplica
+from tts_common.messages import AssignmentNotification, InAppNotification, TaskParticipants
+from workflow_api.models import Assignment, Task, UserReplica
 from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
 
 
@@ -25,19 +26,17 @@ def _assignment(task: Task, user_id: int, role_name: str) -> Outgoing:
     return Outgoing(contracts.ASSIGNMENT_NOTIFICATION, dict(message))
 
 
-def notify_assignment_rows(rows: Iterable[tuple[str, str, str, int, str]]) -> None:
-    """:func:`notify_assignments` from plain values ``(task_id, task_title, ticket_id, user_id, role_name)`` (the
+def assignment_row_messages(rows: Iterable[tuple[str, str, str, int, str]]) -> list[Outgoing]:
+    """:func:`assignment_messages` from plain values ``(task_id, task_title, ticket_id, user_id, role_name)`` (the
     intake hot path has no Task instances)."""
     route = contracts.ASSIGNMENT_NOTIFICATION
-    publish_batch_on_commit(
-        [
-            Outgoing(
-                route,
-                {"user_id": user_id, "task_id": task_id, "task_title": title, "role_name": role_name, "ticket_id": ticket_id},
-            )
-            for task_id, title, ticket_id, user_id, role_name in rows
-        ]
-    )
+    return [
+        Outgoing(
+            route,
+            {"user_id": user_id, "task_id": task_id, "task_title": title, "role_name": role_name, "ticket_id": ticket_id},
+        )
+        for task_id, title, ticket_id, user_id, role_name in rows
+    ]
 
 
 def notify_assignment(task: Task, user_id: int, role_name: str) -> None:
@@ -45,9 +44,15 @@ def notify_assignment(task: Task, user_id: int, role_name: str) -> None:
     notify_assignments([(task, user_id, role_name)])
 
 
+def assignment_messages(assignments: Sequence[tuple[Task, int, str]]) -> list[Outgoing]:
+    """One ``task.send_assignment_notification`` per (task, user_id, role_name), for a caller that publishes them
+    with other messages (one publisher-confirm wait for the lot)."""
+    return [_assignment(*assignment) for assignment in assignments]
+
+
 def notify_assignments(assignments: Sequence[tuple[Task, int, str]]) -> None:
     """:func:`notify_assignment` for many (task, user_id, role_name) at once."""
-    publish_batch_on_commit([_assignment(*assignment) for assignment in assignments])
+    publish_batch_on_commit(assignment_messages(assignments))
 
 
 def notify_users(user_ids: Iterable[int], notification_type: str, subject: str, message: str, **kw: Any) -> None:
@@ -105,3 +110,55 @@ def notify_admins(notification_type: str, subject: str, message: str, **kw: Any)
 def send_ticket_status(ticket_id: str, status: str) -> None:
     """``send_ticket_status`` back to HDTS."""
     bus.publish_on_commit(contracts.TICKET_STATUS, args=(ticket_id, status))
+
+
+def participants_messages(tasks: Iterable[tuple[str, str, Iterable[int | None]]]) -> list[Outgoing]:
+    """The ``messaging.ticket_participants.sync`` for these tasks, ``(ticket_id, task_id, participant user ids)``
+    (``None``s skipped): one message for them all, so that messaging_service knows who may read each ticket's
+    comments. Every task is sent, even one nobody takes part in yet: its ticket then exists for admins."""
+    rows = [(ticket_id, task_id, sorted({user for user in users if user is not None})) for ticket_id, task_id, users in tasks]
+    if not rows:
+        return []
+    usernames = dict(
+        UserReplica.objects.filter(pk__in={user for *_, users in rows for user in users}).values_list("pk", "username")
+    )
+    payload: list[TaskParticipants] = [
+        {
+            "ticket_id": ticket_id,
+            "task_id": task_id,
+            "participants": [{"user_id": user, "username": usernames[user]} for user in users],
+        }
+        for ticket_id, task_id, users in rows
+    ]
+    return [Outgoing(contracts.TICKET_PARTICIPANTS, {"tasks": payload})]
+
+
+def task_participants_messages(tasks: Sequence[Task]) -> list[Outgoing]:
+    """:func:`participants_messages` for saved tasks, each with its whole participant set: its owner, its assignee
+    and everyone its assignment history names (a snapshot, so that one lost message is made good by the next)."""
+    held: dict[object, set[int]] = defaultdict(set)
+    for task_pk, user_id in Assignment.objects.filter(task__in=tasks).values_list("task_id", "user_id"):
+        held[task_pk].add(user_id)
+    return participants_messages(
+        (task.external_ticket_id, str(task.task_id), [task.owner_id, task.assigned_user_id, *held[task.pk]])
+        for task in tasks
+    )
+
+
+PARTICIPANT_SYNC_CHUNK = 500
+
+
+def republish_all_participants() -> int:
+    """Send messaging_service every task's participants again, :data:`PARTICIPANT_SYNC_CHUNK` tasks a message:
+    the backfill of an install whose tasks predate the sync, or a repair. Safe to repeat (the copy only grows);
+    returns how many tasks were sent."""
+    sent = 0
+    last = None
+    while True:
+        tasks = Task.objects.only("task_id", "external_ticket_id", "owner_id", "assigned_user_id").order_by("task_id")
+        chunk = list((tasks.filter(task_id__gt=last) if last else tasks)[:PARTICIPANT_SYNC_CHUNK])
+        if not chunk:
+            return sent
+        publish_batch_on_commit(task_participants_messages(chunk))
+        sent += len(chunk)
+        last = chunk[-1].task_id

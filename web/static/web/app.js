@@ -310,7 +310,7 @@
   }
 
   // --- WebSockets ----------------------------------------------------------------------------------------------------
-  /* A self-healing socket: reconnects with backoff, refreshes the token on 4401, stops on 4403/4400.
+  /* A self-healing socket: reconnects with backoff, refreshes the token on 4401, stops on 4400/4404.
      options: {params: () => object, onMessage(data), onState(state, code)} */
   function socket(path, options) {
     var ws = null, stopped = false, attempts = 0, timer = null;
@@ -332,7 +332,7 @@
         ws.onclose = function (event) {
           ws = null;
           if (stopped) return;
-          if (event.code === 4403 || event.code === 4400) { state("refused", event.code); return; }
+          if (event.code === 4400 || event.code === 4404) { state("refused", event.code); return; }
           var retry = function () {
             attempts += 1;
             state("reconnecting", event.code);

@@ -363,7 +363,7 @@
       comments.forEach(function (c) { upsertComment(c, false); });
       T.$("comments-empty").hidden = comments.length > 0;
     }).catch(function (e) {
-      T.$("comments-empty").textContent = e.status === 403 ? "You can't see this ticket's comments." : "Could not load comments: " + e.message;
+      T.$("comments-empty").textContent = e.status === 404 ? "You can't see this ticket's comments." : "Could not load comments: " + e.message;
     }).finally(function () {
       // Subscribe after the history: last_id makes the server replay anything written in between.
       state.feed = T.socket("/ws/comments/" + encodeURIComponent(ticketId) + "/", {
