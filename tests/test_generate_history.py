@@ -7,10 +7,10 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q
 
 from auth_service.models import User
-from messaging_service.models import Comment
+from messaging_service.models import Comment, TicketParticipant, TicketReplica
 from notification_service.models import InAppNotification
 from tts import history
 from workflow_api.models import Assignment, AuditEvent, RoundRobinCursor, StepInstance, Task
@@ -55,9 +55,17 @@ def test_history_is_consistent_and_reproducible(transactional_db) -> None:
     assert all(max(counts) - min(counts) <= 1 for counts in by_role.values() if len(counts) == history.ROLE_MEMBERS)
     assert RoundRobinCursor.objects.count() == len(history.ROLES)
     assert AuditEvent.objects.filter(action="task.created").count() == 600
+    # messaging_service's copy lets every holder and the owner read the comments, and only them.
+    assert TicketReplica.objects.count() == 600
+    holders = set(Assignment.objects.values_list("task__external_ticket_id", "user_id"))
+    owners = set(Task.objects.values_list("external_ticket_id", "owner_id"))
+    assert set(TicketParticipant.objects.values_list("ticket_id", "user_id")) == holders | owners
+    assert not Comment.objects.exclude(
+        author_id__in=TicketParticipant.objects.filter(ticket_id=OuterRef("ticket_id")).values("user_id")
+    ).exists()
 
     first = fingerprint()
-    for model in (Task, InAppNotification, Comment, AuditEvent):
+    for model in (Task, InAppNotification, Comment, AuditEvent, TicketReplica):
         model.objects.all().delete()
     history.generate(tasks=600, seed=7, now=NOW, chunk=100)  # other chunks, same history
     assert fingerprint() == first

@@ -29,7 +29,7 @@ from django.db import transaction
 
 from auth_service.models import Role, System, User, UserSystemRole
 from auth_service.selectors import role_snapshot, user_count, user_sync_snapshot
-from messaging_service.models import Comment
+from messaging_service.models import Comment, TicketParticipant, TicketReplica
 from notification_service.models import InAppNotification
 from tts_common.datasets import dataset_mark
 from workflow_api.models import (
@@ -286,11 +286,14 @@ def _week_hours() -> list[float]:
 class _Writers:
     """The COPY buffers, and the next id of each table with a serial id."""
 
-    MODELS = (Task, StepInstance, Assignment, AssignmentDecision, TaskPause, AuditEvent, InAppNotification, Comment)
+    MODELS = (
+        Task, StepInstance, Assignment, AssignmentDecision, TaskPause, AuditEvent, InAppNotification, Comment,
+        TicketReplica, TicketParticipant,
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.tables = {model: CopyTable(model) for model in self.MODELS}
-        self.ids = {model: next_ids(model) for model in self.MODELS if model is not Task}
+        self.ids = {model: next_ids(model) for model in self.MODELS if model not in (Task, TicketReplica)}
         self.totals = {model.__name__: 0 for model in self.MODELS}
 
     def add(self, model: type, row: dict[str, Any]) -> int | None:
@@ -420,8 +423,15 @@ class HistorySimulator:
             },
         )  # fmt: skip
         life.flush_children()
+        participants = list(dict.fromkeys([owner, *life.holders]))
+        # messaging_service's copy of who may read the ticket's comments (as its sync consumer would have it).
+        self.w.add(TicketReplica, {"ticket_id": ticket_id, "task_id": task_id})
+        for user in participants:
+            self.w.add(TicketParticipant, {
+                "ticket_id": ticket_id, "user_id": user, "username": self.staff.usernames.get(user, ""),
+            })  # fmt: skip
         if rng.random() < RATIOS.commented_per_task:
-            life.comments(end, [owner, *life.holders])
+            life.comments(end, participants)
 
 
 @dataclass
