@@ -9,7 +9,13 @@ its own. It seeds the demo data (``seed_demo``), then measures three runs of ``-
 
 - drain: the tickets are published first, then the workers start; rate = tickets / (workers ready → last done);
 - live: the workers wait, the producer publishes as fast as it can; rate = tickets / (first publish → last done);
-- half: live at half the live rate.
+- half: live at half the live rate;
+- noop: the Celery no-op ceiling of the same moment (bench/noop_celery.py: one worker ``-c 2``, a task doing one
+  Redis INCR, drained as "drain" is), so that each figure can be read as a ratio of what Celery itself does here.
+
+``--layout groups`` runs the workers as ``manage.py worker`` (and ``runall``) does, one worker per group with intake
+alone; ``--hang-outside`` adds an SMTP server and an auth service that accept connections and never answer, to see
+that intake keeps its rate while email work waits on them.
 
 "Done" is: task assigned and its assignment notification stored. Latencies are per ticket from publish (carried
 in the ticket's ``created_at``) to the assignment (``Assignment.assigned_at``: the start of the transaction that
@@ -59,26 +65,52 @@ def recreate_database(url: str) -> None:
     admin.close()
 
 
+class HangingServer:
+    """Accepts TCP connections and never answers (an SMTP server or an HTTP service that has hung)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port = self.sock.getsockname()[1]
+        self.held: list = []
+        threading.Thread(target=self._hold, daemon=True).start()
+
+    def _hold(self) -> None:
+        while True:
+            try:
+                self.held.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+
 class BenchWorker:
     """``celery -A tts worker`` as its own process group (stopped with it), like tests.conftest.WorkerProcess but
     with a pool choice: ``manage.py worker`` runs the same command line (see README for the production flags)."""
 
-    def __init__(self, queues: tuple[str, ...], concurrency: int, pool: str, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, queues: tuple[str, ...], concurrency: int, pool: str, log_path: Path, env: dict[str, str],
+        argv: list[str] | None = None, ready_lines: int = 1, cwd: Path = REPO,
+    ) -> None:  # fmt: skip
         self.log_path = log_path
+        self.ready_lines = ready_lines
         self._log = open(log_path, "w")
         self.process = subprocess.Popen(
-            [
+            argv or [
                 sys.executable, "-m", "celery", "-A", "tts", "worker", "-Q", ",".join(queues), "-P", pool,
                 "-c", str(concurrency), "-n", f"bench-{uuid.uuid4().hex[:8]}@%h",
                 "--without-gossip", "--without-mingle", "-l", "INFO",
             ],
-            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if " ready." in self.log_path.read_text():
+            if self.log_path.read_text().count(" ready.") >= self.ready_lines:
                 return
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log_path.read_text()}")
@@ -128,6 +160,13 @@ class Bench:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.workers: list = []
         self.notifications = self._notifications_model()
+        self.outside_env: dict[str, str] = {}
+        if args.hang_outside:
+            smtp, auth = HangingServer(), HangingServer()
+            self.outside_env = {
+                "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "127.0.0.1",
+                "EMAIL_PORT": str(smtp.port), "EMAIL_TIMEOUT": "600", "AUTH_SERVICE_URL": f"http://127.0.0.1:{auth.port}",
+            }  # fmt: skip
 
     @staticmethod
     def _notifications_model():
@@ -139,15 +178,19 @@ class Bench:
             return None
 
     # --- processes ---------------------------------------------------------------------------------------------
-    def start_workers(self, queues: tuple[str, ...], count: int, concurrency: int, prefetch: int, pool: str) -> None:
-        env = {
+    def worker_env(self, prefetch: int) -> dict[str, str]:
+        return {
             **os.environ,
             "CELERY_PREFETCH_MULTIPLIER": str(prefetch),
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            # Off as in production (the default): DEBUG on wraps every cursor to record its SQL.
+            "DEBUG": "True" if self.args.debug else "False",
+            **self.outside_env,
         }
-        # Off as in production (the default): DEBUG on wraps every cursor to record its SQL.
-        env["DEBUG"] = "True" if self.args.debug else "False"
+
+    def start_workers(self, queues: tuple[str, ...], count: int, concurrency: int, prefetch: int, pool: str) -> None:
+        env = self.worker_env(prefetch)
         started = [
             BenchWorker(queues, concurrency, pool, self.log_dir / f"{queues[0]}-{len(self.workers) + i}.log", env)
             for i in range(count)
@@ -249,6 +292,42 @@ class Bench:
         return Result(name, count, last.timestamp() - started, to_assigned, to_notified)
 
     # --- runs ------------------------------------------------------------------------------------------------------
+    def noop_ceiling(self) -> str:
+        """Drain ``--count`` no-op tasks with one worker ``-c 2`` (bench/noop_celery.py), as "drain" drains tickets."""
+        import redis
+        from django.conf import settings
+        from kombu import Queue
+
+        sys.path.insert(0, str(REPO / "bench"))
+        import noop_celery
+
+        counter = redis.Redis.from_url(settings.REDIS_URL or "redis://127.0.0.1:6379/0")
+        counter.delete(noop_celery.COUNTER)
+        with noop_celery.app.connection_for_write() as conn, noop_celery.app.producer_or_acquire() as producer:
+            Queue(noop_celery.QUEUE)(conn.default_channel).declare()  # as the worker declares it
+            conn.default_channel.queue_purge(noop_celery.QUEUE)
+            for _ in range(self.args.count):
+                noop_celery.noop.apply_async(queue=noop_celery.QUEUE, producer=producer)
+        argv = [sys.executable, "-m", "celery", "-A", "noop_celery", "worker", "-Q", noop_celery.QUEUE, "-c", "2",
+                "-n", f"noop-{uuid.uuid4().hex[:8]}@%h", "--without-gossip", "--without-mingle", "-l", "INFO"]  # fmt: skip
+        # A plain Celery app: without DJANGO_SETTINGS_MODULE, so Celery's Django fixup stays out of it.
+        env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+        worker = BenchWorker((), 0, "", self.log_dir / "noop.log", {**env, "PYTHONUNBUFFERED": "1"},
+                             argv=argv, cwd=REPO / "bench")  # fmt: skip
+        try:
+            worker.wait_ready()
+            started = time.time()
+            deadline = started + max(120, self.args.count / 50)
+            while int(counter.get(noop_celery.COUNTER) or 0) < self.args.count:
+                if time.time() > deadline:
+                    raise TimeoutError("no-op ceiling: the worker did not drain its queue")
+                time.sleep(0.05)
+            seconds = time.time() - started
+        finally:
+            worker.stop()
+        load = "/".join(f"{value:.2f}" for value in os.getloadavg())
+        return f"noop   {self.args.count:>6} tasks   in {seconds:6.2f} s = {self.args.count / seconds:7.0f}/s | load {load}"
+
     def run(self, name: str, rate: float | None = None, drain: bool = False) -> Result:
         args = self.args
         prefix = f"{name}-{uuid.uuid4().hex[:6]}"
@@ -267,8 +346,17 @@ class Bench:
 
     def start_all(self) -> None:
         from tts_common import contracts
+        from tts_common.management.commands.worker import worker_groups
 
         args = self.args
+        if args.layout == "groups":  # exactly what `manage.py worker` (and runall) run
+            worker = BenchWorker(
+                (), 0, "", self.log_dir / "groups.log", self.worker_env(args.prefetch_multiplier),
+                argv=[sys.executable, "manage.py", "worker", "-c", str(args.concurrency)], ready_lines=len(worker_groups()),
+            )  # fmt: skip
+            worker.wait_ready(120)
+            self.workers.append(worker)
+            return
         if self.notifications:
             self.start_workers(
                 contracts.SERVICE_QUEUES["notification_service"],
@@ -296,7 +384,13 @@ def main() -> None:
     parser.add_argument("--notify-pool", default="prefork")
     parser.add_argument("--notify-prefetch-multiplier", type=int, help="default: --prefetch-multiplier")
     parser.add_argument("--debug", action="store_true", help="run the workers with DEBUG on")
-    parser.add_argument("--runs", default="drain,live,half", help="which runs, in order (half needs live)")
+    parser.add_argument(
+        "--runs", default="noop,drain,live,half", help="which runs, in order (half needs live; noop: the Celery ceiling)"
+    )
+    parser.add_argument("--layout", choices=("split", "groups"), default="split",
+                        help="split: the ticket and notification workers above; groups: `manage.py worker` as is")
+    parser.add_argument("--hang-outside", action="store_true",
+                        help="SMTP and the auth service accept connections and never answer")  # fmt: skip
     parser.add_argument("--half-rate", type=float, help="tickets/s of the half run (default: half the live rate)")
     parser.add_argument("--log-dir", default=str(REPO / "var" / "bench"))
     args = parser.parse_args()
@@ -318,13 +412,16 @@ def main() -> None:
     print(
         f"{args.count} tickets per run; {args.workers} ticket worker(s) -P {args.pool} -c {args.concurrency}, "
         f"{args.notify_workers} notification worker(s) -P {args.notify_pool} -c {args.notify_concurrency}, prefetch ×"
-        f"{args.prefetch_multiplier}; DEBUG {'on' if args.debug else 'off'}; load {os.getloadavg()}",
+        f"{args.prefetch_multiplier}; layout {args.layout}{', SMTP and auth hanging' if args.hang_outside else ''}; "
+        f"DEBUG {'on' if args.debug else 'off'}; load {os.getloadavg()}",
         flush=True,
     )
     results: dict[str, Result] = {}
     try:
         for name in args.runs.split(","):
-            if name == "drain":
+            if name == "noop":
+                print(bench.noop_ceiling(), flush=True)
+            elif name == "drain":
                 results[name] = bench.run(name, drain=True)
             else:
                 if not bench.workers:
