@@ -63,6 +63,20 @@ class UserAdmin(DjangoUserAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        # Only a superuser changes a staff or superuser account (its password included): the API's rule too.
+        if obj is not None and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple[str, ...]:
+        # Django's own UserAdmin lets any staff user with the change permission make anyone (themselves included)
+        # superuser; only a superuser grants these.
+        fixed = tuple(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return fixed
+        return (*fixed, "is_staff", "is_superuser", "groups", "user_permissions")
+
     def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
         if change:
             services.user_update(user=obj, data=_changes(form, services.USER_UPDATABLE_FIELDS))
@@ -92,7 +106,7 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Deactivate selected users")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         for user in queryset:
-            services.user_deactivate(user=user)
+            services.user_deactivate(user=user, actor=request.user)
         self.message_user(request, f"Deactivated {len(queryset)} user(s).", messages.SUCCESS)
 
 

@@ -157,8 +157,8 @@ class UserDetailApi(ApiErrorsMixin, APIView):
     @extend_schema(
         request=serializers.UserUpdateInputSerializer,
         responses={200: serializers.UserOutputSerializer, **_errors(400, 401, 403, 404)},
-        description="Admins change email, names, is_active and passwords; users change their own email, names and "
-        "password (with current_password).",
+        description="Admins change email, names, is_active and passwords; users change their own names and "
+        "password (with current_password). Only a superuser changes a staff or superuser account.",
     )
     def patch(self, request: Request, user_id: int) -> Response:
         user = _visible_user(request, user_id)
@@ -170,7 +170,7 @@ class UserDetailApi(ApiErrorsMixin, APIView):
         responses={204: OpenApiResponse(description="Deactivated (users are never deleted)."), **_errors(401, 403, 404)}
     )
     def delete(self, request: Request, user_id: int) -> Response:
-        services.user_deactivate(user=_visible_user(request, user_id))
+        services.user_deactivate(user=_visible_user(request, user_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -221,7 +221,7 @@ class UserRolesApi(ApiErrorsMixin, generics.GenericAPIView):
     def post(self, request: Request, user_id: int) -> Response:
         user = _visible_user(request, user_id)
         data = _input(serializers.UserRoleAssignInputSerializer, request)
-        assignment, created = services.user_role_assign(user=user, role=data["role_id"])
+        assignment, created = services.user_role_assign(user=user, role=data["role_id"], actor=request.user)
         return Response(
             self.get_serializer(assignment).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
@@ -234,7 +234,7 @@ class UserRolesApi(ApiErrorsMixin, generics.GenericAPIView):
     def put(self, request: Request, user_id: int) -> Response:
         user = _visible_user(request, user_id)
         data = _input(serializers.UserRolesReplaceInputSerializer, request)
-        services.user_roles_replace(user=user, roles=data["role_ids"])
+        services.user_roles_replace(user=user, roles=data["role_ids"], actor=request.user)
         return Response(serializers.UserOutputSerializer(_visible_user(request, user_id)).data)
 
 
@@ -248,7 +248,7 @@ class UserRoleDetailApi(ApiErrorsMixin, APIView):
     def delete(self, request: Request, user_id: int, role_id: int) -> Response:
         user = get_object_or_404(User, pk=user_id)
         role = get_object_or_404(Role, pk=role_id)
-        if not services.user_role_unassign(user=user, role=role):
+        if not services.user_role_unassign(user=user, role=role, actor=request.user):
             raise exceptions.NotFound("The user does not have this role.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 

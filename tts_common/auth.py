@@ -17,6 +17,15 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.models import TokenUser as BaseTokenUser
 from rest_framework_simplejwt.tokens import AccessToken
 
+# The role permission that makes a TTS role an administrator role. Decided by permission, never by the role's name,
+# so renaming a role cannot grant or take away administration.
+ADMIN_PERMISSION = "admin"
+
+
+def grants_admin(permissions: Any) -> bool:
+    """Whether a role with these ``permissions`` (a role's JSON list) is an administrator role."""
+    return isinstance(permissions, list) and ADMIN_PERMISSION in permissions
+
 
 class TokenUser(BaseTokenUser):
     """The caller as its access token describes it (no database lookup)."""
@@ -80,7 +89,7 @@ def close_when_token_expires(consumer: Any, user: TokenUser) -> asyncio.TimerHan
 
 
 def is_admin(user: Any) -> bool:
-    """Admins: the TTS admin role in the token, or Django staff/superuser."""
+    """Admins: the token's ``is_admin`` (an active TTS role with the admin permission), or Django staff/superuser."""
     return bool(
         getattr(user, "is_admin", False) or getattr(user, "is_staff", False) or getattr(user, "is_superuser", False)
     )

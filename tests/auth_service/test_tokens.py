@@ -12,6 +12,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from auth_service import services
 from auth_service.models import User
+from tts_common.auth import ADMIN_PERMISSION
 
 from .conftest import assert_error
 from .factories import PASSWORD, AssignmentFactory, RoleFactory, SystemFactory, UserFactory
@@ -64,7 +65,8 @@ def test_admins_are_flagged_in_the_token(tts_admin_role, factory_kwargs, with_ad
 
 
 def test_an_admin_role_of_another_system_is_not_tts_admin():
-    user = AssignmentFactory(role=RoleFactory(system=SystemFactory(code="AMS"), name=settings.TTS_ADMIN_ROLE)).user
+    role = RoleFactory(system=SystemFactory(code="AMS"), name="Admin", permissions=[ADMIN_PERMISSION])
+    user = AssignmentFactory(role=role).user
 
     assert AccessToken(login(user.username).json()["access_token"])["is_admin"] is False
 

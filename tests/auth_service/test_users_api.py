@@ -217,11 +217,33 @@ def test_admin_resets_a_password_without_knowing_it(admin_client, agent):
 
 
 def test_users_edit_their_own_profile(client_for, agent):
-    response = client_for(agent).patch(ME_URL, {"first_name": "Me", "email": "me@corp.test"}, format="json")
+    response = client_for(agent).patch(ME_URL, {"first_name": "Me", "last_name": "Myself"}, format="json")
 
     assert response.status_code == 200, response.json()
     agent.refresh_from_db()
-    assert (agent.first_name, agent.email) == ("Me", "me@corp.test")
+    assert (agent.first_name, agent.last_name) == ("Me", "Myself")
+
+
+def test_users_cannot_change_their_own_email_nor_learn_which_are_taken(client_for, agent, admin_user):
+    client = client_for(agent)
+
+    # The same refusal for someone else's address as for a free one: nothing to enumerate.
+    taken = assert_error(client.patch(ME_URL, {"email": admin_user.email}, format="json"), 403)
+    free = assert_error(client.patch(ME_URL, {"email": "nobody-has-this@corp.test"}, format="json"), 403)
+
+    assert taken == free
+    agent.refresh_from_db()
+    assert agent.email == "agent@example.com"
+
+
+def test_an_admins_change_of_an_email_is_audited(admin_client, admin_user, agent, caplog):
+    with caplog.at_level("INFO", logger="auth_service.audit"):
+        assert admin_client.patch(detail_url(agent.pk), {"email": "new@corp.test"}, format="json").status_code == 200
+
+    [record] = [r for r in caplog.records if r.name == "auth_service.audit"]
+    assert (record.operation, record.actor_id, record.user_id, record.fields) == (
+        "auth.user_update", admin_user.pk, agent.pk, ["email"]
+    )  # fmt: skip
 
 
 def test_users_change_their_password_with_the_current_one(client_for, agent):
