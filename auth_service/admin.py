@@ -9,13 +9,37 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
-from . import services
+from . import services, tokens
 from .models import Role, System, User, UserSystemRole
+
+
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's login, throttled exactly like ``/token/`` (one shared counter set: guesses here count there)."""
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                self.user_cache = tokens.authenticate_throttled(
+                    username=username, password=password, client_ip=tokens.client_address(self.request)
+                )
+            except tokens.LoginThrottled as exc:
+                raise ValidationError(str(exc), code="throttled") from exc
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 def _adopt(obj: Model, saved: Model) -> None:

@@ -93,9 +93,8 @@ class TokenObtainApi(_TokenApi):
     )
     def post(self, request: Request) -> Response:
         data = _input(serializers.TokenObtainInputSerializer, request)
-        # REMOTE_ADDR: a proxy's X-Forwarded-For is client-controlled unless the proxy is trusted (not configured).
         pair = tokens.obtain_token_pair(
-            username=data["username"], password=data["password"], client_ip=request.META.get("REMOTE_ADDR", "")
+            username=data["username"], password=data["password"], client_ip=tokens.client_address(request)
         )
         return self._render(pair)
 
@@ -108,13 +107,36 @@ class TokenRefreshApi(_TokenApi):
         responses={
             200: serializers.TokenPairOutputSerializer,
             **_errors(400),
-            401: OpenApiResponse(description="Invalid or expired refresh token, inactive user or changed password."),
+            401: OpenApiResponse(
+                description="Invalid, expired, already used or revoked refresh token, inactive user or changed password."
+            ),
         },
         auth=[],
+        description="Answers a new pair; the refresh token sent is revoked (use the new one next time).",
     )
     def post(self, request: Request) -> Response:
         data = _input(serializers.TokenRefreshInputSerializer, request)
         return self._render(tokens.refresh_token_pair(refresh_token=data["refresh_token"]))
+
+
+@extend_schema(tags=["auth"])
+class TokenLogoutApi(_TokenApi):
+    @extend_schema(
+        operation_id="token_logout",
+        request=serializers.TokenRefreshInputSerializer,
+        responses={
+            204: OpenApiResponse(description="The refresh token is revoked."),
+            **_errors(400),
+            401: OpenApiResponse(description="Invalid, expired or already revoked refresh token."),
+        },
+        auth=[],
+        description="Ends the session of this refresh token (the token itself is the credential); its access tokens "
+        "run out on their own.",
+    )
+    def post(self, request: Request) -> Response:
+        data = _input(serializers.TokenRefreshInputSerializer, request)
+        tokens.revoke_refresh_token(refresh_token=data["refresh_token"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Users ----------------------------------------------------------------------------------------------------

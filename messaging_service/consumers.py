@@ -117,7 +117,7 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
         token = token_from_scope(self.scope)
-        user = user_from_token(token) if token else None
+        user = await user_from_token(token) if token else None
         if user is None:
             await self.close(code=WS_CLOSE_UNAUTHENTICATED)
             return

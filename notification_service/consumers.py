@@ -21,7 +21,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         token = token_from_scope(self.scope)
-        user = user_from_token(token) if token else None
+        user = await user_from_token(token) if token else None
         if user is None:
             # Accept first: a close code only reaches an open socket (a refused handshake is a bare HTTP 403).
             await self.accept()

@@ -10,12 +10,15 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.models import TokenUser as BaseTokenUser
 from rest_framework_simplejwt.tokens import AccessToken
+
+from .accounts import aaccount_is_active, account_is_active
 
 # The role permission that makes a TTS role an administrator role. Decided by permission, never by the role's name,
 # so renaming a role cannot grant or take away administration.
@@ -46,18 +49,35 @@ class TokenUser(BaseTokenUser):
         return role_name in self.roles.get(system or settings.TTS_SYSTEM, [])
 
 
+# The user id of the services' own tokens (tts_common.auth_client.service_token): no account, so no account state.
+# The auth service never issues a token for it (user ids start at 1); minting one needs the signing key.
+SERVICE_USER_ID = 0
+
+
 class JWTAuthentication(JWTStatelessUserAuthentication):
-    """Bearer JWT, verified locally; ``request.user`` is a :class:`TokenUser`."""
+    """Bearer JWT, verified locally; ``request.user`` is a :class:`TokenUser`. Refused once its user is deactivated
+    (tts_common.accounts: at most ACCOUNT_STATE_MAX_AGE_SECONDS later), though the token has not expired."""
 
     www_authenticate_realm = "tts"
 
+    def authenticate(self, request: Request) -> tuple[TokenUser, Any] | None:
+        authenticated = super().authenticate(request)
+        if authenticated is not None:
+            user_id = authenticated[0].id
+            if user_id != SERVICE_USER_ID and not account_is_active(user_id):
+                raise AuthenticationFailed("The account of this token is inactive.", code="user_inactive")
+        return authenticated
 
-def user_from_token(raw_token: str) -> TokenUser | None:
-    """Validate an access token outside DRF (WebSockets); ``None`` if bad or expired."""
+
+async def user_from_token(raw_token: str) -> TokenUser | None:
+    """Validate an access token outside DRF (WebSockets); ``None`` if bad, expired or its user is inactive."""
     try:
-        return TokenUser(AccessToken(raw_token))
+        user = TokenUser(AccessToken(raw_token))
     except TokenError:
         return None
+    if user.id != SERVICE_USER_ID and not await aaccount_is_active(user.id):
+        return None
+    return user
 
 
 def token_from_scope(scope: dict[str, Any]) -> str | None:

@@ -26,8 +26,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: int, concurrency: int, **options: Any) -> None:
         commands = {
+            # --no-proxy-headers: uvicorn would take X-Forwarded-For from loopback peers as the client's address;
+            # which proxies to believe is the app's NUM_PROXIES (login and API throttling), and nothing else.
             "web": [sys.executable, "-m", "uvicorn", "tts.asgi:application", "--host", host, "--port", str(port),
-                    "--log-level", "warning"],
+                    "--log-level", "warning", "--no-proxy-headers"],
             "worker": worker_argv(list(contracts.SERVICE_QUEUES), concurrency, loglevel="WARNING"),
             # The deployment's one scheduler: the jobs of settings.CELERY_BEAT_SCHEDULE (SLA scan, dead-letter drain).
             "beat": [sys.executable, "-m", "celery", "-A", "tts", "beat", "-l", "WARNING"],
