@@ -79,7 +79,8 @@ def token_pair_for_user(*, user: User, session_expires_at: int | None = None) ->
 #   within the window), each attempt claims a slot that holds the next one back 1 s, then 2, 4, ... up to
 #   LOGIN_BACKOFF_MAX_SECONDS: 429 with Retry-After meanwhile. Guessing spread over many addresses is slowed to one
 #   attempt per that many seconds, and the owner, from an address that is not locked, gets in after that short wait.
-# A 429 is not a failure; bad input never reaches here. Usernames are hashed, case-folded, into the keys.
+# A 429 is not a failure; bad input never reaches here; a success clears its (account, address) count only. Usernames
+# are hashed, case-folded, into the keys.
 class LoginThrottled(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"Too many failed login attempts; retry after {retry_after} s.")
@@ -168,7 +169,7 @@ def authenticate_throttled(*, username: str, password: str, client_ip: str) -> U
     if user is None:
         _record_failure(keys)
         return None
-    cache.delete_many([keys.pair, keys.account, f"{keys.account}:slot"])
+    cache.delete(keys.pair)  # the account's count goes on: the owner's login must not hand out fresh fast guesses
     return user
 
 

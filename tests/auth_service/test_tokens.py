@@ -271,17 +271,16 @@ def test_failures_across_usernames_lock_the_client_address_out(settings):
     assert login("innocent", REMOTE_ADDR="10.1.1.2").status_code == 200
 
 
-def test_a_successful_login_resets_the_account_counters(settings):
+def test_a_successful_login_resets_its_address_counter(settings):
     settings.LOGIN_FAILURE_LIMIT = 3
     UserFactory(username="typo")
     for _ in range(2):
         login("typo", "wrong-guess!", REMOTE_ADDR="10.0.0.1")
     assert login("typo", REMOTE_ADDR="10.0.0.1").status_code == 200
 
+    # Without the reset, the first of these would lock the address out and the second be a 429.
     for _ in range(2):
         assert_error(login("typo", "wrong-guess!", REMOTE_ADDR="10.0.0.1"), 401)
-
-    assert login("typo", REMOTE_ADDR="10.0.0.1").status_code == 200
 
 
 @pytest.mark.parametrize(("num_proxies", "counted_as"), [(0, "10.9.9.9"), (1, "198.51.100.7")])
