@@ -97,15 +97,23 @@ def token_from_scope(scope: dict[str, Any]) -> str | None:
 WS_CLOSE_UNAUTHENTICATED = 4401
 
 
-def close_when_token_expires(consumer: Any, user: TokenUser) -> asyncio.TimerHandle:
-    """Close ``consumer``'s socket with 4401 when ``user``'s token expires: a socket must not outlive the credential
-    that opened it (the client reconnects with a fresh token). Cancel the handle when the socket closes first."""
+def close_when_token_ends(consumer: Any, user: TokenUser) -> asyncio.Task[None]:
+    """Close ``consumer``'s socket with 4401 when ``user``'s token expires or its account is deactivated (looked at
+    every ACCOUNT_STATE_MAX_AGE_SECONDS): a socket must not outlive the credential that opened it (the client
+    reconnects with a fresh token, or is refused). Cancel the task when the socket closes first."""
 
-    def close() -> None:
-        asyncio.ensure_future(consumer.close(code=WS_CLOSE_UNAUTHENTICATED))
+    async def watch() -> None:
+        expires_at = float(user.token["exp"])
+        try:
+            while (remaining := expires_at - time.time()) > 0:
+                await asyncio.sleep(min(remaining, settings.ACCOUNT_STATE_MAX_AGE_SECONDS))
+                if user.id != SERVICE_USER_ID and not await aaccount_is_active(user.id):
+                    break
+        finally:  # an error looking the account up closes the socket too (fail closed); a cancellation does not
+            if not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                await consumer.close(code=WS_CLOSE_UNAUTHENTICATED)
 
-    delay = max(0.0, float(user.token["exp"]) - time.time())
-    return asyncio.get_running_loop().call_later(delay, close)
+    return asyncio.ensure_future(watch())
 
 
 def is_admin(user: Any) -> bool:
