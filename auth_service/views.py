@@ -87,7 +87,10 @@ class TokenObtainApi(_TokenApi):
             200: serializers.TokenPairOutputSerializer,
             **_errors(400),
             401: OpenApiResponse(description="Wrong username or password, or an inactive account."),
-            429: OpenApiResponse(description="Too many failed logins for this username or client; see Retry-After."),
+            429: OpenApiResponse(
+                description="This client address is locked out of this account (or of all, after failures over many), "
+                "or the account's back-off after failed logins is running; see Retry-After."
+            ),
         },
         auth=[],
     )
