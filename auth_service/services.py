@@ -115,19 +115,21 @@ def _is_superuser(actor: Any) -> bool:
 
 
 def check_may_change_user(*, actor: Any, user: User) -> None:
-    """Only a superuser changes a staff or superuser account (its fields, password, active flag or roles): a TTS
-    administrator must not be able to take over the accounts that run Django admin. ``actor=None``: a trusted caller
-    (Django admin, which checks this itself, or the seed)."""
-    if actor is not None and (user.is_staff or user.is_superuser) and not _is_superuser(actor):
+    """Only a superuser (or its owner) changes a staff or superuser account (its fields, password, active flag or
+    roles): a TTS administrator must not be able to take over the accounts that run Django admin. ``actor=None``: a
+    trusted caller (Django admin, which checks this itself, or the seed)."""
+    if actor is None or actor.id == user.pk:
+        return
+    if (user.is_staff or user.is_superuser) and not _is_superuser(actor):
         raise PermissionDenied("Only a superuser can change a staff or superuser account.")
 
 
 def _audit_user_change(*, actor: Any, user: User, fields: set[str]) -> None:
-    # The auth service keeps no audit table yet: an administrator's change to someone else's account is a structured
-    # log line (field names only: no addresses or passwords in logs).
-    if actor is not None and fields and actor.id != user.pk:
+    # The auth service keeps no audit table yet: a change through the API is a structured log line (field names
+    # only: no addresses or passwords in logs).
+    if actor is not None and fields:
         audit_logger.info(
-            "user changed by an administrator",
+            "user changed",
             extra={"operation": "auth.user_update", "actor_id": actor.id, "user_id": user.pk, "fields": sorted(fields)},
         )
 

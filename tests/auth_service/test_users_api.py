@@ -319,3 +319,22 @@ def test_only_admins_deactivate(client_for, admin_client, agent, admin_user):
     assert_error(client_for(None).delete(detail_url(agent.pk)), 401)
     assert_error(admin_client.delete(ME_URL), 405)
     assert User.objects.filter(is_active=True).count() == 2
+
+
+# --- Staff and superuser accounts ---------------------------------------------------------------------------------
+def test_only_a_superuser_changes_staff_and_superuser_accounts(client_for, admin_client, agent_role):
+    staff = UserFactory(username="staffer", is_staff=True)
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+
+    for target in (staff, root):
+        assert_error(admin_client.patch(detail_url(target.pk), {"first_name": "Pwned"}, format="json"), 403)
+        assert_error(admin_client.delete(detail_url(target.pk)), 403)
+        assert_error(
+            admin_client.post(reverse("auth-user-roles", args=[target.pk]), {"role_id": agent_role.pk}, format="json"),
+            403,
+        )
+    superuser = client_for(root)
+    assert superuser.patch(detail_url(staff.pk), {"first_name": "Fine"}, format="json").status_code == 200
+    # Their owners still edit themselves.
+    assert client_for(staff).patch(ME_URL, {"first_name": "Me"}, format="json").status_code == 200
+    assert User.objects.get(pk=root.pk).first_name == "Test"
