@@ -11,7 +11,8 @@
    and held; memory per connection = server RSS delta / count (needs the server's PID: given, or ours).
 
 Without ``--url`` the server runs on the database ``<DATABASE_URL name>_comments_bench`` (created and migrated if
-missing) with the environment's REDIS_URL; extra uvicorn flags go in ``--uvicorn-args``. Targets (2 cores):
+missing, with an active account state for the benchmark's user id) with the environment's REDIS_URL; with ``--url``
+that server's database needs ``tts_common.accounts.account_state_set(user_id=990001, is_active=True)``; extra uvicorn flags go in ``--uvicorn-args``. Targets (2 cores):
 p99 < 100 ms, < 50 KiB per idle connection.
 """
 from __future__ import annotations
@@ -41,6 +42,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tts.settings")
 PING = json.dumps({"type": "ping"})
 
 
+# The benchmark's user: no account in the auth service, only the account state every token check requires.
+BENCH_USER_ID = 990001
+
+
 def mint_token() -> str:
     """A JWT for a benchmark user, signed with the key the server verifies with (same settings/environment)."""
     import django
@@ -49,7 +54,7 @@ def mint_token() -> str:
     from rest_framework_simplejwt.tokens import AccessToken
 
     token = AccessToken()
-    token["user_id"], token["username"], token["roles"], token["is_admin"] = 990001, "bench", {"TTS": []}, False
+    token["user_id"], token["username"], token["roles"], token["is_admin"] = BENCH_USER_ID, "bench", {"TTS": []}, False
     return str(token)
 
 
@@ -79,8 +84,12 @@ def start_server(uvicorn_args: list[str]) -> tuple[subprocess.Popen, str]:
     }
     python = sys.executable
     subprocess.run([python, "scripts/create_database.py"], cwd=REPO, env=env, check=True)
-    subprocess.run([python, "manage.py", "migrate", "messaging_service", "--noinput", "-v", "0"],
-                   cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    for app in ("messaging_service", "tts_common"):
+        subprocess.run([python, "manage.py", "migrate", app, "--noinput", "-v", "0"],
+                       cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run([python, "manage.py", "shell", "-c", "from tts_common.accounts import account_state_set; "
+                    f"account_state_set(user_id={BENCH_USER_ID}, is_active=True)"],
+                   cwd=REPO, env=env, check=True)  # fmt: skip
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -45,7 +45,8 @@ async def aaccount_is_active(user_id: int) -> bool:
     cached = _fresh(user_id)
     if cached is not None:
         return cached
-    return await database_sync_to_async(account_is_active)(user_id)
+    # Not the thread-sensitive executor: every socket's periodic look would queue behind the web requests there.
+    return await database_sync_to_async(account_is_active, thread_sensitive=False)(user_id)
 
 
 def forget_cached_account_states() -> None:
