@@ -27,7 +27,7 @@ from tts_common.auth import ADMIN_PERMISSION, is_admin
 from tts_common.bus import publish_on_commit
 from tts_common.messages import RoleData, UserData
 
-from . import selectors, tokens
+from . import selectors
 from .models import Role, System, User, UserSystemRole
 
 audit_logger = logging.getLogger("auth_service.audit")
@@ -169,11 +169,8 @@ def user_update(*, user: User, data: dict[str, Any], actor: Any = None) -> User:
             raise ValidationError({"current_password": "Enter your current password to change it."})
         locked.set_password(password)
     locked.save()
+    # A deactivation or a new password ends the user's sessions: see auth_service.receivers.
     changed = {field for field, value in before.items() if getattr(locked, field) != value}
-    if password is not None or ("is_active" in changed and not locked.is_active):
-        # Every session ends: refresh tokens are revoked (access tokens of a deactivated user are refused by every
-        # service through tts_common.accounts).
-        tokens.revoke_user_refresh_tokens(user=locked)
     if changed & set(_USER_SNAPSHOT_FIELDS):
         _publish_user(locked)
     _audit_user_change(actor=actor, user=locked, fields=changed | ({"password"} if password is not None else set()))

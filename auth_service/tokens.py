@@ -6,9 +6,9 @@ service with the next refresh, at most one access-token lifetime later.
 
 Refresh tokens are recorded (simplejwt's ``token_blacklist``) and rotated: each refresh answers a new one and revokes
 the one it used, so a refresh token works once; the new one ends when the session's first one did (a session lasts
-``JWT_REFRESH_DAYS`` however often it refreshes). Logout, deactivation and a password change revoke them. They are
-also bound to the password hash, which ends every session when the password changes by a path that bypasses the
-services (the Django admin's password form).
+``JWT_REFRESH_DAYS`` however often it refreshes). Logout, deactivation and a new password revoke them
+(auth_service.receivers). They are also bound to the password hash, for a password written without saving the model
+(``QuerySet.update``).
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.models import TokenUser as BaseTokenUser
 from rest_framework_simplejwt.tokens import AccessToken
 
-from .accounts import aaccount_is_active, account_is_active
+from .accounts import aaccount_accepts_token, account_accepts_token
 
 # The role permission that makes a TTS role an administrator role. Decided by permission, never by the role's name,
 # so renaming a role cannot grant or take away administration.
@@ -45,6 +45,10 @@ class TokenUser(BaseTokenUser):
     def is_admin(self) -> bool:
         return bool(self.token.get("is_admin", False))
 
+    @property
+    def issued_at(self) -> int:
+        return int(self.token.get("iat", 0))
+
     def has_role(self, role_name: str, system: str | None = None) -> bool:
         return role_name in self.roles.get(system or settings.TTS_SYSTEM, [])
 
@@ -56,28 +60,33 @@ SERVICE_USER_ID = 0
 
 class JWTAuthentication(JWTStatelessUserAuthentication):
     """Bearer JWT, verified locally; ``request.user`` is a :class:`TokenUser`. Refused once its user is deactivated
-    (tts_common.accounts: at most ACCOUNT_STATE_MAX_AGE_SECONDS later), though the token has not expired."""
+    or changes the password (tts_common.accounts: at most ACCOUNT_STATE_MAX_AGE_SECONDS later), though the token has
+    not expired."""
 
     www_authenticate_realm = "tts"
 
     def authenticate(self, request: Request) -> tuple[TokenUser, Any] | None:
         authenticated = super().authenticate(request)
         if authenticated is not None:
-            user_id = authenticated[0].id
-            if user_id != SERVICE_USER_ID and not account_is_active(user_id):
-                raise AuthenticationFailed("The account of this token is inactive.", code="user_inactive")
+            user = authenticated[0]
+            if user.id != SERVICE_USER_ID and not account_accepts_token(user.id, user.issued_at):
+                raise AuthenticationFailed(
+                    "This token's account is inactive or its password has changed.", code="user_inactive"
+                )
         return authenticated
 
 
 async def user_from_token(raw_token: str) -> TokenUser | None:
-    """Validate an access token outside DRF (WebSockets); ``None`` if bad, expired or its user is inactive."""
+    """Validate an access token outside DRF (WebSockets); ``None`` if bad, expired or refused by its account."""
     try:
         user = TokenUser(AccessToken(raw_token))
     except TokenError:
         return None
-    if user.id != SERVICE_USER_ID and not await aaccount_is_active(user.id):
-        return None
-    return user
+    return user if await _account_accepts(user) else None
+
+
+async def _account_accepts(user: TokenUser) -> bool:
+    return user.id == SERVICE_USER_ID or await aaccount_accepts_token(user.id, user.issued_at)
 
 
 def token_from_scope(scope: dict[str, Any]) -> str | None:
@@ -98,16 +107,17 @@ WS_CLOSE_UNAUTHENTICATED = 4401
 
 
 def close_when_token_ends(consumer: Any, user: TokenUser) -> asyncio.Task[None]:
-    """Close ``consumer``'s socket with 4401 when ``user``'s token expires or its account is deactivated (looked at
-    every ACCOUNT_STATE_MAX_AGE_SECONDS): a socket must not outlive the credential that opened it (the client
-    reconnects with a fresh token, or is refused). Cancel the task when the socket closes first."""
+    """Close ``consumer``'s socket with 4401 when ``user``'s token expires or its account refuses it (deactivated,
+    password changed; looked at every ACCOUNT_STATE_MAX_AGE_SECONDS): a socket must not outlive the credential that
+    opened it (the client reconnects with a fresh token, or is refused). Cancel the task when the socket closes
+    first."""
 
     async def watch() -> None:
         expires_at = float(user.token["exp"])
         try:
             while (remaining := expires_at - time.time()) > 0:
                 await asyncio.sleep(min(remaining, settings.ACCOUNT_STATE_MAX_AGE_SECONDS))
-                if user.id != SERVICE_USER_ID and not await aaccount_is_active(user.id):
+                if not await _account_accepts(user):
                     break
         finally:  # an error looking the account up closes the socket too (fail closed); a cancellation does not
             if not asyncio.current_task().cancelling():  # type: ignore[union-attr]

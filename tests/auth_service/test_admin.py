@@ -193,3 +193,22 @@ def test_staff_cannot_make_anyone_superuser_in_the_admin(staff_site, agent):
     page = client.get(reverse("admin:auth_service_user_change", args=[agent.pk]))
     assert page.status_code == 200
     assert 'name="is_superuser"' not in page.content.decode() and 'name="is_staff"' not in page.content.decode()
+
+
+def test_a_password_set_in_the_admin_ends_the_users_sessions(admin_site, agent):
+    from rest_framework.test import APIClient
+
+    from auth_service import tokens
+    from tts_common.models import AccountState
+
+    refresh = tokens.token_pair_for_user(user=agent).refresh_token
+
+    response = admin_site.post(
+        reverse("admin:auth_user_password_change", args=[agent.pk]),
+        {"usable_password": "true", "password1": "another-long-pass", "password2": "another-long-pass"},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert AccountState.objects.get(user_id=agent.pk).tokens_not_before > 0
+    answer = APIClient().post(reverse("auth-token-refresh"), {"refresh_token": refresh}, format="json")
+    assert answer.status_code == 401

@@ -15,6 +15,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('user_id', models.BigIntegerField(primary_key=True, serialize=False)),
                 ('is_active', models.BooleanField()),
+                ('tokens_not_before', models.BigIntegerField(default=0)),
                 ('changed_at', models.DateTimeField(auto_now=True)),
             ],
         ),
