@@ -20,13 +20,15 @@ def record_account_state(sender: type[User], instance: User, update_fields: Any 
     password_replaced = instance.__dict__.pop("_password_replaced", False)  # see User.set_password
     if update_fields is not None and "is_active" not in update_fields and not password_replaced:
         return
-    # Tokens issued before this second stop counting: access tokens in every service within the state's max age.
+    ends_sessions = password_replaced or not instance.is_active
+    # Tokens issued before this second stop counting (access tokens in every service within the state's max age),
+    # also once a deactivated user is reactivated.
     account_state_set(
         user_id=instance.pk,
         is_active=instance.is_active,
-        tokens_not_before=int(time.time()) if password_replaced else None,
+        tokens_not_before=int(time.time()) if ends_sessions else None,
     )
-    if password_replaced or not instance.is_active:
+    if ends_sessions:
         tokens.revoke_user_refresh_tokens(user=instance)
 
 

@@ -309,3 +309,18 @@ def test_users_table_untouched_by_logins(agent):
     login(agent.username, "wrong-guess!")
 
     assert list(User.objects.values_list("pk", "last_login", "sync_version")) == before
+
+
+def test_access_tokens_do_not_come_back_with_a_reactivation(agent):
+    token = login(agent.username).json()["access_token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    time.sleep(1.1)  # tokens issued in the very second of the deactivation still count
+
+    services.user_deactivate(user=agent)
+    assert_error(client.get(ME_URL), 401)
+    services.user_update(user=agent, data={"is_active": True})
+
+    body = assert_error(client.get(ME_URL), 401)
+    assert body["code"] == "user_inactive"
+    assert login(agent.username).status_code == 200
