@@ -111,7 +111,8 @@ class TokenRefreshApi(_TokenApi):
             200: serializers.TokenPairOutputSerializer,
             **_errors(400),
             401: OpenApiResponse(
-                description="Invalid, expired, already used or revoked refresh token, inactive user or changed password."
+                description="Invalid, expired, already used or revoked refresh token, inactive user or changed "
+                "password."
             ),
         },
         auth=[],

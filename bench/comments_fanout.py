@@ -12,7 +12,8 @@
 
 Without ``--url`` the server runs on the database ``<DATABASE_URL name>_comments_bench`` (created and migrated if
 missing, with an active account state for the benchmark's user id) with the environment's REDIS_URL; with ``--url``
-that server's database needs ``tts_common.accounts.account_state_set(user_id=990001, is_active=True)``; extra uvicorn flags go in ``--uvicorn-args``. Targets (2 cores):
+that server's database needs ``tts_common.accounts.account_state_set(user_id=990001, is_active=True)``. Extra uvicorn
+flags go in ``--uvicorn-args``. Targets (2 cores):
 p99 < 100 ms, < 50 KiB per idle connection.
 """
 from __future__ import annotations

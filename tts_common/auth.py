@@ -71,7 +71,7 @@ class JWTAuthentication(JWTStatelessUserAuthentication):
             user = authenticated[0]
             if user.id != SERVICE_USER_ID and not account_accepts_token(user.id, user.issued_at):
                 raise AuthenticationFailed(
-                    "This token's account is inactive or its password has changed.", code="user_inactive"
+                    "This token's account is inactive or its password has changed.", code="token_revoked"
                 )
         return authenticated
 

@@ -6,8 +6,9 @@ from django.db import migrations
 def record_account_states(apps, schema_editor):
     User = apps.get_model("auth_service", "User")
     AccountState = apps.get_model("tts_common", "AccountState")
+    users = User.objects.values_list("pk", "is_active")
     AccountState.objects.bulk_create(
-        [AccountState(user_id=pk, is_active=is_active) for pk, is_active in User.objects.values_list("pk", "is_active")],
+        [AccountState(user_id=pk, is_active=is_active) for pk, is_active in users],
         ignore_conflicts=True,
         batch_size=1000,
     )

@@ -157,7 +157,7 @@ def test_a_deactivated_users_access_token_is_refused_over_http_and_websocket(asg
         assert time.monotonic() - deactivated < 5
 
     refused = requests.get(me, headers=bearer(pair["access_token"]), timeout=TIMEOUT)
-    assert refused.status_code == 401 and refused.json()["code"] == "user_inactive"
+    assert refused.status_code == 401 and refused.json()["code"] == "token_revoked"
     comment = requests.post(
         f"{server.url}/api/comments/", json={"ticket_id": "T-1", "text": "still here"},
         headers=bearer(pair["access_token"]), timeout=TIMEOUT,

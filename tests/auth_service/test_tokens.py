@@ -322,5 +322,5 @@ def test_access_tokens_do_not_come_back_with_a_reactivation(agent):
     services.user_update(user=agent, data={"is_active": True})
 
     body = assert_error(client.get(ME_URL), 401)
-    assert body["code"] == "user_inactive"
+    assert body["code"] == "token_revoked"
     assert login(agent.username).status_code == 200
