@@ -9,13 +9,37 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
-from . import services
+from . import services, tokens
 from .models import Role, System, User, UserSystemRole
+
+
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's login, throttled exactly like ``/token/`` (one shared counter set: guesses here count there)."""
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                self.user_cache = tokens.authenticate_throttled(
+                    username=username, password=password, client_ip=tokens.client_address(self.request)
+                )
+            except tokens.LoginThrottled as exc:
+                raise ValidationError(str(exc), code="throttled") from exc
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 def _adopt(obj: Model, saved: Model) -> None:
@@ -63,6 +87,20 @@ class UserAdmin(DjangoUserAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        # Only a superuser changes a staff or superuser account (its password included): the API's rule too.
+        if obj is not None and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple[str, ...]:
+        # Django's own UserAdmin lets any staff user with the change permission make anyone (themselves included)
+        # superuser; only a superuser grants these.
+        fixed = tuple(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return fixed
+        return (*fixed, "is_staff", "is_superuser", "groups", "user_permissions")
+
     def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
         if change:
             services.user_update(user=obj, data=_changes(form, services.USER_UPDATABLE_FIELDS))
@@ -92,7 +130,7 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Deactivate selected users")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         for user in queryset:
-            services.user_deactivate(user=user)
+            services.user_deactivate(user=user, actor=request.user)
         self.message_user(request, f"Deactivated {len(queryset)} user(s).", messages.SUCCESS)
 
 

@@ -31,6 +31,16 @@ class User(AbstractUser):
         super().clean()
         self.email = self.email.strip().lower()
 
+    # Every way of replacing a password goes through these two (services, forms, createsuperuser): flagged here, the
+    # save ends the user's sessions (auth_service.receivers).
+    def set_password(self, raw_password: str | None) -> None:
+        super().set_password(raw_password)
+        self._password_replaced = True
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        self._password_replaced = True
+
 
 class System(models.Model):
     """A system that roles belong to: TTS, HDTS, AMS, BMS."""

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
-from tts_common.auth import is_admin
+from tts_common.auth import grants_admin, is_admin
 from tts_common.messages import RoleData, SystemRole, UserData
 
 from .models import Role, System, User, UserSystemRole
@@ -50,16 +50,24 @@ def active_role_names(*, user: User) -> dict[str, list[str]]:
     return dict(roles)
 
 
+def holds_admin_role(*, user: User) -> bool:
+    """Whether ``user`` holds an active TTS role with the admin permission (filtered here: SQLite has no JSON
+    containment lookup, and a user holds few roles)."""
+    return any(
+        grants_admin(permissions)
+        for permissions in UserSystemRole.objects.filter(
+            user=user, role__is_active=True, role__system__code=settings.TTS_SYSTEM
+        ).values_list("role__permissions", flat=True)
+    )
+
+
 def token_claims(*, user: User) -> dict[str, Any]:
     """Claims every access token carries, read fresh from the database (so a refresh picks up role changes)."""
-    roles = active_role_names(user=user)
     return {
         "user_id": user.pk,
         "username": user.username,
-        "roles": roles,
-        "is_admin": settings.TTS_ADMIN_ROLE in roles.get(settings.TTS_SYSTEM, [])
-        or user.is_staff
-        or user.is_superuser,
+        "roles": active_role_names(user=user),
+        "is_admin": holds_admin_role(user=user) or user.is_staff or user.is_superuser,
         "is_staff": user.is_staff,
         "is_superuser": user.is_superuser,
     }

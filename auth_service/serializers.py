@@ -88,7 +88,7 @@ class UserCreateInputSerializer(InputSerializer):
 
 
 class UserUpdateInputSerializer(InputSerializer):
-    email = StrictEmailField(required=False, allow_blank=True)
+    email = StrictEmailField(required=False, allow_blank=True, help_text="Administrators only.")
     first_name = StrictCharField(required=False, allow_blank=True, max_length=150)
     last_name = StrictCharField(required=False, allow_blank=True, max_length=150)
     is_active = serializers.BooleanField(required=False, help_text="Administrators only.")

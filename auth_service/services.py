@@ -12,6 +12,7 @@ Lock order is always roles (ascending id) before users (ascending id), so concur
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -22,12 +23,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from tts_common import contracts
-from tts_common.auth import is_admin
+from tts_common.auth import ADMIN_PERMISSION, is_admin
 from tts_common.bus import publish_on_commit
 from tts_common.messages import RoleData, UserData
 
 from . import selectors
 from .models import Role, System, User, UserSystemRole
+
+audit_logger = logging.getLogger("auth_service.audit")
 
 # What callers may change through user_update (the password has its own rules, see there).
 USER_UPDATABLE_FIELDS = frozenset(
@@ -107,13 +110,39 @@ def user_create(
     return locked
 
 
+def _is_superuser(actor: Any) -> bool:
+    return bool(getattr(actor, "is_superuser", False))
+
+
+def check_may_change_user(*, actor: Any, user: User) -> None:
+    """Only a superuser (or its owner) changes a staff or superuser account (its fields, password, active flag or
+    roles): a TTS administrator must not be able to take over the accounts that run Django admin. ``actor=None``: a
+    trusted caller (Django admin, which checks this itself, or the seed)."""
+    if actor is None or actor.id == user.pk:
+        return
+    if (user.is_staff or user.is_superuser) and not _is_superuser(actor):
+        raise PermissionDenied("Only a superuser can change a staff or superuser account.")
+
+
+def _audit_user_change(*, actor: Any, user: User, fields: set[str]) -> None:
+    # The auth service keeps no audit table yet: a change through the API is a structured log line (field names
+    # only: no addresses or passwords in logs).
+    if actor is not None and fields:
+        audit_logger.info(
+            "user changed",
+            extra={"operation": "auth.user_update", "actor_id": actor.id, "user_id": user.pk, "fields": sorted(fields)},
+        )
+
+
 @transaction.atomic
 def user_update(*, user: User, data: dict[str, Any], actor: Any = None) -> User:
     """Apply ``data`` (keys of USER_UPDATABLE_FIELDS, plus ``password``/``current_password``) to ``user``.
 
     ``actor`` is the authenticated caller, or ``None`` for trusted callers (Django admin, seed). Callers who are not
-    admins may not change the account flags, and anyone changing their own password must confirm the current one
-    (a stolen access token alone must not be enough to take the account over).
+    admins may not change the account flags nor an email address (refused before the address is even validated, so
+    the answer cannot tell which addresses are registered); only a superuser may grant staff or superuser status or
+    change a staff or superuser account; anyone changing their own password must confirm the current one (a stolen
+    access token alone must not be enough to take the account over).
     """
     data = dict(data)
     password = data.pop("password", None)
@@ -121,11 +150,17 @@ def user_update(*, user: User, data: dict[str, Any], actor: Any = None) -> User:
     unknown = set(data) - USER_UPDATABLE_FIELDS
     if unknown:
         raise ValueError(f"user_update cannot change {sorted(unknown)}")
-    if actor is not None and not is_admin(actor) and {"is_active", "is_staff", "is_superuser"} & set(data):
-        raise PermissionDenied("Only administrators can change account status.")
+    if actor is not None and not is_admin(actor):
+        if {"is_active", "is_staff", "is_superuser"} & set(data):
+            raise PermissionDenied("Only administrators can change account status.")
+        if "email" in data:
+            raise PermissionDenied("Only administrators can change an email address.")
+    if actor is not None and {"is_staff", "is_superuser"} & set(data) and not _is_superuser(actor):
+        raise PermissionDenied("Only a superuser can grant or revoke staff or superuser status.")
 
     locked = _lock_user(user.pk)
-    before = [getattr(locked, field) for field in _USER_SNAPSHOT_FIELDS]
+    check_may_change_user(actor=actor, user=locked)
+    before = {field: getattr(locked, field) for field in (*_USER_SNAPSHOT_FIELDS, *data)}
     for field, value in data.items():
         setattr(locked, field, value)
     _clean_user(locked, password)
@@ -134,14 +169,17 @@ def user_update(*, user: User, data: dict[str, Any], actor: Any = None) -> User:
             raise ValidationError({"current_password": "Enter your current password to change it."})
         locked.set_password(password)
     locked.save()
-    if [getattr(locked, field) for field in _USER_SNAPSHOT_FIELDS] != before:
+    # A deactivation or a new password ends the user's sessions: see auth_service.receivers.
+    changed = {field for field, value in before.items() if getattr(locked, field) != value}
+    if changed & set(_USER_SNAPSHOT_FIELDS):
         _publish_user(locked)
+    _audit_user_change(actor=actor, user=locked, fields=changed | ({"password"} if password is not None else set()))
     return locked
 
 
-def user_deactivate(*, user: User) -> User:
+def user_deactivate(*, user: User, actor: Any = None) -> User:
     """Users are never deleted (tasks, comments and audit entries keep referring to them): they are deactivated."""
-    return user_update(user=user, data={"is_active": False})
+    return user_update(user=user, data={"is_active": False}, actor=actor)
 
 
 # --- Role assignments -----------------------------------------------------------------------------------------
@@ -157,11 +195,12 @@ def _current_role_ids(user: User) -> set[int]:
 
 
 @transaction.atomic
-def user_role_assign(*, user: User, role: Role) -> tuple[UserSystemRole, bool]:
+def user_role_assign(*, user: User, role: Role, actor: Any = None) -> tuple[UserSystemRole, bool]:
     """Give ``user`` the ``role``; ``(assignment, created)``. Assigning a role the user has changes nothing."""
     # The role lock keeps a concurrent rename/deactivation from publishing snapshots that miss this assignment.
     (locked_role,) = _lock_roles([role.pk])
     locked_user = _lock_user(user.pk)
+    check_may_change_user(actor=actor, user=locked_user)
     existing = UserSystemRole.objects.filter(user=locked_user, role=locked_role).first()
     if existing is not None:
         return existing, False
@@ -175,9 +214,10 @@ def user_role_assign(*, user: User, role: Role) -> tuple[UserSystemRole, bool]:
 
 
 @transaction.atomic
-def user_role_unassign(*, user: User, role: Role) -> bool:
+def user_role_unassign(*, user: User, role: Role, actor: Any = None) -> bool:
     """Take ``role`` from ``user``; ``False`` if the user did not have it."""
     locked_user = _lock_user(user.pk)
+    check_may_change_user(actor=actor, user=locked_user)
     deleted, _ = UserSystemRole.objects.filter(user=locked_user, role=role).delete()
     if deleted:
         _publish_user(locked_user)
@@ -185,10 +225,11 @@ def user_role_unassign(*, user: User, role: Role) -> bool:
 
 
 @transaction.atomic
-def user_roles_replace(*, user: User, roles: Iterable[Role]) -> list[UserSystemRole]:
+def user_roles_replace(*, user: User, roles: Iterable[Role], actor: Any = None) -> list[UserSystemRole]:
     """Make ``roles`` the user's whole role set (kept assignments keep their ``assigned_at``); one message at most."""
     locked_roles = _lock_roles({role.pk for role in roles})
     locked_user = _lock_user(user.pk)
+    check_may_change_user(actor=actor, user=locked_user)
     current = _current_role_ids(locked_user)
     wanted = {role.pk for role in locked_roles}
     try:
@@ -261,8 +302,10 @@ DEMO_SYSTEMS: dict[str, str] = {
     "AMS": "Asset Management System",
     "BMS": "Budget Management System",
 }
+# The demo's administrator role: an administrator by its permissions (tts_common.auth.ADMIN_PERMISSION), not its name.
+DEMO_ADMIN_ROLE = "Admin"
 DEMO_TTS_ROLES: tuple[str, ...] = (
-    settings.TTS_ADMIN_ROLE,
+    DEMO_ADMIN_ROLE,
     "IT Support Agent",
     "Network Engineer",
     "Supervisor",
@@ -271,7 +314,7 @@ DEMO_TTS_ROLES: tuple[str, ...] = (
 )
 _DEMO_PASSWORD = "demo-pass-123"
 DEMO_LOGINS: tuple[DemoLogin, ...] = (
-    DemoLogin("admin", "admin-demo-pass", settings.TTS_ADMIN_ROLE),
+    DemoLogin("admin", "admin-demo-pass", DEMO_ADMIN_ROLE),
     *(DemoLogin(f"agent{n}", _DEMO_PASSWORD, "IT Support Agent") for n in (1, 2, 3)),
     *(DemoLogin(f"agent{n}", _DEMO_PASSWORD, "Network Engineer") for n in (4, 5, 6)),
     DemoLogin("super1", _DEMO_PASSWORD, "Supervisor"),
@@ -300,12 +343,13 @@ def seed_demo_accounts() -> DemoAccounts:
     }
     tts = systems[settings.TTS_SYSTEM]
     roles = {
-        name: Role.objects.filter(system=tts, name=name).first() or role_create(system=tts, name=name)
+        name: Role.objects.filter(system=tts, name=name).first()
+        or role_create(system=tts, name=name, permissions=[ADMIN_PERMISSION] if name == DEMO_ADMIN_ROLE else [])
         for name in DEMO_TTS_ROLES
     }
     users: list[User] = []
     for login in DEMO_LOGINS:
-        is_admin_login = login.role == settings.TTS_ADMIN_ROLE
+        is_admin_login = login.role == DEMO_ADMIN_ROLE
         user = User.objects.filter(username=login.username).first() or user_create(
             username=login.username,
             password=login.password,

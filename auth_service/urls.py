@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("token/", views.TokenObtainApi.as_view(), name="auth-token"),
     path("token/refresh/", views.TokenRefreshApi.as_view(), name="auth-token-refresh"),
+    path("token/logout/", views.TokenLogoutApi.as_view(), name="auth-token-logout"),
     path("api/v1/users/", views.UserListApi.as_view(), name="auth-users"),
     path("api/v1/users/me/", views.UserMeApi.as_view(), name="auth-user-me"),
     path("api/v1/users/<int:user_id>/", views.UserDetailApi.as_view(), name="auth-user-detail"),

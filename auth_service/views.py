@@ -87,15 +87,17 @@ class TokenObtainApi(_TokenApi):
             200: serializers.TokenPairOutputSerializer,
             **_errors(400),
             401: OpenApiResponse(description="Wrong username or password, or an inactive account."),
-            429: OpenApiResponse(description="Too many failed logins for this username or client; see Retry-After."),
+            429: OpenApiResponse(
+                description="This client address is locked out of this account (or of all, after failures over many), "
+                "or the account's back-off after failed logins is running; see Retry-After."
+            ),
         },
         auth=[],
     )
     def post(self, request: Request) -> Response:
         data = _input(serializers.TokenObtainInputSerializer, request)
-        # REMOTE_ADDR: a proxy's X-Forwarded-For is client-controlled unless the proxy is trusted (not configured).
         pair = tokens.obtain_token_pair(
-            username=data["username"], password=data["password"], client_ip=request.META.get("REMOTE_ADDR", "")
+            username=data["username"], password=data["password"], client_ip=tokens.client_address(request)
         )
         return self._render(pair)
 
@@ -108,13 +110,37 @@ class TokenRefreshApi(_TokenApi):
         responses={
             200: serializers.TokenPairOutputSerializer,
             **_errors(400),
-            401: OpenApiResponse(description="Invalid or expired refresh token, inactive user or changed password."),
+            401: OpenApiResponse(
+                description="Invalid, expired, already used or revoked refresh token, inactive user or changed "
+                "password."
+            ),
         },
         auth=[],
+        description="Answers a new pair; the refresh token sent is revoked (use the new one next time).",
     )
     def post(self, request: Request) -> Response:
         data = _input(serializers.TokenRefreshInputSerializer, request)
         return self._render(tokens.refresh_token_pair(refresh_token=data["refresh_token"]))
+
+
+@extend_schema(tags=["auth"])
+class TokenLogoutApi(_TokenApi):
+    @extend_schema(
+        operation_id="token_logout",
+        request=serializers.TokenRefreshInputSerializer,
+        responses={
+            204: OpenApiResponse(description="The refresh token is revoked."),
+            **_errors(400),
+            401: OpenApiResponse(description="Invalid, expired or already revoked refresh token."),
+        },
+        auth=[],
+        description="Ends the session of this refresh token (the token itself is the credential); its access tokens "
+        "run out on their own.",
+    )
+    def post(self, request: Request) -> Response:
+        data = _input(serializers.TokenRefreshInputSerializer, request)
+        tokens.revoke_refresh_token(refresh_token=data["refresh_token"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Users ----------------------------------------------------------------------------------------------------
@@ -157,8 +183,8 @@ class UserDetailApi(ApiErrorsMixin, APIView):
     @extend_schema(
         request=serializers.UserUpdateInputSerializer,
         responses={200: serializers.UserOutputSerializer, **_errors(400, 401, 403, 404)},
-        description="Admins change email, names, is_active and passwords; users change their own email, names and "
-        "password (with current_password).",
+        description="Admins change email, names, is_active and passwords; users change their own names and "
+        "password (with current_password). Only a superuser changes a staff or superuser account.",
     )
     def patch(self, request: Request, user_id: int) -> Response:
         user = _visible_user(request, user_id)
@@ -170,7 +196,7 @@ class UserDetailApi(ApiErrorsMixin, APIView):
         responses={204: OpenApiResponse(description="Deactivated (users are never deleted)."), **_errors(401, 403, 404)}
     )
     def delete(self, request: Request, user_id: int) -> Response:
-        services.user_deactivate(user=_visible_user(request, user_id))
+        services.user_deactivate(user=_visible_user(request, user_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -221,7 +247,7 @@ class UserRolesApi(ApiErrorsMixin, generics.GenericAPIView):
     def post(self, request: Request, user_id: int) -> Response:
         user = _visible_user(request, user_id)
         data = _input(serializers.UserRoleAssignInputSerializer, request)
-        assignment, created = services.user_role_assign(user=user, role=data["role_id"])
+        assignment, created = services.user_role_assign(user=user, role=data["role_id"], actor=request.user)
         return Response(
             self.get_serializer(assignment).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
@@ -234,7 +260,7 @@ class UserRolesApi(ApiErrorsMixin, generics.GenericAPIView):
     def put(self, request: Request, user_id: int) -> Response:
         user = _visible_user(request, user_id)
         data = _input(serializers.UserRolesReplaceInputSerializer, request)
-        services.user_roles_replace(user=user, roles=data["role_ids"])
+        services.user_roles_replace(user=user, roles=data["role_ids"], actor=request.user)
         return Response(serializers.UserOutputSerializer(_visible_user(request, user_id)).data)
 
 
@@ -248,7 +274,7 @@ class UserRoleDetailApi(ApiErrorsMixin, APIView):
     def delete(self, request: Request, user_id: int, role_id: int) -> Response:
         user = get_object_or_404(User, pk=user_id)
         role = get_object_or_404(Role, pk=role_id)
-        if not services.user_role_unassign(user=user, role=role):
+        if not services.user_role_unassign(user=user, role=role, actor=request.user):
             raise exceptions.NotFound("The user does not have this role.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -11,7 +11,9 @@
    and held; memory per connection = server RSS delta / count (needs the server's PID: given, or ours).
 
 Without ``--url`` the server runs on the database ``<DATABASE_URL name>_comments_bench`` (created and migrated if
-missing) with the environment's REDIS_URL; extra uvicorn flags go in ``--uvicorn-args``. Targets (2 cores):
+missing, with an active account state for the benchmark's user id) with the environment's REDIS_URL; with ``--url``
+that server's database needs ``tts_common.accounts.account_state_set(user_id=990001, is_active=True)``. Extra uvicorn
+flags go in ``--uvicorn-args``. Targets (2 cores):
 p99 < 100 ms, < 50 KiB per idle connection.
 
 Only a ticket's participants open its feed: the benchmark's user (an agent, not an admin) is recorded as taking part
@@ -49,6 +51,7 @@ for _secret_name in ("SECRET_KEY", "JWT_SIGNING_KEY"):
 PING = json.dumps({"type": "ping"})
 
 
+# The benchmark's user: no account in the auth service, only the account state every token check requires.
 BENCH_USER_ID, BENCH_USERNAME = 990001, "bench"
 
 
@@ -101,8 +104,12 @@ def start_server(uvicorn_args: list[str]) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "LOG_LEVEL": "WARNING"}
     python = sys.executable
     subprocess.run([python, "scripts/create_database.py"], cwd=REPO, env=env, check=True)
-    subprocess.run([python, "manage.py", "migrate", "messaging_service", "--noinput", "-v", "0"],
-                   cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    for app in ("messaging_service", "tts_common"):
+        subprocess.run([python, "manage.py", "migrate", app, "--noinput", "-v", "0"],
+                       cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run([python, "manage.py", "shell", "-c", "from tts_common.accounts import account_state_set; "
+                    f"account_state_set(user_id={BENCH_USER_ID}, is_active=True)"],
+                   cwd=REPO, env=env, check=True)  # fmt: skip
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -28,7 +28,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
 
 from tts_common import json_input
-from tts_common.auth import WS_CLOSE_UNAUTHENTICATED, close_when_token_expires, token_from_scope, user_from_token
+from tts_common.auth import WS_CLOSE_UNAUTHENTICATED, close_when_token_ends, token_from_scope, user_from_token
 
 from .access import TicketNotVisible, ticket_access
 from .feed import comment_event, fanout, group_name
@@ -72,7 +72,7 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
     group: str | None = None
     # Highest comment id the catch-up delivered: a live "create" at or below it is a duplicate.
     delivered_up_to = 0
-    expiry: asyncio.TimerHandle | None = None
+    expiry: asyncio.Task[None] | None = None
     too_slow = False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -115,7 +115,7 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
         token = token_from_scope(self.scope)
-        user = user_from_token(token) if token else None
+        user = await user_from_token(token) if token else None
         if user is None:
             await self.close(code=WS_CLOSE_UNAUTHENTICATED)
             return
@@ -131,7 +131,7 @@ class CommentFeedConsumer(AsyncWebsocketConsumer):
             return
         self.group = group_name(ticket_id)
         await fanout.join(self.group, self)
-        self.expiry = close_when_token_expires(self, user)
+        self.expiry = close_when_token_ends(self, user)
         if last_id is not None:
             await self._catch_up(ticket_id, last_id)
 

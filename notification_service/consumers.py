@@ -1,7 +1,8 @@
 """WebSocket ``/ws/notifications/``: pushes the caller's new notifications as they are stored.
 
 Events: ``{"type": "notification", "notification": {...}, "unread_count": N}``. The socket is push-only.
-A missing, bad or expired token closes it with 4401, and so does the token expiring while it is open.
+A missing, bad or expired token, or one of a deactivated user, closes it with 4401, and so does the token expiring or
+its user being deactivated while it is open.
 """
 from __future__ import annotations
 
@@ -10,18 +11,18 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from tts_common.auth import WS_CLOSE_UNAUTHENTICATED, close_when_token_expires, token_from_scope, user_from_token
+from tts_common.auth import WS_CLOSE_UNAUTHENTICATED, close_when_token_ends, token_from_scope, user_from_token
 
 from .realtime import group_name
 
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
-    expiry: asyncio.TimerHandle | None = None
+    expiry: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         token = token_from_scope(self.scope)
-        user = user_from_token(token) if token else None
+        user = await user_from_token(token) if token else None
         if user is None:
             # Accept first: a close code only reaches an open socket (a refused handshake is a bare HTTP 403).
             await self.accept()
@@ -31,7 +32,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.group = group_name(user.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        self.expiry = close_when_token_expires(self, user)
+        self.expiry = close_when_token_ends(self, user)
 
     async def disconnect(self, code: int) -> None:
         if self.expiry is not None:

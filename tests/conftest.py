@@ -21,6 +21,7 @@ from kombu.pools import ProducerPool
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tts_common import contracts
+from tts_common.accounts import account_state_set, forget_cached_account_states
 from tts_common.web_server import uvicorn_argv
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -227,11 +228,21 @@ def asgi_server(transactional_db, tmp_path) -> Iterator[Callable[..., ServerProc
 
 
 # --- Callers -------------------------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _fresh_account_states() -> Iterator[None]:
+    # The per-process cache of account states would otherwise outlive the rows of a rolled-back test.
+    forget_cached_account_states()
+    yield
+    forget_cached_account_states()
+
+
 @pytest.fixture
 def make_token() -> Callable[..., str]:
-    """An access token as auth_service issues it, for any user id, roles and admin flag."""
+    """An access token as auth_service issues it, for any user id, roles and admin flag; the user id gets an active
+    account state (as auth_service records for every user), which every token check requires."""
 
     def make(user_id: int = 1, roles: dict[str, list[str]] | None = None, is_admin: bool = False) -> str:
+        account_state_set(user_id=user_id, is_active=True)
         token = AccessToken()
         token["user_id"], token["username"] = user_id, f"user{user_id}"
         token["roles"], token["is_admin"] = roles or {}, is_admin

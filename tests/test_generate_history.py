@@ -13,6 +13,7 @@ from auth_service.models import User
 from messaging_service.models import Comment, TicketParticipant, TicketReplica
 from notification_service.models import InAppNotification
 from tts import history
+from tts_common.models import AccountState
 from workflow_api.models import Assignment, AuditEvent, RoundRobinCursor, StepInstance, Task
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -54,6 +55,8 @@ def test_history_is_consistent_and_reproducible(transactional_db) -> None:
         by_role.setdefault(row["role_id"], []).append(row["n"])
     assert all(max(counts) - min(counts) <= 1 for counts in by_role.values() if len(counts) == history.ROLE_MEMBERS)
     assert RoundRobinCursor.objects.count() == len(history.ROLES)
+    # Every generated login can use its tokens (the state the auth service records for its users).
+    assert set(AccountState.objects.values_list("user_id", flat=True)) >= set(User.objects.values_list("pk", flat=True))
     assert AuditEvent.objects.filter(action="task.created").count() == 600
     # messaging_service's copy lets every holder and the owner read the comments, and only them.
     assert TicketReplica.objects.count() == 600

@@ -32,6 +32,7 @@ from auth_service.selectors import role_snapshot, user_count, user_sync_snapshot
 from messaging_service.models import Comment, TicketParticipant, TicketReplica
 from notification_service.models import InAppNotification
 from tts_common.datasets import dataset_mark
+from tts_common.models import AccountState
 from workflow_api.models import (
     AgentAvailability,
     Assignment,
@@ -201,6 +202,10 @@ def create_staff(*, seed: int) -> Staff:
         )
         members[name] = [u.pk for u in role_users]
         users += role_users
+    # Bulk-created users skip the auth service's save receiver: record their account state as it would.
+    AccountState.objects.bulk_create(
+        [AccountState(user_id=u.pk, is_active=True) for u in [*users, admin]], ignore_conflicts=True
+    )
     for role in roles.values():
         apply_role(role_snapshot(role=role))
     apply_user_snapshots([user_sync_snapshot(user=u) for u in [*users, admin]])

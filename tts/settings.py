@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -275,11 +276,23 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
     "TOKEN_USER_CLASS": "tts_common.auth.TokenUser",
     "UPDATE_LAST_LOGIN": False,
+    # Each refresh answers a new refresh token and revokes the one it used (token_blacklist), so a stolen refresh
+    # token works once at most and logout can revoke a session.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 TTS_SYSTEM = "TTS"
-TTS_ADMIN_ROLE = "Admin"
+# How stale a service's view of an account's active flag may be: a deactivated user's unexpired access token is
+# refused by every service at most this long after the deactivation (tts_common.accounts).
+ACCOUNT_STATE_MAX_AGE_SECONDS = env.float("ACCOUNT_STATE_MAX_AGE_SECONDS", default=30)
+# Login throttling (auth_service.tokens): LIMIT failures lock that (account, client address) pair out for the WINDOW;
+# ADDRESS_LIMIT failures over any accounts lock the address out; from LIMIT failures on an account (from anywhere) on,
+# its attempts are spaced 1, 2, 4, ... up to BACKOFF_MAX seconds apart. The client address is REMOTE_ADDR, or
+# X-Forwarded-For as REST_FRAMEWORK's NUM_PROXIES says.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
+LOGIN_BACKOFF_MAX_SECONDS = env.int("LOGIN_BACKOFF_MAX_SECONDS", default=60)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
@@ -311,9 +324,10 @@ REST_FRAMEWORK = {
         "anon": env.str("THROTTLE_ANON_RATE", default="100/min"),
         "user": env.str("THROTTLE_USER_RATE", default="1000/min"),
     },
-    # Anonymous clients are told apart by REMOTE_ADDR, which the ASGI server sets from X-Forwarded-For of the proxies
-    # it trusts (uvicorn --forwarded-allow-ips). DRF would otherwise read X-Forwarded-For itself, from anyone: a
-    # client could dodge its limit by sending one.
+    # How many trusted proxies sit in front (also read by login throttling, auth_service.tokens.client_address):
+    # 0, clients are told apart by REMOTE_ADDR and X-Forwarded-For is ignored (a client could pick its address with
+    # it); N, by the X-Forwarded-For entry the outermost of N proxies added. Run uvicorn with --no-proxy-headers (as
+    # runall does), or it rewrites REMOTE_ADDR from X-Forwarded-For sent by loopback peers.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {

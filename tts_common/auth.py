@@ -10,12 +10,24 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.models import TokenUser as BaseTokenUser
 from rest_framework_simplejwt.tokens import AccessToken
+
+from .accounts import aaccount_accepts_token, account_accepts_token
+
+# The role permission that makes a TTS role an administrator role. Decided by permission, never by the role's name,
+# so renaming a role cannot grant or take away administration.
+ADMIN_PERMISSION = "admin"
+
+
+def grants_admin(permissions: Any) -> bool:
+    """Whether a role with these ``permissions`` (a role's JSON list) is an administrator role."""
+    return isinstance(permissions, list) and ADMIN_PERMISSION in permissions
 
 
 class TokenUser(BaseTokenUser):
@@ -33,22 +45,48 @@ class TokenUser(BaseTokenUser):
     def is_admin(self) -> bool:
         return bool(self.token.get("is_admin", False))
 
+    @property
+    def issued_at(self) -> int:
+        return int(self.token.get("iat", 0))
+
     def has_role(self, role_name: str, system: str | None = None) -> bool:
         return role_name in self.roles.get(system or settings.TTS_SYSTEM, [])
 
 
+# The user id of the services' own tokens (tts_common.auth_client.service_token): no account, so no account state.
+# The auth service never issues a token for it (user ids start at 1); minting one needs the signing key.
+SERVICE_USER_ID = 0
+
+
 class JWTAuthentication(JWTStatelessUserAuthentication):
-    """Bearer JWT, verified locally; ``request.user`` is a :class:`TokenUser`."""
+    """Bearer JWT, verified locally; ``request.user`` is a :class:`TokenUser`. Refused once its user is deactivated
+    or changes the password (tts_common.accounts: at most ACCOUNT_STATE_MAX_AGE_SECONDS later), though the token has
+    not expired."""
 
     www_authenticate_realm = "tts"
 
+    def authenticate(self, request: Request) -> tuple[TokenUser, Any] | None:
+        authenticated = super().authenticate(request)
+        if authenticated is not None:
+            user = authenticated[0]
+            if user.id != SERVICE_USER_ID and not account_accepts_token(user.id, user.issued_at):
+                raise AuthenticationFailed(
+                    "This token's account is inactive or its password has changed.", code="token_revoked"
+                )
+        return authenticated
 
-def user_from_token(raw_token: str) -> TokenUser | None:
-    """Validate an access token outside DRF (WebSockets); ``None`` if bad or expired."""
+
+async def user_from_token(raw_token: str) -> TokenUser | None:
+    """Validate an access token outside DRF (WebSockets); ``None`` if bad, expired or refused by its account."""
     try:
-        return TokenUser(AccessToken(raw_token))
+        user = TokenUser(AccessToken(raw_token))
     except TokenError:
         return None
+    return user if await _account_accepts(user) else None
+
+
+async def _account_accepts(user: TokenUser) -> bool:
+    return user.id == SERVICE_USER_ID or await aaccount_accepts_token(user.id, user.issued_at)
 
 
 def token_from_scope(scope: dict[str, Any]) -> str | None:
@@ -68,19 +106,28 @@ def token_from_scope(scope: dict[str, Any]) -> str | None:
 WS_CLOSE_UNAUTHENTICATED = 4401
 
 
-def close_when_token_expires(consumer: Any, user: TokenUser) -> asyncio.TimerHandle:
-    """Close ``consumer``'s socket with 4401 when ``user``'s token expires: a socket must not outlive the credential
-    that opened it (the client reconnects with a fresh token). Cancel the handle when the socket closes first."""
+def close_when_token_ends(consumer: Any, user: TokenUser) -> asyncio.Task[None]:
+    """Close ``consumer``'s socket with 4401 when ``user``'s token expires or its account refuses it (deactivated,
+    password changed; looked at every ACCOUNT_STATE_MAX_AGE_SECONDS): a socket must not outlive the credential that
+    opened it (the client reconnects with a fresh token, or is refused). Cancel the task when the socket closes
+    first."""
 
-    def close() -> None:
-        asyncio.ensure_future(consumer.close(code=WS_CLOSE_UNAUTHENTICATED))
+    async def watch() -> None:
+        expires_at = float(user.token["exp"])
+        try:
+            while (remaining := expires_at - time.time()) > 0:
+                await asyncio.sleep(min(remaining, settings.ACCOUNT_STATE_MAX_AGE_SECONDS))
+                if not await _account_accepts(user):
+                    break
+        finally:  # an error looking the account up closes the socket too (fail closed); a cancellation does not
+            if not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                await consumer.close(code=WS_CLOSE_UNAUTHENTICATED)
 
-    delay = max(0.0, float(user.token["exp"]) - time.time())
-    return asyncio.get_running_loop().call_later(delay, close)
+    return asyncio.ensure_future(watch())
 
 
 def is_admin(user: Any) -> bool:
-    """Admins: the TTS admin role in the token, or Django staff/superuser."""
+    """Admins: the token's ``is_admin`` (an active TTS role with the admin permission), or Django staff/superuser."""
     return bool(
         getattr(user, "is_admin", False) or getattr(user, "is_staff", False) or getattr(user, "is_superuser", False)
     )

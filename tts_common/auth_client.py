@@ -19,6 +19,7 @@ from django.core.cache import cache
 from rest_framework_simplejwt.tokens import AccessToken
 
 from . import json_input
+from .auth import SERVICE_USER_ID
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def auth_service_url() -> str:
 def service_token(service: str) -> str:
     """A short-lived admin access token naming the calling service (user id 0 is never a real user)."""
     token = AccessToken()
-    token[settings.SIMPLE_JWT["USER_ID_CLAIM"]] = 0
+    token[settings.SIMPLE_JWT["USER_ID_CLAIM"]] = SERVICE_USER_ID
     token["username"] = f"svc:{service}"
     token["is_admin"] = True
     return str(token)

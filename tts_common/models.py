@@ -34,3 +34,20 @@ class DatasetMarker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.generator} ({self.created_at:%Y-%m-%d %H:%M:%S})"
+
+
+class AccountState(models.Model):
+    """Whether a user account may use its tokens, as every service's token check reads it (tts_common.accounts).
+
+    Access tokens are verified locally and live for minutes; this row is how a deactivation or a password change
+    reaches every service before they expire. The auth service writes it in the same transaction as the user (tts_common.accounts.
+    account_state_set); a token whose user has no row is refused."""
+
+    user_id = models.BigIntegerField(primary_key=True)  # the auth service's user id
+    is_active = models.BooleanField()
+    # Tokens issued (``iat``) before this Unix second are refused: set when the password changes. 0: none.
+    tokens_not_before = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"user {self.user_id}: {'active' if self.is_active else 'inactive'}"

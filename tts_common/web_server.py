@@ -26,10 +26,13 @@ ASGIApp = Any
 
 
 def uvicorn_argv(host: str, port: int, *extra: str) -> list[str]:
-    """The command that serves ``tts.asgi:application`` (every start of the web server uses it)."""
+    """The command that serves ``tts.asgi:application`` (every start of the web server uses it).
+
+    ``--no-proxy-headers``: uvicorn would take ``X-Forwarded-For`` from loopback peers as the client's address; which
+    proxies to believe is the application's ``NUM_PROXIES`` (login and API throttling), and nothing else."""
     return [
         sys.executable, "-m", "uvicorn", "tts.asgi:application", "--host", host, "--port", str(port),
-        "--ws-max-size", str(WEBSOCKET_MAX_MESSAGE_BYTES), *extra,
+        "--ws-max-size", str(WEBSOCKET_MAX_MESSAGE_BYTES), "--no-proxy-headers", *extra,
     ]  # fmt: skip
 
 

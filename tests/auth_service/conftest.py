@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from auth_service import tokens
 from auth_service.models import Role, System, User, UserSystemRole
 from tts_common import bus, contracts
+from tts_common.auth import ADMIN_PERMISSION
 
 from .factories import AssignmentFactory, RoleFactory, SystemFactory
 
@@ -48,7 +49,7 @@ def client_for() -> Callable[[User | None], APIClient]:
 
 @pytest.fixture
 def tts_admin_role(db) -> Role:
-    return RoleFactory(system=SystemFactory(code=settings.TTS_SYSTEM), name=settings.TTS_ADMIN_ROLE)
+    return RoleFactory(system=SystemFactory(code=settings.TTS_SYSTEM), name="Admin", permissions=[ADMIN_PERMISSION])
 
 
 @pytest.fixture

@@ -153,3 +153,62 @@ def test_the_admin_deactivates_instead_of_deleting(admin_site, agent, agent_role
     assert Role.objects.get(pk=agent_role.pk).is_active is False
     assert [m.route for m in sent] == [contracts.ROLE_SYNC] * 2 + [contracts.ROLE_SEND] + [contracts.ROLE_SYNC] * 2
     assert admin_site.get(reverse("admin:auth_service_user_delete", args=[agent.pk])).status_code == 403
+
+
+@pytest.fixture
+def staff_site(client, settings):
+    """Django admin as a staff user (not superuser) allowed to view and change users: Django's own UserAdmin would
+    let it change the superuser's password or make itself superuser."""
+    from django.contrib.auth.models import Permission
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    staff = UserFactory(username="helpdesk-lead", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename__in=["view_user", "change_user"]))
+    client.force_login(staff)
+    return client, staff
+
+
+def test_only_a_superuser_changes_a_superuser_in_the_admin(staff_site):
+    client, _ = staff_site
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+
+    password_form = client.post(
+        reverse("admin:auth_user_password_change", args=[root.pk]),
+        {"password1": "taken-over-123", "password2": "taken-over-123"},
+    )
+    change = client.post(reverse("admin:auth_service_user_change", args=[root.pk]), {"username": "root", "email": "x@y.z"})
+
+    assert password_form.status_code == 403
+    assert change.status_code == 403
+    root.refresh_from_db()
+    assert root.check_password("correct-horse-battery") and root.email == "root@example.com"
+
+
+def test_staff_cannot_make_anyone_superuser_in_the_admin(staff_site, agent):
+    client, staff = staff_site
+
+    page = client.get(reverse("admin:auth_service_user_change", args=[agent.pk]))
+    assert page.status_code == 200
+    assert 'name="is_superuser"' not in page.content.decode() and 'name="is_staff"' not in page.content.decode()
+
+
+def test_a_password_set_in_the_admin_ends_the_users_sessions(admin_site, agent):
+    from rest_framework.test import APIClient
+
+    from auth_service import tokens
+    from tts_common.models import AccountState
+
+    refresh = tokens.token_pair_for_user(user=agent).refresh_token
+
+    response = admin_site.post(
+        reverse("admin:auth_user_password_change", args=[agent.pk]),
+        {"usable_password": "true", "password1": "another-long-pass", "password2": "another-long-pass"},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert AccountState.objects.get(user_id=agent.pk).tokens_not_before > 0
+    answer = APIClient().post(reverse("auth-token-refresh"), {"refresh_token": refresh}, format="json")
+    assert answer.status_code == 401

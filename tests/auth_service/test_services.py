@@ -11,6 +11,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from auth_service import selectors, services, tokens
 from auth_service.models import Role, System, User
 from tts_common import bus
+from tts_common.auth import ADMIN_PERMISSION
 
 from .conftest import row_counts
 from .factories import RoleFactory, SystemFactory, UserFactory
@@ -123,7 +124,7 @@ def test_seed_demo_accounts_is_idempotent_and_returns_the_synced_state(published
 
 
 @pytest.mark.django_db
-def test_every_demo_login_works_with_its_role(settings):
+def test_every_demo_login_works_with_its_role():
     services.seed_demo_accounts()
 
     for login in services.DEMO_LOGINS:
@@ -134,7 +135,8 @@ def test_every_demo_login_works_with_its_role(settings):
     admin = User.objects.get(username="admin")
     assert admin.is_superuser and admin.is_staff and admin.email == "admin@example.com"
     assert User.objects.get(username="coord2").email == "coord2@example.com"
-    assert settings.TTS_ADMIN_ROLE == services.DEMO_LOGINS[0].role
+    assert services.DEMO_LOGINS[0].role == services.DEMO_ADMIN_ROLE
+    assert Role.objects.get(name=services.DEMO_ADMIN_ROLE).permissions == [ADMIN_PERMISSION]
 
 
 @pytest.mark.django_db

@@ -1,6 +1,7 @@
 """POST /token/ and /token/refresh/: shape, claims, expiry, inactive users, throttling, bad input."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from auth_service import services
 from auth_service.models import User
+from tts_common.auth import ADMIN_PERMISSION
 
 from .conftest import assert_error
 from .factories import PASSWORD, AssignmentFactory, RoleFactory, SystemFactory, UserFactory
@@ -20,6 +22,7 @@ pytestmark = pytest.mark.django_db
 
 TOKEN_URL = reverse("auth-token")
 REFRESH_URL = reverse("auth-token-refresh")
+LOGOUT_URL = reverse("auth-token-logout")
 ME_URL = reverse("auth-user-me")
 
 
@@ -64,7 +67,8 @@ def test_admins_are_flagged_in_the_token(tts_admin_role, factory_kwargs, with_ad
 
 
 def test_an_admin_role_of_another_system_is_not_tts_admin():
-    user = AssignmentFactory(role=RoleFactory(system=SystemFactory(code="AMS"), name=settings.TTS_ADMIN_ROLE)).user
+    role = RoleFactory(system=SystemFactory(code="AMS"), name="Admin", permissions=[ADMIN_PERMISSION])
+    user = AssignmentFactory(role=role).user
 
     assert AccessToken(login(user.username).json()["access_token"])["is_admin"] is False
 
@@ -141,8 +145,34 @@ def test_refresh_returns_a_new_access_token_with_current_roles(agent, agent_role
     assert response.status_code == 200, response.json()
     body = response.json()
     assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}
-    assert body["token_type"] == "Bearer" and body["refresh_token"] == pair["refresh_token"]
+    assert body["token_type"] == "Bearer"
     assert AccessToken(body["access_token"])["roles"] == {"TTS": ["IT Support Agent", "Supervisor"]}
+    # Rotated: a new refresh token, ending when the session's first one does.
+    old, new = RefreshToken(pair["refresh_token"], verify=False), RefreshToken(body["refresh_token"])
+    assert new["jti"] != old["jti"] and new["exp"] == old["exp"]
+
+
+def test_a_refresh_token_works_once(agent):
+    refresh = login(agent.username).json()["refresh_token"]
+    assert APIClient().post(REFRESH_URL, {"refresh_token": refresh}, format="json").status_code == 200
+
+    body = assert_error(APIClient().post(REFRESH_URL, {"refresh_token": refresh}, format="json"), 401)
+    assert body["code"] == "token_not_valid"
+
+
+def test_logout_revokes_the_refresh_token(agent):
+    refresh = login(agent.username).json()["refresh_token"]
+
+    assert APIClient().post(LOGOUT_URL, {"refresh_token": refresh}, format="json").status_code == 204
+
+    assert_error(APIClient().post(REFRESH_URL, {"refresh_token": refresh}, format="json"), 401)
+    assert_error(APIClient().post(LOGOUT_URL, {"refresh_token": refresh}, format="json"), 401)
+
+
+@pytest.mark.parametrize("body", [{}, {"refresh_token": 5}, {"refresh_token": "not-a-jwt"}], ids=["none", "int", "bad"])
+def test_logout_needs_a_valid_refresh_token(agent, body):
+    expected = 401 if body.get("refresh_token") == "not-a-jwt" else 400
+    assert_error(APIClient().post(LOGOUT_URL, body, format="json"), expected)
 
 
 def test_refresh_accepts_simplejwts_field_name(agent):
@@ -189,31 +219,50 @@ def test_refresh_with_bad_input_is_400(body):
 
 
 # --- Throttling -------------------------------------------------------------------------------------------------
-def test_repeated_bad_passwords_lock_the_username_out_with_429(settings):
+def test_repeated_bad_passwords_lock_that_address_out_of_the_account_with_429(settings):
     settings.LOGIN_FAILURE_LIMIT = 3
     UserFactory(username="target")
     for _ in range(3):
-        assert_error(login("target", "wrong-guess!"), 401)
+        assert_error(login("target", "wrong-guess!", REMOTE_ADDR="10.0.0.1"), 401)
 
-    # Even the right password is refused while locked out, or guessing could simply go on.
-    response = login("target")
+    # Even the right password is refused there while locked out, or guessing could simply go on.
+    response = login("target", REMOTE_ADDR="10.0.0.1")
 
     body = assert_error(response, 429)
     assert body["code"] == "throttled"
     assert 0 < int(response["Retry-After"]) <= settings.LOGIN_FAILURE_WINDOW_SECONDS
 
 
-def test_the_username_lockout_holds_across_client_addresses(settings):
+def test_failures_from_elsewhere_only_slow_the_account_down(settings):
     settings.LOGIN_FAILURE_LIMIT = 2
     UserFactory(username="target")
     for n in range(2):
-        login("target", "wrong-guess!", REMOTE_ADDR=f"10.0.0.{n}")
+        assert_error(login("target", "wrong-guess!", REMOTE_ADDR=f"10.0.0.{n}"), 401)
 
-    assert_error(login("target", REMOTE_ADDR="10.0.0.99"), 429)
+    # The back-off: the next attempt goes through, the one right after waits its 1 s turn.
+    assert_error(login("target", "wrong-guess!", REMOTE_ADDR="10.0.0.50"), 401)
+    slowed = assert_error(login("target", REMOTE_ADDR="10.0.0.99"), 429)
+    assert slowed["code"] == "throttled"
+
+
+def test_the_back_off_grows_and_is_capped_and_the_owner_gets_in_after_it(settings):
+    settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_BACKOFF_MAX_SECONDS = 1, 2
+    UserFactory(username="target")
+    assert_error(login("target", "wrong-guess!", REMOTE_ADDR="10.0.1.0"), 401)
+    waits = []
+    for n in range(1, 4):
+        assert_error(login("target", "wrong-guess!", REMOTE_ADDR=f"10.0.1.{n}"), 401)  # takes its turn
+        response = login("target", REMOTE_ADDR="10.0.2.1")  # right behind it: must wait
+        assert_error(response, 429)
+        waits.append(int(response["Retry-After"]))
+        time.sleep(waits[-1] + 0.1)
+
+    assert waits == [1, 2, 2]
+    assert login("target", REMOTE_ADDR="10.0.2.1").status_code == 200
 
 
 def test_failures_across_usernames_lock_the_client_address_out(settings):
-    settings.LOGIN_FAILURE_LIMIT = 3
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 3
     UserFactory(username="innocent")
     for n in range(3):
         login(f"guess{n}", "wrong-guess!", REMOTE_ADDR="10.1.1.1")
@@ -222,17 +271,28 @@ def test_failures_across_usernames_lock_the_client_address_out(settings):
     assert login("innocent", REMOTE_ADDR="10.1.1.2").status_code == 200
 
 
-def test_a_successful_login_resets_the_username_counter(settings):
+def test_a_successful_login_resets_its_address_counter(settings):
     settings.LOGIN_FAILURE_LIMIT = 3
     UserFactory(username="typo")
     for _ in range(2):
         login("typo", "wrong-guess!", REMOTE_ADDR="10.0.0.1")
-    assert login("typo", REMOTE_ADDR="10.0.0.2").status_code == 200
+    assert login("typo", REMOTE_ADDR="10.0.0.1").status_code == 200
 
+    # Without the reset, the first of these would lock the address out and the second be a 429.
     for _ in range(2):
-        assert_error(login("typo", "wrong-guess!", REMOTE_ADDR="10.0.0.3"), 401)
+        assert_error(login("typo", "wrong-guess!", REMOTE_ADDR="10.0.0.1"), 401)
 
-    assert login("typo", REMOTE_ADDR="10.0.0.4").status_code == 200
+
+@pytest.mark.parametrize(("num_proxies", "counted_as"), [(0, "10.9.9.9"), (1, "198.51.100.7")])
+def test_x_forwarded_for_names_the_client_only_with_a_trusted_proxy_count(settings, num_proxies, counted_as):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": num_proxies}
+    settings.LOGIN_FAILURE_LIMIT = 2
+    UserFactory(username="target")
+    for spoofed in ("203.0.113.1", "203.0.113.2"):
+        login("target", "wrong-guess!", REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR=f"{spoofed}, 198.51.100.7")
+
+    # Without trusted proxies both guesses came from REMOTE_ADDR; with one, from the address that proxy saw.
+    assert_error(login("target", REMOTE_ADDR=counted_as, HTTP_X_FORWARDED_FOR=counted_as), 429)
 
 
 def test_bad_input_does_not_count_as_a_failed_login(settings):
@@ -249,3 +309,18 @@ def test_users_table_untouched_by_logins(agent):
     login(agent.username, "wrong-guess!")
 
     assert list(User.objects.values_list("pk", "last_login", "sync_version")) == before
+
+
+def test_access_tokens_do_not_come_back_with_a_reactivation(agent):
+    token = login(agent.username).json()["access_token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    time.sleep(1.1)  # tokens issued in the very second of the deactivation still count
+
+    services.user_deactivate(user=agent)
+    assert_error(client.get(ME_URL), 401)
+    services.user_update(user=agent, data={"is_active": True})
+
+    body = assert_error(client.get(ME_URL), 401)
+    assert body["code"] == "token_revoked"
+    assert login(agent.username).status_code == 200

@@ -217,11 +217,33 @@ def test_admin_resets_a_password_without_knowing_it(admin_client, agent):
 
 
 def test_users_edit_their_own_profile(client_for, agent):
-    response = client_for(agent).patch(ME_URL, {"first_name": "Me", "email": "me@corp.test"}, format="json")
+    response = client_for(agent).patch(ME_URL, {"first_name": "Me", "last_name": "Myself"}, format="json")
 
     assert response.status_code == 200, response.json()
     agent.refresh_from_db()
-    assert (agent.first_name, agent.email) == ("Me", "me@corp.test")
+    assert (agent.first_name, agent.last_name) == ("Me", "Myself")
+
+
+def test_users_cannot_change_their_own_email_nor_learn_which_are_taken(client_for, agent, admin_user):
+    client = client_for(agent)
+
+    # The same refusal for someone else's address as for a free one: nothing to enumerate.
+    taken = assert_error(client.patch(ME_URL, {"email": admin_user.email}, format="json"), 403)
+    free = assert_error(client.patch(ME_URL, {"email": "nobody-has-this@corp.test"}, format="json"), 403)
+
+    assert taken == free
+    agent.refresh_from_db()
+    assert agent.email == "agent@example.com"
+
+
+def test_an_admins_change_of_an_email_is_audited(admin_client, admin_user, agent, caplog):
+    with caplog.at_level("INFO", logger="auth_service.audit"):
+        assert admin_client.patch(detail_url(agent.pk), {"email": "new@corp.test"}, format="json").status_code == 200
+
+    [record] = [r for r in caplog.records if r.name == "auth_service.audit"]
+    assert (record.operation, record.actor_id, record.user_id, record.fields) == (
+        "auth.user_update", admin_user.pk, agent.pk, ["email"]
+    )  # fmt: skip
 
 
 def test_users_change_their_password_with_the_current_one(client_for, agent):
@@ -297,3 +319,22 @@ def test_only_admins_deactivate(client_for, admin_client, agent, admin_user):
     assert_error(client_for(None).delete(detail_url(agent.pk)), 401)
     assert_error(admin_client.delete(ME_URL), 405)
     assert User.objects.filter(is_active=True).count() == 2
+
+
+# --- Staff and superuser accounts ---------------------------------------------------------------------------------
+def test_only_a_superuser_changes_staff_and_superuser_accounts(client_for, admin_client, agent_role):
+    staff = UserFactory(username="staffer", is_staff=True)
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+
+    for target in (staff, root):
+        assert_error(admin_client.patch(detail_url(target.pk), {"first_name": "Pwned"}, format="json"), 403)
+        assert_error(admin_client.delete(detail_url(target.pk)), 403)
+        assert_error(
+            admin_client.post(reverse("auth-user-roles", args=[target.pk]), {"role_id": agent_role.pk}, format="json"),
+            403,
+        )
+    superuser = client_for(root)
+    assert superuser.patch(detail_url(staff.pk), {"first_name": "Fine"}, format="json").status_code == 200
+    # Their owners still edit themselves.
+    assert client_for(staff).patch(ME_URL, {"first_name": "Me"}, format="json").status_code == 200
+    assert User.objects.get(pk=root.pk).first_name == "Test"

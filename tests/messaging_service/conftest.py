@@ -19,6 +19,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from messaging_service import services
 from messaging_service.models import Comment, TicketReplica
 from tests.conftest import ServerProcess, _test_database_url
+from tts_common.accounts import account_state_set
+from tts_common.models import AccountState
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ def make_token(user_id: int, username: str, *, is_admin: bool = False, lifetime:
     token["username"] = username
     token["roles"] = {"TTS": ["Admin"] if is_admin else ["IT Support Agent"]}
     token["is_admin"] = is_admin
+    account_state_set(user_id=user_id, is_active=True)  # as auth_service records for its users
     return str(token)
 
 
@@ -47,19 +50,22 @@ def caller(user_id: int, username: str, *, is_admin: bool = False) -> Caller:
     return Caller(user_id, username, make_token(user_id, username, is_admin=is_admin))
 
 
+ALICE, BOB, ADMIN = 101, 102, 1
+
+
 @pytest.fixture
 def alice() -> Caller:
-    return caller(101, "alice")
+    return caller(ALICE, "alice")
 
 
 @pytest.fixture
 def bob() -> Caller:
-    return caller(102, "bob")
+    return caller(BOB, "bob")
 
 
 @pytest.fixture
 def admin() -> Caller:
-    return caller(1, "admin", is_admin=True)
+    return caller(ADMIN, "admin", is_admin=True)
 
 
 @pytest.fixture
@@ -133,8 +139,13 @@ def web_pair(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[t
     """Two web processes shared by a module's tests (starting one costs seconds); tests use their own ticket ids.
     The comments they wrote are removed at the end, as they are outside any test's transaction."""
     logs = tmp_path_factory.mktemp("web_pair")
+    callers = (ALICE, BOB, ADMIN)
+    with django_db_blocker.unblock():  # committed, for the servers: the tests' own rows are in their transactions
+        for user_id in callers:
+            account_state_set(user_id=user_id, is_active=True)
     with running_server(logs / "web1.log") as web1, running_server(logs / "web2.log") as web2:
         yield web1, web2
     with django_db_blocker.unblock():
         Comment.objects.all().delete()
         TicketReplica.objects.all().delete()
+        AccountState.objects.filter(user_id__in=callers).delete()

@@ -20,11 +20,13 @@ from notification_service.services.inapp import NotificationDraft
 from tests.conftest import free_port
 from tests.stubs import json_http_server
 from tts_common import auth_client, contracts
+from tts_common.accounts import account_state_set
 
 NOTIFICATION_QUEUES = (*contracts.SERVICE_QUEUES["notification_service"], *contracts.SERVICE_QUEUES["notification_email"])
 
 
 def make_token(user_id: int, *, is_admin: bool = False) -> str:
+    account_state_set(user_id=user_id, is_active=True)  # as auth_service records for its users
     token = AccessToken()
     token["user_id"] = user_id
     token["username"] = f"user{user_id}"

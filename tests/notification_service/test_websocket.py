@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import outside_celery_app
 from tts_common import contracts
+from tts_common.accounts import account_state_set
 
 from .conftest import make_token
 
@@ -41,7 +42,8 @@ def expired_token() -> str:
 
 def test_missing_bad_and_expired_tokens_are_refused_with_4401(asgi_server):
     server = asgi_server()
-    refresh = str(RefreshToken.for_user(type("U", (), {"id": 21, "pk": 21})()))
+    refresh = RefreshToken()
+    refresh["user_id"] = 21
 
     async def run() -> list[int]:
         return [
@@ -57,6 +59,7 @@ def test_missing_bad_and_expired_tokens_are_refused_with_4401(asgi_server):
 
 def test_the_socket_closes_with_4401_when_its_token_expires(asgi_server):
     server = asgi_server()
+    account_state_set(user_id=21, is_active=True)  # as auth_service records for its users
     token = AccessToken()
     token["user_id"] = 21
     token.set_exp(lifetime=timedelta(seconds=4))
@@ -88,10 +91,12 @@ def test_new_notifications_are_pushed_to_their_users_only(asgi_server, notificat
             queue=contracts.INAPP_NOTIFICATION.queue,
         )  # fmt: skip
 
+    alice_token, bob_token = make_token(21), make_token(22)
+
     async def run() -> tuple[list[dict], list[dict], dict]:
         async with (
-            connect(ws_url(server, f"?token={make_token(21)}")) as alice,
-            connect(ws_url(server), additional_headers={"Authorization": f"Bearer {make_token(22)}"}) as bob,
+            connect(ws_url(server, f"?token={alice_token}")) as alice,
+            connect(ws_url(server), additional_headers={"Authorization": f"Bearer {bob_token}"}) as bob,
         ):
             publish(21, "first for alice")
             publish(22, "for bob")

@@ -54,7 +54,7 @@ def test_anonymous_clients_get_100_requests_a_minute(asgi_server: Callable[[], A
 
 
 def test_a_client_cannot_pick_its_address_with_x_forwarded_for(rf: RequestFactory) -> None:
-    """Which proxies to believe is the ASGI server's call (uvicorn --forwarded-allow-ips); DRF takes the address."""
+    """Unless NUM_PROXIES says proxies are trusted, the address is REMOTE_ADDR (uvicorn runs --no-proxy-headers)."""
     request = rf.get("/", REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR="10.0.0.1")
     assert AnonRateThrottle().get_ident(request) == "203.0.113.7"
 

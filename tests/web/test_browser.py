@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
 from tests.conftest import wait_for
@@ -374,7 +375,8 @@ def test_sessions_refresh_expire_and_errors_read_plainly(stack: Stack, browser: 
     expect(page.locator("#task-title")).to_have_text(ticket["title"])
 
     # An access token about to expire is refreshed (POST /token/refresh/) before the page uses it.
-    before = page.evaluate("JSON.parse(sessionStorage.getItem('tts.session')).access")
+    before, used_refresh = page.evaluate("[JSON.parse(sessionStorage.getItem('tts.session')).access,"
+                                         " JSON.parse(sessionStorage.getItem('tts.session')).refresh]")  # fmt: skip
     page.evaluate(
         "() => { const s = JSON.parse(sessionStorage.getItem('tts.session'));"
         " s.exp = Date.now() / 1000 + 5; sessionStorage.setItem('tts.session', JSON.stringify(s)); }"
@@ -385,6 +387,10 @@ def test_sessions_refresh_expire_and_errors_read_plainly(stack: Stack, browser: 
     expect(page.locator("#task-title")).to_have_text(ticket["title"])
     after = page.evaluate("JSON.parse(sessionStorage.getItem('tts.session'))")
     assert after["access"] != before and after["exp"] > page.evaluate("Date.now() / 1000") + 60
+    # The refresh token was rotated: the page keeps the new one, the one it used is spent.
+    assert after["refresh"] != used_refresh
+    spent = requests.post(f"{stack.url}/token/refresh/", json={"refresh_token": used_refresh}, timeout=10)
+    assert spent.status_code == 401
 
     # A forbidden action (the task was transferred away meanwhile) reads as the API's plain message.
     colleague = next(name for name in ("agent1", "agent2", "agent3") if name != agent)
@@ -413,6 +419,20 @@ def test_sessions_refresh_expire_and_errors_read_plainly(stack: Stack, browser: 
     page.wait_for_url("**/app/login/?reason=expired**")
     expect(page.locator("#login-message")).to_have_text("Your session has expired. Please sign in again.")
     browser.screenshot(page, "15-session-expired")
+
+
+def test_sign_out_revokes_the_session(stack: Stack, browser: Browser) -> None:
+    page = browser.new_page()
+    browser.login(page, "agent4")
+    refresh = page.evaluate("JSON.parse(sessionStorage.getItem('tts.session')).refresh")
+
+    page.click("#logout")
+
+    page.wait_for_url("**/app/login/?reason=signedout")
+    assert page.evaluate("sessionStorage.getItem('tts.session')") is None
+    # A copy of the refresh token taken before signing out is worthless.
+    copied = requests.post(f"{stack.url}/token/refresh/", json={"refresh_token": refresh}, timeout=10)
+    assert copied.status_code == 401
 
 
 def test_small_screens(stack: Stack, browser: Browser) -> None:

@@ -144,6 +144,9 @@ def access_token(user_id: int, username: str, *, is_admin: bool = False, roles: 
     """A signed access token with the claims the auth service issues (DESIGN §5)."""
     from rest_framework_simplejwt.tokens import AccessToken
 
+    from tts_common.accounts import account_state_set
+
+    account_state_set(user_id=user_id, is_active=True)  # as auth_service records for its users
     token = AccessToken()
     token["user_id"], token["username"], token["is_admin"] = user_id, username, is_admin
     token["roles"] = {"TTS": roles or []}

@@ -15,6 +15,7 @@ from tests.workflow_api.factories import api_client, ingested_task, role_with_us
 from tests.workflow_api.test_actions_api import Published as BasePublished
 from tests.workflow_api.test_actions_api import inapp, statuses
 from tts_common import contracts
+from tts_common.auth import ADMIN_PERMISSION
 from workflow_api.models import AuditEvent, ExternalAction, Task
 from workflow_api.services import external, integrations
 from workflow_api.services.assignment import release_user_tasks
@@ -54,7 +55,7 @@ def run_checks(published, django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def admin_user():
-    _, [admin] = role_with_users(1, system=django_settings.TTS_SYSTEM, name=django_settings.TTS_ADMIN_ROLE)
+    _, [admin] = role_with_users(1, system=django_settings.TTS_SYSTEM, permissions=[ADMIN_PERMISSION])
     return admin
 
 

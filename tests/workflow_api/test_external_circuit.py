@@ -13,6 +13,7 @@ from tests.stubs import AmsStub, json_http_server
 from tests.workflow_api.factories import api_client, deployed_workflow, ingested_task, role_with_users
 from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
 from tts_common import contracts
+from tts_common.auth import ADMIN_PERMISSION
 from workflow_api.models import ExternalAction, IntegrationHealth, Task
 
 TASKS = 7
@@ -52,7 +53,7 @@ def test_ams_timeouts_open_the_circuit_and_tasks_flow_again_after_recovery(
         "DEAD_LETTER_DRAIN_INTERVAL_SECONDS": "3600",
     }.items():
         monkeypatch.setenv(name, value)
-    _, [admin] = role_with_users(1, system=settings.TTS_SYSTEM, name=settings.TTS_ADMIN_ROLE)
+    _, [admin] = role_with_users(1, system=settings.TTS_SYSTEM, permissions=[ADMIN_PERMISSION])
     coordinator_role, _ = role_with_users(1, name="Coordinator")
     agent_role, _ = role_with_users(2, name="Agent")
     workflow = deployed_workflow(

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from tests.workflow_api.factories import RoleFactory, UserRoleFactory, deployed_workflow, role_with_users
 from tts_common import contracts, signing
+from tts_common.auth import ADMIN_PERMISSION
 from workflow_api.models import Assignment, AuditEvent, StepInstance, Task, UnroutedTicket, Workflow
 from workflow_api.services.ingestion import (
     IncomingTicket,
@@ -51,7 +52,7 @@ def published(monkeypatch) -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.fixture
 def admin() -> int:
-    role = RoleFactory(system="TTS", name="Admin")
+    role = RoleFactory(system="TTS", name="Admin", permissions=[ADMIN_PERMISSION])
     return UserRoleFactory(role=role).user_id
 
 

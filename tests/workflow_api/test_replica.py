@@ -10,8 +10,10 @@ from django.utils import timezone
 from tests.conftest import outside_celery_app, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
 from tts_common import contracts
+from tts_common.auth import ADMIN_PERMISSION
 from tts_common.messages import RoleData, UserData
 from workflow_api.models import Assignment, RoleReplica, Task, UserReplica, UserRole
+from workflow_api.services import notify
 from workflow_api.services.ingestion import IncomingTicket, ingest_tickets
 from workflow_api.services.replica import apply_role, apply_user_snapshots
 
@@ -111,3 +113,23 @@ def test_role_and_user_sync_messages_through_the_queues(celery_worker):
     from workflow_api.models import IntegrationError
 
     wait_for(lambda: IntegrationError.objects.filter(source=contracts.ROLE_SEND.queue, category="validation").exists(), timeout=10)
+
+
+@pytest.mark.django_db
+def test_admins_hold_an_active_tts_role_with_the_admin_permission_whatever_its_name():
+    _, [renamed_admin] = role_with_users(1, name="Operators", permissions=[ADMIN_PERMISSION])
+    role_with_users(1, name="Admin")  # the old name, without the permission
+    role_with_users(1, system="AMS", permissions=[ADMIN_PERMISSION])
+    role_with_users(1, is_active=False, permissions=[ADMIN_PERMISSION])
+
+    assert notify.admin_user_ids() == [renamed_admin.user_id]
+
+
+def test_a_role_permission_change_reaches_the_replica_and_decides_admins(db):
+    apply_role(role(900, 1, name="Admin"))
+    apply_user_snapshots([user(901, 1, [900])])
+    assert notify.admin_user_ids() == []
+
+    apply_role({**role(900, 2, name="Admin"), "permissions": [ADMIN_PERMISSION]})
+
+    assert notify.admin_user_ids() == [901]

@@ -25,7 +25,7 @@ from tests.workflow_api.factories import (
 from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
 from tests.workflow_api.test_actions_api import Published
 from tts_common import contracts
-from tts_common.auth import TokenUser
+from tts_common.auth import ADMIN_PERMISSION, TokenUser
 from workflow_api.models import Assignment, AuditEvent, StepInstance, Task
 from workflow_api.services import actions
 from workflow_api.services.sla import ScanResult, sla_scan
@@ -164,7 +164,7 @@ def test_a_batch_publishes_each_kind_of_notification_in_one_call(setup, django_c
 
 def test_breach_with_nobody_to_escalate_to_keeps_the_task_and_tells_the_admins(setup, scan, published):
     workflow, _ = setup
-    admin_role, [admin] = role_with_users(1, name=settings.TTS_ADMIN_ROLE, system=settings.TTS_SYSTEM)
+    admin_role, [admin] = role_with_users(1, permissions=[ADMIN_PERMISSION], system=settings.TTS_SYSTEM)
     workflow.escalation_role = RoleFactory(name="Nobody here")
     workflow.save()
     task = task_at("T-1", 2)

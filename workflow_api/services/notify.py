@@ -10,8 +10,9 @@ from typing import Any
 from django.conf import settings
 
 from tts_common import bus, contracts
+from tts_common.auth import grants_admin
 from tts_common.messages import AssignmentNotification, InAppNotification, TaskParticipants
-from workflow_api.models import Assignment, Task, UserReplica
+from workflow_api.models import Assignment, RoleReplica, Task, UserReplica
 from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
 
 
@@ -88,14 +89,17 @@ def inapp_messages(
 
 
 def admin_user_ids() -> list[int]:
-    """Active replica users holding the TTS admin role (DESIGN §5)."""
-    return list(
-        UserReplica.objects.filter(
-            is_active=True,
-            roles__role__system=settings.TTS_SYSTEM,
-            roles__role__name=settings.TTS_ADMIN_ROLE,
-            roles__role__is_active=True,
+    """Active replica users holding an active TTS role with the admin permission (DESIGN §5). Roles are few, so
+    their permissions are checked here (SQLite has no JSON containment lookup)."""
+    admin_roles = [
+        role_id
+        for role_id, permissions in RoleReplica.objects.filter(system=settings.TTS_SYSTEM, is_active=True).values_list(
+            "role_id", "permissions"
         )
+        if grants_admin(permissions)
+    ]
+    return list(
+        UserReplica.objects.filter(is_active=True, roles__role_id__in=admin_roles)
         .order_by("user_id")
         .values_list("user_id", flat=True)
         .distinct()

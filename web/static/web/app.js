@@ -484,8 +484,20 @@
         if (a.dataset.nav.split(" ").indexOf(page) >= 0) { a.classList.add("is-active"); a.setAttribute("aria-current", "page"); }
       });
       $("logout").addEventListener("click", function () {
-        session.clear();
-        location.replace(LOGIN_URL + "?reason=signedout");
+        // Revoke the refresh token server-side first: clearing the tab alone would leave it usable by whoever
+        // copied it. Sign out locally whatever the answer (an already revoked token is refused with 401).
+        clearTimeout(refreshTimer);
+        var s = session.get();
+        var revoked = s && s.refresh ? fetch("/token/logout/", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "application/json" },
+          body: JSON.stringify({ refresh_token: s.refresh }),
+          keepalive: true,
+        }).catch(function () {}) : Promise.resolve();
+        revoked.then(function () {
+          session.clear();
+          location.replace(LOGIN_URL + "?reason=signedout");
+        });
       });
       scheduleRefresh();
       bell.init();
