@@ -12,6 +12,7 @@ import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from messaging_service.models import TicketReplica
 from tests.conftest import ServerProcess
 from tts_common.json_input import MAX_DEPTH
 from tts_common.web_server import WEBSOCKET_MAX_MESSAGE_BYTES
@@ -40,8 +41,9 @@ def assert_json_error(response: requests.Response, status: int, code: str) -> di
 
 def assert_still_serving(server: ServerProcess) -> None:
     assert requests.get(f"{server.url}/health/live", timeout=TIMEOUT).status_code == 200
-    login = requests.post(f"{server.url}/token/", json={"username": "nobody", "password": "x"}, timeout=TIMEOUT)
-    assert_json_error(login, 401, login.json()["code"])
+    # A JSON view that parses a body, without counting as a failed login (which would lock the address out).
+    refresh = requests.post(f"{server.url}/token/refresh/", json={"refresh_token": "not-a-token"}, timeout=TIMEOUT)
+    assert_json_error(refresh, 401, refresh.json()["code"])
 
 
 # --- JSON bodies ---------------------------------------------------------------------------------------------------
@@ -77,11 +79,14 @@ def test_deeply_nested_json_is_a_400_on_an_authenticated_endpoint(asgi_server, m
 # --- WebSockets ------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def feed(make_token) -> Callable[..., ClientConnection]:
-    """``feed(server, origin=None)``: an admin's comment feed of a fresh ticket (admins see every ticket)."""
+    """``feed(server, origin=None)``: an admin's comment feed of a fresh ticket (admins see every ticket that
+    messaging_service has a copy of)."""
     token = make_token(user_id=1, is_admin=True)
 
     def open_feed(server: ServerProcess, origin: str | None = None) -> ClientConnection:
-        url = server.url.replace("http://", "ws://") + f"/ws/comments/T-{uuid.uuid4().hex[:12]}/?token={token}"
+        ticket_id = f"T-{uuid.uuid4().hex[:12]}"
+        TicketReplica.objects.create(ticket_id=ticket_id, task_id=uuid.uuid4())
+        url = server.url.replace("http://", "ws://") + f"/ws/comments/{ticket_id}/?token={token}"
         return connect(url, origin=origin, open_timeout=TIMEOUT, max_size=None)  # type: ignore[arg-type]
 
     return open_feed

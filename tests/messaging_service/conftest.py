@@ -42,11 +42,11 @@ def make_token(user_id: int, username: str, *, is_admin: bool = False, lifetime:
     token["username"] = username
     token["roles"] = {"TTS": ["Admin"] if is_admin else ["IT Support Agent"]}
     token["is_admin"] = is_admin
-    account_state_set(user_id=user_id, is_active=True)  # as auth_service records for its users
     return str(token)
 
 
 def caller(user_id: int, username: str, *, is_admin: bool = False) -> Caller:
+    account_state_set(user_id=user_id, is_active=True)  # as auth_service records for its users
     return Caller(user_id, username, make_token(user_id, username, is_admin=is_admin))
 
 
