@@ -305,6 +305,7 @@ class TaskDetailSerializer(TaskSerializer):
             "pauses", "sla_next_warning_at", "sla_next_warning_percent",
             "external_action", "external_attempt", "external_requested_at", "external_requested_by",
             "external_requested_by_username", "external_reference", "external_reason", "external_error",
+            "csat_rating", "csat_feedback",
         ]  # fmt: skip
 
 
