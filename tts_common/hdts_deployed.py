@@ -77,7 +77,7 @@ def neither_form_reason(ticket: dict[str, Any], design_errors: list[str]) -> str
     )  # fmt: skip
 
 
-def _date(value: Any, field: str) -> date | None:
+def _date(field: str, value: Any) -> date | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str):

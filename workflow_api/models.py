@@ -154,7 +154,8 @@ class Workflow(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=100)
-    sub_category = models.CharField(max_length=100)
+    # Blank: tickets without a sub-category (the deployed HDTS's null, matched as empty).
+    sub_category = models.CharField(max_length=100, blank=True)
     department = models.CharField(max_length=100, blank=True)  # blank = any department
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     coordinator_role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+")
