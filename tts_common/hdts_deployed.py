@@ -77,6 +77,16 @@ def neither_form_reason(ticket: dict[str, Any], design_errors: list[str]) -> str
     )  # fmt: skip
 
 
+def message_ticket_id(kwargs: dict[str, Any]) -> Any:
+    """The ticket a ticket or status message (as kwargs, either form) is about: its ``ticket_id`` or
+    ``ticket_number``; ``None`` if it names none."""
+    for key in ("ticket_data", "status_data"):
+        payload = kwargs.get(key)
+        if isinstance(payload, dict):
+            return payload.get(DESIGN_KEY, payload.get(DEPLOYED_KEY))
+    return None
+
+
 def _date(field: str, value: Any) -> date | None:
     if value in (None, ""):
         return None
