@@ -4,20 +4,25 @@ statuses as ``tts.tasks.receive_hdts_ticket_status`` on the same queue; a real w
 tasks. What we tell it back (owner, statuses in its values) lands on the queue its worker consumes."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import datetime
+from itertools import count
+from threading import Lock
 from typing import Any
 
 import pytest
 import requests
 from django.conf import settings
+from django.utils import timezone
 from kombu import Connection
 
-from tests.conftest import outside_celery_app, queue_depth, wait_for
+from tests.conftest import outside_celery_app, queue_depth, run_concurrently, wait_for
 from tests.workflow_api.factories import access_token, deployed_workflow, role_with_users
 from tts_common import contracts
 from workflow_api.models import AuditEvent, IntegrationError, PendingHdtsStatus, StepInstance, Task, TaskPause
+from workflow_api.services import hdts_status, ingestion
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -326,7 +331,28 @@ def test_a_status_queue_one_of_our_workers_reads_is_refused_at_startup(queue):
 
 
 def _env() -> dict[str, str]:
-    import os
-
     return {**os.environ, "DJANGO_SETTINGS_MODULE": "tts.settings", "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
 
+
+
+def test_a_status_racing_its_ticket_is_never_lost(workflows):
+    """The status and its ticket processed at the same moment by two workers: whichever commits first, the task
+    ends cancelled and no status is left behind (the routing lock orders them)."""
+    for round_ in range(15):
+        number = f"TX2026120450{round_:04d}"
+        turn, turn_lock = count(), Lock()
+
+        def race(number: str = number, turn: Any = turn, turn_lock: Any = turn_lock) -> str:
+            with turn_lock:
+                mine = next(turn)
+            if mine == 0:
+                hdts_status.apply_statuses([hdts_status.parse_status({"ticket_number": number, "status": "Withdrawn"})])
+            else:
+                ingestion.ingest_tickets(
+                    [ingestion.parse_ticket(hdts_ticket(number), received_at=timezone.now())], return_tasks=False
+                )
+            return number
+
+        assert len(run_concurrently(race, 2)) == 2
+        assert Task.objects.get(external_ticket_id=number).status == Task.Status.CANCELLED
+        assert not PendingHdtsStatus.objects.exists()
