@@ -7,10 +7,9 @@ from typing import Any
 from uuid import UUID
 
 from celery import current_app, shared_task
-from django.conf import settings
 from django.utils import timezone
 
-from tts_common import contracts, signing
+from tts_common import contracts
 from tts_common.messages import RoleData, UserData
 from tts_common.worker import BatchConsumer, PermanentError, QueueConsumer
 from workflow_api.services import external, hdts_status, ingestion, replica
@@ -73,15 +72,9 @@ class ReceiveHdtsTicketStatusConsumer(IntegrationErrorsMixin, BatchConsumer[Hdts
 
     def decode(self, kwargs: dict[str, Any]) -> HdtsStatus:
         try:
-            status = hdts_status.parse_status(kwargs.get("status_data"))
+            return hdts_status.parse_status(kwargs.get("status_data"), kwargs.get("signature"), kwargs.get("signed_at"))
         except hdts_status.InvalidStatus as exc:
             raise PermanentError(str(exc)) from exc
-        if settings.HDTS_SIGNING_SECRET:  # as for tickets: only signed statuses while signing is on
-            try:
-                signing.verify(settings.HDTS_SIGNING_SECRET, kwargs.get("signature"), kwargs.get("signed_at"), status.payload)
-            except signing.SignatureError as exc:
-                raise PermanentError(f"signature: {exc}") from exc
-        return status
 
     def process(self, items: Sequence[HdtsStatus]) -> None:
         hdts_status.apply_statuses(items)

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from tts_common import hdts_deployed
+from tts_common import hdts_deployed, signing
 from workflow_api.models import ExternalAction, PendingHdtsStatus, StepInstance, Task, TaskPause
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
@@ -56,10 +57,17 @@ class HdtsStatus:
         return self.payload.get("feedback") or ""
 
 
-def parse_status(payload: Any) -> HdtsStatus:
+def parse_status(payload: Any, signature: str | None = None, signed_at: str | int | None = None) -> HdtsStatus:
+    """Check a status message's payload and, when ``HDTS_SIGNING_SECRET`` is set, its signature (as for tickets:
+    over the payload as received; the deployed HDTS does not sign, so with signing on its statuses are refused)."""
     errors = hdts_deployed.status_errors(payload)
     if errors:
         raise InvalidStatus("validation: " + "; ".join(errors))
+    if settings.HDTS_SIGNING_SECRET:
+        try:
+            signing.verify(settings.HDTS_SIGNING_SECRET, signature, signed_at, payload)
+        except signing.SignatureError as exc:
+            raise InvalidStatus(f"signature: {exc}") from exc
     return HdtsStatus(ticket_id=payload["ticket_number"], status=payload["status"], payload=payload)
 
 
