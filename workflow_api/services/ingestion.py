@@ -108,7 +108,18 @@ def parse_ticket(
 
     No signature age limit here: a replayed message is harmless, ticket_id idempotency neutralises it.
     """
-    received = ticket_data
+    checked = checked_ticket(ticket_data)
+    if settings.HDTS_SIGNING_SECRET:
+        try:
+            signing.verify(settings.HDTS_SIGNING_SECRET, signature, signed_at, ticket_data)
+        except signing.SignatureError as exc:
+            raise InvalidTicket("signature", str(exc)) from exc
+    return IncomingTicket(ticket_id=checked["ticket_id"], data=checked, received_at=received_at)
+
+
+def checked_ticket(ticket_data: Any) -> dict[str, Any]:
+    """The ticket in DESIGN §3's form, checked (:func:`check_ticket`): a ticket of the deployed HDTS mapped first
+    (:mod:`tts_common.hdts_deployed`), one in DESIGN's form as it is."""
     deployed = hdts_deployed.is_deployed_form(ticket_data)
     if deployed:
         try:
@@ -116,12 +127,7 @@ def parse_ticket(
         except hdts_deployed.DeployedTicketError as exc:
             raise InvalidTicket("validation", str(exc)) from exc
     check_ticket(ticket_data, deployed=deployed)
-    if settings.HDTS_SIGNING_SECRET:
-        try:
-            signing.verify(settings.HDTS_SIGNING_SECRET, signature, signed_at, received)
-        except signing.SignatureError as exc:
-            raise InvalidTicket("signature", str(exc)) from exc
-    return IncomingTicket(ticket_id=ticket_data["ticket_id"], data=ticket_data, received_at=received_at)
+    return ticket_data
 
 
 # --- Matching ------------------------------------------------------------------------------------------------
