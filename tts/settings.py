@@ -392,6 +392,13 @@ NOTIFICATION_MINUTE_SECONDS = env.float("NOTIFICATION_MINUTE_SECONDS", default=6
 HDTS_SIGNING_SECRET = _optional_secret("HDTS_SIGNING_SECRET")
 # HDTS priority -> internal priority, merged over the default map of DESIGN §3, e.g. {"low": "low"}.
 HDTS_PRIORITY_MAP = env.json("HDTS_PRIORITY_MAP", default={})
+# The queue the deployed HDTS's worker consumes (its celery.sh: ticket_tasks2, ...): its tickets' statuses in its own
+# values and their owners are sent there (contracts.HDTS_STATUS_OF). Unset: nothing is sent to the deployed HDTS. A
+# queue one of our workers consumes is refused at startup (that worker would take the messages).
+try:
+    HDTS_STATUS_QUEUE = contracts.hdts_status_queue(env.str("HDTS_STATUS_QUEUE", default="").strip())
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
 
 # --- i18n, static ---------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -61,26 +61,30 @@ class AckLedger:
             logger.warning("could not settle messages: the broker channel is closed", exc_info=True)
 
 
-def batch_consumers(app: Any) -> dict[str, BatchConsumer[Any]]:
-    """Each queue that a batch consumer reads (DESIGN §2's routes), with its consumer."""
-    return {
-        route.queue: task
-        for route in contracts.ROUTES
-        if isinstance(task := app.tasks.get(route.task), BatchConsumer)
-    }
+def batch_consumers(app: Any) -> dict[str, list[BatchConsumer[Any]]]:
+    """Each queue that batch consumers read (DESIGN §2's routes), with its consumers in the order of the routes: a
+    queue may carry several tasks (TICKET_TASKS_PRODUCTION: tickets and HDTS's ticket statuses), each message going
+    to the consumer its task names."""
+    consumers: dict[str, list[BatchConsumer[Any]]] = {}
+    for route in contracts.ROUTES:
+        if isinstance(task := app.tasks.get(route.task), BatchConsumer):
+            consumers.setdefault(route.queue, []).append(task)
+    return consumers
 
 
 class BatchQueues(bootsteps.ConsumerStep):
     """Takes the worker's batch queues away from Celery's task consumer (before it starts) and consumes them on a
     channel of their own, restarted with each broker connection. Each message goes, undecoded, to the buffer of the
-    batch consumer its ``task`` header names; a message naming another task goes to its queue's consumer marked
-    undecodable, which dead-letters it with the reason (Celery's consumer would drop it)."""
+    batch consumer its ``task`` header names; a message naming no task of its queue goes to the queue's first
+    consumer marked undecodable, which dead-letters it with the reason (Celery's consumer would drop it)."""
 
     def __init__(self, c: Any, **kwargs: Any) -> None:
         super().__init__(c, **kwargs)
         queues = c.app.amqp.queues
-        self.by_queue = {name: task for name, task in batch_consumers(c.app).items() if name in queues.consume_from}
-        self.by_name = {task.name: task for task in self.by_queue.values()}
+        consumed = {name: tasks for name, tasks in batch_consumers(c.app).items() if name in queues.consume_from}
+        self.by_queue = {name: tasks[0] for name, tasks in consumed.items()}
+        # (queue, task name) -> consumer: a task is legitimate only on the queue its route names.
+        self.by_name = {(name, task.name): task for name, tasks in consumed.items() for task in tasks}
         self.queues = [queues.consume_from[name] for name in self.by_queue]
         queues.deselect(list(self.by_queue))
 
@@ -90,7 +94,7 @@ class BatchQueues(bootsteps.ConsumerStep):
         channel = c.connection.channel()
         channel.basic_qos(0, c.prefetch_multiplier * max(1, c.pool.num_processes or 1), False)
         ledger = AckLedger(channel, c.connection_errors + c.channel_errors)
-        for task in self.by_name.values():
+        for task in set(self.by_name.values()):
             task.attach(c.pool, c.timer, ledger)
         self.consumers = [
             Consumer(channel, queues=[queue], on_message=partial(self._on_message, ledger, queue.name))
@@ -108,7 +112,7 @@ class BatchQueues(bootsteps.ConsumerStep):
     def _on_message(self, ledger: AckLedger, queue: str, message: Message) -> None:
         ledger.delivered(message.delivery_tag)
         name, payload = task_name(message)
-        task = self.by_name.get(name)
+        task = self.by_name.get((queue, name))
         refused = None
         if task is None:
             task = self.by_queue[queue]

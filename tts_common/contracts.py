@@ -20,11 +20,22 @@ class Route:
 
 
 RECEIVE_TICKET = Route("tickets.tasks.receive_ticket", "TICKET_TASKS_PRODUCTION")
+# The deployed HDTS (mrccdrc27/MAP-SYSTEM, hdts/helpdesk/core/tasks.py) tells us on the ticket queue when one of its
+# tickets is Closed or Withdrawn on its side, ``args=[{ticket_number, status, csat_rating?, feedback?,
+# date_completed?}]``: a second legitimate task of TICKET_TASKS_PRODUCTION, routed by its task name.
+RECEIVE_HDTS_TICKET_STATUS = Route("tts.tasks.receive_hdts_ticket_status", RECEIVE_TICKET.queue)
 ROLE_SEND = Route("workflow.role.send", "role_send-default")
 ROLE_SYNC = Route("workflow.role.sync", "tts.role.sync")
 ASSIGNMENT_NOTIFICATION = Route("task.send_assignment_notification", "notification-queue-default")
 INAPP_NOTIFICATION = Route("notifications.create_inapp", "inapp-notification-queue")
 TICKET_STATUS = Route("send_ticket_status", "ticket_status-default")
+# workflow_api -> the deployed HDTS, on the queue its worker consumes (settings.HDTS_STATUS_QUEUE; unset: not sent),
+# never one of ours (ALL_CONSUMED_QUEUES): that HDTS runs these two tasks by name, whatever queue brings them.
+# ``send_ticket_status`` (the name TICKET_STATUS uses too: HDTS's own task of that name) with args
+# ``[ticket_number, hdts_status]``, its status values (HDTS_STATUS_OF below); ``update_ticket_owner`` with args
+# ``[ticket_number, owner_id]`` when the engine gives a ticket its owner (the coordinator).
+HDTS_TICKET_STATUS_TASK = TICKET_STATUS.task
+HDTS_TICKET_OWNER_TASK = "update_ticket_owner"
 # Internal to notification_service: email runs on its own queue so slow SMTP never delays in-app storage.
 NOTIFICATION_EMAIL = Route("notifications.send_email", "notification-email")
 # Scheduled (celery beat): queues again email deliveries whose message was lost, for the email workers.
@@ -49,6 +60,7 @@ TICKET_PARTICIPANTS = Route("messaging.ticket_participants.sync", "messaging-tic
 
 ROUTES: tuple[Route, ...] = (
     RECEIVE_TICKET,
+    RECEIVE_HDTS_TICKET_STATUS,
     ROLE_SEND,
     ROLE_SYNC,
     ASSIGNMENT_NOTIFICATION,
@@ -83,6 +95,34 @@ SERVICE_QUEUES: dict[str, tuple[str, ...]] = {
     "messaging_service": (TICKET_PARTICIPANTS.queue,),
 }
 ALL_CONSUMED_QUEUES: tuple[str, ...] = tuple(q for qs in SERVICE_QUEUES.values() for q in qs)
+
+
+# Task status (internal) -> the deployed HDTS's ticket status (its STATUS_CHOICES: New, Open, In Progress, On Hold,
+# Pending, Resolved, Rejected, Withdrawn, Closed). ``completed`` is Resolved: only HDTS closes a ticket (its
+# requester, or its 72-hour auto-close), and tells us with ``receive_hdts_ticket_status``. Statuses missing here
+# (``cancelled``: HDTS withdrew the ticket itself) are not sent back.
+HDTS_STATUS_OF: dict[str, str] = {
+    "pending": "Open",
+    "in_progress": "In Progress",
+    "awaiting_external": "In Progress",
+    "pending_external_approval": "On Hold",
+    "on_hold": "On Hold",
+    "completed": "Resolved",
+    "rejected": "Rejected",
+}
+
+
+def hdts_status_queue(name: str | None) -> str | None:
+    """The configured queue for messages to the deployed HDTS (``None``/blank: none are sent); raises ``ValueError``
+    for a queue one of our own workers consumes, which would take HDTS's messages for itself."""
+    if not name:
+        return None
+    if name in ALL_CONSUMED_QUEUES or name == TICKET_DLQ:
+        raise ValueError(
+            f"HDTS_STATUS_QUEUE={name!r} is a queue of ours (a TTS worker consumes it); name the queue the deployed "
+            "HDTS worker consumes (e.g. ticket_tasks2)"
+        )
+    return name
 
 
 def declared_queue(name: str) -> Queue:

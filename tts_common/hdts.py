@@ -112,12 +112,33 @@ def parse_date_time(value: str) -> datetime:
     return datetime.fromisoformat(value.upper().replace("Z", "+00:00")).astimezone(UTC)
 
 
+def _deployed_schema() -> dict[str, Any]:
+    """The schema a ticket of the deployed HDTS is checked against once mapped (tts_common.hdts_deployed): DESIGN
+    §3's, except that its sub-category may be empty (HDTS leaves it null outside IT Support) and its attachments are
+    files in HDTS's storage, named by their path there rather than by a URL."""
+    properties = dict(TICKET_SCHEMA["properties"])
+    properties["sub_category"] = {"type": "string", "maxLength": NAME_MAX_LENGTH}
+    properties["attachments"] = {
+        "type": ["array", "null"],
+        "items": {
+            "type": "object",
+            "required": ["filename", "file_path"],
+            "properties": {"filename": _name, "file_path": {"type": "string", "minLength": 1, "maxLength": 1024}},
+        },
+    }
+    return {**TICKET_SCHEMA, "$id": "https://tts.example/schemas/hdts-deployed-ticket.json", "properties": properties}
+
+
+DEPLOYED_TICKET_SCHEMA = _deployed_schema()
+
 Draft7Validator.check_schema(TICKET_SCHEMA)
+Draft7Validator.check_schema(DEPLOYED_TICKET_SCHEMA)
 # Compiled once: validation is on the hot path of intake (thousands of tickets per second).
 _VALIDATOR = Draft7Validator(TICKET_SCHEMA, format_checker=FORMAT_CHECKER)
+_DEPLOYED_VALIDATOR = Draft7Validator(DEPLOYED_TICKET_SCHEMA, format_checker=FORMAT_CHECKER)
 
 
-def _compile_fast_check() -> Callable[[Any], bool] | None:
+def _compile_fast_check(schema: dict[str, Any]) -> Callable[[Any], bool] | None:
     """A yes/no check of the same schema compiled to Python by fastjsonschema (~5 µs a ticket against jsonschema's
     ~110 µs), with the same three format checks. It only decides *valid*: a ticket it rejects is validated again
     by jsonschema, which alone words the errors (and has the last word). tests/tts_common check that both agree."""
@@ -126,7 +147,7 @@ def _compile_fast_check() -> Callable[[Any], bool] | None:
     except ImportError:  # an environment without it validates with jsonschema alone
         return None
     validate = fastjsonschema.compile(
-        TICKET_SCHEMA, formats={"email": _is_email, "uri": _is_uri, "date-time": _is_date_time}
+        schema, formats={"email": _is_email, "uri": _is_uri, "date-time": _is_date_time}
     )
 
     def check(ticket: Any) -> bool:
@@ -139,7 +160,8 @@ def _compile_fast_check() -> Callable[[Any], bool] | None:
     return check
 
 
-_FAST_CHECK = _compile_fast_check()
+_FAST_CHECK = _compile_fast_check(TICKET_SCHEMA)
+_DEPLOYED_FAST_CHECK = _compile_fast_check(DEPLOYED_TICKET_SCHEMA)
 
 _FORMAT_MESSAGES = {
     "email": "Enter a valid email address.",
@@ -195,11 +217,13 @@ def _unstorable_text(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from _unstorable_text(item, f"{path}.{index}" if path else str(index))
 
 
-def ticket_field_errors(ticket: Any) -> dict[str, list[str]]:
-    """Validation errors by field (the shape of a 400 response's ``errors``); empty when the ticket is valid."""
+def ticket_field_errors(ticket: Any, *, deployed: bool = False) -> dict[str, list[str]]:
+    """Validation errors by field (the shape of a 400 response's ``errors``); empty when the ticket is valid.
+    ``deployed``: a ticket of the deployed HDTS, mapped onto DESIGN §3 (:data:`DEPLOYED_TICKET_SCHEMA`)."""
     errors: dict[str, list[str]] = {}
-    if _FAST_CHECK is None or not _FAST_CHECK(ticket):
-        for error in sorted(_VALIDATOR.iter_errors(ticket), key=lambda e: list(map(str, e.absolute_path))):
+    fast_check, validator = (_DEPLOYED_FAST_CHECK, _DEPLOYED_VALIDATOR) if deployed else (_FAST_CHECK, _VALIDATOR)
+    if fast_check is None or not fast_check(ticket):
+        for error in sorted(validator.iter_errors(ticket), key=lambda e: list(map(str, e.absolute_path))):
             errors.setdefault(_field(error), []).append(_message(error))
     for field, message in _unstorable_text(ticket):
         errors.setdefault(field, []).append(message)

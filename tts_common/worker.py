@@ -189,6 +189,11 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
 
         return refuse
 
+    def message_kwargs(self, args: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The message as keyword arguments. A consumer whose producers also pass positional arguments names them
+        here; by default these are ignored, as they always were."""
+        return kwargs
+
     def decode(self, kwargs: dict[str, Any]) -> Item:
         """Validate one message; raise :class:`PermanentError` if it can never succeed."""
         raise NotImplementedError
@@ -212,6 +217,8 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
                 try:
                     if getattr(request, "undecodable", None):
                         raise PermanentError(request.undecodable)
+                    # From here on (decode, retry, dead letter) the message is its kwargs alone.
+                    request.kwargs, request.args = self.message_kwargs(request.args, request.kwargs), ()
                     decoded.append((request, self.decode(request.kwargs)))
                 except Exception as exc:  # an undecodable message is never retried
                     requeue += self._settle(request, exc, permanent=True)

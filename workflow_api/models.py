@@ -154,7 +154,8 @@ class Workflow(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=100)
-    sub_category = models.CharField(max_length=100)
+    # Blank: tickets without a sub-category (the deployed HDTS's null, matched as empty).
+    sub_category = models.CharField(max_length=100, blank=True)
     department = models.CharField(max_length=100, blank=True)  # blank = any department
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     coordinator_role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+")
@@ -264,6 +265,8 @@ class Task(models.Model):
         PENDING_EXTERNAL_APPROVAL = "pending_external_approval"
         COMPLETED = "completed"
         REJECTED = "rejected"
+        # HDTS withdrew the ticket (its requester did): terminal, like completed and rejected.
+        CANCELLED = "cancelled"
 
     OPEN_STATUSES = (
         Status.PENDING, Status.IN_PROGRESS, Status.ON_HOLD, Status.AWAITING_EXTERNAL, Status.PENDING_EXTERNAL_APPROVAL
@@ -319,6 +322,9 @@ class Task(models.Model):
     external_reason = models.TextField(blank=True, default="", db_default="")
     # Why it could not decide (pending external approval).
     external_error = models.TextField(blank=True, default="", db_default="")
+    # The requester's satisfaction rating (1-5) and feedback, sent by HDTS when it closed the ticket.
+    csat_rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    csat_feedback = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     class Meta:
         indexes = [
@@ -376,6 +382,9 @@ class StepInstance(models.Model):
         APPROVED = "approved"
         REJECTED = "rejected"
         ESCALATED = "escalated"
+        # Ended because HDTS closed (``closed``) or withdrew (``cancelled``) the ticket on its side.
+        CLOSED = "closed"
+        CANCELLED = "cancelled"
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="step_instances")
     step = models.ForeignKey(WorkflowStep, on_delete=models.PROTECT, related_name="+")
@@ -496,6 +505,19 @@ class UnroutedTicket(models.Model):
 
     def __str__(self) -> str:
         return self.ticket_id
+
+
+class PendingHdtsStatus(models.Model):
+    """A Closed/Withdrawn status the deployed HDTS sent for a ticket that has no task yet (the status overtook its
+    ticket, or the ticket is unrouted): applied when the ticket becomes a task. One per ticket: the latest received."""
+
+    ticket_id = models.CharField(max_length=255, primary_key=True)
+    status = models.CharField(max_length=16)
+    payload = models.JSONField()  # the status message's payload as received (csat_rating, feedback, ...)
+    received_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.status}"
 
 
 class IntegrationError(models.Model):

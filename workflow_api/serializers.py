@@ -118,7 +118,11 @@ class WorkflowInputSerializer(PatchableSerializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(allow_blank=True, default="")
     category = serializers.CharField(max_length=100)
-    sub_category = serializers.CharField(max_length=100)
+    sub_category = serializers.CharField(
+        max_length=100,
+        allow_blank=True,
+        help_text="Blank matches tickets without one (the deployed HDTS sends none outside IT Support).",
+    )
     department = serializers.CharField(
         max_length=100, allow_blank=True, default="", help_text="Blank matches tickets of any department."
     )
@@ -305,6 +309,7 @@ class TaskDetailSerializer(TaskSerializer):
             "pauses", "sla_next_warning_at", "sla_next_warning_percent",
             "external_action", "external_attempt", "external_requested_at", "external_requested_by",
             "external_requested_by_username", "external_reference", "external_reason", "external_error",
+            "csat_rating", "csat_feedback",
         ]  # fmt: skip
 
 

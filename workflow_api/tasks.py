@@ -12,7 +12,8 @@ from django.utils import timezone
 from tts_common import contracts
 from tts_common.messages import RoleData, UserData
 from tts_common.worker import BatchConsumer, PermanentError, QueueConsumer
-from workflow_api.services import external, ingestion, replica
+from workflow_api.services import external, hdts_status, ingestion, replica
+from workflow_api.services.hdts_status import HdtsStatus
 from workflow_api.services.ingestion import IncomingTicket
 from workflow_api.services.integration_errors import record_integration_error
 
@@ -27,11 +28,24 @@ class IntegrationErrorsMixin:
         record_integration_error(source=source, kwargs=kwargs, reason=reason, retries=retries)
 
 
+def first_argument_as(key: str, args: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The deployed HDTS passes its payload as the first positional argument (``task.delay(payload)``); DESIGN §2
+    as a keyword. Either way the consumer, its retries and its dead letters then see ``kwargs[key]``."""
+    if args and key not in kwargs:
+        return {key: args[0], **kwargs}
+    return kwargs
+
+
 class ReceiveTicketConsumer(IntegrationErrorsMixin, BatchConsumer[IncomingTicket]):
-    """``tickets.tasks.receive_ticket``: HDTS tickets become tasks, a batch at a time."""
+    """``tickets.tasks.receive_ticket``: HDTS tickets become tasks, a batch at a time. Accepts DESIGN §3's form
+    (``kwargs={"ticket_data": ...}``) and the deployed HDTS's (``args=[ticket]``, its own field names:
+    :mod:`tts_common.hdts_deployed`)."""
 
     name = contracts.RECEIVE_TICKET.task
     dead_letter_source = contracts.RECEIVE_TICKET.queue
+
+    def message_kwargs(self, args: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        return first_argument_as("ticket_data", args, kwargs)
 
     def decode(self, kwargs: dict[str, Any]) -> IncomingTicket:
         try:
@@ -43,6 +57,27 @@ class ReceiveTicketConsumer(IntegrationErrorsMixin, BatchConsumer[IncomingTicket
 
     def process(self, items: Sequence[IncomingTicket]) -> None:
         ingestion.ingest_tickets(items, return_tasks=False)
+
+
+class ReceiveHdtsTicketStatusConsumer(IntegrationErrorsMixin, BatchConsumer[HdtsStatus]):
+    """``tts.tasks.receive_hdts_ticket_status``: the deployed HDTS closed or withdrew a ticket on its side. On the
+    ticket queue, whose messages are consumed in batches (routed here by task name); such messages are rare."""
+
+    name = contracts.RECEIVE_HDTS_TICKET_STATUS.task
+    dead_letter_source = contracts.RECEIVE_HDTS_TICKET_STATUS.queue
+    flush_every = 50
+
+    def message_kwargs(self, args: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        return first_argument_as("status_data", args, kwargs)
+
+    def decode(self, kwargs: dict[str, Any]) -> HdtsStatus:
+        try:
+            return hdts_status.parse_status(kwargs.get("status_data"), kwargs.get("signature"), kwargs.get("signed_at"))
+        except hdts_status.InvalidStatus as exc:
+            raise PermanentError(str(exc)) from exc
+
+    def process(self, items: Sequence[HdtsStatus]) -> None:
+        hdts_status.apply_statuses(items)
 
 
 def _fields(payload: Any, name: str, types: dict[str, type | tuple[type, ...]]) -> None:
@@ -111,4 +146,5 @@ class RoleSyncConsumer(IntegrationErrorsMixin, BatchConsumer[UserData]):
 
 
 receive_ticket = current_app.register_task(ReceiveTicketConsumer())
+receive_hdts_ticket_status = current_app.register_task(ReceiveHdtsTicketStatusConsumer())
 role_sync = current_app.register_task(RoleSyncConsumer())

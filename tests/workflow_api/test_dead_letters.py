@@ -137,6 +137,31 @@ def test_reprocess_with_a_corrected_ticket(letters, broker):
     assert again.status_code == 409
 
 
+def test_a_deployed_hdts_ticket_is_named_checked_as_intake_does_and_republished_as_it_is(broker):
+    """The deployed HDTS's ticket (tts_common.hdts_deployed): the letter and the error name its ticket_number; a
+    correction in HDTS's own form is checked mapped (its errors in HDTS's field names) and sent as HDTS sent it."""
+    deployed = {
+        "ticket_number": "TX20261204000001", "subject": "Projector", "category": "Asset Check Out",
+        "sub_category": None, "priority": "Critical", "employee_email": "not-an-email", "attachments": [],
+    }  # fmt: skip
+    give_up({"ticket_data": deployed}, "validation: employee.email: Enter a valid email address.")
+    wait_for(lambda: queue_depth(broker, contracts.TICKET_DLQ) == 1, timeout=10)
+    assert dead_letters_drain() == 1
+    letter = DeadLetter.objects.get()
+    assert letter.ticket_id == "TX20261204000001"
+    assert IntegrationError.objects.get().ticket_id == "TX20261204000001"
+    admin = api_client(is_admin=True)
+    response = admin.post(f"/dead-letters/{letter.pk}/reprocess/", {}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"]["ticket"][1] == "employee.email: Enter a valid email address."
+    corrected = {**deployed, "employee_email": "ana@example.com"}
+    response = admin.post(f"/dead-letters/{letter.pk}/reprocess/", {"ticket": corrected}, format="json")
+    assert response.status_code == 200, response.content
+    [message] = drain_queue(broker, contracts.RECEIVE_TICKET.queue)
+    assert message["ticket_data"] == corrected
+    assert AuditEvent.objects.get(action="dead_letter.reprocessed").data["republished_ticket_id"] == "TX20261204000001"
+
+
 @pytest.mark.parametrize(
     ("body", "errors"),
     [

@@ -78,6 +78,19 @@ def test_an_invalid_ticket_would_be_dead_lettered_with_the_reason_intake_gives()
     assert results[0].dead_letter_reason == "validation: title: This field is required."
 
 
+def test_a_deployed_hdts_ticket_is_simulated_as_intake_maps_it():
+    workflow, _ = two_step_setup()
+    deployed = {
+        "ticket_number": "TX20261204123456", "subject": "VPN down", "category": "IT Support", "sub_category": "Network",
+        "priority": "Critical", "submit_date": "2026-11-30T17:00:00+08:00", "employee_email": "ana@example.com",
+    }  # fmt: skip
+    [result, bad] = _simulate(deployed, {**deployed, "ticket_number": "TX2", "subject": ""})
+    assert (result.outcome, result.ticket_id, result.workflow["workflow_id"]) == (Outcome.TASK, "TX20261204123456", workflow.pk)
+    assert result.priority == {"hdts": "urgent", "internal": "urgent"}
+    assert result.sla_deadline == datetime(2026, 11, 30, 9, tzinfo=UTC) + workflow.sla_urgent
+    assert (bad.outcome, bad.dead_letter_reason) == (Outcome.DEAD_LETTER, "validation: subject: This field may not be blank.")
+
+
 def test_unrouted_and_department_refinement_are_explained():
     coordinators, _ = role_with_users(1)
     agents, _ = role_with_users(1)

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from tts_common import hdts
+from tts_common import hdts, hdts_deployed
 from workflow_api.models import RoundRobinCursor, Task, UnroutedTicket, UserReplica, Workflow
 from workflow_api.services.assignment import Decision, pick, pick_inputs
 from workflow_api.services.deadlines import task_deadline
@@ -24,7 +24,7 @@ from workflow_api.services.ingestion import (
     IncomingTicket,
     InvalidTicket,
     Route,
-    check_ticket,
+    checked_ticket,
     match_workflows,
     pick_keys,
 )
@@ -59,7 +59,7 @@ class Simulation:
 
 
 def _ticket_id(ticket: Any) -> str | None:
-    value = ticket.get("ticket_id") if isinstance(ticket, dict) else None
+    value = hdts_deployed.message_ticket_id({"ticket_data": ticket})
     return value if isinstance(value, str) else None
 
 
@@ -133,7 +133,7 @@ def simulate_tickets(tickets: Sequence[Any], *, now: datetime) -> list[Simulatio
         result = Simulation(index=index, ticket_id=_ticket_id(data), outcome=Outcome.TASK)
         results.append(result)
         try:
-            check_ticket(data)
+            data = checked_ticket(data)
         except InvalidTicket as exc:
             result.outcome, result.dead_letter_reason = Outcome.DEAD_LETTER, str(exc)
             result.explanation.append(f"Invalid ticket: it would be dead-lettered ({exc}).")

@@ -26,7 +26,7 @@ from django.utils.dateparse import parse_datetime
 from kombu.message import Message
 from rest_framework.exceptions import NotFound, ValidationError
 
-from tts_common import bus, contracts, hdts, signing, text
+from tts_common import bus, contracts, hdts, hdts_deployed, signing, text
 from tts_common.api import Conflict
 from tts_common.auth import TokenUser
 from workflow_api.models import DeadLetter, IntegrationError
@@ -104,13 +104,9 @@ def _parse(message: Message) -> DeadLetter:
     for field in ("reason", "source_queue", "task_name", "raw"):
         setattr(letter, field, text.storable(getattr(letter, field))[: DeadLetter._meta.get_field(field).max_length])
     letter.kwargs = text.storable(letter.kwargs)
-    letter.ticket_id = _ticket_id(letter.kwargs.get("ticket_data"))
+    ticket_id = hdts_deployed.message_ticket_id(letter.kwargs)
+    letter.ticket_id = str(ticket_id)[:255] if isinstance(ticket_id, str | int) else ""
     return letter
-
-
-def _ticket_id(ticket_data: Any) -> str:
-    ticket_id = ticket_data.get("ticket_id") if isinstance(ticket_data, dict) else None
-    return str(ticket_id)[:255] if isinstance(ticket_id, str | int) else ""
 
 
 @transaction.atomic
@@ -195,6 +191,23 @@ def _resolve(
     )
 
 
+def _ticket_errors(ticket_data: Any) -> tuple[dict[str, list[str]], str]:
+    """(field errors, ticket id) of a ticket about to be republished, in either form (tts_common.hdts_deployed)."""
+    deployed = hdts_deployed.is_deployed_form(ticket_data)
+    if deployed:
+        try:
+            ticket_data = hdts_deployed.to_design(ticket_data)
+        except hdts_deployed.DeployedTicketError as exc:
+            field, _, message = str(exc).partition(": ")
+            return {field: [message]}, ""
+    errors = hdts.ticket_field_errors(ticket_data, deployed=deployed)
+    rename = hdts_deployed.source_field if deployed else str
+    errors = {rename(field): messages for field, messages in errors.items()}
+    if not errors and len(ticket_data["ticket_id"]) > TICKET_ID_MAX_LENGTH:
+        errors = {rename("ticket_id"): [f"Ensure this field has no more than {TICKET_ID_MAX_LENGTH} characters."]}
+    return errors, "" if errors else ticket_data["ticket_id"]
+
+
 @transaction.atomic
 def dead_letter_reprocess(
     *, dead_letter_id: int, actor: TokenUser | None, ticket: Any = None, note: str = ""
@@ -211,14 +224,18 @@ def dead_letter_reprocess(
     letter = _lock_pending(dead_letter_id)
     corrected = ticket is not None
     ticket_data = ticket if corrected else letter.kwargs.get("ticket_data")
-    errors = hdts.ticket_field_errors(ticket_data)
-    if not errors and len(ticket_data["ticket_id"]) > TICKET_ID_MAX_LENGTH:
-        errors = {"ticket_id": [f"Ensure this field has no more than {TICKET_ID_MAX_LENGTH} characters."]}
+    # A ticket of the deployed HDTS is checked as intake checks it (mapped) and republished as it is.
+    errors, ticket_id = _ticket_errors(ticket_data)
     if errors and corrected:
         raise ValidationError({"ticket": errors})
     if errors:
         raise ValidationError(
-            {"ticket": ["The dead-lettered ticket is invalid; send a corrected ticket.", *hdts.validate_ticket(ticket_data)]}
+            {
+                "ticket": [
+                    "The dead-lettered ticket is invalid; send a corrected ticket.",
+                    *(f"{field}: {message}" for field, messages in errors.items() for message in messages),
+                ]
+            }
         )
     kwargs: dict[str, Any] = {"ticket_data": ticket_data}
     if settings.HDTS_SIGNING_SECRET:
@@ -231,7 +248,7 @@ def dead_letter_reprocess(
         note=note,
         now=timezone.now(),
         corrected=corrected,
-        republished_ticket_id=ticket_data["ticket_id"],
+        republished_ticket_id=ticket_id,
     )
     bus.publish(contracts.RECEIVE_TICKET, **kwargs)
     return letter

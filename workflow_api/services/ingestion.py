@@ -20,7 +20,7 @@ from django.db import connection, models, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from tts_common import hdts, signing
+from tts_common import hdts, hdts_deployed, signing
 from workflow_api.models import (
     Assignment,
     AssignmentDecision,
@@ -32,7 +32,7 @@ from workflow_api.models import (
     Workflow,
     WorkflowStep,
 )
-from workflow_api.services import notify
+from workflow_api.services import hdts_status, notify
 from workflow_api.services.assignment import (
     OWNER,
     Decision,
@@ -44,6 +44,7 @@ from workflow_api.services.assignment import (
 )
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.deadlines import first_warning, task_deadline
+from workflow_api.services.intake_lock import routing_lock
 from workflow_api.services.publisher import publish_batch_on_commit
 from workflow_api.services.steps import open_step_instances, step_due_at
 
@@ -51,10 +52,6 @@ logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=models.Model)
 
-# Ingestion holds this advisory lock shared and routing of unrouted tickets (at deploy) exclusive, so a ticket
-# matched against the workflows of just before a deploy is stored as unrouted *before* the deploy looks for
-# unrouted tickets, and one matched just after sees the deployed workflow: none falls between the two.
-ROUTING_LOCK_KEY = 0x7454_5301
 TICKET_ID_MAX_LENGTH = Task._meta.get_field("external_ticket_id").max_length
 
 
@@ -85,13 +82,19 @@ class IncomingTicket:
         return hdts.parse_date_time(value) if value else self.received_at
 
 
-def check_ticket(ticket_data: Any) -> None:
-    """Raise :class:`InvalidTicket` (category ``validation``) unless the ticket fits the HDTS schema and the store."""
-    errors = hdts.validate_ticket(ticket_data)
+def check_ticket(ticket_data: Any, *, deployed: bool = False) -> None:
+    """Raise :class:`InvalidTicket` (category ``validation``) unless the ticket fits the HDTS schema and the store.
+    ``deployed``: a ticket of the deployed HDTS mapped onto DESIGN §3 (its errors name HDTS's own fields)."""
+    errors = hdts.ticket_field_errors(ticket_data, deployed=deployed)
     if errors:
-        raise InvalidTicket("validation", "; ".join(errors))
+        rename = hdts_deployed.source_field if deployed else str
+        messages = [f"{rename(field)}: {message}" for field, field_messages in errors.items() for message in field_messages]
+        if hdts_deployed.matches_neither(ticket_data):
+            raise InvalidTicket("validation", hdts_deployed.neither_form_reason(ticket_data, messages))
+        raise InvalidTicket("validation", "; ".join(messages))
     if len(ticket_data["ticket_id"]) > TICKET_ID_MAX_LENGTH:
-        raise InvalidTicket("validation", f"ticket_id: Ensure this field has no more than {TICKET_ID_MAX_LENGTH} characters.")
+        field = "ticket_number" if deployed else "ticket_id"
+        raise InvalidTicket("validation", f"{field}: Ensure this field has no more than {TICKET_ID_MAX_LENGTH} characters.")
 
 
 def parse_ticket(
@@ -99,15 +102,32 @@ def parse_ticket(
 ) -> IncomingTicket:
     """Check a ticket message against the HDTS schema and, when a secret is set, its signature.
 
+    A ticket of the deployed HDTS (:mod:`tts_common.hdts_deployed`) is mapped onto DESIGN §3 first. The signature,
+    when a secret is set, is checked over the ticket *as received* in either form: that HDTS does not sign, so its
+    messages are accepted only while ``HDTS_SIGNING_SECRET`` is unset (or if a signing relay signs them).
+
     No signature age limit here: a replayed message is harmless, ticket_id idempotency neutralises it.
     """
-    check_ticket(ticket_data)
+    checked = checked_ticket(ticket_data)
     if settings.HDTS_SIGNING_SECRET:
         try:
             signing.verify(settings.HDTS_SIGNING_SECRET, signature, signed_at, ticket_data)
         except signing.SignatureError as exc:
             raise InvalidTicket("signature", str(exc)) from exc
-    return IncomingTicket(ticket_id=ticket_data["ticket_id"], data=ticket_data, received_at=received_at)
+    return IncomingTicket(ticket_id=checked["ticket_id"], data=checked, received_at=received_at)
+
+
+def checked_ticket(ticket_data: Any) -> dict[str, Any]:
+    """The ticket in DESIGN §3's form, checked (:func:`check_ticket`): a ticket of the deployed HDTS mapped first
+    (:mod:`tts_common.hdts_deployed`), one in DESIGN's form as it is."""
+    deployed = hdts_deployed.is_deployed_form(ticket_data)
+    if deployed:
+        try:
+            ticket_data = hdts_deployed.to_design(ticket_data)
+        except hdts_deployed.DeployedTicketError as exc:
+            raise InvalidTicket("validation", str(exc)) from exc
+    check_ticket(ticket_data, deployed=deployed)
+    return ticket_data
 
 
 # --- Matching ------------------------------------------------------------------------------------------------
@@ -141,13 +161,6 @@ def match_workflows(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str
 
 
 # --- Ingestion ------------------------------------------------------------------------------------------------
-def _routing_lock(*, exclusive: bool) -> None:
-    if connection.vendor == "postgresql":
-        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {function}(%s)", [ROUTING_LOCK_KEY])
-
-
 def insert_new(objs: Sequence[M]) -> list[M]:
     """INSERT ... ON CONFLICT DO NOTHING; returns the objects actually inserted (their client-made pks exist)."""
     if not objs:
@@ -265,6 +278,7 @@ def _create_tasks(
         [
             *notify.assignment_row_messages(notices),
             *notify.participants_messages(zip(columns["ticket_id"], columns["task_id"], participants, strict=True)),
+            *notify.ticket_owner_messages(zip(columns["ticket_id"], columns["owner"], strict=True)),
         ]
     )
     report_unassigned(waiting)
@@ -446,6 +460,7 @@ def _create_tasks_orm(routed: Sequence[tuple[IncomingTicket, Route]], *, now: da
     if len(created) != len(tasks):
         raise DuplicateRace(f"{len(tasks) - len(created)} ticket(s) of the batch were ingested concurrently")
     instances = open_step_instances(created, decisions, now=now, audit=False)
+    publish_batch_on_commit(notify.ticket_owner_messages((task.external_ticket_id, task.owner_id) for task in created))
     record_events(
         [
             audit_event(
@@ -525,7 +540,7 @@ def ingest_tickets(tickets: Sequence[IncomingTicket], *, return_tasks: bool = Tr
     """Turn tickets into tasks (or unrouted tickets); returns the tasks created (none for known tickets; none at
     all with ``return_tasks=False``, which spares the queue consumer building instances it does not use)."""
     now = timezone.now()
-    _routing_lock(exclusive=False)
+    routing_lock(exclusive=False)
     unique = list({ticket.ticket_id: ticket for ticket in tickets}.values())  # a batch may hold a resend
     routes = match_workflows(ticket.match_key for ticket in unique)
     routed = [(ticket, routes[ticket.match_key]) for ticket in unique if routes[ticket.match_key]]
@@ -533,6 +548,7 @@ def ingest_tickets(tickets: Sequence[IncomingTicket], *, return_tasks: bool = Tr
     created = _create_tasks(routed, now=now, build=return_tasks)  # type: ignore[arg-type]
     if unrouted:
         _keep_unrouted(unrouted, now=now)
+    hdts_status.apply_pending(ticket.ticket_id for ticket, _ in routed)  # statuses that overtook their tickets
     return created
 
 
@@ -541,7 +557,7 @@ def route_unrouted_tickets(workflow: Workflow) -> int:
 
     Runs in the caller's (deploy) transaction.
     """
-    _routing_lock(exclusive=True)
+    routing_lock(exclusive=True)
     pending = UnroutedTicket.objects.select_for_update().filter(
         routed_at__isnull=True, category=workflow.category, sub_category=workflow.sub_category
     )
@@ -564,6 +580,7 @@ def route_unrouted_tickets(workflow: Workflow) -> int:
         row.routed_at = now
         row.task_id = task_of[row.ticket_id]
     UnroutedTicket.objects.bulk_update(routed, ["routed_at", "task"], batch_size=500)
+    hdts_status.apply_pending(row.ticket_id for row in routed)
     record_events(
         [
             audit_event(

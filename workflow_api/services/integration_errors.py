@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tts_common import text
+from tts_common import hdts_deployed, text
 from workflow_api.models import IntegrationError
 
 
@@ -14,8 +14,7 @@ def record_integration_error(*, source: str, kwargs: dict[str, Any], reason: str
     kwargs, reason = text.storable(kwargs), text.storable(reason)
     category, _, message = reason.partition(": ")
     permanent = category in (IntegrationError.Category.VALIDATION, IntegrationError.Category.SIGNATURE)
-    ticket_data = kwargs.get("ticket_data")
-    ticket_id = ticket_data.get("ticket_id") if isinstance(ticket_data, dict) else None
+    ticket_id = hdts_deployed.message_ticket_id(kwargs)
     return IntegrationError.objects.create(
         category=category if permanent else IntegrationError.Category.PROCESSING,
         source=source,

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from tts_common import bus, contracts
+from tts_common import contracts
 from tts_common.auth import grants_admin
 from tts_common.messages import AssignmentNotification, InAppNotification, TaskParticipants
 from workflow_api.models import Assignment, RoleReplica, Task, UserReplica
@@ -111,9 +111,32 @@ def notify_admins(notification_type: str, subject: str, message: str, **kw: Any)
     notify_users(admin_user_ids(), notification_type, subject, message, **kw)
 
 
-def send_ticket_status(ticket_id: str, status: str) -> None:
-    """``send_ticket_status`` back to HDTS."""
-    bus.publish_on_commit(contracts.TICKET_STATUS, args=(ticket_id, status))
+def send_ticket_status(ticket_id: str, status: str, *, tell_deployed_hdts: bool = True) -> None:
+    """``send_ticket_status`` back to HDTS: DESIGN §2's (the internal status, to ticket_service) and, when
+    ``HDTS_STATUS_QUEUE`` is set, the deployed HDTS's (its own status value, contracts.HDTS_STATUS_OF).
+    ``tell_deployed_hdts=False`` for a change HDTS itself made (it closed or withdrew the ticket)."""
+    messages = [Outgoing(contracts.TICKET_STATUS, args=(ticket_id, status))]
+    queue = deployed_hdts_queue()
+    if tell_deployed_hdts and queue and status in contracts.HDTS_STATUS_OF:
+        route = contracts.Route(contracts.HDTS_TICKET_STATUS_TASK, queue)
+        messages.append(Outgoing(route, args=(ticket_id, contracts.HDTS_STATUS_OF[status])))
+    publish_batch_on_commit(messages)
+
+
+def deployed_hdts_queue() -> str | None:
+    """The queue the deployed HDTS's worker consumes (settings.HDTS_STATUS_QUEUE), checked again here so that no
+    override can point it at a queue of ours; ``None``: nothing is sent to the deployed HDTS."""
+    return contracts.hdts_status_queue(settings.HDTS_STATUS_QUEUE)
+
+
+def ticket_owner_messages(owners: Iterable[tuple[str, int | None]]) -> list[Outgoing]:
+    """``update_ticket_owner`` (args ``[ticket_number, owner_id]``) to the deployed HDTS for each ticket given an
+    owner, when ``HDTS_STATUS_QUEUE`` is set (else none)."""
+    queue = deployed_hdts_queue()
+    if not queue:
+        return []
+    route = contracts.Route(contracts.HDTS_TICKET_OWNER_TASK, queue)
+    return [Outgoing(route, args=(ticket_id, owner_id)) for ticket_id, owner_id in owners if owner_id is not None]
 
 
 def participants_messages(tasks: Iterable[tuple[str, str, Iterable[int | None]]]) -> list[Outgoing]:

@@ -95,7 +95,7 @@
   /* SLA urgency of a task right now: breached / critical (<10% or <1h left) / warning (server flag or <25%) / ok. */
   function slaInfo(task, now) {
     if (!task.sla_deadline) return { level: "none", text: "No SLA" };
-    var done = task.status === "completed" || task.status === "rejected";
+    var done = task.status === "completed" || task.status === "rejected" || task.status === "cancelled";
     var deadline = new Date(task.sla_deadline).getTime();
     var reference = done && task.completed_at ? new Date(task.completed_at).getTime() : (now || Date.now());
     var left = (deadline - reference) / 1000;

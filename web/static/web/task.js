@@ -88,6 +88,7 @@
       fact("Next SLA warning", task.sla_next_warning_at && task.sla_next_warning_percent + "% · " + T.fmt.date(task.sla_next_warning_at)),
       fact("Owner", task.owner_username),
       fact("Completed", task.completed_at && T.fmt.date(task.completed_at)),
+      fact("Requester rating", task.csat_rating && task.csat_rating + " / 5" + (task.csat_feedback ? " · " + task.csat_feedback : "")),
     ].forEach(function (pair) { pair.forEach(function (n) { facts.appendChild(n); }); });
 
     var attachments = Array.isArray(data.attachments) ? data.attachments : [];
