@@ -7,7 +7,12 @@ from psycopg2 import sql
 
 config = environ.Env.db_url_config(os.environ["DATABASE_URL"])
 connection = psycopg2.connect(
-    dbname="postgres", user=config["USER"], password=config["PASSWORD"], host=config["HOST"], port=config["PORT"] or 5432
+    dbname="postgres",
+    user=config["USER"],
+    password=config["PASSWORD"],
+    host=config["HOST"],
+    port=config["PORT"] or 5432,
+    **config.get("OPTIONS", {}),  # e.g. host=<socket folder> of the embedded server's URL
 )
 connection.autocommit = True
 with connection.cursor() as cursor:
