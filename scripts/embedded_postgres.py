@@ -17,12 +17,15 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from types import FrameType
 
-import pgserver
-from pgserver._commands import pg_ctl
-from pgserver.utils import PostmasterInfo
+# pgserver keeps its lock file in the user's runtime folder; without XDG_RUNTIME_DIR (CI, root) /tmp/runtime-<uid>.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+import pgserver  # noqa: E402
+from pgserver._commands import pg_ctl  # noqa: E402
+from pgserver.utils import PostmasterInfo  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TTS_VAR_DIR", REPO_ROOT / "var"))
@@ -50,7 +53,7 @@ def run(command: list[str]) -> int:
     server = pgserver.get_server(PGDATA, cleanup_mode=None)
     try:
         env = {**os.environ, "DATABASE_URL": server.get_uri(database=DATABASE), "TTS_EMBEDDED_POSTGRES": str(PGDATA)}
-        print(f"Embedded PostgreSQL ({PGDATA}); for manage.py in another shell: export DATABASE_URL='{env['DATABASE_URL']}'")
+        print(f"Embedded PostgreSQL ({PGDATA}); for manage.py in another shell: export DATABASE_URL='{env['DATABASE_URL']}'", flush=True)
         child = subprocess.Popen(command, env=env)
 
         def pass_on(signum: int, frame: FrameType | None) -> None:
@@ -65,7 +68,7 @@ def run(command: list[str]) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         pg_ctl(["-w", "-m", "fast", "-t", str(STOP_TIMEOUT_SECONDS), "stop"], pgdata=PGDATA, user=server.system_user)
-        print("Embedded PostgreSQL stopped.")
+        print("Embedded PostgreSQL stopped.", flush=True)
 
 
 def main(argv: list[str]) -> int:
