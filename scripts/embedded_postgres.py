@@ -49,25 +49,37 @@ def run(command: list[str]) -> int:
     except BlockingIOError:
         print(f"Another ./scripts/run is using the embedded PostgreSQL in {PGDATA}: stop it first.", file=sys.stderr)
         return 1
+    received: list[int] = []
+    child: subprocess.Popen[bytes] | None = None
+
+    def pass_on(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if child is not None:
+            child.send_signal(signum)
+
+    # From here on SIGINT and SIGTERM go to COMMAND (a terminal's Ctrl-C reaches it directly as well): COMMAND
+    # decides how to stop, and this process stops the server after it.
+    signal.signal(signal.SIGINT, pass_on)
+    signal.signal(signal.SIGTERM, pass_on)
     # cleanup_mode=None: this function stops the server itself, whatever pgserver's per-process bookkeeping holds.
     server = pgserver.get_server(PGDATA, cleanup_mode=None)
     try:
+        if received:  # interrupted while the server started: run nothing
+            return 128 + received[0]
         env = {**os.environ, "DATABASE_URL": server.get_uri(database=DATABASE), "TTS_EMBEDDED_POSTGRES": str(PGDATA)}
-        print(f"Embedded PostgreSQL ({PGDATA}); for manage.py in another shell: export DATABASE_URL='{env['DATABASE_URL']}'", flush=True)
+        print(f"Embedded PostgreSQL in {PGDATA}; for manage.py in another shell:", flush=True)
+        print(f"  export DATABASE_URL='{env['DATABASE_URL']}'", flush=True)
         child = subprocess.Popen(command, env=env)
-
-        def pass_on(signum: int, frame: FrameType | None) -> None:
-            child.send_signal(signum)
-
-        signal.signal(signal.SIGINT, pass_on)
-        signal.signal(signal.SIGTERM, pass_on)
+        if received:  # arrived while COMMAND was being started
+            child.send_signal(received[-1])
         code = child.wait()
         return code if code >= 0 else 128 - code
     finally:
         # Whatever happened to COMMAND (Ctrl-C during start-up included): no server is left behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        pg_ctl(["-w", "-m", "fast", "-t", str(STOP_TIMEOUT_SECONDS), "stop"], pgdata=PGDATA, user=server.system_user)
+        if running_url() is not None:  # not stopped or killed by someone else meanwhile
+            pg_ctl(["-w", "-m", "fast", "-t", str(STOP_TIMEOUT_SECONDS), "stop"], pgdata=PGDATA, user=server.system_user)
         print("Embedded PostgreSQL stopped.", flush=True)
 
 

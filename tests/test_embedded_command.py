@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,8 +25,6 @@ import pytest
 import requests
 
 from tests.conftest import REPO_ROOT, free_port, wait_for
-
-pytestmark = pytest.mark.slow
 
 TICKETS = 30
 DEMO_USERS = 12  # README, Demo logins
@@ -154,6 +153,7 @@ def _count(database_url: str, sql: str) -> int:
         return cursor.fetchone()[0]
 
 
+@pytest.mark.slow
 def test_embedded_command_on_a_clean_clone(clone: Clone) -> None:
     with running(clone) as run:
         health = requests.get(f"{clone.url}/health/ready", timeout=5).json()
@@ -192,3 +192,17 @@ def test_embedded_command_on_a_clean_clone(clone: Clone) -> None:
         assert _admin_get(clone, "/api/v1/users/")["count"] == DEMO_USERS
         _stop_cleanly(clone, run)
     assert clone.log.read_text().count("Demo data ready") == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "refusal"),
+    [("", "DATABASE_URL is not set"), ("sqlite:////tmp/tts.sqlite3", "TTS runs on PostgreSQL only")],
+)
+def test_no_process_starts_without_postgresql(value: str, refusal: str) -> None:
+    """One SQL dialect: nothing runs on a guessed default or on SQLite, whose twins of the hot writes are gone."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=REPO_ROOT, env={**os.environ, "DATABASE_URL": value},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and refusal in result.stderr, result.stderr
