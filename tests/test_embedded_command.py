@@ -191,7 +191,9 @@ def test_embedded_command_on_a_clean_clone(clone: Clone) -> None:
         assert _admin_get(clone, "/tasks/")["count"] == len(tasks)
         assert _admin_get(clone, "/api/v1/users/")["count"] == DEMO_USERS
         _stop_cleanly(clone, run)
-    assert clone.log.read_text().count("Demo data ready") == 2
+    log = clone.log.read_text()
+    assert log.count("Demo data ready") == 2
+    assert "Traceback" not in log, clone.log_tail()
 
 
 @pytest.mark.parametrize(
