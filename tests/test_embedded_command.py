@@ -154,6 +154,7 @@ def _count(database_url: str, sql: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(480)  # two starts and stops, each wait bounded (START_TIMEOUT, STOP_TIMEOUT)
 def test_embedded_command_on_a_clean_clone(clone: Clone) -> None:
     with running(clone) as run:
         health = requests.get(f"{clone.url}/health/ready", timeout=5).json()
