@@ -33,6 +33,10 @@ PGDATA = VAR_DIR / "postgres"
 # Held while a run uses the server: a second ./scripts/run on the same var/ would stop it under the first.
 LOCK_FILE = VAR_DIR / "postgres.lock"
 DATABASE = "tts"
+# The server listens only on this socket in PGDATA (mode 0700: its owner and root only), whose path must fit in
+# sockaddr_un.sun_path (108 bytes with the final NUL on Linux).
+SOCKET_NAME = ".s.PGSQL.5432"
+SOCKET_PATH_MAX = 108
 STOP_TIMEOUT_SECONDS = 60
 
 
@@ -42,6 +46,12 @@ def running_url() -> str | None:
 
 
 def run(command: list[str]) -> int:
+    if len(os.fsencode(PGDATA / SOCKET_NAME)) >= SOCKET_PATH_MAX:
+        # pgserver would then put the socket in a shared runtime folder, world-writable when run as root: with trust
+        # authentication anyone on the machine could connect as the superuser.
+        print(f"{PGDATA} is too long a path for PostgreSQL's Unix socket: use a checkout with a shorter path "
+              "(or TTS_VAR_DIR).", file=sys.stderr)  # fmt: skip
+        return 1
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     lock = open(LOCK_FILE, "w")  # noqa: SIM115 (held until this process exits)
     try:
