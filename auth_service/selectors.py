@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
-from tts_common.auth import grants_admin, is_admin
+from tts_common.auth import ADMIN_PERMISSION, is_admin
 from tts_common.messages import RoleData, SystemRole, UserData
 
 from .models import Role, System, User, UserSystemRole
@@ -51,14 +51,11 @@ def active_role_names(*, user: User) -> dict[str, list[str]]:
 
 
 def holds_admin_role(*, user: User) -> bool:
-    """Whether ``user`` holds an active TTS role with the admin permission (filtered here: SQLite has no JSON
-    containment lookup, and a user holds few roles)."""
-    return any(
-        grants_admin(permissions)
-        for permissions in UserSystemRole.objects.filter(
-            user=user, role__is_active=True, role__system__code=settings.TTS_SYSTEM
-        ).values_list("role__permissions", flat=True)
-    )
+    """Whether ``user`` holds an active TTS role with the admin permission."""
+    return UserSystemRole.objects.filter(
+        user=user, role__is_active=True, role__system__code=settings.TTS_SYSTEM,
+        role__permissions__contains=[ADMIN_PERMISSION],
+    ).exists()  # fmt: skip
 
 
 def token_claims(*, user: User) -> dict[str, Any]:

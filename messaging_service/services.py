@@ -40,10 +40,8 @@ def _lock_ticket_feed(ticket_id: str) -> None:
     """Serialize comment inserts per ticket until commit, so ids commit in increasing order per ticket.
 
     Without it, comment 10 could commit after comment 11 was broadcast, and a client reconnecting with
-    ``last_id=11`` would never get 10. SQLite already runs one write transaction at a time.
+    ``last_id=11`` would never get 10.
     """
-    if connection.vendor != "postgresql":
-        return
     key = int.from_bytes(hashlib.sha256(f"comments:{ticket_id}".encode()).digest()[:8], "big", signed=True)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])

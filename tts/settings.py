@@ -1,9 +1,10 @@
 """TTS settings, read from the environment (12-factor).
 
-With no environment at all this is the *embedded profile*: SQLite, the kombu filesystem transport (a real worker
-process, but messages are lost if a worker is killed: for demos only), the in-memory channel layer and console
-email. Pointing DATABASE_URL, CELERY_BROKER_URL and REDIS_URL at PostgreSQL, RabbitMQ and Redis selects the real
-stack. See .env.example.
+DATABASE_URL is required and must name PostgreSQL, the one SQL dialect the code speaks. With nothing else set this
+is the *embedded profile* that ``./scripts/run`` starts: PostgreSQL from the pip-installed pgserver package (the run
+script starts it and sets DATABASE_URL), the kombu filesystem transport (a real worker process, but messages are lost
+if a worker is killed: for demos only), the in-memory channel layer and console email. Pointing CELERY_BROKER_URL and
+REDIS_URL at RabbitMQ and Redis selects the real stack. See .env.example.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tts_common import contracts
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
-# Embedded-profile state (SQLite file, filesystem broker folders).
+# Embedded-profile state (the run script's PostgreSQL data, filesystem broker folders).
 VAR_DIR = Path(env.str("TTS_VAR_DIR", default=str(BASE_DIR / "var")))
 
 # Off unless asked for: Django's debug pages list every route and show settings and tracebacks to anyone.
@@ -164,17 +165,21 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------------------------
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'tts.sqlite3'}")}
+# No default: the run script owns the embedded server's life (starts it, sets this, stops it), so every process
+# that reads these settings (web, workers, beat, manage.py) connects to a server and none starts one of its own.
+if not env.str("DATABASE_URL", default=""):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. ./scripts/run starts an embedded PostgreSQL and sets it (for another shell: "
+        "export DATABASE_URL=$(.venv/bin/python scripts/embedded_postgres.py url) while it runs); otherwise set it, "
+        "e.g. postgres://postgres@127.0.0.1:5432/tts."
+    )
+DATABASES = {"default": env.db("DATABASE_URL")}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        f"DATABASE_URL names {DATABASES['default']['ENGINE']}: TTS runs on PostgreSQL only (postgres://...)."
+    )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    # Web, worker and scheduler share the file: WAL and a busy timeout keep them from failing on each other.
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (login throttling, auth lookups) -------------------------------------------------------------------

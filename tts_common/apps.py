@@ -16,7 +16,6 @@ class TtsCommonConfig(AppConfig):
         embedded = [
             part
             for part, is_embedded in (
-                ("SQLite database", settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")),
                 ("filesystem broker (messages of a killed worker are lost)", settings.EMBEDDED_BROKER),
                 ("in-memory channel layer (single process only)", not settings.REDIS_URL),
             )

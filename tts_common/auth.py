@@ -25,11 +25,6 @@ from .accounts import aaccount_accepts_token, account_accepts_token
 ADMIN_PERMISSION = "admin"
 
 
-def grants_admin(permissions: Any) -> bool:
-    """Whether a role with these ``permissions`` (a role's JSON list) is an administrator role."""
-    return isinstance(permissions, list) and ADMIN_PERMISSION in permissions
-
-
 class TokenUser(BaseTokenUser):
     """The caller as its access token describes it (no database lookup)."""
 

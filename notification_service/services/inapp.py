@@ -16,7 +16,7 @@ from tts_common import text
 from .. import realtime, selectors
 from ..models import EmailDelivery, EmailMode, InAppNotification, RejectedMessage
 from .email_delivery import enqueue_email_deliveries
-from .preferences import EmailPlan, email_plan
+from .preferences import email_plan
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def create_notifications(*, drafts: Sequence[NotificationDraft]) -> list[InAppNo
     digest ones for the digest). Email is therefore never on the storage path: an SMTP outage cannot lose or delay
     a notification.
 
-    On PostgreSQL one statement stores the batch: INSERT ... ON CONFLICT (dedup_key) DO NOTHING (a key stored
+    One statement stores the batch: INSERT ... ON CONFLICT (dedup_key) DO NOTHING (a key stored
     before, or concurrently by another worker, is skipped rather than failing the batch), with the email
     deliveries of the rows actually inserted.
     """
@@ -69,8 +69,6 @@ def create_notifications(*, drafts: Sequence[NotificationDraft]) -> list[InAppNo
     now = timezone.now()
     preferences = selectors.preferences_by_user(user_ids={d.user_id for d in by_key.values()})
     plans = {key: email_plan(preferences[d.user_id], d.notification_type, now) for key, d in by_key.items()}
-    if connection.vendor != "postgresql":
-        return _create_notifications_orm(by_key, plans)
     drafts_in = list(by_key.values())
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -160,50 +158,6 @@ FROM n LEFT JOIN d ON d.notification_id = n.id ORDER BY n.id"""
 
 
 _INSERT_NOTIFICATIONS_SQL = _insert_notifications_sql()
-
-
-def _create_notifications_orm(
-    by_key: dict[str, NotificationDraft], plans: dict[str, EmailPlan | None]
-) -> list[InAppNotification]:
-    """:func:`create_notifications` through the ORM, for the embedded SQLite profile. A concurrent insert of the
-    same key fails the whole batch (IntegrityError), which the batch consumer then retries message by message; on
-    that retry the key already exists and the message is a no-op."""
-    with transaction.atomic():
-        existing = set(InAppNotification.objects.filter(dedup_key__in=by_key).values_list("dedup_key", flat=True))
-        created = InAppNotification.objects.bulk_create(
-            [
-                InAppNotification(
-                    user_id=draft.user_id,
-                    notification_type=draft.notification_type,
-                    subject=draft.subject,
-                    message=draft.message,
-                    related_task_id=draft.related_task_id,
-                    related_ticket_id=draft.related_ticket_id,
-                    metadata=draft.metadata,
-                    dedup_key=key,
-                )
-                for key, draft in by_key.items()
-                if key not in existing
-            ]
-        )
-        deliveries = EmailDelivery.objects.bulk_create(
-            [
-                EmailDelivery(notification=n, user_id=n.user_id, mode=plan.mode, not_before=plan.not_before)
-                for n in created
-                if (plan := plans[n.dedup_key])
-            ]
-        )
-        email_ids = [d.id for d in deliveries if d.mode != EmailMode.DIGEST and d.not_before is None]
-        if existing:
-            # A redelivered message whose first run committed but may have failed to queue its email.
-            email_ids += EmailDelivery.objects.filter(
-                notification__dedup_key__in=existing, status=EmailDelivery.Status.PENDING, attempts=0,
-                not_before__isnull=True,
-            ).exclude(mode=EmailMode.DIGEST).values_list("id", flat=True)  # fmt: skip
-        # Pushing is best effort (a page refetches on reconnect); queueing email must succeed or the batch retries.
-        transaction.on_commit(lambda: realtime.push_notifications(created), robust=True)
-        transaction.on_commit(lambda: enqueue_email_deliveries(delivery_ids=email_ids))
-    return created
 
 
 def mark_read(*, notification: InAppNotification) -> InAppNotification:

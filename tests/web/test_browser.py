@@ -270,7 +270,7 @@ def test_admin_pages_workflow_graph_and_health(stack: Stack, browser: Browser) -
     for component in ("database", "broker", "auth"):  # answering ("degraded" = slower than 1 s: a loaded CI box)
         card = admin.locator(f".health-card[data-component={component}]")
         expect(card).to_have_attribute("data-status", re.compile(r"^(ok|degraded)$"))
-    # The kinds of server really in use (the embedded default would show SQLite, Filesystem, In-memory).
+    # The kinds of server really in use (the embedded default would show Filesystem, In-memory).
     expect(admin.locator(".health-card[data-component=database]")).to_contain_text("PostgreSQL · ")
     expect(admin.locator(".health-card[data-component=broker]")).to_contain_text("RabbitMQ · ")
     expect(admin.locator(".health-card[data-component=channel_layer]")).to_contain_text("Redis · ")

@@ -14,19 +14,11 @@ def arm_open_tasks(apps, schema_editor) -> None:
     open_tasks = Task.objects.filter(status__in=["pending", "in_progress", "on_hold"], sla_breached_at__isnull=True)
     for percent, unwarned in ((75, True), (90, False)):
         tasks = open_tasks.filter(sla_warned_at__isnull=unwarned)
-        if schema_editor.connection.vendor == "postgresql":
-            span = models.ExpressionWrapper(
-                (models.F("sla_deadline") - models.F("ticket_created_at")) * (percent / 100),
-                output_field=models.DurationField(),
-            )
-            tasks.update(sla_next_warning_at=models.F("ticket_created_at") + span, sla_next_warning_percent=percent)
-            continue
-        # SQLite (the embedded demo) cannot do that arithmetic in SQL: in Python, a small table.
-        rows = list(tasks.only("pk", "ticket_created_at", "sla_deadline"))
-        for task in rows:
-            task.sla_next_warning_at = task.ticket_created_at + (task.sla_deadline - task.ticket_created_at) * percent / 100
-            task.sla_next_warning_percent = percent
-        Task.objects.bulk_update(rows, ["sla_next_warning_at", "sla_next_warning_percent"], batch_size=500)
+        span = models.ExpressionWrapper(
+            (models.F("sla_deadline") - models.F("ticket_created_at")) * (percent / 100),
+            output_field=models.DurationField(),
+        )
+        tasks.update(sla_next_warning_at=models.F("ticket_created_at") + span, sla_next_warning_percent=percent)
     TaskPause.objects.bulk_create(
         TaskPause(task_id=task_id, reason="on_hold", started_at=since)
         for task_id, since in Task.objects.filter(status="on_hold", on_hold_since__isnull=False).values_list(

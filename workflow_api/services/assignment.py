@@ -56,10 +56,6 @@ def lock_cursors(role_ids: Iterable[int]) -> dict[int, RoundRobinCursor]:
     ids = sorted(set(role_ids))
     if not ids:
         return {}
-    if connection.vendor != "postgresql":  # the embedded SQLite profile: the ORM (SQLite locks the whole database)
-        RoundRobinCursor.objects.bulk_create([RoundRobinCursor(role_id=i) for i in ids], ignore_conflicts=True)
-        cursors = RoundRobinCursor.objects.select_for_update().filter(role_id__in=ids).order_by("role_id")
-        return {cursor.role_id: cursor for cursor in cursors}
     table = RoundRobinCursor._meta.db_table
     lock = f"""SELECT role_id, last_user_id, sequence FROM {table}
                WHERE role_id = ANY(%(ids)s) AND (SELECT count(*) FROM {table} WHERE role_id = ANY(%(ids)s)) = %(n)s
@@ -331,12 +327,6 @@ def pick(role_id: int, rule: PickRule, cursor: RoundRobinCursor, inputs: PickInp
 
 def _save_cursors(cursors: Sequence[RoundRobinCursor]) -> None:
     if not cursors:
-        return
-    if connection.vendor != "postgresql":
-        for cursor in cursors:
-            RoundRobinCursor.objects.filter(role_id=cursor.role_id).update(
-                last_user_id=cursor.last_user_id, sequence=cursor.sequence
-            )
         return
     with connection.cursor() as db:
         db.execute(

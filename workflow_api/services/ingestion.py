@@ -37,7 +37,6 @@ from workflow_api.services.assignment import (
     OWNER,
     Decision,
     PickRule,
-    apply_picks,
     decide_in_order,
     lock_cursors,
     report_unassigned,
@@ -46,7 +45,7 @@ from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.deadlines import first_warning, task_deadline
 from workflow_api.services.intake_lock import routing_lock
 from workflow_api.services.publisher import publish_batch_on_commit
-from workflow_api.services.steps import open_step_instances, step_due_at
+from workflow_api.services.steps import step_due_at
 
 logger = logging.getLogger(__name__)
 
@@ -183,15 +182,13 @@ def _create_tasks(
     have a task are skipped. Returns the tasks created (``build=False``: an empty list, and no Task instances are
     made at all: the queue consumer has no use for them).
 
-    On PostgreSQL a batch costs a fixed handful of statements whatever its size: the pointers are locked, the
+    A batch costs a fixed handful of statements whatever its size: the pointers are locked, the
     known tickets read, the picks made in memory, and then tasks (inserted in their final state), step instances,
     assignments and audit rows are written by ONE statement (data-modifying CTEs over ``unnest``ed arrays), with
     no model instances on the way: Django's per-value preparation was most of a batch's cost.
     """
     if not routed:
         return []
-    if connection.vendor != "postgresql":
-        return _create_tasks_orm(routed, now=now)
     # Every pointer the batch needs, locked at once in role_id order. Any transaction creating a task for the same
     # ticket (same workflow, same roles) waits here, so the check below sees its task.
     cursors = lock_cursors(
@@ -413,76 +410,6 @@ SELECT count(*) FROM t"""
 
 
 _INSERT_TASKS_SQL = _insert_tasks_sql()
-
-
-def _create_tasks_orm(routed: Sequence[tuple[IncomingTicket, Route]], *, now: datetime) -> list[Task]:
-    """:func:`_create_tasks` through the ORM, for the embedded SQLite profile."""
-    # Every pointer the batch needs, locked at once in role_id order. Any transaction creating a task for the same
-    # ticket (same workflow, same roles) waits here, so the check below sees its task.
-    lock_cursors(role_id for _, route in routed for role_id in (route.workflow.coordinator_role_id, route.first_step.role_id))
-    known = set(
-        Task.objects.filter(external_ticket_id__in=[ticket.ticket_id for ticket, _ in routed]).values_list(
-            "external_ticket_id", flat=True
-        )
-    )
-    fresh = [(ticket, route) for ticket, route in routed if ticket.ticket_id not in known]
-    if not fresh:
-        return []
-    now = timezone.now()  # after the pointers are locked: see _create_tasks
-    picks = _decide_batch(fresh)
-    tasks = []
-    decisions = []
-    for (ticket, route), (decision, owner) in zip(fresh, picks, strict=True):
-        priority = hdts.internal_priority(ticket.data["priority"])
-        created_at = ticket.created_at
-        warn_at, warn_percent = first_warning(route.workflow, priority, created_at)
-        decisions.append(decision)
-        tasks.append(
-            Task(
-                task_id=uuid.uuid4(),
-                workflow=route.workflow,
-                external_ticket_id=ticket.ticket_id,
-                title=ticket.data["title"],
-                description=ticket.data.get("description") or "",
-                priority=priority,
-                status=Task.Status.PENDING,
-                current_step=route.first_step,
-                owner_id=owner.user_id,
-                ticket_data=ticket.data,
-                ticket_created_at=created_at,
-                sla_deadline=task_deadline(route.workflow, priority, created_at),
-                sla_next_warning_at=warn_at,
-                sla_next_warning_percent=warn_percent,
-            )
-        )
-    apply_picks(tasks, decisions, now=now)
-    created = insert_new(tasks)
-    if len(created) != len(tasks):
-        raise DuplicateRace(f"{len(tasks) - len(created)} ticket(s) of the batch were ingested concurrently")
-    instances = open_step_instances(created, decisions, now=now, audit=False)
-    publish_batch_on_commit(notify.ticket_owner_messages((task.external_ticket_id, task.owner_id) for task in created))
-    record_events(
-        [
-            audit_event(
-                "task.created",
-                entity_type="task",
-                entity_id=str(task.task_id),
-                ticket_id=task.external_ticket_id,
-                data={
-                    "workflow_id": task.workflow_id,
-                    "priority": task.priority,
-                    "owner_id": task.owner_id,
-                    "step_id": task.current_step_id,
-                    "step": task.current_step.name,
-                    "due_at": instance.due_at.isoformat(),
-                    "assigned_user_id": task.assigned_user_id,
-                },
-                at=now,
-            )
-            for task, instance in zip(created, instances, strict=True)
-        ]
-    )
-    return created
 
 
 def _keep_unrouted(tickets: Sequence[IncomingTicket], *, now: datetime) -> None:

@@ -11,8 +11,7 @@ ROUTING_LOCK_KEY = 0x7454_5301
 
 
 def routing_lock(*, exclusive: bool) -> None:
-    """Take the lock for the rest of the current transaction (PostgreSQL; a no-op on the embedded SQLite)."""
-    if connection.vendor == "postgresql":
-        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {function}(%s)", [ROUTING_LOCK_KEY])
+    """Take the lock for the rest of the current transaction."""
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s)", [ROUTING_LOCK_KEY])

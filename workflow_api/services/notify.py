@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from tts_common import contracts
-from tts_common.auth import grants_admin
+from tts_common.auth import ADMIN_PERMISSION
 from tts_common.messages import AssignmentNotification, InAppNotification, TaskParticipants
 from workflow_api.models import Assignment, RoleReplica, Task, UserReplica
 from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
@@ -89,15 +89,10 @@ def inapp_messages(
 
 
 def admin_user_ids() -> list[int]:
-    """Active replica users holding an active TTS role with the admin permission (DESIGN §5). Roles are few, so
-    their permissions are checked here (SQLite has no JSON containment lookup)."""
-    admin_roles = [
-        role_id
-        for role_id, permissions in RoleReplica.objects.filter(system=settings.TTS_SYSTEM, is_active=True).values_list(
-            "role_id", "permissions"
-        )
-        if grants_admin(permissions)
-    ]
+    """Active replica users holding an active TTS role with the admin permission (DESIGN §5)."""
+    admin_roles = RoleReplica.objects.filter(
+        system=settings.TTS_SYSTEM, is_active=True, permissions__contains=[ADMIN_PERMISSION]
+    ).values("role_id")
     return list(
         UserReplica.objects.filter(is_active=True, roles__role_id__in=admin_roles)
         .order_by("user_id")

@@ -91,7 +91,7 @@ def _claim(
 
     SKIP LOCKED: a task another scan is claiming, or an action holds, is left to a later scan rather than waited
     for; the candidates' conditions are re-checked on the locked rows, so what was just closed, held or claimed is
-    not taken. (SQLite, the embedded demo, has no row locks: it runs one writing transaction at a time.)
+    not taken.
     """
     subquery = candidates.order_by().select_for_update(skip_locked=True, of=("self",)).values("pk")[:limit]
     sql, params = subquery.query.sql_with_params()
@@ -164,11 +164,8 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
 
 
 def _arm_next_warnings(tasks: Sequence[Task]) -> None:
-    """Store each task's next warning: on PostgreSQL one UPDATE over ``unnest``ed arrays (bulk_update's CASE per
-    row was most of a warning batch's cost)."""
-    if connection.vendor != "postgresql":
-        Task.objects.bulk_update(tasks, ["sla_next_warning_at", "sla_next_warning_percent"], batch_size=BATCH_SIZE)
-        return
+    """Store each task's next warning: one UPDATE over ``unnest``ed arrays (bulk_update's CASE per row was most of a
+    warning batch's cost)."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Task._meta.db_table} AS t SET sla_next_warning_at = v.at, sla_next_warning_percent = v.percent "

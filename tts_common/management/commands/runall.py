@@ -35,7 +35,7 @@ class Command(BaseCommand):
     def _announce(self, host: str, port: int) -> None:
         from auth_service.services import DEMO_LOGINS
 
-        profile = "embedded (SQLite, filesystem broker, in-memory channel layer)" if settings.EMBEDDED_BROKER else "real stack"
+        profile = "embedded (PostgreSQL from pgserver, filesystem broker, in-memory channel layer)" if settings.EMBEDDED_BROKER else "real stack"
         self.stdout.write(
             self.style.SUCCESS(f"\nTTS is running ({profile}) at http://{host}:{port}/\n")
             + f"  API docs: http://{host}:{port}/api/docs/ (log in at /admin/ first)"
