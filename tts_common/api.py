@@ -11,12 +11,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, parsers
 from rest_framework.metadata import SimpleMetadata
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import json_input
+from .pagination import Pagination as Pagination  # every service imports it from here
 
 
 class Conflict(exceptions.APIException):
@@ -53,14 +53,8 @@ class JSONParser(parsers.JSONParser):
         return data
 
 
-class Pagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
 def paginated_response(*, request: Any, view: Any, queryset: Any, serializer_class: type[Serializer]) -> Response:
-    """One page of ``queryset``, serialised, as ``{count, next, previous, results}``, for an APIView that paginates by
+    """One page of ``queryset``, serialised, as :class:`Pagination` answers it, for an APIView that paginates by
     hand. The view declares ``pagination_class = Pagination``, which also tells the OpenAPI schema the page shape and
     parameters."""
     paginator = view.pagination_class()

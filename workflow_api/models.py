@@ -325,6 +325,9 @@ class Task(models.Model):
             models.Index(fields=["assigned_user", "status"]),
             models.Index(fields=["owner", "status"]),
             models.Index(fields=["status", "priority"]),
+            # The list's orderings (selectors.tasks, filters.TaskFilter), each tie-broken by task_id.
+            models.Index(fields=["created_at", "task_id"], name="task_created"),
+            models.Index(fields=["sla_deadline", "task_id"], name="task_deadline"),
             models.Index(fields=["sla_deadline"], condition=Q(status__in=["pending", "in_progress"]), name="task_open_sla"),
             # What the SLA monitor still has to look at, by deadline: it scans only these (tasks on hold are out:
             # their clock is stopped), so a scan's cost follows what is due, not how many tasks are open.
@@ -412,6 +415,8 @@ class Assignment(models.Model):
 
     class Meta:
         ordering = ["assigned_at", "id"]
+        # The tasks a user held, read from the index alone (the task list's visibility, selectors.tasks).
+        indexes = [models.Index(fields=["user", "task"], name="assignment_user_task")]
         constraints = [
             # No task is ever held by two users at once.
             models.UniqueConstraint(fields=["task"], condition=Q(ended_at__isnull=True), name="one_open_assignment")
