@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import db
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, parsers
@@ -69,8 +70,23 @@ def error_body(status: int, code: str, detail: Any, errors: Any = None) -> dict[
     return body
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    """The database did not answer in time (the statement timeout, tts_common.database) or could not be reached:
+    a 503 the client may retry, never a request left hanging."""
+
+    status_code = 503
+    default_detail = "The database is busy or unavailable; try again shortly."
+    default_code = "unavailable"
+
+
+RETRY_AFTER_SECONDS = 2
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, Http404):
+    if isinstance(exc, db.OperationalError):  # QueryCanceled (the timeout), a lost connection, a deadlock
+        exc = DatabaseUnavailable()
+        exc.wait = RETRY_AFTER_SECONDS  # DRF's handler sends it as Retry-After
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
