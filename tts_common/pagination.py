@@ -22,7 +22,7 @@ from uuid import UUID
 from django.core import signing
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import connections
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Case, Model, Q, QuerySet, Value
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination, _positive_int
 from rest_framework.request import Request
@@ -114,8 +114,11 @@ def ordering_keys(queryset: QuerySet) -> list[OrderingKey]:
 
 
 def _nullable(queryset: QuerySet, name: str) -> bool:
-    if name in queryset.query.annotations:
-        return True  # what an expression gives is not known here
+    annotation = queryset.query.annotations.get(name)
+    if annotation is not None:
+        # Of expressions, only a CASE with a non-null default is known never to be null.
+        default = getattr(annotation, "default", None)
+        return not (isinstance(annotation, Case) and isinstance(default, Value) and default.value is not None)
     model, nullable = queryset.model, False
     for part in name.split("__"):
         try:
@@ -132,7 +135,7 @@ def _nullable(queryset: QuerySet, name: str) -> bool:
 
 def keyset_after(keys: list[OrderingKey], values: list[Any]) -> Q:
     """The rows after the row with ``values`` in the order of ``keys``: (k1 after v1) or (k1 = v1 and k2 after v2)
-    or ..., with k1's range in front when k1 is never null, so an index on k1 bounds the scan."""
+    or ..., with k1's range in front where it holds, so an index on k1 bounds the scan."""
     alternatives = Q(pk__in=[])
     for position, (key, value) in enumerate(zip(keys, values, strict=True)):
         later = key.after(value)
@@ -142,7 +145,8 @@ def keyset_after(keys: list[OrderingKey], values: list[Any]) -> Q:
                 equal_before &= earlier.equal(earlier_value)
             alternatives |= equal_before & later
     first, first_value = keys[0], values[0]
-    if not first.nullable and first_value is not None:
+    # Descending, NULLs come first: what follows a value is never null, nullable key or not.
+    if first_value is not None and (first.descending or not first.nullable):
         return first.from_on(first_value) & alternatives
     return alternatives
 

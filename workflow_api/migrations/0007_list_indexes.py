@@ -25,4 +25,19 @@ class Migration(migrations.Migration):
             model_name="task",
             index=models.Index(fields=["sla_deadline", "task_id"], name="task_deadline"),
         ),
+        AddIndexConcurrently(
+            model_name="task",
+            index=models.Index(
+                models.Case(
+                    models.When(priority="low", then=models.Value(0)),
+                    models.When(priority="medium", then=models.Value(1)),
+                    models.When(priority="high", then=models.Value(2)),
+                    models.When(priority="urgent", then=models.Value(3)),
+                    default=models.Value(4),
+                    output_field=models.IntegerField(),
+                ),
+                models.F("task_id"),
+                name="task_priority",
+            ),
+        ),
     ]

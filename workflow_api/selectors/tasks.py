@@ -25,7 +25,7 @@ from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
 from tts_common.auth import TokenUser, is_admin
-from workflow_api.models import SLA_WARNING_DIVISOR, Assignment, Priority, StepInstance, Task
+from workflow_api.models import SLA_WARNING_DIVISOR, Assignment, Priority, StepInstance, Task, priority_rank
 
 
 class SlaState(models.TextChoices):
@@ -52,10 +52,7 @@ def _with_sla_state(queryset: QuerySet[Task], now: datetime) -> QuerySet[Task]:
             default=Value(SlaState.OK.value),
             output_field=models.CharField(),
         ),
-        priority_rank=Case(
-            *(When(priority=priority, then=Value(rank)) for rank, priority in enumerate(Priority.values)),
-            output_field=models.IntegerField(),
-        ),
+        priority_rank=priority_rank(),
     )
 
 
