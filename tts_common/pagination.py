@@ -53,8 +53,10 @@ def count_rows(queryset: Any) -> tuple[int, bool]:
 
 
 def _planner_estimate(queryset: QuerySet) -> int:
-    plan = json.loads(queryset.explain(format="json"))
-    return int(plan[0]["Plan"]["Plan Rows"])
+    document = queryset.explain(format="json")
+    if not document:  # an empty result Django knew without asking (``.none()``, ``__in=[]``)
+        return 0
+    return int(json.loads(document)[0]["Plan"]["Plan Rows"])
 
 
 # --- Keyset paging -------------------------------------------------------------------------------------------------
