@@ -180,6 +180,15 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL's default random_page_cost (4) prices an index probe as a spinning disk's seek; on SSDs (and a cached
+# database) it is near a sequential read, and at 4 the planner reads a whole large table rather than probe it a few
+# thousand times (an agent's task list). Set DB_RANDOM_PAGE_COST=4 for spinning disks.
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+_page_cost = env.float("DB_RANDOM_PAGE_COST", default=1.1)
+_options["options"] = f"{_options.get('options', '')} -c random_page_cost={_page_cost}".strip()
+# A web request's statements are cancelled past this (the API answers 503 with Retry-After); 0: never. Workers and
+# commands have none: only the ASGI entry point applies it (tts_common.database.limit_statement_time).
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=5000)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (login throttling, auth lookups) -------------------------------------------------------------------

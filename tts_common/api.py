@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import db
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, parsers
 from rest_framework.metadata import SimpleMetadata
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import json_input
+from .pagination import Pagination as Pagination  # every service imports it from here
 
 
 class Conflict(exceptions.APIException):
@@ -53,14 +54,8 @@ class JSONParser(parsers.JSONParser):
         return data
 
 
-class Pagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
 def paginated_response(*, request: Any, view: Any, queryset: Any, serializer_class: type[Serializer]) -> Response:
-    """One page of ``queryset``, serialised, as ``{count, next, previous, results}``, for an APIView that paginates by
+    """One page of ``queryset``, serialised, as :class:`Pagination` answers it, for an APIView that paginates by
     hand. The view declares ``pagination_class = Pagination``, which also tells the OpenAPI schema the page shape and
     parameters."""
     paginator = view.pagination_class()
@@ -75,8 +70,23 @@ def error_body(status: int, code: str, detail: Any, errors: Any = None) -> dict[
     return body
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    """The database did not answer in time (the statement timeout, tts_common.database) or could not be reached:
+    a 503 the client may retry, never a request left hanging."""
+
+    status_code = 503
+    default_detail = "The database is busy or unavailable; try again shortly."
+    default_code = "unavailable"
+
+
+RETRY_AFTER_SECONDS = 2
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, Http404):
+    if isinstance(exc, db.OperationalError):  # QueryCanceled (the timeout), a lost connection, a deadlock
+        exc = DatabaseUnavailable()
+        exc.wait = RETRY_AFTER_SECONDS  # DRF's handler sends it as Retry-After
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()

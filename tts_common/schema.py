@@ -63,6 +63,7 @@ ERROR_DESCRIPTIONS = {
     413: "The request body exceeds MAX_REQUEST_BODY_BYTES.",
     415: "Unsupported media type for the request body.",
     429: "Too many requests; see Retry-After.",
+    503: "The database is busy (a statement ran past DB_STATEMENT_TIMEOUT_MS) or unreachable; see Retry-After.",
 }
 
 
@@ -86,7 +87,7 @@ class AutoSchema(openapi.AutoSchema):
     def _error_codes(self, operation: dict[str, Any]) -> set[int]:
         places = {parameter["in"] for parameter in operation.get("parameters", [])}
         security = operation.get("security", [])
-        codes = set()
+        codes = {503}  # every operation reads or writes the database
         if "requestBody" in operation:
             codes |= {400, 411, 413, 415}
         if "query" in places:

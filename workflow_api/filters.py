@@ -7,9 +7,19 @@ from typing import Any
 import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
 
-from workflow_api.models import AuditEvent, DeadLetter, IntegrationError, Priority, Task, UnroutedTicket, Workflow
+from workflow_api.models import (
+    AuditEvent,
+    DeadLetter,
+    IntegrationError,
+    Priority,
+    Task,
+    UnroutedTicket,
+    Workflow,
+    WorkflowStep,
+)
 from workflow_api.selectors.tasks import SlaState
 
 
@@ -36,17 +46,30 @@ class WorkflowFilter(django_filters.FilterSet):
         fields = ["status", "category", "sub_category", "department", "lineage"]
 
 
+class TaskOrderingFilter(django_filters.OrderingFilter):
+    """Ties broken by task_id in the first key's direction: paging is stable, and one index on (key, task_id)
+    serves the key both ways."""
+
+    def filter(self, queryset: QuerySet[Task], value: list[str] | None) -> QuerySet[Task]:
+        terms = [self.get_ordering_value(term) for term in value or [] if term not in EMPTY_VALUES]
+        if not terms:
+            return queryset
+        return queryset.order_by(*terms, "-task_id" if terms[0].startswith("-") else "task_id")
+
+
 class TaskFilter(django_filters.FilterSet):
     mine = django_filters.BooleanFilter(method="filter_mine", label="Assigned to or owned by the caller.")
-    status = django_filters.MultipleChoiceFilter(choices=Task.Status.choices)
-    priority = django_filters.MultipleChoiceFilter(choices=Priority.choices)
+    # distinct=False: these filter the task's own columns, which never repeat a task (django-filter's default
+    # SELECT DISTINCT would compare every column of every row).
+    status = django_filters.MultipleChoiceFilter(choices=Task.Status.choices, distinct=False)
+    priority = django_filters.MultipleChoiceFilter(choices=Priority.choices, distinct=False)
     role = django_filters.CharFilter(method="filter_role", label="The current step's role: its id or its name.")
     workflow = django_filters.NumberFilter(field_name="workflow_id")
     assigned_user = django_filters.NumberFilter(field_name="assigned_user_id")
     external_ticket_id = django_filters.CharFilter()
     # Annotated by the task selectors.
     sla_state = django_filters.ChoiceFilter(choices=SlaState.choices)
-    ordering = django_filters.OrderingFilter(
+    ordering = TaskOrderingFilter(
         fields=(("created_at", "created_at"), ("sla_deadline", "sla_deadline"), ("priority_rank", "priority"))
     )
 
@@ -61,9 +84,11 @@ class TaskFilter(django_filters.FilterSet):
         return queryset.filter(Q(assigned_user_id=user_id) | Q(owner_id=user_id))
 
     def filter_role(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        if value.isdigit():
-            return queryset.filter(current_step__role_id=int(value))
-        return queryset.filter(current_step__role__name__iexact=value)
+        # The role's steps (a few dozen) first, then the tasks at them through the current_step index.
+        steps = WorkflowStep.objects.filter(role_id=int(value)) if value.isdigit() else WorkflowStep.objects.filter(
+            role__name__iexact=value
+        )
+        return queryset.filter(current_step__in=steps.order_by().values("id"))
 
 
 class AuditEventFilter(django_filters.FilterSet):

@@ -19,6 +19,17 @@ class Priority(models.TextChoices):
     URGENT = "urgent"
 
 
+def priority_rank() -> models.Case:
+    """A task's priority as a number, low (0) to urgent (3): what lists sort by, and the expression of the index
+    that serves that sort (the planner matches the two only if they are the same expression). Never null (keyset
+    paging can then bound its scan by the rank)."""
+    return models.Case(
+        *(models.When(priority=priority, then=models.Value(rank)) for rank, priority in enumerate(Priority.values)),
+        default=models.Value(len(Priority.values)),
+        output_field=models.IntegerField(),
+    )
+
+
 # --- Replicas of the auth service's roles and users, kept by the role sync consumers ---------------------------
 class RoleReplica(models.Model):
     role_id = models.BigIntegerField(primary_key=True)  # the auth service's id
@@ -331,6 +342,10 @@ class Task(models.Model):
             models.Index(fields=["assigned_user", "status"]),
             models.Index(fields=["owner", "status"]),
             models.Index(fields=["status", "priority"]),
+            # The list's orderings (selectors.tasks, filters.TaskFilter), each tie-broken by task_id.
+            models.Index(fields=["created_at", "task_id"], name="task_created"),
+            models.Index(fields=["sla_deadline", "task_id"], name="task_deadline"),
+            models.Index(priority_rank(), models.F("task_id"), name="task_priority"),
             models.Index(fields=["sla_deadline"], condition=Q(status__in=["pending", "in_progress"]), name="task_open_sla"),
             # What the SLA monitor still has to look at, by deadline: it scans only these (tasks on hold are out:
             # their clock is stopped), so a scan's cost follows what is due, not how many tasks are open.
@@ -421,6 +436,8 @@ class Assignment(models.Model):
 
     class Meta:
         ordering = ["assigned_at", "id"]
+        # The tasks a user held, read from the index alone (the task list's visibility, selectors.tasks).
+        indexes = [models.Index(fields=["user", "task"], name="assignment_user_task")]
         constraints = [
             # No task is ever held by two users at once.
             models.UniqueConstraint(fields=["task"], condition=Q(ended_at__isnull=True), name="one_open_assignment")

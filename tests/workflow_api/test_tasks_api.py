@@ -30,7 +30,7 @@ def admin():
 def results(response) -> list[dict]:
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) == {"count", "next", "previous", "results"}
+    assert set(body) == {"count", "count_is_estimate", "next", "previous", "results"}
     return body["results"]
 
 

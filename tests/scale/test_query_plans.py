@@ -1,0 +1,108 @@
+"""Every query on the front door's paths uses an index (issue 14): on 100,000 generated tasks (two years of a help
+desk: every service's tables, generate_history), statistics up to date as autovacuum keeps them, the real endpoints
+are called with parameters of realistic selectivity (the busiest agent and coordinator, the largest open queue of a
+role and priority, deep pages), each SQL statement they ran is captured with its parameters, and EXPLAIN of each
+must not read a large table sequentially.
+
+One test function: the dataset takes a minute and a half to write, and a transactional test empties the tables
+when it ends."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+from django.db import connection
+from django.db.models import Count, Q
+
+from messaging_service.models import Comment
+from notification_service.models import InAppNotification
+from tests.scale.plans import LARGE_TABLE_ROWS, large_tables, statements_of
+from tests.workflow_api.factories import access_token
+from tts import history
+from workflow_api.models import Assignment, Task, UserReplica
+from workflow_api.selectors.tasks import NEWEST_FIRST
+
+TASKS = 100_000
+OPEN = "&".join(f"status={status}" for status in Task.OPEN_STATUSES)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
+
+def client_for(user: UserReplica, *, is_admin: bool = False):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(user.user_id, user.username, is_admin=is_admin)}")
+    return client
+
+
+def most(queryset, field: str):
+    """The value of ``field`` with the most rows: the heaviest realistic parameter."""
+    return queryset.values(field).annotate(n=Count("pk")).order_by("-n").values_list(field, flat=True).first()
+
+
+def relative(link: str) -> str:
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}"
+
+
+def test_the_front_doors_queries_use_indexes(transactional_db):
+    history.generate(tasks=TASKS, seed=14)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")  # what autovacuum keeps up on a live database: statistics, visibility
+    big = large_tables()
+    assert {"workflow_api_task", "workflow_api_assignment", "notification_service_inappnotification"} <= big
+
+    admin = client_for(UserReplica.objects.get(username="gen14-admin"), is_admin=True)
+    agent = UserReplica.objects.get(user_id=most(Assignment.objects, "user_id"))
+    coordinator = UserReplica.objects.get(user_id=most(Task.objects.exclude(owner=None), "owner_id"))
+    open_tasks = Task.objects.filter(status__in=Task.OPEN_STATUSES)
+    role_id = most(open_tasks, "current_step__role_id")
+    priority = most(open_tasks.filter(current_step__role_id=role_id), "priority")
+    held = Task.objects.filter(assignments__user=agent).order_by(*NEWEST_FIRST).first()
+    commented = (
+        Task.objects.filter(assignments__user=agent, external_ticket_id__in=Comment.objects.values("ticket_id"))
+        .order_by("external_ticket_id")
+        .first()
+    )
+    notified = InAppNotification.objects.filter(user_id=agent.user_id).count()
+    assert notified > 20 * 50, notified  # page 20 of the agent's notifications exists
+
+    as_agent, as_coordinator = client_for(agent), client_for(coordinator)
+    deep_admin = admin.get(f"/tasks/?cursor=&page_size=50&priority={priority}&ordering=sla_deadline")
+    calls = [
+        # The agent's queue, and a coordinator's (owning a share of every task).
+        (as_agent, "/tasks/?page_size=50"),
+        (as_agent, "/tasks/?page_size=50&page=20"),
+        (as_agent, f"/tasks/?page_size=50&mine=true&{OPEN}"),
+        (as_coordinator, "/tasks/?page_size=50"),
+        (as_coordinator, f"/tasks/?page_size=50&{OPEN}&ordering=sla_deadline"),
+        # The admins' lists: everything, and the filtered queue, first and deep pages, by page and by cursor.
+        (admin, "/tasks/?page_size=50"),
+        (admin, "/tasks/?page_size=50&page=20"),
+        (admin, f"/tasks/?page_size=50&{OPEN}&priority={priority}&role={role_id}&ordering=sla_deadline"),
+        (admin, f"/tasks/?page_size=5&page=20&{OPEN}&ordering=sla_deadline"),
+        (admin, f"/tasks/?page_size=50&page=20&priority={priority}&ordering=sla_deadline"),
+        (admin, relative(deep_admin.json()["next"])),
+        (admin, "/tasks/?page_size=50&ordering=-priority&cursor="),
+        # One task, its comments, the agent's notifications.
+        (as_agent, f"/tasks/{held.task_id}/"),
+        (admin, f"/tasks/{held.task_id}/"),
+        (as_agent, f"/api/comments/?ticket_id={commented.external_ticket_id}"),
+        (as_agent, "/api/v2/notifications/inapp/?page_size=50"),
+        (as_agent, "/api/v2/notifications/inapp/?page_size=50&page=20"),
+        (as_agent, "/api/v2/notifications/inapp/?page_size=50&unread=true"),
+        (as_agent, "/api/v2/notifications/inapp/unread-count/"),
+    ]
+    statements = [statement for client, path in calls for statement in statements_of(client, path)]
+    scans = [f"{s.request}: {', '.join(s.seq_scans(big))}\n  {s.sql}" for s in statements if s.seq_scans(big)]
+    assert not scans, f"sequential scans of tables over {LARGE_TABLE_ROWS:,} rows:\n" + "\n".join(scans)
+    assert len(statements) >= 2 * len(calls)
+
+    # Counts: exact for the agent (below 10,000), the planner's estimate for all 100,000.
+    visible = Task.objects.filter(Q(assignments__user=agent) | Q(owner=agent) | Q(assigned_user=agent)).distinct()
+    mine = as_agent.get("/tasks/?page_size=1").json()
+    assert mine["count"] == visible.count() and not mine["count_is_estimate"]
+    everything = admin.get("/tasks/?page_size=1").json()
+    assert everything["count_is_estimate"] and 0.8 * TASKS < everything["count"] < 1.2 * TASKS
+
