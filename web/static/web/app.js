@@ -515,7 +515,7 @@
         presence.open($("presence-panel").hidden);
       });
       document.querySelectorAll("#presence-status .segment").forEach(function (b) {
-        b.addEventListener("click", function () { presence.choose(b.dataset.status); });
+        b.addEventListener("click", function () { presence.choose(b.dataset.status); showFieldErrors($("presence-errors"), null); });
       });
       $("presence-cancel").addEventListener("click", function () { presence.open(false); });
       $("presence-panel").addEventListener("submit", function (event) { event.preventDefault(); presence.save(); });
