@@ -26,6 +26,11 @@ urlpatterns = [
     path("app/admin/dead-letters/", views.page("admin-dead-letters", "Dead letters", admin=True), name="admin-dead-letters"),
     path("app/admin/unrouted/", views.page("admin-unrouted", "Unrouted tickets", admin=True), name="admin-unrouted"),
     path("app/admin/simulator/", views.page("admin-simulator", "Routing simulator", admin=True), name="admin-simulator"),
+    path("app/admin/calendars/", views.page("admin-calendars", "Calendars", admin=True), name="admin-calendars"),
+    path(
+        "app/admin/availability/", views.page("admin-availability", "Availability", admin=True), name="admin-availability"
+    ),
+    path("app/admin/audit/", views.page("admin-audit", "Audit log", admin=True), name="admin-audit"),
     path(
         "app/admin/integration-errors/",
         views.page("admin-integration-errors", "Integration errors", admin=True),

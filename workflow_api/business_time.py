@@ -33,6 +33,30 @@ def parse_clock(value: str) -> int:
     return seconds
 
 
+def weekly_hours_errors(weekly_hours: dict[str, Sequence[Sequence[str]]]) -> dict[str, list[str]]:
+    """What is wrong with each weekday's windows (``{"tue": ["12:00–17:00 overlaps 09:00–13:00."]}``), so a form
+    can show each message next to its day; empty when every day is well-formed."""
+    errors: dict[str, list[str]] = {}
+    for day, windows in weekly_hours.items():
+        if day not in WEEKDAYS:
+            errors[day] = [f"Not a weekday; use {', '.join(WEEKDAYS)}."]
+            continue
+        try:
+            spans = sorted((parse_clock(start), parse_clock(end), f"{start}–{end}") for start, end in windows)
+        except ValueError as exc:
+            errors[day] = [f"{exc}."]
+            continue
+        messages = [f"{label} does not end after it starts." for start, end, label in spans if start >= end]
+        messages += [
+            f"{later[2]} overlaps {earlier[2]}."
+            for earlier, later in zip(spans, spans[1:], strict=False)
+            if earlier[1] > later[0]
+        ]
+        if messages:
+            errors[day] = messages
+    return errors
+
+
 @dataclass(frozen=True)
 class Schedule:
     """A calendar ready for arithmetic: ``hours[weekday]`` is that weekday's sorted, disjoint windows in seconds

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import django_filters
 from django.core.exceptions import ValidationError
@@ -11,12 +12,14 @@ from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
 
 from workflow_api.models import (
+    AgentAvailability,
     AuditEvent,
     DeadLetter,
     IntegrationError,
     Priority,
     Task,
     UnroutedTicket,
+    UserReplica,
     Workflow,
     WorkflowStep,
 )
@@ -91,13 +94,35 @@ class TaskFilter(django_filters.FilterSet):
         return queryset.filter(current_step__in=steps.order_by().values("id"))
 
 
+class AgentFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(field_name="username", lookup_expr="icontains")
+    status = django_filters.ChoiceFilter(
+        choices=AgentAvailability.Status.choices, method="filter_status", label="The stored status (never set: active)."
+    )
+    role = django_filters.NumberFilter(field_name="roles__role_id", label="Holding this role (its id).")
+
+    class Meta:
+        model = UserReplica
+        fields = ["is_active"]
+
+    def filter_status(self, queryset: QuerySet[UserReplica], name: str, value: str) -> QuerySet[UserReplica]:
+        if value == AgentAvailability.Status.ACTIVE:
+            return queryset.filter(Q(availability__isnull=True) | Q(availability__status=value))
+        return queryset.filter(availability__status=value)
+
+
 class AuditEventFilter(django_filters.FilterSet):
     occurred_after = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     occurred_before = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    actor = django_filters.CharFilter(field_name="actor_username", lookup_expr="iexact", label="The actor's username.")
+    task = django_filters.UUIDFilter(method="filter_task", label="Events of this task (its id).")
 
     class Meta:
         model = AuditEvent
         fields = ["action", "entity_type", "entity_id", "ticket_id", "actor_id"]
+
+    def filter_task(self, queryset: QuerySet[AuditEvent], name: str, value: UUID | None) -> QuerySet[AuditEvent]:
+        return queryset.filter(entity_type="task", entity_id=str(value)) if value else queryset
 
 
 class DeadLetterFilter(django_filters.FilterSet):

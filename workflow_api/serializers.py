@@ -209,13 +209,20 @@ class CalendarInputSerializer(PatchableSerializer):
     holidays = serializers.ListField(child=serializers.DateField(), default=list, max_length=1000)
 
 
+class CalendarWorkflowSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Workflow
+        fields = ["id", "name", "version", "status"]
+
+
 class CalendarSerializer(serializers.ModelSerializer):
     weekly_hours = serializers.DictField(child=serializers.ListField(child=serializers.ListField(child=serializers.CharField())))
     holidays = serializers.ListField(child=serializers.DateField())
+    workflows = CalendarWorkflowSerializer(many=True, help_text="The workflows (every version) whose SLA runs on it.")
 
     class Meta:
         model = BusinessCalendar
-        fields = ["id", "name", "time_zone", "weekly_hours", "holidays", "created_at", "updated_at"]
+        fields = ["id", "name", "time_zone", "weekly_hours", "holidays", "workflows", "created_at", "updated_at"]
 
 
 # --- Tasks ---------------------------------------------------------------------------------------------------------
@@ -338,6 +345,10 @@ class AuditEventSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class AuditActionsSerializer(serializers.Serializer):
+    actions = serializers.ListField(child=serializers.CharField())
+
+
 # --- Intake bookkeeping (admins) -------------------------------------------------------------------------------------
 class DeadLetterSerializer(serializers.ModelSerializer):
     integration_error = serializers.IntegerField(source="integration_error_id", allow_null=True)
@@ -425,10 +436,16 @@ class AgentSerializer(serializers.ModelSerializer):
     away_until = serializers.DateTimeField(source="current_availability.away_until", allow_null=True)
     reason = serializers.CharField(source="current_availability.reason")
     max_open_tasks = serializers.IntegerField(source="current_availability.max_open_tasks", allow_null=True)
+    open_tasks = serializers.IntegerField(help_text="Open tasks the user holds (what max_open_tasks caps).")
+    roles = serializers.SerializerMethodField()
+    updated_at = serializers.DateTimeField(source="current_availability.updated_at", allow_null=True)
 
     class Meta:
         model = UserReplica
-        fields = ["user_id", "username", "is_active", *AVAILABILITY_FIELDS]
+        fields = ["user_id", "username", "is_active", *AVAILABILITY_FIELDS, "open_tasks", "roles", "updated_at"]
+
+    def get_roles(self, user: UserReplica) -> list[str]:
+        return [membership.role.name for membership in user.roles.all()]
 
 
 class RoleSettingsSerializer(serializers.Serializer):

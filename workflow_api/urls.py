@@ -19,6 +19,7 @@ urlpatterns = [
     path("roles/<int:role_id>/settings/", views.RoleSettingsApi.as_view(), name="role-settings"),
     path("roles/<int:role_id>/fairness/", views.RoleFairnessApi.as_view(), name="role-fairness"),
     path("audit/", views.AuditEventListApi.as_view(), name="audit-list"),
+    path("audit/actions/", views.AuditActionListApi.as_view(), name="audit-actions"),
     path("dead-letters/", views.DeadLetterListApi.as_view(), name="dead-letter-list"),
     path("dead-letters/<int:dead_letter_id>/", views.DeadLetterDetailApi.as_view(), name="dead-letter-detail"),
     path(

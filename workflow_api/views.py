@@ -17,6 +17,7 @@ from tts_common.auth import IsAdmin, IsAdminOrReadOnly
 from tts_common.schema import TICKET_BODY, TICKET_OPENAPI
 from workflow_api import serializers
 from workflow_api.filters import (
+    AgentFilter,
     AuditEventFilter,
     DeadLetterFilter,
     IntegrationErrorFilter,
@@ -26,7 +27,7 @@ from workflow_api.filters import (
 )
 from workflow_api.models import Task, Workflow
 from workflow_api.selectors.assignment import agent_list, availability_get, role_fairness, role_settings_get
-from workflow_api.selectors.audit import audit_event_list
+from workflow_api.selectors.audit import audit_action_list, audit_event_list
 from workflow_api.selectors.intake import (
     dead_letter_get,
     dead_letter_list,
@@ -283,10 +284,12 @@ class AgentAvailabilityApi(_AvailabilityApi):
 
 
 class AgentListApi(generics.ListAPIView):
-    """Users the engine knows, with their availability (admins)."""
+    """Users the engine knows, with their availability, roles and open tasks (admins); filters: search, status, role."""
 
     permission_classes = [IsAdmin]
     serializer_class = serializers.AgentSerializer
+    filterset_class = AgentFilter
+    filter_backends = [DjangoFilterBackend]
 
     def get_queryset(self):
         return agent_list()
@@ -327,7 +330,8 @@ class RoleFairnessApi(generics.GenericAPIView):
 
 # --- Audit ---------------------------------------------------------------------------------------------------------
 class AuditEventListApi(generics.ListAPIView):
-    """The audit log, newest first (admins only)."""
+    """The audit log, newest first (admins only); filters: actor (username) or actor_id, task, entity_type and
+    entity_id, ticket_id, action, occurred_after/occurred_before."""
 
     permission_classes = [IsAdmin]
     serializer_class = serializers.AuditEventSerializer
@@ -336,6 +340,17 @@ class AuditEventListApi(generics.ListAPIView):
 
     def get_queryset(self):
         return audit_event_list()
+
+
+class AuditActionListApi(generics.GenericAPIView):
+    """The event types recorded so far (admins): what the audit log's ``action`` filter can match."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.AuditActionsSerializer
+    pagination_class = None
+
+    def get(self, request: Request) -> Response:
+        return Response(self.get_serializer({"actions": audit_action_list()}).data)
 
 
 # --- Intake bookkeeping: dead letters, integration errors, unrouted tickets (admins only) ----------------------------

@@ -136,3 +136,23 @@ def test_a_transfer_to_an_away_user_is_400():
     assert moved.status_code == 200 and moved.json()["assigned_user"] == other.user_id
     last = moved.json()["decisions"][-1]
     assert (last["strategy"], last["outcome"], last["reason"], last["user_id"]) == ("direct", "direct", "transfer", other.user_id)
+
+
+def test_the_agent_list_shows_open_tasks_roles_and_filters():
+    from tests.workflow_api.factories import two_step_setup
+
+    workflow, users = two_step_setup()
+    tasks = [ingested_task(f"T-{n}") for n in range(4)]  # round robin over the three agents: 2, 1, 1
+    holder = tasks[0].assigned_user
+    admin = api_client(is_admin=True)
+    admin.put(f"/agents/{holder.user_id}/availability/", AWAY | {"max_open_tasks": 3}, format="json")
+    rows = {row["user_id"]: row for row in admin.get("/agents/").json()["results"]}
+    assert sorted(rows[a.user_id]["open_tasks"] for a in users["agents"]) == [1, 1, 2]
+    assert rows[holder.user_id]["roles"] == ["Agent"] and rows[holder.user_id]["max_open_tasks"] == 3
+    assert rows[users["engineers"][0].user_id]["open_tasks"] == 0
+    away = admin.get("/agents/", {"status": "away"}).json()["results"]
+    assert [row["user_id"] for row in away] == [holder.user_id]
+    active = admin.get("/agents/", {"status": "active", "role": users["agents"][0].roles.get().role_id}).json()
+    assert {row["user_id"] for row in active["results"]} == {a.user_id for a in users["agents"]} - {holder.user_id}
+    assert admin.get("/agents/", {"search": holder.username.upper()}).json()["count"] == 1
+    assert admin.get("/agents/", {"status": "asleep"}).status_code == 400

@@ -50,3 +50,16 @@ def test_bad_filters_are_400(events, query):
 def test_agents_are_forbidden(events):
     response = api_client(UserFactory()).get("/audit/")
     assert response.status_code == 403 and response.json()["code"] == "permission_denied"
+
+
+def test_filters_by_actor_name_and_task_and_lists_event_types(events):
+    task_id = "0b6a3f55-3c3a-4a4b-9a55-d1d9c1d6a001"
+    record_events(
+        [audit_event("task.created", entity_type="task", entity_id=task_id, actor_username="Coord1", ticket_id="T-3", at=T0)]
+    )
+    admin = api_client(is_admin=True)
+    assert actions(admin.get("/audit/?actor=coord1")) == [("task.created", task_id)]
+    assert actions(admin.get(f"/audit/?task={task_id}")) == [("task.created", task_id)]
+    assert admin.get("/audit/?task=not-a-uuid").status_code == 400
+    assert admin.get("/audit/actions/").json() == {"actions": ["task.approved", "task.created", "workflow.created"]}
+    assert api_client(UserFactory()).get("/audit/actions/").status_code == 403

@@ -240,3 +240,38 @@ def test_recompute_command_is_idempotent(setup, office):
     assert Task.objects.get(pk=task.pk).sla_deadline == manila(24, 10)
     call_command("recompute_sla", "--workflow", str(task.workflow_id), stdout=out)
     assert out.getvalue().strip().endswith("0 deadline(s) moved")
+
+
+def test_calendar_errors_name_the_weekday_and_nothing_is_stored(setup, office):
+    """An overlapping or reversed window is refused with its message under its weekday (the calendar page shows
+    each next to its day); neither a create nor an update stores anything."""
+    admin = api_client(is_admin=True)
+    hours = NINE_TO_FIVE | {"tue": [["12:00", "17:00"], ["09:00", "13:00"]], "sat": [["10:00", "09:00"]]}
+    body = {"name": "Overlapping", "time_zone": "Asia/Manila", "weekly_hours": hours}
+    response = admin.post("/calendars/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"]["weekly_hours"] == {
+        "tue": ["12:00–17:00 overlaps 09:00–13:00."],
+        "sat": ["10:00–09:00 does not end after it starts."],
+    }
+    assert not BusinessCalendar.objects.filter(name="Overlapping").exists()
+    response = admin.put(f"/calendars/{office.pk}/", body | {"name": "Renamed"}, format="json")
+    assert response.status_code == 400 and set(response.json()["errors"]["weekly_hours"]) == {"tue", "sat"}
+    office.refresh_from_db()
+    assert (office.name, office.weekly_hours) == ("Manila office", NINE_TO_FIVE)
+    unknown = admin.patch(f"/calendars/{office.pk}/", {"weekly_hours": {"mon": [["9am", "17:00"]]}}, format="json")
+    assert unknown.json()["errors"]["weekly_hours"] == {"mon": ["'9am' is not HH:MM."]}
+
+
+def test_calendars_list_the_workflows_that_use_them(setup, office):
+    workflow, users = setup
+    admin, agent = api_client(is_admin=True), api_client(users["agents"][0])
+    copy = admin.post(f"/workflows/{workflow.pk}/new-version/").json()
+    spare = admin.post("/calendars/", {"name": "Spare", "time_zone": "UTC", "weekly_hours": NINE_TO_FIVE}, format="json")
+    listed = {c["name"]: c["workflows"] for c in agent.get("/calendars/").json()["results"]}
+    assert listed["Spare"] == [] and spare.json()["workflows"] == []
+    assert [(w["id"], w["version"], w["status"]) for w in listed["Manila office"]] == [
+        (copy["id"], copy["version"], "draft"),
+        (workflow.pk, workflow.version, "deployed"),
+    ]
+    assert admin.get(f"/calendars/{office.pk}/").json()["workflows"][1]["name"] == workflow.name

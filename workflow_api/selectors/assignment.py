@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from workflow_api.models import (
     AgentAvailability,
@@ -14,6 +15,7 @@ from workflow_api.models import (
     AssignmentDecision,
     NoEligiblePolicy,
     RoleSettings,
+    Task,
     UserReplica,
     UserRole,
 )
@@ -27,8 +29,21 @@ def availability_get(*, user_id: int) -> AgentAvailability | None:
 
 
 def agent_list() -> QuerySet[UserReplica]:
-    """Users with their availability (null when never set: active), in user_id order."""
-    return UserReplica.objects.select_related("availability").order_by("user_id")
+    """Users with their availability (null when never set: active), their roles and ``open_tasks`` (held open
+    tasks, the number a capacity is compared with), in username order."""
+    open_tasks = (
+        Task.objects.filter(assigned_user_id=OuterRef("pk"), status__in=Task.OPEN_STATUSES)
+        .order_by()
+        .values("assigned_user_id")
+        .annotate(n=Count("task_id"))
+        .values("n")
+    )
+    return (
+        UserReplica.objects.select_related("availability")
+        .prefetch_related(Prefetch("roles", queryset=UserRole.objects.select_related("role").order_by("role__name")))
+        .annotate(open_tasks=Coalesce(Subquery(open_tasks), 0))
+        .order_by("username", "user_id")
+    )
 
 
 def role_settings_get(*, role_id: int) -> RoleSettings | None:

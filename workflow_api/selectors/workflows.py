@@ -28,7 +28,9 @@ def workflow_get(*, workflow_id: int) -> Workflow | None:
 
 
 def calendar_list() -> QuerySet[BusinessCalendar]:
-    return BusinessCalendar.objects.order_by("name", "pk")
+    """Calendars with the workflows that use them (every version: a deployed or archived one still holds tasks)."""
+    workflows = Workflow.objects.only("pk", "name", "version", "status", "calendar_id").order_by("name", "-version")
+    return BusinessCalendar.objects.prefetch_related(Prefetch("workflows", queryset=workflows)).order_by("name", "pk")
 
 
 def calendar_get(*, calendar_id: int) -> BusinessCalendar | None:

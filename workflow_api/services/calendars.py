@@ -13,7 +13,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 from tts_common.api import Conflict
 from tts_common.auth import TokenUser
-from workflow_api.business_time import Schedule
+from workflow_api.business_time import Schedule, weekly_hours_errors
 from workflow_api.models import BusinessCalendar
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.deadlines import recompute_open_tasks
@@ -77,6 +77,9 @@ def _apply(calendar: BusinessCalendar, data: CalendarData) -> None:
         ZoneInfo(calendar.time_zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValidationError({"time_zone": [f"Unknown IANA time zone {calendar.time_zone!r}."]}) from exc
+    day_errors = weekly_hours_errors(calendar.weekly_hours)
+    if day_errors:
+        raise ValidationError({"weekly_hours": day_errors})
     try:
         Schedule.build(calendar.time_zone, calendar.weekly_hours, calendar.holidays)
     except ValueError as exc:

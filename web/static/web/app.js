@@ -416,6 +416,118 @@
     },
   };
 
+  // --- Availability: the caller's own status in the header -----------------------------------------------------------
+  /* datetime-local inputs hold the browser's local wall-clock time; the API speaks ISO instants. */
+  function localInputValue(iso) {
+    if (!iso) return "";
+    var d = new Date(iso);
+    function pad(n) { return String(n).padStart(2, "0"); }
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" + pad(d.getMinutes());
+  }
+  function isoFromLocalInput(value) { return value ? new Date(value).toISOString() : null; }
+
+  /* What an availability record means at `now`, as the engine decides (services/assignment.is_away): an active user
+     inside their out-of-office window is away. */
+  function effectiveStatus(a, now) {
+    if (a.status !== "active") return a.status;
+    var t = now || Date.now();
+    var from = a.away_from ? new Date(a.away_from).getTime() : null;
+    var until = a.away_until ? new Date(a.away_until).getTime() : null;
+    var inWindow = (from !== null || until !== null) && (from === null || from <= t) && (until === null || t < until);
+    return inWindow ? "out_of_office" : "active";
+  }
+  var STATUS_LABELS = { active: "Active", away: "Away", unavailable: "Unavailable", out_of_office: "Out of office" };
+
+  /* Field errors of a 400 as "Field: message" lines, shown in `box` (text only); other errors go to a toast. */
+  function showFieldErrors(box, error, prefix) {
+    clear(box);
+    box.hidden = true;
+    if (!error) return;
+    var errors = error.status === 400 && error.body && error.body.errors;
+    if (!errors) { report(error, prefix); return; }
+    Object.keys(errors).forEach(function (field) {
+      var label = field === "non_field_errors" ? "" : titleCase(field) + ": ";
+      box.appendChild(el("div", { dataset: { field: field }, text: label + [].concat(errors[field]).join(" ") }));
+    });
+    box.hidden = false;
+  }
+
+  var presence = {
+    current: null,
+    chosen: "active",
+    render: function () {
+      var a = presence.current, shown = effectiveStatus(a);
+      $("presence-dot").dataset.status = shown;
+      $("presence-label").textContent = STATUS_LABELS[shown];
+      $("presence-button").dataset.status = shown;
+      var note = [a.reason, a.away_until ? "until " + formatDate(a.away_until) : ""].filter(Boolean).join(", ");
+      $("presence-button").title = "My availability: " + STATUS_LABELS[shown] + (note ? " (" + note + ")" : "");
+    },
+    choose: function (status) {
+      presence.chosen = status;
+      document.querySelectorAll("#presence-status .segment").forEach(function (b) {
+        var on = b.dataset.status === status;
+        b.classList.toggle("is-active", on);
+        b.setAttribute("aria-checked", String(on));
+      });
+      document.querySelector(".presence-window").hidden = status !== "active";
+    },
+    open: function (show) {
+      var panel = $("presence-panel");
+      panel.hidden = !show;
+      $("presence-button").setAttribute("aria-expanded", String(show));
+      if (!show) return;
+      var a = presence.current;
+      presence.choose(a.status);
+      $("presence-from").value = localInputValue(a.away_from);
+      $("presence-until").value = localInputValue(a.away_until);
+      $("presence-reason").value = a.reason || "";
+      showFieldErrors($("presence-errors"), null);
+    },
+    save: function () {
+      var a = presence.current, active = presence.chosen === "active";
+      var body = { status: presence.chosen, reason: $("presence-reason").value.trim(),
+                   away_from: active ? isoFromLocalInput($("presence-from").value) : null,
+                   away_until: active ? isoFromLocalInput($("presence-until").value) : null,
+                   max_open_tasks: a.max_open_tasks }; // the capacity an admin set stays as it is
+      $("presence-save").disabled = true;
+      api("/agents/me/availability/", { method: "PUT", body: body }).then(function (saved) {
+        presence.current = saved;
+        presence.render();
+        presence.open(false);
+        var shown = effectiveStatus(saved);
+        toast(shown === "active" ? "You are active: new tasks can be assigned to you."
+          : "You are " + STATUS_LABELS[shown].toLowerCase() + ": no new tasks are assigned to you.", "success");
+        window.dispatchEvent(new CustomEvent("tts:availability", { detail: saved }));
+      }).catch(function (e) { showFieldErrors($("presence-errors"), e, "Could not save your availability"); })
+        .finally(function () { $("presence-save").disabled = false; });
+    },
+    init: function () {
+      var wrap = $("presence");
+      if (!wrap) return;
+      api("/agents/me/availability/").then(function (a) {
+        presence.current = a;
+        presence.render();
+        wrap.hidden = false;
+      }).catch(function () { /* 404: the engine does not know this user (no role yet), so there is nothing to set */ });
+      $("presence-button").addEventListener("click", function (event) {
+        event.stopPropagation();
+        presence.open($("presence-panel").hidden);
+      });
+      document.querySelectorAll("#presence-status .segment").forEach(function (b) {
+        b.addEventListener("click", function () { presence.choose(b.dataset.status); showFieldErrors($("presence-errors"), null); });
+      });
+      $("presence-cancel").addEventListener("click", function () { presence.open(false); });
+      $("presence-panel").addEventListener("submit", function (event) { event.preventDefault(); presence.save(); });
+      document.addEventListener("click", function (event) {
+        if (!$("presence-panel").hidden && !wrap.contains(event.target)) presence.open(false);
+      });
+      document.addEventListener("keydown", function (event) {
+        if (event.key === "Escape" && !$("presence-panel").hidden) { presence.open(false); $("presence-button").focus(); }
+      });
+    },
+  };
+
   function taskUrl(taskId) { return "/app/tasks/" + encodeURIComponent(taskId) + "/"; }
 
   var NOTIFICATION_ICONS = {
@@ -501,6 +613,7 @@
       });
       scheduleRefresh();
       bell.init();
+      presence.init();
       if (body.dataset.needsAdmin === "true" && !user.isAdmin) {
         $("forbidden").hidden = false;
         $("page-content").hidden = true;
@@ -524,6 +637,8 @@
     notificationItem: notificationItem, pager: pager,
     fmt: { date: formatDate, duration: formatDuration, ago: timeAgo, title: titleCase },
     slaInfo: slaInfo, badge: badge, decodeJwt: decodeJwt,
+    availability: { effective: effectiveStatus, labels: STATUS_LABELS, toInput: localInputValue, fromInput: isoFromLocalInput },
+    showFieldErrors: showFieldErrors,
   };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
