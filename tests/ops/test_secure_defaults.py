@@ -111,20 +111,24 @@ def test_an_unknown_url_gets_the_json_404_not_a_list_of_routes(default_server: S
         assert "URLconf" not in response.text and "api/schema" not in response.text
 
 
-def test_a_server_error_shows_no_traceback_and_no_settings(
+def test_server_errors_show_no_traceback_and_no_settings(
     asgi_server: Callable[..., ServerProcess], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The database is missing, so the login's user lookup raises: Django's 500, without the broker password that the
-    debug page showed."""
+    """The database is missing: the API answers 503 (try again), a page Django serves its 500; both as JSON without
+    the broker password, the traceback or the settings that the debug page showed."""
     monkeypatch.delenv("DEBUG", raising=False)
     broker_url = os.environ["CELERY_BROKER_URL"]
     server = asgi_server(env={"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/tts_no_such_database"})
-    response = requests.post(f"{server.url}/token/", json={"username": "root", "password": "x" * 12}, timeout=30)
-    assert response.status_code == 500
-    assert response.headers["Content-Type"] == "application/json"
-    assert response.json() == {"status": 500, "code": "server_error", "detail": "Internal server error."}
-    for internal in (broker_url, "Traceback", "tts_no_such_database", "SECRET_KEY", settings.JWT_SIGNING_KEY):
-        assert internal not in response.text
+    api = requests.post(f"{server.url}/token/", json={"username": "root", "password": "x" * 12}, timeout=30)
+    assert api.status_code == 503 and int(api.headers["Retry-After"]) > 0
+    # Django's admin reads the session from the database before any view of ours runs.
+    page = requests.get(f"{server.url}/admin/", cookies={"sessionid": "s" * 32}, timeout=30)
+    assert page.status_code == 500
+    assert page.json() == {"status": 500, "code": "server_error", "detail": "Internal server error."}
+    for response in (api, page):
+        assert response.headers["Content-Type"] == "application/json"
+        for internal in (broker_url, "Traceback", "tts_no_such_database", "SECRET_KEY", settings.JWT_SIGNING_KEY):
+            assert internal not in response.text
 
 
 def test_the_api_documentation_needs_a_token_or_an_admin_session(
