@@ -14,6 +14,7 @@ from pathlib import Path
 import environ
 from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
+from kombu.transport import TRANSPORT_ALIASES
 
 from tts_common import contracts
 
@@ -223,6 +224,9 @@ CHANNEL_LAYERS = {
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 EMBEDDED_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
 if EMBEDDED_BROKER:
+    # kombu's filesystem transport, writing each message whole before it can be read (tts_common.embedded_broker):
+    # every process that loads these settings (web, workers, beat, produce_tickets) publishes through it.
+    TRANSPORT_ALIASES["filesystem"] = "tts_common.embedded_broker:Transport"
     _broker_dir = VAR_DIR / "broker"
     for _folder in ("queue", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
