@@ -44,17 +44,17 @@ def _boolean(value: Any) -> str:
 
 
 def _text(value: Any) -> str:
-    """One value in COPY's text format."""
+    """One value of a column whose type :func:`_formatter` does not single out, in COPY's text format."""
     if value is None:
         return _NULL
     if isinstance(value, bool):
-        return "t" if value else "f"
+        return _boolean(value)
     if isinstance(value, str):
-        return value.translate(_ESCAPES)
+        return _string(value)
     if isinstance(value, (int, float, Decimal, uuid.UUID)):
-        return str(value)
+        return _plain(value)
     if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
+        return _timestamp(value)
     if isinstance(value, timedelta):
         return f"{value.total_seconds()} seconds"
     raise TypeError(f"no COPY text for {type(value).__name__}")

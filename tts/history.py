@@ -301,14 +301,17 @@ class _Writers:
         self.ids = {model: next_ids(model) for model in self.MODELS if model not in (Task, TicketReplica)}
         self.totals = {model.__name__: 0 for model in self.MODELS}
 
-    def add(self, model: type, row: dict[str, Any]) -> int | None:
-        row_id = None
-        if model in self.ids:
-            row_id = row["id"] = self.ids[model]
-            self.ids[model] += 1
+    def next_id(self, model: type) -> int:
+        row_id = self.ids[model]
+        self.ids[model] += 1
+        return row_id
+
+    def add(self, model: type, row: dict[str, Any]) -> None:
+        """Buffer ``row``, giving it the table's next id unless it took one already (a parent its children name)."""
+        if model in self.ids and "id" not in row:
+            row["id"] = self.next_id(model)
         self.tables[model].add(row)
         self.totals[model.__name__] += 1
-        return row_id
 
     def flush(self) -> None:
         for table in self.tables.values():  # parents first (MODELS order): COPY checks foreign keys row by row
@@ -331,14 +334,15 @@ class HistorySimulator:
         self.candidates = {name: raw_json(members) for name, members in staff.members.items()}
 
     # Round-robin over a role's members (user_id order), as the assignment engine does.
-    def pick(self, role: str) -> tuple[int, int, int, int]:
+    def pick(self, role: str) -> tuple[int, int | None, int]:
+        """The role's next user, the user picked before (None: the first pick) and the role's pick number."""
         members = self.staff.members[role]
         before = self.cursor[role]
         self.cursor[role] = (before + 1) % len(members)
         self.sequence[role] += 1
         user = members[self.cursor[role]]
         self.last_pick[role] = user
-        return user, (members[before] if before >= 0 else 0), user, self.sequence[role]
+        return user, (members[before] if before >= 0 else None), self.sequence[role]
 
     def raised_at(self, i: int, total: int, rng: random.Random) -> datetime:
         """Tickets spread evenly over the weeks since the Monday before the history's start, each week's placed by
@@ -448,7 +452,8 @@ class _StepOutcome:
 
 
 class _TaskLife:
-    """One task's rows, written after the task's own row (their foreign keys point at it)."""
+    """One task's trail, kept until the task is simulated to the end (an assignment's or a step's end is filled in
+    after the row is made), then buffered for COPY."""
 
     def __init__(
         self, sim: HistorySimulator, rng: random.Random, task_id: uuid.UUID, ticket_id: str, created: datetime,
@@ -484,12 +489,12 @@ class _TaskLife:
                by: int | None = None) -> int:  # fmt: skip
         sim = self.sim
         if user is None:
-            user, before, after, sequence = sim.pick(role)
+            user, before, sequence = sim.pick(role)
             self.rows.append((AssignmentDecision, {
                 "role_id": sim.staff.role_ids[role], "sequence": sequence, "task_id": self.task_id,
                 "step_instance_id": step_instance, "strategy": "round_robin", "policy": "hold",
                 "candidates": sim.candidates[role], "filters": _EMPTY_LIST, "detail": _EMPTY_OBJECT,
-                "cursor_before": before or None, "cursor_after": after, "user_id": user, "outcome": "assigned",
+                "cursor_before": before, "cursor_after": user, "user_id": user, "outcome": "assigned",
                 "reason": reason, "decided_at": at,
             }))  # fmt: skip
         self.holders.append(user)
@@ -512,8 +517,7 @@ class _TaskLife:
     def step(self, step_id: int, role: str, started: datetime, step_sla: timedelta, *, hold: bool,
              escalation_role: str, external: str) -> _StepOutcome:  # fmt: skip
         rng, now = self.rng, self.sim.now
-        instance_id = self.sim.w.ids[StepInstance]
-        self.sim.w.ids[StepInstance] += 1
+        instance_id = self.sim.w.next_id(StepInstance)
         instance = {"id": instance_id, "task_id": self.task_id, "step_id": step_id, "status": "active",
                     "due_at": started + step_sla, "started_at": started, "ended_at": None, "acted_by_id": None,
                     "notes": ""}  # fmt: skip
@@ -583,13 +587,8 @@ class _TaskLife:
         }  # fmt: skip
 
     def flush_children(self) -> None:
-        writers = self.sim.w
         for model, row in self.rows:
-            if model is StepInstance:
-                writers.tables[StepInstance].add(row)
-                writers.totals["StepInstance"] += 1
-            else:
-                writers.add(model, row)
+            self.sim.w.add(model, row)
         self.rows.clear()
 
     def comments(self, end: datetime, participants: list[int]) -> None:
