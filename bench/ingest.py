@@ -65,28 +65,6 @@ def recreate_database(url: str) -> None:
     admin.close()
 
 
-class HangingServer:
-    """Accepts TCP connections and never answers (an SMTP server or an HTTP service that has hung)."""
-
-    def __init__(self) -> None:
-        import socket
-        import threading
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(1024)
-        self.port = self.sock.getsockname()[1]
-        self.held: list = []
-        threading.Thread(target=self._hold, daemon=True).start()
-
-    def _hold(self) -> None:
-        while True:
-            try:
-                self.held.append(self.sock.accept()[0])
-            except OSError:
-                return
-
-
 class BenchWorker:
     """``celery -A tts worker`` as its own process group (stopped with it), like tests.conftest.WorkerProcess but
     with a pool choice: ``manage.py worker`` runs the same command line (see README for the production flags)."""
@@ -162,6 +140,8 @@ class Bench:
         self.notifications = self._notifications_model()
         self.outside_env: dict[str, str] = {}
         if args.hang_outside:
+            from tests.stubs import HangingServer
+
             smtp, auth = HangingServer(), HangingServer()
             self.outside_env = {
                 "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "127.0.0.1",

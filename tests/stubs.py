@@ -1,7 +1,9 @@
-"""Small local HTTP servers playing outside systems (auth, workflow API, AMS, BMS) over real HTTP."""
+"""Small local HTTP servers playing outside systems (auth, workflow API, AMS, BMS) over real HTTP, and a server that
+hangs."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -149,3 +151,30 @@ class BmsStub(OutsideSystem):
         if path == self.path and headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
             return 401, {"detail": "invalid token"}
         return super().__call__(method, path, query, headers, body)
+
+
+class HangingServer:
+    """Accepts TCP connections and never answers: an SMTP server or an HTTP service that has hung."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.accepted = 0
+        threading.Thread(target=self._hold, daemon=True).start()
+
+    def _hold(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()

@@ -2,16 +2,15 @@
 SMTP and the auth service hanging, email work piles up in its own worker and tickets still become tasks."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from notification_service.models import EmailDelivery
 from tests.conftest import REPO_ROOT, _process_env, wait_for
+from tests.stubs import HangingServer
 from tests.workflow_api.factories import deployed_workflow, role_with_users
 from tests.workflow_api.publishing import hdts  # noqa: F401 (fixture)
 from tts_common.management.commands.worker import worker_groups
@@ -19,33 +18,6 @@ from workflow_api.models import Task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TICKETS = 1000
-
-
-class HangingServer:
-    """Accepts TCP connections and never answers: an SMTP server or an HTTP service that has hung."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(512)
-        self.port = self.sock.getsockname()[1]
-        self.held: list[socket.socket] = []
-        self.accepted = 0
-        threading.Thread(target=self._hold, daemon=True).start()
-
-    def _hold(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            self.held.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
 
 
 @pytest.fixture
