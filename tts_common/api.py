@@ -26,6 +26,8 @@ class Conflict(exceptions.APIException):
     status_code = 409
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
+    # Facts the client needs to resolve the conflict (e.g. the current revision), merged into the error body.
+    extra: dict[str, Any] = {}
 
 
 class Metadata(SimpleMetadata):
@@ -102,6 +104,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # simplejwt puts a dict (detail, code, messages) in detail; keep the sentence.
         detail = exc.detail.get("detail", exc.default_detail) if isinstance(exc.detail, dict) else exc.detail
         response.data = error_body(response.status_code, code, detail)
+        if isinstance(exc, Conflict):
+            response.data.update(exc.extra)
     return response
 
 

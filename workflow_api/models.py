@@ -162,6 +162,9 @@ class Workflow(models.Model):
     # All versions of one workflow share a lineage; a task keeps the exact version it started on.
     lineage = models.UUIDField(default=uuid.uuid4, db_index=True)
     version = models.PositiveIntegerField(default=1)
+    # Moves on by one at each save (apart from ``version``, which counts deployable versions): a save made on an
+    # older revision is refused (409), so two admins editing one draft never overwrite each other silently.
+    revision = models.PositiveIntegerField(default=1)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=100)

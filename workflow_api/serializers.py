@@ -31,11 +31,9 @@ from workflow_api.models import (
     WorkflowStep,
     WorkflowTransition,
 )
+from workflow_api.selectors.workflows import WORKFLOW_DOCUMENT_FORMAT, sla_hours
 from workflow_api.services.actions import TaskAction
 from workflow_api.services.assignment import FILTERS
-from workflow_api.services.workflows import SLA_FIELDS
-
-HOUR = 3600
 
 
 # --- Workflows -----------------------------------------------------------------------------------------------------
@@ -145,6 +143,46 @@ class WorkflowInputSerializer(PatchableSerializer):
     )
     steps = StepInputSerializer(many=True)
     transitions = TransitionInputSerializer(many=True, default=list)
+    revision = serializers.IntegerField(
+        required=False,
+        write_only=True,
+        help_text="The draft's revision this edit was made on (GET gives it): if another save came first, the answer "
+        "is 409 with the current revision, and nothing is saved.",
+    )
+
+
+class ProblemSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="The input field it is about.")
+    message = serializers.CharField()
+    step = serializers.CharField(allow_null=True, help_text="The step (its name) it is about, if any.")
+    action = serializers.CharField(allow_null=True, help_text="With step: the transition (that step's action).")
+
+
+class WorkflowCheckSerializer(serializers.Serializer):
+    valid = serializers.BooleanField(help_text="True: the definition can be saved and deployed as it is.")
+    problems = ProblemSerializer(many=True)
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="The problems per field, as a 400 gives them."
+    )
+
+
+class StepDocumentSerializer(StepInputSerializer):
+    role_id = None
+    role = serializers.CharField(max_length=100, help_text="The role's name.")
+
+
+class WorkflowDocumentSerializer(WorkflowInputSerializer):
+    """A workflow as exported (GET /workflows/{id}/export/) and imported (POST /workflows/import/)."""
+
+    format = serializers.ChoiceField(choices=[WORKFLOW_DOCUMENT_FORMAT])
+    coordinator_role_id = None
+    escalation_role_id = None
+    calendar_id = None
+    revision = None
+    coordinator_role = serializers.CharField(max_length=100, help_text="The role's name.")
+    escalation_role = serializers.CharField(max_length=100, allow_null=True, default=None)
+    calendar = serializers.CharField(max_length=100, allow_null=True, default=None, help_text="The calendar's name.")
+    steps = StepDocumentSerializer(many=True)
 
 
 class StepSerializer(serializers.ModelSerializer):
@@ -181,7 +219,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
     class Meta:
         model = Workflow
         fields = [
-            "id", "lineage", "version", "name", "description", "category", "sub_category", "department", "status",
+            "id", "lineage", "version", "revision", "name", "description", "category", "sub_category", "department", "status",
             "coordinator_role_id", "coordinator_role_name", "escalation_role_id", "escalation_role_name", "sla_hours", "calendar_id", "calendar_name", "sla_warning_thresholds",
             "steps", "transitions", "created_by_id",
             "created_at", "deployed_at",
@@ -189,7 +227,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(SlaHoursSerializer)
     def get_sla_hours(self, workflow: Workflow) -> dict[str, float]:
-        return {priority: getattr(workflow, field).total_seconds() / HOUR for priority, field in SLA_FIELDS.items()}
+        return sla_hours(workflow)
 
 
 # --- Calendars -----------------------------------------------------------------------------------------------------

@@ -38,7 +38,13 @@ from workflow_api.selectors.intake import (
 from workflow_api.selectors.integrations import integration_health_list
 from workflow_api.selectors.simulation import simulate_tickets
 from workflow_api.selectors.tasks import task_get, task_is_visible, task_list
-from workflow_api.selectors.workflows import calendar_get, calendar_list, workflow_get, workflow_list
+from workflow_api.selectors.workflows import (
+    calendar_get,
+    calendar_list,
+    workflow_document,
+    workflow_get,
+    workflow_list,
+)
 from workflow_api.services import actions, availability, calendars, dead_letters, workflows
 
 _ERRORS = {
@@ -97,8 +103,56 @@ class WorkflowDetailApi(generics.GenericAPIView):
     def _update(self, request: Request, workflow_id: int, partial: bool) -> Response:
         body = serializers.WorkflowInputSerializer(data=request.data, patch=partial)
         body.is_valid(raise_exception=True)
-        workflow = workflows.workflow_update(workflow_id=workflow_id, actor=request.user, data=body.validated_data)
+        data = dict(body.validated_data)
+        revision = data.pop("revision", None)
+        workflow = workflows.workflow_update(workflow_id=workflow_id, actor=request.user, data=data, revision=revision)
         return _workflow_response(workflow)
+
+
+class WorkflowValidateApi(generics.GenericAPIView):
+    """Check a whole definition (the body of POST /workflows/) as saving, then deploying it would, without saving
+    anything: each problem keyed by its step or transition, for an editor to show there."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.WorkflowCheckSerializer
+
+    @extend_schema(request=serializers.WorkflowInputSerializer, responses={200: serializers.WorkflowCheckSerializer, **_ERRORS})
+    def post(self, request: Request) -> Response:
+        body = serializers.WorkflowInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = {key: value for key, value in body.validated_data.items() if key != "revision"}
+        problems = workflows.workflow_check(data=data)  # type: ignore[arg-type]
+        result = {"valid": not problems, "problems": problems, "errors": workflows.problems_by_field(problems)}
+        return Response(self.get_serializer(result).data)
+
+
+class WorkflowExportApi(generics.GenericAPIView):
+    """The workflow as a JSON document (roles and calendar by name) that POST /workflows/import/ takes."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.WorkflowDocumentSerializer
+
+    def get(self, request: Request, workflow_id: int) -> Response:
+        workflow = workflow_get(workflow_id=workflow_id)
+        if workflow is None:
+            raise NotFound("Workflow not found.")
+        response = Response(self.get_serializer(workflow_document(workflow)).data)
+        response["Content-Disposition"] = f'attachment; filename="workflow-{workflow.pk}-v{workflow.version}.json"'
+        return response
+
+
+class WorkflowImportApi(generics.GenericAPIView):
+    """A new draft from an exported document; unknown roles or calendar: 400 naming the field."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.WorkflowDocumentSerializer
+
+    @extend_schema(responses={201: serializers.WorkflowSerializer, **_ERRORS})
+    def post(self, request: Request) -> Response:
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        workflow = workflows.workflow_import(actor=request.user, document=body.validated_data)
+        return _workflow_response(workflow, status.HTTP_201_CREATED)
 
 
 class _WorkflowCommandApi(generics.GenericAPIView):

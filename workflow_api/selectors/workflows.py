@@ -1,9 +1,15 @@
 """Reads of workflow definitions."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Prefetch, QuerySet
 
-from workflow_api.models import BusinessCalendar, Workflow, WorkflowStep, WorkflowTransition
+from workflow_api.models import BusinessCalendar, Priority, Workflow, WorkflowStep, WorkflowTransition
+
+HOUR = 3600
+# An exported workflow: roles and the calendar by name, so it imports into another installation too.
+WORKFLOW_DOCUMENT_FORMAT = "tts.workflow/1"
 
 
 def workflow_list() -> QuerySet[Workflow]:
@@ -25,6 +31,36 @@ def workflow_list() -> QuerySet[Workflow]:
 
 def workflow_get(*, workflow_id: int) -> Workflow | None:
     return workflow_list().filter(pk=workflow_id).first()
+
+
+def sla_hours(workflow: Workflow) -> dict[str, float]:
+    """The workflow's SLA per internal priority, in hours."""
+    return {p.value: getattr(workflow, f"sla_{p.value}").total_seconds() / HOUR for p in Priority}
+
+
+def workflow_document(workflow: Workflow) -> dict[str, Any]:
+    """``workflow`` (as :func:`workflow_get` loads it) as an export document: what POST /workflows/import/ takes."""
+    return {
+        "format": WORKFLOW_DOCUMENT_FORMAT,
+        **{field: getattr(workflow, field) for field in ("name", "description", "category", "sub_category", "department")},
+        "coordinator_role": workflow.coordinator_role.name,
+        "escalation_role": workflow.escalation_role.name if workflow.escalation_role else None,
+        "sla_hours": sla_hours(workflow),
+        "calendar": workflow.calendar.name if workflow.calendar else None,
+        "sla_warning_thresholds": workflow.sla_warning_thresholds,
+        "steps": [
+            {
+                "name": step.name, "order": step.order, "role": step.role.name, "sla_weight": step.sla_weight,
+                "assignment_strategy": step.assignment_strategy, "no_eligible_policy": step.no_eligible_policy,
+                "external_action": step.external_action,
+            }  # fmt: skip
+            for step in workflow.steps.all()
+        ],
+        "transitions": [
+            {"from_step": t.from_step.name, "action": t.action, "to_step": t.to_step.name if t.to_step else None}
+            for t in workflow.transitions.all()
+        ],
+    }
 
 
 def calendar_list() -> QuerySet[BusinessCalendar]:

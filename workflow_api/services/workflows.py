@@ -6,6 +6,7 @@ A workflow is editable only as a draft. Deploying freezes it: tasks point at its
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, NotRequired, TypedDict
@@ -76,27 +77,47 @@ _STEP_FIELDS = tuple(StepData.__annotations__)  # the model's field names; left 
 
 # --- Create / update ---------------------------------------------------------------------------------------------
 @transaction.atomic
-def workflow_create(*, actor: TokenUser | None, data: WorkflowData) -> Workflow:
-    _check_roles_exist(data)
-    _check_calendar_exists(data)
-    workflow = Workflow(created_by_id=_actor_id(actor))
-    _apply_fields(workflow, data)
-    workflow.save()
-    _replace_graph(workflow, data["steps"], data.get("transitions", []))
-    record_events([_workflow_event("workflow.created", workflow, actor)])
+def workflow_create(*, actor: TokenUser | None, data: WorkflowData, **event_data: Any) -> Workflow:
+    _raise(_reference_problems(data))
+    workflow = _build(data, created_by_id=_actor_id(actor))
+    record_events([_workflow_event("workflow.created", workflow, actor, **event_data)])
     return workflow
 
 
-def workflow_update(*, workflow_id: int, actor: TokenUser | None, data: dict[str, Any]) -> Workflow:
+def _build(data: WorkflowData, *, created_by_id: int | None) -> Workflow:
+    workflow = Workflow(created_by_id=created_by_id)
+    _apply_fields(workflow, data)
+    workflow.save()
+    _replace_graph(workflow, data["steps"], data.get("transitions", []))
+    return workflow
+
+
+class RevisionConflict(Conflict):
+    """A save based on a revision of the draft that is no longer the current one (another admin saved meanwhile)."""
+
+    def __init__(self, workflow: Workflow) -> None:
+        super().__init__(
+            f"This draft was changed meanwhile (it is at revision {workflow.revision}): reload it and redo the edit.",
+            code="stale_revision",
+        )
+        self.extra = {"revision": workflow.revision}
+
+
+def workflow_update(
+    *, workflow_id: int, actor: TokenUser | None, data: dict[str, Any], revision: int | None = None
+) -> Workflow:
     """Change a draft; ``data`` holds only the keys to change (PUT sends them all). A deployed or archived
     workflow takes only its SLA policy (:data:`SLA_POLICY_FIELDS`); when that changes, the deadlines of its open
     tasks are recomputed after the change commits (a batch per transaction).
 
     ``steps`` replaces the whole graph, so it needs ``transitions`` alongside; ``transitions`` alone replaces only
-    the transitions, against the current steps.
+    the transitions, against the current steps. ``revision``: the revision the edit was made on; another one is a
+    :class:`RevisionConflict` (409), never a silent overwrite. Each save moves the revision on by one.
     """
     with transaction.atomic():
         workflow = _lock(workflow_id)
+        if revision is not None and revision != workflow.revision:
+            raise RevisionConflict(workflow)
         if workflow.status != Workflow.Status.DRAFT and not set(data) <= set(SLA_POLICY_FIELDS):
             raise Conflict(
                 f"Only a draft can be changed; this workflow is {workflow.status}. Create a new version "
@@ -104,16 +125,16 @@ def workflow_update(*, workflow_id: int, actor: TokenUser | None, data: dict[str
             )
         if "steps" in data and "transitions" not in data:
             raise ValidationError({"transitions": ["Required when steps are replaced."]})
-        _check_roles_exist(data)
-        _check_calendar_exists(data)
+        _raise(_reference_problems(data))
         policy_before = [getattr(workflow, field) for field in SLA_POLICY_FIELDS]
         _apply_fields(workflow, data)
+        workflow.revision += 1
         workflow.save()
         if "steps" in data:
             _replace_graph(workflow, data["steps"], data["transitions"])
         elif "transitions" in data:
             steps = {step.name: step for step in workflow.steps.all()}
-            _check_graph(list(steps), [step.order for step in steps.values()], data["transitions"])
+            _raise(_graph_problems(list(steps), [step.order for step in steps.values()], data["transitions"]))
             workflow.transitions.all().delete()
             _create_transitions(workflow, steps, data["transitions"])
         record_events([_workflow_event("workflow.updated", workflow, actor, changed=sorted(data))])
@@ -134,30 +155,51 @@ def _apply_fields(workflow: Workflow, data: dict[str, Any]) -> None:
             setattr(workflow, field, timedelta(hours=data["sla_hours"][priority]))
 
 
-def _check_calendar_exists(data: dict[str, Any]) -> None:
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a definition cannot be saved or deployed, keyed by what it is about (``step``: a step's name;
+    with ``action`` too: that step's transition) so an editor can show it there."""
+
+    field: str  # the input field it is about: steps, transitions, coordinator_role_id, escalation_role_id, ...
+    message: str
+    step: str | None = None
+    action: str | None = None
+
+
+def problems_by_field(problems: list[Problem]) -> dict[str, list[str]]:
+    """The problems in the API's error shape (field -> messages)."""
+    errors: dict[str, list[str]] = defaultdict(list)
+    for problem in problems:
+        errors[problem.field].append(problem.message)
+    return dict(errors)
+
+
+def _raise(problems: list[Problem]) -> None:
+    if problems:
+        raise ValidationError(problems_by_field(problems))
+
+
+def _reference_problems(data: dict[str, Any]) -> list[Problem]:
+    """Unknown role and calendar ids (a 400, not a foreign-key crash); whether roles are *active* is checked at
+    deploy."""
+    problems = []
     calendar_id = data.get("calendar_id")
     if calendar_id is not None and not BusinessCalendar.objects.filter(pk=calendar_id).exists():
-        raise ValidationError({"calendar_id": [f"Unknown calendar {calendar_id}."]})
-
-
-def _check_roles_exist(data: dict[str, Any]) -> None:
-    """Unknown role ids are a 400 (not a foreign-key crash); whether they are *active* is checked at deploy."""
+        problems.append(Problem("calendar_id", f"Unknown calendar {calendar_id}."))
     wanted = {step["role_id"] for step in data.get("steps", [])}
     wanted |= {data[field] for field in _ROLE_FIELDS if data.get(field) is not None}
     unknown = wanted - set(RoleReplica.objects.filter(pk__in=wanted).values_list("pk", flat=True))
-    if not unknown:
-        return
-    errors: dict[str, list[str]] = {
-        field: [f"Unknown role {data[field]}."] for field in _ROLE_FIELDS if data.get(field) in unknown
-    }
-    step_errors = [f"Step {s['name']!r}: unknown role {s['role_id']}." for s in data.get("steps", []) if s["role_id"] in unknown]
-    if step_errors:
-        errors["steps"] = step_errors
-    raise ValidationError(errors)
+    problems += [Problem(field, f"Unknown role {data[field]}.") for field in _ROLE_FIELDS if data.get(field) in unknown]
+    problems += [
+        Problem("steps", f"Step {s['name']!r}: unknown role {s['role_id']}.", step=s["name"])
+        for s in data.get("steps", [])
+        if s["role_id"] in unknown
+    ]
+    return problems
 
 
 def _replace_graph(workflow: Workflow, steps: list[StepData], transitions: list[TransitionData]) -> None:
-    _check_graph([s["name"] for s in steps], [s["order"] for s in steps], transitions)
+    _raise(_graph_problems([s["name"] for s in steps], [s["order"] for s in steps], transitions))
     workflow.transitions.all().delete()
     workflow.steps.all().delete()
     created = WorkflowStep.objects.bulk_create(
@@ -166,28 +208,28 @@ def _replace_graph(workflow: Workflow, steps: list[StepData], transitions: list[
     _create_transitions(workflow, {step.name: step for step in created}, transitions)
 
 
-def _check_graph(names: list[str], orders: list[int], transitions: list[TransitionData]) -> None:
+def _graph_problems(names: list[str], orders: list[int], transitions: list[TransitionData]) -> list[Problem]:
     """The definition's own consistency: what the database constraints would otherwise reject, as a 400."""
-    errors: dict[str, list[str]] = defaultdict(list)
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        errors["steps"].append(f"Duplicate step name {name!r}.")
-    for order in sorted({o for o in orders if orders.count(o) > 1}):
-        errors["steps"].append(f"Duplicate step order {order}.")
+    problems = [Problem("steps", f"Duplicate step name {n!r}.", step=n) for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += [Problem("steps", f"Duplicate step order {o}.") for o in sorted({o for o in orders if orders.count(o) > 1})]
     seen: set[tuple[str, str]] = set()
     for transition in transitions:
         source, action, target = transition["from_step"], transition["action"], transition["to_step"]
+
+        def problem(message: str, source: str = source, action: str = action) -> Problem:
+            return Problem("transitions", message, step=source, action=action)
+
         if source not in names:
-            errors["transitions"].append(f"Unknown from_step {source!r}.")
+            problems.append(problem(f"Unknown from_step {source!r}."))
         if target is not None and target not in names:
-            errors["transitions"].append(f"Unknown to_step {target!r}.")
+            problems.append(problem(f"Unknown to_step {target!r}."))
         if target is None and action == WorkflowTransition.Action.ESCALATE:
             # An escalation hands the task to someone; only approve (completed) and reject (rejected) end it.
-            errors["transitions"].append(f"Escalate from {source!r} must lead to a step.")
+            problems.append(problem(f"Escalate from {source!r} must lead to a step."))
         if (source, action) in seen:
-            errors["transitions"].append(f"More than one {action!r} transition from {source!r}.")
+            problems.append(problem(f"More than one {action!r} transition from {source!r}."))
         seen.add((source, action))
-    if errors:
-        raise ValidationError(dict(errors))
+    return problems
 
 
 def _create_transitions(
@@ -204,13 +246,58 @@ def _create_transitions(
     )
 
 
+# --- Import --------------------------------------------------------------------------------------------------------
+def workflow_import(*, actor: TokenUser | None, document: dict[str, Any]) -> Workflow:
+    """A new draft (a lineage of its own, version 1) from an exported document (selectors.workflow_document), its
+    roles and calendar resolved by name; an unknown or ambiguous name is a 400 naming the field (and step)."""
+    steps = document["steps"]
+    roles = _ids_by_name(RoleReplica, {s["role"] for s in steps} | {document["coordinator_role"], document["escalation_role"]})
+    calendars = _ids_by_name(BusinessCalendar, {document["calendar"]})
+    found = {"coordinator_role": roles, "escalation_role": roles, "calendar": calendars}
+    problems = [
+        Problem(field, ids[document[field]]) for field, ids in found.items() if isinstance(ids.get(document[field]), str)
+    ]
+    problems += [
+        Problem("steps", f"Step {s['name']!r}: {roles[s['role']]}", step=s["name"])
+        for s in steps
+        if isinstance(roles[s["role"]], str)
+    ]
+    _raise(problems)
+    data = {key: value for key, value in document.items() if key not in ("format", *found)}
+    data.update(
+        coordinator_role_id=roles[document["coordinator_role"]],
+        escalation_role_id=roles.get(document["escalation_role"]),
+        calendar_id=calendars.get(document["calendar"]),
+        steps=[{**{k: v for k, v in s.items() if k != "role"}, "role_id": roles[s["role"]]} for s in steps],
+    )
+    return workflow_create(actor=actor, data=data, imported=True)  # type: ignore[arg-type]
+
+
+def _ids_by_name(model: type[RoleReplica | BusinessCalendar], names: set[str | None]) -> dict[str | None, int | str]:
+    """Each name's id, or (a string) why there is none."""
+    found: dict[str, list[int]] = defaultdict(list)
+    for pk, name in model.objects.filter(name__in=names - {None}).values_list("pk", "name"):
+        found[name].append(pk)
+    kind = "role" if model is RoleReplica else "calendar"
+    answers: dict[str | None, int | str] = {}
+    for name in names - {None}:
+        ids = found[name]
+        answers[name] = ids[0] if len(ids) == 1 else f"More than one {kind} is named {name!r}." if ids else f"Unknown {kind} {name!r}."
+    return answers
+
+
 # --- Deploy / archive / new version ------------------------------------------------------------------------------
 def deploy_errors(workflow: Workflow) -> dict[str, list[str]]:
     """Why ``workflow`` cannot run tasks (empty when it can)."""
+    return problems_by_field(deploy_problems(workflow))
+
+
+def deploy_problems(workflow: Workflow) -> list[Problem]:
+    """Why ``workflow`` cannot run tasks, each problem keyed by its step or transition (empty when it can)."""
     steps = list(workflow.steps.select_related("role").order_by("order"))
     if not steps:
-        return {"steps": ["A workflow needs at least one step."]}
-    errors: dict[str, list[str]] = defaultdict(list)
+        return [Problem("steps", "A workflow needs at least one step.")]
+    problems: list[Problem] = []
     edges: dict[int, set[int | None]] = defaultdict(set)
     actions: dict[int, set[str]] = defaultdict(set)
     for transition in workflow.transitions.all():
@@ -220,21 +307,22 @@ def deploy_errors(workflow: Workflow) -> dict[str, list[str]]:
     for step in steps:
         if WorkflowTransition.Action.APPROVE not in actions[step.id]:
             # Approving is the normal way forward: without it a task would be stuck at this step.
-            errors["transitions"].append(f"Step {step.name!r} has no approve transition.")
+            problems.append(Problem("transitions", f"Step {step.name!r} has no approve transition.", step=step.name))
     reachable = _reachable(steps[0].id, edges)
     for step in steps:
         if step.id not in reachable:
-            errors["transitions"].append(f"Step {step.name!r} is not reachable from the first step {steps[0].name!r}.")
+            message = f"Step {step.name!r} is not reachable from the first step {steps[0].name!r}."
+            problems.append(Problem("transitions", message, step=step.name))
         elif None not in _reachable(step.id, edges):
-            errors["transitions"].append(f"No end is reachable from step {step.name!r}.")
+            problems.append(Problem("transitions", f"No end is reachable from step {step.name!r}.", step=step.name))
 
     for field in _ROLE_FIELDS:
         role = getattr(workflow, field.removesuffix("_id"))
         if role is not None and not role.is_active:
-            errors[field].append(f"Role {role.name!r} is inactive.")
+            problems.append(Problem(field, f"Role {role.name!r} is inactive."))
     for step in steps:
         if not step.role.is_active:
-            errors["steps"].append(f"Step {step.name!r}: role {step.role.name!r} is inactive.")
+            problems.append(Problem("steps", f"Step {step.name!r}: role {step.role.name!r} is inactive.", step=step.name))
     led = set(
         RoleSettings.objects.filter(role_id__in={s.role_id for s in steps}, lead_user__isnull=False).values_list(
             "role_id", flat=True
@@ -242,14 +330,30 @@ def deploy_errors(workflow: Workflow) -> dict[str, list[str]]:
     )
     for step in steps:
         if step.no_eligible_policy == NoEligiblePolicy.ESCALATE_TO_LEAD and step.role_id not in led:
-            errors["steps"].append(
+            message = (
                 f"Step {step.name!r}: policy escalate_to_lead needs a lead for role {step.role.name!r} "
                 f"(PUT /roles/{step.role_id}/settings/)."
             )
+            problems.append(Problem("steps", message, step=step.name))
     total = sum((step.sla_weight for step in steps), Decimal(0))
     if total != 100:
-        errors["steps"].append(f"SLA weights must sum to 100 (they sum to {total.normalize():f}).")
-    return dict(errors)
+        problems.append(Problem("steps", f"SLA weights must sum to 100 (they sum to {total.normalize():f})."))
+    return problems
+
+
+def workflow_check(*, data: WorkflowData) -> list[Problem]:
+    """Every problem that would stop the whole definition ``data`` from being saved, then deployed (empty: none).
+    Nothing is stored: the draft is built as a save would build it, checked as deploy checks it, and rolled back."""
+    problems = _reference_problems(data)
+    problems += _graph_problems(
+        [s["name"] for s in data["steps"]], [s["order"] for s in data["steps"]], data.get("transitions", [])
+    )
+    if problems:
+        return problems  # the draft could not even be saved
+    with transaction.atomic():
+        problems = deploy_problems(_build(data, created_by_id=None))
+        transaction.set_rollback(True)
+    return problems
 
 
 def _reachable(start: int, edges: dict[int, set[int | None]]) -> set[int | None]:
