@@ -31,6 +31,7 @@ from workflow_api.models import (
     WorkflowStep,
     WorkflowTransition,
 )
+from workflow_api.selectors.impact import IMPACT_MAX_TICKETS
 from workflow_api.selectors.workflows import WORKFLOW_DOCUMENT_FORMAT, sla_hours
 from workflow_api.services.actions import TaskAction
 from workflow_api.services.assignment import FILTERS
@@ -606,3 +607,53 @@ class SimulationSerializer(serializers.Serializer):
 class SimulationResultSerializer(serializers.Serializer):
     simulated_at = serializers.DateTimeField()
     results = SimulationSerializer(many=True)
+
+
+# --- Impact replay -------------------------------------------------------------------------------------------------
+class ProposedCalendarSerializer(CalendarInputSerializer):
+    name = serializers.CharField(max_length=100, default="Proposed calendar")
+
+
+class ImpactInputSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1, max_value=IMPACT_MAX_TICKETS, default=500, help_text="How many of the last tickets received to replay."
+    )
+    calendar = ProposedCalendarSerializer(
+        required=False, help_text="A calendar (time_zone, weekly_hours, holidays) to replay with instead of the workflow's own."
+    )
+
+
+class ImpactPlacementSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=["task", "unrouted"])
+    workflow_id = serializers.IntegerField(allow_null=True)
+    workflow_lineage = serializers.CharField(allow_null=True)
+    workflow_name = serializers.CharField(allow_null=True)
+    workflow_version = serializers.IntegerField(allow_null=True)
+    step = serializers.CharField(allow_null=True, help_text="The first step.")
+    role_id = serializers.IntegerField(allow_null=True, help_text="The first step's role: who would be assigned.")
+    role_name = serializers.CharField(allow_null=True)
+    sla_deadline = serializers.DateTimeField(allow_null=True)
+
+
+class ImpactChangeSerializer(serializers.Serializer):
+    ticket_id = serializers.CharField()
+    received_at = serializers.DateTimeField()
+    changes = serializers.ListField(child=serializers.ChoiceField(choices=["workflow", "first_step", "deadline", "assignee_role"]))
+    before = ImpactPlacementSerializer()
+    after = ImpactPlacementSerializer()
+
+
+class ImpactLoadSerializer(serializers.Serializer):
+    role_id = serializers.IntegerField()
+    role_name = serializers.CharField()
+    before = serializers.IntegerField()
+    after = serializers.IntegerField()
+    change = serializers.IntegerField(help_text="Tickets the role's first steps would gain (negative: lose).")
+
+
+class ImpactSerializer(serializers.Serializer):
+    replayed_at = serializers.DateTimeField()
+    workflow_id = serializers.IntegerField()
+    tickets = serializers.IntegerField(help_text="How many tickets were replayed.")
+    changed = ImpactChangeSerializer(many=True, help_text="The tickets whose placement would change.")
+    load = ImpactLoadSerializer(many=True, help_text="The roles whose load would change.")

@@ -7,6 +7,7 @@ urlpatterns = [
     path("workflows/validate/", views.WorkflowValidateApi.as_view(), name="workflow-validate"),
     path("workflows/import/", views.WorkflowImportApi.as_view(), name="workflow-import"),
     path("workflows/<int:workflow_id>/", views.WorkflowDetailApi.as_view(), name="workflow-detail"),
+    path("workflows/<int:workflow_id>/impact/", views.WorkflowImpactApi.as_view(), name="workflow-impact"),
     path("workflows/<int:workflow_id>/export/", views.WorkflowExportApi.as_view(), name="workflow-export"),
     path("workflows/<int:workflow_id>/deploy/", views.WorkflowDeployApi.as_view(), name="workflow-deploy"),
     path("workflows/<int:workflow_id>/archive/", views.WorkflowArchiveApi.as_view(), name="workflow-archive"),

@@ -28,6 +28,7 @@ from workflow_api.filters import (
 from workflow_api.models import Task, Workflow
 from workflow_api.selectors.assignment import agent_list, availability_get, role_fairness, role_settings_get
 from workflow_api.selectors.audit import audit_action_list, audit_event_list
+from workflow_api.selectors.impact import workflow_impact
 from workflow_api.selectors.intake import (
     dead_letter_get,
     dead_letter_list,
@@ -123,6 +124,28 @@ class WorkflowValidateApi(generics.GenericAPIView):
         data = {key: value for key, value in body.validated_data.items() if key != "revision"}
         problems = workflows.workflow_check(data=data)  # type: ignore[arg-type]
         result = {"valid": not problems, "problems": problems, "errors": workflows.problems_by_field(problems)}
+        return Response(self.get_serializer(result).data)
+
+
+class WorkflowImpactApi(generics.GenericAPIView):
+    """Impact replay: the last tickets received (up to 1,000, unrouted ones included) replayed through intake's
+    simulation with this workflow (or it with a proposed calendar) in place of the deployed version of its own
+    workflow; answers the tickets whose workflow, first step, deadline or assignee role would change, and the load
+    each role would gain or lose. Changes nothing (no writes, no pointer moves, nothing published)."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.ImpactSerializer
+
+    @extend_schema(request=serializers.ImpactInputSerializer, responses={200: serializers.ImpactSerializer, **_ERRORS})
+    def post(self, request: Request, workflow_id: int) -> Response:
+        body = serializers.ImpactInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        workflow = workflow_get(workflow_id=workflow_id)
+        if workflow is None:
+            raise NotFound("Workflow not found.")
+        if "calendar" in body.validated_data:
+            workflow.calendar = calendars.calendar_unsaved(data=body.validated_data["calendar"])
+        result = workflow_impact(workflow, limit=body.validated_data["limit"], now=timezone.now())
         return Response(self.get_serializer(result).data)
 
 

@@ -184,6 +184,25 @@ def simulate_tickets(tickets: Sequence[Any], *, now: datetime) -> list[Simulatio
     return results
 
 
+def replay_tickets(
+    tickets: Sequence[IncomingTicket], *, now: datetime, in_place: Workflow | None = None
+) -> list[Simulation]:
+    """What intake would do with tickets already received (the impact replay), in this order at ``now``: their
+    match, SLA deadline, first step and picks, as :func:`simulate_tickets` predicts them, whether or not they already
+    have a task; ``in_place``: a workflow taken as deployed (see :func:`match_workflows`)."""
+    results = [Simulation(index=i, ticket_id=t.ticket_id, outcome=Outcome.TASK) for i, t in enumerate(tickets)]
+    routes = match_workflows((ticket.match_key for ticket in tickets), in_place=in_place)
+    routed = []
+    for result, ticket in zip(results, tickets, strict=True):
+        route = routes[ticket.match_key]
+        if route is None:
+            result.outcome = Outcome.UNROUTED
+        else:
+            routed.append((result, ticket, route))
+    _simulate_tasks(routed, now=now)
+    return results
+
+
 def _simulate_tasks(routed: Sequence[tuple[Simulation, IncomingTicket, Route]], *, now: datetime) -> None:
     """Workflow, SLA, first step and picks of the routed tickets, as intake's ``_create_tasks`` makes them."""
     if not routed:
@@ -207,7 +226,7 @@ def _simulate_tasks(routed: Sequence[tuple[Simulation, IncomingTicket, Route]], 
         workflow, step = route.workflow, route.first_step
         priority = priority_map[ticket.data["priority"]]
         result.workflow = {
-            "workflow_id": workflow.pk, "name": workflow.name, "version": workflow.version,
+            "workflow_id": workflow.pk, "lineage": str(workflow.lineage), "name": workflow.name, "version": workflow.version,
             "department": workflow.department, "coordinator_role_id": workflow.coordinator_role_id,
         }  # fmt: skip
         result.priority = {"hdts": ticket.data["priority"], "internal": priority}

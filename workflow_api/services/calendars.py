@@ -56,6 +56,13 @@ def calendar_update(*, calendar_id: int, actor: TokenUser, data: CalendarData) -
     return calendar
 
 
+def calendar_unsaved(*, data: CalendarData) -> BusinessCalendar:
+    """A calendar checked as a save would check it, never saved: the impact replay's proposed calendar."""
+    calendar = BusinessCalendar(name=data.get("name", "Proposed calendar"))
+    _apply(calendar, data)
+    return calendar
+
+
 @transaction.atomic
 def calendar_delete(*, calendar_id: int, actor: TokenUser) -> None:
     calendar = BusinessCalendar.objects.select_for_update().filter(pk=calendar_id).first()

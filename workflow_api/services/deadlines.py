@@ -35,8 +35,10 @@ def task_sla(workflow: Workflow, priority: str) -> timedelta:
 
 
 def workflow_schedule(workflow: Workflow) -> Schedule | None:
-    """The workflow's business calendar ready for arithmetic; None: round the clock."""
-    return None if workflow.calendar_id is None else workflow.calendar.schedule
+    """The workflow's business calendar ready for arithmetic; None: round the clock. (The calendar itself, not its
+    id, decides: the impact replay gives a workflow an unsaved calendar.)"""
+    calendar = workflow.calendar
+    return None if calendar is None else calendar.schedule
 
 
 def task_deadline(

@@ -136,9 +136,15 @@ class Route:
     first_step: WorkflowStep
 
 
-def match_workflows(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], Route | None]:
+def match_workflows(
+    keys: Iterable[tuple[str, str, str]], *, in_place: Workflow | None = None
+) -> dict[tuple[str, str, str], Route | None]:
     """The deployed workflow for each (category, sub_category, department): the one for exactly that department,
-    else the one for any department (blank); None if neither exists (or it has no step)."""
+    else the one for any department (blank); None if neither exists (or it has no step).
+
+    ``in_place`` (the impact replay): a workflow, its steps prefetched, taken as deployed in place of the workflow
+    deployed for its match (normally its own deployed version), as deploying it would do.
+    """
     keys = set(keys)
     if not keys:
         return {}
@@ -148,8 +154,12 @@ def match_workflows(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str
         category__in={key[0] for key in keys},
         sub_category__in={key[1] for key in keys},
     ).select_related("coordinator_role", "calendar").prefetch_related(Prefetch("steps", queryset=steps))
+    if in_place is not None:
+        workflows = workflows.exclude(pk=in_place.pk).exclude(
+            category=in_place.category, sub_category=in_place.sub_category, department=in_place.department
+        )
     deployed = {}
-    for workflow in workflows:
+    for workflow in [*workflows, *([in_place] if in_place is not None else [])]:
         first = next(iter(workflow.steps.all()), None)
         if first is not None:
             first.workflow = workflow  # enter_step reads step.workflow: share the instance, no extra query
