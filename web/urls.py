@@ -22,6 +22,11 @@ urlpatterns = [
     path("app/admin/users/", views.page("admin-users", "Users", admin=True), name="admin-users"),
     path("app/admin/roles/", views.page("admin-roles", "Roles", admin=True), name="admin-roles"),
     path("app/admin/workflows/", views.page("admin-workflows", "Workflows", admin=True), name="admin-workflows"),
+    path(
+        "app/admin/workflows/designer/",
+        views.page("admin-workflow-designer", "Workflow designer", admin=True),
+        name="admin-workflow-designer",
+    ),
     path("app/admin/health/", views.page("admin-health", "Integration health", admin=True), name="admin-health"),
     path("app/admin/dead-letters/", views.page("admin-dead-letters", "Dead letters", admin=True), name="admin-dead-letters"),
     path("app/admin/unrouted/", views.page("admin-unrouted", "Unrouted tickets", admin=True), name="admin-unrouted"),
