@@ -1,7 +1,10 @@
 """The workflow designer in a real browser, against the running system: an admin designs a workflow from nothing,
 fixes the validation error shown next to its step, replays recent tickets against it, deploys it; a ticket HDTS then
-publishes is routed by it."""
+publishes is routed by it. Then a new version whose concurrent save is refused with a reload offer, export, import
+and archive."""
 from __future__ import annotations
+
+import json
 
 from playwright.sync_api import expect
 
@@ -66,3 +69,34 @@ def test_admin_designs_replays_and_deploys_a_workflow_that_then_routes_tickets(s
     for ticket in (waiting, publish_ticket(sub_category="Printer", title="Toner streaks")):
         task = stack.api.wait_for_task(ticket["ticket_id"])
         assert (task["workflow_id"], task["current_step_name"], task["role_name"]) == (workflow_id, "Diagnose", "IT Support Agent")
+
+    # A new version; another admin saves it first (through the API): this save is refused and a reload offered.
+    admin.click("#wd-new-version")
+    expect(admin.locator("#wd-summary")).to_contain_text("Version 2 · draft · revision 1")
+    version_2 = int(admin.evaluate("location.hash.slice(1)"))
+    other = stack.api.request("PATCH", f"/workflows/{version_2}/", json={"name": "Printers (theirs)", "revision": 1})
+    assert other.status_code == 200, other.text
+    admin.fill("#wd-name", "Printers (mine)")
+    admin.click("#wd-save")
+    expect(admin.locator("#wd-conflict")).to_be_visible()
+    expect(admin.locator("#wd-conflict-text")).to_contain_text("revision 2")
+    browser.screenshot(admin, "43-workflow-designer-conflict")
+    admin.click("#wd-reload")
+    expect(admin.locator("#wd-name")).to_have_value("Printers (theirs)")
+    expect(admin.locator("#wd-conflict")).to_be_hidden()
+    assert stack.api.get(f"/workflows/{version_2}/")["name"] == "Printers (theirs)"
+
+    # Export, then import the file as a new draft of its own; archive that one.
+    with admin.expect_download() as download:
+        admin.click("#wd-export")
+    document = json.loads(download.value.path().read_text())
+    assert (document["format"], document["steps"][0]["role"]) == ("tts.workflow/1", "IT Support Agent")
+    admin.set_input_files("#wd-import-file", str(download.value.path()))
+    expect(admin.locator("#wd-summary")).to_contain_text("Version 1 · draft · revision 1")
+    imported = int(admin.evaluate("location.hash.slice(1)"))
+    assert imported not in (workflow_id, version_2)
+    expect(admin.locator("#wd-heading")).to_have_text("Printers (theirs)")
+    admin.once("dialog", lambda dialog: dialog.accept())
+    admin.click("#wd-archive")
+    expect(admin.locator("#wd-summary")).to_contain_text("archived")
+    assert stack.api.get(f"/workflows/{imported}/")["status"] == "archived"

@@ -24,7 +24,7 @@ def test_each_save_moves_the_revision_on_and_a_stale_save_is_409_with_the_curren
     stored = Workflow.objects.get(pk=draft["id"])
     assert (stored.name, stored.revision) == ("First", 2)
     events = AuditEvent.objects.filter(entity_type="workflow", entity_id=str(draft["id"]), action="workflow.updated")
-    assert [e.data["changed"] for e in events] == [["name"]]
+    assert [(e.data["changed"], e.data["revision"]) for e in events] == [(["name"], 2)]
 
 
 def test_a_save_that_fails_validation_changes_nothing(admin, roles):  # noqa: F811

@@ -472,5 +472,8 @@ def _workflow_event(action: str, workflow: Workflow, actor: TokenUser | None, **
         entity_id=str(workflow.pk),
         actor_id=_actor_id(actor),
         actor_username=actor.username if actor is not None else "",
-        data={"name": workflow.name, "version": workflow.version, "status": workflow.status, **data},
+        data={
+            "name": workflow.name, "version": workflow.version, "revision": workflow.revision,
+            "status": workflow.status, **data,
+        },  # fmt: skip
     )
