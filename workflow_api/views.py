@@ -121,8 +121,7 @@ class WorkflowValidateApi(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         body = serializers.WorkflowInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        data = {key: value for key, value in body.validated_data.items() if key != "revision"}
-        problems = workflows.workflow_check(data=data)  # type: ignore[arg-type]
+        problems = workflows.workflow_check(data=body.validated_data)  # type: ignore[arg-type]  (revision: ignored)
         result = {"valid": not problems, "problems": problems, "errors": workflows.problems_by_field(problems)}
         return Response(self.get_serializer(result).data)
 

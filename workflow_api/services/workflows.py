@@ -215,20 +215,18 @@ def _graph_problems(names: list[str], orders: list[int], transitions: list[Trans
     seen: set[tuple[str, str]] = set()
     for transition in transitions:
         source, action, target = transition["from_step"], transition["action"], transition["to_step"]
-
-        def problem(message: str, source: str = source, action: str = action) -> Problem:
-            return Problem("transitions", message, step=source, action=action)
-
+        messages = []
         if source not in names:
-            problems.append(problem(f"Unknown from_step {source!r}."))
+            messages.append(f"Unknown from_step {source!r}.")
         if target is not None and target not in names:
-            problems.append(problem(f"Unknown to_step {target!r}."))
+            messages.append(f"Unknown to_step {target!r}.")
         if target is None and action == WorkflowTransition.Action.ESCALATE:
             # An escalation hands the task to someone; only approve (completed) and reject (rejected) end it.
-            problems.append(problem(f"Escalate from {source!r} must lead to a step."))
+            messages.append(f"Escalate from {source!r} must lead to a step.")
         if (source, action) in seen:
-            problems.append(problem(f"More than one {action!r} transition from {source!r}."))
+            messages.append(f"More than one {action!r} transition from {source!r}.")
         seen.add((source, action))
+        problems += [Problem("transitions", message, step=source, action=action) for message in messages]
     return problems
 
 
@@ -287,11 +285,6 @@ def _ids_by_name(model: type[RoleReplica | BusinessCalendar], names: set[str | N
 
 
 # --- Deploy / archive / new version ------------------------------------------------------------------------------
-def deploy_errors(workflow: Workflow) -> dict[str, list[str]]:
-    """Why ``workflow`` cannot run tasks (empty when it can)."""
-    return problems_by_field(deploy_problems(workflow))
-
-
 def deploy_problems(workflow: Workflow) -> list[Problem]:
     """Why ``workflow`` cannot run tasks, each problem keyed by its step or transition (empty when it can)."""
     steps = list(workflow.steps.select_related("role").order_by("order"))
@@ -378,9 +371,7 @@ def workflow_deploy(*, workflow_id: int, actor: TokenUser | None) -> Workflow:
     workflow = _lock(workflow_id)
     if workflow.status != Workflow.Status.DRAFT:
         raise Conflict(f"Only a draft can be deployed; this workflow is {workflow.status}.")
-    errors = deploy_errors(workflow)
-    if errors:
-        raise ValidationError(errors)
+    _raise(deploy_problems(workflow))
     now = timezone.now()
     replaced = list(
         Workflow.objects.select_for_update().filter(
