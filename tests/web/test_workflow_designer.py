@@ -37,7 +37,7 @@ def test_admin_designs_replays_and_deploys_a_workflow_that_then_routes_tickets(s
     expect(step_errors).to_contain_text("Step 'Diagnose' has no approve transition.")
     expect(admin.locator("#wd-check")).to_contain_text("problem")
     expect(admin.locator("#wd-graph .graph-step-problem[data-step=Diagnose]")).to_have_count(1)
-    browser.screenshot(admin, "40-workflow-designer-error")
+    browser.screenshot(admin, "50-workflow-designer-error")
 
     admin.click("#wd-add-transition")  # from the last step: approve → end
     transition = admin.locator("#wd-transitions tr.wd-transition").first
@@ -56,14 +56,14 @@ def test_admin_designs_replays_and_deploys_a_workflow_that_then_routes_tickets(s
     expect(row).to_contain_text("Unrouted")
     expect(row).to_contain_text("Diagnose · IT Support Agent")
     expect(admin.locator("#wd-impact-load tr.wd-load-row", has_text="IT Support Agent")).to_contain_text("+1")
-    browser.screenshot(admin, "41-workflow-designer-impact")
+    browser.screenshot(admin, "51-workflow-designer-impact")
     assert stack.api.task_for_ticket(waiting["ticket_id"]) is None  # the replay created nothing
 
     admin.click("#wd-deploy")
     expect(admin.locator("#wd-summary")).to_contain_text("deployed")
     expect(admin.locator("#wd-readonly")).to_be_visible()
     expect(admin.locator("#wd-name")).to_be_disabled()
-    browser.screenshot(admin, "42-workflow-designer-deployed")
+    browser.screenshot(admin, "52-workflow-designer-deployed")
 
     # The ticket kept unrouted is routed at deploy; one HDTS publishes now is routed too.
     for ticket in (waiting, publish_ticket(sub_category="Printer", title="Toner streaks")):
@@ -80,7 +80,7 @@ def test_admin_designs_replays_and_deploys_a_workflow_that_then_routes_tickets(s
     admin.click("#wd-save")
     expect(admin.locator("#wd-conflict")).to_be_visible()
     expect(admin.locator("#wd-conflict-text")).to_contain_text("revision 2")
-    browser.screenshot(admin, "43-workflow-designer-conflict")
+    browser.screenshot(admin, "53-workflow-designer-conflict")
     admin.click("#wd-reload")
     expect(admin.locator("#wd-name")).to_have_value("Printers (theirs)")
     expect(admin.locator("#wd-conflict")).to_be_hidden()
