@@ -381,22 +381,26 @@
 
   function saved() { return state.dirty || !state.id ? save() : Promise.resolve(state.wf); }
 
+  /* Save first when there are unsaved edits (save() shows why it failed), then run the command. */
   function command(path, done) {
     return saved().then(function (wf) {
-      return T.api("/workflows/" + wf.id + "/" + path + "/", { method: "POST" });
-    }).then(function (wf) { go(wf); T.toast(done, "success"); }, function (e) {
-      if (e instanceof T.ApiError && e.status === 400) { check(); T.report(e, "Not deployed"); }
-      else if (e instanceof T.ApiError && e.status !== 409) T.report(e, "Could not " + path.replace("-", " "));
-    });
+      return T.api("/workflows/" + wf.id + "/" + path + "/", { method: "POST" }).then(function (result) {
+        go(result);
+        T.toast(done, "success");
+      }, function (e) {
+        if (e.status === 400) check(); // the deploy validation, shown next to its steps and transitions
+        T.report(e, "Could not " + path.replace("-", " "));
+      });
+    }, function () {});
   }
 
   function impact() {
     var button = T.$("wd-impact");
     button.disabled = true;
     return saved().then(function (wf) {
-      return T.api("/workflows/" + wf.id + "/impact/", { method: "POST", body: { limit: Number(T.$("wd-impact-limit").value) } });
-    }).then(renderImpact, function (e) { if (e instanceof T.ApiError && e.status !== 409 && e.status !== 400) T.report(e, "Impact replay failed"); })
-      .then(function () { button.disabled = false; });
+      return T.api("/workflows/" + wf.id + "/impact/", { method: "POST", body: { limit: Number(T.$("wd-impact-limit").value) } })
+        .then(renderImpact, function (e) { T.report(e, "Impact replay failed"); });
+    }, function () {}).then(function () { button.disabled = false; });
   }
 
   function placement(p) {
