@@ -119,6 +119,7 @@
     var system = SYSTEMS[task.external_action] || task.external_action;
     var state_ = task.status === "awaiting_external" ? "Waiting for " + system
       : task.status === "pending_external_approval" ? "No answer from " + system + ": waiting for a retry or an admin"
+      : task.status === "awaiting_asset_selection" ? "Waiting for an asset to be chosen"
       : task.external_reason ? "Rejected" : task.external_reference ? "Approved" : "Done";
     var facts = T.clear(T.$("external-facts"));
     [
