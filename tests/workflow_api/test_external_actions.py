@@ -168,6 +168,16 @@ def test_the_sla_monitor_warns_a_task_awaiting_asset_selection(asset_taken, publ
     assert Task.objects.get(pk=task.pk).status == "awaiting_asset_selection"
 
 
+def test_a_breach_hands_the_task_over_still_awaiting_a_selection(asset_taken, published, django_capture_on_commit_callbacks):
+    task, approver = asset_taken
+    Task.objects.filter(pk=task.pk).update(sla_deadline=timezone.now() - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sla.sla_scan().breached == 1
+    task.refresh_from_db()
+    assert (task.status, task.assigned_user_id) == ("awaiting_asset_selection", task.owner_id)
+    assert task.owner_id != approver.user_id and task.sla_breached_at is not None
+
+
 def test_the_assignee_picks_an_alternative_and_the_reservation_is_asked_again(asset_taken, ams, act, published, run_checks):
     task, approver = asset_taken
     body = act(task, approver, action="select_asset", asset_id="ASSET-790").json()
