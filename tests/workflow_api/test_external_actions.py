@@ -17,11 +17,12 @@ from django.utils import timezone
 from tests.workflow_api.factories import api_client, ingested_task, role_with_users, two_step_setup
 from tests.workflow_api.test_actions_api import Published as BasePublished
 from tests.workflow_api.test_actions_api import inapp, statuses
+from tests.workflow_api.test_hdts_deployed import hdts_ticket
 from tests.workflow_api.test_integration_clients import RESERVATION
 from tts_common import contracts
 from tts_common.auth import ADMIN_PERMISSION
 from workflow_api.models import AuditEvent, ExternalAction, Task
-from workflow_api.services import external, hdts_status, integrations, sla
+from workflow_api.services import external, hdts_status, ingestion, integrations, sla
 from workflow_api.services.assignment import release_user_tasks
 
 pytestmark = pytest.mark.django_db
@@ -232,6 +233,35 @@ def test_a_ticket_without_an_asset_waits_for_a_selection_without_calling_ams(ams
     run_checks()
     assert (ams.bodies[-1]["asset_id"], ams.bodies[-1]["duration_days"]) == ("LAPTOP-1", 10)
     assert Task.objects.get(pk=task.pk).status == "in_progress"
+
+
+def test_the_deployed_hdts_asset_and_budget_fields_reach_ams_and_bms(ams, bms, act, published, run_checks, settings):
+    settings.HDTS_SIGNING_SECRET = ""
+    workflow, _ = two_step_setup()
+    workflow.steps.filter(order=1).update(external_action=ExternalAction.AMS_RESERVE)
+    workflow.steps.filter(order=2).update(external_action=ExternalAction.BMS_BUDGET_CHECK)
+    deployed = hdts_ticket(
+        "TX20261204223344", category="IT Support", sub_category="Network", department="Asset Department",
+        requested_budget="1450.5", dynamic_data={"asset_id": "AST-3451", "checkout_date": "2026-12-05",
+                                                 "return_date": "2026-12-12"},
+    )  # fmt: skip
+    [task] = ingestion.ingest_tickets([ingestion.parse_ticket(deployed, received_at=timezone.now())])
+    reviewer = task.assigned_user
+    act(task, reviewer, action="approve", notes="Projector for the offsite")
+    run_checks()
+    task.refresh_from_db()
+    assert ams.bodies == [{
+        "asset_id": "AST-3451", "requester_id": reviewer.user_id, "task_id": str(task.task_id), "duration_days": 7,
+        "notes": "Projector for the offsite",
+    }]  # fmt: skip
+    approver = task.assigned_user
+    act(task, approver, action="approve")
+    run_checks()
+    assert bms.bodies == [{
+        "department": "Asset Department", "amount": "1450.50", "currency": "PHP", "category": "IT Support",
+        "requester_id": approver.user_id, "justification": "It jams on every second page.",
+    }]  # fmt: skip
+    assert Task.objects.get(pk=task.pk).status == "completed"
 
 
 def test_another_ams_4xx_is_pending_for_an_admin(ams, act, published, run_checks, admin_user):
