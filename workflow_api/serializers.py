@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from tts_common.hdts import MAX_DURATION_DAYS
 from workflow_api.business_time import WEEKDAYS
 from workflow_api.models import (
     DEFAULT_SLA_WARNING_THRESHOLDS,
@@ -346,7 +347,7 @@ class ActionInputSerializer(serializers.Serializer):
         allow_null=True,
         default=None,
         min_value=1,
-        max_value=3650,
+        max_value=MAX_DURATION_DAYS,
         help_text="select_asset: for how many days (required when the ticket gives none).",
     )
 
