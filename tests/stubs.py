@@ -1,8 +1,11 @@
 """Small local HTTP servers playing outside systems (auth, workflow API, AMS, BMS) over real HTTP, and a server that
-hangs."""
+hangs. The AMS and BMS fakes check every request strictly against issue #15's contracts."""
 from __future__ import annotations
 
+import base64
+import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -10,6 +13,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -62,6 +67,30 @@ def json_http_server(handle: Handle) -> Iterator[str]:
 
 
 # --- AMS and BMS -------------------------------------------------------------------------------------------------
+# The request bodies issue #15 specifies, field -> type; the fakes refuse anything else with a 400.
+AMS_REQUEST_FIELDS: dict[str, type] = {
+    "asset_id": str, "requester_id": int, "task_id": str, "duration_days": int, "notes": str,
+}  # fmt: skip
+BMS_REQUEST_FIELDS: dict[str, type] = {
+    "department": str, "amount": str, "currency": str, "category": str, "requester_id": int, "justification": str,
+}  # fmt: skip
+_AMOUNT = re.compile(r"\d+\.\d{2,}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def shape_errors(body: Any, fields: dict[str, type]) -> dict[str, str]:
+    """What makes ``body`` other than exactly ``fields`` (unknown, missing, wrong type: bool is no int)."""
+    if not isinstance(body, dict):
+        return {"non_field_errors": "the body must be a JSON object"}
+    errors = {name: "unknown field" for name in body if name not in fields}
+    for name, kind in fields.items():
+        if name not in body:
+            errors[name] = "required"
+        elif type(body[name]) is not kind:
+            errors[name] = f"must be {kind.__name__}"
+    return errors
+
+
 @dataclass(frozen=True)
 class Reply:
     status: int
@@ -78,18 +107,25 @@ class Received:
 
 
 class OutsideSystem:
-    """A stub outside system at one path: answers with the scripted replies first (``then``), then with the
-    standing one (``answer``); records every request to that path."""
+    """A fake outside system at one path. Requests it would refuse (:meth:`refusal`: bad credentials, a body not in
+    the specified shape) are answered so and kept in ``refused``; the others get the scripted replies first
+    (``then``), then the standing one (``answer``), else the system's own answer to the request
+    (:meth:`respond`). Records every request to that path."""
 
-    def __init__(self, path: str, reply: Reply) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.reply = reply
+        self.reply: Reply | None = None
         self.script: list[Reply] = []
         self.received: list[Received] = []
+        self.refused: list[tuple[int, Any]] = []
         self._lock = threading.Lock()
 
     def answer(self, status: int, body: Any, delay: float = 0.0) -> None:
         self.reply = Reply(status, body, delay)
+
+    def heal(self) -> None:
+        """Back to the system's own answers."""
+        self.reply = None
 
     def then(self, *replies: Reply) -> None:
         with self._lock:
@@ -99,58 +135,125 @@ class OutsideSystem:
     def hits(self) -> int:
         return len(self.received)
 
+    @property
+    def bodies(self) -> list[Any]:
+        return [received.body for received in self.received]
+
+    def refusal(self, headers: dict[str, str], body: Any) -> tuple[int, Any] | None:
+        return None
+
+    def respond(self, body: Any) -> Reply:
+        raise NotImplementedError
+
     def __call__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any):
-        if path != self.path:
+        if path != self.path or method != "POST":
             return 404, {"detail": "not found"}
+        refusal = self.refusal(headers, body)
         with self._lock:
             self.received.append(Received(path, headers, body, time.monotonic()))
+            if refusal is not None:
+                self.refused.append(refusal)
+                return refusal
             reply = self.script.pop(0) if self.script else self.reply
+        reply = reply or self.respond(body)
         time.sleep(reply.delay)
         return reply.status, reply.body
 
 
 class AmsStub(OutsideSystem):
-    """AMS: ``POST /api/assets/reserve/`` with ``X-API-Key``; reserves by default."""
+    """AMS: ``POST /api/assets/reserve/`` with ``X-API-Key`` (401 otherwise) and exactly issue #15's body (400
+    otherwise). Reserves any asset but those in ``unavailable`` (asset id -> the alternatives it offers)."""
 
     def __init__(self, api_key: str = "ams-test-key") -> None:
-        super().__init__("/api/assets/reserve/", Reply(201, {"reservation_id": "RES-1"}))
+        super().__init__("/api/assets/reserve/")
         self.api_key = api_key
+        self.unavailable: dict[str, list[str]] = {}
+        self._reservations = itertools.count(1)
 
-    def __call__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any):
-        if path == self.path and headers.get("X-API-Key") != self.api_key:
+    def refusal(self, headers: dict[str, str], body: Any) -> tuple[int, Any] | None:
+        if headers.get("X-API-Key") != self.api_key:
             return 401, {"detail": "bad API key"}
-        return super().__call__(method, path, query, headers, body)
+        errors = shape_errors(body, AMS_REQUEST_FIELDS)
+        if not errors and body["duration_days"] < 1:
+            errors["duration_days"] = "must be at least 1"
+        return (400, {"error": "Invalid request", "fields": errors}) if errors else None
+
+    def respond(self, body: dict[str, Any]) -> Reply:
+        asset_id = body["asset_id"]
+        if asset_id in self.unavailable:
+            return Reply(400, {"error": "Asset not available", "available_alternatives": self.unavailable[asset_id]})
+        valid_until = datetime.now(UTC) + timedelta(days=body["duration_days"])
+        return Reply(200, {
+            "reservation_id": f"RES-{next(self._reservations)}",
+            "status": "confirmed",
+            "asset_id": asset_id,
+            "valid_until": valid_until.isoformat(timespec="seconds"),
+            "asset_details": {"name": f"Laptop {asset_id}", "model": "ThinkPad T14 Gen 5", "serial": f"SN-{asset_id}"},
+        })  # fmt: skip
 
 
 class BmsStub(OutsideSystem):
-    """BMS: OAuth2 client credentials at ``/oauth/token/``, ``POST /api/budget/check/`` with the bearer token (401
-    for any token it did not issue or has revoked); approves by default."""
+    """BMS: OAuth 2.0 client credentials at ``/oauth/token/`` (the client by HTTP Basic), then ``POST
+    /api/budget/check/`` with a bearer token it issued and has not revoked or seen expire (401 otherwise) and
+    exactly issue #15's body (400 otherwise). Approves amounts up to ``available`` in any currency, rejects the rest."""
 
     TOKEN_PATH = "/oauth/token/"
 
     def __init__(self, client_id: str = "tts", client_secret: str = "bms-secret", token_seconds: int = 3600) -> None:
-        super().__init__("/api/budget/check/", Reply(200, {"approved": True, "approval_id": "BUD-1", "reason": ""}))
+        super().__init__("/api/budget/check/")
         self.client_id, self.client_secret, self.token_seconds = client_id, client_secret, token_seconds
-        self.tokens: set[str] = set()
+        self.available = Decimal("100000.00")
+        self.tokens: dict[str, float] = {}  # token -> when it expires (time.monotonic())
         self.tokens_issued = 0
+        self._approvals = itertools.count(1)
 
     def revoke_tokens(self) -> None:
         self.tokens.clear()
 
+    def _token(self, headers: dict[str, str], form: Any) -> tuple[int, Any]:
+        basic = "Basic " + base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        if headers.get("Authorization") != basic:
+            return 401, {"error": "invalid_client"}
+        if form != {"grant_type": "client_credentials"}:
+            return 400, {"error": "unsupported_grant_type"}
+        token = uuid.uuid4().hex
+        self.tokens[token] = time.monotonic() + self.token_seconds
+        self.tokens_issued += 1
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_seconds}
+
     def __call__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any):
-        if path == self.TOKEN_PATH:
-            form = body or {}
-            if (form.get("grant_type"), form.get("client_id"), form.get("client_secret")) != (
-                "client_credentials", self.client_id, self.client_secret,
-            ):  # fmt: skip
-                return 401, {"error": "invalid_client"}
-            token = uuid.uuid4().hex
-            self.tokens.add(token)
-            self.tokens_issued += 1
-            return 200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_seconds}
-        if path == self.path and headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
-            return 401, {"detail": "invalid token"}
+        if path == self.TOKEN_PATH and method == "POST":
+            return self._token(headers, body)
         return super().__call__(method, path, query, headers, body)
+
+    def refusal(self, headers: dict[str, str], body: Any) -> tuple[int, Any] | None:
+        token = headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.tokens.get(token, 0.0) <= time.monotonic():
+            return 401, {"detail": "invalid or expired token"}
+        errors = shape_errors(body, BMS_REQUEST_FIELDS)
+        if "amount" not in errors and not _AMOUNT.fullmatch(body["amount"]):
+            errors["amount"] = "must be a decimal string with two places or more"
+        if "currency" not in errors and not _CURRENCY.fullmatch(body["currency"]):
+            errors["currency"] = "must be an ISO 4217 code"
+        return (400, {"detail": "Invalid request", "errors": errors}) if errors else None
+
+    def respond(self, body: dict[str, Any]) -> Reply:
+        amount = Decimal(body["amount"])
+        if amount > self.available:
+            return Reply(200, {
+                "approved": False,
+                "reason": f"Exceeds the {body['department']} budget",
+                "available_amount": f"{self.available:.2f}",
+                "rejection_code": "INSUFFICIENT_FUNDS",
+            })  # fmt: skip
+        return Reply(200, {
+            "approved": True,
+            "budget_line_id": f"BL-{body['department'] or 'GEN'}-2026",
+            "remaining_balance": f"{self.available - amount:.2f}",
+            "approval_id": f"BUD-{next(self._approvals)}",
+            "approved_by": "bms-auto",
+            "approved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        })  # fmt: skip
 
 
 class HangingServer:

@@ -62,6 +62,10 @@ def make_ticket(i: int, *, seed: int = 0, prefix: str = "HDTS", now: datetime | 
         ticket["attachments"] = [
             {"filename": f"screenshot-{i}.png", "url": f"https://hdts.example.com/files/{i}/screenshot-{i}.png"}
         ]
+    if sub_category == "Equipment":  # what the demo's AMS reservation and BMS budget check ask for
+        ticket["asset_id"] = f"ASSET-{rng.randint(100, 999)}"
+        ticket["duration_days"] = rng.choice((7, 14, 30, 90))
+        ticket["amount"] = f"{rng.randint(40, 3000)}.00"
     return ticket
 
 

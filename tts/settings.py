@@ -396,6 +396,8 @@ BMS_CLIENT_ID = env.str("BMS_CLIENT_ID", default="")
 BMS_CLIENT_SECRET = _optional_secret("BMS_CLIENT_SECRET")
 BMS_TIMEOUT_SECONDS = env.float("BMS_TIMEOUT_SECONDS", default=30)
 BMS_RETRY_DELAY_SECONDS = env.float("BMS_RETRY_DELAY_SECONDS", default=5)
+# The currency of a budget check whose ticket names none (ISO 4217).
+BMS_DEFAULT_CURRENCY = env.str("BMS_DEFAULT_CURRENCY", default="PHP")
 # One breaker per integration in each worker process: open after this many failed calls in a row, for this long.
 CIRCUIT_FAILURE_THRESHOLD = env.int("CIRCUIT_FAILURE_THRESHOLD", default=5)
 CIRCUIT_RECOVERY_SECONDS = env.float("CIRCUIT_RECOVERY_SECONDS", default=60)

@@ -106,6 +106,7 @@ HDTS_STATUS_OF: dict[str, str] = {
     "in_progress": "In Progress",
     "awaiting_external": "In Progress",
     "pending_external_approval": "On Hold",
+    "awaiting_asset_selection": "In Progress",
     "on_hold": "On Hold",
     "completed": "Resolved",
     "rejected": "Rejected",

@@ -20,6 +20,7 @@ from . import text
 
 PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "urgent")
 TITLE_MAX_LENGTH = 200
+MAX_DURATION_DAYS = 3650
 NAME_MAX_LENGTH = 255
 
 _name = {"type": "string", "minLength": 1, "maxLength": NAME_MAX_LENGTH}
@@ -53,6 +54,13 @@ TICKET_SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        # For requests that reach AMS (an asset reservation) and BMS (a budget check); a step that needs one that is
+        # absent waits for a person (the asset chosen on the task page; the budget decided by an admin).
+        "asset_id": _optional_name,
+        "duration_days": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_DURATION_DAYS},
+        "amount": {"type": ["string", "number", "null"], "format": "decimal", "minimum": 0},
+        "currency": {"type": ["string", "null"], "format": "currency"},
+        "justification": {"type": ["string", "null"]},
     },
 }
 
@@ -106,6 +114,21 @@ def _is_date_time(value: object) -> bool:
         return False
 
 
+# A non-negative decimal as a string ("1299.00"): at most 13 digits before the point and 4 after.
+_DECIMAL = re.compile(r"\d{1,13}(?:\.\d{1,4})?")
+_CURRENCY = re.compile(r"[A-Z]{3}")  # ISO 4217 alphabetic code
+
+
+@FORMAT_CHECKER.checks("decimal")
+def _is_decimal(value: object) -> bool:
+    return not isinstance(value, str) or _DECIMAL.fullmatch(value) is not None
+
+
+@FORMAT_CHECKER.checks("currency")
+def _is_currency(value: object) -> bool:
+    return not isinstance(value, str) or _CURRENCY.fullmatch(value) is not None
+
+
 def parse_date_time(value: str) -> datetime:
     """A ``date-time`` of the ticket as an aware datetime in UTC (PostgreSQL refuses offsets past ±15:59, which
     RFC 3339 allows; Python's parser wants an upper-case ``T`` and ``Z``)."""
@@ -147,8 +170,12 @@ def _compile_fast_check(schema: dict[str, Any]) -> Callable[[Any], bool] | None:
     except ImportError:  # an environment without it validates with jsonschema alone
         return None
     validate = fastjsonschema.compile(
-        schema, formats={"email": _is_email, "uri": _is_uri, "date-time": _is_date_time}
-    )
+        schema,
+        formats={
+            "email": _is_email, "uri": _is_uri, "date-time": _is_date_time, "decimal": _is_decimal,
+            "currency": _is_currency,
+        },
+    )  # fmt: skip
 
     def check(ticket: Any) -> bool:
         try:
@@ -167,8 +194,13 @@ _FORMAT_MESSAGES = {
     "email": "Enter a valid email address.",
     "uri": "Enter a valid absolute URI.",
     "date-time": "Enter an ISO 8601 date-time with a time zone (e.g. 2025-01-31T09:30:00Z), before year 9999.",
+    "decimal": "Enter a decimal number as a string (e.g. 1299.00).",
+    "currency": "Enter an ISO 4217 currency code (e.g. PHP).",
 }
-_TYPE_NAMES = {"string": "a string", "array": "a list", "object": "an object", "null": "null"}
+_TYPE_NAMES = {
+    "string": "a string", "array": "a list", "object": "an object", "null": "null", "integer": "an integer",
+    "number": "a number",
+}  # fmt: skip
 
 
 def _message(error: ValidationError) -> str:
@@ -185,6 +217,8 @@ def _message(error: ValidationError) -> str:
         return f"Ensure this field has no more than {expected} characters."
     if validator == "minLength":
         return "This field may not be blank."
+    if validator in ("minimum", "maximum"):
+        return f"Ensure this value is {'at least' if validator == 'minimum' else 'at most'} {expected}."
     if validator == "format":
         return _FORMAT_MESSAGES.get(expected, f"Must be a valid {expected}.")
     return error.message

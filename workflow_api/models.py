@@ -268,6 +268,11 @@ class WorkflowTransition(models.Model):
 
 
 # --- Tasks ---------------------------------------------------------------------------------------------------------
+# The task statuses the SLA monitor warns and breaches (services/sla.py): someone can act on the task. Plain strings:
+# the partial indexes below name them.
+SLA_RUNNING_STATUSES = ("pending", "in_progress", "awaiting_asset_selection")
+
+
 class Task(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"  # waiting for an assignee (no active user in the step's role)
@@ -277,15 +282,20 @@ class Task(models.Model):
         AWAITING_EXTERNAL = "awaiting_external"
         # The outside system could not decide (outage, open circuit, not configured): retried, or an admin decides.
         PENDING_EXTERNAL_APPROVAL = "pending_external_approval"
+        # AMS could not reserve the asset (it offered alternatives), or the ticket names none: the assignee or an
+        # admin picks an asset on the task page and the reservation is asked again. The SLA clock keeps running.
+        AWAITING_ASSET_SELECTION = "awaiting_asset_selection"
         COMPLETED = "completed"
         REJECTED = "rejected"
         # HDTS withdrew the ticket (its requester did): terminal, like completed and rejected.
         CANCELLED = "cancelled"
 
     OPEN_STATUSES = (
-        Status.PENDING, Status.IN_PROGRESS, Status.ON_HOLD, Status.AWAITING_EXTERNAL, Status.PENDING_EXTERNAL_APPROVAL
-    )
+        Status.PENDING, Status.IN_PROGRESS, Status.ON_HOLD, Status.AWAITING_EXTERNAL, Status.PENDING_EXTERNAL_APPROVAL,
+        Status.AWAITING_ASSET_SELECTION,
+    )  # fmt: skip
     EXTERNAL_STATUSES = (Status.AWAITING_EXTERNAL, Status.PENDING_EXTERNAL_APPROVAL)
+    SLA_RUNNING_STATUSES = SLA_RUNNING_STATUSES
 
     task_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="tasks")
@@ -334,8 +344,18 @@ class Task(models.Model):
     external_reference = models.CharField(max_length=100, blank=True, default="", db_default="")
     # Why the outside system (or an admin) rejected it.
     external_reason = models.TextField(blank=True, default="", db_default="")
-    # Why it could not decide (pending external approval).
+    # Why it could not decide (pending external approval), or why an asset must be chosen (AMS's error).
     external_error = models.TextField(blank=True, default="", db_default="")
+    # AMS's answer to the latest reservation, as it came: {reservation_id, status, asset_id, valid_until,
+    # asset_details: {name, model, serial}}.
+    ams_reservation = models.JSONField(null=True, blank=True)
+    # The assets AMS offered instead of the one it could not reserve (awaiting asset selection).
+    asset_alternatives = models.JSONField(null=True, blank=True)
+    # The asset (and days) chosen on the task page; they take the place of the ticket's asset_id / duration_days.
+    selected_asset_id = models.CharField(max_length=255, blank=True, default="", db_default="")
+    selected_duration_days = models.PositiveIntegerField(null=True, blank=True)
+    # BMS's answer to the latest budget check, every field as it came (approved or rejected).
+    bms_answer = models.JSONField(null=True, blank=True)
     # The requester's satisfaction rating (1-5) and feedback, sent by HDTS when it closed the ticket.
     csat_rating = models.PositiveSmallIntegerField(null=True, blank=True)
     csat_feedback = models.CharField(max_length=255, blank=True, default="", db_default="")
@@ -349,19 +369,19 @@ class Task(models.Model):
             models.Index(fields=["created_at", "task_id"], name="task_created"),
             models.Index(fields=["sla_deadline", "task_id"], name="task_deadline"),
             models.Index(priority_rank(), models.F("task_id"), name="task_priority"),
-            models.Index(fields=["sla_deadline"], condition=Q(status__in=["pending", "in_progress"]), name="task_open_sla"),
+            models.Index(fields=["sla_deadline"], condition=Q(status__in=SLA_RUNNING_STATUSES), name="task_open_sla"),
             # What the SLA monitor still has to look at, by deadline: it scans only these (tasks on hold are out:
             # their clock is stopped), so a scan's cost follows what is due, not how many tasks are open.
             models.Index(
                 fields=["sla_next_warning_at"],
                 condition=Q(
-                    status__in=["pending", "in_progress"], sla_next_warning_at__isnull=False, sla_breached_at__isnull=True
+                    status__in=SLA_RUNNING_STATUSES, sla_next_warning_at__isnull=False, sla_breached_at__isnull=True
                 ),
                 name="task_sla_next_warning",
             ),
             models.Index(
                 fields=["sla_deadline"],
-                condition=Q(status__in=["pending", "in_progress"], sla_breached_at__isnull=True),
+                condition=Q(status__in=SLA_RUNNING_STATUSES, sla_breached_at__isnull=True),
                 name="task_sla_unbreached",
             ),
         ]

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from tts_common.hdts import MAX_DURATION_DAYS
 from workflow_api.business_time import WEEKDAYS
 from workflow_api.models import (
     DEFAULT_SLA_WARNING_THRESHOLDS,
@@ -355,6 +356,7 @@ class TaskDetailSerializer(TaskSerializer):
             "pauses", "sla_next_warning_at", "sla_next_warning_percent",
             "external_action", "external_attempt", "external_requested_at", "external_requested_by",
             "external_requested_by_username", "external_reference", "external_reason", "external_error",
+            "ams_reservation", "asset_alternatives", "selected_asset_id", "selected_duration_days", "bms_answer",
             "csat_rating", "csat_feedback",
         ]  # fmt: skip
 
@@ -371,6 +373,21 @@ class ActionInputSerializer(serializers.Serializer):
         default="",
         max_length=100,
         help_text="external_approve (admins): the reservation or approval id obtained from the outside system.",
+    )
+    asset_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=255,
+        help_text="select_asset: the asset to reserve (one of AMS's alternatives, or another asset id).",
+    )
+    duration_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=MAX_DURATION_DAYS,
+        help_text="select_asset: for how many days (required when the ticket gives none).",
     )
 
 

@@ -17,6 +17,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.conftest import OUTPUT_DIR, ServerProcess, WorkerProcess, outside_celery_app, wait_for
+from tests.stubs import AmsStub, BmsStub, json_http_server
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = [
@@ -87,6 +88,17 @@ class Api:
 
         return wait_for(ready, timeout=timeout, message=f"a task for ticket {ticket_id}")  # type: ignore[return-value]
 
+    def wait_for_task_state(
+        self, task_id: str, reached: Callable[[dict[str, Any]], bool], message: str, timeout: float = 60
+    ) -> dict[str, Any]:
+        """The task (detail) once ``reached`` holds for it, e.g. once a worker has applied AMS's answer."""
+
+        def ready() -> dict[str, Any] | None:
+            task = self.get(f"/tasks/{task_id}/")
+            return task if reached(task) else None
+
+        return wait_for(ready, timeout=timeout, message=message)  # type: ignore[return-value]
+
 
 def publish_ticket(**fields: Any) -> dict[str, Any]:
     """Send a ticket exactly as HDTS does: its own Celery app with default settings, by task name and queue."""
@@ -107,6 +119,27 @@ def publish_ticket(**fields: Any) -> dict[str, Any]:
         "tickets.tasks.receive_ticket", kwargs={"ticket_data": ticket}, queue="TICKET_TASKS_PRODUCTION"
     )
     return ticket
+
+
+@dataclass
+class OutsideSystems:
+    ams: AmsStub
+    bms: BmsStub
+
+
+@pytest.fixture
+def outside_systems(monkeypatch: pytest.MonkeyPatch) -> Iterator[OutsideSystems]:
+    """The strict AMS and BMS fakes, the stack's server and worker configured for them (request it before
+    ``stack``)."""
+    ams, bms = AmsStub(), BmsStub()
+    with json_http_server(ams) as ams_url, json_http_server(bms) as bms_url:
+        for name, value in {
+            "AMS_URL": ams_url, "AMS_API_KEY": ams.api_key,
+            "BMS_URL": bms_url, "BMS_TOKEN_URL": bms_url + BmsStub.TOKEN_PATH, "BMS_CLIENT_ID": bms.client_id,
+            "BMS_CLIENT_SECRET": bms.client_secret, "BMS_RETRY_DELAY_SECONDS": "0.2",
+        }.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        yield OutsideSystems(ams, bms)
 
 
 @dataclass

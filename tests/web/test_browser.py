@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 
-import pytest
 import requests
 from playwright.sync_api import expect
 
 from tests.conftest import wait_for
-from tests.stubs import BmsStub, json_http_server
-from tests.web.conftest import ADMIN, DEMO_PASSWORD, Browser, Stack, publish_ticket
+from tests.web.conftest import ADMIN, DEMO_PASSWORD, Browser, OutsideSystems, Stack, publish_ticket
 
 LIVE = 60_000  # ms: a message crossing broker, worker, channel layer and WebSocket
 
@@ -274,7 +271,7 @@ def test_admin_pages_workflow_graph_and_health(stack: Stack, browser: Browser) -
     expect(admin.locator(".health-card[data-component=database]")).to_contain_text("PostgreSQL · ")
     expect(admin.locator(".health-card[data-component=broker]")).to_contain_text("RabbitMQ · ")
     expect(admin.locator(".health-card[data-component=channel_layer]")).to_contain_text("Redis · ")
-    expect(admin.locator(".health-card[data-component=ams]")).to_have_attribute("data-status", "not_configured")
+    expect(admin.locator(".health-card[data-component=ams]")).to_have_attribute("data-status", "ok")
     expect(admin.locator(".health-card[data-component=ams]")).to_contain_text("Not configured")
     browser.screenshot(admin, "12-admin-health")
 
@@ -292,29 +289,22 @@ def test_admin_pages_workflow_graph_and_health(stack: Stack, browser: Browser) -
     browser.screenshot(agent, "13-forbidden")
 
 
-@pytest.fixture
-def bms(monkeypatch) -> Iterator[BmsStub]:
-    """A BMS stub the stack's server and worker are configured for (request it before ``stack``)."""
-    stub = BmsStub()
-    with json_http_server(stub) as url:
-        for name, value in {
-            "BMS_URL": url, "BMS_TOKEN_URL": url + BmsStub.TOKEN_PATH, "BMS_CLIENT_ID": stub.client_id,
-            "BMS_CLIENT_SECRET": stub.client_secret, "BMS_RETRY_DELAY_SECONDS": "0.2",
-        }.items():  # fmt: skip
-            monkeypatch.setenv(name, value)
-        yield stub
-
-
 def test_budget_check_outage_is_decided_by_an_admin_and_shown_on_the_health_page(
-    bms: BmsStub, stack: Stack, browser: Browser
+    outside_systems: OutsideSystems, stack: Stack, browser: Browser
 ) -> None:
+    bms = outside_systems.bms
     ticket = publish_ticket(
-        category="Procurement", sub_category="Equipment", title="Laptop for the new analyst", amount=1450
-    )
+        category="Procurement", sub_category="Equipment", title="Laptop for the new analyst", amount="1450.00",
+        asset_id="LAPTOP-14", duration_days=30,
+    )  # fmt: skip
     task = stack.api.wait_for_task(ticket["ticket_id"])
     review = stack.api.post(f"/tasks/{task['task_id']}/actions/", {"action": "approve"}, as_user=("super1", DEMO_PASSWORD))
-    approver = review.json()["assigned_username"]
-    assert review.json()["current_step_name"] == "Budget Approval" and approver in {"budget1", "budget2"}
+    assert review.json()["status"] == "awaiting_external"  # the reservation (AMS), then the budget step
+    task = stack.api.wait_for_task_state(
+        task["task_id"], lambda t: t["current_step_name"] == "Budget Approval", "the reservation made"
+    )
+    approver = task["assigned_username"]
+    assert approver in {"budget1", "budget2"}
 
     bms.answer(500, {"detail": "maintenance"})  # the check and its one retry both fail
     budget = stack.api.post(f"/tasks/{task['task_id']}/actions/", {"action": "approve"}, as_user=(approver, DEMO_PASSWORD))
@@ -346,7 +336,7 @@ def test_budget_check_outage_is_decided_by_an_admin_and_shown_on_the_health_page
     expect(card).to_have_attribute("data-status", "degraded")
     expect(card).to_contain_text("1 of 1 calls")
     expect(card).to_contain_text("HTTP 500")
-    expect(admin.locator(".health-card[data-component=ams]")).to_have_attribute("data-status", "not_configured")
+    expect(admin.locator(".health-card[data-component=ams]")).to_have_attribute("data-status", "ok")
     browser.screenshot(admin, "19-admin-health-integrations")
 
 

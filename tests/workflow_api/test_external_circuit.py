@@ -24,7 +24,7 @@ RECOVERY_SECONDS = 4
 @pytest.fixture
 def slow_ams() -> Iterator[tuple[AmsStub, str]]:
     stub = AmsStub()
-    stub.answer(201, {"reservation_id": "too-late"}, delay=1.5)  # past the worker's 0.5 s timeout
+    stub.answer(200, {}, delay=1.5)  # past the worker's 0.5 s timeout
     with json_http_server(stub) as url:
         yield stub, url
 
@@ -60,7 +60,7 @@ def test_ams_timeouts_open_the_circuit_and_tasks_flow_again_after_recovery(
         step_roles=[agent_role], coordinator_role=coordinator_role, category="IT Support", sub_category="Network"
     )
     workflow.steps.update(external_action=ExternalAction.AMS_RESERVE)
-    tasks = [ingested_task(f"EQ-{n}") for n in range(TASKS)]
+    tasks = [ingested_task(f"EQ-{n}", asset_id=f"LAPTOP-{n}", duration_days=5) for n in range(TASKS)]
     celery_worker(queues=(contracts.EXTERNAL_CHECK.queue, contracts.EXTERNAL_RETRY_SCAN.queue), concurrency=1)
 
     for task in tasks:
@@ -79,13 +79,14 @@ def test_ams_timeouts_open_the_circuit_and_tasks_flow_again_after_recovery(
     # Admins were told once per task (the worker does not consume the in-app queue: the messages wait there).
     assert queue_depth(broker, contracts.INAPP_NOTIFICATION.queue) == TASKS
 
-    ams.answer(201, {"reservation_id": "RES-OK"})
+    ams.heal()
     celery_beat()
     wait_for(lambda: statuses() == {"completed": TASKS}, timeout=60, message="all tasks completed after recovery")
     assert ams.hits == THRESHOLD + TASKS  # each waiting task checked once more
     # The first call after the 5th timeout waited out the recovery time: none was made while the circuit was open.
     assert ams.received[THRESHOLD].at - ams.received[THRESHOLD - 1].at >= RECOVERY_SECONDS
-    assert set(Task.objects.values_list("external_reference", flat=True)) == {"RES-OK"}
+    assert {task.external_reference for task in Task.objects.all()} == {f"RES-{n}" for n in range(1, TASKS + 1)}
+    assert ams.refused == []
     row = IntegrationHealth.objects.get(name="ams")
     assert (row.circuit_state, row.last_ok, row.errors) == ("closed", True, TASKS)
     assert row.last_success_at is not None

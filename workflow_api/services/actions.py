@@ -1,6 +1,7 @@
 """What people do to tasks: create one by hand from an HDTS ticket (``POST /tasks/``), and act on one
 (``POST /tasks/{id}/actions/``): approve, reject, escalate, transfer, hold, resume; and, for admins, decide a task
-pending external approval by hand (external_approve, external_reject) or have its check retried (external_retry).
+pending external approval by hand (external_approve, external_reject) or have its check retried (external_retry);
+and choose the asset of an AMS reservation (select_asset) when AMS could not reserve the ticket's, or it names none.
 
 Approving a step that has an external action (AMS, BMS) does not move the task: it waits (``awaiting_external``)
 while a job on the ``workflow-external`` queue asks the outside system (:mod:`workflow_api.services.external`).
@@ -53,6 +54,7 @@ class TaskAction(StrEnum):
     EXTERNAL_APPROVE = "external_approve"
     EXTERNAL_REJECT = "external_reject"
     EXTERNAL_RETRY = "external_retry"
+    SELECT_ASSET = "select_asset"
 
 
 # Deciding in place of an outside system is for admins only, even the task's assignee may not.
@@ -70,6 +72,7 @@ _ALLOWED_FROM: dict[TaskAction, tuple[str, ...]] = {
     TaskAction.EXTERNAL_APPROVE: (Task.Status.PENDING_EXTERNAL_APPROVAL,),
     TaskAction.EXTERNAL_REJECT: (Task.Status.PENDING_EXTERNAL_APPROVAL,),
     TaskAction.EXTERNAL_RETRY: (Task.Status.PENDING_EXTERNAL_APPROVAL,),
+    TaskAction.SELECT_ASSET: (Task.Status.AWAITING_ASSET_SELECTION,),
 }
 
 
@@ -84,6 +87,8 @@ class ActionContext:
     notes: str = ""
     to_user: int | None = None
     reference: str = ""  # external_approve: the reservation or approval id the admin obtained by hand
+    asset_id: str = ""  # select_asset: the asset to reserve
+    duration_days: int | None = None  # select_asset: for how long (else the ticket's)
 
     def event(self, action: str, **data: Any):
         return audit_event(
@@ -137,11 +142,20 @@ def task_create_from_ticket(*, ticket: Any, actor: TokenUser) -> Task:
 
 @transaction.atomic
 def task_act(
-    *, task_id: UUID, actor: TokenUser, action: str, notes: str = "", to_user: int | None = None, reference: str = ""
+    *,
+    task_id: UUID,
+    actor: TokenUser,
+    action: str,
+    notes: str = "",
+    to_user: int | None = None,
+    reference: str = "",
+    asset_id: str = "",
+    duration_days: int | None = None,
 ) -> Task:
     """Apply ``action`` to the task as ``actor`` (its current assignee, or an admin); returns the task.
 
-    400: a missing/unexpected ``to_user`` or ``reference``, or a user who cannot take the task; 403: not the
+    400: a missing/unexpected ``to_user``, ``reference``, ``asset_id`` or ``duration_days``, or a user who cannot
+    take the task; 403: not the
     assignee, or an admin action by a non-admin; 404: no such task; 409: not valid in the task's current state
     (e.g. approving a task on hold).
     """
@@ -152,6 +166,11 @@ def task_act(
         raise ValidationError({"to_user": ["Only a transfer takes a user."]})
     if action != TaskAction.EXTERNAL_APPROVE and reference:
         raise ValidationError({"reference": ["Only external_approve takes a reference."]})
+    if action == TaskAction.SELECT_ASSET and not asset_id:
+        raise ValidationError({"asset_id": ["Required to select an asset."]})
+    if action != TaskAction.SELECT_ASSET and (asset_id or duration_days is not None):
+        field = "asset_id" if asset_id else "duration_days"
+        raise ValidationError({field: ["Only select_asset takes an asset."]})
     if action in ADMIN_ACTIONS and not is_admin(actor):
         raise PermissionDenied("Only an admin can decide a task pending external approval.")
     task = (
@@ -175,6 +194,8 @@ def task_act(
         notes=notes,
         to_user=to_user,
         reference=reference,
+        asset_id=asset_id,
+        duration_days=duration_days,
     )
     _HANDLERS[action](ctx)
     if task.status != status_before:
@@ -325,14 +346,34 @@ _EXTERNAL_REQUEST_FIELDS = [
     "external_requested_by_username", "external_notes", "external_reference", "external_reason", "external_error",
     "updated_at",
 ]  # fmt: skip
+NO_ASSET_ERROR = "The ticket names no asset to reserve (asset_id and duration_days): choose one."
+
+
+def reservation_asset(task: Task) -> tuple[str | None, int | None]:
+    """The asset an AMS reservation asks for and for how many days: those chosen on the task page, else the
+    ticket's ``asset_id`` and ``duration_days`` (either ``None`` when neither gives one)."""
+    data = task.ticket_data
+    asset = task.selected_asset_id or data.get("asset_id")
+    days = task.selected_duration_days or data.get("duration_days")
+    return (
+        str(asset) if asset not in (None, "") else None,
+        days if type(days) is int and days >= 1 else None,
+    )
 
 
 def request_external_decision(
-    ctx: ActionContext, *, requested_by_id: int | None, requested_by_username: str, retry: bool = False
+    ctx: ActionContext,
+    *,
+    requested_by_id: int | None,
+    requested_by_username: str,
+    notes: str | None = None,
+    retry: bool = False,
 ) -> None:
     """The task waits (``awaiting_external``) for its step's outside system; the check is published after commit
-    under the next attempt number (a job for an earlier attempt then does nothing). ``retry`` keeps the approver,
-    their notes and the last error of the request being retried."""
+    under the next attempt number (a job for an earlier attempt then does nothing). ``notes`` (default the action's)
+    go with the request; ``retry`` keeps the requester, their notes and the last error of the request being
+    retried. An AMS reservation with no asset to ask for waits for one to be chosen instead
+    (``awaiting_asset_selection``), asking nothing."""
     task = ctx.task
     task.status = Task.Status.AWAITING_EXTERNAL
     task.external_action = task.current_step.external_action
@@ -342,8 +383,13 @@ def request_external_decision(
         task.external_requested_at = ctx.now
         task.external_requested_by_id = requested_by_id
         task.external_requested_by_username = requested_by_username
-        task.external_notes = ctx.notes
+        task.external_notes = ctx.notes if notes is None else notes
         task.external_error = ""
+    if task.external_action == ExternalAction.AMS_RESERVE and None in reservation_asset(task):
+        task.status, task.external_error = Task.Status.AWAITING_ASSET_SELECTION, NO_ASSET_ERROR
+        task.save(update_fields=_EXTERNAL_REQUEST_FIELDS)
+        record_events([ctx.event("task.asset_selection_needed", error=NO_ASSET_ERROR)])
+        return
     task.save(update_fields=_EXTERNAL_REQUEST_FIELDS)
     event = "task.external_retried" if retry else "task.external_requested"
     record_events([ctx.event(event, external_action=task.external_action, attempt=task.external_attempt)])
@@ -388,6 +434,25 @@ def _external_retry(ctx: ActionContext) -> None:
         requested_by_id=task.external_requested_by_id,
         requested_by_username=task.external_requested_by_username,
         retry=True,
+    )
+
+
+def _select_asset(ctx: ActionContext) -> None:
+    """The asset (and days) chosen on the task page, then the reservation asked again for it: by the one who chose,
+    with the approver's notes unless the choice gives its own."""
+    task = ctx.task
+    task.selected_asset_id = ctx.asset_id
+    if ctx.duration_days is not None:
+        task.selected_duration_days = ctx.duration_days
+    if reservation_asset(task)[1] is None:
+        raise ValidationError({"duration_days": ["Required: the ticket gives no duration."]})
+    task.save(update_fields=["selected_asset_id", "selected_duration_days", "updated_at"])
+    record_events([ctx.event("task.asset_selected", asset_id=ctx.asset_id, duration_days=reservation_asset(task)[1])])
+    request_external_decision(
+        ctx,
+        requested_by_id=ctx.actor_id,
+        requested_by_username=ctx.actor_username,
+        notes=ctx.notes or task.external_notes,
     )
 
 
@@ -442,4 +507,5 @@ _HANDLERS: dict[TaskAction, Callable[[ActionContext], None]] = {
     TaskAction.EXTERNAL_APPROVE: _external_approve,
     TaskAction.EXTERNAL_REJECT: _external_reject,
     TaskAction.EXTERNAL_RETRY: _external_retry,
+    TaskAction.SELECT_ASSET: _select_asset,
 }

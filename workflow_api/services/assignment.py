@@ -511,12 +511,13 @@ def release_user_tasks(user_id: int, *, reason: str = "user_deactivated") -> int
     step's strategy and policy; returns how many were released.
 
     Their open assignments end now; tasks nobody can take go back to pending (admins are told). Tasks waiting on
-    AMS/BMS stay: their step's human decision is made, and the outside system's answer moves them on.
+    AMS/BMS stay: their step's human decision is made, and the outside system's answer moves them on; so do tasks
+    awaiting an asset selection (an admin can make it).
     """
     tasks = list(
         Task.objects.select_for_update(of=("self",))
         .filter(assigned_user_id=user_id, status__in=Task.OPEN_STATUSES)
-        .exclude(status__in=Task.EXTERNAL_STATUSES)
+        .exclude(status__in=(*Task.EXTERNAL_STATUSES, Task.Status.AWAITING_ASSET_SELECTION))
         .order_by("created_at", "task_id")
     )
     if not tasks:

@@ -23,7 +23,10 @@ DEMO_WORKFLOWS: list[tuple[str, str, str, list[tuple[str, str, int, str]]]] = [
         "Equipment Request",
         "Procurement",
         "Equipment",
-        [("Review", "Supervisor", 40, ""), ("Budget Approval", "Budget Approver", 60, ExternalAction.BMS_BUDGET_CHECK)],
+        [
+            ("Review", "Supervisor", 40, ExternalAction.AMS_RESERVE),
+            ("Budget Approval", "Budget Approver", 60, ExternalAction.BMS_BUDGET_CHECK),
+        ],
     ),
 ]
 

@@ -5,10 +5,13 @@ The check never calls HTTP inside a transaction: it reads the task, calls the ou
 breaker (:mod:`workflow_api.services.integrations`), then applies the outcome holding the task's row lock, and only
 if the task still waits on the same attempt (a redelivered or superseded job does nothing):
 
-- approved: the reference (AMS reservation id, BMS approval id) is kept and the step's approve transition is taken
-  as the approver's decision (next step assigned round-robin, or the task completed);
-- rejected: the reason is kept, the reject transition is taken (or the task ends rejected) and the approver and
-  the owner get a rejection notice;
+- approved: the system's answer (AMS's reservation, BMS's approval) and its reference (reservation id, approval id)
+  are kept and the step's approve transition is taken as the requester's decision (next step assigned round-robin,
+  or the task completed);
+- rejected (BMS): its answer and reason are kept, the reject transition is taken (or the task ends rejected) and the
+  approver and the owner get a rejection notice;
+- asset not available (AMS's 400 with alternatives): the task waits in ``awaiting_asset_selection`` with AMS's error
+  and alternatives, and its assignee is told; choosing an asset (actions.select_asset) asks again;
 - no decision (timeout, 5xx, refused, open circuit, not configured): the task waits in
   ``pending_external_approval`` with the error, and admins are told (once per request, not per retry). The retry
   scan asks again while the circuit is not open; an admin can decide by hand (``external_approve``/``_reject``).
@@ -28,12 +31,24 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tts_common import contracts
-from workflow_api.models import AuditEvent, IntegrationHealth, Task
+from workflow_api.models import AuditEvent, ExternalAction, IntegrationHealth, Task
 from workflow_api.services import integrations, notify
-from workflow_api.services.actions import ActionContext, follow_approve, follow_reject, notify_external_rejection
+from workflow_api.services.actions import (
+    ActionContext,
+    follow_approve,
+    follow_reject,
+    notify_external_rejection,
+    reservation_asset,
+)
 from workflow_api.services.audit import audit_event, record_events
-from workflow_api.services.integrations import Decision, ExternalRequest, IntegrationFailure
-from workflow_api.services.integrations.base import decimal_text
+from workflow_api.services.integrations import (
+    AmsReservation,
+    BudgetCheck,
+    Decision,
+    ExternalRequest,
+    IntegrationFailure,
+)
+from workflow_api.services.integrations.base import money_text
 from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
 
 logger = logging.getLogger(__name__)
@@ -55,9 +70,8 @@ def external_check(*, task_id: UUID, attempt: int) -> None:
     if task is None:
         logger.info("external check superseded or done", extra={"operation": "external.check", "task_id": str(task_id)})
         return
-    action = task.external_action
     try:
-        decision = integrations.decide(action, _request_of(task))
+        decision = integrations.decide(task.external_action, _request_of(task))
     except IntegrationFailure as exc:
         _apply(task_id, attempt, None, str(exc))
         return
@@ -68,21 +82,41 @@ def _waiting(tasks: Any, task_id: UUID, attempt: int) -> Task | None:
     return tasks.filter(pk=task_id, status__in=Task.EXTERNAL_STATUSES, external_attempt=attempt).first()
 
 
+# Where each system's answer is kept on the task.
+_ANSWER_FIELD = {ExternalAction.AMS_RESERVE: "ams_reservation", ExternalAction.BMS_BUDGET_CHECK: "bms_answer"}
+
+
 def _request_of(task: Task) -> ExternalRequest:
+    """The request of the task's current attempt, in its system's shape; raises :class:`IntegrationFailure` when the
+    task lacks what the shape needs (an admin then decides)."""
+    key = f"{task.task_id}:{task.external_attempt}"
+    requester_id = task.external_requested_by_id
+    if requester_id is None:
+        raise IntegrationFailure("No user's decision requested this check (requester_id)")
     data = task.ticket_data
-    asset = data.get("asset")
-    return ExternalRequest(
-        request_id=f"{task.task_id}:{task.external_attempt}",
-        task_id=str(task.task_id),
-        ticket_id=task.external_ticket_id,
-        title=task.title,
-        priority=task.priority,
+    if task.external_action == ExternalAction.AMS_RESERVE:
+        asset_id, duration_days = reservation_asset(task)
+        if asset_id is None or duration_days is None:
+            raise IntegrationFailure("No asset to reserve (asset_id and duration_days)")
+        return AmsReservation(
+            idempotency_key=key,
+            asset_id=asset_id,
+            requester_id=requester_id,
+            task_id=str(task.task_id),
+            duration_days=duration_days,
+            notes=task.external_notes,
+        )
+    amount = money_text(data.get("amount"))
+    if amount is None:
+        raise IntegrationFailure("The ticket has no amount to check against the budget")
+    return BudgetCheck(
+        idempotency_key=key,
         department=str(data.get("department") or ""),
-        requester_name=str(data.get("requester_name") or ""),
-        requester_email=str(data.get("requester_email") or ""),
-        requested_by=task.external_requested_by_username,
-        asset=str(asset) if asset not in (None, "") else None,
-        amount=decimal_text(data.get("amount")),
+        amount=amount,
+        currency=str(data.get("currency") or settings.BMS_DEFAULT_CURRENCY),
+        category=str(data.get("category") or ""),
+        requester_id=requester_id,
+        justification=str(data.get("justification") or task.description or task.title),
     )
 
 
@@ -118,14 +152,37 @@ def _apply(task_id: UUID, attempt: int, decision: Decision | None, error: str) -
                 task=task,
                 metadata={"external_action": task.external_action, "error": error},
             )
+    elif decision.alternatives is not None:
+        task.status, task.external_error = Task.Status.AWAITING_ASSET_SELECTION, decision.reason
+        task.asset_alternatives = list(decision.alternatives)
+        task.save(update_fields=["status", "external_error", "asset_alternatives", "updated_at"])
+        record_events(
+            [_event(task, "task.asset_unavailable", system, now, error=decision.reason, alternatives=task.asset_alternatives)]
+        )
+        notify.notify_users(
+            [task.assigned_user_id] if task.assigned_user_id else [],
+            "asset_selection_needed",
+            f"Choose an asset: {task.title}",
+            f"AMS could not reserve the asset ({decision.reason}). Pick one of the alternatives, or another asset, "
+            f"on the task page.",
+            task=task,
+            metadata={"error": decision.reason, "alternatives": task.asset_alternatives},
+        )
     elif decision.approved:
-        task.external_reference, task.external_error = decision.reference, ""
-        task.save(update_fields=["external_reference", "external_error", "updated_at"])
+        setattr(task, _ANSWER_FIELD[task.external_action], decision.answer)
+        task.external_reference, task.external_error, task.asset_alternatives = decision.reference, "", None
+        task.save(
+            update_fields=[
+                _ANSWER_FIELD[task.external_action], "external_reference", "external_error", "asset_alternatives",
+                "updated_at",
+            ]
+        )  # fmt: skip
         record_events([_event(task, "task.external_approved", system, now, reference=decision.reference)])
         follow_approve(ctx)
     else:
+        setattr(task, _ANSWER_FIELD[task.external_action], decision.answer)
         task.external_reason, task.external_error = decision.reason, ""
-        task.save(update_fields=["external_reason", "external_error", "updated_at"])
+        task.save(update_fields=[_ANSWER_FIELD[task.external_action], "external_reason", "external_error", "updated_at"])
         record_events([_event(task, "task.external_rejected", system, now, reason=decision.reason)])
         follow_reject(ctx)
         notify_external_rejection(ctx, system)

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tts_common import hdts_deployed, signing
-from workflow_api.models import ExternalAction, PendingHdtsStatus, StepInstance, Task, TaskPause
+from workflow_api.models import PendingHdtsStatus, StepInstance, Task, TaskPause
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.intake_lock import routing_lock
@@ -149,10 +149,10 @@ def _end(task: Task, status: HdtsStatus, csat_fields: list[str], *, now: datetim
         ]
     )  # fmt: skip
     extra: dict[str, Any] = {"last_step": from_step.name if from_step else None}
-    if outcome == Task.Status.CANCELLED and task.external_action == ExternalAction.AMS_RESERVE and task.external_reference:
-        # No AMS release call exists yet (the AMS contract is being built separately): the reservation to release is
-        # recorded here, for that call or an operator.
-        extra["ams_reservation_to_release"] = task.external_reference
+    if outcome == Task.Status.CANCELLED and task.ams_reservation:
+        # The AMS contract (issue #15) has no release call: the reservation to release is recorded here, for an
+        # operator (and listed with the task's AMS answer on its page).
+        extra["ams_reservation_to_release"] = task.ams_reservation.get("reservation_id")
     record_events([_event(task, f"task.{outcome}", status, now, **extra)])
     verb = "closed" if outcome == Task.Status.COMPLETED else "withdrew"
     notify.notify_users(

@@ -25,7 +25,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
 from django.utils import timezone
 
 from workflow_api.models import Assignment, RoleReplica, StepInstance, Task
@@ -37,7 +37,7 @@ from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
 
 logger = logging.getLogger(__name__)
 
-WORKING = (Task.Status.PENDING, Task.Status.IN_PROGRESS)  # the SLA clock runs
+WORKING = Task.SLA_RUNNING_STATUSES  # the SLA clock runs and someone can act on the task
 BATCH_SIZE = 500
 # A scan stops claiming after this long and leaves the rest to the next tick, well inside the task time limit.
 TIME_BUDGET_SECONDS = 30.0
@@ -268,7 +268,15 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
     for escalation in moving:
         by_user[escalation.to_user].append(escalation.task.pk)
     for user_id, task_ids in by_user.items():
-        Task.objects.filter(pk__in=task_ids).update(assigned_user_id=user_id, status=Task.Status.IN_PROGRESS, updated_at=now)
+        # A task awaiting asset selection keeps waiting for one, now from its new holder.
+        Task.objects.filter(pk__in=task_ids).update(
+            assigned_user_id=user_id,
+            status=Case(
+                When(status=Task.Status.AWAITING_ASSET_SELECTION, then=Value(Task.Status.AWAITING_ASSET_SELECTION)),
+                default=Value(Task.Status.IN_PROGRESS),
+            ),
+            updated_at=now,
+        )
     publish_batch_on_commit(
         [
             message

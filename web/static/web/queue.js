@@ -3,7 +3,7 @@
   "use strict";
   var T = window.TTS, el = T.el;
   var PRIORITY_RANK = { urgent: 0, high: 1, medium: 2, low: 3 };
-  var OPEN = ["pending", "in_progress", "on_hold", "awaiting_external", "pending_external_approval"];
+  var OPEN = ["pending", "in_progress", "on_hold", "awaiting_external", "pending_external_approval", "awaiting_asset_selection"];
   var state = { scope: "mine", tasks: [], byId: {}, loading: false };
 
   function query() {

@@ -4,7 +4,7 @@
 (function () {
   "use strict";
   var T = window.TTS, el = T.el;
-  var OPEN = ["pending", "in_progress", "on_hold", "awaiting_external", "pending_external_approval"];
+  var OPEN = ["pending", "in_progress", "on_hold", "awaiting_external", "pending_external_approval", "awaiting_asset_selection"];
   var SYSTEMS = { ams_reserve: "AMS", bms_budget_check: "BMS" };
   var ACTIONS = {
     approve: { label: "Approve", style: "button-success", hint: "Move the task to its next step." },
@@ -102,6 +102,7 @@
     T.$("attachments-wrap").hidden = attachments.length === 0;
 
     renderExternal();
+    renderAsset();
     renderTimeline();
     renderPauses();
     renderAssignments();
@@ -118,6 +119,7 @@
     var system = SYSTEMS[task.external_action] || task.external_action;
     var state_ = task.status === "awaiting_external" ? "Waiting for " + system
       : task.status === "pending_external_approval" ? "No answer from " + system + ": waiting for a retry or an admin"
+      : task.status === "awaiting_asset_selection" ? "Waiting for an asset to be chosen"
       : task.external_reason ? "Rejected" : task.external_reference ? "Approved" : "Done";
     var facts = T.clear(T.$("external-facts"));
     [
@@ -129,7 +131,77 @@
       fact("Reference", task.external_reference),
       fact("Reason", task.external_reason),
       fact("Last error", task.external_error),
+    ].concat(budgetFacts(task.bms_answer)).forEach(function (pair) { pair.forEach(function (n) { facts.appendChild(n); }); });
+  }
+
+  /* BMS's answer, every field it gave (approved or rejected). */
+  function budgetFacts(answer) {
+    if (!answer) return [];
+    var labels = answer.approved ? [["approval_id", "Budget approval"], ["budget_line_id", "Budget line"],
+      ["remaining_balance", "Remaining balance"], ["approved_by", "Approved in BMS by"], ["approved_at", "Approved in BMS at"]]
+      : [["rejection_code", "Rejection code"], ["reason", "BMS reason"], ["available_amount", "Available amount"]];
+    return [fact("Budget", answer.approved ? "Approved by BMS" : "Rejected by BMS")].concat(labels.map(function (pair) {
+      var value = answer[pair[0]];
+      return fact(pair[1], pair[0] === "approved_at" && value ? T.fmt.date(value) : value);
+    }));
+  }
+
+  /* The AMS reservation: the asset asked for, AMS's answer, and (awaiting asset selection) the form to choose another. */
+  function renderAsset() {
+    var task = state.task, data = task.ticket_data || {}, card = T.$("asset-card");
+    var reservation = task.ams_reservation, waiting = task.status === "awaiting_asset_selection";
+    card.hidden = !(reservation || waiting || (task.external_action === "ams_reserve"));
+    if (card.hidden) return;
+    var details = (reservation && reservation.asset_details) || {};
+    var facts = T.clear(T.$("asset-facts"));
+    [
+      fact("Asset asked for", task.selected_asset_id || data.asset_id),
+      fact("Days", task.selected_duration_days || data.duration_days),
+      fact("Reservation", reservation && reservation.reservation_id),
+      fact("Status", reservation && reservation.status && T.fmt.title(reservation.status)),
+      fact("Reserved asset", reservation && reservation.asset_id),
+      fact("Name", details.name),
+      fact("Model", details.model),
+      fact("Serial", details.serial),
+      fact("Valid until", reservation && reservation.valid_until && T.fmt.date(reservation.valid_until)),
     ].forEach(function (pair) { pair.forEach(function (n) { facts.appendChild(n); }); });
+
+    var mayChoose = waiting && state.user && (task.assigned_user === state.user.id || state.user.isAdmin);
+    var form = T.$("asset-form");
+    form.hidden = !mayChoose;
+    if (!mayChoose) return;
+    T.$("asset-error").textContent = "AMS: " + (task.external_error || "no asset to reserve") +
+      ". Choose " + ((task.asset_alternatives || []).length ? "one of the alternatives or " : "") + "another asset.";
+    var list = T.clear(T.$("asset-alternatives"));
+    (task.asset_alternatives || []).forEach(function (id, i) {
+      list.appendChild(el("label", { class: "asset-choice" },
+        el("input", { type: "radio", name: "asset-choice", value: id, checked: i === 0 }), el("span", { text: id })));
+    });
+    T.$("asset-choice-other").checked = !(task.asset_alternatives || []).length;
+    T.$("asset-days-field").hidden = Boolean(task.selected_duration_days || data.duration_days);
+  }
+
+  function selectAsset(event) {
+    event.preventDefault();
+    var chosen = document.querySelector("input[name=asset-choice]:checked");
+    var assetId = chosen && chosen.value ? chosen.value : T.$("asset-other").value.trim();
+    if (!assetId) { T.toast("Choose an alternative or type an asset id.", "warning"); return; }
+    var body = { action: "select_asset", asset_id: assetId, notes: T.$("action-notes").value };
+    if (!T.$("asset-days-field").hidden) {
+      if (!T.$("asset-days").value) { T.toast("Say for how many days.", "warning"); return; }
+      body.duration_days = Number(T.$("asset-days").value);
+    }
+    var submit = T.$("asset-submit");
+    submit.disabled = true;
+    T.api("/tasks/" + encodeURIComponent(taskId) + "/actions/", { method: "POST", body: body }).then(function (task) {
+      state.task = task;
+      T.$("asset-other").value = "";
+      render();
+      T.toast("Asked AMS to reserve " + assetId + ".", "success");
+    }).catch(function (e) {
+      T.report(e, "Asset selection failed");
+      if (e.status === 409 || e.status === 403) loadTask();
+    }).then(function () { submit.disabled = false; });
   }
 
   function renderSla() {
@@ -242,7 +314,7 @@
   function allowedActions() {
     var task = state.task, user = state.user;
     if (OPEN.indexOf(task.status) < 0) return [];
-    if (task.status === "awaiting_external") return [];
+    if (task.status === "awaiting_external" || task.status === "awaiting_asset_selection") return [];
     if (task.status === "pending_external_approval") return user.isAdmin ? ["external_approve", "external_reject", "external_retry"] : [];
     var mine = task.assigned_user === user.id;
     if (!mine && !user.isAdmin) return [];
@@ -259,6 +331,8 @@
     var system = SYSTEMS[task.external_action] || "the outside system";
     if (OPEN.indexOf(task.status) < 0) hint.textContent = "This task is " + T.fmt.title(task.status).toLowerCase() + "; no further actions.";
     else if (task.status === "awaiting_external") hint.textContent = "Approved; waiting for " + system + " to decide.";
+    else if (task.status === "awaiting_asset_selection") hint.textContent = "Approved; the asset to reserve must be chosen " +
+      "(below, by the assignee" + (task.assigned_username ? " " + task.assigned_username : "") + " or an administrator).";
     else if (task.status === "pending_external_approval") hint.textContent = system + " could not decide. " +
       (actions.length ? "It is retried automatically; you can also decide by hand." : "It is retried automatically, or an administrator decides.");
     else if (!actions.length) hint.textContent = "Only the assignee" + (task.assigned_username ? " (" + task.assigned_username + ")" : "") + " or an administrator can act on this task.";
@@ -395,6 +469,8 @@
 
   T.onReady(function (user) {
     state.user = user;
+    T.$("asset-form").addEventListener("submit", selectAsset);
+    T.$("asset-other").addEventListener("input", function () { T.$("asset-choice-other").checked = true; });
     loadTask();
     setInterval(function () { if (state.task) renderSla(); }, 1000);
     // Someone else acted on this task (transfer, escalation...): show the new state.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from circuitbreaker import STATE_OPEN, CircuitBreaker
 from django.conf import settings
@@ -19,6 +20,8 @@ from tts_common import metrics
 from workflow_api.models import ExternalAction
 from workflow_api.services.integrations.ams import AmsClient
 from workflow_api.services.integrations.base import (
+    AmsReservation,
+    BudgetCheck,
     Decision,
     ExternalRequest,
     IntegrationFailure,
@@ -28,7 +31,8 @@ from workflow_api.services.integrations.bms import BmsClient
 from workflow_api.services.integrations.health import record_call
 
 __all__ = [
-    "Decision", "ExternalRequest", "IntegrationFailure", "INTEGRATION_OF", "decide", "is_configured", "reset_circuits"
+    "AmsReservation", "BudgetCheck", "Decision", "ExternalRequest", "IntegrationFailure", "INTEGRATION_OF", "decide",
+    "is_configured", "reset_circuits",
 ]  # fmt: skip
 
 # The integration (health row, breaker, metrics label) each external action calls.
@@ -48,7 +52,7 @@ class CircuitOpen(IntegrationFailure):
 
 
 _breakers: dict[str, CircuitBreaker] = {}
-_clients: dict[str, Callable[[ExternalRequest], Decision]] = {}
+_clients: dict[str, Callable[[Any], Decision]] = {}  # AmsClient.reserve, BmsClient.check_budget
 
 
 def _breaker(integration: str) -> CircuitBreaker:
@@ -65,7 +69,7 @@ def _breaker(integration: str) -> CircuitBreaker:
     return breaker
 
 
-def _client(action: str) -> Callable[[ExternalRequest], Decision]:
+def _client(action: str) -> Callable[[Any], Decision]:
     if action not in _clients:
         _clients[action] = AmsClient().reserve if action == ExternalAction.AMS_RESERVE else BmsClient().check_budget
     return _clients[action]

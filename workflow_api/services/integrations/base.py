@@ -1,9 +1,9 @@
-"""What both outside-system clients share: the request they send, the decision they return, how they fail, and the
-HTTP call with its failure mapping."""
+"""What both outside-system clients share: the requests they send (issue #15's shapes, exactly), the decision they
+return, how they fail, and the HTTP call with its failure mapping."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -13,33 +13,50 @@ from tts_common import json_input
 
 
 @dataclass(frozen=True)
-class ExternalRequest:
-    """The body sent to AMS and BMS (README: "AMS and BMS"). ``request_id`` is the same for every redelivery of
-    one attempt, so the outside system can make the call idempotent."""
+class AmsReservation:
+    """``POST /api/assets/reserve/``'s body, plus the ``Idempotency-Key`` header's value."""
 
-    request_id: str  # "<task_id>:<attempt>"
+    idempotency_key: str  # "<task_id>:<attempt>": the same for every redelivery of one attempt
+    asset_id: str
+    requester_id: int  # the user whose decision triggered the call
     task_id: str
-    ticket_id: str
-    title: str
-    priority: str
-    department: str
-    requester_name: str
-    requester_email: str
-    requested_by: str  # the approver whose approval waits on this check
-    asset: str | None  # ticket_data["asset"], when the ticket names one
-    amount: str | None  # ticket_data["amount"], as a decimal string, when present
+    duration_days: int
+    notes: str  # the approver's notes
 
     def body(self) -> dict[str, Any]:
-        return asdict(self)
+        return {key: value for key, value in asdict(self).items() if key != "idempotency_key"}
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    """``POST /api/budget/check/``'s body, plus the ``Idempotency-Key`` header's value."""
+
+    idempotency_key: str
+    department: str
+    amount: str  # decimal, at least two places: "1299.00"
+    currency: str  # ISO 4217
+    category: str
+    requester_id: int
+    justification: str
+
+    def body(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if key != "idempotency_key"}
+
+
+ExternalRequest = AmsReservation | BudgetCheck
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The outside system answered: approved (with its reference) or rejected (with its reason)."""
+    """The outside system answered: approved (with its reference), rejected (with its reason), or, from AMS, the
+    asset is not available (``alternatives``: what it offers instead; someone must choose). ``answer`` is the
+    system's whole answer, stored on the task."""
 
     approved: bool
     reference: str = ""
     reason: str = ""
+    alternatives: tuple[str, ...] | None = None
+    answer: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 class IntegrationFailure(Exception):
@@ -51,22 +68,27 @@ class IntegrationUnavailable(IntegrationFailure):
     """Timeout, connection error or 5xx: the system is down or overloaded. Counts toward opening the circuit."""
 
 
-def decimal_text(value: Any) -> str | None:
-    """An amount from a ticket as a plain decimal string (``None`` if absent or not a number)."""
+def money_text(value: Any) -> str | None:
+    """An amount from a ticket as a decimal string with at least two places ("1299" -> "1299.00"); ``None`` if
+    absent, not a number or negative."""
     if value is None or isinstance(value, bool):
         return None
     try:
         amount = Decimal(str(value))
     except ArithmeticError:
         return None
-    return f"{amount:f}" if amount.is_finite() else None
+    if not amount.is_finite() or amount < 0:
+        return None
+    if amount.as_tuple().exponent > -2:  # type: ignore[operator]  (finite: an int)
+        amount = amount.quantize(Decimal("0.01"))
+    return f"{amount:f}"
 
 
 def post_json(
     session: requests.Session, system: str, url: str, *, timeout: float, headers: dict[str, str], **body: Any
 ) -> requests.Response:
-    """POST (``json=`` or ``data=``) and map transport failures and 5xx to :class:`IntegrationUnavailable`; any other
-    status is the caller's to read."""
+    """POST (``json=`` or ``data=``, any other ``requests`` argument too) and map transport failures and 5xx to
+    :class:`IntegrationUnavailable`; any other status is the caller's to read."""
     try:
         response = session.post(url, timeout=timeout, headers=headers, **body)
     except requests.Timeout as exc:
