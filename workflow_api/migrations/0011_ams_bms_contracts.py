@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflow_api', '0009_list_indexes'),
+        ('workflow_api', '0010_workflow_revision'),
     ]
 
     operations = [
