@@ -51,13 +51,13 @@ def bench_database_url(url: str) -> str:
 
 
 def recreate_database(url: str) -> None:
-    import psycopg2
+    import psycopg
 
     parts = urlsplit(url)
-    admin = psycopg2.connect(
-        dbname="postgres", user=parts.username, password=parts.password, host=parts.hostname, port=parts.port or 5432
-    )
-    admin.autocommit = True
+    admin = psycopg.connect(
+        dbname="postgres", user=parts.username, password=parts.password, host=parts.hostname, port=parts.port or 5432,
+        autocommit=True,
+    )  # fmt: skip
     with admin.cursor() as cursor:
         name = parts.path.lstrip("/")
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
