@@ -110,8 +110,8 @@ def run_wrk(base_url: str, requests: list[Request], *, connections: int, seconds
         script = Path(folder) / "load.lua"
         script.write_text(_SCRIPT % {"requests": _lua_requests(requests)})
         output = subprocess.run(
-            ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{seconds}s",
-             "--timeout", f"{timeout_seconds}s", "-s", str(script), base_url],
+            ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+             "--timeout", f"{max(1, round(timeout_seconds))}s", "-s", str(script), base_url],
             capture_output=True, text=True, check=True, timeout=seconds + timeout_seconds + 30,
         ).stdout  # fmt: skip
     statuses: dict[int, int] = {}
