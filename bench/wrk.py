@@ -104,7 +104,7 @@ def _lua_requests(requests: list[Request]) -> str:
 
 
 def run_wrk(base_url: str, requests: list[Request], *, connections: int, seconds: float, threads: int = 2,
-            timeout_seconds: float = 30) -> LoadResult:  # fmt: skip
+            timeout_seconds: float = 60) -> LoadResult:  # fmt: skip
     """``connections`` clients for ``seconds`` against ``base_url``, cycling through ``requests``."""
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "load.lua"

@@ -197,7 +197,9 @@ DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=5000)
 WEB_WORKERS = env.int("WEB_WORKERS", default=1)
 DB_POOL_MIN_SIZE = env.int("DB_POOL_MIN_SIZE", default=2)
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
-DB_POOL_TIMEOUT_SECONDS = env.float("DB_POOL_TIMEOUT_SECONDS", default=10)
+# 30 s, psycopg's own default: 200 clients at once queue for 200 / (answers per second); a web process that
+# answers 20/s already makes the last wait 10 s.
+DB_POOL_TIMEOUT_SECONDS = env.float("DB_POOL_TIMEOUT_SECONDS", default=30)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (login throttling, auth lookups) -------------------------------------------------------------------
