@@ -31,7 +31,9 @@ from urllib.parse import ParseResult
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
+from . import metrics
 from .api import RETRY_AFTER_SECONDS, DatabaseUnavailable, error_body
+from .logging import request_logger
 
 WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024
 WS_CLOSE_MESSAGE_TOO_BIG = 1009
@@ -53,7 +55,8 @@ def uvicorn_argv(host: str, port: int, *extra: str) -> list[str]:
 
 class ConcurrencyLimit:
     """Lets at most ``limit`` HTTP requests into ``application`` at once (see the module's docstring); one that waits
-    ``wait_seconds`` for its turn answers 503 with ``Retry-After``."""
+    ``wait_seconds`` for its turn answers 503 with ``Retry-After``, counted and logged under the route ``overloaded``
+    (it never reached Django's request log and metrics)."""
 
     def __init__(self, application: ASGIApp, limit: int, wait_seconds: float) -> None:
         self.application = application
@@ -65,6 +68,11 @@ class ConcurrencyLimit:
             await asyncio.wait_for(self.turns.acquire(), self.wait_seconds)
         except TimeoutError:
             await _send_busy(send)
+            metrics.observe_request("overloaded", scope["method"], 503, self.wait_seconds)
+            request_logger.warning(
+                "request", extra={"operation": "overloaded", "path": scope["path"], "status": 503,
+                                  "duration_ms": round(self.wait_seconds * 1000, 2)}
+            )  # fmt: skip
             return
         try:
             await self.application(scope, receive, send)

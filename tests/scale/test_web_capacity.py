@@ -43,6 +43,7 @@ def test_a_request_past_the_pool_waits_then_answers_503_and_the_held_one_still_a
     assert int(refused.headers["Retry-After"]) > 0
     assert 0.5 <= waited < 5, waited
     assert held[0].status_code == 200, held[0].text
+    assert '"operation": "overloaded"' in server.log_path.read_text()  # logged, though Django never saw it
 
 
 def test_the_pools_own_timeout_is_the_same_503(transactional_db):
