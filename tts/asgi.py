@@ -16,7 +16,7 @@ from tts_common.web_server import ConcurrencyLimit, guarded_websockets  # noqa: 
 configure_web_connections()
 application = ProtocolTypeRouter(
     {
-        "http": ConcurrencyLimit(django_asgi_app, settings.DB_POOL_MAX_SIZE, settings.DB_POOL_TIMEOUT_SECONDS),
+        "http": ConcurrencyLimit(django_asgi_app, settings.DB_POOL_MAX_SIZE, settings.WEB_QUEUE_TIMEOUT_SECONDS),
         "websocket": guarded_websockets(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -3,7 +3,11 @@ each statement."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connections
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, connections
+
+# Connections left for manage.py commands, an admin's psql and the health checks of other replicas.
+COMMAND_HEADROOM = 5
 
 
 def configure_web_connections() -> None:
@@ -13,10 +17,12 @@ def configure_web_connections() -> None:
     Why a pool: Django under ASGI runs each request's sync code in a thread of its own, and gives each thread its own
     connection; without a pool, 50 concurrent clients took 50+ backends and PostgreSQL's ``max_connections`` ran out
     (500s). With it, a request borrows a connection when it first queries and gives it back when it ends (Django's
-    pool needs ``CONN_MAX_AGE = 0``: "closing" is the return); a request that finds none free waits up to
-    ``DB_POOL_TIMEOUT_SECONDS``, then the API answers 503 with ``Retry-After`` (the pool's timeout is an
-    ``OperationalError``, tts_common.api). The web server also admits no more requests at once than the pool holds
-    (tts_common.web_server.ConcurrencyLimit), so the wait is normally in the event loop, not in a thread.
+    pool needs ``CONN_MAX_AGE = 0``: "closing" is the return). The web server admits no more requests at once than
+    the pool holds (tts_common.web_server.ConcurrencyLimit): the wait for a turn is in the event loop, and a request
+    with its turn normally finds a connection free. So ``DB_POOL_TIMEOUT_SECONDS`` is short: it is what a request
+    waits while the database is unreachable (the pool retries in the background; a direct connection was refused
+    at once) or WebSocket consumers hold the connections; then the API answers 503 with ``Retry-After`` (the pool's
+    timeout is an ``OperationalError``, tts_common.api).
 
     Why the web process only: a Celery worker process runs one task at a time and keeps its one connection across
     tasks (``CONN_MAX_AGE``): a pool would add nothing there, and its filler threads do not survive prefork's fork.
@@ -35,3 +41,24 @@ def configure_web_connections() -> None:
         "name": "web",
     }
     database["CONN_MAX_AGE"] = 0
+
+
+def check_connection_budget(worker_processes: int) -> int:
+    """The connections this machine's processes may hold at once — every web process's whole pool, and one per
+    worker process — checked against what PostgreSQL admits (``max_connections`` less its superuser reserve) and
+    :data:`COMMAND_HEADROOM`; raises ``ImproperlyConfigured`` naming the numbers when they do not fit. Returns the
+    connections it counted."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+        )
+        admitted = cursor.fetchone()[0]
+    needed = settings.WEB_WORKERS * settings.DB_POOL_MAX_SIZE + worker_processes
+    if needed + COMMAND_HEADROOM > admitted:
+        raise ImproperlyConfigured(
+            f"{settings.WEB_WORKERS} web process(es) x DB_POOL_MAX_SIZE {settings.DB_POOL_MAX_SIZE} + {worker_processes}"
+            f" worker processes = {needed} connections, + {COMMAND_HEADROOM} for commands: more than the {admitted}"
+            " PostgreSQL admits (max_connections less superuser_reserved_connections). Lower WEB_WORKERS,"
+            " DB_POOL_MAX_SIZE or --concurrency, or raise max_connections."
+        )
+    return needed

@@ -64,7 +64,7 @@ ERROR_DESCRIPTIONS = {
     415: "Unsupported media type for the request body.",
     429: "Too many requests; see Retry-After.",
     503: (
-        "The server is busy (no database connection free within DB_POOL_TIMEOUT_SECONDS, or a statement ran past "
+        "The server is busy (no turn within WEB_QUEUE_TIMEOUT_SECONDS, or a statement ran past "
         "DB_STATEMENT_TIMEOUT_MS) or the database is unreachable; see Retry-After."
     ),
 }

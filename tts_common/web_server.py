@@ -7,7 +7,7 @@ gets before its consumer.
   :class:`ConcurrencyLimit` lets at most ``DB_POOL_MAX_SIZE`` requests into Django at once, as many as there are
   connections: more threads would only wait for one (and unbounded, as before the pool, each took a PostgreSQL
   backend of its own until ``max_connections`` ran out: 500s at 50 clients). Requests past that wait in the event
-  loop, costing no thread, up to ``DB_POOL_TIMEOUT_SECONDS``; then 503 with ``Retry-After``, the API's error body.
+  loop, costing no thread, up to ``WEB_QUEUE_TIMEOUT_SECONDS``; then 503 with ``Retry-After``, the API's error body.
   Processes × connections per process + workers must stay under PostgreSQL's ``max_connections`` (README).
 
 - **Origin**: a browser always sends one with a WebSocket handshake, and a page of any site may open a socket to

@@ -1,5 +1,5 @@
 """A web process holds at most DB_POOL_MAX_SIZE connections and runs as many requests at once; a request that finds
-none free waits DB_POOL_TIMEOUT_SECONDS, then answers 503 with Retry-After and the API's error body, never a 500."""
+none free waits WEB_QUEUE_TIMEOUT_SECONDS, then answers 503 with Retry-After and the API's error body, never a 500."""
 from __future__ import annotations
 
 import threading
@@ -20,7 +20,7 @@ BUSY = {"status": 503, "code": "unavailable", "detail": "The database is busy or
 
 
 def test_a_request_past_the_pool_waits_then_answers_503_and_the_held_one_still_answers(asgi_server):
-    server = asgi_server(env={"DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "1", "DB_POOL_TIMEOUT_SECONDS": "0.5"})
+    server = asgi_server(env={"DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "1", "WEB_QUEUE_TIMEOUT_SECONDS": "0.5"})
     headers = {"Authorization": f"Bearer {access_token(1, 'admin', is_admin=True)}"}
     url = f"{server.url}/tasks/"
     assert requests.get(url, headers=headers, timeout=10).status_code == 200
