@@ -51,13 +51,13 @@ def bench_database_url(url: str) -> str:
 
 
 def recreate_database(url: str) -> None:
-    import psycopg2
+    import psycopg
 
     parts = urlsplit(url)
-    admin = psycopg2.connect(
-        dbname="postgres", user=parts.username, password=parts.password, host=parts.hostname, port=parts.port or 5432
-    )
-    admin.autocommit = True
+    admin = psycopg.connect(
+        dbname="postgres", user=parts.username, password=parts.password, host=parts.hostname, port=parts.port or 5432,
+        autocommit=True,
+    )  # fmt: skip
     with admin.cursor() as cursor:
         name = parts.path.lstrip("/")
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -350,7 +350,8 @@ class Bench:
         )
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The options of a run (bench/scale.py takes its drain run with these defaults)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=5000, help="tickets per run")
     parser.add_argument("--workers", type=int, default=1, help="ticket worker processes")
@@ -373,7 +374,11 @@ def main() -> None:
                         help="SMTP and the auth service accept connections and never answer")  # fmt: skip
     parser.add_argument("--half-rate", type=float, help="tickets/s of the half run (default: half the live rate)")
     parser.add_argument("--log-dir", default=str(REPO / "var" / "bench"))
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     # A SIGTERM (e.g. from `timeout`) must still run the cleanup below, or the workers outlive the benchmark.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 

@@ -176,7 +176,8 @@ def counting_published() -> Iterator[dict[str, int]]:
         publisher.publish_batch = original
 
 
-def timed_scan(name: str) -> None:
+def timed_scan(name: str) -> float:
+    """One scan, printed; returns its seconds."""
     from workflow_api.services.sla import sla_scan
 
     with counting_statements() as statements, counting_published() as published:
@@ -191,6 +192,7 @@ def timed_scan(name: str) -> None:
         f"({published['seconds']:.3f} s)  load {load}",
         flush=True,
     )
+    return seconds
 
 
 def explain_claims() -> list[str]:

@@ -2,15 +2,16 @@
 import os
 
 import environ
-import psycopg2
-from psycopg2 import sql
+import psycopg
+from psycopg import sql
 
 config = environ.Env.db_url_config(os.environ["DATABASE_URL"])
 address = {"host": config["HOST"], "port": config["PORT"] or 5432}
 # The embedded server's URL names its socket folder as an option (?host=...).
 address.update(config.get("OPTIONS", {}))
-connection = psycopg2.connect(dbname="postgres", user=config["USER"], password=config["PASSWORD"], **address)
-connection.autocommit = True
+connection = psycopg.connect(
+    dbname="postgres", user=config["USER"], password=config["PASSWORD"], autocommit=True, **address
+)
 with connection.cursor() as cursor:
     cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
     if cursor.fetchone() is None:

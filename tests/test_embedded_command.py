@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-import psycopg2
+import psycopg
 import pytest
 import requests
 
@@ -148,7 +148,7 @@ def _admin_get(clone: Clone, path: str) -> dict:
 
 
 def _count(database_url: str, sql: str) -> int:
-    with contextlib.closing(psycopg2.connect(database_url)) as connection, connection.cursor() as cursor:
+    with contextlib.closing(psycopg.connect(database_url)) as connection, connection.cursor() as cursor:
         cursor.execute(sql)
         return cursor.fetchone()[0]
 

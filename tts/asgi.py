@@ -7,15 +7,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tts.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
+from django.conf import settings  # noqa: E402
 
 from tts.routing import websocket_urlpatterns  # noqa: E402
-from tts_common.database import limit_statement_time  # noqa: E402
-from tts_common.web_server import guarded_websockets  # noqa: E402
+from tts_common.database import configure_web_connections  # noqa: E402
+from tts_common.web_server import ConcurrencyLimit, guarded_websockets  # noqa: E402
 
-limit_statement_time()
+configure_web_connections()
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": ConcurrencyLimit(django_asgi_app, settings.DB_POOL_MAX_SIZE, settings.WEB_QUEUE_TIMEOUT_SECONDS),
         "websocket": guarded_websockets(URLRouter(websocket_urlpatterns)),
     }
 )

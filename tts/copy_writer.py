@@ -122,13 +122,8 @@ class CopyTable:
         table = connection.ops.quote_name(self.model._meta.db_table)
         columns = ", ".join(connection.ops.quote_name(c) for c in self.columns)
         sql = f"COPY {table} ({columns}) FROM STDIN"
-        with connection.cursor() as cursor:
-            raw = cursor.cursor
-            if hasattr(raw, "copy_expert"):  # psycopg2
-                raw.copy_expert(sql, self._buffer)
-            else:  # psycopg 3
-                with raw.copy(sql) as copy:
-                    copy.write(self._buffer.getvalue())
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            copy.write(self._buffer.getvalue())
         self._buffer = io.StringIO()
         self.count = 0
 

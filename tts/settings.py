@@ -188,8 +188,22 @@ _options = DATABASES["default"].setdefault("OPTIONS", {})
 _page_cost = env.float("DB_RANDOM_PAGE_COST", default=1.1)
 _options["options"] = f"{_options.get('options', '')} -c random_page_cost={_page_cost}".strip()
 # A web request's statements are cancelled past this (the API answers 503 with Retry-After); 0: never. Workers and
-# commands have none: only the ASGI entry point applies it (tts_common.database.limit_statement_time).
+# commands have none: only the ASGI entry point applies it (tts_common.database.configure_web_connections).
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=5000)
+# The web server's processes and connections (tts_common.web_server, tts_common.database): WEB_WORKERS processes,
+# each with a pool of at most DB_POOL_MAX_SIZE connections and as many requests running at once; a request waits at
+# most WEB_QUEUE_TIMEOUT_SECONDS for its turn, then answers 503 with Retry-After; with its turn, at most
+# DB_POOL_TIMEOUT_SECONDS for a connection (one is normally free: longer means the database is unreachable, or
+# WebSockets hold the connections), then 503 too. Sizing rule (README, Processes):
+# WEB_WORKERS × DB_POOL_MAX_SIZE + worker processes + a few for commands < PostgreSQL's max_connections.
+WEB_WORKERS = env.int("WEB_WORKERS", default=1)
+DB_POOL_MIN_SIZE = env.int("DB_POOL_MIN_SIZE", default=2)
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
+# 200 clients at once queue for 200 / (answers per second): at 20/s the last one waits 10 s.
+WEB_QUEUE_TIMEOUT_SECONDS = env.float("WEB_QUEUE_TIMEOUT_SECONDS", default=30)
+# Short: while the database is down the pool retries in the background and every request would wait this long
+# (a direct connection was refused at once), health checks included.
+DB_POOL_TIMEOUT_SECONDS = env.float("DB_POOL_TIMEOUT_SECONDS", default=2)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (login throttling, auth lookups) -------------------------------------------------------------------

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from tts import api_docs, health
+from tts import api_docs, health, ping
 from tts_common.metrics import metrics_view
 from tts_common.security import require_service_key
 
@@ -13,6 +13,7 @@ handler500 = "tts_common.api.handler500"
 urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    path("api/v1/ping/", ping.PingApi.as_view(), name="ping"),
     path("metrics", require_service_key(metrics_view), name="metrics"),
     path("api/schema/", api_docs.schema_view, name="schema"),
     path("api/docs/", api_docs.docs_view, name="api-docs"),

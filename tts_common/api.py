@@ -73,8 +73,9 @@ def error_body(status: int, code: str, detail: Any, errors: Any = None) -> dict[
 
 
 class DatabaseUnavailable(exceptions.APIException):
-    """The database did not answer in time (the statement timeout, tts_common.database) or could not be reached:
-    a 503 the client may retry, never a request left hanging."""
+    """The database did not answer in time (the statement timeout, tts_common.database), had no pooled connection free
+    within ``DB_POOL_TIMEOUT_SECONDS``, or could not be reached: a 503 the client may retry, never a request left
+    hanging."""
 
     status_code = 503
     default_detail = "The database is busy or unavailable; try again shortly."
@@ -85,7 +86,8 @@ RETRY_AFTER_SECONDS = 2
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, db.OperationalError):  # QueryCanceled (the timeout), a lost connection, a deadlock
+    # QueryCanceled (the timeout), PoolTimeout (every pooled connection busy), a lost connection, a deadlock
+    if isinstance(exc, db.OperationalError):
         exc = DatabaseUnavailable()
         exc.wait = RETRY_AFTER_SECONDS  # DRF's handler sends it as Retry-After
     elif isinstance(exc, Http404):

@@ -63,7 +63,10 @@ ERROR_DESCRIPTIONS = {
     413: "The request body exceeds MAX_REQUEST_BODY_BYTES.",
     415: "Unsupported media type for the request body.",
     429: "Too many requests; see Retry-After.",
-    503: "The database is busy (a statement ran past DB_STATEMENT_TIMEOUT_MS) or unreachable; see Retry-After.",
+    503: (
+        "The server is busy (no turn within WEB_QUEUE_TIMEOUT_SECONDS, or a statement ran past "
+        "DB_STATEMENT_TIMEOUT_MS) or the database is unreachable; see Retry-After."
+    ),
 }
 
 

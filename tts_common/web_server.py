@@ -1,4 +1,14 @@
-"""The ASGI web server: how uvicorn is started, and what every WebSocket route gets before its consumer.
+"""The ASGI web server: how uvicorn is started, how many requests it runs at once, and what every WebSocket route
+gets before its consumer.
+
+- **Processes and threads**: ``WEB_WORKERS`` uvicorn processes (one per core: Python runs one thread at a time per
+  process). Each runs an event loop for I/O and WebSockets, and Django runs each HTTP request's views (sync DRF
+  views) in a thread of its own, which borrows a connection from the process's pool (tts_common.database). So
+  :class:`ConcurrencyLimit` lets at most ``DB_POOL_MAX_SIZE`` requests into Django at once, as many as there are
+  connections: more threads would only wait for one (and unbounded, as before the pool, each took a PostgreSQL
+  backend of its own until ``max_connections`` ran out: 500s at 50 clients). Requests past that wait in the event
+  loop, costing no thread, up to ``WEB_QUEUE_TIMEOUT_SECONDS``; then 503 with ``Retry-After``, the API's error body.
+  Processes × connections per process + workers must stay under PostgreSQL's ``max_connections`` (README).
 
 - **Origin**: a browser always sends one with a WebSocket handshake, and a page of any site may open a socket to
   us (cross-site WebSocket hijacking; no CORS applies). So an ``Origin`` that is present must be one of
@@ -12,12 +22,18 @@
 """
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
 from typing import Any
 from urllib.parse import ParseResult
 
 from channels.security.websocket import OriginValidator
 from django.conf import settings
+
+from . import metrics
+from .api import RETRY_AFTER_SECONDS, DatabaseUnavailable, error_body
+from .logging import request_logger
 
 WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024
 WS_CLOSE_MESSAGE_TOO_BIG = 1009
@@ -32,8 +48,44 @@ def uvicorn_argv(host: str, port: int, *extra: str) -> list[str]:
     proxies to believe is the application's ``NUM_PROXIES`` (login and API throttling), and nothing else."""
     return [
         sys.executable, "-m", "uvicorn", "tts.asgi:application", "--host", host, "--port", str(port),
+        "--workers", str(settings.WEB_WORKERS),
         "--ws-max-size", str(WEBSOCKET_MAX_MESSAGE_BYTES), "--no-proxy-headers", *extra,
     ]  # fmt: skip
+
+
+class ConcurrencyLimit:
+    """Lets at most ``limit`` HTTP requests into ``application`` at once (see the module's docstring); one that waits
+    ``wait_seconds`` for its turn answers 503 with ``Retry-After``, counted and logged under the route ``overloaded``
+    (it never reached Django's request log and metrics)."""
+
+    def __init__(self, application: ASGIApp, limit: int, wait_seconds: float) -> None:
+        self.application = application
+        self.turns = asyncio.Semaphore(limit)
+        self.wait_seconds = wait_seconds
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await asyncio.wait_for(self.turns.acquire(), self.wait_seconds)
+        except TimeoutError:
+            await _send_busy(send)
+            metrics.observe_request("overloaded", scope["method"], 503, self.wait_seconds)
+            request_logger.warning(
+                "request", extra={"operation": "overloaded", "path": scope["path"], "status": 503,
+                                  "duration_ms": round(self.wait_seconds * 1000, 2)}
+            )  # fmt: skip
+            return
+        try:
+            await self.application(scope, receive, send)
+        finally:
+            self.turns.release()
+
+
+async def _send_busy(send: Any) -> None:
+    body = json.dumps(error_body(503, DatabaseUnavailable.default_code, DatabaseUnavailable.default_detail)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"retry-after", str(RETRY_AFTER_SECONDS).encode())]  # fmt: skip
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class BrowserOriginValidator(OriginValidator):

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
+import psycopg
 import pytest
 from kombu import Connection
 
@@ -137,8 +137,8 @@ class PrivatePostgres:
         """``fast`` disconnects every client at once, as a database failover or crash does to them."""
         self._pg(["pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop"])
 
-    def connect(self, dbname: str = "tts") -> psycopg2.extensions.connection:
-        return psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname)
+    def connect(self, dbname: str = "tts") -> psycopg.Connection:
+        return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname)
 
     def manage(self, *args: str) -> None:
         """``manage.py ARGS`` against this database."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-import psycopg2
+import psycopg
 import requests
 from django.db import connection
 
@@ -17,7 +17,7 @@ def test_a_query_stuck_behind_a_lock_answers_503_then_the_list_answers_again(asg
     assert requests.get(f"{server.url}/tasks/", headers=headers, timeout=10).status_code == 200
 
     settings = connection.settings_dict
-    blocker = psycopg2.connect(
+    blocker = psycopg.connect(
         dbname=settings["NAME"], user=settings["USER"], password=settings["PASSWORD"], host=settings["HOST"],
         port=settings["PORT"],
     )  # fmt: skip

@@ -6,8 +6,10 @@ import sys
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from tts_common.database import check_connection_budget
 from tts_common.management.processes import run_together
 from tts_common.web_server import uvicorn_argv
 
@@ -23,9 +25,15 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2)
 
     def handle(self, *args: Any, host: str, port: int, concurrency: int, **options: Any) -> None:
+        workers = all_workers(concurrency, loglevel="WARNING")
+        # Each worker: its main process and its pool processes (`-c N`), a connection each at most.
+        try:
+            check_connection_budget(sum(1 + int(argv[argv.index("-c") + 1]) for argv in workers.values()))
+        except ImproperlyConfigured as refused:
+            raise CommandError(str(refused)) from None
         commands = {
             "web": uvicorn_argv(host, port, "--log-level", "warning"),
-            **all_workers(concurrency, loglevel="WARNING"),
+            **workers,
             # The deployment's one scheduler: the jobs of settings.CELERY_BEAT_SCHEDULE (SLA scan, dead-letter drain).
             "beat": [sys.executable, "-m", "celery", "-A", "tts", "beat", "-l", "WARNING"],
         }  # fmt: skip
