@@ -265,6 +265,8 @@ CELERY_TIMEZONE = "UTC"
 # does the same work). Interval jobs keep no state worth persisting, hence the in-memory scheduler (no beat file).
 SLA_SCAN_INTERVAL_SECONDS = env.float("SLA_SCAN_INTERVAL_SECONDS", default=60)
 DEAD_LETTER_DRAIN_INTERVAL_SECONDS = env.float("DEAD_LETTER_DRAIN_INTERVAL_SECONDS", default=15)
+# Admins get at most one grouped notice of new dead letters per this many seconds (tests shorten it).
+DEAD_LETTER_NOTICE_INTERVAL_SECONDS = env.float("DEAD_LETTER_NOTICE_INTERVAL_SECONDS", default=60)
 EMAIL_SWEEP_INTERVAL_SECONDS = env.float("EMAIL_SWEEP_INTERVAL_SECONDS", default=60)
 EXTERNAL_RETRY_INTERVAL_SECONDS = env.float("EXTERNAL_RETRY_INTERVAL_SECONDS", default=60)
 UNSENT_RESEND_INTERVAL_SECONDS = env.float("UNSENT_RESEND_INTERVAL_SECONDS", default=30)
