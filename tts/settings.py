@@ -179,6 +179,8 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured(
         f"DATABASE_URL names {DATABASES['default']['ENGINE']}: TTS runs on PostgreSQL only (postgres://...)."
     )
+# Django's backend, retrying refused connections for up to a second (tts_common/postgresql/base.py).
+DATABASES["default"]["ENGINE"] = "tts_common.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # PostgreSQL's default random_page_cost (4) prices an index probe as a spinning disk's seek; on SSDs (and a cached

@@ -83,7 +83,8 @@ RETRY_AFTER_SECONDS = 2
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, db.OperationalError):  # QueryCanceled (the timeout), a lost connection, a deadlock
+    # QueryCanceled (the timeout), a refused or lost connection, a deadlock; a connection closed under the request.
+    if isinstance(exc, (db.OperationalError, db.InterfaceError)):
         exc = DatabaseUnavailable()
         exc.wait = RETRY_AFTER_SECONDS  # DRF's handler sends it as Retry-After
     elif isinstance(exc, Http404):
