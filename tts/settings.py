@@ -275,6 +275,9 @@ UNSENT_RESEND_INTERVAL_SECONDS = env.float("UNSENT_RESEND_INTERVAL_SECONDS", def
 # Scheduled emails (unread delays, ends of quiet hours) go out at most this late; digests are checked as often.
 EMAIL_DUE_INTERVAL_SECONDS = env.float("EMAIL_DUE_INTERVAL_SECONDS", default=15)
 EMAIL_DIGEST_INTERVAL_SECONDS = env.float("EMAIL_DIGEST_INTERVAL_SECONDS", default=60)
+# Queue consumers retry a failed message after base × 2^n s (DESIGN §2: 2^n; tests shorten it). Tickets 3 times, then
+# the dead-letter queue; notifications 5 times (tts_common.worker and each consumer's max_retries).
+CONSUMER_RETRY_BASE_SECONDS = env.float("CONSUMER_RETRY_BASE_SECONDS", default=1.0)
 CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     name: {"task": route.task, "schedule": interval, "options": {"expires": interval}}

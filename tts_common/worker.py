@@ -23,6 +23,7 @@ from celery import Task
 from celery.exceptions import Reject
 from celery_batches import Batches, SimpleRequest, consume_queue
 from django import db
+from django.conf import settings
 from kombu.message import Message
 
 from . import bus, metrics
@@ -46,8 +47,9 @@ class PermanentError(Exception):
 
 
 def backoff_seconds(retries: int, jitter: bool) -> float:
-    """2^n s for the n-th retry (n from 1); with full jitter, a random share of it."""
-    delay = 2.0 ** (retries + 1)
+    """base × 2^n s for the n-th retry (n from 1; ``CONSUMER_RETRY_BASE_SECONDS``, 1 s: DESIGN §2's 2^n s, which tests
+    shorten); with full jitter, a random share of it."""
+    delay = settings.CONSUMER_RETRY_BASE_SECONDS * 2.0 ** (retries + 1)
     return random.uniform(delay / 2, delay) if jitter else delay
 
 
