@@ -391,6 +391,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tts@localhost")
 
 # --- Cross-service HTTP -----------------------------------------------------------------------------------------
 AUTH_SERVICE_URL = env.str("AUTH_SERVICE_URL", default="http://127.0.0.1:8000")
+# How often the web UI asks whether it runs degraded (the auth service not answering, users served from the cache),
+# and how stale the answer may be before the auth service is probed again; tests shorten it.
+DEGRADED_STATUS_INTERVAL_SECONDS = env.float("DEGRADED_STATUS_INTERVAL_SECONDS", default=30)
 
 # --- AMS and BMS (workflow_api.services.integrations; DESIGN §2) ------------------------------------------------
 # Unset URLs: steps with that external action wait in pending_external_approval for an admin.

@@ -21,6 +21,8 @@ from tts_common.postgresql.base import CONNECT_BUDGET_SECONDS, CONNECT_RETRY_PAU
 pytestmark = pytest.mark.slow
 
 METHODS = ("get", "post", "put", "patch", "delete")
+# The degraded modes in effect (asks the auth service, not the database; its caller's account state is cached).
+NEED_NO_DATABASE = {"/api/status/"}
 
 
 def plausible(parameter: dict[str, Any]) -> str:
@@ -77,6 +79,8 @@ def operations() -> list[tuple[str, str, Any]]:
     components = schema["components"]["schemas"]
     found = []
     for template, item in schema["paths"].items():
+        if template in NEED_NO_DATABASE:
+            continue
         for method in METHODS:
             if method in item:
                 operation = item[method]

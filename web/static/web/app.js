@@ -557,6 +557,24 @@
     return item;
   }
 
+  // --- Degraded modes banner: shown while the auth service does not answer (users served from cache) ---------------
+  var degraded = {
+    poll: function () {
+      api("/api/status/").then(function (status) {
+        var auth = status.auth_service, banner = $("degraded-banner");
+        banner.hidden = auth.status === "ok";
+        banner.textContent = auth.status === "ok" ? "" :
+          "The auth service is not answering (since " + formatDate(auth.unavailable_since) + "). " +
+          (new Date(auth.cached_users_until) > new Date()
+            ? "Users are served from cached data until " + formatDate(auth.cached_users_until) + "; sign-ins and user changes may fail."
+            : "Cached user data has expired: emails and user lookups wait until it answers again.");
+        setTimeout(degraded.poll, status.recheck_seconds * 1000);
+      }, function () {
+        setTimeout(degraded.poll, 30000); // the API itself is unavailable: try again later, the banner as it was
+      });
+    },
+  };
+
   // --- Page shell ----------------------------------------------------------------------------------------------------
   var readyCallbacks = [];
   var started = false;
@@ -614,6 +632,7 @@
       scheduleRefresh();
       bell.init();
       presence.init();
+      degraded.poll();
       if (body.dataset.needsAdmin === "true" && !user.isAdmin) {
         $("forbidden").hidden = false;
         $("page-content").hidden = true;
