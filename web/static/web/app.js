@@ -533,11 +533,14 @@
   var NOTIFICATION_ICONS = {
     task_assignment: "plus", task_transfer_in: "arrow-in", task_transfer_out: "arrow-out", task_escalation: "arrow-up",
     task_completed: "check", sla_warning: "clock", sla_breach: "alert", comment_added: "chat", unrouted_ticket: "help",
+    dead_letter: "alert",
   };
+  // Notifications about no task open the admin page where they are dealt with.
+  var NOTIFICATION_PAGES = { dead_letter: "/app/admin/dead-letters/" };
 
   /* One notification as a list item; clicking marks it read and opens its task. */
   function notificationItem(n, compact) {
-    var href = n.related_task_id ? taskUrl(n.related_task_id) : null;
+    var href = n.related_task_id ? taskUrl(n.related_task_id) : NOTIFICATION_PAGES[n.notification_type] || null;
     var item = el("li", { class: "notif" + (n.is_read ? "" : " is-unread") + (compact ? " notif-compact" : ""),
                           dataset: { id: String(n.id), type: n.notification_type } },
       el("span", { class: "notif-icon notif-icon-" + n.notification_type, "aria-hidden": "true" },
