@@ -3,6 +3,7 @@ lookups fail, and drop it when it answers again. The auth service's lookups are 
 from __future__ import annotations
 
 import pytest
+import requests
 from django.core.cache import cache
 from playwright.sync_api import expect
 
@@ -39,3 +40,18 @@ def test_the_banner_shows_while_auth_lookups_fail_and_goes_when_they_answer(brow
 
     auth_stub.down = False
     expect(banner).to_be_hidden(timeout=10_000)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_server_whose_auth_service_answers_reports_no_degraded_mode(asgi_server, make_token):
+    cache.clear()
+    server = asgi_server(env={"DEGRADED_STATUS_INTERVAL_SECONDS": "0"})  # looks users up in itself: probes it
+    response = requests.get(
+        f"{server.url}/api/status/", headers={"Authorization": f"Bearer {make_token(5)}"}, timeout=10
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "auth_service": {"status": "ok", "unavailable_since": None, "cached_users_until": None},
+        "recheck_seconds": 0.0,
+    }
+    assert requests.get(f"{server.url}/api/status/", timeout=10).status_code == 401
