@@ -127,7 +127,7 @@ def stack(asgi_server: Callable[[], ServerProcess], celery_worker: Callable[...,
     cache.clear()  # an auth outage an earlier test recorded in the shared cache would show the degraded banner
     seed_demo()
     server = asgi_server()
-    worker = celery_worker()
+    worker = celery_worker(env={"AUTH_SERVICE_URL": server.url})  # the workers look users up where a system would
     return Stack(server=server, worker=worker, api=Api(server.url))
 
 
