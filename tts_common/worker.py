@@ -78,11 +78,12 @@ class ConsumerMixin:
     def on_give_up(self, kwargs: dict[str, Any], reason: str, retries: int) -> None:
         """Hook for a consumer to record a message that gave up (e.g. an integration-errors table)."""
 
-    def give_up(self, kwargs: dict[str, Any], reason: str, retries: int, message_id: str) -> None:
+    def give_up(self, kwargs: dict[str, Any], reason: str, retries: int, message_id: str | None) -> None:
         """Make the message's failure durable; raises if it could not (the caller then requeues the message).
 
-        ``message_id`` (the consumed message's id) becomes the dead letter's: a redelivery of a message whose dead
-        letter was published but not acked is dead-lettered again under the same id, and stored once.
+        ``message_id`` (the consumed message's id; none for a message that is not Celery's) becomes the dead letter's:
+        a redelivery of a message whose dead letter was published but not acked is dead-lettered again under the same
+        id, and stored once.
 
         With a dead-letter queue, the dead letter is that durable record and ``on_give_up`` is best effort: were a
         failing hook (say, the database being down, the very reason retries ran out) to requeue the message, it
@@ -97,7 +98,7 @@ class ConsumerMixin:
             self.dead_letter_source,
             reason,
             {"task": self.name, "kwargs": kwargs, "retries": retries},
-            message_id=f"{self.name}:{message_id}",
+            message_id=f"{self.name}:{message_id}" if message_id else None,
         )
         metrics.count_message(self.name, metrics.Outcome.DEAD_LETTERED)
         try:
