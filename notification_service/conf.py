@@ -37,6 +37,7 @@ DEFAULT_EMAIL_TYPES: tuple[str, ...] = (
     "task_escalation",
     "sla_breach",
     "unrouted_ticket",
+    "dead_letter",
 )
 
 # A user's email preferences until they choose (see models.NotificationPreference).

@@ -175,7 +175,8 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``uvicorn tts.asgi:application`` on a free loopback port, against the test database."""
+    """``uvicorn tts.asgi:application`` on a free loopback port, against the test database. Unless ``env`` says
+    otherwise, it looks users up in its own auth service, as a whole system on one server does."""
 
     def __init__(self, log_path: Path, env: dict[str, str], uvicorn_args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
@@ -184,7 +185,7 @@ class ServerProcess:
         self._log = open(log_path, "w")
         self.process = subprocess.Popen(
             uvicorn_argv("127.0.0.1", self.port, "--log-level", "warning", *uvicorn_args),
-            cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT, env={"AUTH_SERVICE_URL": self.url, **env}, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
     def wait_ready(self, timeout: float = 30) -> None:

@@ -179,6 +179,8 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured(
         f"DATABASE_URL names {DATABASES['default']['ENGINE']}: TTS runs on PostgreSQL only (postgres://...)."
     )
+# Django's backend, retrying refused connections for up to a second (tts_common/postgresql/base.py).
+DATABASES["default"]["ENGINE"] = "tts_common.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # PostgreSQL's default random_page_cost (4) prices an index probe as a spinning disk's seek; on SSDs (and a cached
@@ -202,8 +204,8 @@ DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
 # 200 clients at once queue for 200 / (answers per second): at 20/s the last one waits 10 s.
 WEB_QUEUE_TIMEOUT_SECONDS = env.float("WEB_QUEUE_TIMEOUT_SECONDS", default=30)
 # Short: while the database is down the pool retries in the background and every request would wait this long
-# (a direct connection was refused at once), health checks included.
-DB_POOL_TIMEOUT_SECONDS = env.float("DB_POOL_TIMEOUT_SECONDS", default=2)
+# (a direct connection was refused at once), health checks included. 1 s: the budget for a lost connection (#15).
+DB_POOL_TIMEOUT_SECONDS = env.float("DB_POOL_TIMEOUT_SECONDS", default=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (login throttling, auth lookups) -------------------------------------------------------------------
@@ -279,12 +281,17 @@ CELERY_TIMEZONE = "UTC"
 # does the same work). Interval jobs keep no state worth persisting, hence the in-memory scheduler (no beat file).
 SLA_SCAN_INTERVAL_SECONDS = env.float("SLA_SCAN_INTERVAL_SECONDS", default=60)
 DEAD_LETTER_DRAIN_INTERVAL_SECONDS = env.float("DEAD_LETTER_DRAIN_INTERVAL_SECONDS", default=15)
+# Admins get at most one grouped notice of new dead letters per this many seconds (tests shorten it).
+DEAD_LETTER_NOTICE_INTERVAL_SECONDS = env.float("DEAD_LETTER_NOTICE_INTERVAL_SECONDS", default=60)
 EMAIL_SWEEP_INTERVAL_SECONDS = env.float("EMAIL_SWEEP_INTERVAL_SECONDS", default=60)
 EXTERNAL_RETRY_INTERVAL_SECONDS = env.float("EXTERNAL_RETRY_INTERVAL_SECONDS", default=60)
 UNSENT_RESEND_INTERVAL_SECONDS = env.float("UNSENT_RESEND_INTERVAL_SECONDS", default=30)
 # Scheduled emails (unread delays, ends of quiet hours) go out at most this late; digests are checked as often.
 EMAIL_DUE_INTERVAL_SECONDS = env.float("EMAIL_DUE_INTERVAL_SECONDS", default=15)
 EMAIL_DIGEST_INTERVAL_SECONDS = env.float("EMAIL_DIGEST_INTERVAL_SECONDS", default=60)
+# Queue consumers retry a failed message after base × 2^n s (DESIGN §2: 2^n; tests shorten it). Tickets 3 times, then
+# the dead-letter queue; notifications 5 times (tts_common.worker and each consumer's max_retries).
+CONSUMER_RETRY_BASE_SECONDS = env.float("CONSUMER_RETRY_BASE_SECONDS", default=1.0)
 CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     name: {"task": route.task, "schedule": interval, "options": {"expires": interval}}
@@ -398,6 +405,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tts@localhost")
 
 # --- Cross-service HTTP -----------------------------------------------------------------------------------------
 AUTH_SERVICE_URL = env.str("AUTH_SERVICE_URL", default="http://127.0.0.1:8000")
+# How often the web UI asks whether it runs degraded (the auth service not answering, users served from the cache),
+# and how stale the answer may be before the auth service is probed again; tests shorten it.
+DEGRADED_STATUS_INTERVAL_SECONDS = env.float("DEGRADED_STATUS_INTERVAL_SECONDS", default=30)
 
 # --- AMS and BMS (workflow_api.services.integrations; DESIGN §2) ------------------------------------------------
 # Unset URLs: steps with that external action wait in pending_external_approval for an admin.

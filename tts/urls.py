@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from tts import api_docs, health, ping
+from tts import api_docs, degraded, health, ping
 from tts_common.metrics import metrics_view
 from tts_common.security import require_service_key
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("metrics", require_service_key(metrics_view), name="metrics"),
     path("api/schema/", api_docs.schema_view, name="schema"),
     path("api/docs/", api_docs.docs_view, name="api-docs"),
+    path("api/status/", degraded.SystemStatusApi.as_view(), name="system-status"),
     path("admin/", admin.site.urls),
     path("", include("auth_service.urls")),
     path("", include("messaging_service.urls")),

@@ -86,8 +86,9 @@ RETRY_AFTER_SECONDS = 2
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    # QueryCanceled (the timeout), PoolTimeout (every pooled connection busy), a lost connection, a deadlock
-    if isinstance(exc, db.OperationalError):
+    # QueryCanceled (the timeout), PoolTimeout (every pooled connection busy), a refused or lost connection, a
+    # deadlock; a connection closed under the request.
+    if isinstance(exc, (db.OperationalError, db.InterfaceError)):
         exc = DatabaseUnavailable()
         exc.wait = RETRY_AFTER_SECONDS  # DRF's handler sends it as Retry-After
     elif isinstance(exc, Http404):

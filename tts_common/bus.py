@@ -67,8 +67,9 @@ def publish_on_commit(route: contracts.Route, *, args: tuple[Any, ...] = (), **k
     transaction.on_commit(send, robust=True)
 
 
-def dead_letter(queue: str, reason: str, message: dict[str, Any]) -> None:
-    """Publish ``message`` (taken from ``queue``) with its ``reason`` to the dead-letter queue."""
+def dead_letter(queue: str, reason: str, message: dict[str, Any], *, message_id: str | None = None) -> None:
+    """Publish ``message`` (taken from ``queue``) with its ``reason`` to the dead-letter queue; ``message_id``, when
+    given, names it (the table stores each id once: workflow_api.services.dead_letters)."""
     dlq = contracts.declared_queue(contracts.TICKET_DLQ)
     body = {
         "reason": reason,
@@ -86,6 +87,7 @@ def dead_letter(queue: str, reason: str, message: dict[str, Any]) -> None:
             serializer="json",
             delivery_mode=2,
             headers={"x-reason": reason[:255], CORRELATION_HEADER: correlation_id.get()},
+            message_id=message_id,
             retry=True,
             retry_policy=PUBLISH_RETRY_POLICY,
         )

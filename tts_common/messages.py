@@ -53,6 +53,7 @@ class InAppNotification(TypedDict):
     related_task_id: str | None
     related_ticket_id: str | None
     metadata: dict[str, Any]
+    dedup_key: NotRequired[str]  # the producer's idempotency key (per user); without one the content is the key
 
 
 class Participant(TypedDict):
@@ -84,4 +85,5 @@ NOTIFICATION_TYPES: tuple[str, ...] = (
     # Beyond DESIGN §2: external approval (AMS/BMS) outcomes.
     "external_rejected",  # to the approver and the owner
     "external_approval_pending",  # to admins: the outside system could not decide
+    "dead_letter",  # to admins: tickets dead-lettered since the last such notice, grouped (metadata.count)
 )

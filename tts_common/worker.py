@@ -23,6 +23,7 @@ from celery import Task
 from celery.exceptions import Reject
 from celery_batches import Batches, SimpleRequest, consume_queue
 from django import db
+from django.conf import settings
 from kombu.message import Message
 
 from . import bus, metrics
@@ -46,8 +47,9 @@ class PermanentError(Exception):
 
 
 def backoff_seconds(retries: int, jitter: bool) -> float:
-    """2^n s for the n-th retry (n from 1); with full jitter, a random share of it."""
-    delay = 2.0 ** (retries + 1)
+    """base × 2^n s for the n-th retry (n from 1; ``CONSUMER_RETRY_BASE_SECONDS``, 1 s: DESIGN §2's 2^n s, which tests
+    shorten); with full jitter, a random share of it."""
+    delay = settings.CONSUMER_RETRY_BASE_SECONDS * 2.0 ** (retries + 1)
     return random.uniform(delay / 2, delay) if jitter else delay
 
 
@@ -76,8 +78,12 @@ class ConsumerMixin:
     def on_give_up(self, kwargs: dict[str, Any], reason: str, retries: int) -> None:
         """Hook for a consumer to record a message that gave up (e.g. an integration-errors table)."""
 
-    def give_up(self, kwargs: dict[str, Any], reason: str, retries: int) -> None:
+    def give_up(self, kwargs: dict[str, Any], reason: str, retries: int, message_id: str | None) -> None:
         """Make the message's failure durable; raises if it could not (the caller then requeues the message).
+
+        ``message_id`` (the consumed message's id; none for a message that is not Celery's) becomes the dead letter's:
+        a redelivery of a message whose dead letter was published but not acked is dead-lettered again under the same
+        id, and stored once.
 
         With a dead-letter queue, the dead letter is that durable record and ``on_give_up`` is best effort: were a
         failing hook (say, the database being down, the very reason retries ran out) to requeue the message, it
@@ -88,7 +94,12 @@ class ConsumerMixin:
             self.on_give_up(kwargs, reason, retries)
             metrics.count_message(self.name, metrics.Outcome.GAVE_UP)
             return
-        bus.dead_letter(self.dead_letter_source, reason, {"task": self.name, "kwargs": kwargs, "retries": retries})
+        bus.dead_letter(
+            self.dead_letter_source,
+            reason,
+            {"task": self.name, "kwargs": kwargs, "retries": retries},
+            message_id=f"{self.name}:{message_id}" if message_id else None,
+        )
         metrics.count_message(self.name, metrics.Outcome.DEAD_LETTERED)
         try:
             self.on_give_up(kwargs, reason, retries)
@@ -131,7 +142,7 @@ class QueueConsumer(ConsumerMixin, Task):
 
     def _give_up_or_requeue(self, kwargs: dict[str, Any], reason: str) -> None:
         try:
-            self.give_up(kwargs, reason, self.request.retries)
+            self.give_up(kwargs, reason, self.request.retries, self.request.id)
         except Exception as exc:  # the dead letter is not durable: keep the message rather than lose it
             metrics.count_message(self.name, metrics.Outcome.REQUEUED)
             raise Reject(exc, requeue=True) from exc
@@ -268,7 +279,7 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
         reason = str(exc) if isinstance(exc, PermanentError) else f"{type(exc).__name__}: {exc}"
         try:
             if permanent or retries >= self.max_retries:
-                self.give_up(request.kwargs, reason, retries)
+                self.give_up(request.kwargs, reason, retries, request.id)
             else:
                 logger.warning("retrying", extra={"operation": self.name, "error": reason, "retries": retries})
                 self._send_again(request, backoff_seconds(retries, self.retry_jitter), retries + 1, outages)

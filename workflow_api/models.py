@@ -613,6 +613,21 @@ class IntegrationHealth(models.Model):
         return self.name
 
 
+class DeadLetterNotice(models.Model):
+    """One grouped notice to the admins about the dead letters stored since the previous one (at most one per
+    ``DEAD_LETTER_NOTICE_INTERVAL_SECONDS``): each letter belongs to exactly one notice, so the counts of all notices
+    add up to the letters stored, whatever the drains' concurrency or redeliveries (services/dead_letters.py)."""
+
+    created_at = models.DateTimeField(db_index=True)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.count} dead letters, told at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
 class DeadLetter(models.Model):
     """A message taken from ``TICKET_TASKS_PRODUCTION_DLQ`` (services/dead_letters.py) for admins to inspect, then
     reprocess or discard: a table can be listed, paged and updated, which a queue cannot."""
@@ -641,10 +656,15 @@ class DeadLetter(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by_id = models.BigIntegerField(null=True, blank=True)  # null = the command line
     resolution_note = models.TextField(blank=True)
+    # The notice that told the admins about it; null until then.
+    notice = models.ForeignKey(DeadLetterNotice, on_delete=models.PROTECT, null=True, blank=True, related_name="letters")
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["status", "received_at"])]
+        indexes = [
+            models.Index(fields=["status", "received_at"]),
+            models.Index(fields=["id"], condition=models.Q(notice__isnull=True), name="dead_letter_untold"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ticket_id or self.message_key[:12]}: {self.reason[:60]}"

@@ -18,6 +18,7 @@ def sla_scan() -> None:
 @shared_task(name=contracts.DEAD_LETTER_DRAIN.task)
 def dead_letters_drain() -> None:
     dead_letters.dead_letters_drain()
+    dead_letters.dead_letters_notify_admins()
 
 
 @shared_task(name=contracts.EXTERNAL_RETRY_SCAN.task)

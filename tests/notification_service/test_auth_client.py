@@ -1,4 +1,7 @@
-"""The shared auth-service client: service token, retries, 5-minute cache, stale answers while auth is down."""
+"""The shared auth-service client: service token, retries, 5-minute cache, stale answers for the first 5 minutes of
+an outage, and the outage reported (the web UI's banner)."""
+import time
+
 import pytest
 from django.core.cache import cache
 
@@ -62,3 +65,38 @@ def test_unknown_user_is_not_retried(client, auth_stub):
     with pytest.raises(UserNotFound):
         client.get_user(404)
     assert len(auth_stub.requests) == 1
+
+
+def test_cached_answers_serve_for_the_first_5_minutes_of_an_outage_only(client, auth_stub, monkeypatch):
+    auth_stub.add_user(5, "five@example.com")
+    client.get_user(5)
+    monkeypatch.setattr(auth_client, "FRESH_SECONDS", 0)
+    auth_stub.down = True
+    assert client.get_user(5).email == "five@example.com"  # the outage starts: cached data
+    since = cache.get(auth_client.OUTAGE_KEY)
+    assert client.get_user(5).email == "five@example.com"
+    assert cache.get(auth_client.OUTAGE_KEY) == since  # the outage's start is kept
+    cache.set(auth_client.OUTAGE_KEY, time.time() - auth_client.STALE_WINDOW_SECONDS - 1)
+    with pytest.raises(AuthServiceUnavailable):
+        client.get_user(5)  # past the window: no longer served
+    auth_stub.down = False
+    assert client.get_user(5).email == "five@example.com"  # the next answer ends the outage
+    assert cache.get(auth_client.OUTAGE_KEY) is None
+
+
+def test_status_reports_the_outage_and_probes_when_no_lookup_told_lately(client, auth_stub, settings):
+    settings.DEGRADED_STATUS_INTERVAL_SECONDS = 60
+    assert auth_client.auth_service_status("web") == auth_client.AuthServiceStatus(available=True)
+    assert [r["path"] for r in auth_stub.requests] == ["/api/v1/users/0/"]  # a probe: nobody had asked
+    auth_stub.down = True
+    assert auth_client.auth_service_status("web").available  # asked lately: no probe
+    assert len(auth_stub.requests) == 1
+
+    settings.DEGRADED_STATUS_INTERVAL_SECONDS = 0
+    started = time.time()
+    status = auth_client.auth_service_status("web")
+    assert not status.available and len(auth_stub.requests) == 2  # one quick probe, no retries
+    assert started <= status.unavailable_since <= time.time()
+    assert status.cached_users_until == status.unavailable_since + auth_client.STALE_WINDOW_SECONDS
+    auth_stub.down = False
+    assert auth_client.auth_service_status("web").available

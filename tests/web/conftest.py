@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+from django.core.cache import cache
 from playwright.sync_api import expect
 
 from tests.conftest import OUTPUT_DIR, ServerProcess, WorkerProcess, outside_celery_app, wait_for
@@ -156,9 +157,10 @@ class Stack:
 @pytest.fixture
 def stack(asgi_server: Callable[[], ServerProcess], celery_worker: Callable[..., WorkerProcess]) -> Stack:
     """Demo data, one web process and one worker for every queue."""
+    cache.clear()  # an auth outage an earlier test recorded in the shared cache would show the degraded banner
     seed_demo()
     server = asgi_server()
-    worker = celery_worker()
+    worker = celery_worker(env={"AUTH_SERVICE_URL": server.url})  # the workers look users up where a system would
     return Stack(server=server, worker=worker, api=Api(server.url))
 
 

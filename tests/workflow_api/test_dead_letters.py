@@ -76,6 +76,17 @@ def test_drain_stores_each_message_once_linked_to_its_integration_error(broker, 
     assert DeadLetter.objects.get(raw="not json at all").reason == "Not a dead letter TTS can read."
 
 
+def test_a_message_dead_lettered_twice_under_its_id_is_stored_once(broker):
+    # A redelivered message (its worker died after publishing the dead letter, before acking) is dead-lettered again
+    # by the consumer under the same message id (tts_common.worker.give_up), with another timestamp in its body.
+    message = {"task": contracts.RECEIVE_TICKET.task, "kwargs": {"ticket_data": ticket("TWICE-1")}, "retries": 0}
+    for _ in range(2):
+        bus.dead_letter(SOURCE, "validation: title: required", message, message_id="receive_ticket:abc")
+    wait_for(lambda: queue_depth(broker, contracts.TICKET_DLQ) == 2, timeout=10)
+    assert dead_letters_drain() == 1
+    assert DeadLetter.objects.get().ticket_id == "TWICE-1"
+
+
 def test_a_celery_message_put_on_the_dlq_is_read_as_one(broker):
     hdts = outside_celery_app()
     hdts.send_task(contracts.RECEIVE_TICKET.task, kwargs={"ticket_data": ticket("MOVED-1")}, queue=contracts.TICKET_DLQ)

@@ -7,6 +7,13 @@ would redeliver, reorder and race between readers). ``dead_letters_drain`` (a sc
 commits, then acks it; a crash in between redelivers the batch, and the unique message key stores it once.
 Each stored letter is linked to the IntegrationError its consumer wrote for the same message, so resolving one
 resolves the other.
+
+The admins are told (``dead_letter`` notifications, emailed per their preferences) in groups: after each drain,
+the letters no notice has counted yet become one :class:`DeadLetterNotice` — unless the previous notice is less
+than ``DEAD_LETTER_NOTICE_INTERVAL_SECONDS`` old, when they wait for a later drain. Drains in several workers take
+turns on an advisory lock, a letter is counted by exactly one notice (stored once by its unique key), and each admin's
+notification carries the notice's id as its key, so a redelivered publish is stored once: the counts an admin receives
+add up to the letters stored, with at most one notice per interval.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from kombu.message import Message
@@ -29,7 +36,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from tts_common import bus, contracts, hdts, hdts_deployed, signing, text
 from tts_common.api import Conflict
 from tts_common.auth import TokenUser
-from workflow_api.models import DeadLetter, IntegrationError
+from workflow_api.models import DeadLetter, DeadLetterNotice, IntegrationError
+from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.ingestion import TICKET_ID_MAX_LENGTH
 
@@ -40,6 +48,7 @@ DRAIN_LIMIT = 2000  # per run; the next run takes the rest
 # A consumer publishes the dead letter *then* records its IntegrationError: letters this recent that found none
 # yet are matched again on later runs.
 LINK_WINDOW = timedelta(minutes=10)
+NOTICE_LOCK_KEY = 0x7454_5302  # advisory lock: one notifier at a time (intake_lock has 0x7454_5301)
 
 
 # --- From the queue into the table ---------------------------------------------------------------------------------
@@ -148,6 +157,35 @@ def _link_integration_errors() -> None:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@transaction.atomic
+def dead_letters_notify_admins() -> DeadLetterNotice | None:
+    """Tell the admins about the letters stored since the last notice, unless that one is too recent (see the
+    module docstring); returns the new notice, if any."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [NOTICE_LOCK_KEY])
+    now = timezone.now()
+    last = DeadLetterNotice.objects.order_by("-created_at").values_list("created_at", flat=True).first()
+    if last is not None and now - last < timedelta(seconds=settings.DEAD_LETTER_NOTICE_INTERVAL_SECONDS):
+        return None
+    untold = DeadLetter.objects.filter(notice__isnull=True)
+    if not untold.exists():
+        return None
+    notice = DeadLetterNotice.objects.create(created_at=now, count=0)
+    notice.count = untold.update(notice=notice)
+    notice.save(update_fields=["count"])
+    notify.notify_users(
+        notify.admin_user_ids(),
+        "dead_letter",
+        f"{notice.count} dead-lettered ticket{'s' if notice.count != 1 else ''}",
+        f"{notice.count} message{'s' if notice.count != 1 else ''} could not be ingested and wait in Intake › Dead "
+        "letters to be corrected and reprocessed, or discarded.",
+        metadata={"count": notice.count, "notice_id": notice.pk},
+        dedup_key=f"dead_letter_notice:{notice.pk}",
+    )
+    logger.warning("admins told of dead letters", extra={"operation": "dead_letters.notify", "count": notice.count})
+    return notice
 
 
 # --- Admin actions ---------------------------------------------------------------------------------------------------

@@ -70,9 +70,11 @@ def inapp_messages(
     task: Task | None = None,
     ticket_id: str | None = None,
     metadata: dict[str, Any] | None = None,
+    dedup_key: str | None = None,
 ) -> list[Outgoing]:
     """One ``notifications.create_inapp`` message per user, for :func:`notify_users` or for a caller notifying about
-    many tasks that publishes them together (one publisher-confirm wait for the lot, not one per task)."""
+    many tasks that publishes them together (one publisher-confirm wait for the lot, not one per task).
+    ``dedup_key`` names the notification for the notification service, which stores it once per user."""
     messages = []
     for user_id in user_ids:
         payload: InAppNotification = {
@@ -84,6 +86,8 @@ def inapp_messages(
             "related_ticket_id": ticket_id or (task.external_ticket_id if task else None),
             "metadata": metadata or {},
         }
+        if dedup_key is not None:
+            payload["dedup_key"] = dedup_key
         messages.append(Outgoing(contracts.INAPP_NOTIFICATION, dict(payload)))
     return messages
 

@@ -533,11 +533,14 @@
   var NOTIFICATION_ICONS = {
     task_assignment: "plus", task_transfer_in: "arrow-in", task_transfer_out: "arrow-out", task_escalation: "arrow-up",
     task_completed: "check", sla_warning: "clock", sla_breach: "alert", comment_added: "chat", unrouted_ticket: "help",
+    dead_letter: "alert",
   };
+  // Notifications about no task open the admin page where they are dealt with.
+  var NOTIFICATION_PAGES = { dead_letter: "/app/admin/dead-letters/" };
 
   /* One notification as a list item; clicking marks it read and opens its task. */
   function notificationItem(n, compact) {
-    var href = n.related_task_id ? taskUrl(n.related_task_id) : null;
+    var href = n.related_task_id ? taskUrl(n.related_task_id) : NOTIFICATION_PAGES[n.notification_type] || null;
     var item = el("li", { class: "notif" + (n.is_read ? "" : " is-unread") + (compact ? " notif-compact" : ""),
                           dataset: { id: String(n.id), type: n.notification_type } },
       el("span", { class: "notif-icon notif-icon-" + n.notification_type, "aria-hidden": "true" },
@@ -556,6 +559,24 @@
     item.addEventListener("keydown", function (e) { if (e.key === "Enter") open(); });
     return item;
   }
+
+  // --- Degraded modes banner: shown while the auth service does not answer (users served from cache) ---------------
+  var degraded = {
+    poll: function () {
+      api("/api/status/").then(function (status) {
+        var auth = status.auth_service, banner = $("degraded-banner");
+        banner.hidden = auth.status === "ok";
+        banner.textContent = auth.status === "ok" ? "" :
+          "The auth service is not answering (since " + formatDate(auth.unavailable_since) + "). " +
+          (new Date(auth.cached_users_until) > new Date()
+            ? "Users are served from cached data until " + formatDate(auth.cached_users_until) + "; sign-ins and user changes may fail."
+            : "Cached user data has expired: emails and user lookups wait until it answers again.");
+        setTimeout(degraded.poll, status.recheck_seconds * 1000);
+      }, function () {
+        setTimeout(degraded.poll, 30000); // the API itself is unavailable: try again later, the banner as it was
+      });
+    },
+  };
 
   // --- Page shell ----------------------------------------------------------------------------------------------------
   var readyCallbacks = [];
@@ -614,6 +635,7 @@
       scheduleRefresh();
       bell.init();
       presence.init();
+      degraded.poll();
       if (body.dataset.needsAdmin === "true" && !user.isAdmin) {
         $("forbidden").hidden = false;
         $("page-content").hidden = true;
