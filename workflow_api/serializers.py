@@ -338,6 +338,14 @@ class ActionInputSerializer(serializers.Serializer):
     )
 
 
+class UserRefSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(source="user_id")
+
+    class Meta:
+        model = UserReplica
+        fields = ["id", "username"]
+
+
 class BulkActionInputSerializer(serializers.Serializer):
     task_ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=BULK_LIMIT)
     action = serializers.ChoiceField(choices=[a.value for a in BULK_ACTIONS])

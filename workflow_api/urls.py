@@ -15,6 +15,7 @@ urlpatterns = [
     path("tasks/views/", views.SavedViewListCreateApi.as_view(), name="saved-view-list"),
     path("tasks/views/<int:view_id>/", views.SavedViewDetailApi.as_view(), name="saved-view-detail"),
     path("tasks/<uuid:task_id>/", views.TaskDetailApi.as_view(), name="task-detail"),
+    path("tasks/<uuid:task_id>/transfer-targets/", views.TaskTransferTargetsApi.as_view(), name="task-transfer-targets"),
     path("tasks/<uuid:task_id>/actions/", views.TaskActionApi.as_view(), name="task-actions"),
     path("agents/", views.AgentListApi.as_view(), name="agent-list"),
     path("agents/me/availability/", views.MyAvailabilityApi.as_view(), name="my-availability"),

@@ -26,7 +26,13 @@ from workflow_api.filters import (
     WorkflowFilter,
 )
 from workflow_api.models import Task, Workflow
-from workflow_api.selectors.assignment import agent_list, availability_get, role_fairness, role_settings_get
+from workflow_api.selectors.assignment import (
+    agent_list,
+    availability_get,
+    role_fairness,
+    role_settings_get,
+    transfer_targets,
+)
 from workflow_api.selectors.audit import audit_action_list, audit_event_list
 from workflow_api.selectors.intake import (
     dead_letter_get,
@@ -241,6 +247,19 @@ class TaskActionApi(generics.GenericAPIView):
         body.is_valid(raise_exception=True)
         actions.task_act(task_id=task_id, actor=request.user, **body.validated_data)
         return Response(self.get_serializer(_visible_task(request, task_id)).data)
+
+
+class TaskTransferTargetsApi(generics.ListAPIView):
+    """Who a visible task may be transferred to now: the active, available users of its current step's role."""
+
+    serializer_class = serializers.UserRefSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return []
+        task = _visible_task(self.request, self.kwargs["task_id"])
+        return transfer_targets(task=task, now=timezone.now())
 
 
 class TaskBulkActionApi(generics.GenericAPIView):
