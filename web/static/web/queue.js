@@ -121,7 +121,7 @@
     var count = (body.count_is_estimate ? "about " : "") + body.count.toLocaleString();
     T.$("queue-summary").textContent = count + (body.count === 1 ? " task" : " tasks") +
       (query.q ? " matching “" + query.q + "”" : "") +
-      (state.scope === "mine" ? " assigned to, owned or once held by you" : " in the system") +
+      (state.scope === "mine" ? " assigned to or owned by you" : " in the system") +
       " · " + T.$("filter-ordering").selectedOptions[0].textContent.toLowerCase();
     pager(body);
     syncPageBox();
