@@ -265,7 +265,8 @@ class TaskTransferTargetsApi(generics.ListAPIView):
 class TaskBulkActionApi(generics.GenericAPIView):
     """Transfer, hold, resume or escalate up to 100 tasks at once. Each task is acted on as if one by one (the same
     rules: its current assignee or an admin; the same audit events and notifications), so some may be done and
-    others refused: 200 with each task's outcome and, if refused, the reason its own action would have given."""
+    others refused: 200 with each task's outcome and, if refused, the reason its own action would have given.
+    Any signed-in user may call it: what they may do is decided per task, as for the one-by-one action."""
 
     serializer_class = serializers.BulkActionResultSerializer
 

@@ -64,7 +64,8 @@
     });
   }
 
-  function reload() { state.cursor = ""; state.page = 1; load(); loadStats(); }
+  function refresh() { load(); loadStats(); }  // the page shown, anew
+  function reload() { state.cursor = ""; state.page = 1; refresh(); }  // from the first page
 
   /* The four counters, each the count of one filtered list (one row fetched). */
   function loadStats() {
@@ -192,8 +193,7 @@
       showOutcomes(result, tasks, action);
       state.selected = {};
       syncBulkBar();
-      load();
-      loadStats();
+      refresh();
     }).catch(function (e) { T.report(e, "The bulk action failed"); }).finally(function () { button.disabled = false; });
   }
 
@@ -273,7 +273,7 @@
     ["filter-status", "filter-priority", "filter-sla", "filter-ordering"].forEach(function (id) { T.$(id).addEventListener("change", reload); });
     T.$("filter-search").addEventListener("input", function () { clearTimeout(state.timer); state.timer = setTimeout(reload, 300); });
     T.$("filters").addEventListener("submit", function (e) { e.preventDefault(); clearTimeout(state.timer); reload(); });
-    T.$("refresh").addEventListener("click", reload);
+    T.$("refresh").addEventListener("click", refresh);
     T.$("select-page").addEventListener("change", function (event) {
       state.tasks.forEach(function (t) { if (event.target.checked) state.selected[t.task_id] = t; else delete state.selected[t.task_id]; });
       document.querySelectorAll("#queue-body .select-task").forEach(function (box) { box.checked = event.target.checked; });
@@ -294,10 +294,10 @@
     T.$("view-save-form").addEventListener("submit", saveView);
     T.$("view-delete").addEventListener("click", deleteView);
     // A new assignment, transfer or escalation arrives as a notification: refresh the page shown at once.
-    window.addEventListener("tts:notification", load);
+    window.addEventListener("tts:notification", refresh);
     setInterval(tick, 1000);
-    setInterval(function () { if (!document.hidden) load(); }, 30000);
-    document.addEventListener("visibilitychange", function () { if (!document.hidden) load(); });
+    setInterval(function () { if (!document.hidden) refresh(); }, 30000);
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
     setScope("mine");
     loadViews();
     reload();
