@@ -254,6 +254,7 @@ class TaskTransferTargetsApi(generics.ListAPIView):
 
     serializer_class = serializers.UserRefSerializer
     pagination_class = None
+    filter_backends: list[Any] = []  # a short list in the order given (the default backends order a queryset)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
