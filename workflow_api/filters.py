@@ -23,7 +23,7 @@ from workflow_api.models import (
     Workflow,
     WorkflowStep,
 )
-from workflow_api.selectors.tasks import SlaState
+from workflow_api.selectors.tasks import SEARCH_MAX_LENGTH, SlaState, task_search
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):
@@ -49,6 +49,9 @@ class WorkflowFilter(django_filters.FilterSet):
         fields = ["status", "category", "sub_category", "department", "lineage"]
 
 
+TASK_ORDERINGS = (("created_at", "created_at"), ("sla_deadline", "sla_deadline"), ("priority_rank", "priority"))
+
+
 class TaskOrderingFilter(django_filters.OrderingFilter):
     """Ties broken by task_id in the first key's direction: paging is stable, and one index on (key, task_id)
     serves the key both ways."""
@@ -61,6 +64,14 @@ class TaskOrderingFilter(django_filters.OrderingFilter):
 
 
 class TaskFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        method="filter_search",
+        max_length=SEARCH_MAX_LENGTH,
+        label=(
+            "Search ticket id, title and description: every word (English stems: 'printers' finds 'printer'), "
+            '"a phrase", -word to exclude, "or" between alternatives.'
+        ),
+    )
     mine = django_filters.BooleanFilter(method="filter_mine", label="Assigned to or owned by the caller.")
     # distinct=False: these filter the task's own columns, which never repeat a task (django-filter's default
     # SELECT DISTINCT would compare every column of every row).
@@ -72,9 +83,7 @@ class TaskFilter(django_filters.FilterSet):
     external_ticket_id = django_filters.CharFilter()
     # Annotated by the task selectors.
     sla_state = django_filters.ChoiceFilter(choices=SlaState.choices)
-    ordering = TaskOrderingFilter(
-        fields=(("created_at", "created_at"), ("sla_deadline", "sla_deadline"), ("priority_rank", "priority"))
-    )
+    ordering = TaskOrderingFilter(fields=TASK_ORDERINGS)
 
     class Meta:
         model = Task
@@ -85,6 +94,9 @@ class TaskFilter(django_filters.FilterSet):
             return queryset
         user_id = self.request.user.id
         return queryset.filter(Q(assigned_user_id=user_id) | Q(owner_id=user_id))
+
+    def filter_search(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        return task_search(queryset, text=value)
 
     def filter_role(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         # The role's steps (a few dozen) first, then the tasks at them through the current_step index.

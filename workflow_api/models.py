@@ -4,6 +4,8 @@ from __future__ import annotations
 import uuid
 from functools import cached_property
 
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models import Q
 
@@ -28,6 +30,17 @@ def priority_rank() -> models.Case:
         default=models.Value(len(Priority.values)),
         output_field=models.IntegerField(),
     )
+
+
+# Full-text search (built into PostgreSQL: the embedded pgserver has no pg_trgm) with English stemming; ticket ids
+# are kept whole as tokens ("HD-2026-0042") and split into their parts too.
+SEARCH_CONFIG = "english"
+
+
+def task_search_vector() -> SearchVector:
+    """What a task list's ``?q=`` searches: ticket id, title and description as one document. The expression of
+    the GIN index that serves the search (the planner matches the two only if they are the same expression)."""
+    return SearchVector("external_ticket_id", "title", "description", config=SEARCH_CONFIG)
 
 
 # --- Replicas of the auth service's roles and users, kept by the role sync consumers ---------------------------
@@ -384,10 +397,25 @@ class Task(models.Model):
                 condition=Q(status__in=SLA_RUNNING_STATUSES, sla_breached_at__isnull=True),
                 name="task_sla_unbreached",
             ),
+            GinIndex(task_search_vector(), name="task_search"),
         ]
 
     def __str__(self) -> str:
         return f"{self.external_ticket_id}: {self.title}"
+
+
+class SavedTaskView(models.Model):
+    """A user's named task list: its filters, search and ordering, as the task list's query parameters."""
+
+    owner_id = models.BigIntegerField()  # the auth service's user id (the views are the caller's own, by token)
+    name = models.CharField(max_length=100)
+    query = models.JSONField()  # {q, status, priority, sla_state, mine, ordering}: serializers.SavedViewQuery
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner_id", "name"], name="saved_view_owner_name")]
+        ordering = ["name", "id"]
 
 
 class TaskPause(models.Model):

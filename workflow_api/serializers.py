@@ -23,6 +23,8 @@ from workflow_api.models import (
     ExternalAction,
     IntegrationError,
     NoEligiblePolicy,
+    Priority,
+    SavedTaskView,
     StepInstance,
     Task,
     TaskPause,
@@ -33,8 +35,9 @@ from workflow_api.models import (
     WorkflowTransition,
 )
 from workflow_api.selectors.impact import IMPACT_MAX_TICKETS
+from workflow_api.selectors.tasks import SEARCH_MAX_LENGTH, SlaState
 from workflow_api.selectors.workflows import WORKFLOW_DOCUMENT_FORMAT, sla_hours
-from workflow_api.services.actions import TaskAction
+from workflow_api.services.actions import BULK_ACTIONS, BULK_LIMIT, TaskAction
 from workflow_api.services.assignment import FILTERS
 
 
@@ -389,6 +392,65 @@ class ActionInputSerializer(serializers.Serializer):
         max_value=MAX_DURATION_DAYS,
         help_text="select_asset: for how many days (required when the ticket gives none).",
     )
+
+
+class UserRefSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(source="user_id")
+
+    class Meta:
+        model = UserReplica
+        fields = ["id", "username"]
+
+
+class BulkActionInputSerializer(serializers.Serializer):
+    task_ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=BULK_LIMIT)
+    action = serializers.ChoiceField(choices=[a.value for a in BULK_ACTIONS])
+    notes = serializers.CharField(allow_blank=True, default="", max_length=10_000)
+    to_user = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="transfer: a user id of each task's current step's role."
+    )
+
+
+class BulkOutcomeSerializer(serializers.Serializer):
+    task_id = serializers.UUIDField()
+    done = serializers.BooleanField()
+    status_code = serializers.IntegerField(help_text="What the one-by-one action would have answered: 200, 400, 403, 404, 409.")
+    task_status = serializers.CharField(allow_null=True, help_text="The task's status after the action (done only).")
+    reason = serializers.CharField(help_text="Why it was refused (empty when done).")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), allow_null=True, help_text="Field errors, if any."
+    )
+
+
+class BulkActionResultSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    results = BulkOutcomeSerializer(many=True)
+
+
+# --- Saved views ---------------------------------------------------------------------------------------------------
+class SavedViewQuerySerializer(serializers.Serializer):
+    """A saved view's list: the task list's query parameters of the same names."""
+
+    q = serializers.CharField(allow_blank=True, default="", max_length=SEARCH_MAX_LENGTH)
+    status = serializers.ListField(child=serializers.ChoiceField(choices=Task.Status.choices), default=list, max_length=20)
+    priority = serializers.ListField(child=serializers.ChoiceField(choices=Priority.choices), default=list, max_length=20)
+    sla_state = serializers.ChoiceField(choices=SlaState.choices, allow_blank=True, default="")
+    mine = serializers.BooleanField(default=False)
+    ordering = serializers.ChoiceField(
+        choices=[f"{sign}{name}" for name in ("sla_deadline", "created_at", "priority") for sign in ("", "-")],
+        allow_blank=True,
+        default="",
+    )
+
+
+class SavedViewSerializer(serializers.ModelSerializer):
+    query = SavedViewQuerySerializer()
+
+    class Meta:
+        model = SavedTaskView
+        fields = ["id", "name", "query", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
 
 
 # --- Audit ---------------------------------------------------------------------------------------------------------

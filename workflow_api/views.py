@@ -26,7 +26,13 @@ from workflow_api.filters import (
     WorkflowFilter,
 )
 from workflow_api.models import Task, Workflow
-from workflow_api.selectors.assignment import agent_list, availability_get, role_fairness, role_settings_get
+from workflow_api.selectors.assignment import (
+    agent_list,
+    availability_get,
+    role_fairness,
+    role_settings_get,
+    transfer_targets,
+)
 from workflow_api.selectors.audit import audit_action_list, audit_event_list
 from workflow_api.selectors.impact import workflow_impact
 from workflow_api.selectors.intake import (
@@ -38,7 +44,7 @@ from workflow_api.selectors.intake import (
 )
 from workflow_api.selectors.integrations import integration_health_list
 from workflow_api.selectors.simulation import simulate_tickets
-from workflow_api.selectors.tasks import task_get, task_is_visible, task_list
+from workflow_api.selectors.tasks import saved_view_get, saved_view_list, task_get, task_is_visible, task_list
 from workflow_api.selectors.workflows import (
     calendar_get,
     calendar_list,
@@ -46,7 +52,7 @@ from workflow_api.selectors.workflows import (
     workflow_get,
     workflow_list,
 )
-from workflow_api.services import actions, availability, calendars, dead_letters, workflows
+from workflow_api.services import actions, availability, calendars, dead_letters, saved_views, workflows
 
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input: {status, code, detail, errors}"),
@@ -317,6 +323,80 @@ class TaskActionApi(generics.GenericAPIView):
         body.is_valid(raise_exception=True)
         actions.task_act(task_id=task_id, actor=request.user, **body.validated_data)
         return Response(self.get_serializer(_visible_task(request, task_id)).data)
+
+
+class TaskTransferTargetsApi(generics.ListAPIView):
+    """Who a visible task may be transferred to now: the active, available users of its current step's role."""
+
+    serializer_class = serializers.UserRefSerializer
+    pagination_class = None
+    filter_backends: list[Any] = []  # a short list in the order given (the default backends order a queryset)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return []
+        task = _visible_task(self.request, self.kwargs["task_id"])
+        return transfer_targets(task=task, now=timezone.now())
+
+
+class TaskBulkActionApi(generics.GenericAPIView):
+    """Transfer, hold, resume or escalate up to 100 tasks at once. Each task is acted on as if one by one (the same
+    rules: its current assignee or an admin; the same audit events and notifications), so some may be done and
+    others refused: 200 with each task's outcome and, if refused, the reason its own action would have given.
+    Any signed-in user may call it: what they may do is decided per task, as for the one-by-one action."""
+
+    serializer_class = serializers.BulkActionResultSerializer
+
+    @extend_schema(request=serializers.BulkActionInputSerializer, responses={200: serializers.BulkActionResultSerializer, **_ERRORS})
+    def post(self, request: Request) -> Response:
+        body = serializers.BulkActionInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        outcomes = actions.task_act_in_bulk(actor=request.user, **body.validated_data)
+        done = sum(outcome.done for outcome in outcomes)
+        result = {"done": done, "refused": len(outcomes) - done, "results": outcomes}
+        return Response(self.get_serializer(result).data)
+
+
+class SavedViewListCreateApi(generics.ListAPIView):
+    """The caller's saved task views (named filters, search and ordering); create one."""
+
+    serializer_class = serializers.SavedViewSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return saved_view_list(owner_id=0)
+        return saved_view_list(owner_id=self.request.user.id)
+
+    @extend_schema(request=serializers.SavedViewSerializer, responses={201: serializers.SavedViewSerializer, **_ERRORS})
+    def post(self, request: Request) -> Response:
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        view = saved_views.saved_view_create(owner_id=request.user.id, **body.validated_data)
+        return Response(self.get_serializer(view).data, status=status.HTTP_201_CREATED)
+
+
+class SavedViewDetailApi(generics.GenericAPIView):
+    """One of the caller's saved views (another user's is a 404); PUT replaces its name and query."""
+
+    serializer_class = serializers.SavedViewSerializer
+
+    def get(self, request: Request, view_id: int) -> Response:
+        view = saved_view_get(owner_id=request.user.id, view_id=view_id)
+        if view is None:
+            raise NotFound("Saved view not found.")
+        return Response(self.get_serializer(view).data)
+
+    @extend_schema(request=serializers.SavedViewSerializer, responses={200: serializers.SavedViewSerializer, **_ERRORS})
+    def put(self, request: Request, view_id: int) -> Response:
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        view = saved_views.saved_view_update(owner_id=request.user.id, view_id=view_id, data=body.validated_data)
+        return Response(self.get_serializer(view).data)
+
+    @extend_schema(responses={204: None, **_ERRORS})
+    def delete(self, request: Request, view_id: int) -> Response:
+        saved_views.saved_view_delete(owner_id=request.user.id, view_id=view_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Assignment: availability, role settings, fairness -------------------------------------------------------------

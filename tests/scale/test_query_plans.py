@@ -81,6 +81,8 @@ def queries_use_indexes() -> None:
     assert notified > 20 * 50, notified  # page 20 of the agent's notifications exists
 
     as_agent, as_coordinator = client_for(agent), client_for(coordinator)
+    rare = Task.objects.order_by("external_ticket_id")[TASKS // 2].external_ticket_id
+    common_search = admin.get("/tasks/?page_size=50&q=Santos&ordering=-created_at&cursor=")
     deep_admin = admin.get(f"/tasks/?cursor=&page_size=50&priority={priority}&ordering=sla_deadline")
     calls = [
         # The agent's queue, and a coordinator's (owning a share of every task).
@@ -97,6 +99,13 @@ def queries_use_indexes() -> None:
         (admin, f"/tasks/?page_size=50&page=20&priority={priority}&ordering=sla_deadline"),
         (admin, relative(deep_admin.json()["next"])),
         (admin, "/tasks/?page_size=50&ordering=-priority&cursor="),
+        # Search (issue 17): a rare term (one ticket id), common terms newest first (a surname on a tenth of the
+        # tickets, a word on a twentieth), an agent's search, and a search's cursor page.
+        (admin, f"/tasks/?page_size=50&q={rare}"),
+        (admin, "/tasks/?page_size=50&q=Santos&ordering=-created_at"),
+        (admin, f"/tasks/?page_size=50&q=printer&{OPEN}&ordering=-created_at"),
+        (as_agent, "/tasks/?page_size=50&q=printer"),
+        (admin, relative(common_search.json()["next"])),
         # One task, its comments, the agent's notifications.
         (as_agent, f"/tasks/{held.task_id}/"),
         (admin, f"/tasks/{held.task_id}/"),
@@ -117,6 +126,14 @@ def queries_use_indexes() -> None:
     assert mine["count"] == visible.count() and not mine["count_is_estimate"]
     everything = admin.get("/tasks/?page_size=1").json()
     assert everything["count_is_estimate"] and 0.8 * TASKS < everything["count"] < 1.2 * TASKS
+
+    # The rare term finds its one ticket; the common one (a tenth of the tickets) newest first.
+    assert [t["external_ticket_id"] for t in admin.get(f"/tasks/?q={rare}").json()["results"]] == [rare]
+    santos = common_search.json()
+    assert santos["count"] > TASKS // 20 and len(santos["results"]) == 50
+    assert all("Santos" in t["description"] for t in santos["results"])
+    created = [t["created_at"] for t in santos["results"]]
+    assert created == sorted(created, reverse=True)
 
 
 def two_hundred_users_at_once(tmp_path) -> None:

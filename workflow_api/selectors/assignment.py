@@ -19,7 +19,17 @@ from workflow_api.models import (
     UserReplica,
     UserRole,
 )
-from workflow_api.services.assignment import least_loaded, next_in_turn
+from workflow_api.services.assignment import least_loaded, next_in_turn, role_pools
+
+
+def transfer_targets(*, task: Task, now: datetime) -> list[UserReplica]:
+    """Who the task may be transferred to: the active, available users of its current step's role (the rule the
+    transfer itself checks), its assignee excepted."""
+    if task.current_step is None:
+        return []
+    eligible = set(role_pools([task.current_step.role_id], now=now)[task.current_step.role_id].eligible)
+    eligible.discard(task.assigned_user_id)
+    return list(UserReplica.objects.filter(pk__in=eligible).order_by("username"))
 
 
 def availability_get(*, user_id: int) -> AgentAvailability | None:

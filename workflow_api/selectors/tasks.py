@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from django.contrib.postgres.search import SearchQuery
 from django.db import models
 from django.db.models import (
     Case,
@@ -25,7 +26,17 @@ from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
 from tts_common.auth import TokenUser, is_admin
-from workflow_api.models import SLA_WARNING_DIVISOR, Assignment, Priority, StepInstance, Task, priority_rank
+from workflow_api.models import (
+    SEARCH_CONFIG,
+    SLA_WARNING_DIVISOR,
+    Assignment,
+    Priority,
+    SavedTaskView,
+    StepInstance,
+    Task,
+    priority_rank,
+    task_search_vector,
+)
 
 
 class SlaState(models.TextChoices):
@@ -99,6 +110,17 @@ def task_list(*, actor: TokenUser) -> QuerySet[Task]:
     return _with_sla_state(tasks, timezone.now()).order_by(*NEWEST_FIRST)
 
 
+SEARCH_MAX_LENGTH = 200
+
+
+def task_search(tasks: QuerySet[Task], *, text: str) -> QuerySet[Task]:
+    """The tasks whose ticket id, title or description match ``text``, read as a web search box reads it (words
+    all present, "a phrase", -excluded, or): through websearch_to_tsquery with ``text`` as a parameter, so quotes,
+    operators and SQL in it are only ever words to look for. Served by the task_search GIN index."""
+    query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
+    return tasks.alias(search_document=task_search_vector()).filter(search_document=query)
+
+
 def task_is_visible(*, actor: TokenUser, task_id: UUID) -> bool:
     return Task.objects.filter(_visible_to(actor), pk=task_id).exists()
 
@@ -119,3 +141,12 @@ def task_get(*, actor: TokenUser, task_id: UUID) -> Task | None:
         )
         .first()
     )
+
+
+def saved_view_list(*, owner_id: int) -> QuerySet[SavedTaskView]:
+    return SavedTaskView.objects.filter(owner_id=owner_id)
+
+
+def saved_view_get(*, owner_id: int, view_id: int) -> SavedTaskView | None:
+    """The caller's own view; another user's is ``None`` like a missing one (the API answers 404 either way)."""
+    return saved_view_list(owner_id=owner_id).filter(pk=view_id).first()

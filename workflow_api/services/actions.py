@@ -22,7 +22,7 @@ from uuid import UUID
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 
 from tts_common import bus, contracts, hdts
 from tts_common.api import Conflict
@@ -36,6 +36,7 @@ from workflow_api.models import (
     WorkflowStep,
     WorkflowTransition,
 )
+from workflow_api.selectors.tasks import task_is_visible
 from workflow_api.services import notify
 from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide, role_pools
 from workflow_api.services.audit import audit_event, record_events
@@ -201,6 +202,53 @@ def task_act(
     if task.status != status_before:
         notify.send_ticket_status(task.external_ticket_id, task.status)
     return task
+
+
+# What may be done to many tasks at once, and how many at a time (a request's worth of row locks and notifications).
+BULK_ACTIONS = (TaskAction.TRANSFER, TaskAction.HOLD, TaskAction.RESUME, TaskAction.ESCALATE)
+BULK_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What became of one task of a bulk action: done (its new status), or refused with the status code and
+    reason the one-by-one action would have answered."""
+
+    task_id: UUID
+    done: bool
+    status_code: int
+    task_status: str | None = None
+    reason: str = ""
+    errors: dict[str, list[str]] | None = None
+
+
+def task_act_in_bulk(
+    *, task_ids: Iterable[UUID], actor: TokenUser, action: str, notes: str = "", to_user: int | None = None
+) -> list[BulkOutcome]:
+    """Apply ``action`` to each task as if one by one: the same visibility check as the API's (a task the actor
+    cannot see is "not found"), then :func:`task_act` in its own transaction — the same rules, audit events,
+    notifications and status sent to HDTS. One task's refusal leaves the others done."""
+    outcomes = []
+    for task_id in dict.fromkeys(task_ids):  # each task once, in the caller's order
+        try:
+            if not task_is_visible(actor=actor, task_id=task_id):
+                raise NotFound("Task not found.")
+            task = task_act(task_id=task_id, actor=actor, action=action, notes=notes, to_user=to_user)
+        except APIException as refusal:
+            outcomes.append(_refused(task_id, refusal))
+        else:
+            outcomes.append(BulkOutcome(task_id, done=True, status_code=200, task_status=task.status))
+    return outcomes
+
+
+def _refused(task_id: UUID, refusal: APIException) -> BulkOutcome:
+    detail = refusal.detail
+    if isinstance(detail, dict):  # field errors: {"to_user": ["Must be ..."]}
+        errors = {field: [str(message) for message in messages] for field, messages in detail.items()}
+        reason = " ".join(message for messages in errors.values() for message in messages)
+        return BulkOutcome(task_id, done=False, status_code=refusal.status_code, reason=reason, errors=errors)
+    reason = " ".join(map(str, detail)) if isinstance(detail, list) else str(detail)
+    return BulkOutcome(task_id, done=False, status_code=refusal.status_code, reason=reason)
 
 
 # --- Moving through the workflow -----------------------------------------------------------------------------------
