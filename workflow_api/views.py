@@ -13,7 +13,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tts_common.auth import IsAdmin, IsAdminOrReadOnly
+from tts_common import permissions
+from tts_common.auth import IsAdmin, RequirePermission
 from tts_common.schema import TICKET_BODY, TICKET_OPENAPI
 from workflow_api import serializers
 from workflow_api.filters import (
@@ -41,6 +42,15 @@ from workflow_api.selectors.tasks import task_get, task_is_visible, task_list
 from workflow_api.selectors.workflows import calendar_get, calendar_list, workflow_get, workflow_list
 from workflow_api.services import actions, availability, calendars, dead_letters, workflows
 
+# What each group of endpoints requires (tts_common.permissions); reads of workflows and calendars are open to every
+# signed-in user (task pages show them).
+ManagesWorkflows = RequirePermission(permissions.WORKFLOW_MANAGE)
+ManagesWorkflowsOrReads = RequirePermission(permissions.WORKFLOW_MANAGE, reads_open=True)
+ManagesCalendarsOrReads = RequirePermission(permissions.CALENDAR_MANAGE, reads_open=True)
+ManagesUsers = RequirePermission(permissions.USERS_MANAGE)
+ViewsReports = RequirePermission(permissions.REPORTS_VIEW)
+ManagesDeadLetters = RequirePermission(permissions.DEAD_LETTERS_MANAGE)
+
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input: {status, code, detail, errors}"),
     403: OpenApiResponse(description="Not allowed"),
@@ -57,7 +67,7 @@ def _workflow_response(workflow: Workflow, code: int = status.HTTP_200_OK) -> Re
 class WorkflowListCreateApi(generics.ListAPIView):
     """List workflow definitions (any authenticated user); define a draft (admins)."""
 
-    permission_classes = [IsAdminOrReadOnly]
+    permission_classes = [ManagesWorkflowsOrReads]
     serializer_class = serializers.WorkflowSerializer
     filterset_class = WorkflowFilter
     filter_backends = [DjangoFilterBackend]
@@ -77,7 +87,7 @@ class WorkflowDetailApi(generics.GenericAPIView):
     """One workflow; PUT/PATCH change a draft (409 once deployed or archived: create a new version instead), or
     any workflow's SLA policy alone (calendar_id, sla_warning_thresholds), which recomputes its open tasks."""
 
-    permission_classes = [IsAdminOrReadOnly]
+    permission_classes = [ManagesWorkflowsOrReads]
     serializer_class = serializers.WorkflowSerializer
 
     def get(self, request: Request, workflow_id: int) -> Response:
@@ -102,7 +112,7 @@ class WorkflowDetailApi(generics.GenericAPIView):
 
 
 class _WorkflowCommandApi(generics.GenericAPIView):
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesWorkflows]
     serializer_class = serializers.WorkflowSerializer
     command: Any  # staticmethod (workflow_id=, actor=) -> Workflow
     created = status.HTTP_200_OK
@@ -144,7 +154,7 @@ def _calendar_response(calendar_id: int, code: int = status.HTTP_200_OK) -> Resp
 class CalendarListCreateApi(generics.ListAPIView):
     """Business calendars SLA clocks run on (any authenticated user); define one (admins)."""
 
-    permission_classes = [IsAdminOrReadOnly]
+    permission_classes = [ManagesCalendarsOrReads]
     serializer_class = serializers.CalendarSerializer
 
     def get_queryset(self):
@@ -162,7 +172,7 @@ class CalendarDetailApi(generics.GenericAPIView):
     """One calendar; PUT/PATCH change it (the open tasks of its workflows get their deadlines recomputed); DELETE
     (409 while a workflow uses it)."""
 
-    permission_classes = [IsAdminOrReadOnly]
+    permission_classes = [ManagesCalendarsOrReads]
     serializer_class = serializers.CalendarSerializer
 
     def get(self, request: Request, calendar_id: int) -> Response:
@@ -277,7 +287,7 @@ class MyAvailabilityApi(_AvailabilityApi):
 class AgentAvailabilityApi(_AvailabilityApi):
     """Any user's availability (admins)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesUsers]
 
     def user_id(self, request: Request, **kwargs: Any) -> int:
         return kwargs["user_id"]
@@ -286,7 +296,7 @@ class AgentAvailabilityApi(_AvailabilityApi):
 class AgentListApi(generics.ListAPIView):
     """Users the engine knows, with their availability, roles and open tasks (admins); filters: search, status, role."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesUsers]
     serializer_class = serializers.AgentSerializer
     filterset_class = AgentFilter
     filter_backends = [DjangoFilterBackend]
@@ -299,7 +309,7 @@ class RoleSettingsApi(generics.GenericAPIView):
     """A role's assignment settings (admins): its lead takes tasks of steps whose no-eligible policy is
     escalate_to_lead."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesUsers]
     serializer_class = serializers.RoleSettingsSerializer
 
     def get(self, request: Request, role_id: int) -> Response:
@@ -318,7 +328,7 @@ class RoleSettingsApi(generics.GenericAPIView):
 class RoleFairnessApi(generics.GenericAPIView):
     """Assignments per user of a role over [since, until) (admins), and the spread (max - min)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ViewsReports]
     serializer_class = serializers.FairnessSerializer
 
     @extend_schema(parameters=[serializers.FairnessQuerySerializer], responses={200: serializers.FairnessSerializer, **_ERRORS})
@@ -365,7 +375,7 @@ class DeadLetterListApi(generics.ListAPIView):
     """Tickets that could never be ingested, newest first, as taken from TICKET_TASKS_PRODUCTION_DLQ (within a
     drain interval of being dead-lettered)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.DeadLetterSerializer
     filterset_class = DeadLetterFilter
     filter_backends = [DjangoFilterBackend]
@@ -377,7 +387,7 @@ class DeadLetterListApi(generics.ListAPIView):
 class DeadLetterDetailApi(generics.GenericAPIView):
     """One dead letter with the original message's kwargs."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.DeadLetterDetailSerializer
 
     @extend_schema(responses={200: serializers.DeadLetterDetailSerializer, **_ERRORS})
@@ -389,7 +399,7 @@ class DeadLetterReprocessApi(generics.GenericAPIView):
     """Republish the ticket (or a corrected ``ticket``) to TICKET_TASKS_PRODUCTION; the letter becomes
     ``reprocessed`` and its integration error ``resolved``. 409 unless the letter is pending."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.DeadLetterDetailSerializer
 
     @extend_schema(
@@ -406,7 +416,7 @@ class DeadLetterReprocessApi(generics.GenericAPIView):
 class DeadLetterDiscardApi(generics.GenericAPIView):
     """Give a pending dead letter up (its integration error ``resolved``); nothing is republished."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.DeadLetterDetailSerializer
 
     @extend_schema(
@@ -423,7 +433,7 @@ class DeadLetterDiscardApi(generics.GenericAPIView):
 class IntegrationErrorListApi(generics.ListAPIView):
     """Messages from other systems that gave up (invalid, badly signed, or failing until retries ran out)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.IntegrationErrorSerializer
     filterset_class = IntegrationErrorFilter
     filter_backends = [DjangoFilterBackend]
@@ -435,7 +445,7 @@ class IntegrationErrorListApi(generics.ListAPIView):
 class IntegrationErrorDetailApi(generics.GenericAPIView):
     """One integration error; PATCH sets its resolution status."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.IntegrationErrorSerializer
 
     def get(self, request: Request, error_id: int) -> Response:
@@ -459,7 +469,7 @@ class UnroutedTicketListApi(generics.ListAPIView):
     """Valid tickets no deployed workflow matched, newest first; each is routed once a matching workflow deploys
     (``routed=false``: those still waiting)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.UnroutedTicketSerializer
     filterset_class = UnroutedTicketFilter
     filter_backends = [DjangoFilterBackend]
@@ -487,7 +497,7 @@ class SimulateApi(generics.GenericAPIView):
     """Dry run of intake (admins): what tasks, deadlines, steps and users tickets would get, and why. Changes
     nothing (no writes, no pointer moves, nothing published)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesWorkflows]
     serializer_class = serializers.SimulationResultSerializer
 
     @extend_schema(

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from auth_service import tokens
 from auth_service.models import Role, System, User, UserSystemRole
 from tts_common import bus, contracts
-from tts_common.auth import ADMIN_PERMISSION
+from tts_common.permissions import ADMIN as ADMIN_PERMISSION
 
 from .factories import AssignmentFactory, RoleFactory, SystemFactory
 

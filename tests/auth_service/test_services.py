@@ -11,7 +11,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from auth_service import selectors, services, tokens
 from auth_service.models import Role, System, User
 from tts_common import bus
-from tts_common.auth import ADMIN_PERMISSION
+from tts_common.permissions import ADMIN as ADMIN_PERMISSION
 
 from .conftest import row_counts
 from .factories import RoleFactory, SystemFactory, UserFactory

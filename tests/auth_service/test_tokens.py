@@ -13,7 +13,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from auth_service import services
 from auth_service.models import User
-from tts_common.auth import ADMIN_PERMISSION
+from tts_common.permissions import ADMIN as ADMIN_PERMISSION
 
 from .conftest import assert_error
 from .factories import PASSWORD, AssignmentFactory, RoleFactory, SystemFactory, UserFactory

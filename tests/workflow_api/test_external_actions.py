@@ -15,7 +15,7 @@ from tests.workflow_api.factories import api_client, ingested_task, role_with_us
 from tests.workflow_api.test_actions_api import Published as BasePublished
 from tests.workflow_api.test_actions_api import inapp, statuses
 from tts_common import contracts
-from tts_common.auth import ADMIN_PERMISSION
+from tts_common.permissions import ADMIN as ADMIN_PERMISSION
 from workflow_api.models import AuditEvent, ExternalAction, Task
 from workflow_api.services import external, integrations
 from workflow_api.services.assignment import release_user_tasks

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from tts_common import contracts
-from tts_common.auth import ADMIN_PERMISSION
+from tts_common.permissions import ADMIN as ADMIN_PERMISSION
 from tts_common.messages import AssignmentNotification, InAppNotification, TaskParticipants
 from workflow_api.models import Assignment, RoleReplica, Task, UserReplica
 from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
