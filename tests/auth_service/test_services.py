@@ -45,8 +45,8 @@ def test_every_user_change_publishes_a_strictly_higher_version(agent_role, publi
 @pytest.mark.django_db
 def test_role_versions_increase_with_every_change(agent_role, published):
     with published() as sent:
-        services.role_update(role=agent_role, data={"permissions": ["a"]})
-        services.role_update(role=agent_role, data={"permissions": ["a"]})  # no change
+        services.role_update(role=agent_role, data={"permissions": ["task.bulk"]})
+        services.role_update(role=agent_role, data={"permissions": ["task.bulk"]})  # no change
         services.role_deactivate(role=agent_role)
         services.role_update(role=agent_role, data={"is_active": True, "name": "Agent"})
 
