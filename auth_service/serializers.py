@@ -160,3 +160,7 @@ class SystemOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = System
         fields = ["id", "code", "name"]
+
+
+class AuditEventTypesOutputSerializer(serializers.Serializer):
+    event_types = serializers.ListField(child=serializers.CharField())

@@ -20,4 +20,5 @@ urlpatterns = [
     path("api/v1/systems/", views.SystemListApi.as_view(), name="auth-systems"),
     path("api/v1/permissions/", views.PermissionListApi.as_view(), name="auth-permissions"),
     path("api/v1/audit/", views.AuditEventListApi.as_view(), name="auth-audit"),
+    path("api/v1/audit/event-types/", views.AuditEventTypeListApi.as_view(), name="auth-audit-event-types"),
 ]

@@ -23,7 +23,7 @@ from tts_common.auth import RequirePermission
 
 from . import selectors, serializers, services, tokens
 from .filters import AuditEventFilter, RoleFilter, UserFilter
-from .models import Role, User
+from .models import AuditEvent, Role, User
 
 
 class ApiErrorsMixin:
@@ -389,3 +389,16 @@ class AuditEventListApi(generics.ListAPIView):
 
     def get_queryset(self):  # type: ignore[override]
         return selectors.audit_event_list()
+
+
+@extend_schema(tags=["auth"])
+class AuditEventTypeListApi(generics.GenericAPIView):
+    """The auth audit's event types (users.manage): what its ``event_type`` filter takes."""
+
+    permission_classes = [ManagesUsers]
+    serializer_class = serializers.AuditEventTypesOutputSerializer
+    pagination_class = None
+
+    @extend_schema(responses={200: serializers.AuditEventTypesOutputSerializer, **_errors(401, 403)})
+    def get(self, request: Request) -> Response:
+        return Response(self.get_serializer({"event_types": AuditEvent.EventType.values}).data)
