@@ -238,6 +238,13 @@ def _fresh_account_states() -> Iterator[None]:
 
 
 @pytest.fixture
+def fast_password_hashing(settings) -> None:
+    # PBKDF2 at production strength costs ~1 s per hash on these machines; MD5 is for tests only. The default
+    # hashers stay listed so hashes made for a server subprocess (see test_http) can still be verified here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+
+
+@pytest.fixture
 def make_token() -> Callable[..., str]:
     """An access token as auth_service issues it, for any user id, roles, admin flag and permissions (by default an
     agent's: tts_common.permissions.AGENT_DEFAULTS); the user id gets an active account state (as auth_service records for every user), which every token check requires."""
