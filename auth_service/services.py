@@ -352,11 +352,10 @@ def role_update(*, role: Role, data: dict[str, Any], actor: Any = None, source_a
         return locked
     was = (locked.name, locked.is_active)
     before = {field: getattr(locked, field) for field in data}
-    if "permissions" in data:
-        check_may_grant(actor=actor, granted=set(data["permissions"]) - set(locked.permissions))
     for field, value in data.items():
         setattr(locked, field, value)
     locked.full_clean()
+    check_may_grant(actor=actor, granted=set(locked.permissions) - set(before.get("permissions", locked.permissions)))
     locked.version += 1
     locked.save()
     _publish_role(locked)
