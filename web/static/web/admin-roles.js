@@ -118,6 +118,7 @@
         filter.appendChild(el("option", { value: s.code, text: s.name ? s.code + " — " + s.name : s.code }));
         create.appendChild(el("option", { value: s.code, text: s.code }));
       });
+      if (state.systems.some(function (s) { return s.code === "TTS"; })) create.value = "TTS";  // whose roles the permissions are
     }).catch(function () { /* the system filter is optional */ });
     T.api("/api/v1/permissions/").then(function (permissions) {
       state.permissions = permissions;
