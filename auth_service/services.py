@@ -23,7 +23,7 @@ from django.db import transaction
 
 from tts_common import contracts
 from tts_common import permissions as perms
-from tts_common.auth import has_permission
+from tts_common.auth import has_permission, is_admin
 from tts_common.bus import publish_on_commit
 from tts_common.messages import RoleData, UserData
 
@@ -157,11 +157,14 @@ def _is_superuser(actor: Any) -> bool:
 def check_may_change_user(*, actor: Any, user: User) -> None:
     """Only a superuser (or its owner) changes a staff or superuser account (its fields, password, active flag or
     roles): a TTS administrator must not be able to take over the accounts that run Django admin. ``actor=None``: a
-    trusted caller (Django admin, which checks this itself, or the seed)."""
+    trusted caller (Django admin, which checks this itself, or the seed). Likewise only an administrator changes an
+    administrator's account (a holder of users.manage alone must not lock the administrators out)."""
     if actor is None or actor.id == user.pk:
         return
     if (user.is_staff or user.is_superuser) and not _is_superuser(actor):
         raise PermissionDenied("Only a superuser can change a staff or superuser account.")
+    if not is_admin(actor) and perms.ADMIN in selectors.granted_permissions(user=user):
+        raise PermissionDenied("Only an administrator can change an administrator's account.")
 
 
 def _audit_user_change(*, actor: Any, source_address: str, user: User, fields: set[str]) -> None:
@@ -182,8 +185,8 @@ def user_update(*, user: User, data: dict[str, Any], actor: Any = None, source_a
     """Apply ``data`` (keys of USER_UPDATABLE_FIELDS, plus ``password``/``current_password``) to ``user``.
 
     ``actor`` is the authenticated caller, or ``None`` for trusted callers (Django admin, seed). Callers without
-    ``users.manage`` may not change the account flags nor an email address (refused before the address is even validated, so
-    the answer cannot tell which addresses are registered); only a superuser may grant staff or superuser status or
+    ``users.manage`` may not change the account flags nor an email address (refused before the address is even
+    validated, so the answer cannot tell which addresses are registered); only a superuser may grant staff or superuser status or
     change a staff or superuser account; anyone changing their own password must confirm the current one (a stolen
     access token alone must not be enough to take the account over).
     """
@@ -350,6 +353,8 @@ def role_update(*, role: Role, data: dict[str, Any], actor: Any = None, source_a
     (locked,) = _lock_roles([role.pk])
     if all(getattr(locked, field) == value for field, value in data.items()):
         return locked
+    if actor is not None and perms.ADMIN in locked.permissions and not is_admin(actor):
+        raise PermissionDenied("Only an administrator can change an administrator role.")
     was = (locked.name, locked.is_active)
     before = {field: getattr(locked, field) for field in data}
     for field, value in data.items():

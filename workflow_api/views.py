@@ -65,7 +65,7 @@ def _workflow_response(workflow: Workflow, code: int = status.HTTP_200_OK) -> Re
 
 
 class WorkflowListCreateApi(generics.ListAPIView):
-    """List workflow definitions (any authenticated user); define a draft (admins)."""
+    """List workflow definitions (any authenticated user); define a draft (workflow.manage)."""
 
     permission_classes = [ManagesWorkflowsOrReads]
     serializer_class = serializers.WorkflowSerializer
@@ -152,7 +152,7 @@ def _calendar_response(calendar_id: int, code: int = status.HTTP_200_OK) -> Resp
 
 
 class CalendarListCreateApi(generics.ListAPIView):
-    """Business calendars SLA clocks run on (any authenticated user); define one (admins)."""
+    """Business calendars SLA clocks run on (any authenticated user); define one (calendar.manage)."""
 
     permission_classes = [ManagesCalendarsOrReads]
     serializer_class = serializers.CalendarSerializer
@@ -239,7 +239,7 @@ class TaskDetailApi(generics.GenericAPIView):
 
 
 class TaskActionApi(generics.GenericAPIView):
-    """Act on a task (its current assignee or an admin); answers the updated task."""
+    """Act on a task (its current assignee or an admin, holding the action's permission: ACTION_PERMISSIONS)."""
 
     serializer_class = serializers.TaskDetailSerializer
 
@@ -285,7 +285,7 @@ class MyAvailabilityApi(_AvailabilityApi):
 
 
 class AgentAvailabilityApi(_AvailabilityApi):
-    """Any user's availability (admins)."""
+    """Any user's availability (users.manage)."""
 
     permission_classes = [ManagesUsers]
 
@@ -294,7 +294,7 @@ class AgentAvailabilityApi(_AvailabilityApi):
 
 
 class AgentListApi(generics.ListAPIView):
-    """Users the engine knows, with their availability, roles and open tasks (admins); filters: search, status, role."""
+    """Users the engine knows, with their availability, roles and open tasks (users.manage); filters: search, status, role."""
 
     permission_classes = [ManagesUsers]
     serializer_class = serializers.AgentSerializer
@@ -306,7 +306,7 @@ class AgentListApi(generics.ListAPIView):
 
 
 class RoleSettingsApi(generics.GenericAPIView):
-    """A role's assignment settings (admins): its lead takes tasks of steps whose no-eligible policy is
+    """A role's assignment settings (users.manage): its lead takes tasks of steps whose no-eligible policy is
     escalate_to_lead."""
 
     permission_classes = [ManagesUsers]
@@ -326,7 +326,7 @@ class RoleSettingsApi(generics.GenericAPIView):
 
 
 class RoleFairnessApi(generics.GenericAPIView):
-    """Assignments per user of a role over [since, until) (admins), and the spread (max - min)."""
+    """Assignments per user of a role over [since, until) (reports.view), and the spread (max - min)."""
 
     permission_classes = [ViewsReports]
     serializer_class = serializers.FairnessSerializer
@@ -494,7 +494,7 @@ class IntegrationHealthApi(generics.GenericAPIView):
 
 # --- Routing simulator ---------------------------------------------------------------------------------------------
 class SimulateApi(generics.GenericAPIView):
-    """Dry run of intake (admins): what tasks, deadlines, steps and users tickets would get, and why. Changes
+    """Dry run of intake (workflow.manage): what tasks, deadlines, steps and users tickets would get, and why. Changes
     nothing (no writes, no pointer moves, nothing published)."""
 
     permission_classes = [ManagesWorkflows]

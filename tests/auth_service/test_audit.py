@@ -106,6 +106,16 @@ def test_a_user_manager_cannot_hand_out_permissions_they_lack(client_for, user_m
     assert_error(manager.put(f"/api/v1/users/{agent.pk}/roles/", {"role_ids": [tts_admin_role.pk]}, format="json"), 403)
     assert not Role.objects.filter(name="Sneaky").exists() and not agent.system_roles.filter(role=tts_admin_role)
 
+    # Nor take administration away: administrators' accounts and roles are the administrators' to change.
+    boss = AssignmentFactory(user__username="other-boss", role=tts_admin_role).user
+    assert_error(manager.patch(f"/api/v1/users/{boss.pk}/", {"is_active": False}, format="json"), 403)
+    assert_error(manager.delete(f"/api/v1/users/{boss.pk}/roles/{tts_admin_role.pk}/"), 403)
+    assert_error(manager.patch(f"/api/v1/roles/{tts_admin_role.pk}/", {"permissions": []}, format="json"), 403)
+    assert_error(manager.delete(f"/api/v1/roles/{tts_admin_role.pk}/"), 403)
+    boss.refresh_from_db()
+    tts_admin_role.refresh_from_db()
+    assert boss.is_active and tts_admin_role.permissions == ["admin"] and tts_admin_role.is_active
+
     # What they hold, they grant.
     ok = manager.post("/api/v1/roles/", {"system": "TTS", "name": "Helpers", "permissions": ["users.manage"]}, format="json")
     assert ok.status_code == 201, ok.json()
