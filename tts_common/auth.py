@@ -150,7 +150,6 @@ def RequirePermission(name: str, *, reads_open: bool = False) -> type[BasePermis
 
     class Required(BasePermission):
         message = f"The {name!r} permission is required."
-        permission = name
 
         def has_permission(self, request: Request, view: Any) -> bool:
             user = request.user
