@@ -42,6 +42,11 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
 admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
+def _caller(request: HttpRequest) -> dict[str, Any]:
+    """Who changes what through the admin, for the services' checks and the audit."""
+    return {"actor": request.user, "source_address": tokens.client_address(request)}
+
+
 def _adopt(obj: Model, saved: Model) -> None:
     """Make the admin's unsaved ``obj`` the row a service created, for the admin's redirect, log entry and inlines."""
     obj.pk = saved.pk
@@ -103,7 +108,7 @@ class UserAdmin(DjangoUserAdmin):
 
     def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
         if change:
-            services.user_update(user=obj, data=_changes(form, services.USER_UPDATABLE_FIELDS))
+            services.user_update(user=obj, data=_changes(form, services.USER_UPDATABLE_FIELDS), **_caller(request))
             return
         # The creation form has already hashed the password (or made it unusable) on obj.
         password = form.cleaned_data.get("password1") if obj.has_usable_password() else None
@@ -116,6 +121,7 @@ class UserAdmin(DjangoUserAdmin):
             is_active=obj.is_active,
             is_staff=obj.is_staff,
             is_superuser=obj.is_superuser,
+            **_caller(request),
         )
         _adopt(obj, user)
 
@@ -125,12 +131,12 @@ class UserAdmin(DjangoUserAdmin):
             # commit=False records what changed for the admin's history without writing; the service writes.
             formset.save(commit=False)
             if isinstance(formset, UserRolesFormSet):
-                services.user_roles_replace(user=form.instance, roles=formset.chosen_roles())
+                services.user_roles_replace(user=form.instance, roles=formset.chosen_roles(), **_caller(request))
 
     @admin.action(description="Deactivate selected users")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         for user in queryset:
-            services.user_deactivate(user=user, actor=request.user)
+            services.user_deactivate(user=user, **_caller(request))
         self.message_user(request, f"Deactivated {len(queryset)} user(s).", messages.SUCCESS)
 
 
@@ -151,17 +157,17 @@ class RoleAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Role, form: ModelForm, change: bool) -> None:
         if change:
-            services.role_update(role=obj, data=_changes(form, services.ROLE_UPDATABLE_FIELDS))
+            services.role_update(role=obj, data=_changes(form, services.ROLE_UPDATABLE_FIELDS), **_caller(request))
             return
         role = services.role_create(
-            system=obj.system, name=obj.name, permissions=obj.permissions, is_active=obj.is_active
+            system=obj.system, name=obj.name, permissions=obj.permissions, is_active=obj.is_active, **_caller(request)
         )
         _adopt(obj, role)
 
     @admin.action(description="Deactivate selected roles")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Role]) -> None:
         for role in queryset:
-            services.role_deactivate(role=role)
+            services.role_deactivate(role=role, **_caller(request))
         self.message_user(request, f"Deactivated {len(queryset)} role(s).", messages.SUCCESS)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
-from .models import Role, User
+from tts_common.filters import UtcDateTimeFilter
+
+from .models import AuditEvent, Role, User
 
 
 class StrictBooleanFilter(filters.TypedChoiceFilter):
@@ -44,3 +46,17 @@ class RoleFilter(filters.FilterSet):
     class Meta:
         model = Role
         fields: list[str] = []
+
+
+class AuditEventFilter(filters.FilterSet):
+    actor = filters.CharFilter(field_name="actor_username", lookup_expr="iexact", help_text="The actor's username.")
+    target = filters.CharFilter(
+        field_name="target_username", lookup_expr="iexact", help_text="The target user's username (as typed, for logins)."
+    )
+    event_type = filters.MultipleChoiceFilter(choices=AuditEvent.EventType.choices)
+    occurred_after = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["actor_id", "target_user_id"]

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from tts_common.permissions import PERMISSIONS, unknown_permissions
+
 
 class User(AbstractUser):
     # Bumped (under the row lock) on every change to the user's sync snapshot; the snapshot carries it so consumers
@@ -56,9 +58,17 @@ class System(models.Model):
 
 
 def validate_permission_names(value: Any) -> None:
-    # The JSON column would take anything; consumers of role_data expect a list of names.
+    # The JSON column would take anything; consumers of role_data expect a list of names, and only the names of
+    # tts_common.permissions mean something.
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         raise ValidationError("Permissions must be a list of strings.", code="invalid")
+    unknown = unknown_permissions(value)
+    if unknown:
+        raise ValidationError(
+            "Unknown permissions: %(names)s (known: %(known)s).",
+            code="unknown_permission",
+            params={"names": ", ".join(unknown), "known": ", ".join(PERMISSIONS)},
+        )
 
 
 class Role(models.Model):
@@ -90,3 +100,45 @@ class UserSystemRole(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.role}"
+
+
+class AuditEvent(models.Model):
+    """A sensitive operation of the auth service: who did it (``actor``: None for a login attempt or a trusted
+    caller), to whom or what (``target``), when, and from which client address (as the login throttle sees it)."""
+
+    class EventType(models.TextChoices):
+        USER_CREATED = "user.created"
+        USER_CHANGED = "user.changed"
+        USER_DEACTIVATED = "user.deactivated"
+        USER_REACTIVATED = "user.reactivated"
+        PASSWORD_CHANGED = "password.changed"
+        ROLE_GRANTED = "role.granted"
+        ROLE_REVOKED = "role.revoked"
+        ROLE_CREATED = "role.created"
+        ROLE_CHANGED = "role.changed"
+        LOGIN_FAILED = "login.failed"
+        LOGIN_LOCKED_OUT = "login.locked_out"
+
+    occurred_at = models.DateTimeField(auto_now_add=True)
+    event_type = models.CharField(max_length=32, choices=EventType.choices)
+    # Plain ids and names, no foreign keys: the record outlives renames and is written for unknown usernames too.
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_username = models.CharField(max_length=150, blank=True)
+    target_user_id = models.BigIntegerField(null=True, blank=True)
+    target_username = models.CharField(max_length=150, blank=True)
+    role_id = models.BigIntegerField(null=True, blank=True)
+    role_name = models.CharField(max_length=100, blank=True)
+    source_address = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["-occurred_at", "-id"], name="auth_audit_newest"),
+            models.Index(fields=["event_type", "-occurred_at"], name="auth_audit_type"),
+            models.Index(fields=["actor_id", "-occurred_at"], name="auth_audit_actor"),
+            models.Index(fields=["target_user_id", "-occurred_at"], name="auth_audit_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} by {self.actor_username or '-'} on {self.target_username or self.role_name}"

@@ -7,10 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
-from tts_common.auth import ADMIN_PERMISSION, is_admin
+from tts_common import permissions
+from tts_common.auth import has_permission
 from tts_common.messages import RoleData, SystemRole, UserData
 
-from .models import Role, System, User, UserSystemRole
+from .models import AuditEvent, Role, System, User, UserSystemRole
 
 
 def assignment_list(*, user: User) -> QuerySet[UserSystemRole]:
@@ -28,12 +29,12 @@ def user_list() -> QuerySet[User]:
 
 
 def user_get_visible(*, actor: Any, user_id: int) -> User | None:
-    """The user ``actor`` may read: admins read anyone, others only themselves.
+    """The user ``actor`` may read: holders of ``users.manage`` read anyone, others only themselves.
 
     ``None`` both for a missing user and for someone else's, so the API answers 404 either way and does not reveal
     which user ids exist.
     """
-    if not is_admin(actor) and actor.id != user_id:
+    if not has_permission(actor, permissions.USERS_MANAGE) and actor.id != user_id:
         return None
     return user_list().filter(pk=user_id).first()
 
@@ -50,21 +51,28 @@ def active_role_names(*, user: User) -> dict[str, list[str]]:
     return dict(roles)
 
 
-def holds_admin_role(*, user: User) -> bool:
-    """Whether ``user`` holds an active TTS role with the admin permission."""
-    return UserSystemRole.objects.filter(
-        user=user, role__is_active=True, role__system__code=settings.TTS_SYSTEM,
-        role__permissions__contains=[ADMIN_PERMISSION],
-    ).exists()  # fmt: skip
+def granted_permissions(*, user: User) -> set[str]:
+    """The permissions of ``user``'s active TTS roles (the other systems' roles grant none of TTS's)."""
+    granted: set[str] = set()
+    for role_permissions in UserSystemRole.objects.filter(
+        user=user, role__is_active=True, role__system__code=settings.TTS_SYSTEM
+    ).values_list("role__permissions", flat=True):
+        granted.update(role_permissions)
+    return granted
 
 
 def token_claims(*, user: User) -> dict[str, Any]:
-    """Claims every access token carries, read fresh from the database (so a refresh picks up role changes)."""
+    """Claims every access token carries, read fresh from the database (so a refresh picks up role changes).
+    ``is_admin``: a TTS role with the admin permission (whatever its name), or Django staff/superuser;
+    ``permissions``: the union over the active TTS roles, every permission for admins."""
+    granted = granted_permissions(user=user)
+    admin = permissions.ADMIN in granted or user.is_staff or user.is_superuser
     return {
         "user_id": user.pk,
         "username": user.username,
         "roles": active_role_names(user=user),
-        "is_admin": holds_admin_role(user=user) or user.is_staff or user.is_superuser,
+        "is_admin": admin,
+        "permissions": permissions.effective_permissions({permissions.ADMIN} if admin else granted),
         "is_staff": user.is_staff,
         "is_superuser": user.is_superuser,
     }
@@ -113,3 +121,7 @@ def role_snapshot(*, role: Role) -> RoleData:
 
 def system_list() -> QuerySet[System]:
     return System.objects.order_by("code")
+
+
+def audit_event_list() -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.order_by("-occurred_at", "-id")

@@ -5,7 +5,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from .models import Role, System, User, UserSystemRole
+from tts_common.permissions import PERMISSIONS
+
+from .models import AuditEvent, Role, System, User, UserSystemRole
 
 
 class StrictCharField(serializers.CharField):
@@ -117,20 +119,48 @@ class RoleOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "system", "name", "permissions", "is_active", "version", "created_at", "updated_at"]
 
 
+def _permission_list(note: str = "") -> serializers.ListField:
+    # Any string passes here; the role's own validation names the unknown ones (the same rule for Django admin).
+    return serializers.ListField(
+        child=StrictCharField(max_length=100),
+        required=False,
+        max_length=len(PERMISSIONS) * 2,
+        help_text=f"Permission names, any of: {', '.join(PERMISSIONS)}.{note}",
+    )
+
+
 class RoleCreateInputSerializer(InputSerializer):
     system = serializers.SlugRelatedField(slug_field="code", queryset=System.objects.all(), help_text="System code.")
     name = StrictCharField(max_length=100)
-    permissions = serializers.ListField(child=StrictCharField(max_length=100), required=False, default=list)
+    permissions = _permission_list(" Left out: the agents' defaults (task.act, task.transfer, task.escalate).")
     is_active = serializers.BooleanField(required=False, default=True)
 
 
 class RoleUpdateInputSerializer(InputSerializer):
     name = StrictCharField(required=False, max_length=100)
-    permissions = serializers.ListField(child=StrictCharField(max_length=100), required=False)
+    permissions = _permission_list()
     is_active = serializers.BooleanField(required=False)
+
+
+class PermissionOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+
+
+class AuditEventOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id", "occurred_at", "event_type", "actor_id", "actor_username", "target_user_id", "target_username",
+            "role_id", "role_name", "source_address", "details",
+        ]  # fmt: skip
 
 
 class SystemOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = System
         fields = ["id", "code", "name"]
+
+
+class AuditEventTypesOutputSerializer(serializers.Serializer):
+    event_types = serializers.ListField(child=serializers.CharField())

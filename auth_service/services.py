@@ -12,7 +12,6 @@ Lock order is always roles (ascending id) before users (ascending id), so concur
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -23,14 +22,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from tts_common import contracts
-from tts_common.auth import ADMIN_PERMISSION, is_admin
+from tts_common import permissions as perms
+from tts_common.auth import has_permission, is_admin
 from tts_common.bus import publish_on_commit
 from tts_common.messages import RoleData, UserData
 
 from . import selectors
-from .models import Role, System, User, UserSystemRole
-
-audit_logger = logging.getLogger("auth_service.audit")
+from .models import AuditEvent, Role, System, User, UserSystemRole
 
 # What callers may change through user_update (the password has its own rules, see there).
 USER_UPDATABLE_FIELDS = frozenset(
@@ -39,6 +37,42 @@ USER_UPDATABLE_FIELDS = frozenset(
 # Fields of the user_data snapshot besides roles: a change to any of them is published.
 _USER_SNAPSHOT_FIELDS = ("username", "email", "is_active")
 ROLE_UPDATABLE_FIELDS = frozenset({"name", "permissions", "is_active"})
+
+
+# --- Audit ----------------------------------------------------------------------------------------------------
+def audit_record(
+    *,
+    event_type: AuditEvent.EventType,
+    actor: Any = None,
+    source_address: str = "",
+    target: User | None = None,
+    target_username: str = "",
+    role: Role | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Record a sensitive operation, in the caller's transaction (it commits or rolls back with the change).
+    ``actor``: the caller (a token user or a Django user), None for the system or an anonymous login attempt."""
+    return AuditEvent.objects.create(
+        event_type=event_type,
+        actor_id=getattr(actor, "id", None),
+        actor_username=getattr(actor, "username", "") or "",
+        target_user_id=target.pk if target is not None else None,
+        target_username=target.username if target is not None else target_username,
+        role_id=role.pk if role is not None else None,
+        role_name=str(role) if role is not None else "",
+        source_address=source_address,
+        details=details or {},
+    )
+
+
+def check_may_grant(*, actor: Any, granted: Iterable[str]) -> None:
+    """Nobody hands out a permission they lack (on a role, or by giving a user a role that has it), or holding
+    ``users.manage`` would be holding every permission. ``actor=None``: a trusted caller."""
+    if actor is None:
+        return
+    lacking = sorted(name for name in set(granted) if not has_permission(actor, name))
+    if lacking:
+        raise PermissionDenied(f"You cannot grant permissions you do not hold: {', '.join(lacking)}.")
 
 
 # --- Users ----------------------------------------------------------------------------------------------------
@@ -88,6 +122,8 @@ def user_create(
     is_active: bool = True,
     is_staff: bool = False,
     is_superuser: bool = False,
+    actor: Any = None,
+    source_address: str = "",
 ) -> User:
     """Create a user (``password=None``: no usable password) and publish its first snapshot (version 1)."""
     user = User(
@@ -107,6 +143,10 @@ def user_create(
     user.save()
     locked = _lock_user(user.pk)
     _publish_user(locked)
+    audit_record(
+        event_type=AuditEvent.EventType.USER_CREATED, actor=actor, source_address=source_address, target=locked,
+        details={"is_active": is_active, "is_staff": is_staff, "is_superuser": is_superuser},
+    )  # fmt: skip
     return locked
 
 
@@ -117,30 +157,36 @@ def _is_superuser(actor: Any) -> bool:
 def check_may_change_user(*, actor: Any, user: User) -> None:
     """Only a superuser (or its owner) changes a staff or superuser account (its fields, password, active flag or
     roles): a TTS administrator must not be able to take over the accounts that run Django admin. ``actor=None``: a
-    trusted caller (Django admin, which checks this itself, or the seed)."""
+    trusted caller (Django admin, which checks this itself, or the seed). Likewise only an administrator changes an
+    administrator's account (a holder of users.manage alone must not lock the administrators out)."""
     if actor is None or actor.id == user.pk:
         return
     if (user.is_staff or user.is_superuser) and not _is_superuser(actor):
         raise PermissionDenied("Only a superuser can change a staff or superuser account.")
+    if not is_admin(actor) and perms.ADMIN in selectors.granted_permissions(user=user):
+        raise PermissionDenied("Only an administrator can change an administrator's account.")
 
 
-def _audit_user_change(*, actor: Any, user: User, fields: set[str]) -> None:
-    # The auth service keeps no audit table yet: a change through the API is a structured log line (field names
-    # only: no addresses or passwords in logs).
-    if actor is not None and fields:
-        audit_logger.info(
-            "user changed",
-            extra={"operation": "auth.user_update", "actor_id": actor.id, "user_id": user.pk, "fields": sorted(fields)},
-        )
+def _audit_user_change(*, actor: Any, source_address: str, user: User, fields: set[str]) -> None:
+    # Field names only: no passwords or addresses in the audit.
+    record = {"actor": actor, "source_address": source_address, "target": user}
+    if "is_active" in fields:
+        active = AuditEvent.EventType.USER_REACTIVATED if user.is_active else AuditEvent.EventType.USER_DEACTIVATED
+        audit_record(event_type=active, **record)
+    if "password" in fields:
+        audit_record(event_type=AuditEvent.EventType.PASSWORD_CHANGED, **record)
+    others = fields - {"is_active", "password"}
+    if others:
+        audit_record(event_type=AuditEvent.EventType.USER_CHANGED, details={"fields": sorted(others)}, **record)
 
 
 @transaction.atomic
-def user_update(*, user: User, data: dict[str, Any], actor: Any = None) -> User:
+def user_update(*, user: User, data: dict[str, Any], actor: Any = None, source_address: str = "") -> User:
     """Apply ``data`` (keys of USER_UPDATABLE_FIELDS, plus ``password``/``current_password``) to ``user``.
 
-    ``actor`` is the authenticated caller, or ``None`` for trusted callers (Django admin, seed). Callers who are not
-    admins may not change the account flags nor an email address (refused before the address is even validated, so
-    the answer cannot tell which addresses are registered); only a superuser may grant staff or superuser status or
+    ``actor`` is the authenticated caller, or ``None`` for trusted callers (Django admin, seed). Callers without
+    ``users.manage`` may not change the account flags nor an email address (refused before the address is even
+    validated, so the answer cannot tell which addresses are registered); only a superuser may grant staff or superuser status or
     change a staff or superuser account; anyone changing their own password must confirm the current one (a stolen
     access token alone must not be enough to take the account over).
     """
@@ -150,11 +196,11 @@ def user_update(*, user: User, data: dict[str, Any], actor: Any = None) -> User:
     unknown = set(data) - USER_UPDATABLE_FIELDS
     if unknown:
         raise ValueError(f"user_update cannot change {sorted(unknown)}")
-    if actor is not None and not is_admin(actor):
+    if actor is not None and not has_permission(actor, perms.USERS_MANAGE):
         if {"is_active", "is_staff", "is_superuser"} & set(data):
-            raise PermissionDenied("Only administrators can change account status.")
+            raise PermissionDenied("Only user managers can change account status.")
         if "email" in data:
-            raise PermissionDenied("Only administrators can change an email address.")
+            raise PermissionDenied("Only user managers can change an email address.")
     if actor is not None and {"is_staff", "is_superuser"} & set(data) and not _is_superuser(actor):
         raise PermissionDenied("Only a superuser can grant or revoke staff or superuser status.")
 
@@ -173,13 +219,16 @@ def user_update(*, user: User, data: dict[str, Any], actor: Any = None) -> User:
     changed = {field for field, value in before.items() if getattr(locked, field) != value}
     if changed & set(_USER_SNAPSHOT_FIELDS):
         _publish_user(locked)
-    _audit_user_change(actor=actor, user=locked, fields=changed | ({"password"} if password is not None else set()))
+    _audit_user_change(
+        actor=actor, source_address=source_address, user=locked,
+        fields=changed | ({"password"} if password is not None else set()),
+    )  # fmt: skip
     return locked
 
 
-def user_deactivate(*, user: User, actor: Any = None) -> User:
+def user_deactivate(*, user: User, actor: Any = None, source_address: str = "") -> User:
     """Users are never deleted (tasks, comments and audit entries keep referring to them): they are deactivated."""
-    return user_update(user=user, data={"is_active": False}, actor=actor)
+    return user_update(user=user, data={"is_active": False}, actor=actor, source_address=source_address)
 
 
 # --- Role assignments -----------------------------------------------------------------------------------------
@@ -195,7 +244,9 @@ def _current_role_ids(user: User) -> set[int]:
 
 
 @transaction.atomic
-def user_role_assign(*, user: User, role: Role, actor: Any = None) -> tuple[UserSystemRole, bool]:
+def user_role_assign(
+    *, user: User, role: Role, actor: Any = None, source_address: str = ""
+) -> tuple[UserSystemRole, bool]:
     """Give ``user`` the ``role``; ``(assignment, created)``. Assigning a role the user has changes nothing."""
     # The role lock keeps a concurrent rename/deactivation from publishing snapshots that miss this assignment.
     (locked_role,) = _lock_roles([role.pk])
@@ -204,28 +255,39 @@ def user_role_assign(*, user: User, role: Role, actor: Any = None) -> tuple[User
     existing = UserSystemRole.objects.filter(user=locked_user, role=locked_role).first()
     if existing is not None:
         return existing, False
+    check_may_grant(actor=actor, granted=locked_role.permissions)
     try:
         check_assignable(current_role_ids=set(), roles=[locked_role])
     except ValidationError as exc:
         raise ValidationError({"role_id": exc.error_list}) from exc
     assignment = UserSystemRole.objects.create(user=locked_user, role=locked_role)
     _publish_user(locked_user)
+    audit_record(
+        event_type=AuditEvent.EventType.ROLE_GRANTED, actor=actor, source_address=source_address,
+        target=locked_user, role=locked_role,
+    )  # fmt: skip
     return assignment, True
 
 
 @transaction.atomic
-def user_role_unassign(*, user: User, role: Role, actor: Any = None) -> bool:
+def user_role_unassign(*, user: User, role: Role, actor: Any = None, source_address: str = "") -> bool:
     """Take ``role`` from ``user``; ``False`` if the user did not have it."""
     locked_user = _lock_user(user.pk)
     check_may_change_user(actor=actor, user=locked_user)
     deleted, _ = UserSystemRole.objects.filter(user=locked_user, role=role).delete()
     if deleted:
         _publish_user(locked_user)
+        audit_record(
+            event_type=AuditEvent.EventType.ROLE_REVOKED, actor=actor, source_address=source_address,
+            target=locked_user, role=role,
+        )  # fmt: skip
     return bool(deleted)
 
 
 @transaction.atomic
-def user_roles_replace(*, user: User, roles: Iterable[Role], actor: Any = None) -> list[UserSystemRole]:
+def user_roles_replace(
+    *, user: User, roles: Iterable[Role], actor: Any = None, source_address: str = ""
+) -> list[UserSystemRole]:
     """Make ``roles`` the user's whole role set (kept assignments keep their ``assigned_at``); one message at most."""
     locked_roles = _lock_roles({role.pk for role in roles})
     locked_user = _lock_user(user.pk)
@@ -236,12 +298,18 @@ def user_roles_replace(*, user: User, roles: Iterable[Role], actor: Any = None) 
         check_assignable(current_role_ids=current, roles=locked_roles)
     except ValidationError as exc:
         raise ValidationError({"role_ids": exc.error_list}) from exc
+    added = [role for role in locked_roles if role.pk not in current]
+    check_may_grant(actor=actor, granted=[name for role in added for name in role.permissions])
     if wanted != current:
+        removed = list(Role.objects.select_related("system").filter(pk__in=current - wanted).order_by("pk"))
         UserSystemRole.objects.filter(user=locked_user, role_id__in=current - wanted).delete()
-        UserSystemRole.objects.bulk_create(
-            [UserSystemRole(user=locked_user, role=role) for role in locked_roles if role.pk not in current]
-        )
+        UserSystemRole.objects.bulk_create([UserSystemRole(user=locked_user, role=role) for role in added])
         _publish_user(locked_user)
+        record = {"actor": actor, "source_address": source_address, "target": locked_user}
+        for role in added:
+            audit_record(event_type=AuditEvent.EventType.ROLE_GRANTED, role=role, **record)
+        for role in removed:
+            audit_record(event_type=AuditEvent.EventType.ROLE_REVOKED, role=role, **record)
     return list(selectors.assignment_list(user=locked_user))
 
 
@@ -253,16 +321,31 @@ def _publish_role(role: Role) -> RoleData:
 
 
 @transaction.atomic
-def role_create(*, system: System, name: str, permissions: list[str] | None = None, is_active: bool = True) -> Role:
-    role = Role(system=system, name=name, permissions=permissions or [], is_active=is_active)
+def role_create(
+    *,
+    system: System,
+    name: str,
+    permissions: list[str] | None = None,
+    is_active: bool = True,
+    actor: Any = None,
+    source_address: str = "",
+) -> Role:
+    """A new role; ``permissions=None``: the agents' defaults (tts_common.permissions.AGENT_DEFAULTS)."""
+    granted = list(perms.AGENT_DEFAULTS if permissions is None else permissions)
+    role = Role(system=system, name=name, permissions=granted, is_active=is_active)
     role.full_clean()
+    check_may_grant(actor=actor, granted=granted)
     role.save()
     _publish_role(role)
+    audit_record(
+        event_type=AuditEvent.EventType.ROLE_CREATED, actor=actor, source_address=source_address, role=role,
+        details={"permissions": granted, "is_active": is_active},
+    )  # fmt: skip
     return role
 
 
 @transaction.atomic
-def role_update(*, role: Role, data: dict[str, Any]) -> Role:
+def role_update(*, role: Role, data: dict[str, Any], actor: Any = None, source_address: str = "") -> Role:
     """Apply ``data`` (keys of ROLE_UPDATABLE_FIELDS); a real change bumps the version and is published."""
     unknown = set(data) - ROLE_UPDATABLE_FIELDS
     if unknown:
@@ -270,13 +353,22 @@ def role_update(*, role: Role, data: dict[str, Any]) -> Role:
     (locked,) = _lock_roles([role.pk])
     if all(getattr(locked, field) == value for field, value in data.items()):
         return locked
+    if actor is not None and perms.ADMIN in locked.permissions and not is_admin(actor):
+        raise PermissionDenied("Only an administrator can change an administrator role.")
     was = (locked.name, locked.is_active)
+    before = {field: getattr(locked, field) for field in data}
     for field, value in data.items():
         setattr(locked, field, value)
     locked.full_clean()
+    check_may_grant(actor=actor, granted=set(locked.permissions) - set(before.get("permissions", locked.permissions)))
     locked.version += 1
     locked.save()
     _publish_role(locked)
+    changes = {field: {"from": before[field], "to": value} for field, value in data.items() if before[field] != value}
+    audit_record(
+        event_type=AuditEvent.EventType.ROLE_CHANGED, actor=actor, source_address=source_address, role=locked,
+        details=changes,
+    )  # fmt: skip
     # User snapshots list active roles by name: they change when the role (de)activates, or is renamed while active.
     if was[1] != locked.is_active or (was[0] != locked.name and locked.is_active):
         for user_id in locked.assignments.order_by("user_id").values_list("user_id", flat=True):
@@ -284,9 +376,9 @@ def role_update(*, role: Role, data: dict[str, Any]) -> Role:
     return locked
 
 
-def role_deactivate(*, role: Role) -> Role:
+def role_deactivate(*, role: Role, actor: Any = None, source_address: str = "") -> Role:
     """Roles are never deleted (workflow steps and past assignments name them): they are deactivated."""
-    return role_update(role=role, data={"is_active": False})
+    return role_update(role=role, data={"is_active": False}, actor=actor, source_address=source_address)
 
 
 # --- Demo accounts (DESIGN §6) --------------------------------------------------------------------------------
@@ -302,7 +394,7 @@ DEMO_SYSTEMS: dict[str, str] = {
     "AMS": "Asset Management System",
     "BMS": "Budget Management System",
 }
-# The demo's administrator role: an administrator by its permissions (tts_common.auth.ADMIN_PERMISSION), not its name.
+# The demo's administrator role: an administrator by its permissions (tts_common.permissions.ADMIN), not its name.
 DEMO_ADMIN_ROLE = "Admin"
 DEMO_TTS_ROLES: tuple[str, ...] = (
     DEMO_ADMIN_ROLE,
@@ -312,6 +404,15 @@ DEMO_TTS_ROLES: tuple[str, ...] = (
     "Budget Approver",
     "Ticket Coordinator",
 )
+# Agents work their own tasks; the supervisor also sees reports; coordinators (who own tickets) also act in bulk.
+DEMO_ROLE_PERMISSIONS: dict[str, list[str]] = {
+    DEMO_ADMIN_ROLE: [perms.ADMIN],
+    "IT Support Agent": list(perms.AGENT_DEFAULTS),
+    "Network Engineer": list(perms.AGENT_DEFAULTS),
+    "Supervisor": [*perms.AGENT_DEFAULTS, perms.REPORTS_VIEW],
+    "Budget Approver": list(perms.AGENT_DEFAULTS),
+    "Ticket Coordinator": [*perms.AGENT_DEFAULTS, perms.TASK_BULK],
+}
 _DEMO_PASSWORD = "demo-pass-123"
 DEMO_LOGINS: tuple[DemoLogin, ...] = (
     DemoLogin("admin", "admin-demo-pass", DEMO_ADMIN_ROLE),
@@ -344,7 +445,7 @@ def seed_demo_accounts() -> DemoAccounts:
     tts = systems[settings.TTS_SYSTEM]
     roles = {
         name: Role.objects.filter(system=tts, name=name).first()
-        or role_create(system=tts, name=name, permissions=[ADMIN_PERMISSION] if name == DEMO_ADMIN_ROLE else [])
+        or role_create(system=tts, name=name, permissions=DEMO_ROLE_PERMISSIONS[name])
         for name in DEMO_TTS_ROLES
     }
     users: list[User] = []

@@ -30,8 +30,8 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from . import selectors
-from .models import User
+from . import selectors, services
+from .models import AuditEvent, User
 
 # Refresh-token claim binding it to the user's password (Django's session hash changes with the password).
 _PASSWORD_CLAIM = "session_hash"
@@ -147,13 +147,26 @@ def _lock(key: str) -> None:
     cache.delete(key)
 
 
-def _record_failure(keys: _Keys) -> None:
+def _record_failure(keys: _Keys, *, username: str, client_ip: str) -> None:
+    """Count the failure, lock what reached its limit, and audit both (a locked-out attempt is not a failure)."""
+    target = User.objects.filter(username=username).first()
+    audit = {"source_address": client_ip, "target": target, "target_username": username}
+    services.audit_record(event_type=AuditEvent.EventType.LOGIN_FAILED, **audit)
+    locked = []
     if _count(keys.pair, sliding=False) >= settings.LOGIN_FAILURE_LIMIT:
         _lock(keys.pair)
+        locked.append("this account from this address")
     if _count(keys.address, sliding=False) >= settings.LOGIN_ADDRESS_FAILURE_LIMIT:
         _lock(keys.address)
+        locked.append("every account from this address")
     # Sliding, so that the back-off holds as long as the guessing goes on.
     _count(keys.account, sliding=True)
+    for scope in locked:
+        services.audit_record(
+            event_type=AuditEvent.EventType.LOGIN_LOCKED_OUT,
+            details={"locked": scope, "seconds": settings.LOGIN_FAILURE_WINDOW_SECONDS},
+            **audit,
+        )
 
 
 def authenticate_throttled(*, username: str, password: str, client_ip: str) -> User | None:
@@ -167,7 +180,7 @@ def authenticate_throttled(*, username: str, password: str, client_ip: str) -> U
     # ModelBackend refuses inactive users like wrong passwords, so an attacker cannot tell them apart.
     user = authenticate(username=username, password=password)
     if user is None:
-        _record_failure(keys)
+        _record_failure(keys, username=username, client_ip=client_ip)
         return None
     cache.delete(keys.pair)  # the account's count goes on: the owner's login must not hand out fresh fast guesses
     return user

@@ -18,4 +18,7 @@ urlpatterns = [
     path("api/v1/roles/", views.RoleListApi.as_view(), name="auth-roles"),
     path("api/v1/roles/<int:role_id>/", views.RoleDetailApi.as_view(), name="auth-role-detail"),
     path("api/v1/systems/", views.SystemListApi.as_view(), name="auth-systems"),
+    path("api/v1/permissions/", views.PermissionListApi.as_view(), name="auth-permissions"),
+    path("api/v1/audit/", views.AuditEventListApi.as_view(), name="auth-audit"),
+    path("api/v1/audit/event-types/", views.AuditEventTypeListApi.as_view(), name="auth-audit-event-types"),
 ]

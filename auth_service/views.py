@@ -7,6 +7,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, status
 from rest_framework.permissions import AllowAny, BasePermission
@@ -16,12 +17,13 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from tts_common import permissions
 from tts_common.api import Conflict
-from tts_common.auth import IsAdmin, IsAdminOrReadOnly
+from tts_common.auth import RequirePermission
 
 from . import selectors, serializers, services, tokens
-from .filters import RoleFilter, UserFilter
-from .models import Role, User
+from .filters import AuditEventFilter, RoleFilter, UserFilter
+from .models import AuditEvent, Role, User
 
 
 class ApiErrorsMixin:
@@ -40,6 +42,16 @@ class ApiErrorsMixin:
         return super().handle_exception(exc)  # type: ignore[misc]
 
 
+ManagesUsers = RequirePermission(permissions.USERS_MANAGE)
+ManagesUsersOrReads = RequirePermission(permissions.USERS_MANAGE, reads_open=True)
+
+
+def _source(request: Request) -> str:
+    """The client address the audit records (the login throttle's: NUM_PROXIES decides whether a proxy's
+    X-Forwarded-For is believed)."""
+    return tokens.client_address(request)
+
+
 def _visible_user(request: Request, user_id: int) -> User:
     user = selectors.user_get_visible(actor=request.user, user_id=user_id)
     if user is None:
@@ -56,7 +68,7 @@ def _input(serializer_class: type[serializers.InputSerializer], request: Request
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input: `{status, code, detail, errors}`."),
     401: OpenApiResponse(description="Missing, invalid or expired token."),
-    403: OpenApiResponse(description="Administrator access is required."),
+    403: OpenApiResponse(description="A permission the caller lacks is required (see tts_common.permissions)."),
     404: OpenApiResponse(description="No such object (or not yours to see)."),
 }
 
@@ -149,7 +161,7 @@ class TokenLogoutApi(_TokenApi):
     get=extend_schema(responses={200: serializers.UserOutputSerializer(many=True), **_errors(400, 401, 403)})
 )
 class UserListApi(ApiErrorsMixin, generics.ListAPIView):
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesUsers]
     serializer_class = serializers.UserOutputSerializer
     filterset_class = UserFilter
     ordering_fields = ["id", "username", "email", "date_joined"]
@@ -162,16 +174,18 @@ class UserListApi(ApiErrorsMixin, generics.ListAPIView):
         responses={201: serializers.UserOutputSerializer, **_errors(400, 401, 403)},
     )
     def post(self, request: Request) -> Response:
-        user = services.user_create(**_input(serializers.UserCreateInputSerializer, request))
+        data = _input(serializers.UserCreateInputSerializer, request)
+        user = services.user_create(**data, actor=request.user, source_address=_source(request))
         return Response(serializers.UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["auth"])
 class UserDetailApi(ApiErrorsMixin, APIView):
-    """One user: admins see and change anyone, others only themselves (anyone else's id answers 404)."""
+    """One user: holders of users.manage see and change anyone, others only themselves (anyone else's id answers
+    404)."""
 
     def get_permissions(self) -> list[BasePermission]:
-        return [IsAdmin()] if self.request.method == "DELETE" else super().get_permissions()
+        return [ManagesUsers()] if self.request.method == "DELETE" else super().get_permissions()
 
     def _render(self, request: Request, user_id: int) -> Response:
         return Response(serializers.UserOutputSerializer(_visible_user(request, user_id)).data)
@@ -189,14 +203,14 @@ class UserDetailApi(ApiErrorsMixin, APIView):
     def patch(self, request: Request, user_id: int) -> Response:
         user = _visible_user(request, user_id)
         data = _input(serializers.UserUpdateInputSerializer, request, partial=True)
-        services.user_update(user=user, data=data, actor=request.user)
+        services.user_update(user=user, data=data, actor=request.user, source_address=_source(request))
         return self._render(request, user_id)  # re-read with its role assignments
 
     @extend_schema(
         responses={204: OpenApiResponse(description="Deactivated (users are never deleted)."), **_errors(401, 403, 404)}
     )
     def delete(self, request: Request, user_id: int) -> Response:
-        services.user_deactivate(user=_visible_user(request, user_id), actor=request.user)
+        services.user_deactivate(user=_visible_user(request, user_id), actor=request.user, source_address=_source(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -229,7 +243,7 @@ class UserRolesApi(ApiErrorsMixin, generics.GenericAPIView):
     filter_backends: list[type] = []
 
     def get_permissions(self) -> list[BasePermission]:
-        return super().get_permissions() if self.request.method == "GET" else [IsAdmin()]
+        return super().get_permissions() if self.request.method == "GET" else [ManagesUsers()]
 
     @extend_schema(responses={200: serializers.AssignmentOutputSerializer(many=True), **_errors(401, 404)})
     def get(self, request: Request, user_id: int) -> Response:
@@ -247,7 +261,9 @@ class UserRolesApi(ApiErrorsMixin, generics.GenericAPIView):
     def post(self, request: Request, user_id: int) -> Response:
         user = _visible_user(request, user_id)
         data = _input(serializers.UserRoleAssignInputSerializer, request)
-        assignment, created = services.user_role_assign(user=user, role=data["role_id"], actor=request.user)
+        assignment, created = services.user_role_assign(
+            user=user, role=data["role_id"], actor=request.user, source_address=_source(request)
+        )
         return Response(
             self.get_serializer(assignment).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
@@ -260,13 +276,15 @@ class UserRolesApi(ApiErrorsMixin, generics.GenericAPIView):
     def put(self, request: Request, user_id: int) -> Response:
         user = _visible_user(request, user_id)
         data = _input(serializers.UserRolesReplaceInputSerializer, request)
-        services.user_roles_replace(user=user, roles=data["role_ids"], actor=request.user)
+        services.user_roles_replace(
+            user=user, roles=data["role_ids"], actor=request.user, source_address=_source(request)
+        )
         return Response(serializers.UserOutputSerializer(_visible_user(request, user_id)).data)
 
 
 @extend_schema(tags=["auth"])
 class UserRoleDetailApi(ApiErrorsMixin, APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesUsers]
 
     @extend_schema(
         responses={204: OpenApiResponse(description="Unassigned."), **_errors(401, 403, 404)},
@@ -274,7 +292,7 @@ class UserRoleDetailApi(ApiErrorsMixin, APIView):
     def delete(self, request: Request, user_id: int, role_id: int) -> Response:
         user = get_object_or_404(User, pk=user_id)
         role = get_object_or_404(Role, pk=role_id)
-        if not services.user_role_unassign(user=user, role=role, actor=request.user):
+        if not services.user_role_unassign(user=user, role=role, actor=request.user, source_address=_source(request)):
             raise exceptions.NotFound("The user does not have this role.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -285,7 +303,7 @@ class UserRoleDetailApi(ApiErrorsMixin, APIView):
     get=extend_schema(responses={200: serializers.RoleOutputSerializer(many=True), **_errors(400, 401)})
 )
 class RoleListApi(ApiErrorsMixin, generics.ListAPIView):
-    permission_classes = [IsAdminOrReadOnly]
+    permission_classes = [ManagesUsersOrReads]
     serializer_class = serializers.RoleOutputSerializer
     filterset_class = RoleFilter
     ordering_fields = ["id", "name", "version", "created_at"]
@@ -298,13 +316,14 @@ class RoleListApi(ApiErrorsMixin, generics.ListAPIView):
         responses={201: serializers.RoleOutputSerializer, **_errors(400, 401, 403)},
     )
     def post(self, request: Request) -> Response:
-        role = services.role_create(**_input(serializers.RoleCreateInputSerializer, request))
+        data = _input(serializers.RoleCreateInputSerializer, request)
+        role = services.role_create(**data, actor=request.user, source_address=_source(request))
         return Response(serializers.RoleOutputSerializer(role).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["auth"])
 class RoleDetailApi(ApiErrorsMixin, APIView):
-    permission_classes = [IsAdminOrReadOnly]
+    permission_classes = [ManagesUsersOrReads]
 
     def _role(self, role_id: int) -> Role:
         return get_object_or_404(selectors.role_list(), pk=role_id)
@@ -320,13 +339,14 @@ class RoleDetailApi(ApiErrorsMixin, APIView):
     def patch(self, request: Request, role_id: int) -> Response:
         role = self._role(role_id)
         data = _input(serializers.RoleUpdateInputSerializer, request, partial=True)
-        return Response(serializers.RoleOutputSerializer(services.role_update(role=role, data=data)).data)
+        role = services.role_update(role=role, data=data, actor=request.user, source_address=_source(request))
+        return Response(serializers.RoleOutputSerializer(role).data)
 
     @extend_schema(
         responses={204: OpenApiResponse(description="Deactivated (roles are never deleted)."), **_errors(401, 403, 404)}
     )
     def delete(self, request: Request, role_id: int) -> Response:
-        services.role_deactivate(role=self._role(role_id))
+        services.role_deactivate(role=self._role(role_id), actor=request.user, source_address=_source(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -337,3 +357,48 @@ class SystemListApi(generics.ListAPIView):
 
     def get_queryset(self):  # type: ignore[override]
         return selectors.system_list()
+
+
+@extend_schema(tags=["auth"])
+class PermissionListApi(generics.GenericAPIView):
+    """Every role permission with what it allows (tts_common.permissions): what a role's ``permissions`` may hold."""
+
+    serializer_class = serializers.PermissionOutputSerializer
+    pagination_class = None
+
+    @extend_schema(responses={200: serializers.PermissionOutputSerializer(many=True), **_errors(401)})
+    def get(self, request: Request) -> Response:
+        rows = [{"name": name, "description": text} for name, text in permissions.PERMISSIONS.items()]
+        return Response(self.get_serializer(rows, many=True).data)
+
+
+# --- Audit ----------------------------------------------------------------------------------------------------
+@extend_schema(tags=["auth"])
+@extend_schema_view(
+    get=extend_schema(responses={200: serializers.AuditEventOutputSerializer(many=True), **_errors(400, 401, 403)})
+)
+class AuditEventListApi(generics.ListAPIView):
+    """The auth service's audit, newest first (users.manage): users created, changed, deactivated; roles granted
+    and revoked; passwords changed; failed logins and lockouts; each with actor, target, time and client address.
+    Filters: actor and target (usernames), event_type, occurred_after/occurred_before."""
+
+    permission_classes = [ManagesUsers]
+    serializer_class = serializers.AuditEventOutputSerializer
+    filterset_class = AuditEventFilter
+    filter_backends = [DjangoFilterBackend]
+
+    def get_queryset(self):  # type: ignore[override]
+        return selectors.audit_event_list()
+
+
+@extend_schema(tags=["auth"])
+class AuditEventTypeListApi(generics.GenericAPIView):
+    """The auth audit's event types (users.manage): what its ``event_type`` filter takes."""
+
+    permission_classes = [ManagesUsers]
+    serializer_class = serializers.AuditEventTypesOutputSerializer
+    pagination_class = None
+
+    @extend_schema(responses={200: serializers.AuditEventTypesOutputSerializer, **_errors(401, 403)})
+    def get(self, request: Request) -> Response:
+        return Response(self.get_serializer({"event_types": AuditEvent.EventType.values}).data)

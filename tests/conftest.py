@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,6 +22,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from tts_common import contracts
 from tts_common.accounts import account_state_set, forget_cached_account_states
+from tts_common.permissions import ADMIN, AGENT_DEFAULTS, effective_permissions
 from tts_common.web_server import uvicorn_argv
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -238,15 +239,28 @@ def _fresh_account_states() -> Iterator[None]:
 
 
 @pytest.fixture
-def make_token() -> Callable[..., str]:
-    """An access token as auth_service issues it, for any user id, roles and admin flag; the user id gets an active
-    account state (as auth_service records for every user), which every token check requires."""
+def fast_password_hashing(settings) -> None:
+    # PBKDF2 at production strength costs ~1 s per hash on these machines; MD5 is for tests only. The default
+    # hashers stay listed so hashes made for a server subprocess (see test_http) can still be verified here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
 
-    def make(user_id: int = 1, roles: dict[str, list[str]] | None = None, is_admin: bool = False) -> str:
+
+@pytest.fixture
+def make_token() -> Callable[..., str]:
+    """An access token as auth_service issues it, for any user id, roles, admin flag and permissions (by default an
+    agent's: tts_common.permissions.AGENT_DEFAULTS); the user id gets an active account state (as auth_service records for every user), which every token check requires."""
+
+    def make(
+        user_id: int = 1,
+        roles: dict[str, list[str]] | None = None,
+        is_admin: bool = False,
+        permissions: Iterable[str] = AGENT_DEFAULTS,
+    ) -> str:
         account_state_set(user_id=user_id, is_active=True)
         token = AccessToken()
         token["user_id"], token["username"] = user_id, f"user{user_id}"
         token["roles"], token["is_admin"] = roles or {}, is_admin
+        token["permissions"] = effective_permissions([ADMIN] if is_admin else permissions)
         return str(token)
 
     return make

@@ -33,6 +33,7 @@ from messaging_service.models import Comment, TicketParticipant, TicketReplica
 from notification_service.models import InAppNotification
 from tts_common.datasets import dataset_mark
 from tts_common.models import AccountState
+from tts_common.permissions import AGENT_DEFAULTS
 from workflow_api.models import (
     AgentAvailability,
     Assignment,
@@ -179,7 +180,9 @@ def create_staff(*, seed: int) -> Staff:
     One password hash for every generated login (hashing 200 passwords would take a minute)."""
     password = make_password(GENERATED_PASSWORD)
     tts, _ = System.objects.get_or_create(code=settings.TTS_SYSTEM, defaults={"name": "Ticket Tracking System"})
-    roles = {name: Role.objects.get_or_create(system=tts, name=name)[0] for name in ROLES}
+    # Agents' roles, with what agents may do (their members act on their tasks through the API like anyone's).
+    agents = {"permissions": list(AGENT_DEFAULTS)}
+    roles = {name: Role.objects.get_or_create(system=tts, name=name, defaults=agents)[0] for name in ROLES}
     prefix = f"gen{seed}"
     users: list[User] = []
     admin = User.objects.filter(username=f"{prefix}-admin").first() or User.objects.create(

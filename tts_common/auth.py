@@ -1,6 +1,7 @@
 """JWT verification shared by every service: tokens are checked locally with the shared key, no call per request.
 
-A token carries ``user_id``, ``username``, ``roles`` ({system: [role name, ...]}) and ``is_admin``.
+A token carries ``user_id``, ``username``, ``roles`` ({system: [role name, ...]}), ``is_admin`` and ``permissions``
+(the user's effective permissions, :mod:`tts_common.permissions`).
 """
 from __future__ import annotations
 
@@ -19,10 +20,7 @@ from rest_framework_simplejwt.models import TokenUser as BaseTokenUser
 from rest_framework_simplejwt.tokens import AccessToken
 
 from .accounts import aaccount_accepts_token, account_accepts_token
-
-# The role permission that makes a TTS role an administrator role. Decided by permission, never by the role's name,
-# so renaming a role cannot grant or take away administration.
-ADMIN_PERMISSION = "admin"
+from .permissions import ADMIN, PERMISSION_NAMES
 
 
 class TokenUser(BaseTokenUser):
@@ -39,6 +37,13 @@ class TokenUser(BaseTokenUser):
     @property
     def is_admin(self) -> bool:
         return bool(self.token.get("is_admin", False))
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return frozenset(self.token.get("permissions", ()))
+
+    def has_permission(self, name: str) -> bool:
+        return has_permission(self, name)
 
     @property
     def issued_at(self) -> int:
@@ -128,15 +133,33 @@ def is_admin(user: Any) -> bool:
     )
 
 
-class IsAdmin(BasePermission):
-    message = "Administrator access is required."
+def has_permission(user: Any, name: str) -> bool:
+    """Whether ``user`` holds the permission ``name``: admins (:func:`is_admin`) hold every one, others those of
+    their token's ``permissions`` claim."""
+    return is_admin(user) or name in getattr(user, "permissions", ())
 
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.is_authenticated and is_admin(request.user))
+
+_READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-class IsAdminOrReadOnly(IsAdmin):
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return bool(request.user and request.user.is_authenticated)
-        return super().has_permission(request, view)
+def RequirePermission(name: str, *, reads_open: bool = False) -> type[BasePermission]:  # noqa: N802 (a class factory)
+    """A DRF permission class admitting authenticated callers who hold ``name`` (403 for the others);
+    ``reads_open``: GET, HEAD and OPTIONS are open to every authenticated caller, only writes need ``name``."""
+    if name not in PERMISSION_NAMES:
+        raise ValueError(f"{name!r} is not a permission (tts_common.permissions)")
+
+    class Required(BasePermission):
+        message = f"The {name!r} permission is required."
+
+        def has_permission(self, request: Request, view: Any) -> bool:
+            user = request.user
+            if not (user and user.is_authenticated):
+                return False
+            return (reads_open and request.method in _READ_METHODS) or has_permission(user, name)
+
+    Required.__name__ = Required.__qualname__ = f"Require_{name.replace('.', '_')}{'_ForWrites' if reads_open else ''}"
+    return Required
+
+
+# What no narrower permission covers (see tts_common.permissions.PERMISSIONS["admin"]).
+IsAdmin = RequirePermission(ADMIN)

@@ -1,4 +1,5 @@
 """HTML shells of the web UI. They carry no data (that comes from the authenticated APIs), so they are public."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,6 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from tts_common.permissions import PERMISSION_NAMES
+
 # Every script and style is a local file: no inline code may run, so user text that slipped into the DOM as markup
 # could still not execute. WebSockets go to the same host ('self' covers ws:/wss: of this origin in CSP 3).
 CONTENT_SECURITY_POLICY = (
@@ -16,12 +19,15 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def page(name: str, title: str, *, auth: bool = True, admin: bool = False) -> Callable[..., HttpResponse]:
-    """A view rendering ``web/<name>.html``; ``auth``/``admin`` tell the page script what the user must be."""
+def page(name: str, title: str, *, auth: bool = True, permission: str | None = None) -> Callable[..., HttpResponse]:
+    """A view rendering ``web/<name>.html``; ``auth``/``permission`` tell the page script what the user must be and
+    hold (tts_common.permissions; the APIs the page calls check it again)."""
+    if permission is not None and permission not in PERMISSION_NAMES:
+        raise ValueError(f"{permission!r} is not a permission")
 
     @require_GET
     def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        context = {"page": name, "title": title, "needs_auth": auth, "needs_admin": admin, **kwargs}
+        context = {"page": name, "title": title, "needs_auth": auth, "needs_permission": permission or "", **kwargs}
         response = render(request, f"web/{name}.html", context)
         response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response["Cache-Control"] = "no-cache"

@@ -1,16 +1,13 @@
 """Query-string filters of the workflow API (invalid values answer 400 through DjangoFilterBackend)."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import django_filters
-from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django_filters.constants import EMPTY_VALUES
-from django_filters.fields import IsoDateTimeField
 
+from tts_common.filters import UtcDateTimeFilter
 from workflow_api.models import (
     AgentAvailability,
     AuditEvent,
@@ -24,21 +21,6 @@ from workflow_api.models import (
     WorkflowStep,
 )
 from workflow_api.selectors.tasks import SEARCH_MAX_LENGTH, SlaState, task_search
-
-
-class UtcIsoDateTimeField(IsoDateTimeField):
-    """An ISO 8601 date-time as an instant in UTC: PostgreSQL refuses offsets past ±15:59, which ISO 8601 allows."""
-
-    def to_python(self, value: Any) -> datetime | None:
-        moment = super().to_python(value)
-        try:
-            return moment.astimezone(UTC) if moment else None
-        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
-
-
-class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
-    field_class = UtcIsoDateTimeField
 
 
 class WorkflowFilter(django_filters.FilterSet):

@@ -13,7 +13,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tts_common.auth import IsAdmin, IsAdminOrReadOnly
+from tts_common import permissions
+from tts_common.auth import IsAdmin, RequirePermission
 from tts_common.schema import TICKET_BODY, TICKET_OPENAPI
 from workflow_api import serializers
 from workflow_api.filters import (
@@ -54,6 +55,15 @@ from workflow_api.selectors.workflows import (
 )
 from workflow_api.services import actions, availability, calendars, dead_letters, saved_views, workflows
 
+# What each group of endpoints requires (tts_common.permissions); reads of workflows and calendars are open to every
+# signed-in user (task pages show them).
+ManagesWorkflows = RequirePermission(permissions.WORKFLOW_MANAGE)
+ManagesWorkflowsOrReads = RequirePermission(permissions.WORKFLOW_MANAGE, reads_open=True)
+ManagesCalendarsOrReads = RequirePermission(permissions.CALENDAR_MANAGE, reads_open=True)
+ManagesUsers = RequirePermission(permissions.USERS_MANAGE)
+ViewsReports = RequirePermission(permissions.REPORTS_VIEW)
+ManagesDeadLetters = RequirePermission(permissions.DEAD_LETTERS_MANAGE)
+
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input: {status, code, detail, errors}"),
     403: OpenApiResponse(description="Not allowed"),
@@ -68,9 +78,9 @@ def _workflow_response(workflow: Workflow, code: int = status.HTTP_200_OK) -> Re
 
 
 class WorkflowListCreateApi(generics.ListAPIView):
-    """List workflow definitions (any authenticated user); define a draft (admins)."""
+    """List workflow definitions (any authenticated user); define a draft (workflow.manage)."""
 
-    permission_classes = [IsAdminOrReadOnly]
+    permission_classes = [ManagesWorkflowsOrReads]
     serializer_class = serializers.WorkflowSerializer
     filterset_class = WorkflowFilter
     filter_backends = [DjangoFilterBackend]
@@ -90,7 +100,7 @@ class WorkflowDetailApi(generics.GenericAPIView):
     """One workflow; PUT/PATCH change a draft (409 once deployed or archived: create a new version instead), or
     any workflow's SLA policy alone (calendar_id, sla_warning_thresholds), which recomputes its open tasks."""
 
-    permission_classes = [IsAdminOrReadOnly]
+    permission_classes = [ManagesWorkflowsOrReads]
     serializer_class = serializers.WorkflowSerializer
 
     def get(self, request: Request, workflow_id: int) -> Response:
@@ -184,7 +194,7 @@ class WorkflowImportApi(generics.GenericAPIView):
 
 
 class _WorkflowCommandApi(generics.GenericAPIView):
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesWorkflows]
     serializer_class = serializers.WorkflowSerializer
     command: Any  # staticmethod (workflow_id=, actor=) -> Workflow
     created = status.HTTP_200_OK
@@ -224,9 +234,9 @@ def _calendar_response(calendar_id: int, code: int = status.HTTP_200_OK) -> Resp
 
 
 class CalendarListCreateApi(generics.ListAPIView):
-    """Business calendars SLA clocks run on (any authenticated user); define one (admins)."""
+    """Business calendars SLA clocks run on (any authenticated user); define one (calendar.manage)."""
 
-    permission_classes = [IsAdminOrReadOnly]
+    permission_classes = [ManagesCalendarsOrReads]
     serializer_class = serializers.CalendarSerializer
 
     def get_queryset(self):
@@ -244,7 +254,7 @@ class CalendarDetailApi(generics.GenericAPIView):
     """One calendar; PUT/PATCH change it (the open tasks of its workflows get their deadlines recomputed); DELETE
     (409 while a workflow uses it)."""
 
-    permission_classes = [IsAdminOrReadOnly]
+    permission_classes = [ManagesCalendarsOrReads]
     serializer_class = serializers.CalendarSerializer
 
     def get(self, request: Request, calendar_id: int) -> Response:
@@ -311,7 +321,7 @@ class TaskDetailApi(generics.GenericAPIView):
 
 
 class TaskActionApi(generics.GenericAPIView):
-    """Act on a task (its current assignee or an admin); answers the updated task."""
+    """Act on a task (its current assignee or an admin, holding the action's permission: ACTION_PERMISSIONS)."""
 
     serializer_class = serializers.TaskDetailSerializer
 
@@ -343,8 +353,10 @@ class TaskBulkActionApi(generics.GenericAPIView):
     """Transfer, hold, resume or escalate up to 100 tasks at once. Each task is acted on as if one by one (the same
     rules: its current assignee or an admin; the same audit events and notifications), so some may be done and
     others refused: 200 with each task's outcome and, if refused, the reason its own action would have given.
-    Any signed-in user may call it: what they may do is decided per task, as for the one-by-one action."""
+    It takes the ``task.bulk`` permission; what the caller may do to each task is then decided per task, as for
+    the one-by-one action (its own permission included)."""
 
+    permission_classes = [RequirePermission(permissions.TASK_BULK)]
     serializer_class = serializers.BulkActionResultSerializer
 
     @extend_schema(request=serializers.BulkActionInputSerializer, responses={200: serializers.BulkActionResultSerializer, **_ERRORS})
@@ -431,18 +443,18 @@ class MyAvailabilityApi(_AvailabilityApi):
 
 
 class AgentAvailabilityApi(_AvailabilityApi):
-    """Any user's availability (admins)."""
+    """Any user's availability (users.manage)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesUsers]
 
     def user_id(self, request: Request, **kwargs: Any) -> int:
         return kwargs["user_id"]
 
 
 class AgentListApi(generics.ListAPIView):
-    """Users the engine knows, with their availability, roles and open tasks (admins); filters: search, status, role."""
+    """Users the engine knows, with their availability, roles and open tasks (users.manage); filters: search, status, role."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesUsers]
     serializer_class = serializers.AgentSerializer
     filterset_class = AgentFilter
     filter_backends = [DjangoFilterBackend]
@@ -452,10 +464,10 @@ class AgentListApi(generics.ListAPIView):
 
 
 class RoleSettingsApi(generics.GenericAPIView):
-    """A role's assignment settings (admins): its lead takes tasks of steps whose no-eligible policy is
+    """A role's assignment settings (users.manage): its lead takes tasks of steps whose no-eligible policy is
     escalate_to_lead."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesUsers]
     serializer_class = serializers.RoleSettingsSerializer
 
     def get(self, request: Request, role_id: int) -> Response:
@@ -472,9 +484,9 @@ class RoleSettingsApi(generics.GenericAPIView):
 
 
 class RoleFairnessApi(generics.GenericAPIView):
-    """Assignments per user of a role over [since, until) (admins), and the spread (max - min)."""
+    """Assignments per user of a role over [since, until) (reports.view), and the spread (max - min)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ViewsReports]
     serializer_class = serializers.FairnessSerializer
 
     @extend_schema(parameters=[serializers.FairnessQuerySerializer], responses={200: serializers.FairnessSerializer, **_ERRORS})
@@ -521,7 +533,7 @@ class DeadLetterListApi(generics.ListAPIView):
     """Tickets that could never be ingested, newest first, as taken from TICKET_TASKS_PRODUCTION_DLQ (within a
     drain interval of being dead-lettered)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.DeadLetterSerializer
     filterset_class = DeadLetterFilter
     filter_backends = [DjangoFilterBackend]
@@ -533,7 +545,7 @@ class DeadLetterListApi(generics.ListAPIView):
 class DeadLetterDetailApi(generics.GenericAPIView):
     """One dead letter with the original message's kwargs."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.DeadLetterDetailSerializer
 
     @extend_schema(responses={200: serializers.DeadLetterDetailSerializer, **_ERRORS})
@@ -545,7 +557,7 @@ class DeadLetterReprocessApi(generics.GenericAPIView):
     """Republish the ticket (or a corrected ``ticket``) to TICKET_TASKS_PRODUCTION; the letter becomes
     ``reprocessed`` and its integration error ``resolved``. 409 unless the letter is pending."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.DeadLetterDetailSerializer
 
     @extend_schema(
@@ -562,7 +574,7 @@ class DeadLetterReprocessApi(generics.GenericAPIView):
 class DeadLetterDiscardApi(generics.GenericAPIView):
     """Give a pending dead letter up (its integration error ``resolved``); nothing is republished."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.DeadLetterDetailSerializer
 
     @extend_schema(
@@ -579,7 +591,7 @@ class DeadLetterDiscardApi(generics.GenericAPIView):
 class IntegrationErrorListApi(generics.ListAPIView):
     """Messages from other systems that gave up (invalid, badly signed, or failing until retries ran out)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.IntegrationErrorSerializer
     filterset_class = IntegrationErrorFilter
     filter_backends = [DjangoFilterBackend]
@@ -591,7 +603,7 @@ class IntegrationErrorListApi(generics.ListAPIView):
 class IntegrationErrorDetailApi(generics.GenericAPIView):
     """One integration error; PATCH sets its resolution status."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.IntegrationErrorSerializer
 
     def get(self, request: Request, error_id: int) -> Response:
@@ -615,7 +627,7 @@ class UnroutedTicketListApi(generics.ListAPIView):
     """Valid tickets no deployed workflow matched, newest first; each is routed once a matching workflow deploys
     (``routed=false``: those still waiting)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesDeadLetters]
     serializer_class = serializers.UnroutedTicketSerializer
     filterset_class = UnroutedTicketFilter
     filter_backends = [DjangoFilterBackend]
@@ -640,10 +652,10 @@ class IntegrationHealthApi(generics.GenericAPIView):
 
 # --- Routing simulator ---------------------------------------------------------------------------------------------
 class SimulateApi(generics.GenericAPIView):
-    """Dry run of intake (admins): what tasks, deadlines, steps and users tickets would get, and why. Changes
+    """Dry run of intake (workflow.manage): what tasks, deadlines, steps and users tickets would get, and why. Changes
     nothing (no writes, no pointer moves, nothing published)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [ManagesWorkflows]
     serializer_class = serializers.SimulationResultSerializer
 
     @extend_schema(

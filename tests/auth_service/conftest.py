@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from auth_service import tokens
 from auth_service.models import Role, System, User, UserSystemRole
 from tts_common import bus, contracts
-from tts_common.auth import ADMIN_PERMISSION
+from tts_common.permissions import ADMIN as ADMIN_PERMISSION
 
 from .factories import AssignmentFactory, RoleFactory, SystemFactory
 
@@ -28,10 +28,8 @@ def _clear_login_throttle() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    # PBKDF2 at production strength costs ~1 s per hash on these machines; MD5 is for tests only. The default
-    # hashers stay listed so hashes made for a server subprocess (see test_http) can still be verified here.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+def _fast_password_hashing(fast_password_hashing) -> None:
+    pass
 
 
 @pytest.fixture

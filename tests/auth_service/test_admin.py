@@ -123,12 +123,12 @@ def test_roles_added_and_changed_in_the_admin_are_published(admin_site, agent_ro
     with published() as sent:
         admin_site.post(
             reverse("admin:auth_service_role_add"),
-            {"system": agent_role.system.pk, "name": "Auditor", "permissions": '["audit.read"]', "is_active": "on"},
+            {"system": agent_role.system.pk, "name": "Auditor", "permissions": '["reports.view"]', "is_active": "on"},
         )
         role = Role.objects.get(name="Auditor")
         admin_site.post(
             reverse("admin:auth_service_role_change", args=[role.pk]),
-            {"name": "Senior Auditor", "permissions": '["audit.read"]', "is_active": "on"},
+            {"name": "Senior Auditor", "permissions": '["reports.view"]', "is_active": "on"},
         )
 
     assert [(m.route, m.kwargs["role_data"]["name"], m.kwargs["role_data"]["version"]) for m in sent] == [

@@ -16,9 +16,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from auth_service import services
-from auth_service.models import User
+from auth_service.models import AuditEvent, User
 from messaging_service.models import TicketParticipant, TicketReplica
-from tts_common.auth import ADMIN_PERMISSION, WS_CLOSE_UNAUTHENTICATED
+from tts_common.auth import WS_CLOSE_UNAUTHENTICATED
+from tts_common.permissions import ADMIN as ADMIN_PERMISSION
 
 from .factories import PASSWORD, AssignmentFactory, RoleFactory, SystemFactory, UserFactory
 
@@ -47,6 +48,12 @@ def token_login(server: Any, username: str, password: str = PASSWORD, client: st
     return requests.post(
         f"{server.url}/token/", json={"username": username, "password": password}, headers=headers, timeout=TIMEOUT
     )
+
+
+def audit_trail(username: str) -> list[tuple[str, str]]:
+    """The auth audit's events about ``username``, oldest first: (event type, source address)."""
+    events = AuditEvent.objects.filter(target_username=username).order_by("occurred_at", "id")
+    return [(event.event_type, event.source_address) for event in events]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -94,6 +101,8 @@ def test_a_lockout_from_one_address_does_not_lock_the_owner_out_but_slows_guessi
     assert [token_login(server, "owner", "wrong-guess", attacker).status_code for _ in range(5)] == [401] * 5
     locked = token_login(server, "owner", PASSWORD, attacker)
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 60  # the window, not the back-off
+    # Audited from the address the trusted proxy names: five failures, then the lockout (a 429 is neither).
+    assert audit_trail("owner") == [("login.failed", attacker)] * 5 + [("login.locked_out", attacker)]
 
     owner = token_login(server, "owner", PASSWORD, "198.51.100.20")
     assert owner.status_code == 200, owner.text
@@ -119,6 +128,8 @@ def test_x_forwarded_for_is_ignored_unless_a_proxy_count_is_configured(asgi_serv
         assert token_login(server, "owner", "wrong-guess", f"198.51.100.{n}").status_code == 401
 
     assert token_login(server, "owner", PASSWORD, "198.51.100.99").status_code == 429
+    # The audit records the peer too, never the header's claim.
+    assert audit_trail("owner") == [("login.failed", "127.0.0.1")] * 5 + [("login.locked_out", "127.0.0.1")]
 
 
 # --- Item 8: a TTS admin cannot take over the superuser -------------------------------------------------------------

@@ -81,10 +81,10 @@ def test_assigning_a_role_over_http_publishes_the_exact_snapshot(broker, admin_c
 
 
 def test_changing_a_role_over_http_publishes_the_exact_role_data(broker, admin_client, tts_admin_role):
-    role = RoleFactory(system=tts_admin_role.system, name="Triage", permissions=["tasks.read"])
+    role = RoleFactory(system=tts_admin_role.system, name="Triage", permissions=["reports.view"])
 
     response = admin_client.patch(
-        reverse("auth-role-detail", args=[role.pk]), {"permissions": ["tasks.read", "tasks.act"]}, format="json"
+        reverse("auth-role-detail", args=[role.pk]), {"permissions": ["reports.view", "task.act"]}, format="json"
     )
 
     assert response.status_code == 200, response.json()
@@ -96,7 +96,7 @@ def test_changing_a_role_over_http_publishes_the_exact_role_data(broker, admin_c
                 "role_id": role.pk,
                 "system": "TTS",
                 "name": "Triage",
-                "permissions": ["tasks.read", "tasks.act"],
+                "permissions": ["reports.view", "task.act"],
                 "is_active": True,
                 "version": 2,
             }

@@ -55,7 +55,7 @@ def test_admin_creates_a_role_and_it_is_published(admin_client, published):
 
     with published() as sent:
         response = admin_client.post(
-            LIST_URL, {"system": "BMS", "name": "Budget Viewer", "permissions": ["budget.view"]}, format="json"
+            LIST_URL, {"system": "BMS", "name": "Budget Viewer", "permissions": ["reports.view"]}, format="json"
         )
 
     assert response.status_code == 201, response.json()
@@ -64,7 +64,7 @@ def test_admin_creates_a_role_and_it_is_published(admin_client, published):
         "id": role.pk,
         "system": "BMS",
         "name": "Budget Viewer",
-        "permissions": ["budget.view"],
+        "permissions": ["reports.view"],
         "is_active": True,
         "version": 1,
         "created_at": None,
@@ -78,7 +78,7 @@ def test_admin_creates_a_role_and_it_is_published(admin_client, published):
                     "role_id": role.pk,
                     "system": "BMS",
                     "name": "Budget Viewer",
-                    "permissions": ["budget.view"],
+                    "permissions": ["reports.view"],
                     "is_active": True,
                     "version": 1,
                 }
@@ -144,9 +144,9 @@ def test_renaming_a_role_bumps_its_version_and_republishes_its_users(admin_clien
 
 def test_a_permissions_change_publishes_the_role_only(admin_client, agent, agent_role, published):
     with published() as sent:
-        response = admin_client.patch(detail_url(agent_role.pk), {"permissions": ["tasks.act"]}, format="json")
+        response = admin_client.patch(detail_url(agent_role.pk), {"permissions": ["task.act"]}, format="json")
 
-    assert response.json()["permissions"] == ["tasks.act"]
+    assert response.json()["permissions"] == ["task.act"]
     assert [message.route for message in sent] == [contracts.ROLE_SEND]
 
 

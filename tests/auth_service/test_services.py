@@ -1,6 +1,7 @@
 """Services: sync versions (sequential and concurrent), snapshots, the demo seed."""
 from __future__ import annotations
 
+import importlib
 import threading
 
 import pytest
@@ -10,8 +11,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from auth_service import selectors, services, tokens
 from auth_service.models import Role, System, User
-from tts_common import bus
-from tts_common.auth import ADMIN_PERMISSION
+from tts_common import bus, permissions
+from tts_common.permissions import ADMIN as ADMIN_PERMISSION
 
 from .conftest import row_counts
 from .factories import RoleFactory, SystemFactory, UserFactory
@@ -45,8 +46,8 @@ def test_every_user_change_publishes_a_strictly_higher_version(agent_role, publi
 @pytest.mark.django_db
 def test_role_versions_increase_with_every_change(agent_role, published):
     with published() as sent:
-        services.role_update(role=agent_role, data={"permissions": ["a"]})
-        services.role_update(role=agent_role, data={"permissions": ["a"]})  # no change
+        services.role_update(role=agent_role, data={"permissions": ["task.bulk"]})
+        services.role_update(role=agent_role, data={"permissions": ["task.bulk"]})  # no change
         services.role_deactivate(role=agent_role)
         services.role_update(role=agent_role, data={"is_active": True, "name": "Agent"})
 
@@ -149,3 +150,22 @@ def test_seed_leaves_changed_passwords_alone():
 
     admin.refresh_from_db()
     assert admin.check_password("changed-after-seeding")
+
+
+def test_the_upgrade_gives_every_tts_role_what_agents_could_do_before_permissions_were_enforced(db):
+    from django.apps import apps
+
+    migration = importlib.import_module("auth_service.migrations.0005_agent_permissions")
+    tts, hdts = SystemFactory(code="TTS"), SystemFactory(code="HDTS")
+    agents = RoleFactory(system=tts, name="Agents", permissions=[])
+    admins = RoleFactory(system=tts, name="Admins", permissions=[ADMIN_PERMISSION, "task.act"])
+    outside = RoleFactory(system=hdts, name="Requesters", permissions=[])
+
+    migration.grant_agent_defaults(apps, None)
+
+    for role in (agents, admins, outside):
+        role.refresh_from_db()
+    assert agents.permissions == ["task.act", "task.transfer", "task.escalate"] and agents.version == 2
+    assert admins.permissions == [ADMIN_PERMISSION, "task.act", "task.transfer", "task.escalate"]
+    assert outside.permissions == [] and outside.version == 1
+    assert tuple(migration.AGENT_DEFAULTS) == permissions.AGENT_DEFAULTS  # the frozen copy is today's list

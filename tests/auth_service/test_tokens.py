@@ -13,7 +13,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from auth_service import services
 from auth_service.models import User
-from tts_common.auth import ADMIN_PERMISSION
+from tts_common.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.permissions import PERMISSION_NAMES
 
 from .conftest import assert_error
 from .factories import PASSWORD, AssignmentFactory, RoleFactory, SystemFactory, UserFactory
@@ -64,6 +65,21 @@ def test_admins_are_flagged_in_the_token(tts_admin_role, factory_kwargs, with_ad
     access = AccessToken(login(user.username).json()["access_token"])
 
     assert access["is_admin"] is True
+    assert access["permissions"] == sorted(PERMISSION_NAMES)  # admin implies every permission
+
+
+def test_the_permissions_claim_is_the_union_over_active_tts_roles(agent_role):
+    tts = agent_role.system
+    user = UserFactory()
+    AssignmentFactory(user=user, role=RoleFactory(system=tts, name="Agents", permissions=["task.act", "task.transfer"]))
+    AssignmentFactory(user=user, role=RoleFactory(system=tts, name="Reporters", permissions=["reports.view", "task.act"]))
+    AssignmentFactory(user=user, role=RoleFactory(system=tts, name="Retired", permissions=["users.manage"], is_active=False))
+    AssignmentFactory(user=user, role=RoleFactory(system=SystemFactory(code="BMS"), name="B", permissions=["calendar.manage"]))
+
+    access = AccessToken(login(user.username).json()["access_token"])
+
+    assert access["permissions"] == ["reports.view", "task.act", "task.transfer"]
+    assert access["is_admin"] is False
 
 
 def test_an_admin_role_of_another_system_is_not_tts_admin():

@@ -19,6 +19,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from messaging_service import services
 from messaging_service.models import Comment, TicketReplica
 from tests.conftest import ServerProcess, _test_database_url
+from tts_common import permissions
 from tts_common.accounts import account_state_set
 from tts_common.models import AccountState
 
@@ -42,6 +43,8 @@ def make_token(user_id: int, username: str, *, is_admin: bool = False, lifetime:
     token["username"] = username
     token["roles"] = {"TTS": ["Admin"] if is_admin else ["IT Support Agent"]}
     token["is_admin"] = is_admin
+    granted = [permissions.ADMIN] if is_admin else permissions.AGENT_DEFAULTS  # an agent's, or every one
+    token["permissions"] = permissions.effective_permissions(granted)
     return str(token)
 
 

@@ -284,7 +284,8 @@ def test_admin_pages_workflow_graph_and_health(stack: Stack, browser: Browser) -
     expect(agent.locator("nav a[href='/app/admin/users/']")).to_be_hidden()
     agent.goto("/app/admin/users/")
     expect(agent.locator("#forbidden")).to_be_visible()
-    expect(agent.locator("#forbidden")).to_contain_text("Administrator access needed")
+    expect(agent.locator("#forbidden")).to_contain_text("Permission needed")
+    expect(agent.locator("#forbidden-permission")).to_have_text("users.manage")
     expect(agent.locator("#users-body tr")).to_have_count(0)
     browser.screenshot(agent, "13-forbidden")
 

@@ -12,8 +12,10 @@ from django.db.models import Count
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from auth_service.models import Role
 from tests.web.conftest import Browser, Stack
 from tts import history
+from tts_common import permissions
 from workflow_api.models import Task, UserReplica
 from workflow_api.services.assignment import role_pools
 
@@ -52,6 +54,10 @@ def scene(transactional_db: None) -> Scene:
     assert len(picked) == 3, picked
     for task in picked:
         Task.objects.filter(pk=task.pk).update(description=f"{task.description} The {WORD} sticker is on the box.")
+    # Bulk actions take a permission of their own, which generated agents' roles do not grant.
+    for role in Role.objects.filter(assignments__user_id=agent_id):
+        role.permissions = sorted({*role.permissions, permissions.TASK_BULK})
+        role.save(update_fields=["permissions"])
     return Scene(
         agent=UserReplica.objects.get(pk=agent_id).username,
         agent_id=agent_id,

@@ -5,12 +5,14 @@ Rows are written straight to the test database; role/user replicas can also be s
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
 
 import factory
 from django.utils import timezone
 
+from tts_common.permissions import ADMIN, AGENT_DEFAULTS, effective_permissions
 from workflow_api.models import (
     Priority,
     RoleReplica,
@@ -140,8 +142,16 @@ def deployed_workflow(
 
 
 # --- API clients (REST API tests) --------------------------------------------------------------------------------
-def access_token(user_id: int, username: str, *, is_admin: bool = False, roles: list[str] | None = None) -> str:
-    """A signed access token with the claims the auth service issues (DESIGN §5)."""
+def access_token(
+    user_id: int,
+    username: str,
+    *,
+    is_admin: bool = False,
+    roles: list[str] | None = None,
+    permissions: Iterable[str] = AGENT_DEFAULTS,
+) -> str:
+    """A signed access token with the claims the auth service issues (DESIGN §5); ``permissions``: by default an
+    agent's."""
     from rest_framework_simplejwt.tokens import AccessToken
 
     from tts_common.accounts import account_state_set
@@ -150,6 +160,7 @@ def access_token(user_id: int, username: str, *, is_admin: bool = False, roles: 
     token = AccessToken()
     token["user_id"], token["username"], token["is_admin"] = user_id, username, is_admin
     token["roles"] = {"TTS": roles or []}
+    token["permissions"] = effective_permissions([ADMIN] if is_admin else permissions)
     return str(token)
 
 

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from tests.workflow_api.factories import api_client, ingested_task, two_step_setup
 from tts_common.auth import TokenUser
+from tts_common.permissions import AGENT_DEFAULTS
 from workflow_api.models import AuditEvent, BusinessCalendar, StepInstance, Task, TaskPause, Workflow
 from workflow_api.services import actions, calendars
 from workflow_api.services.deadlines import task_deadline
@@ -58,7 +59,8 @@ def clock(monkeypatch):
 
 def agent_of(task: Task) -> TokenUser:
     user = task.assigned_user
-    return TokenUser({"user_id": user.user_id, "username": user.username, "is_admin": False, "roles": {}})
+    claims = {"user_id": user.user_id, "username": user.username, "is_admin": False, "roles": {}}
+    return TokenUser({**claims, "permissions": list(AGENT_DEFAULTS)})
 
 
 def held_over_the_weekend(clock) -> Task:

@@ -24,9 +24,9 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 
-from tts_common import bus, contracts, hdts
+from tts_common import bus, contracts, hdts, permissions
 from tts_common.api import Conflict
-from tts_common.auth import TokenUser, is_admin
+from tts_common.auth import TokenUser, has_permission, is_admin
 from workflow_api.models import (
     Assignment,
     ExternalAction,
@@ -58,8 +58,20 @@ class TaskAction(StrEnum):
     SELECT_ASSET = "select_asset"
 
 
-# Deciding in place of an outside system is for admins only, even the task's assignee may not.
-ADMIN_ACTIONS = frozenset({TaskAction.EXTERNAL_APPROVE, TaskAction.EXTERNAL_REJECT, TaskAction.EXTERNAL_RETRY})
+# The permission each action needs (tts_common.permissions), besides being the task's assignee or an admin. Deciding
+# in place of an outside system is for admins only, even the task's assignee may not.
+ACTION_PERMISSIONS: dict[TaskAction, str] = {
+    TaskAction.APPROVE: permissions.TASK_ACT,
+    TaskAction.REJECT: permissions.TASK_ACT,
+    TaskAction.HOLD: permissions.TASK_ACT,
+    TaskAction.RESUME: permissions.TASK_ACT,
+    TaskAction.TRANSFER: permissions.TASK_TRANSFER,
+    TaskAction.ESCALATE: permissions.TASK_ESCALATE,
+    TaskAction.SELECT_ASSET: permissions.TASK_ACT,
+    TaskAction.EXTERNAL_APPROVE: permissions.ADMIN,
+    TaskAction.EXTERNAL_REJECT: permissions.ADMIN,
+    TaskAction.EXTERNAL_RETRY: permissions.ADMIN,
+}
 
 # States each action may start from (anything else is a 409).
 _WORKING = (Task.Status.PENDING, Task.Status.IN_PROGRESS)
@@ -156,8 +168,8 @@ def task_act(
     """Apply ``action`` to the task as ``actor`` (its current assignee, or an admin); returns the task.
 
     400: a missing/unexpected ``to_user``, ``reference``, ``asset_id`` or ``duration_days``, or a user who cannot
-    take the task; 403: not the
-    assignee, or an admin action by a non-admin; 404: no such task; 409: not valid in the task's current state
+    take the task; 403: not the assignee, or without the action's permission (ACTION_PERMISSIONS); 404: no such
+    task; 409: not valid in the task's current state
     (e.g. approving a task on hold).
     """
     action = TaskAction(action)
@@ -172,8 +184,9 @@ def task_act(
     if action != TaskAction.SELECT_ASSET and (asset_id or duration_days is not None):
         field = "asset_id" if asset_id else "duration_days"
         raise ValidationError({field: ["Only select_asset takes an asset."]})
-    if action in ADMIN_ACTIONS and not is_admin(actor):
-        raise PermissionDenied("Only an admin can decide a task pending external approval.")
+    required = ACTION_PERMISSIONS[action]
+    if not has_permission(actor, required):
+        raise PermissionDenied(f"To {action} a task takes the {required!r} permission.")
     task = (
         Task.objects.select_for_update(of=("self",))
         .select_related("workflow__coordinator_role", "workflow__calendar", "current_step__role")

@@ -9,8 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from tts_common import contracts
-from tts_common.auth import ADMIN_PERMISSION
+from tts_common import contracts, permissions
 from tts_common.messages import AssignmentNotification, InAppNotification, TaskParticipants
 from workflow_api.models import Assignment, RoleReplica, Task, UserReplica
 from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
@@ -95,7 +94,7 @@ def inapp_messages(
 def admin_user_ids() -> list[int]:
     """Active replica users holding an active TTS role with the admin permission (DESIGN §5)."""
     admin_roles = RoleReplica.objects.filter(
-        system=settings.TTS_SYSTEM, is_active=True, permissions__contains=[ADMIN_PERMISSION]
+        system=settings.TTS_SYSTEM, is_active=True, permissions__contains=[permissions.ADMIN]
     ).values("role_id")
     return list(
         UserReplica.objects.filter(is_active=True, roles__role_id__in=admin_roles)

@@ -1,9 +1,26 @@
-/* Admin · Roles: roles per system, create a role, open a role to manage its members (the same assignment API as the
-   users page, seen from the role's side) and deactivate/reactivate it. */
+/* Admin · Roles: roles per system, create a role with its permissions, open a role to grant or take away permissions
+   (one checkbox each, from GET /api/v1/permissions/), manage its members (the same assignment API as the users
+   page, seen from the role's side) and deactivate/reactivate it. */
 (function () {
   "use strict";
   var T = window.TTS, el = T.el;
-  var state = { roles: [], users: null, selected: null, systems: [] };
+  var state = { roles: [], users: null, selected: null, systems: [], permissions: [] };
+  // What a role created here starts with (tts_common.permissions.AGENT_DEFAULTS): its members can work their tasks.
+  var AGENT_DEFAULTS = ["task.act", "task.transfer", "task.escalate"];
+
+  /* One checkbox per permission, with what it allows, ticked for the names in ``granted``. */
+  function renderPermissions(fieldset, granted) {
+    fieldset.querySelectorAll(".permission").forEach(function (node) { node.remove(); });
+    state.permissions.forEach(function (p) {
+      fieldset.appendChild(el("label", { class: "permission", dataset: { permission: p.name } },
+        el("input", { type: "checkbox", name: "permission", value: p.name, checked: granted.indexOf(p.name) >= 0 }),
+        el("span", null, el("code", { text: p.name }), el("span", { class: "muted small", text: " " + p.description }))));
+    });
+  }
+
+  function checked(fieldset) {
+    return Array.prototype.map.call(fieldset.querySelectorAll("input[name=permission]:checked"), function (box) { return box.value; });
+  }
 
   function loadRoles() {
     return T.apiAll("/api/v1/roles/", { system: T.$("role-system-filter").value || null }, 5).then(function (roles) {
@@ -39,9 +56,11 @@
     var toggle = T.$("role-toggle-active");
     toggle.textContent = role.is_active ? "Deactivate role" : "Reactivate role";
     toggle.className = "button " + (role.is_active ? "button-danger-ghost" : "button-success");
+    renderPermissions(T.$("role-permissions"), role.permissions || []);
+    T.showFieldErrors(T.$("role-permissions-errors"), null);
     var list = T.clear(T.$("role-members"));
     list.appendChild(el("li", { class: "muted small", text: "Loading members…" }));
-    loadFairness();
+    if (T.session.user().can("reports.view")) loadFairness();
     return Promise.all([T.apiAll("/api/v1/users/", { role: role.id, ordering: "username" }, 10), allUsers()]).then(function (results) {
       var members = results[0], everyone = results[1];
       if (state.selected !== role) return;
@@ -99,9 +118,23 @@
         filter.appendChild(el("option", { value: s.code, text: s.name ? s.code + " — " + s.name : s.code }));
         create.appendChild(el("option", { value: s.code, text: s.code }));
       });
+      if (state.systems.some(function (s) { return s.code === "TTS"; })) create.value = "TTS";  // whose roles the permissions are
     }).catch(function () { /* the system filter is optional */ });
+    T.api("/api/v1/permissions/").then(function (permissions) {
+      state.permissions = permissions;
+      renderPermissions(T.$("new-role-permissions"), AGENT_DEFAULTS);
+    }).catch(function (e) { T.report(e, "Could not load the permissions"); });
     loadRoles();
     T.$("role-system-filter").addEventListener("change", loadRoles);
+    T.$("role-permissions-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var role = state.selected, errors = T.$("role-permissions-errors");
+      T.api("/api/v1/roles/" + role.id + "/", { method: "PATCH", body: { permissions: checked(T.$("role-permissions")) } }).then(function (saved) {
+        T.showFieldErrors(errors, null);
+        T.toast("Saved the permissions of " + saved.name + ".", "success");
+        return loadRoles().then(function () { openRole(saved); });
+      }).catch(function (e) { T.showFieldErrors(errors, e, "Could not save the permissions"); });
+    });
     T.$("fairness-window").addEventListener("change", loadFairness);
     T.$("role-panel-close").addEventListener("click", function () { T.$("role-panel").hidden = true; state.selected = null; });
 
@@ -138,8 +171,11 @@
     T.$("new-role-cancel").addEventListener("click", function () { form.reset(); form.hidden = true; });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      T.api("/api/v1/roles/", { method: "POST", body: { system: form.elements.namedItem("system").value, name: form.elements.namedItem("name").value.trim() } }).then(function (role) {
+      var body = { system: form.elements.namedItem("system").value, name: form.elements.namedItem("name").value.trim(),
+                   permissions: checked(T.$("new-role-permissions")) };
+      T.api("/api/v1/roles/", { method: "POST", body: body }).then(function (role) {
         form.reset();
+        renderPermissions(T.$("new-role-permissions"), AGENT_DEFAULTS);
         form.hidden = true;
         T.toast("Created the role " + role.name + ".", "success");
         return loadRoles().then(function () { openRole(role); });

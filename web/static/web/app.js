@@ -159,7 +159,10 @@
       var s = session.get();
       if (!s) return null;
       var c = s.claims || {};
-      return { id: Number(c.user_id), username: c.username || "", isAdmin: !!c.is_admin, roles: c.roles || {} };
+      var permissions = c.permissions || [];
+      // The token's permissions claim (admins' lists every permission); the APIs check the same claim.
+      return { id: Number(c.user_id), username: c.username || "", isAdmin: !!c.is_admin, roles: c.roles || {},
+               permissions: permissions, can: function (name) { return !!c.is_admin || permissions.indexOf(name) >= 0; } };
     },
   };
 
@@ -613,6 +616,12 @@
       $("user-avatar").textContent = (user.username[0] || "?").toUpperCase();
       $("user-chip").title = Object.keys(user.roles).map(function (sys) { return sys + ": " + user.roles[sys].join(", "); }).join("\n");
       var page = body.dataset.page;
+      var anyManaged = false;
+      document.querySelectorAll("[data-permission]").forEach(function (node) {
+        node.hidden = !user.can(node.dataset.permission);
+        if (!node.hidden && node.hasAttribute("data-nav")) anyManaged = true;
+      });
+      $("nav-sep").hidden = !anyManaged;
       document.querySelectorAll("[data-nav]").forEach(function (a) {
         if (a.dataset.nav.split(" ").indexOf(page) >= 0) { a.classList.add("is-active"); a.setAttribute("aria-current", "page"); }
       });
@@ -636,7 +645,9 @@
       bell.init();
       presence.init();
       degraded.poll();
-      if (body.dataset.needsAdmin === "true" && !user.isAdmin) {
+      var needed = body.dataset.needsPermission;
+      if (needed && !user.can(needed)) {
+        $("forbidden-permission").textContent = needed;
         $("forbidden").hidden = false;
         $("page-content").hidden = true;
         return;

@@ -310,16 +310,21 @@
     if (!rows.length) list.appendChild(el("li", { class: "muted small", text: "No assignment decision recorded." }));
   }
 
+  // The permission each action takes (workflow_api.services.actions.ACTION_PERMISSIONS, which the API enforces).
+  var ACTION_PERMISSIONS = { approve: "task.act", reject: "task.act", hold: "task.act", resume: "task.act",
+    transfer: "task.transfer", escalate: "task.escalate", select_asset: "task.act", external_approve: "admin", external_reject: "admin", external_retry: "admin" };
+
   /* What this user may do now (the API is the judge: a refused action shows its message). */
   function allowedActions() {
     var task = state.task, user = state.user;
     if (OPEN.indexOf(task.status) < 0) return [];
     if (task.status === "awaiting_external" || task.status === "awaiting_asset_selection") return [];
-    if (task.status === "pending_external_approval") return user.isAdmin ? ["external_approve", "external_reject", "external_retry"] : [];
-    var mine = task.assigned_user === user.id;
-    if (!mine && !user.isAdmin) return [];
-    if (task.status === "on_hold") return ["resume"];
-    return ["approve", "reject", "escalate", "transfer", "hold"];
+    var possible;
+    if (task.status === "pending_external_approval") possible = ["external_approve", "external_reject", "external_retry"];
+    else if (task.assigned_user !== user.id && !user.isAdmin) possible = [];
+    else if (task.status === "on_hold") possible = ["resume"];
+    else possible = ["approve", "reject", "escalate", "transfer", "hold"];
+    return possible.filter(function (name) { return user.can(ACTION_PERMISSIONS[name]); });
   }
 
   function renderActions() {
@@ -335,7 +340,7 @@
       "(below, by the assignee" + (task.assigned_username ? " " + task.assigned_username : "") + " or an administrator).";
     else if (task.status === "pending_external_approval") hint.textContent = system + " could not decide. " +
       (actions.length ? "It is retried automatically; you can also decide by hand." : "It is retried automatically, or an administrator decides.");
-    else if (!actions.length) hint.textContent = "Only the assignee" + (task.assigned_username ? " (" + task.assigned_username + ")" : "") + " or an administrator can act on this task.";
+    else if (!actions.length) hint.textContent = "Only the assignee" + (task.assigned_username ? " (" + task.assigned_username + ")" : "") + ", with a role that permits it, or an administrator can act on this task.";
     else hint.textContent = task.status === "on_hold" ? "The SLA clock is paused." : "You are working step “" + (task.current_step_name || "—") + "”.";
     actions.forEach(function (name) {
       var spec = ACTIONS[name];
@@ -348,7 +353,7 @@
 
   function loadTransferTargets() {
     var select = T.$("transfer-user"), input = T.$("transfer-user-id");
-    if (!state.user.isAdmin) { select.hidden = true; input.hidden = false; return Promise.resolve(); }
+    if (!state.user.can("users.manage")) { select.hidden = true; input.hidden = false; return Promise.resolve(); }
     select.hidden = false;
     input.hidden = true;
     T.clear(select).appendChild(el("option", { value: "", text: "Loading users…" }));
@@ -370,7 +375,7 @@
         T.toast("Choose who gets the task, then press Transfer again.", "info");
         return;
       }
-      var target = state.user.isAdmin && !T.$("transfer-user").hidden ? T.$("transfer-user").value : T.$("transfer-user-id").value;
+      var target = !T.$("transfer-user").hidden ? T.$("transfer-user").value : T.$("transfer-user-id").value;
       if (!target) { T.toast("Choose the user to transfer the task to.", "warning"); return; }
       body.to_user = Number(target);
     }
