@@ -164,13 +164,17 @@ def access_token(
     return str(token)
 
 
-def api_client(user: UserReplica | None = None, *, is_admin: bool = False):
-    """A DRF test client authenticated as ``user`` (or as an admin who has no replica row)."""
+def api_client(
+    user: UserReplica | None = None, *, is_admin: bool = False, permissions: Iterable[str] = AGENT_DEFAULTS
+):
+    """A DRF test client authenticated as ``user`` (or as an admin who has no replica row), with ``permissions``
+    (by default an agent's)."""
     from rest_framework.test import APIClient
 
     client = APIClient()
     user_id, username = (user.user_id, user.username) if user is not None else (1, "admin")
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(user_id, username, is_admin=is_admin)}")
+    token = access_token(user_id, username, is_admin=is_admin, permissions=permissions)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
 
 

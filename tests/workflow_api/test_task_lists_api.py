@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.workflow_api.factories import api_client, ingested_task, two_step_setup
+from tts_common.permissions import AGENT_DEFAULTS, TASK_BULK
 from workflow_api.models import AuditEvent, SavedTaskView, Task
 
 pytestmark = pytest.mark.django_db
@@ -160,7 +161,7 @@ def test_bulk_transfer_acts_on_each_task_as_one_by_one(tasks, django_capture_on_
         "task_ids": [str(mine[0].task_id), str(theirs.task_id), missing, str(mine[1].task_id), str(mine[0].task_id)],
     }
     with django_capture_on_commit_callbacks(execute=True):
-        response = api_client(holder).post("/tasks/bulk-actions/", body, format="json")
+        response = api_client(holder, permissions=[*AGENT_DEFAULTS, TASK_BULK]).post("/tasks/bulk-actions/", body, format="json")
     assert response.status_code == 200, response.content
     result = response.json()
     assert (result["done"], result["refused"]) == (2, 2)
