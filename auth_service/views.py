@@ -16,8 +16,8 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from tts_common.api import Conflict
 from tts_common.auth import IsAdmin, IsAdminOrReadOnly
+from tts_common.errors import Conflict
 
 from . import selectors, serializers, services, tokens
 from .filters import RoleFilter, UserFilter

@@ -9,25 +9,20 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tts_common.api import Pagination, paginated_response
 from tts_common.auth import IsAdmin
+from tts_common.errors import Conflict
 from tts_common.messages import NOTIFICATION_TYPES
 
 from . import conf, selectors
 from .models import EmailDelivery, EmailMode, validate_time_zone
 from .serializers import EmailDeliverySerializer, NotificationSerializer, RejectedMessageSerializer
 from .services import email_delivery, inapp, preferences
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state of the resource."
-    default_code = "conflict"
 
 
 def validated_query(request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tts_common import hdts
-from tts_common.api import Conflict, JSONParser
+from tts_common.api import JSONParser
 from tts_common.auth import JWTAuthentication
+from tts_common.errors import Conflict
 from tts_common.schema import TICKET_BODY
 
 from . import selectors, services

@@ -22,11 +22,10 @@ from uuid import UUID
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from tts_common import bus, contracts, hdts
-from tts_common.api import Conflict
 from tts_common.auth import TokenUser, is_admin
+from tts_common.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow_api.models import (
     Assignment,
     ExternalAction,
@@ -115,7 +114,7 @@ def task_create_from_ticket(*, ticket: Any, actor: TokenUser) -> Task:
     if not errors and len(ticket["ticket_id"]) > TICKET_ID_MAX_LENGTH:
         errors = {"ticket_id": [f"Ensure this field has no more than {TICKET_ID_MAX_LENGTH} characters."]}
     if errors:
-        raise ValidationError(errors)
+        raise Invalid(errors)
     if Task.objects.filter(external_ticket_id=ticket["ticket_id"]).exists():
         raise Conflict(f"Ticket {ticket['ticket_id']!r} already has a task.")
     created = ingest_tickets([IncomingTicket(ticket_id=ticket["ticket_id"], data=ticket, received_at=timezone.now())])
@@ -123,7 +122,7 @@ def task_create_from_ticket(*, ticket: Any, actor: TokenUser) -> Task:
         # Raising rolls back what ingestion kept instead (an unrouted ticket, its notifications).
         if Task.objects.filter(external_ticket_id=ticket["ticket_id"]).exists():
             raise Conflict(f"Ticket {ticket['ticket_id']!r} already has a task.")
-        raise ValidationError({"category": ["No deployed workflow matches this category and sub-category."]})
+        raise Invalid({"category": ["No deployed workflow matches this category and sub-category."]})
     task = created[0]
     record_events(
         [
@@ -161,18 +160,18 @@ def task_act(
     """
     action = TaskAction(action)
     if action == TaskAction.TRANSFER and to_user is None:
-        raise ValidationError({"to_user": ["Required for transfer."]})
+        raise Invalid({"to_user": ["Required for transfer."]})
     if action != TaskAction.TRANSFER and to_user is not None:
-        raise ValidationError({"to_user": ["Only a transfer takes a user."]})
+        raise Invalid({"to_user": ["Only a transfer takes a user."]})
     if action != TaskAction.EXTERNAL_APPROVE and reference:
-        raise ValidationError({"reference": ["Only external_approve takes a reference."]})
+        raise Invalid({"reference": ["Only external_approve takes a reference."]})
     if action == TaskAction.SELECT_ASSET and not asset_id:
-        raise ValidationError({"asset_id": ["Required to select an asset."]})
+        raise Invalid({"asset_id": ["Required to select an asset."]})
     if action != TaskAction.SELECT_ASSET and (asset_id or duration_days is not None):
         field = "asset_id" if asset_id else "duration_days"
-        raise ValidationError({field: ["Only select_asset takes an asset."]})
+        raise Invalid({field: ["Only select_asset takes an asset."]})
     if action in ADMIN_ACTIONS and not is_admin(actor):
-        raise PermissionDenied("Only an admin can decide a task pending external approval.")
+        raise Forbidden("Only an admin can decide a task pending external approval.")
     task = (
         Task.objects.select_for_update(of=("self",))
         .select_related("workflow__coordinator_role", "workflow__calendar", "current_step__role")
@@ -182,7 +181,7 @@ def task_act(
     if task is None:
         raise NotFound("Task not found.")
     if not is_admin(actor) and task.assigned_user_id != actor.id:
-        raise PermissionDenied("Only the task's current assignee or an admin can act on it.")
+        raise Forbidden("Only the task's current assignee or an admin can act on it.")
     if task.status not in _ALLOWED_FROM[action]:
         raise Conflict(f"Cannot {action} a task that is {task.status}.")
     status_before = task.status
@@ -308,11 +307,11 @@ def _transfer(ctx: ActionContext) -> None:
     step: WorkflowStep = task.current_step
     # Away and unavailable users get no new work, by hand either.
     if ctx.to_user not in role_pools([step.role_id], now=ctx.now)[step.role_id].eligible:
-        raise ValidationError(
+        raise Invalid(
             {"to_user": [f"Must be an active, available user of the step's role {step.role.name!r}."]}
         )
     if ctx.to_user == task.assigned_user_id:
-        raise ValidationError({"to_user": ["The task is already assigned to this user."]})
+        raise Invalid({"to_user": ["The task is already assigned to this user."]})
     previous = task.assigned_user_id
     _reassign(ctx, Decision.direct(step.role_id, ctx.to_user, now=ctx.now), Assignment.Reason.TRANSFER)
     record_events([ctx.event("task.transferred", from_user=previous, to_user=ctx.to_user, step=step.name)])
@@ -445,7 +444,7 @@ def _select_asset(ctx: ActionContext) -> None:
     if ctx.duration_days is not None:
         task.selected_duration_days = ctx.duration_days
     if reservation_asset(task)[1] is None:
-        raise ValidationError({"duration_days": ["Required: the ticket gives no duration."]})
+        raise Invalid({"duration_days": ["Required: the ticket gives no duration."]})
     task.save(update_fields=["selected_asset_id", "selected_duration_days", "updated_at"])
     record_events([ctx.event("task.asset_selected", asset_id=ctx.asset_id, duration_days=reservation_asset(task)[1])])
     request_external_decision(
