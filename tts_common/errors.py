@@ -31,7 +31,7 @@ class ApplicationError(Exception):
 
 
 class Invalid(ApplicationError):
-    """The input is wrong: ``fields`` says where (``{field: [messages]}``)."""
+    """The input is wrong: ``fields`` says where (``{field: [messages]}``; a nested object's value nests the same)."""
 
     default_message = "Invalid input."
     default_code = "invalid"
