@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 
 from tts_common.api import Pagination, paginated_response
 from tts_common.auth import IsAdmin
-from tts_common.errors import Conflict
 from tts_common.messages import NOTIFICATION_TYPES
 
 from . import conf, selectors
@@ -193,10 +192,7 @@ class DeliveryRetryApi(APIView):
         delivery = selectors.delivery_get(delivery_id=delivery_id)
         if delivery is None:
             raise NotFound("Delivery not found.")
-        try:
-            delivery = email_delivery.retry_delivery(delivery=delivery)
-        except email_delivery.DeliveryNotRetryable as exc:
-            raise Conflict(str(exc)) from exc
+        delivery = email_delivery.retry_delivery(delivery=delivery)
         return Response(EmailDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 
