@@ -18,8 +18,8 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from tts_common import permissions
-from tts_common.api import Conflict
 from tts_common.auth import RequirePermission
+from tts_common.errors import Conflict
 
 from . import selectors, serializers, services, tokens
 from .filters import AuditEventFilter, RoleFilter, UserFilter

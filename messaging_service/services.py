@@ -12,10 +12,10 @@ from functools import partial
 
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework import exceptions, status
 
 from tts_common import bus, contracts
 from tts_common.auth import TokenUser, is_admin
+from tts_common.errors import Conflict, Forbidden
 from tts_common.messages import InAppNotification, TaskParticipants
 
 from . import feed
@@ -28,12 +28,6 @@ MENTION = re.compile(r"(?<![\w@])@([\w.+-]*\w)")
 # Only a comment's first ten distinct mentions count.
 MAX_MENTIONS = 10
 NOTIFICATION_EXCERPT = 500
-
-
-class CommentDeleted(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "This comment has been deleted."
-    default_code = "conflict"
 
 
 def _lock_ticket_feed(ticket_id: str) -> None:
@@ -103,9 +97,9 @@ def comment_edit(*, comment: Comment, ticket: TicketParticipants, user: TokenUse
     with transaction.atomic():
         comment = Comment.objects.select_for_update().get(pk=comment.pk)
         if comment.author_id != user.id:
-            raise exceptions.PermissionDenied("You can only edit your own comments.")
+            raise Forbidden("You can only edit your own comments.")
         if comment.is_deleted:
-            raise CommentDeleted()
+            raise Conflict("This comment has been deleted.")
         already = set(mentioned_usernames(comment.text))
         newly_mentioned = ticket.user_ids_named(set(mentioned_usernames(text)) - already) - {user.id}
         comment.text = text
@@ -121,7 +115,7 @@ def comment_delete(*, comment: Comment, user: TokenUser) -> Comment:
     with transaction.atomic():
         comment = Comment.objects.select_for_update().get(pk=comment.pk)
         if comment.author_id != user.id and not is_admin(user):
-            raise exceptions.PermissionDenied("You can only delete your own comments.")
+            raise Forbidden("You can only delete your own comments.")
         if comment.is_deleted:
             return comment
         comment.is_deleted = True

@@ -9,7 +9,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,12 +22,6 @@ from . import conf, selectors
 from .models import EmailDelivery, EmailMode, validate_time_zone
 from .serializers import EmailDeliverySerializer, NotificationSerializer, RejectedMessageSerializer
 from .services import email_delivery, inapp, preferences
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state of the resource."
-    default_code = "conflict"
 
 
 def validated_query(request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
@@ -198,10 +192,7 @@ class DeliveryRetryApi(APIView):
         delivery = selectors.delivery_get(delivery_id=delivery_id)
         if delivery is None:
             raise NotFound("Delivery not found.")
-        try:
-            delivery = email_delivery.retry_delivery(delivery=delivery)
-        except email_delivery.DeliveryNotRetryable as exc:
-            raise Conflict(str(exc)) from exc
+        delivery = email_delivery.retry_delivery(delivery=delivery)
         return Response(EmailDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -6,9 +6,9 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from django_filters.utils import translate_validation
 
 from tts_common import hdts
+from tts_common.errors import Invalid
 
 from .models import HdtsTicket, TicketStatusUpdate
 
@@ -27,10 +27,10 @@ class TicketFilter(django_filters.FilterSet):
 
 
 def ticket_list(*, filters: dict[str, Any] | None = None) -> QuerySet[HdtsTicket]:
-    """Tickets, newest first. A bad filter value raises a (400) ValidationError rather than being ignored."""
+    """Tickets, newest first. A bad filter value raises :class:`Invalid` rather than being ignored."""
     filterset = TicketFilter(filters or {}, HdtsTicket.objects.all())
     if not filterset.is_valid():
-        raise translate_validation(filterset.errors)
+        raise Invalid({field: list(messages) for field, messages in filterset.errors.items()})
     return filterset.qs
 
 

@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from tts_common import bus, contracts, signing
+from tts_common.errors import Conflict
 
 from .models import HdtsTicket, TicketStatusUpdate
 
@@ -26,7 +27,7 @@ INTAKE_REPUBLISH_LIMIT = 50
 _REPUBLISH_BATCH = 100
 
 
-class TicketConflict(Exception):
+class TicketConflict(Conflict):
     """The ticket_id is already stored with different content: HDTS ids are immutable, so this is a client bug."""
 
 

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tts_common import hdts
-from tts_common.api import Conflict, JSONParser
+from tts_common.api import JSONParser
 from tts_common.auth import JWTAuthentication
 from tts_common.schema import TICKET_BODY
 
@@ -58,10 +58,7 @@ class TicketListCreateApi(TicketApiBase, ListAPIView):
         errors = hdts.ticket_field_errors(request.data)
         if errors:
             raise ValidationError(errors)
-        try:
-            result = services.receive_ticket(request.data)
-        except services.TicketConflict as exc:
-            raise Conflict(str(exc)) from exc
+        result = services.receive_ticket(request.data)
         return Response(
             TicketSerializer(result.ticket).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,

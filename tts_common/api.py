@@ -1,7 +1,8 @@
 """API conventions every service shares: pagination and one JSON error shape.
 
 Errors: ``{"status": 400, "code": "invalid", "detail": "...", "errors": {"field": ["message"]}}``
-(``errors`` only on validation failures).
+(``errors`` only on validation failures). Business code raises :mod:`tts_common.errors`; :data:`HTTP_STATUS` is
+where each becomes a status, :func:`exception_handler` where it becomes a response.
 """
 from __future__ import annotations
 
@@ -15,19 +16,10 @@ from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
-from . import json_input
+from . import errors, json_input
 from .pagination import Pagination as Pagination  # every service imports it from here
-
-
-class Conflict(exceptions.APIException):
-    """The request is valid but the resource's current state does not allow it (HTTP 409)."""
-
-    status_code = 409
-    default_detail = "The request conflicts with the current state of the resource."
-    default_code = "conflict"
-    # Facts the client needs to resolve the conflict (e.g. the current revision), merged into the error body.
-    extra: dict[str, Any] = {}
 
 
 class Metadata(SimpleMetadata):
@@ -72,17 +64,34 @@ def error_body(status: int, code: str, detail: Any, errors: Any = None) -> dict[
     return body
 
 
-class DatabaseUnavailable(exceptions.APIException):
+HTTP_STATUS: dict[type[errors.ApplicationError], int] = {
+    errors.Invalid: 400,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Unavailable: 503,
+}
+
+RETRY_AFTER_SECONDS = 2
+
+
+class DatabaseUnavailable(errors.Unavailable):
     """The database did not answer in time (the statement timeout, tts_common.database), had no pooled connection free
     within ``DB_POOL_TIMEOUT_SECONDS``, or could not be reached: a 503 the client may retry, never a request left
     hanging."""
 
-    status_code = 503
-    default_detail = "The database is busy or unavailable; try again shortly."
-    default_code = "unavailable"
+    default_message = "The database is busy or unavailable; try again shortly."
+
+    def __init__(self) -> None:
+        super().__init__(retry_after=RETRY_AFTER_SECONDS)
 
 
-RETRY_AFTER_SECONDS = 2
+def application_error_status(exc: errors.ApplicationError) -> int:
+    return next(HTTP_STATUS[cls] for cls in type(exc).__mro__ if cls in HTTP_STATUS)
+
+
+def application_error_body(exc: errors.ApplicationError) -> dict[str, Any]:
+    return error_body(application_error_status(exc), exc.code, exc.message, exc.fields) | exc.extra
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -90,25 +99,28 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     # deadlock; a connection closed under the request.
     if isinstance(exc, (db.OperationalError, db.InterfaceError)):
         exc = DatabaseUnavailable()
-        exc.wait = RETRY_AFTER_SECONDS  # DRF's handler sends it as Retry-After
     elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        exc = errors.NotFound()
     elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
+        exc = errors.Forbidden()
+    if isinstance(exc, errors.ApplicationError):
+        set_rollback()  # as DRF's handler does for its own exceptions
+        response = Response(application_error_body(exc), status=application_error_status(exc))
+        if isinstance(exc, errors.Unavailable):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = error_body(response.status_code, "invalid", "Invalid input.", errors)
+        field_errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = error_body(response.status_code, "invalid", "Invalid input.", field_errors)
     elif isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else exc.default_code
         # simplejwt puts a dict (detail, code, messages) in detail; keep the sentence.
         detail = exc.detail.get("detail", exc.default_detail) if isinstance(exc.detail, dict) else exc.detail
         response.data = error_body(response.status_code, code, detail)
-        if isinstance(exc, Conflict):
-            response.data.update(exc.extra)
     return response
 
 

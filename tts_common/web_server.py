@@ -32,7 +32,7 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 
 from . import metrics
-from .api import RETRY_AFTER_SECONDS, DatabaseUnavailable, error_body
+from .api import DatabaseUnavailable, application_error_body, application_error_status
 from .logging import request_logger
 
 WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024
@@ -81,10 +81,11 @@ class ConcurrencyLimit:
 
 
 async def _send_busy(send: Any) -> None:
-    body = json.dumps(error_body(503, DatabaseUnavailable.default_code, DatabaseUnavailable.default_detail)).encode()
+    busy = DatabaseUnavailable()
+    body = json.dumps(application_error_body(busy)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"retry-after", str(RETRY_AFTER_SECONDS).encode())]  # fmt: skip
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
+               (b"retry-after", str(busy.retry_after).encode())]  # fmt: skip
+    await send({"type": "http.response.start", "status": application_error_status(busy), "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

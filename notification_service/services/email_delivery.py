@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from tts_common import contracts, publisher
 from tts_common.auth_client import AuthServiceClient, AuthServiceUnavailable, UserInfo, UserNotFound
+from tts_common.errors import Conflict
 
 from .. import conf, selectors
 from ..models import Digest, EmailDelivery, EmailMode, InAppNotification
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 auth_client = AuthServiceClient(service="notification")
 
-class DeliveryNotRetryable(Exception):
+class DeliveryNotRetryable(Conflict):
     """Only a failed delivery can be retried by hand; the others are in progress, done or skipped."""
 
 

@@ -172,7 +172,9 @@ def test_list_filters_paginates_and_shows_status(url, hdts_token) -> None:
     assert get("?priority=urgent").json()["count"] == 2
     [pending] = get("?published=false").json()["results"]
     assert pending["published"] is False and pending["published_at"] is None
-    assert_error(get("?priority=critical"), 400)
+    assert assert_error(get("?priority=critical"), 400)["errors"] == {
+        "priority": ["Select a valid choice. critical is not one of the available choices."]
+    }
     assert_error(get("?page=99"), 404)
 
 

@@ -22,11 +22,11 @@ from uuid import UUID
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 
 from tts_common import bus, contracts, hdts, permissions
-from tts_common.api import Conflict
+from tts_common.api import application_error_status
 from tts_common.auth import TokenUser, has_permission, is_admin
+from tts_common.errors import ApplicationError, Conflict, Forbidden, Invalid, NotFound
 from workflow_api.models import (
     Assignment,
     ExternalAction,
@@ -128,7 +128,7 @@ def task_create_from_ticket(*, ticket: Any, actor: TokenUser) -> Task:
     if not errors and len(ticket["ticket_id"]) > TICKET_ID_MAX_LENGTH:
         errors = {"ticket_id": [f"Ensure this field has no more than {TICKET_ID_MAX_LENGTH} characters."]}
     if errors:
-        raise ValidationError(errors)
+        raise Invalid(errors)
     if Task.objects.filter(external_ticket_id=ticket["ticket_id"]).exists():
         raise Conflict(f"Ticket {ticket['ticket_id']!r} already has a task.")
     created = ingest_tickets([IncomingTicket(ticket_id=ticket["ticket_id"], data=ticket, received_at=timezone.now())])
@@ -136,7 +136,7 @@ def task_create_from_ticket(*, ticket: Any, actor: TokenUser) -> Task:
         # Raising rolls back what ingestion kept instead (an unrouted ticket, its notifications).
         if Task.objects.filter(external_ticket_id=ticket["ticket_id"]).exists():
             raise Conflict(f"Ticket {ticket['ticket_id']!r} already has a task.")
-        raise ValidationError({"category": ["No deployed workflow matches this category and sub-category."]})
+        raise Invalid({"category": ["No deployed workflow matches this category and sub-category."]})
     task = created[0]
     record_events(
         [
@@ -174,19 +174,19 @@ def task_act(
     """
     action = TaskAction(action)
     if action == TaskAction.TRANSFER and to_user is None:
-        raise ValidationError({"to_user": ["Required for transfer."]})
+        raise Invalid({"to_user": ["Required for transfer."]})
     if action != TaskAction.TRANSFER and to_user is not None:
-        raise ValidationError({"to_user": ["Only a transfer takes a user."]})
+        raise Invalid({"to_user": ["Only a transfer takes a user."]})
     if action != TaskAction.EXTERNAL_APPROVE and reference:
-        raise ValidationError({"reference": ["Only external_approve takes a reference."]})
+        raise Invalid({"reference": ["Only external_approve takes a reference."]})
     if action == TaskAction.SELECT_ASSET and not asset_id:
-        raise ValidationError({"asset_id": ["Required to select an asset."]})
+        raise Invalid({"asset_id": ["Required to select an asset."]})
     if action != TaskAction.SELECT_ASSET and (asset_id or duration_days is not None):
         field = "asset_id" if asset_id else "duration_days"
-        raise ValidationError({field: ["Only select_asset takes an asset."]})
+        raise Invalid({field: ["Only select_asset takes an asset."]})
     required = ACTION_PERMISSIONS[action]
     if not has_permission(actor, required):
-        raise PermissionDenied(f"To {action} a task takes the {required!r} permission.")
+        raise Forbidden(f"To {action} a task takes the {required!r} permission.")
     task = (
         Task.objects.select_for_update(of=("self",))
         .select_related("workflow__coordinator_role", "workflow__calendar", "current_step__role")
@@ -196,7 +196,7 @@ def task_act(
     if task is None:
         raise NotFound("Task not found.")
     if not is_admin(actor) and task.assigned_user_id != actor.id:
-        raise PermissionDenied("Only the task's current assignee or an admin can act on it.")
+        raise Forbidden("Only the task's current assignee or an admin can act on it.")
     if task.status not in _ALLOWED_FROM[action]:
         raise Conflict(f"Cannot {action} a task that is {task.status}.")
     status_before = task.status
@@ -247,21 +247,20 @@ def task_act_in_bulk(
             if not task_is_visible(actor=actor, task_id=task_id):
                 raise NotFound("Task not found.")
             task = task_act(task_id=task_id, actor=actor, action=action, notes=notes, to_user=to_user)
-        except APIException as refusal:
+        except ApplicationError as refusal:
             outcomes.append(_refused(task_id, refusal))
         else:
             outcomes.append(BulkOutcome(task_id, done=True, status_code=200, task_status=task.status))
     return outcomes
 
 
-def _refused(task_id: UUID, refusal: APIException) -> BulkOutcome:
-    detail = refusal.detail
-    if isinstance(detail, dict):  # field errors: {"to_user": ["Must be ..."]}
-        errors = {field: [str(message) for message in messages] for field, messages in detail.items()}
+def _refused(task_id: UUID, refusal: ApplicationError) -> BulkOutcome:
+    status = application_error_status(refusal)
+    if refusal.fields:  # field errors: {"to_user": ["Must be ..."]}
+        errors = {field: [str(message) for message in messages] for field, messages in refusal.fields.items()}
         reason = " ".join(message for messages in errors.values() for message in messages)
-        return BulkOutcome(task_id, done=False, status_code=refusal.status_code, reason=reason, errors=errors)
-    reason = " ".join(map(str, detail)) if isinstance(detail, list) else str(detail)
-    return BulkOutcome(task_id, done=False, status_code=refusal.status_code, reason=reason)
+        return BulkOutcome(task_id, done=False, status_code=status, reason=reason, errors=errors)
+    return BulkOutcome(task_id, done=False, status_code=status, reason=refusal.message)
 
 
 # --- Moving through the workflow -----------------------------------------------------------------------------------
@@ -369,11 +368,11 @@ def _transfer(ctx: ActionContext) -> None:
     step: WorkflowStep = task.current_step
     # Away and unavailable users get no new work, by hand either.
     if ctx.to_user not in role_pools([step.role_id], now=ctx.now)[step.role_id].eligible:
-        raise ValidationError(
+        raise Invalid(
             {"to_user": [f"Must be an active, available user of the step's role {step.role.name!r}."]}
         )
     if ctx.to_user == task.assigned_user_id:
-        raise ValidationError({"to_user": ["The task is already assigned to this user."]})
+        raise Invalid({"to_user": ["The task is already assigned to this user."]})
     previous = task.assigned_user_id
     _reassign(ctx, Decision.direct(step.role_id, ctx.to_user, now=ctx.now), Assignment.Reason.TRANSFER)
     record_events([ctx.event("task.transferred", from_user=previous, to_user=ctx.to_user, step=step.name)])
@@ -506,7 +505,7 @@ def _select_asset(ctx: ActionContext) -> None:
     if ctx.duration_days is not None:
         task.selected_duration_days = ctx.duration_days
     if reservation_asset(task)[1] is None:
-        raise ValidationError({"duration_days": ["Required: the ticket gives no duration."]})
+        raise Invalid({"duration_days": ["Required: the ticket gives no duration."]})
     task.save(update_fields=["selected_asset_id", "selected_duration_days", "updated_at"])
     record_events([ctx.event("task.asset_selected", asset_id=ctx.asset_id, duration_days=reservation_asset(task)[1])])
     request_external_decision(

@@ -20,9 +20,9 @@ from typing import Any, TypedDict
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, ValidationError
 
 from tts_common.auth import TokenUser
+from tts_common.errors import Invalid, NotFound
 from workflow_api.models import AgentAvailability, RoleReplica, RoleSettings, UserReplica, UserRole
 from workflow_api.services.assignment import assign_pending_tasks, is_away, lock_cursors, release_user_tasks
 from workflow_api.services.audit import audit_event, record_events
@@ -40,7 +40,7 @@ def availability_set(*, user_id: int, data: AvailabilityData, actor: TokenUser |
     """Replace ``user_id``'s availability; 404 for a user the engine does not know, 400 for a window that ends
     before it starts."""
     if data["away_from"] and data["away_until"] and data["away_until"] <= data["away_from"]:
-        raise ValidationError({"away_until": ["Must be after away_from."]})
+        raise Invalid({"away_until": ["Must be after away_from."]})
     with transaction.atomic():
         # NO KEY UPDATE: serialises with changes of the same user (and membership syncs) but not with the key-share
         # locks that inserting tasks assigned to the user takes while holding pointers (that would deadlock).
@@ -81,7 +81,7 @@ def role_settings_set(*, role_id: int, lead_user_id: int | None, actor: TokenUse
     if not RoleReplica.objects.filter(pk=role_id).exists():
         raise NotFound("Role not found.")
     if lead_user_id is not None and not UserRole.objects.filter(role_id=role_id, user_id=lead_user_id).exists():
-        raise ValidationError({"lead_user_id": ["Must be a user holding the role."]})
+        raise Invalid({"lead_user_id": ["Must be a user holding the role."]})
     now = timezone.now()
     settings, _ = RoleSettings.objects.update_or_create(
         role_id=role_id, defaults={"lead_user_id": lead_user_id, "updated_at": now}

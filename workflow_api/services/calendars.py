@@ -9,10 +9,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, ValidationError
 
-from tts_common.api import Conflict
 from tts_common.auth import TokenUser
+from tts_common.errors import Conflict, Invalid, NotFound
 from workflow_api.business_time import Schedule, weekly_hours_errors
 from workflow_api.models import BusinessCalendar
 from workflow_api.services.audit import audit_event, record_events
@@ -83,14 +82,14 @@ def _apply(calendar: BusinessCalendar, data: CalendarData) -> None:
     try:
         ZoneInfo(calendar.time_zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationError({"time_zone": [f"Unknown IANA time zone {calendar.time_zone!r}."]}) from exc
+        raise Invalid({"time_zone": [f"Unknown IANA time zone {calendar.time_zone!r}."]}) from exc
     day_errors = weekly_hours_errors(calendar.weekly_hours)
     if day_errors:
-        raise ValidationError({"weekly_hours": day_errors})
+        raise Invalid({"weekly_hours": day_errors})
     try:
         Schedule.build(calendar.time_zone, calendar.weekly_hours, calendar.holidays)
     except ValueError as exc:
-        raise ValidationError({"weekly_hours": [str(exc)]}) from exc
+        raise Invalid({"weekly_hours": [str(exc)]}) from exc
     calendar.__dict__.pop("schedule", None)  # the cached Schedule of the old values
 
 
@@ -99,7 +98,7 @@ def _save(calendar: BusinessCalendar) -> None:
         with transaction.atomic():
             calendar.save()
     except IntegrityError as exc:
-        raise ValidationError({"name": ["A calendar with this name exists."]}) from exc
+        raise Invalid({"name": ["A calendar with this name exists."]}) from exc
 
 
 def _event(action: str, calendar: BusinessCalendar, actor: TokenUser, **data: Any):

@@ -31,11 +31,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from kombu.message import Message
-from rest_framework.exceptions import NotFound, ValidationError
 
 from tts_common import bus, contracts, hdts, hdts_deployed, signing, text
-from tts_common.api import Conflict
 from tts_common.auth import TokenUser
+from tts_common.errors import Conflict, Invalid, NotFound
 from workflow_api.models import DeadLetter, DeadLetterNotice, IntegrationError
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
@@ -265,9 +264,9 @@ def dead_letter_reprocess(
     # A ticket of the deployed HDTS is checked as intake checks it (mapped) and republished as it is.
     errors, ticket_id = _ticket_errors(ticket_data)
     if errors and corrected:
-        raise ValidationError({"ticket": errors})
+        raise Invalid({"ticket": errors})
     if errors:
-        raise ValidationError(
+        raise Invalid(
             {
                 "ticket": [
                     "The dead-lettered ticket is invalid; send a corrected ticket.",

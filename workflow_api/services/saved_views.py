@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from rest_framework.exceptions import NotFound, ValidationError
 
+from tts_common.errors import Invalid, NotFound
 from workflow_api.models import SavedTaskView
 from workflow_api.selectors.tasks import saved_view_get
 
@@ -17,7 +17,7 @@ def saved_view_create(*, owner_id: int, name: str, query: dict[str, Any]) -> Sav
         with transaction.atomic():
             return SavedTaskView.objects.create(owner_id=owner_id, name=name, query=query)
     except IntegrityError:  # the (owner, name) constraint
-        raise ValidationError(_NAME_TAKEN) from None
+        raise Invalid(_NAME_TAKEN) from None
 
 
 def saved_view_update(*, owner_id: int, view_id: int, data: dict[str, Any]) -> SavedTaskView:
@@ -30,7 +30,7 @@ def saved_view_update(*, owner_id: int, view_id: int, data: dict[str, Any]) -> S
         with transaction.atomic():
             view.save()
     except IntegrityError:
-        raise ValidationError(_NAME_TAKEN) from None
+        raise Invalid(_NAME_TAKEN) from None
     return view
 
 

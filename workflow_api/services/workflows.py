@@ -14,10 +14,9 @@ from typing import Any, NotRequired, TypedDict
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, ValidationError
 
-from tts_common.api import Conflict
 from tts_common.auth import TokenUser
+from tts_common.errors import Conflict, Invalid, NotFound
 from workflow_api.models import (
     BusinessCalendar,
     NoEligiblePolicy,
@@ -99,8 +98,8 @@ class RevisionConflict(Conflict):
         super().__init__(
             f"This draft was changed meanwhile (it is at revision {workflow.revision}): reload it and redo the edit.",
             code="stale_revision",
+            extra={"revision": workflow.revision},
         )
-        self.extra = {"revision": workflow.revision}
 
 
 def workflow_update(
@@ -124,7 +123,7 @@ def workflow_update(
                 f"(its {' and '.join(SLA_POLICY_FIELDS)} may change)."
             )
         if "steps" in data and "transitions" not in data:
-            raise ValidationError({"transitions": ["Required when steps are replaced."]})
+            raise Invalid({"transitions": ["Required when steps are replaced."]})
         _raise(_reference_problems(data))
         policy_before = [getattr(workflow, field) for field in SLA_POLICY_FIELDS]
         _apply_fields(workflow, data)
@@ -176,7 +175,7 @@ def problems_by_field(problems: list[Problem]) -> dict[str, list[str]]:
 
 def _raise(problems: list[Problem]) -> None:
     if problems:
-        raise ValidationError(problems_by_field(problems))
+        raise Invalid(problems_by_field(problems))
 
 
 def _reference_problems(data: dict[str, Any]) -> list[Problem]:

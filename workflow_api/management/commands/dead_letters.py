@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from rest_framework.exceptions import APIException
 
+from tts_common.errors import ApplicationError
 from workflow_api.models import DeadLetter
 from workflow_api.selectors.intake import dead_letter_get, dead_letter_list
 from workflow_api.serializers import DeadLetterDetailSerializer
@@ -36,8 +36,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, command: str, **options: Any) -> None:
         try:
             getattr(self, f"_{command}")(**options)
-        except APIException as exc:  # the services' 400/404/409, as the API would answer them
-            raise CommandError(json.dumps(exc.detail, default=str)) from exc
+        except ApplicationError as exc:  # the services' 400/404/409
+            raise CommandError(json.dumps(exc.fields or exc.message, default=str)) from exc
 
     def _list(self, *, status: str, limit: int, **_: Any) -> None:
         for letter in dead_letter_list().filter(status=status)[:limit]:
