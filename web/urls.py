@@ -19,6 +19,7 @@ urlpatterns = [
         views.page("notification-preferences", "Email preferences"),
         name="notification-preferences",
     ),
+    path("app/reports/", views.page("reports", "Reports"), name="reports"),
     path("app/admin/users/", views.page("admin-users", "Users", admin=True), name="admin-users"),
     path("app/admin/roles/", views.page("admin-roles", "Roles", admin=True), name="admin-roles"),
     path("app/admin/workflows/", views.page("admin-workflows", "Workflows", admin=True), name="admin-workflows"),

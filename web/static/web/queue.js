@@ -4,17 +4,33 @@
   var T = window.TTS, el = T.el;
   var PRIORITY_RANK = { urgent: 0, high: 1, medium: 2, low: 3 };
   var OPEN = ["pending", "in_progress", "on_hold", "awaiting_external", "pending_external_approval"];
-  var state = { scope: "mine", tasks: [], byId: {}, loading: false };
+  var state = { scope: "mine", tasks: [], byId: {}, loading: false, extra: {} };
 
   function query() {
     var status = T.$("filter-status").value;
-    return {
+    return Object.assign({
       mine: state.scope === "mine" ? "true" : null,
       status: status === "open" ? OPEN : status || null,
       priority: T.$("filter-priority").value || null,
       sla_state: T.$("filter-sla").value || null,
       ordering: "sla_deadline",
-    };
+    }, state.extra);
+  }
+
+  /* Filters given in the address (a report's drill-down links): the selects take what they offer; workflow, role,
+     assignee and several statuses at once are applied as they are until the filters are cleared. */
+  function fromAddress(user) {
+    var params = new URLSearchParams(location.search);
+    state.extra = {};
+    if (params.get("scope") === "all" && user.isAdmin) state.scope = "all";
+    var statuses = params.getAll("status");
+    if (statuses.length === 1) T.$("filter-status").value = statuses[0];
+    else if (statuses.length > 1) { T.$("filter-status").value = ""; state.extra.status = statuses; }
+    else if (params.has("scope")) T.$("filter-status").value = "";
+    if (params.get("priority")) T.$("filter-priority").value = params.get("priority");
+    if (params.get("sla_state")) T.$("filter-sla").value = params.get("sla_state");
+    ["workflow", "role", "assigned_user"].forEach(function (key) { if (params.get(key)) state.extra[key] = params.get(key); });
+    T.$("filter-note").hidden = !Object.keys(state.extra).length;
   }
 
   function load() {
@@ -103,6 +119,13 @@
 
   T.onReady(function (user) {
     var title = T.$("queue-title");
+    fromAddress(user);
+    T.$("filter-note-clear").addEventListener("click", function () {
+      state.extra = {};
+      T.$("filter-note").hidden = true;
+      history.replaceState(null, "", location.pathname);
+      load();
+    });
     document.querySelectorAll("[data-scope]").forEach(function (button) {
       button.addEventListener("click", function () {
         state.scope = button.dataset.scope;
@@ -113,6 +136,7 @@
         title.textContent = state.scope === "mine" ? "My queue" : "All tasks";
         load();
       });
+      if (button.dataset.scope === state.scope && state.scope !== "mine") button.click();
     });
     ["filter-status", "filter-priority", "filter-sla"].forEach(function (id) { T.$(id).addEventListener("change", load); });
     T.$("filter-search").addEventListener("input", render);
