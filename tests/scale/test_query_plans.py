@@ -8,11 +8,13 @@ One test function: the dataset takes a minute and a half to write, and a transac
 when it ends."""
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from messaging_service.models import Comment
 from notification_service.models import InAppNotification
@@ -23,6 +25,7 @@ from workflow_api.models import Assignment, Task, UserReplica
 from workflow_api.selectors.tasks import NEWEST_FIRST
 
 TASKS = 100_000
+REPORTS = ("sla", "throughput", "backlog", "steps", "agents")
 OPEN = "&".join(f"status={status}" for status in Task.OPEN_STATUSES)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -69,6 +72,8 @@ def test_the_front_doors_queries_use_indexes(transactional_db):
     assert notified > 20 * 50, notified  # page 20 of the agent's notifications exists
 
     as_agent, as_coordinator = client_for(agent), client_for(coordinator)
+    last_day = timezone.now().date()
+    report_range = f"from={last_day - timedelta(days=89)}&to={last_day}&tz=Asia/Manila"
     deep_admin = admin.get(f"/tasks/?cursor=&page_size=50&priority={priority}&ordering=sla_deadline")
     calls = [
         # The agent's queue, and a coordinator's (owning a share of every task).
@@ -93,6 +98,10 @@ def test_the_front_doors_queries_use_indexes(transactional_db):
         (as_agent, "/api/v2/notifications/inapp/?page_size=50&page=20"),
         (as_agent, "/api/v2/notifications/inapp/?page_size=50&unread=true"),
         (as_agent, "/api/v2/notifications/inapp/unread-count/"),
+        # Reports over 90 days (issue 16): everyone's, one role's queue, the busiest agent's own.
+        *((admin, f"/reports/{report}/?{report_range}") for report in REPORTS),
+        *((admin, f"/reports/{report}/?{report_range}&role={role_id}&priority={priority}") for report in REPORTS),
+        *((as_agent, f"/reports/{report}/?{report_range}") for report in REPORTS),
     ]
     statements = [statement for client, path in calls for statement in statements_of(client, path)]
     scans = [f"{s.request}: {', '.join(s.seq_scans(big))}\n  {s.sql}" for s in statements if s.seq_scans(big)]

@@ -340,19 +340,24 @@ GROUP BY 1, 2"""
 
 
 # --- Step bottlenecks ------------------------------------------------------------------------------------------------
+# Step visits are read through their end's index, one task and one assignment looked up per visit (by primary and
+# foreign key) only where needed: a join would let the planner read the whole task or assignment table instead.
+_VISIT_PRIORITY = f"(SELECT t.priority FROM {_TASK} t WHERE t.task_id = s.task_id)"
+
+
 def steps_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[dict[str, Any]]]:
     """Per workflow version and step, over the visits that ended in the range: median and p90 time spent in the
     step, the share of the task's SLA it used (its weight × time spent / its due time) against its weight; and the
     breaches that happened while tasks were at the step."""
     sql = f"""
-SELECT t.workflow_id, s.step_id, count(*),
+SELECT ws.workflow_id, s.step_id, count(*),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.ended_at - s.started_at)),
        percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM s.ended_at - s.started_at)),
        avg(ws.sla_weight * extract(epoch FROM s.ended_at - s.started_at)
            / nullif(extract(epoch FROM s.due_at - s.started_at), 0))
-FROM {_STEP} s JOIN {_TASK} t ON t.task_id = s.task_id JOIN {_WSTEP} ws ON ws.id = s.step_id
+FROM {_STEP} s JOIN {_WSTEP} ws ON ws.id = s.step_id
 WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s
-  AND {_where(workflow="t.workflow_id", role="ws.role_id", user="s.acted_by_id", priority="t.priority")}
+  AND {_where(workflow="ws.workflow_id", role="ws.role_id", user="s.acted_by_id", priority=_VISIT_PRIORITY)}
 GROUP BY 1, 2"""
     with connection.cursor() as cursor:
         cursor.execute(sql, _params(query, scope))
@@ -389,7 +394,8 @@ AGENT_KINDS = (ReportEvent.ASSIGNED, ReportEvent.ACTED, ReportEvent.COMPLETED, R
 
 def agents_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[dict[str, Any]]]:
     """Per user: tasks assigned to them, steps they closed, tasks completed while they held them, open tasks they
-    hold now, median and p90 time from their assignment to their action, reassignments away from them, CSAT."""
+    hold now, median and p90 time from their assignment to their action (the assignment their action ended),
+    reassignments away from them, CSAT."""
     found = _counts(query, scope, AGENT_KINDS, "agent")
     params = _params(query, scope)
     with connection.cursor() as cursor:
@@ -407,10 +413,14 @@ GROUP BY 1""",
 SELECT s.acted_by_id,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.ended_at - a.assigned_at)),
        percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM s.ended_at - a.assigned_at))
-FROM {_STEP} s JOIN {_TASK} t ON t.task_id = s.task_id JOIN {_WSTEP} ws ON ws.id = s.step_id
-JOIN {_ASSIGNMENT} a ON a.step_instance_id = s.id AND a.user_id = s.acted_by_id AND a.ended_at = s.ended_at
+FROM {_STEP} s JOIN {_WSTEP} ws ON ws.id = s.step_id
+CROSS JOIN LATERAL (
+    SELECT a.assigned_at FROM {_ASSIGNMENT} a
+    WHERE a.step_instance_id = s.id AND a.user_id = s.acted_by_id AND a.ended_at = s.ended_at
+    ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1
+) a
 WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND s.acted_by_id IS NOT NULL
-  AND {_where(workflow="t.workflow_id", role="ws.role_id", user="s.acted_by_id", priority="t.priority")}
+  AND {_where(workflow="ws.workflow_id", role="ws.role_id", user="s.acted_by_id", priority=_VISIT_PRIORITY)}
 GROUP BY 1""",
             params,
         )
