@@ -137,12 +137,13 @@ def end_assignments_away(tasks: Sequence[Task], *, now: datetime, user_id: int |
     ended = Assignment.objects.filter(task__in=tasks, ended_at__isnull=True)
     if user_id is not None:
         ended = ended.filter(user_id=user_id)
-    holders = {row[0]: row[1:] for row in ended.values_list("task_id", "user_id", "step_instance__step_id")}
+    # task -> (who held it, at which step)
+    holders = {task_id: (user_id, step_id) for task_id, user_id, step_id in ended.values_list("task_id", "user_id", "step_instance__step_id")}
     ended.update(ended_at=now)
+    by_pk = {task.pk: task for task in tasks}
     record_deltas(
-        Delta(ReportEvent.REASSIGNED_AWAY, now, task, holders[task.pk][1], holders[task.pk][0])
-        for task in tasks
-        if task.pk in holders
+        Delta(ReportEvent.REASSIGNED_AWAY, now, by_pk[task_id], step_id, user_id)
+        for task_id, (user_id, step_id) in holders.items()
     )
 
 

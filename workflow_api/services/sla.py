@@ -136,6 +136,7 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
     tasks = _claimed(list(claimed))
     pauses = closed_pauses(list(claimed))
     events = []
+    deltas: list[Delta] = []
     messages: list[Outgoing] = []
     for task in tasks:
         reached = claimed[task.pk]
@@ -158,12 +159,10 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
                 metadata={"sla_deadline": task.sla_deadline.isoformat(), "threshold": reached},
             )
         events.append(sla_event(task, "task.sla_warning", now, notified_user=recipient, threshold=reached))
+        deltas.append(Delta(ReportEvent.WARNED, now, task, task.current_step_id, recipient))
     _arm_next_warnings(tasks)
     record_events(events)
-    record_deltas(
-        Delta(ReportEvent.WARNED, now, task, task.current_step_id, task.assigned_user_id or task.owner_id)
-        for task in tasks
-    )
+    record_deltas(deltas)
     publish_batch_on_commit(messages)
     return ScanResult(warned=len(tasks))
 
