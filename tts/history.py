@@ -48,6 +48,7 @@ from workflow_api.models import (
 )
 from workflow_api.selectors.tasks import task_count
 from workflow_api.services.replica import apply_role, apply_user_snapshots
+from workflow_api.services.reports import rebuild_rollups
 from workflow_api.services.workflows import (
     StepData,
     TransitionData,
@@ -131,6 +132,7 @@ class Ratios:
     read_notification: float = 0.9  # notifications read (older than a day)
     pending_when_open: float = 0.03  # open tasks waiting for an assignee (nobody eligible then)
     away_agents: float = 0.05  # agents away now
+    rated_when_completed: float = 0.4  # completed tasks the requester rated (CSAT 1-5) in HDTS
     versions_per_workflow: tuple[int, int] = (1, 4)  # each workflow had this many versions over the two years
 
 
@@ -408,12 +410,19 @@ class HistorySimulator:
             at = created + life.paused + sla * percent / 100
             if at <= end and at < deadline:
                 warned_at = at
+                life.event("task.sla_warning", at, None, {"threshold": percent, "notified_user": assigned or owner})
             elif open_ and breached_at is None and next_warning_at is None and status != Task.Status.ON_HOLD:
                 next_warning_at, next_percent = at, percent
         if warned_at is not None and rng.random() < 0.7:
             life.notify(assigned or owner, "sla_warning", warned_at, f"SLA warning: {title}")
         if breached_at is not None:
             life.notify(assigned or owner, "sla_breach", breached_at, f"SLA breached: {title}")
+            life.event("task.sla_breached", breached_at, None, {"assigned_user": assigned})
+        # Drawn apart from the task's own stream, so that adding ratings changed no other row of a seed's history.
+        rating = random.Random(self.seed * 7_919 + i)
+        csat = None
+        if status == Task.Status.COMPLETED and rating.random() < RATIOS.rated_when_completed:
+            csat = rating.choices([1, 2, 3, 4, 5], weights=[1, 1, 3, 6, 5])[0]
         self.w.add(
             Task,
             {
@@ -430,7 +439,7 @@ class HistorySimulator:
                 "ticket_created_at": created, "sla_deadline": deadline,
                 "on_hold_since": life.on_hold_since, "sla_next_warning_at": next_warning_at,
                 "sla_next_warning_percent": next_percent, "sla_warned_at": warned_at, "sla_breached_at": breached_at,
-                "created_at": created, "updated_at": end, "completed_at": completed_at,
+                "created_at": created, "updated_at": end, "completed_at": completed_at, "csat_rating": csat,
                 **life.external_fields(status, assigned),
             },
         )  # fmt: skip
@@ -643,4 +652,5 @@ def generate(*, tasks: int, seed: int, now: datetime | None = None, chunk: int =
     with transaction.atomic():
         writers.finish()
         finish_replicas(sim)
+    rebuild_rollups()  # the reports' buckets, as the services would have kept them
     return Summary(tasks=tasks, rows=dict(writers.totals))

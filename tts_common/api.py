@@ -1,4 +1,4 @@
-"""API conventions every service shares: pagination and one JSON error shape.
+"""API conventions every service shares: pagination, one JSON error shape, CSV exports.
 
 Errors: ``{"status": 400, "code": "invalid", "detail": "...", "errors": {"field": ["message"]}}``
 (``errors`` only on validation failures). Business code raises :mod:`tts_common.errors`; :data:`HTTP_STATUS` is
@@ -6,12 +6,14 @@ where each becomes a status, :func:`exception_handler` where it becomes a respon
 """
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from django import db
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, parsers
+from rest_framework import exceptions, parsers, renderers
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
@@ -143,3 +145,34 @@ def handler404(request: Any, exception: Exception | None = None) -> JsonResponse
 
 def handler500(request: Any) -> JsonResponse:
     return json_error(request, 500, "server_error", "Internal server error.")
+
+
+# --- CSV ------------------------------------------------------------------------------------------------------------
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection): such text is prefixed with '.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: text that a spreadsheet would run as a formula is neutralised; numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """``{"columns": [...], "rows": [{column: value}]}`` as CSV with a header row (``?format=csv`` or
+    ``Accept: text/csv``)."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(data["columns"])
+        for row in data["rows"]:
+            writer.writerow([csv_cell(row.get(column)) for column in data["columns"]])
+        return out.getvalue().encode(self.charset)

@@ -48,6 +48,8 @@ EMAIL_DIGESTS = Route("notifications.email.send_digests", "notification-email")
 SLA_SCAN = Route("workflow.sla.scan", "workflow-scheduled")
 DEAD_LETTER_DRAIN = Route("workflow.dead_letters.drain", "workflow-scheduled")
 EXTERNAL_RETRY_SCAN = Route("workflow.external.retry_scan", "workflow-scheduled")
+# Scheduled (celery beat): folds the report deltas into their 15-minute buckets (workflow_api.services.reports).
+REPORTS_FOLD = Route("workflow.reports.fold", "workflow-scheduled")
 # Scheduled (celery beat): publishes the messages parked when the broker refused them after commit (tts_common.unsent).
 UNSENT_RESEND = Route("tts.unsent.resend", "workflow-scheduled")
 # Internal to workflow_api: one AMS/BMS check per message, on its own queue so that calls of up to a minute never
@@ -73,6 +75,7 @@ ROUTES: tuple[Route, ...] = (
     SLA_SCAN,
     DEAD_LETTER_DRAIN,
     EXTERNAL_RETRY_SCAN,
+    REPORTS_FOLD,
     UNSENT_RESEND,
     EXTERNAL_CHECK,
     TICKET_PARTICIPANTS,

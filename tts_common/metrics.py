@@ -10,7 +10,7 @@ Two kinds of figures, because web replicas and Celery's prefork children are sep
   workers has no ``/metrics`` of its own: run a web process there too (it serves nothing else) or scrape the folder
   with another multiprocess exporter.
 - *Read live, the same for the whole deployment* (queue depth and consumers, tasks created, assignments made, email
-  deliveries by status): a passive queue declare on the broker and database counts, correct however many processes
+  deliveries by status, open tasks and SLA breaches): a passive queue declare on the broker and database counts, correct however many processes
   run. They are cached in the shared Django cache for a few seconds, so that many replicas scraped at once cost the
   broker and the database one read. Every replica reports them: aggregate with ``max by (queue)`` (as
   ``ops/prometheus/alerts.yml`` does), never ``sum``.
@@ -29,8 +29,9 @@ from celery.signals import worker_process_shutdown
 from circuitbreaker import STATE_OPEN, CircuitBreaker, CircuitBreakerMonitor
 from django.apps import apps
 from django.core.cache import cache
-from django.db.models import Count
+from django.db.models import Count, Min, Sum
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -173,6 +174,32 @@ def _read_database() -> dict[str, Any]:
     }
 
 
+def _read_business() -> dict[str, Any]:
+    """The help desk's state now: open tasks by their step's role, the oldest open task, the open task furthest past
+    its deadline (clock running), and the SLA breaches and warnings so far (the report rollups' totals)."""
+    task = apps.get_model("workflow_api", "Task")
+    now = timezone.now()
+    open_tasks = task.objects.filter(status__in=task.OPEN_STATUSES)
+    by_role = open_tasks.values_list("current_step__role__name").annotate(n=Count("pk")).order_by()
+    oldest = open_tasks.aggregate(at=Min("created_at"))["at"]
+    overdue = task.objects.filter(status__in=["pending", "in_progress"], sla_deadline__lt=now).aggregate(
+        n=Count("pk"), at=Min("sla_deadline")
+    )
+    totals: dict[str, int] = {}
+    for model_name in ("ReportBucket", "ReportDelta"):
+        rows = apps.get_model("workflow_api", model_name).objects.filter(kind__in=["breached", "warned"])
+        for kind, n in rows.values_list("kind").annotate(n=Sum("count")).order_by():
+            totals[kind] = totals.get(kind, 0) + int(n)
+    return {
+        "open_by_role": {role or "": n for role, n in by_role},
+        "oldest_open_seconds": (now - oldest).total_seconds() if oldest else 0,
+        "past_deadline": overdue["n"],
+        "most_overdue_seconds": (now - overdue["at"]).total_seconds() if overdue["at"] else 0,
+        "breaches": totals.get("breached", 0),
+        "warnings": totals.get("warned", 0),
+    }
+
+
 def _count_by_status(app_label: str, model_name: str) -> dict[str, int]:
     rows = apps.get_model(app_label, model_name).objects.values_list("status").annotate(n=Count("id")).order_by()
     return dict(rows)
@@ -185,6 +212,7 @@ class LiveCollector(Collector):
         up = GaugeMetricFamily("tts_metrics_source_up", "1 if the source could be read now.", labels=["source"])
         yield from self._source("broker", _read_queues, self._queue_metrics, up)
         yield from self._source("database", _read_database, self._database_metrics, up)
+        yield from self._source("business", _read_business, _business_metrics, up)
         yield up
 
     @staticmethod
@@ -222,6 +250,21 @@ class LiveCollector(Collector):
                          counts["dead_letters"], apps.get_model("workflow_api", "DeadLetter").Status.values)
         yield GaugeMetricFamily("tts_unsent_messages", "Messages parked because the broker refused them after commit "
                                 "(published again by the resend job).", value=counts["unsent"])
+
+
+def _business_metrics(figures: dict[str, Any]) -> Iterator[Metric]:
+    by_role = GaugeMetricFamily("tts_open_tasks", "Open tasks by their current step's role.", labels=["role"])
+    for role, n in figures["open_by_role"].items():
+        by_role.add_metric([role], n)
+    yield by_role
+    yield GaugeMetricFamily("tts_oldest_open_task_age_seconds", "Age of the oldest open task (0: none open).",
+                            value=figures["oldest_open_seconds"])
+    yield GaugeMetricFamily("tts_open_tasks_past_deadline", "Open tasks (clock running) past their SLA deadline.",
+                            value=figures["past_deadline"])
+    yield GaugeMetricFamily("tts_most_overdue_open_task_seconds", "How far the open task furthest past its SLA "
+                            "deadline is past it (0: none).", value=figures["most_overdue_seconds"])
+    yield CounterMetricFamily("tts_sla_breaches", "SLA breaches so far.", value=figures["breaches"])
+    yield CounterMetricFamily("tts_sla_warnings", "SLA warnings sent so far.", value=figures["warnings"])
 
 
 def _by_status(name: str, documentation: str, counts: dict[str, int], statuses: list[str]) -> GaugeMetricFamily:

@@ -22,6 +22,7 @@ urlpatterns = [
         views.page("notification-preferences", "Email preferences"),
         name="notification-preferences",
     ),
+    path("app/reports/", views.page("reports", "Reports"), name="reports"),
     path(
         "app/admin/users/", views.page("admin-users", "Users", permission=permissions.USERS_MANAGE), name="admin-users"
     ),

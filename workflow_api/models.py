@@ -463,6 +463,8 @@ class StepInstance(models.Model):
 
     class Meta:
         ordering = ["started_at", "id"]
+        # The step-time medians of the reports (selectors.reports) read the visits that ended in a range.
+        indexes = [models.Index(fields=["ended_at"], condition=Q(ended_at__isnull=False), name="step_instance_ended")]
         constraints = [
             models.UniqueConstraint(fields=["task"], condition=Q(status="active"), name="one_active_step_per_task")
         ]
@@ -696,3 +698,60 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id or self.message_key[:12]}: {self.reason[:60]}"
+
+
+# --- Report rollups (services/reports.py) -------------------------------------------------------------------------
+class ReportEvent(models.TextChoices):
+    """What the rollups count. Each kind's definition over the raw rows is :data:`services.reports.RAW_EVENTS_SQL`,
+    which the writers follow and ``manage.py reports_check`` compares against."""
+
+    CREATED = "created"  # a task was made (step: its first step)
+    ASSIGNED = "assigned"  # a user started holding a task at a step
+    TRANSFERRED = "transferred"  # ... by a transfer
+    ESCALATED = "escalated"  # ... by an escalation (by hand or on breach), or a step left by its escalate transition
+    REASSIGNED_AWAY = "reassigned_away"  # a user stopped holding a task whose step went on (user: who lost it)
+    ACTED = "acted"  # a user closed a step (approved, rejected, escalated)
+    COMPLETED = "completed"  # a task ended completed (step: its last; user: its holder then)
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    WITHIN_SLA = "within_sla"  # a task ended completed or rejected by its deadline
+    BREACHED = "breached"  # a task passed its deadline (step and user: where it was then)
+    WARNED = "warned"  # an SLA warning was sent (user: its recipient)
+    RATED = "rated"  # a CSAT rating (count 1, total: the rating; dims as the task's end)
+
+
+class ReportDelta(models.Model):
+    """Append-only: written in the transactions that change tasks, so rollups never disagree with them, and never
+    updated (no row for concurrent intake batches to fight over). ``fold_report_deltas`` moves them into buckets."""
+
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField()
+    kind = models.CharField(max_length=16, choices=ReportEvent.choices)
+    workflow_id = models.BigIntegerField()
+    step_id = models.BigIntegerField(null=True)
+    user_id = models.BigIntegerField(null=True)
+    priority = models.CharField(max_length=16)
+    count = models.IntegerField(default=1)
+    total = models.IntegerField(default=0)  # summed with count (CSAT ratings)
+
+
+class ReportBucket(models.Model):
+    """Deltas summed per 15 minutes (UTC-aligned, so any time zone's day is a whole number of buckets)."""
+
+    bucket = models.DateTimeField()
+    kind = models.CharField(max_length=16, choices=ReportEvent.choices)
+    workflow_id = models.BigIntegerField()
+    step_id = models.BigIntegerField(null=True)
+    user_id = models.BigIntegerField(null=True)
+    priority = models.CharField(max_length=16)
+    count = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "kind", "workflow_id", "step_id", "user_id", "priority"],
+                name="report_bucket_key",
+                nulls_distinct=False,
+            )
+        ]

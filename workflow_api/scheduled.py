@@ -7,7 +7,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from tts_common import contracts
-from workflow_api.services import dead_letters, external, sla
+from workflow_api.services import dead_letters, external, reports, sla
 
 
 @shared_task(name=contracts.SLA_SCAN.task)
@@ -24,3 +24,8 @@ def dead_letters_drain() -> None:
 @shared_task(name=contracts.EXTERNAL_RETRY_SCAN.task)
 def external_retry_scan() -> None:
     external.external_retry_scan()
+
+
+@shared_task(name=contracts.REPORTS_FOLD.task)
+def reports_fold() -> None:
+    reports.fold_report_deltas()

@@ -35,6 +35,7 @@ from workflow_api.models import (
     WorkflowTransition,
 )
 from workflow_api.selectors.impact import IMPACT_MAX_TICKETS
+from workflow_api.selectors.reports import AGE_BUCKETS, GROUPS, THROUGHPUT_KINDS
 from workflow_api.selectors.tasks import SEARCH_MAX_LENGTH, SlaState
 from workflow_api.selectors.workflows import WORKFLOW_DOCUMENT_FORMAT, sla_hours
 from workflow_api.services.actions import BULK_ACTIONS, BULK_LIMIT, TaskAction
@@ -736,3 +737,148 @@ class ImpactSerializer(serializers.Serializer):
     tickets = serializers.IntegerField(help_text="How many tickets were replayed.")
     changed = ImpactChangeSerializer(many=True, help_text="The tickets whose placement would change.")
     load = ImpactLoadSerializer(many=True, help_text="The roles whose load would change.")
+
+
+# --- Reports ---------------------------------------------------------------------------------------------------------
+
+class ReportQuerySerializer(serializers.Serializer):
+    """The query string every report takes (its rules: selectors.reports.report_query)."""
+
+    tz = serializers.CharField(required=False, default="UTC", max_length=64, help_text="IANA time zone of the days.")
+    interval = serializers.ChoiceField(choices=["day", "week"], required=False, default="day")
+    workflow = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="A workflow (version) id.")
+    role = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="A role id (the steps it owns).")
+    agent = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="A user id.")
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    group = serializers.ChoiceField(
+        choices=GROUPS, required=False, default="period", help_text="Rows per period (default) or per workflow, step, role, agent, priority (SLA and throughput)."
+    )
+    format = serializers.ChoiceField(choices=["json", "csv"], required=False, help_text="csv: one table as CSV.")
+    table = serializers.CharField(required=False, max_length=32, help_text="The table ?format=csv gives (default: the first).")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # Python keywords, hence not class attributes.
+        fields["from"] = serializers.DateField(required=False, help_text="First day (in tz), default 29 days before to.")
+        fields["to"] = serializers.DateField(required=False, help_text="Last day (in tz), default today.")
+        return fields
+
+
+class _GroupRow(serializers.Serializer):
+    key = serializers.CharField(help_text="The period's first day (ISO), or the group's id / priority.")
+    label = serializers.CharField()
+
+
+def _counts(*names: str) -> dict[str, serializers.Field]:
+    return {name: serializers.IntegerField() for name in names}
+
+
+def _nullable_float(help_text: str = "") -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text=help_text)
+
+
+ThroughputRowSerializer = type(
+    "ThroughputRowSerializer",
+    (_GroupRow,),
+    {
+        **_counts(*(kind.value for kind in THROUGHPUT_KINDS if kind != "rated"), "csat_count"),
+        "csat_average": _nullable_float("Average CSAT rating (1-5), null without ratings."),
+    },
+)
+
+
+class ThroughputReportSerializer(serializers.Serializer):
+    rows = ThroughputRowSerializer(many=True)
+
+
+class SlaRowSerializer(_GroupRow):
+    finished = serializers.IntegerField(help_text="Tasks completed or rejected.")
+    within_sla = serializers.IntegerField(help_text="... by their own deadline (calendar and holds included).")
+    within_sla_percent = _nullable_float()
+    breached = serializers.IntegerField()
+    warned = serializers.IntegerField()
+
+
+class ReportTaskSerializer(serializers.Serializer):
+    task_id = serializers.UUIDField()
+    ticket_id = serializers.CharField()
+    title = serializers.CharField()
+    workflow_id = serializers.IntegerField()
+    workflow = serializers.CharField()
+    step_id = serializers.IntegerField(allow_null=True)
+    step = serializers.CharField()
+    role_id = serializers.IntegerField(allow_null=True)
+    assigned_user_id = serializers.IntegerField(allow_null=True)
+    assignee = serializers.CharField()
+    priority = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    sla_deadline = serializers.DateTimeField()
+
+
+class AtRiskTaskSerializer(ReportTaskSerializer):
+    seconds_left = serializers.IntegerField()
+
+
+class SlaReportSerializer(serializers.Serializer):
+    rows = SlaRowSerializer(many=True)
+    at_risk = AtRiskTaskSerializer(many=True, help_text="Open tasks past their first warning, not breached yet.")
+
+
+BacklogAgeRowSerializer = type(
+    "BacklogAgeRowSerializer",
+    (serializers.Serializer,),
+    {
+        "role_id": serializers.IntegerField(allow_null=True),
+        "role": serializers.CharField(),
+        "step_id": serializers.IntegerField(allow_null=True),
+        "step": serializers.CharField(),
+        **_counts("total", *(name for name, _, _ in AGE_BUCKETS)),
+    },
+)
+
+
+class OldestTaskSerializer(ReportTaskSerializer):
+    age_seconds = serializers.IntegerField()
+
+
+class BacklogReportSerializer(serializers.Serializer):
+    by_age = BacklogAgeRowSerializer(many=True)
+    oldest = OldestTaskSerializer(many=True)
+
+
+class StepRowSerializer(serializers.Serializer):
+    workflow_id = serializers.IntegerField()
+    workflow = serializers.CharField()
+    step_id = serializers.IntegerField()
+    step = serializers.CharField()
+    role_id = serializers.IntegerField()
+    role = serializers.CharField()
+    sla_weight_percent = serializers.FloatField()
+    visits = serializers.IntegerField(help_text="Visits that ended in the range.")
+    median_seconds = _nullable_float()
+    p90_seconds = _nullable_float()
+    sla_used_percent = _nullable_float("Average share of the task's SLA used at the step (compare with its weight).")
+    breaches = serializers.IntegerField(help_text="Breaches while tasks were at the step.")
+
+
+class StepsReportSerializer(serializers.Serializer):
+    rows = StepRowSerializer(many=True)
+
+
+class AgentRowSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    assigned = serializers.IntegerField()
+    acted = serializers.IntegerField(help_text="Steps they closed.")
+    completed = serializers.IntegerField(help_text="Tasks completed while they held them.")
+    open_now = serializers.IntegerField()
+    median_seconds_to_action = _nullable_float()
+    p90_seconds_to_action = _nullable_float()
+    reassigned_away = serializers.IntegerField()
+    csat_count = serializers.IntegerField()
+    csat_average = _nullable_float()
+
+
+class AgentsReportSerializer(serializers.Serializer):
+    rows = AgentRowSerializer(many=True)

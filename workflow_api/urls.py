@@ -41,4 +41,9 @@ urlpatterns = [
     path("integrations/health/", views.IntegrationHealthApi.as_view(), name="integration-health"),
     path("unrouted-tickets/", views.UnroutedTicketListApi.as_view(), name="unrouted-ticket-list"),
     path("simulate/", views.SimulateApi.as_view(), name="simulate"),
+    path("reports/sla/", views.SlaReportApi.as_view(), name="report-sla"),
+    path("reports/throughput/", views.ThroughputReportApi.as_view(), name="report-throughput"),
+    path("reports/backlog/", views.BacklogReportApi.as_view(), name="report-backlog"),
+    path("reports/steps/", views.StepsReportApi.as_view(), name="report-steps"),
+    path("reports/agents/", views.AgentsReportApi.as_view(), name="report-agents"),
 ]

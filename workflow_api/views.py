@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.http import Http404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotAcceptable, NotFound
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tts_common import permissions
+from tts_common.api import CSVRenderer
 from tts_common.auth import IsAdmin, RequirePermission
 from tts_common.schema import TICKET_BODY, TICKET_OPENAPI
 from workflow_api import serializers
@@ -44,6 +48,15 @@ from workflow_api.selectors.intake import (
     unrouted_ticket_list,
 )
 from workflow_api.selectors.integrations import integration_health_list
+from workflow_api.selectors.reports import (
+    agents_report,
+    backlog_report,
+    report_query,
+    reports_scope,
+    sla_report,
+    steps_report,
+    throughput_report,
+)
 from workflow_api.selectors.simulation import simulate_tickets
 from workflow_api.selectors.tasks import saved_view_get, saved_view_list, task_get, task_is_visible, task_list
 from workflow_api.selectors.workflows import (
@@ -681,3 +694,81 @@ class SimulateApi(generics.GenericAPIView):
         now = timezone.now()
         results = simulate_tickets(data.validated_data["tickets"], now=now)
         return Response(self.get_serializer({"simulated_at": now, "results": results}).data)
+
+
+# --- Reports ---------------------------------------------------------------------------------------------------------
+class _ReportApi(generics.GenericAPIView):
+    """A report for the caller's scope (selectors.reports.reports_scope): JSON, or one of its tables as CSV
+    (``?format=csv`` or ``Accept: text/csv``, formula-like text neutralised). Errors are always JSON."""
+
+    renderer_classes = [JSONRenderer, CSVRenderer]
+    pagination_class = None
+    report: Any  # staticmethod (query, scope) -> {table: rows}
+    tables: tuple[str, ...] = ("rows",)
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[Any, str]:
+        # An unknown ?format= is the query serializer's 400 (not DRF's 404); anything not asking for CSV gets JSON.
+        try:
+            return super().perform_content_negotiation(request, force)
+        except (Http404, NotAcceptable):
+            return JSONRenderer(), JSONRenderer.media_type
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if response.status_code >= 400 and isinstance(getattr(request, "accepted_renderer", None), CSVRenderer):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    def get(self, request: Request) -> Response:
+        params = serializers.ReportQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        values = {key: value for key, value in params.validated_data.items() if key != "format"}
+        query, table = report_query(tables=self.tables, **values)
+        data = self.report(query, reports_scope(request.user))
+        if isinstance(request.accepted_renderer, CSVRenderer):
+            columns = list(self.get_serializer().fields[table].child.fields)
+            return Response({"columns": columns, "rows": data[table]})
+        return Response(self.get_serializer(data).data)
+
+
+def _report_schema(serializer: type, description: str) -> Any:
+    return extend_schema(
+        description=description,
+        parameters=[serializers.ReportQuerySerializer],
+        responses={
+            (200, "application/json"): serializer,
+            (200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR, description="One table as CSV, with a header row."),
+            400: _ERRORS[400],
+        },
+    )
+
+
+@extend_schema_view(get=_report_schema(serializers.SlaReportSerializer, "SLA achievement per period or group; open tasks at risk."))
+class SlaReportApi(_ReportApi):
+    serializer_class = serializers.SlaReportSerializer
+    report = staticmethod(sla_report)
+    tables = ("rows", "at_risk")
+
+
+@extend_schema_view(get=_report_schema(serializers.ThroughputReportSerializer, "Tasks created, completed, ... per period or group."))
+class ThroughputReportApi(_ReportApi):
+    serializer_class = serializers.ThroughputReportSerializer
+    report = staticmethod(throughput_report)
+
+
+@extend_schema_view(get=_report_schema(serializers.BacklogReportSerializer, "Open tasks by age, role and step; the oldest."))
+class BacklogReportApi(_ReportApi):
+    serializer_class = serializers.BacklogReportSerializer
+    report = staticmethod(backlog_report)
+    tables = ("by_age", "oldest")
+
+
+@extend_schema_view(get=_report_schema(serializers.StepsReportSerializer, "Time spent per workflow step, SLA share used, breaches."))
+class StepsReportApi(_ReportApi):
+    serializer_class = serializers.StepsReportSerializer
+    report = staticmethod(steps_report)
+
+
+@extend_schema_view(get=_report_schema(serializers.AgentsReportSerializer, "Per agent: work done, open, time to action, CSAT."))
+class AgentsReportApi(_ReportApi):
+    serializer_class = serializers.AgentsReportSerializer
+    report = staticmethod(agents_report)

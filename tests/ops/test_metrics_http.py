@@ -130,3 +130,26 @@ def test_parked_unsent_messages_are_counted() -> None:
     UnsentMessage.objects.create(task=contracts.TICKET_STATUS.task, queue=contracts.TICKET_STATUS.queue, args=["T", "x"])
     cache.delete("metrics:database")
     assert sample(parse_samples(metrics.exposition().decode()), "tts_unsent_messages") == 1
+
+
+@pytest.mark.django_db
+def test_business_figures_come_from_the_tasks_and_the_report_rollups(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from tests.workflow_api.factories import ingested_task, two_step_setup
+    from workflow_api.services.reports import fold_report_deltas
+    from workflow_api.services.sla import sla_scan
+
+    two_step_setup()
+    now = timezone.now()
+    ingested_task("M-1", created_at=(now - timedelta(days=3)).isoformat())  # "high" here: 24 h SLA, 48 h past it
+    ingested_task("M-2")
+    fold_report_deltas()
+    sla_scan()  # breaches M-1 (a delta not folded yet: counted too) and escalates it to a coordinator
+    cache.delete("metrics:business")
+    samples = parse_samples(metrics.exposition().decode())
+    assert sample(samples, "tts_open_tasks", role="Agent") == 2  # by their step's role (M-1's holder is a coordinator now)
+    assert sample(samples, "tts_open_tasks_past_deadline") == 1
+    assert 48 * 3600 - 60 < sample(samples, "tts_most_overdue_open_task_seconds") < 48 * 3600 + 60
+    assert sample(samples, "tts_oldest_open_task_age_seconds") < 60  # made just now (the ticket's own date is older)
+    assert (sample(samples, "tts_sla_breaches_total"), sample(samples, "tts_sla_warnings_total")) == (1, 0)

@@ -46,6 +46,9 @@ def test_every_threshold_of_the_issue_has_an_alert() -> None:
     assert "> 2" in rules["TTSHighLatencyP95"]["expr"]
     assert "> 1000" in rules["TTSQueueBacklog"]["expr"]
     assert rules["TTSCircuitOpen"]["for"] == "5m"
+    # Issue 16's business alerts: an open task long past its SLA, breaches over a share of the incoming tasks.
+    assert "tts_most_overdue_open_task_seconds" in rules["TTSOpenTaskFarPastSla"]["expr"]
+    assert "> 0.2" in rules["TTSHighSlaBreachRate"]["expr"]
 
 
 def test_dashboard_has_the_panels_of_the_alerts(tmp_path: Path) -> None:
@@ -55,6 +58,7 @@ def test_dashboard_has_the_panels_of_the_alerts(tmp_path: Path) -> None:
         "Request rate by route", "HTTP error rate (5xx)", "p95 latency by route", "Queue depth",
         "Consumers per queue", "Consumer lag (time to drain the backlog)", "Dead letters",
         "Tasks created and assigned", "Circuit breakers open", "Failed email deliveries",
+        "Open tasks by role", "Oldest open task and most overdue", "SLA breaches and warnings",
     } <= titles  # fmt: skip
     assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
     # Every query is valid PromQL: promtool checks it as a recording rule (Grafana's interval variable aside).

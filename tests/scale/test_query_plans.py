@@ -11,11 +11,13 @@ One test function: the dataset takes a minute and a half to write, and a transac
 when it ends."""
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from bench.wrk import Request, run_wrk
 from messaging_service.models import Comment
@@ -30,6 +32,7 @@ from workflow_api.selectors.tasks import NEWEST_FIRST
 TASKS = 100_000
 USERS = 200
 LOAD_SECONDS = 20
+REPORTS = ("sla", "throughput", "backlog", "steps", "agents")
 OPEN = "&".join(f"status={status}" for status in Task.OPEN_STATUSES)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -83,6 +86,8 @@ def queries_use_indexes() -> None:
     as_agent, as_coordinator = client_for(agent), client_for(coordinator)
     rare = Task.objects.order_by("external_ticket_id")[TASKS // 2].external_ticket_id
     common_search = admin.get("/tasks/?page_size=50&q=Santos&ordering=-created_at&cursor=")
+    last_day = timezone.now().date()
+    report_range = f"from={last_day - timedelta(days=89)}&to={last_day}&tz=Asia/Manila"
     deep_admin = admin.get(f"/tasks/?cursor=&page_size=50&priority={priority}&ordering=sla_deadline")
     calls = [
         # The agent's queue, and a coordinator's (owning a share of every task).
@@ -114,6 +119,10 @@ def queries_use_indexes() -> None:
         (as_agent, "/api/v2/notifications/inapp/?page_size=50&page=20"),
         (as_agent, "/api/v2/notifications/inapp/?page_size=50&unread=true"),
         (as_agent, "/api/v2/notifications/inapp/unread-count/"),
+        # Reports over 90 days (issue 16): everyone's, one role's queue, the busiest agent's own.
+        *((admin, f"/reports/{report}/?{report_range}") for report in REPORTS),
+        *((admin, f"/reports/{report}/?{report_range}&role={role_id}&priority={priority}") for report in REPORTS),
+        *((as_agent, f"/reports/{report}/?{report_range}") for report in REPORTS),
     ]
     statements = [statement for client, path in calls for statement in statements_of(client, path)]
     scans = [f"{s.request}: {', '.join(s.seq_scans(big))}\n  {s.sql}" for s in statements if s.seq_scans(big)]

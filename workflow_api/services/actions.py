@@ -42,6 +42,7 @@ from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.deadlines import REARMED_FIELDS, closed_pauses, rearm
 from workflow_api.services.ingestion import TICKET_ID_MAX_LENGTH, IncomingTicket, ingest_tickets
+from workflow_api.services.reports import end_assignments_away, record_deltas, task_end_deltas
 from workflow_api.services.steps import close_active_step, enter_step
 
 
@@ -318,6 +319,7 @@ def _follow(
     task.current_step = None
     task.assigned_user = None
     task.save(update_fields=["status", "completed_at", "current_step", "assigned_user", "updated_at"])
+    record_deltas(task_end_deltas(task, step_id=from_step.pk, holder=last_holder))
     record_events([ctx.event("task.closed", outcome=end_status, last_step=from_step.name)])
     verb = "approved" if end_status == Task.Status.COMPLETED else "rejected"
     _notify(
@@ -395,7 +397,7 @@ def _transfer(ctx: ActionContext) -> None:
 def _reassign(ctx: ActionContext, decision: Decision, reason: str) -> None:
     """End the open assignment and record the decided user as the holder of the active step."""
     instance = StepInstance.objects.get(task=ctx.task, status=StepInstance.Status.ACTIVE)
-    Assignment.objects.filter(task=ctx.task, ended_at__isnull=True).update(ended_at=ctx.now)
+    end_assignments_away([ctx.task], now=ctx.now)
     assign_step_instances([(ctx.task, instance)], [decision], now=ctx.now, actor_id=ctx.actor_id, reason=reason)
     ctx.task.save(update_fields=["assigned_user", "status", "updated_at"])
 

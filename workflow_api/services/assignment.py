@@ -42,6 +42,7 @@ from workflow_api.models import (
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.publisher import publish_batch_on_commit
+from workflow_api.services.reports import assignment_deltas, end_assignments_away, record_deltas
 
 
 def lock_cursors(role_ids: Iterable[int]) -> dict[int, RoundRobinCursor]:
@@ -426,6 +427,7 @@ def record_assignments(
         batch_size=1000,
     )
     Assignment.objects.bulk_create(assignments, batch_size=1000)
+    record_deltas(assignment_deltas(pairs, reason, now=now))
     record_events(events)
     # One publish (one publisher-confirm wait): the new holders' notices and the tasks' participants.
     publish_batch_on_commit([*notify.assignment_messages(notices), *notify.task_participants_messages([t for t, _ in pairs])])
@@ -523,7 +525,7 @@ def release_user_tasks(user_id: int, *, reason: str = "user_deactivated") -> int
     if not tasks:
         return 0
     now = timezone.now()
-    Assignment.objects.filter(task__in=tasks, user_id=user_id, ended_at__isnull=True).update(ended_at=now)
+    end_assignments_away(tasks, now=now, user_id=user_id)
     record_events(
         [
             audit_event(

@@ -27,6 +27,7 @@ from workflow_api.models import PendingHdtsStatus, StepInstance, Task, TaskPause
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.intake_lock import routing_lock
+from workflow_api.services.reports import csat_change_delta, record_deltas, task_end_deltas
 from workflow_api.services.steps import close_active_step
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def apply_pending(ticket_ids: Iterable[str]) -> None:
 
 def _apply(task: Task, status: HdtsStatus, *, now: datetime) -> None:
     csat_fields = []
+    rated_before = task.csat_rating
     if status.status == hdts_deployed.CLOSED and (status.csat_rating, status.feedback) != (
         task.csat_rating,
         task.csat_feedback,
@@ -131,6 +133,8 @@ def _apply(task: Task, status: HdtsStatus, *, now: datetime) -> None:
     elif csat_fields:
         task.save(update_fields=[*csat_fields, "updated_at"])
         record_events([_event(task, "task.csat_recorded", status, now)])
+        change = csat_change_delta(task, before=rated_before)
+        record_deltas([change] if change else [])
     # else: a redelivery, or a status for a task that had already ended: nothing changes
 
 
@@ -148,6 +152,7 @@ def _end(task: Task, status: HdtsStatus, csat_fields: list[str], *, now: datetim
             "status", "completed_at", "on_hold_since", "current_step", "assigned_user", *csat_fields, "updated_at",
         ]
     )  # fmt: skip
+    record_deltas(task_end_deltas(task, step_id=from_step.pk if from_step else None, holder=last_holder))
     extra: dict[str, Any] = {"last_step": from_step.name if from_step else None}
     if outcome == Task.Status.CANCELLED and task.ams_reservation:
         # The AMS contract (issue #15) has no release call: the reservation to release is recorded here, for an

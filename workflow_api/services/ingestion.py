@@ -25,6 +25,8 @@ from workflow_api.models import (
     Assignment,
     AssignmentDecision,
     AuditEvent,
+    ReportDelta,
+    ReportEvent,
     RoundRobinCursor,
     StepInstance,
     Task,
@@ -372,12 +374,12 @@ class _TaskRows:
 def _insert_tasks_sql() -> str:
     """One statement: the tasks (ON CONFLICT DO NOTHING: a ticket ingested meanwhile is not inserted, and the
     count returned tells), then only for tasks actually inserted their step instances, assignment decisions,
-    assignments (tasks with a user) and ``task.created`` audit rows. Nullable columns not named here (SLA marks,
-    completion) start NULL."""
+    assignments (tasks with a user), ``task.created`` audit rows and the report deltas (created, assigned: see
+    services/reports.py). Nullable columns not named here (SLA marks, completion) start NULL."""
     names = ", ".join(_TaskRows.TYPES)
     arrays = ", ".join(f"%({name})s::{kind}[]" for name, kind in _TaskRows.TYPES.items())
-    task, step, decision, assignment, audit = (
-        model._meta.db_table for model in (Task, StepInstance, AssignmentDecision, Assignment, AuditEvent)
+    task, step, decision, assignment, audit, delta = (
+        model._meta.db_table for model in (Task, StepInstance, AssignmentDecision, Assignment, AuditEvent, ReportDelta)
     )
     return f"""
 WITH i AS MATERIALIZED (SELECT * FROM unnest({arrays}) AS i({names})),
@@ -415,6 +417,14 @@ e AS (
                               'step_id', i.step_id, 'step', i.step_name, 'due_at', i.due_iso,
                               'assigned_user_id', i.assigned)
     FROM t JOIN i USING (task_id)
+),
+r AS (
+    INSERT INTO {delta} (occurred_at, kind, workflow_id, step_id, user_id, priority, count, total)
+    SELECT %(now)s, k.kind, i.workflow_id, i.step_id, k.user_id, i.priority, 1, 0
+    FROM t JOIN i USING (task_id)
+    CROSS JOIN LATERAL (VALUES ('{ReportEvent.CREATED}', NULL::bigint),
+        (CASE WHEN i.assigned IS NOT NULL THEN '{ReportEvent.ASSIGNED}' END, i.assigned)) k(kind, user_id)
+    WHERE k.kind IS NOT NULL
 )
 SELECT count(*) FROM t"""
 

@@ -28,12 +28,13 @@ from django.db import connection, transaction
 from django.db.models import Case, QuerySet, Value, When
 from django.utils import timezone
 
-from workflow_api.models import Assignment, RoleReplica, StepInstance, Task
+from workflow_api.models import Assignment, ReportEvent, RoleReplica, StepInstance, Task
 from workflow_api.services import notify
 from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide
 from workflow_api.services.audit import record_events
 from workflow_api.services.deadlines import closed_pauses, next_warning, sla_event
 from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
+from workflow_api.services.reports import Delta, end_assignments_away, record_deltas
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
     tasks = _claimed(list(claimed))
     pauses = closed_pauses(list(claimed))
     events = []
+    deltas: list[Delta] = []
     messages: list[Outgoing] = []
     for task in tasks:
         reached = claimed[task.pk]
@@ -157,8 +159,10 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
                 metadata={"sla_deadline": task.sla_deadline.isoformat(), "threshold": reached},
             )
         events.append(sla_event(task, "task.sla_warning", now, notified_user=recipient, threshold=reached))
+        deltas.append(Delta(ReportEvent.WARNED, now, task, task.current_step_id, recipient))
     _arm_next_warnings(tasks)
     record_events(events)
+    record_deltas(deltas)
     publish_batch_on_commit(messages)
     return ScanResult(warned=len(tasks))
 
@@ -200,6 +204,7 @@ def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
         )
         events.append(sla_event(task, "task.sla_breached", now, assigned_user=task.assigned_user_id))
     record_events(events)
+    record_deltas(Delta(ReportEvent.BREACHED, now, task, task.current_step_id, task.assigned_user_id) for task in tasks)
     publish_batch_on_commit(messages)
     return ScanResult(breached=len(tasks), escalated=_escalate(tasks, now=now))
 
@@ -255,7 +260,7 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
     moving = [e for e in moving if e.task.pk in instances]
     for escalation in moving:
         escalation.reassigned = True
-    Assignment.objects.filter(task__in=[e.task for e in moving], ended_at__isnull=True).update(ended_at=now)
+    end_assignments_away([e.task for e in moving], now=now)
     assign_step_instances(
         [(e.task, instances[e.task.pk]) for e in moving],
         [e.decision for e in moving],

@@ -8,6 +8,7 @@ from workflow_api.models import Assignment, StepInstance, Task, WorkflowStep
 from workflow_api.services.assignment import Decision, apply_picks, decide_for_step, record_assignments
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.deadlines import task_deadline
+from workflow_api.services.reports import record_deltas, step_close_deltas
 
 
 def step_due_at(step: WorkflowStep, priority: str, *, now: datetime) -> datetime:
@@ -101,6 +102,7 @@ def close_active_step(
     instance.notes = notes
     instance.save(update_fields=["status", "ended_at", "acted_by_id", "notes"])
     Assignment.objects.filter(task=task, ended_at__isnull=True).update(ended_at=now)
+    record_deltas(step_close_deltas(task, instance))
     record_events(
         [
             audit_event(

@@ -263,7 +263,7 @@
       if (qs) url += (url.indexOf("?") >= 0 ? "&" : "?") + qs;
     }
     function send(token) {
-      var headers = { Accept: "application/json", Authorization: "Bearer " + token };
+      var headers = { Accept: options.accept || "application/json", Authorization: "Bearer " + token };
       var init = { method: options.method || "GET", headers: headers };
       if (options.body !== undefined) {
         headers["Content-Type"] = "application/json";
@@ -283,7 +283,9 @@
       if (res.status === 401) return goToLogin("expired");
       if (res.status === 204) return null;
       var isJson = (res.headers.get("Content-Type") || "").indexOf("json") >= 0;
-      var parse = isJson ? res.json().catch(function () { return null; }) : Promise.resolve(null);
+      // options.accept (e.g. text/csv): a successful answer in that type is returned as text.
+      var parse = isJson ? res.json().catch(function () { return null; })
+        : Promise.resolve(res.ok && options.accept ? res.text() : null);
       return parse.then(function (body) {
         if (!res.ok) throw new ApiError(res.status, errorMessage(res.status, body), body);
         return body;

@@ -7,7 +7,7 @@
   var T = window.TTS, el = T.el;
   var OPEN = ["pending", "in_progress", "on_hold", "awaiting_external", "pending_external_approval", "awaiting_asset_selection"];
   var PAGE_SIZE = 50;
-  var state = { scope: "mine", tasks: [], byId: {}, cursor: "", page: 1, selected: {}, views: [], seq: 0, timer: null };
+  var state = { scope: "mine", tasks: [], byId: {}, cursor: "", page: 1, selected: {}, views: [], seq: 0, timer: null, extra: {} };
 
   // --- The list's query: the form <-> the API's parameters (a saved view stores the same) ---------------------------
   function formQuery() {
@@ -23,6 +23,8 @@
   }
 
   function applyQuery(query) {
+    state.extra = {};  // a saved view replaces the address's drill-down filters
+    T.$("filter-note").hidden = true;
     T.$("filter-search").value = query.q || "";
     var status = query.status || [];
     var isOpen = status.length === OPEN.length && OPEN.every(function (s) { return status.indexOf(s) >= 0; });
@@ -37,7 +39,24 @@
     return Object.assign({
       q: query.q || null, status: query.status, priority: query.priority, sla_state: query.sla_state || null,
       mine: query.mine ? "true" : null, ordering: query.ordering || null,
-    }, extra);
+    }, state.extra, extra);
+  }
+
+  /* Filters given in the address (a report's drill-down links): the form takes what it offers; workflow, role,
+     assignee and several statuses at once apply as they are until "Show all" clears them. */
+  function fromAddress() {
+    var params = new URLSearchParams(location.search), statuses = params.getAll("status");
+    state.extra = {};
+    if (params.get("scope") === "all" && state.isAdmin) setScope("all");
+    var isOpen = statuses.length === OPEN.length && OPEN.every(function (s) { return statuses.indexOf(s) >= 0; });
+    if (isOpen) T.$("filter-status").value = "open";
+    else if (statuses.length === 1) T.$("filter-status").value = statuses[0];
+    else if (statuses.length > 1) { T.$("filter-status").value = ""; state.extra.status = statuses; }
+    else if (params.has("scope")) T.$("filter-status").value = "";
+    if (params.get("priority")) T.$("filter-priority").value = params.get("priority");
+    if (params.get("sla_state")) T.$("filter-sla").value = params.get("sla_state");
+    ["workflow", "role", "assigned_user"].forEach(function (key) { if (params.get(key)) state.extra[key] = params.get(key); });
+    T.$("filter-note").hidden = !Object.keys(state.extra).length;
   }
 
   // --- Loading one page ---------------------------------------------------------------------------------------------
@@ -298,7 +317,14 @@
     setInterval(tick, 1000);
     setInterval(function () { if (!document.hidden) refresh(); }, 30000);
     document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
+    T.$("filter-note-clear").addEventListener("click", function () {
+      state.extra = {};
+      T.$("filter-note").hidden = true;
+      history.replaceState(null, "", location.pathname);
+      reload();
+    });
     setScope("mine");
+    fromAddress();
     loadViews();
     reload();
   });

@@ -1,0 +1,279 @@
+"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets.
+
+Every transaction that changes a task appends :class:`ReportDelta` rows (one bulk INSERT; intake's own statement
+writes them too), never updating a shared row, so intake batches running side by side never wait on each other for
+them. :func:`fold_report_deltas` (a scheduled job) moves deltas into :class:`ReportBucket` rows with ``SKIP LOCKED``;
+readers add the deltas not folded yet, so a figure is exact the moment its transaction commits.
+
+What each kind counts is defined once over the raw rows, in :data:`RAW_EVENTS_SQL`: the writers here follow it,
+:func:`rebuild_rollups` (the history generator) computes the buckets from it, and :func:`rollup_differences`
+(``manage.py reports_check``) compares it with what the writers wrote.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from workflow_api.models import (
+    Assignment,
+    AuditEvent,
+    ReportBucket,
+    ReportDelta,
+    ReportEvent,
+    StepInstance,
+    Task,
+)
+
+FOLD_BATCH_SIZE = 10_000
+# 15-minute buckets aligned on UTC quarter hours: every time zone's day boundary (offsets are whole quarter hours)
+# falls between buckets, so days and weeks in any zone are sums of whole buckets.
+BUCKET_SQL = "date_bin('15 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+
+_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET = (
+    model._meta.db_table for model in (Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket)
+)
+KEY_COLUMNS = ("kind", "workflow_id", "step_id", "user_id", "priority")
+
+# Every counted event, from the raw rows: (occurred_at, kind, workflow_id, step_id, user_id, priority, count, total).
+RAW_EVENTS_SQL = f"""
+SELECT t.created_at AS occurred_at, 'created' AS kind, t.workflow_id, f.step_id, NULL::bigint AS user_id, t.priority,
+       1 AS count, 0 AS total
+FROM {_TASK} t
+LEFT JOIN LATERAL (SELECT step_id FROM {_STEP} s WHERE s.task_id = t.task_id ORDER BY s.started_at, s.id LIMIT 1) f
+       ON true
+UNION ALL
+SELECT a.assigned_at, k.kind, t.workflow_id, s.step_id, a.user_id, t.priority, 1, 0
+FROM {_ASSIGNMENT} a JOIN {_STEP} s ON s.id = a.step_instance_id JOIN {_TASK} t ON t.task_id = a.task_id
+CROSS JOIN LATERAL (VALUES ('assigned'),
+    (CASE a.reason WHEN '{Assignment.Reason.TRANSFER}' THEN 'transferred'
+                   WHEN '{Assignment.Reason.ESCALATION}' THEN 'escalated' END)) k(kind)
+WHERE k.kind IS NOT NULL
+UNION ALL
+SELECT a.ended_at, 'reassigned_away', t.workflow_id, s.step_id, a.user_id, t.priority, 1, 0
+FROM {_ASSIGNMENT} a JOIN {_STEP} s ON s.id = a.step_instance_id JOIN {_TASK} t ON t.task_id = a.task_id
+WHERE a.ended_at IS NOT NULL AND (s.ended_at IS NULL OR a.ended_at < s.ended_at)
+UNION ALL
+SELECT s.ended_at, k.kind, t.workflow_id, s.step_id, s.acted_by_id, t.priority, 1, 0
+FROM {_STEP} s JOIN {_TASK} t ON t.task_id = s.task_id
+CROSS JOIN LATERAL (VALUES (CASE WHEN s.acted_by_id IS NOT NULL THEN 'acted' END),
+    (CASE WHEN s.status = '{StepInstance.Status.ESCALATED}' THEN 'escalated' END)) k(kind)
+WHERE s.ended_at IS NOT NULL AND k.kind IS NOT NULL
+UNION ALL
+SELECT t.completed_at, k.kind, t.workflow_id, e.step_id, e.user_id, t.priority, 1, k.total
+FROM {_TASK} t
+LEFT JOIN LATERAL (
+    SELECT s.step_id, (SELECT a.user_id FROM {_ASSIGNMENT} a WHERE a.step_instance_id = s.id
+                       AND a.ended_at = t.completed_at ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1) AS user_id
+    FROM {_STEP} s WHERE s.task_id = t.task_id ORDER BY s.started_at DESC, s.id DESC LIMIT 1
+) e ON true
+CROSS JOIN LATERAL (VALUES (t.status::text, 0),
+    (CASE WHEN t.status IN ('completed', 'rejected') AND t.completed_at <= t.sla_deadline THEN 'within_sla' END, 0),
+    (CASE WHEN t.csat_rating IS NOT NULL THEN 'rated' END, t.csat_rating)) k(kind, total)
+WHERE t.completed_at IS NOT NULL AND t.status IN ('completed', 'rejected', 'cancelled') AND k.kind IS NOT NULL
+UNION ALL
+SELECT e.occurred_at, CASE e.action WHEN 'task.sla_warning' THEN 'warned' ELSE 'breached' END, t.workflow_id,
+       w.step_id, (e.data ->> CASE e.action WHEN 'task.sla_warning' THEN 'notified_user' ELSE 'assigned_user' END)::bigint,
+       t.priority, 1, 0
+FROM {_AUDIT} e JOIN {_TASK} t ON t.task_id::text = e.entity_id
+LEFT JOIN LATERAL (
+    SELECT s.step_id FROM {_STEP} s WHERE s.task_id = t.task_id AND s.started_at <= e.occurred_at
+    AND (s.ended_at IS NULL OR s.ended_at > e.occurred_at) ORDER BY s.started_at DESC, s.id DESC LIMIT 1
+) w ON true
+WHERE e.action IN ('task.sla_warning', 'task.sla_breached') AND e.entity_type = 'task'
+"""
+
+
+@dataclass(frozen=True)
+class Delta:
+    kind: ReportEvent
+    at: datetime
+    task: Task
+    step_id: int | None
+    user_id: int | None = None
+    count: int = 1
+    total: int = 0
+
+
+def record_deltas(deltas: Iterable[Delta]) -> None:
+    """One INSERT for the lot, in the caller's transaction."""
+    rows = [
+        ReportDelta(
+            occurred_at=delta.at,
+            kind=delta.kind,
+            workflow_id=delta.task.workflow_id,
+            step_id=delta.step_id,
+            user_id=delta.user_id,
+            priority=delta.task.priority,
+            count=delta.count,
+            total=delta.total,
+        )
+        for delta in deltas
+    ]
+    if rows:
+        ReportDelta.objects.bulk_create(rows, batch_size=1000)
+
+
+def assignment_deltas(pairs: Sequence[tuple[Task, StepInstance]], reason: str, *, now: datetime) -> list[Delta]:
+    """A user started holding each task (``assigned_user``, None: nobody did) at its step instance."""
+    kinds = [ReportEvent.ASSIGNED]
+    if reason == Assignment.Reason.TRANSFER:
+        kinds.append(ReportEvent.TRANSFERRED)
+    elif reason == Assignment.Reason.ESCALATION:
+        kinds.append(ReportEvent.ESCALATED)
+    return [
+        Delta(kind, now, task, instance.step_id, task.assigned_user_id)
+        for task, instance in pairs
+        if task.assigned_user_id is not None
+        for kind in kinds
+    ]
+
+
+def end_assignments_away(tasks: Sequence[Task], *, now: datetime, user_id: int | None = None) -> None:
+    """End the tasks' open assignments (only ``user_id``'s, when given) while their steps go on, and count each
+    as a reassignment away from its holder. The caller holds the tasks' locks."""
+    ended = Assignment.objects.filter(task__in=tasks, ended_at__isnull=True)
+    if user_id is not None:
+        ended = ended.filter(user_id=user_id)
+    # task -> (who held it, at which step)
+    holders = {task_id: (user_id, step_id) for task_id, user_id, step_id in ended.values_list("task_id", "user_id", "step_instance__step_id")}
+    ended.update(ended_at=now)
+    by_pk = {task.pk: task for task in tasks}
+    record_deltas(
+        Delta(ReportEvent.REASSIGNED_AWAY, now, by_pk[task_id], step_id, user_id)
+        for task_id, (user_id, step_id) in holders.items()
+    )
+
+
+def step_close_deltas(task: Task, instance: StepInstance) -> list[Delta]:
+    deltas = []
+    if instance.acted_by_id is not None:
+        deltas.append(Delta(ReportEvent.ACTED, instance.ended_at, task, instance.step_id, instance.acted_by_id))
+    if instance.status == StepInstance.Status.ESCALATED:
+        deltas.append(Delta(ReportEvent.ESCALATED, instance.ended_at, task, instance.step_id, instance.acted_by_id))
+    return deltas
+
+
+def task_end_deltas(task: Task, *, step_id: int | None, holder: int | None) -> list[Delta]:
+    """The task just ended (``completed_at``, ``status`` set) at ``step_id``, held by ``holder``."""
+    at = task.completed_at
+    deltas = [Delta(ReportEvent(task.status), at, task, step_id, holder)]
+    if task.status in (Task.Status.COMPLETED, Task.Status.REJECTED) and at <= task.sla_deadline:
+        deltas.append(Delta(ReportEvent.WITHIN_SLA, at, task, step_id, holder))
+    if task.csat_rating is not None:
+        deltas.append(Delta(ReportEvent.RATED, at, task, step_id, holder, total=task.csat_rating))
+    return deltas
+
+
+def csat_change_delta(task: Task, *, before: int | None) -> Delta | None:
+    """An ended task's rating changed from ``before`` to ``task.csat_rating``: counted at the task's end, where its
+    first rating was (the end's step and holder, read as :data:`RAW_EVENTS_SQL` reads them)."""
+    after = task.csat_rating
+    if before == after:
+        return None
+    instance = StepInstance.objects.filter(task=task).order_by("-started_at", "-id").first()
+    holder = None
+    if instance is not None:
+        holder = (
+            Assignment.objects.filter(step_instance=instance, ended_at=task.completed_at)
+            .order_by("-assigned_at", "-id")
+            .values_list("user_id", flat=True)
+            .first()
+        )
+    return Delta(
+        ReportEvent.RATED,
+        task.completed_at,
+        task,
+        instance.step_id if instance else None,
+        holder,
+        count=(after is not None) - (before is not None),
+        total=(after or 0) - (before or 0),
+    )
+
+
+# --- Folding and rebuilding ------------------------------------------------------------------------------------------
+_GROUPED = ", ".join(KEY_COLUMNS)
+_UPSERT = f"""
+INSERT INTO {_BUCKET} (bucket, {_GROUPED}, count, total)
+SELECT bucket, {_GROUPED}, sum(count), sum(total) FROM ({{rows}}) AS r
+GROUP BY bucket, {_GROUPED}
+ORDER BY bucket, {_GROUPED}
+ON CONFLICT ON CONSTRAINT report_bucket_key
+DO UPDATE SET count = {_BUCKET}.count + EXCLUDED.count, total = {_BUCKET}.total + EXCLUDED.total"""
+# ORDER BY: concurrent folds lock the bucket rows they share in one order, so they never deadlock.
+
+_FOLD_SQL = f"""
+WITH moved AS (
+    DELETE FROM {_DELTA} WHERE id IN (
+        SELECT id FROM {_DELTA} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+    ) RETURNING occurred_at, {_GROUPED}, count, total
+)
+""" + _UPSERT.format(rows=f"SELECT {BUCKET_SQL.format(column='occurred_at')} AS bucket, {_GROUPED}, count, total FROM moved")
+
+
+def fold_report_deltas(*, batch_size: int = FOLD_BATCH_SIZE) -> int:
+    """Move deltas into their buckets, a batch per transaction, until none is left; returns the bucket rows written.
+
+    ``SKIP LOCKED``: deltas another fold is moving are left to it, so overlapping runs share the work."""
+    written = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_FOLD_SQL, [batch_size])
+            batch = cursor.rowcount
+        if batch == 0:  # nothing (left) to move
+            return written
+        written += batch
+
+
+@transaction.atomic
+def rebuild_rollups() -> None:
+    """Buckets computed afresh from the raw rows (for data written without the services, e.g. generate_history),
+    replacing the buckets and deltas there were. Writers are kept out while it runs."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET} IN EXCLUSIVE MODE")
+        cursor.execute(f"DELETE FROM {_DELTA}")
+        cursor.execute(f"DELETE FROM {_BUCKET}")
+        cursor.execute(
+            _UPSERT.format(
+                rows=f"SELECT {BUCKET_SQL.format(column='occurred_at')} AS bucket, {_GROUPED}, count, total "
+                f"FROM ({RAW_EVENTS_SQL}) AS raw"
+            )
+        )
+
+
+BucketKey = tuple[datetime, str, int, int | None, int | None, str]
+
+
+def _sums(sql: str) -> dict[BucketKey, tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT bucket, {_GROUPED}, sum(count), sum(total) FROM ({sql}) AS r GROUP BY bucket, {_GROUPED}"
+        )
+        return {tuple(row[:6]): (int(row[6]), int(row[7])) for row in cursor.fetchall() if row[6] or row[7]}
+
+
+def rollup_differences() -> dict[BucketKey, tuple[tuple[int, int], tuple[int, int]]]:
+    """Each bucket whose (count, total) the rollups (buckets plus deltas not folded yet) give otherwise than the
+    raw rows: key -> (rollups, raw). Empty when they agree. Both are read from one snapshot (REPEATABLE READ), so
+    work going on meanwhile is in both or in neither."""
+    if connection.in_atomic_block:
+        return _differences()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _differences()
+
+
+def _differences() -> dict[BucketKey, tuple[tuple[int, int], tuple[int, int]]]:
+    bucket = BUCKET_SQL.format(column="occurred_at")
+    rollups = _sums(
+        f"SELECT bucket, {_GROUPED}, count, total FROM {_BUCKET} UNION ALL "
+        f"SELECT {bucket}, {_GROUPED}, count, total FROM {_DELTA}"
+    )
+    raw = _sums(f"SELECT {bucket} AS bucket, {_GROUPED}, count, total FROM ({RAW_EVENTS_SQL}) AS e")
+    return {
+        key: (rollups.get(key, (0, 0)), raw.get(key, (0, 0)))
+        for key in rollups.keys() | raw.keys()
+        if rollups.get(key, (0, 0)) != raw.get(key, (0, 0))
+    }
