@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from tests.workflow_api.factories import api_client, ingested_task, two_step_setup
 from tts_common.auth import TokenUser
+from tts_common.permissions import AGENT_DEFAULTS
 from workflow_api.models import BusinessCalendar, ReportDelta, RoleSettings, Task, UserReplica
 from workflow_api.services import actions
 from workflow_api.services.hdts_status import HdtsStatus, apply_statuses
@@ -37,7 +38,8 @@ def manila(day: int, hour: int, minute: int = 0) -> datetime:
 def as_user(user: UserReplica | None) -> TokenUser:
     if user is None:
         return TokenUser({"user_id": 1, "username": "admin", "is_admin": True, "roles": {}})
-    return TokenUser({"user_id": user.user_id, "username": user.username, "is_admin": False, "roles": {}})
+    claims = {"user_id": user.user_id, "username": user.username, "is_admin": False, "roles": {}}
+    return TokenUser({**claims, "permissions": list(AGENT_DEFAULTS)})
 
 
 class History:

@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
-from rest_framework.exceptions import APIException
 
 from tests.conftest import outside_celery_app, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
 from tts_common import contracts
 from tts_common.auth import TokenUser
+from tts_common.errors import ApplicationError
 from workflow_api.models import ReportBucket, ReportDelta, Task
 from workflow_api.services import actions
 from workflow_api.services.reports import fold_report_deltas, rollup_differences
@@ -60,7 +60,7 @@ def test_rollups_stay_exact_under_concurrent_work(celery_worker):
         body = {"to_user": rng.choice(agent_users).pk} if action == "transfer" else {}
         try:
             actions.task_act(task_id=task.pk, actor=ADMIN, action=action, **body)
-        except APIException:  # the task moved meanwhile (closed by HDTS, another action): a 4xx, as for a person
+        except ApplicationError:  # the task moved meanwhile (closed by HDTS, another action): a 4xx, as for a person
             pass
 
     def fold() -> None:
