@@ -22,9 +22,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from tts_common import contracts
+from tts_common import contracts, outbox
 from tts_common.auth import ADMIN_PERMISSION, is_admin
-from tts_common.bus import publish_on_commit
 from tts_common.messages import RoleData, UserData
 
 from . import selectors
@@ -57,7 +56,7 @@ def _publish_user(user: User) -> UserData:
     user.sync_version += 1
     user.save(update_fields=["sync_version"])
     snapshot = selectors.user_sync_snapshot(user=user)
-    publish_on_commit(contracts.ROLE_SYNC, user_data=snapshot)
+    outbox.publish_one(contracts.ROLE_SYNC, user_data=snapshot)
     return snapshot
 
 
@@ -248,7 +247,7 @@ def user_roles_replace(*, user: User, roles: Iterable[Role], actor: Any = None) 
 # --- Roles ----------------------------------------------------------------------------------------------------
 def _publish_role(role: Role) -> RoleData:
     snapshot = selectors.role_snapshot(role=role)
-    publish_on_commit(contracts.ROLE_SEND, role_data=snapshot)
+    outbox.publish_one(contracts.ROLE_SEND, role_data=snapshot)
     return snapshot
 
 

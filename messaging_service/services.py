@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import exceptions, status
 
-from tts_common import bus, contracts
+from tts_common import contracts, outbox
 from tts_common.auth import TokenUser, is_admin
 from tts_common.messages import InAppNotification, TaskParticipants
 
@@ -75,11 +75,15 @@ def _notification(comment: Comment, *, user_id: int, task_id: str, mentioned: bo
 
 
 def _notify_on_commit(comment: Comment, ticket: TicketParticipants, user_ids: Iterable[int], mentioned: set[int]) -> None:
-    for user_id in sorted(user_ids):
-        bus.publish_on_commit(
-            contracts.INAPP_NOTIFICATION,
-            **_notification(comment, user_id=user_id, task_id=ticket.task_id, mentioned=user_id in mentioned),
-        )
+    outbox.publish(
+        [
+            outbox.Message(
+                contracts.INAPP_NOTIFICATION,
+                dict(_notification(comment, user_id=user_id, task_id=ticket.task_id, mentioned=user_id in mentioned)),
+            )
+            for user_id in sorted(user_ids)
+        ]
+    )
 
 
 def comment_create(*, ticket: TicketParticipants, text: str, author: TokenUser) -> Comment:

@@ -267,7 +267,7 @@ SLA_SCAN_INTERVAL_SECONDS = env.float("SLA_SCAN_INTERVAL_SECONDS", default=60)
 DEAD_LETTER_DRAIN_INTERVAL_SECONDS = env.float("DEAD_LETTER_DRAIN_INTERVAL_SECONDS", default=15)
 EMAIL_SWEEP_INTERVAL_SECONDS = env.float("EMAIL_SWEEP_INTERVAL_SECONDS", default=60)
 EXTERNAL_RETRY_INTERVAL_SECONDS = env.float("EXTERNAL_RETRY_INTERVAL_SECONDS", default=60)
-UNSENT_RESEND_INTERVAL_SECONDS = env.float("UNSENT_RESEND_INTERVAL_SECONDS", default=30)
+OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=5)
 # Scheduled emails (unread delays, ends of quiet hours) go out at most this late; digests are checked as often.
 EMAIL_DUE_INTERVAL_SECONDS = env.float("EMAIL_DUE_INTERVAL_SECONDS", default=15)
 EMAIL_DIGEST_INTERVAL_SECONDS = env.float("EMAIL_DIGEST_INTERVAL_SECONDS", default=60)
@@ -278,7 +278,7 @@ CELERY_BEAT_SCHEDULE = {
         ("sla-scan", contracts.SLA_SCAN, SLA_SCAN_INTERVAL_SECONDS),
         ("dead-letter-drain", contracts.DEAD_LETTER_DRAIN, DEAD_LETTER_DRAIN_INTERVAL_SECONDS),
         ("external-retry", contracts.EXTERNAL_RETRY_SCAN, EXTERNAL_RETRY_INTERVAL_SECONDS),
-        ("unsent-resend", contracts.UNSENT_RESEND, UNSENT_RESEND_INTERVAL_SECONDS),
+        ("outbox-relay", contracts.OUTBOX_RELAY, OUTBOX_RELAY_INTERVAL_SECONDS),
         ("email-sweep", contracts.EMAIL_SWEEP, EMAIL_SWEEP_INTERVAL_SECONDS),
         ("email-due", contracts.EMAIL_DUE, EMAIL_DUE_INTERVAL_SECONDS),
         ("email-digests", contracts.EMAIL_DIGESTS, EMAIL_DIGEST_INTERVAL_SECONDS),

@@ -25,7 +25,7 @@ from celery_batches import Batches, SimpleRequest, consume_queue
 from django import db
 from kombu.message import Message
 
-from . import bus, metrics
+from . import metrics, publisher
 from .batching import BufferedMessage, run_batch
 from .logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
 
@@ -88,7 +88,7 @@ class ConsumerMixin:
             self.on_give_up(kwargs, reason, retries)
             metrics.count_message(self.name, metrics.Outcome.GAVE_UP)
             return
-        bus.dead_letter(self.dead_letter_source, reason, {"task": self.name, "kwargs": kwargs, "retries": retries})
+        publisher.dead_letter(self.dead_letter_source, reason, {"task": self.name, "kwargs": kwargs, "retries": retries})
         metrics.count_message(self.name, metrics.Outcome.DEAD_LETTERED)
         try:
             self.on_give_up(kwargs, reason, retries)

@@ -10,7 +10,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from auth_service import selectors, services, tokens
 from auth_service.models import Role, System, User
-from tts_common import bus
+from tests.conftest import capture_outbox
 from tts_common.auth import ADMIN_PERMISSION
 
 from .conftest import row_counts
@@ -70,11 +70,11 @@ def test_concurrent_changes_to_one_user_get_distinct_increasing_versions(monkeyp
     published: list[dict] = []
     lock = threading.Lock()
 
-    def record(route, *, args=(), **kwargs):
+    def record(task, args, kwargs):
         with lock:
             published.append(kwargs["user_data"])
 
-    monkeypatch.setattr(bus, "publish", record)
+    capture_outbox(monkeypatch, record)
     user = UserFactory()
     system = SystemFactory(code="TTS")
     roles = [RoleFactory(system=system) for _ in range(8)]

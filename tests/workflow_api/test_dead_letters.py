@@ -17,7 +17,7 @@ from kombu import Connection, Producer
 from tests.conftest import outside_celery_app, queue_depth, wait_for
 from tests.workflow_api.factories import UserFactory, access_token, api_client, two_step_setup
 from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
-from tts_common import bus, contracts
+from tts_common import contracts, publisher
 from workflow_api.models import AuditEvent, DeadLetter, IntegrationError, Task, UnroutedTicket
 from workflow_api.services.dead_letters import dead_letters_drain
 from workflow_api.services.integration_errors import record_integration_error
@@ -36,7 +36,7 @@ def ticket(ticket_id: str, **fields: Any) -> dict[str, Any]:
 
 def give_up(kwargs: dict[str, Any], reason: str) -> None:
     """What the ticket consumer does with a ticket that can never succeed (tts_common.worker.give_up)."""
-    bus.dead_letter(SOURCE, reason, {"task": contracts.RECEIVE_TICKET.task, "kwargs": kwargs, "retries": 0})
+    publisher.dead_letter(SOURCE, reason, {"task": contracts.RECEIVE_TICKET.task, "kwargs": kwargs, "retries": 0})
     record_integration_error(source=SOURCE, kwargs=kwargs, reason=reason, retries=0)
 
 

@@ -9,6 +9,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from tests.conftest import capture_outbox
 from tests.workflow_api.factories import RoleFactory, UserRoleFactory, deployed_workflow, role_with_users
 from tts_common import contracts, signing
 from tts_common.auth import ADMIN_PERMISSION
@@ -43,10 +44,7 @@ def incoming(data: dict[str, Any]) -> IncomingTicket:
 def published(monkeypatch) -> list[tuple[str, dict[str, Any]]]:
     """Messages the services publish (after commit), captured instead of sent."""
     sent: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(
-        "workflow_api.services.publisher.publish_batch",
-        lambda messages: sent.extend((m.route.task, m.kwargs or {"args": m.args}) for m in messages),
-    )
+    capture_outbox(monkeypatch, lambda task, args, kwargs: sent.append((task, kwargs or {"args": list(args)})))
     return sent
 
 

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
-from tts_common import bus, contracts, hdts
+from tts_common import contracts, hdts, outbox
 from tts_common.api import Conflict
 from tts_common.auth import TokenUser, is_admin
 from workflow_api.models import (
@@ -347,7 +347,7 @@ def request_external_decision(
     task.save(update_fields=_EXTERNAL_REQUEST_FIELDS)
     event = "task.external_retried" if retry else "task.external_requested"
     record_events([ctx.event(event, external_action=task.external_action, attempt=task.external_attempt)])
-    bus.publish_on_commit(contracts.EXTERNAL_CHECK, task_id=str(task.task_id), attempt=task.external_attempt)
+    outbox.publish_one(contracts.EXTERNAL_CHECK, task_id=str(task.task_id), attempt=task.external_attempt)
 
 
 def notify_external_rejection(ctx: ActionContext, system: str) -> None:

@@ -27,14 +27,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tts_common import contracts
+from tts_common import contracts, outbox
+from tts_common.outbox import Message
 from workflow_api.models import AuditEvent, IntegrationHealth, Task
 from workflow_api.services import integrations, notify
 from workflow_api.services.actions import ActionContext, follow_approve, follow_reject, notify_external_rejection
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.integrations import Decision, ExternalRequest, IntegrationFailure
 from workflow_api.services.integrations.base import decimal_text
-from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -178,9 +178,9 @@ def external_retry_scan(*, now: datetime | None = None, batch_size: int = RETRY_
                 for task in tasks
             ]
         )
-        publish_batch_on_commit(
+        outbox.publish(
             [
-                Outgoing(contracts.EXTERNAL_CHECK, {"task_id": str(task.task_id), "attempt": task.external_attempt})
+                Message(contracts.EXTERNAL_CHECK, {"task_id": str(task.task_id), "attempt": task.external_attempt})
                 for task in tasks
             ]
         )

@@ -28,12 +28,13 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from tts_common import outbox
+from tts_common.outbox import Message
 from workflow_api.models import Assignment, RoleReplica, StepInstance, Task
 from workflow_api.services import notify
 from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide
 from workflow_api.services.audit import record_events
 from workflow_api.services.deadlines import closed_pauses, next_warning, sla_event
-from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
     tasks = _claimed(list(claimed))
     pauses = closed_pauses(list(claimed))
     events = []
-    messages: list[Outgoing] = []
+    messages: list[Message] = []
     for task in tasks:
         reached = claimed[task.pk]
         task.sla_next_warning_at, task.sla_next_warning_percent = next_warning(
@@ -159,7 +160,7 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
         events.append(sla_event(task, "task.sla_warning", now, notified_user=recipient, threshold=reached))
     _arm_next_warnings(tasks)
     record_events(events)
-    publish_batch_on_commit(messages)
+    outbox.publish(messages)
     return ScanResult(warned=len(tasks))
 
 
@@ -188,7 +189,7 @@ def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
     if not tasks:
         return ScanResult()
     events = []
-    messages: list[Outgoing] = []
+    messages: list[Message] = []
     for task in tasks:
         messages += notify.inapp_messages(
             sorted({user for user in (task.assigned_user_id, task.owner_id) if user is not None}),
@@ -200,7 +201,7 @@ def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
         )
         events.append(sla_event(task, "task.sla_breached", now, assigned_user=task.assigned_user_id))
     record_events(events)
-    publish_batch_on_commit(messages)
+    outbox.publish(messages)
     return ScanResult(breached=len(tasks), escalated=_escalate(tasks, now=now))
 
 
@@ -269,7 +270,7 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
         by_user[escalation.to_user].append(escalation.task.pk)
     for user_id, task_ids in by_user.items():
         Task.objects.filter(pk__in=task_ids).update(assigned_user_id=user_id, status=Task.Status.IN_PROGRESS, updated_at=now)
-    publish_batch_on_commit(
+    outbox.publish(
         [
             message
             for escalation in moving
