@@ -1,6 +1,7 @@
 """Ingestion services in-process: matching, SLA, idempotency, unrouted tickets and their routing on deploy."""
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -82,6 +83,7 @@ def test_ticket_becomes_an_assigned_task_with_sla_owner_and_audit(network, publi
     assert Assignment.objects.get(task=task).user_id == task.assigned_user_id
     [created] = AuditEvent.objects.filter(ticket_id="T-1", action="task.created")
     assert created.data["assigned_user_id"] == task.assigned_user_id and created.data["owner_id"] == task.owner_id
+    assert uuid.UUID(published[0][1].pop("dedup_key"))  # its message id: notification_service stores it once
     assert published == [
         (
             contracts.ASSIGNMENT_NOTIFICATION.task,
