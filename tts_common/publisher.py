@@ -69,7 +69,8 @@ class _ConfirmChannel:
 
     def _open(self) -> None:
         # Without kombu's confirm_publish (which makes basic_publish wait each time); confirms are enabled below.
-        self._connection = _app().connection_for_write(transport_options={"confirm_publish": False})
+        # No reconnect loop of kombu's: a failed attempt is retried by publish(), then left in the outbox.
+        self._connection = _app().connection_for_write(transport_options={"confirm_publish": False, "max_retries": 0})
         # The py-amqp channel itself: kombu's wrapper adds per-publish work this path exists to avoid.
         self._channel = self._connection.default_channel
         self._channel.confirm_select()
