@@ -8,13 +8,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 from kombu import Connection
 
-from tests.conftest import _process_env, run_concurrently
+from tests.conftest import _process_env, run_concurrently, wait_for
+from tts.celery import app
 from tts_common import contracts, outbox
 from tts_common.logging import CORRELATION_HEADER, bound_correlation_id
 from tts_common.models import OutboxMessage
@@ -162,3 +165,17 @@ def test_the_relay_leaves_a_key_another_publisher_holds(probe, monkeypatch) -> N
         holder.join()
     assert outbox.relay(min_age_seconds=0) == 1
     assert [args for _, args, _, _ in received(probe)] == [["T-1", "in_progress"]]
+
+
+def test_the_relay_is_a_scheduled_job_of_the_workflow_worker(probe, monkeypatch, settings, celery_worker) -> None:
+    with monkeypatch.context() as outage:
+        outage.setattr(outbox, "publish_batch", failing_transport)
+        outbox.publish_one(PROBE, n=1)
+    OutboxMessage.objects.update(created_at=timezone.now() - timedelta(seconds=60))  # left by a dead process
+    [job] = [job for job in settings.CELERY_BEAT_SCHEDULE.values() if job["task"] == contracts.OUTBOX_RELAY.task]
+    assert contracts.OUTBOX_RELAY.queue in contracts.SERVICE_QUEUES["workflow_api"]
+
+    celery_worker(queues=(contracts.OUTBOX_RELAY.queue,), concurrency=1)
+    app.send_task(job["task"], queue=contracts.OUTBOX_RELAY.queue)  # as beat sends it
+    wait_for(lambda: not OutboxMessage.objects.exists(), timeout=30, message="relayed by the worker")
+    assert [kwargs for _, _, kwargs, _ in received(probe)] == [{"n": 1}]

@@ -108,7 +108,10 @@ def _publish_committed(ids: list[uuid.UUID], keys: list[str]) -> None:
                         "SELECT pg_advisory_xact_lock(%s, hashtext(k)) FROM (SELECT unnest(%s::text[]) AS k ORDER BY k) s",
                         [_LOCK_NAMESPACE, keys],
                     )
-                cursor.execute(_CLAIM_SQL.format(where="id = ANY(%s::uuid[]) OR ordering_key = ANY(%s::text[])"), [ids, keys])
+                    # Every row still waiting under these keys (a dead publisher's too) goes now, before ours.
+                    cursor.execute(_CLAIM_SQL.format(where="id = ANY(%s::uuid[]) OR ordering_key = ANY(%s::text[])"), [ids, keys])
+                else:  # intake's case: its own rows by primary key, nothing else
+                    cursor.execute(_CLAIM_SQL.format(where="id = ANY(%s::uuid[])"), [ids])
                 _send(cursor.fetchall())
     except Exception:  # the rows stay (rolled back) for the relay
         logger.warning("outbox publish after commit failed; left to the relay", exc_info=True, extra={"count": len(ids)})

@@ -128,12 +128,13 @@ def arrive(tickets: list[dict[str, Any]]) -> None:
 
 
 def act(fleet: Fleet, task_ids: list[str], token: str) -> int:
-    """PLAN on each task through the API, as a client that retries until it gets an answer: a 409 after an
-    unanswered attempt means that attempt took effect. Returns how many actions were made."""
+    """PLAN on each task through the API, as a client that retries until it gets an answer: a 409 once an attempt
+    went unanswered means that attempt took effect (a repeated approve approved the next step: the next approve
+    then finds the task completed). Returns how many actions were made."""
     made = 0
     for task_id in task_ids:
+        unanswered = False
         for action in PLAN:
-            unanswered = False
             while True:
                 try:
                     response = requests.post(

@@ -123,10 +123,11 @@ def test_list_filter_and_inspect(letters):
     assert detail["integration_error"] == letters[0].integration_error_id
 
 
-def test_reprocess_with_a_corrected_ticket(letters, broker):
+def test_reprocess_with_a_corrected_ticket(letters, broker, django_capture_on_commit_callbacks):
     letter = letters[0]
     admin = api_client(is_admin=True)
-    response = admin.post(f"/dead-letters/{letter.pk}/reprocess/", {"ticket": ticket("BAD-1"), "note": "title added"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):  # the ticket leaves through the outbox once committed
+        response = admin.post(f"/dead-letters/{letter.pk}/reprocess/", {"ticket": ticket("BAD-1"), "note": "title added"}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "reprocessed" and response.json()["resolution_note"] == "title added"
     assert IntegrationError.objects.get(pk=letter.integration_error_id).status == IntegrationError.Status.RESOLVED
@@ -137,7 +138,7 @@ def test_reprocess_with_a_corrected_ticket(letters, broker):
     assert again.status_code == 409
 
 
-def test_a_deployed_hdts_ticket_is_named_checked_as_intake_does_and_republished_as_it_is(broker):
+def test_a_deployed_hdts_ticket_is_named_checked_as_intake_does_and_republished_as_it_is(broker, django_capture_on_commit_callbacks):
     """The deployed HDTS's ticket (tts_common.hdts_deployed): the letter and the error name its ticket_number; a
     correction in HDTS's own form is checked mapped (its errors in HDTS's field names) and sent as HDTS sent it."""
     deployed = {
@@ -155,7 +156,8 @@ def test_a_deployed_hdts_ticket_is_named_checked_as_intake_does_and_republished_
     assert response.status_code == 400
     assert response.json()["errors"]["ticket"][1] == "employee.email: Enter a valid email address."
     corrected = {**deployed, "employee_email": "ana@example.com"}
-    response = admin.post(f"/dead-letters/{letter.pk}/reprocess/", {"ticket": corrected}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(f"/dead-letters/{letter.pk}/reprocess/", {"ticket": corrected}, format="json")
     assert response.status_code == 200, response.content
     [message] = drain_queue(broker, contracts.RECEIVE_TICKET.queue)
     assert message["ticket_data"] == corrected
