@@ -71,14 +71,15 @@ def test_a_rolled_back_transaction_publishes_nothing(probe) -> None:
 def test_a_broker_refusal_keeps_the_rows_for_the_relay(probe, monkeypatch) -> None:
     with monkeypatch.context() as outage:
         outage.setattr(outbox, "publish_batch", failing_transport)
-        outbox.publish_one(PROBE, args=("x",))
+        with bound_correlation_id("corr-2"):
+            outbox.publish_one(PROBE, args=("x",))
         with pytest.raises(ConnectionRefusedError):
             outbox.relay(min_age_seconds=0)  # still refused: kept for the next run
     assert OutboxMessage.objects.count() == 1
     assert outbox.relay() == 0  # younger than the relay's minimum age: the normal path's to send
     [row] = OutboxMessage.objects.all()
     assert outbox.relay(min_age_seconds=0) == 1
-    assert received(probe) == [(str(row.id), ["x"], {}, None)] and not OutboxMessage.objects.exists()
+    assert received(probe) == [(str(row.id), ["x"], {}, "corr-2")] and not OutboxMessage.objects.exists()
 
 
 KILLED_AFTER_COMMIT = """
