@@ -48,6 +48,10 @@ _CLAIM_SQL = f"""
 DELETE FROM {_TABLE} WHERE id IN (SELECT id FROM {_TABLE} WHERE {{where}} FOR UPDATE SKIP LOCKED)
 RETURNING id, task, queue, body, correlation_id, position
 """
+_CLAIM_IDS_SQL = f"""
+DELETE FROM {_TABLE} WHERE id IN (SELECT id FROM {_TABLE} WHERE id = ANY(%s::uuid[]) FOR UPDATE SKIP LOCKED)
+RETURNING id
+"""
 # Protocol 2's third body element: no callbacks, errbacks, chain or chord.
 _EMBED = '{"callbacks": null, "errbacks": null, "chain": null, "chord": null}'
 
@@ -70,22 +74,25 @@ def publish(messages: Sequence[Message]) -> None:
     outside a transaction); nothing is sent on rollback. They carry the caller's correlation id, taken now."""
     if not messages:
         return
-    correlation = correlation_id.get() or ""
+    correlation = correlation_id.get() or None
+    envelopes = {
+        message.id: Envelope(str(message.id), message.route.task, message.route.queue, _body(message), correlation)
+        for message in messages
+    }
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_SQL,
             [
-                [message.id for message in messages],
-                [message.route.task for message in messages],
-                [message.route.queue for message in messages],
-                [_body(message) for message in messages],
-                [correlation] * len(messages),
+                list(envelopes),
+                [envelope.task for envelope in envelopes.values()],
+                [envelope.queue for envelope in envelopes.values()],
+                [envelope.body for envelope in envelopes.values()],
+                [correlation or ""] * len(envelopes),
                 [message.ordering_key for message in messages],
             ],
         )
-    ids = [message.id for message in messages]
     keys = sorted({message.ordering_key for message in messages if message.ordering_key})
-    transaction.on_commit(lambda: _publish_committed(ids, keys), robust=True)
+    transaction.on_commit(lambda: _publish_committed(envelopes, keys), robust=True)
 
 
 def publish_one(route: contracts.Route, *, args: tuple[Any, ...] = (), ordering_key: str | None = None, **kwargs: Any) -> None:
@@ -98,21 +105,23 @@ def _body(message: Message) -> str:
     return f"[{json.dumps(list(message.args))}, {json.dumps(message.kwargs)}, {_EMBED}]"
 
 
-def _publish_committed(ids: list[uuid.UUID], keys: list[str]) -> None:
+def _publish_committed(envelopes: dict[uuid.UUID, Envelope], keys: list[str]) -> None:
     """Claim this transaction's rows (with every row still waiting under its ordering keys), publish, delete."""
+    ids = list(envelopes)
     try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                if keys:  # in one order everywhere, so that two publishers never wait on each other in a circle
-                    cursor.execute(
-                        "SELECT pg_advisory_xact_lock(%s, hashtext(k)) FROM (SELECT unnest(%s::text[]) AS k ORDER BY k) s",
-                        [_LOCK_NAMESPACE, keys],
-                    )
-                    # Every row still waiting under these keys (a dead publisher's too) goes now, before ours.
-                    cursor.execute(_CLAIM_SQL.format(where="id = ANY(%s::uuid[]) OR ordering_key = ANY(%s::text[])"), [ids, keys])
-                else:  # intake's case: its own rows by primary key, nothing else
-                    cursor.execute(_CLAIM_SQL.format(where="id = ANY(%s::uuid[])"), [ids])
+        with transaction.atomic(), connection.cursor() as cursor:
+            if keys:  # in one order everywhere, so that two publishers never wait on each other in a circle
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(k)) FROM (SELECT unnest(%s::text[]) AS k ORDER BY k) s",
+                    [_LOCK_NAMESPACE, keys],
+                )
+                # Every row still waiting under these keys (a dead publisher's too) goes now, before ours.
+                cursor.execute(_CLAIM_SQL.format(where="id = ANY(%s::uuid[]) OR ordering_key = ANY(%s::text[])"), [ids, keys])
                 _send(cursor.fetchall())
+            else:  # intake's case: its own rows, by primary key, sent from memory (a skipped one is another's)
+                cursor.execute(_CLAIM_IDS_SQL, [ids])
+                claimed = {row_id for (row_id,) in cursor.fetchall()}
+                publish_batch([envelope for row_id, envelope in envelopes.items() if row_id in claimed])
     except Exception:  # the rows stay (rolled back) for the relay
         logger.warning("outbox publish after commit failed; left to the relay", exc_info=True, extra={"count": len(ids)})
 
