@@ -74,7 +74,7 @@ def _notification(comment: Comment, *, user_id: int, task_id: str, mentioned: bo
     )
 
 
-def _notify_on_commit(comment: Comment, ticket: TicketParticipants, user_ids: Iterable[int], mentioned: set[int]) -> None:
+def _notify_participants(comment: Comment, ticket: TicketParticipants, user_ids: Iterable[int], mentioned: set[int]) -> None:
     outbox.publish(
         [
             outbox.Message(
@@ -97,7 +97,7 @@ def comment_create(*, ticket: TicketParticipants, text: str, author: TokenUser) 
             ticket_id=ticket.ticket_id, author_id=author.id, author_username=author.username, text=text
         )
         transaction.on_commit(partial(feed.broadcast, comment, "create"), robust=True)
-        _notify_on_commit(comment, ticket, set(ticket.usernames) - {author.id}, mentioned)
+        _notify_participants(comment, ticket, set(ticket.usernames) - {author.id}, mentioned)
     return comment
 
 
@@ -116,7 +116,7 @@ def comment_edit(*, comment: Comment, ticket: TicketParticipants, user: TokenUse
         comment.edited_at = timezone.now()
         comment.save(update_fields=["text", "edited_at"])
         transaction.on_commit(partial(feed.broadcast, comment, "edit"), robust=True)
-        _notify_on_commit(comment, ticket, newly_mentioned, newly_mentioned)
+        _notify_participants(comment, ticket, newly_mentioned, newly_mentioned)
     return comment
 
 
