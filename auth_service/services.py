@@ -21,10 +21,9 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from tts_common import contracts
+from tts_common import contracts, outbox
 from tts_common import permissions as perms
 from tts_common.auth import has_permission, is_admin
-from tts_common.bus import publish_on_commit
 from tts_common.messages import RoleData, UserData
 
 from . import selectors
@@ -91,7 +90,7 @@ def _publish_user(user: User) -> UserData:
     user.sync_version += 1
     user.save(update_fields=["sync_version"])
     snapshot = selectors.user_sync_snapshot(user=user)
-    publish_on_commit(contracts.ROLE_SYNC, user_data=snapshot)
+    outbox.publish_one(contracts.ROLE_SYNC, user_data=snapshot)
     return snapshot
 
 
@@ -316,7 +315,7 @@ def user_roles_replace(
 # --- Roles ----------------------------------------------------------------------------------------------------
 def _publish_role(role: Role) -> RoleData:
     snapshot = selectors.role_snapshot(role=role)
-    publish_on_commit(contracts.ROLE_SEND, role_data=snapshot)
+    outbox.publish_one(contracts.ROLE_SEND, role_data=snapshot)
     return snapshot
 
 

@@ -153,12 +153,12 @@ def counting_statements() -> Iterator[dict[str, int]]:
 
 @contextmanager
 def counting_published() -> Iterator[dict[str, int]]:
-    """Counts the messages the scan hands to the publisher (after each batch's commit), the publish calls (each
+    """Counts the messages the outbox hands to the transport (after each batch's commit), the publish calls (each
     waits for the broker's confirms) and the seconds spent in them."""
-    from tts_common import publisher
+    from tts_common import outbox
 
     counts = {"published": 0, "calls": 0, "seconds": 0.0}
-    original = publisher.publish_batch
+    original = outbox.publish_batch
 
     def publish_batch(messages, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 (a pass-through)
         started = time.perf_counter()
@@ -169,11 +169,11 @@ def counting_published() -> Iterator[dict[str, int]]:
             counts["calls"] += 1
             counts["seconds"] += time.perf_counter() - started
 
-    publisher.publish_batch = publish_batch
+    outbox.publish_batch = publish_batch
     try:
         yield counts
     finally:
-        publisher.publish_batch = original
+        outbox.publish_batch = original
 
 
 def timed_scan(name: str) -> float:

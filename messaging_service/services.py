@@ -13,7 +13,7 @@ from functools import partial
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tts_common import bus, contracts
+from tts_common import contracts, outbox
 from tts_common.auth import TokenUser, is_admin
 from tts_common.errors import Conflict, Forbidden
 from tts_common.messages import InAppNotification, TaskParticipants
@@ -68,12 +68,16 @@ def _notification(comment: Comment, *, user_id: int, task_id: str, mentioned: bo
     )
 
 
-def _notify_on_commit(comment: Comment, ticket: TicketParticipants, user_ids: Iterable[int], mentioned: set[int]) -> None:
-    for user_id in sorted(user_ids):
-        bus.publish_on_commit(
-            contracts.INAPP_NOTIFICATION,
-            **_notification(comment, user_id=user_id, task_id=ticket.task_id, mentioned=user_id in mentioned),
-        )
+def _notify_participants(comment: Comment, ticket: TicketParticipants, user_ids: Iterable[int], mentioned: set[int]) -> None:
+    outbox.publish(
+        [
+            outbox.Message(
+                contracts.INAPP_NOTIFICATION,
+                dict(_notification(comment, user_id=user_id, task_id=ticket.task_id, mentioned=user_id in mentioned)),
+            )
+            for user_id in sorted(user_ids)
+        ]
+    )
 
 
 def comment_create(*, ticket: TicketParticipants, text: str, author: TokenUser) -> Comment:
@@ -87,7 +91,7 @@ def comment_create(*, ticket: TicketParticipants, text: str, author: TokenUser) 
             ticket_id=ticket.ticket_id, author_id=author.id, author_username=author.username, text=text
         )
         transaction.on_commit(partial(feed.broadcast, comment, "create"), robust=True)
-        _notify_on_commit(comment, ticket, set(ticket.usernames) - {author.id}, mentioned)
+        _notify_participants(comment, ticket, set(ticket.usernames) - {author.id}, mentioned)
     return comment
 
 
@@ -106,7 +110,7 @@ def comment_edit(*, comment: Comment, ticket: TicketParticipants, user: TokenUse
         comment.edited_at = timezone.now()
         comment.save(update_fields=["text", "edited_at"])
         transaction.on_commit(partial(feed.broadcast, comment, "edit"), robust=True)
-        _notify_on_commit(comment, ticket, newly_mentioned, newly_mentioned)
+        _notify_participants(comment, ticket, newly_mentioned, newly_mentioned)
     return comment
 
 

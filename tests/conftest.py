@@ -1,6 +1,7 @@
 """Fixtures shared by every test: the real stack, a real Celery worker process, API clients with JWTs."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from kombu import Connection
 from kombu.pools import ProducerPool
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tts_common import contracts
+from tts_common import contracts, outbox
 from tts_common.accounts import account_state_set, forget_cached_account_states
 from tts_common.permissions import ADMIN, AGENT_DEFAULTS, effective_permissions
 from tts_common.web_server import uvicorn_argv
@@ -39,6 +40,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # --- Broker -----------------------------------------------------------------------------------------------------
+def capture_outbox(monkeypatch: pytest.MonkeyPatch, record: Callable[[str, tuple, dict], None]) -> None:
+    """What the outbox publishes goes to ``record(task, args, kwargs)`` instead of the broker (its rows are still
+    written, claimed and deleted as after a confirm)."""
+
+    def publish_batch(envelopes, retry_delays=()):  # noqa: ANN001, ANN202 (the transport's signature)
+        for envelope in envelopes:
+            args, kwargs, _ = json.loads(envelope.body)
+            record(envelope.task, tuple(args), kwargs)
+
+    monkeypatch.setattr(outbox, "publish_batch", publish_batch)
+
+
 @pytest.fixture
 def broker() -> Iterator[Connection]:
     """A kombu connection to the real broker, with every TTS queue empty at the start."""

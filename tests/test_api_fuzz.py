@@ -23,7 +23,7 @@ from kombu import Connection
 
 from messaging_service.models import TicketReplica
 from tests.conftest import ServerProcess, WorkerProcess, wait_for
-from tts_common import bus, contracts
+from tts_common import contracts, publisher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,7 +69,7 @@ def seed(server: ServerProcess, admin: str) -> None:
     assert response.status_code == 201, response.text
     bad = {"ticket_data": {**ticket, "ticket_id": "FUZZ-3", "priority": "critical"}}
     reason = "validation: priority: Must be one of: low, medium, high, urgent."
-    bus.dead_letter(
+    publisher.dead_letter(
         contracts.RECEIVE_TICKET.queue, reason, {"task": contracts.RECEIVE_TICKET.task, "kwargs": bad, "retries": 0}
     )
     from workflow_api.services.dead_letters import dead_letters_drain

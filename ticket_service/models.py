@@ -1,5 +1,4 @@
-"""The HDTS ticket store: every ticket received over HTTP, whether it reached the queue, and its status as the
-workflow engine reports it back."""
+"""The HDTS ticket store: every ticket received over HTTP and its status as the workflow engine reports it back."""
 from __future__ import annotations
 
 from django.db import models
@@ -22,10 +21,6 @@ class HdtsTicket(models.Model):
     # The latest status the workflow engine reported (send_ticket_status).
     status = models.CharField(max_length=64, default=RECEIVED)
     status_updated_at = models.DateTimeField(null=True, blank=True)
-    # Null until the broker confirmed the receive_ticket message: such tickets are republished, never lost.
-    published_at = models.DateTimeField(null=True, blank=True)
-    publish_attempts = models.PositiveIntegerField(default=0)
-    last_publish_error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -34,10 +29,6 @@ class HdtsTicket(models.Model):
         indexes = [
             models.Index(fields=["status", "-created_at"], name="hdts_ticket_status_idx"),
             models.Index(fields=["priority", "-created_at"], name="hdts_ticket_priority_idx"),
-            # The republish scan only ever looks at the few unpublished rows.
-            models.Index(
-                fields=["created_at"], condition=models.Q(published_at__isnull=True), name="hdts_ticket_unpublished_idx"
-            ),
         ]
 
     def __str__(self) -> str:

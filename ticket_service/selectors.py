@@ -18,12 +18,10 @@ class TicketFilter(django_filters.FilterSet):
     priority = django_filters.ChoiceFilter(choices=[(p, p) for p in hdts.PRIORITIES])
     category = django_filters.CharFilter()
     sub_category = django_filters.CharFilter()
-    # ?published=false lists what an outage left waiting for republish.
-    published = django_filters.BooleanFilter(field_name="published_at", lookup_expr="isnull", exclude=True)
 
     class Meta:
         model = HdtsTicket
-        fields = ["status", "priority", "category", "sub_category", "published"]
+        fields = ["status", "priority", "category", "sub_category"]
 
 
 def ticket_list(*, filters: dict[str, Any] | None = None) -> QuerySet[HdtsTicket]:

@@ -17,8 +17,6 @@ class TicketStatusUpdateSerializer(serializers.ModelSerializer):
 
 
 class TicketSerializer(serializers.ModelSerializer):
-    published = serializers.SerializerMethodField()
-
     class Meta:
         model = HdtsTicket
         fields = [
@@ -30,24 +28,18 @@ class TicketSerializer(serializers.ModelSerializer):
             "department",
             "status",
             "status_updated_at",
-            "published",
-            "published_at",
-            "publish_attempts",
             "created_at",
             "updated_at",
         ]
 
-    def get_published(self, ticket: HdtsTicket) -> bool:
-        return ticket.published_at is not None
-
 
 class TicketDetailSerializer(TicketSerializer):
-    """One ticket with what HDTS sent, why its publishing failed (if it did) and every status reported back."""
+    """One ticket with what HDTS sent and every status reported back."""
 
     status_history = serializers.SerializerMethodField()
 
     class Meta(TicketSerializer.Meta):
-        fields = [*TicketSerializer.Meta.fields, "last_publish_error", "payload", "status_history"]
+        fields = [*TicketSerializer.Meta.fields, "payload", "status_history"]
 
     @extend_schema_field(TicketStatusUpdateSerializer(many=True))
     def get_status_history(self, ticket: HdtsTicket) -> list[dict[str, Any]]:

@@ -33,7 +33,6 @@ class TicketApiBase(APIView):
             OpenApiParameter("priority", str, enum=hdts.PRIORITIES),
             OpenApiParameter("category", str),
             OpenApiParameter("sub_category", str),
-            OpenApiParameter("published", bool, description="false: tickets waiting to be republished"),
         ]
     )
 )

@@ -1,18 +1,18 @@
-"""Django admin: the parked messages, read-only (the resend job publishes and deletes them)."""
+"""Django admin: the outbox, read-only (messages leave it by being published)."""
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
 
-from tts_common.models import UnsentMessage
+from tts_common.models import OutboxMessage
 
 
-@admin.register(UnsentMessage)
-class UnsentMessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "task", "queue", "correlation_id", "created_at")
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    list_display = ("id", "task", "queue", "ordering_key", "correlation_id", "created_at")
     list_filter = ("task",)
-    readonly_fields = ("task", "queue", "args", "kwargs", "correlation_id", "error", "created_at")
+    readonly_fields = ("id", "position", "task", "queue", "body", "ordering_key", "correlation_id", "created_at")
 
     def has_add_permission(self, request: Any) -> bool:
         return False

@@ -50,8 +50,9 @@ DEAD_LETTER_DRAIN = Route("workflow.dead_letters.drain", "workflow-scheduled")
 EXTERNAL_RETRY_SCAN = Route("workflow.external.retry_scan", "workflow-scheduled")
 # Scheduled (celery beat): folds the report deltas into their 15-minute buckets (workflow_api.services.reports).
 REPORTS_FOLD = Route("workflow.reports.fold", "workflow-scheduled")
-# Scheduled (celery beat): publishes the messages parked when the broker refused them after commit (tts_common.unsent).
-UNSENT_RESEND = Route("tts.unsent.resend", "workflow-scheduled")
+# Scheduled (celery beat): publishes the outbox rows left behind by a process that died between its commit and the
+# broker's confirm, or by a broker that refused them (tts_common.outbox).
+OUTBOX_RELAY = Route("tts.outbox.relay", "workflow-scheduled")
 # Internal to workflow_api: one AMS/BMS check per message, on its own queue so that calls of up to a minute never
 # hold up intake, role sync or the scheduled jobs.
 EXTERNAL_CHECK = Route("workflow.external.check", "workflow-external")
@@ -76,7 +77,7 @@ ROUTES: tuple[Route, ...] = (
     DEAD_LETTER_DRAIN,
     EXTERNAL_RETRY_SCAN,
     REPORTS_FOLD,
-    UNSENT_RESEND,
+    OUTBOX_RELAY,
     EXTERNAL_CHECK,
     TICKET_PARTICIPANTS,
 )

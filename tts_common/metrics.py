@@ -163,6 +163,8 @@ def _read_queues() -> dict[str, tuple[int, int]]:
 def _read_database() -> dict[str, Any]:
     """Counts from the services' tables, by app label (no import of another service's code): task and assignment
     rows are never deleted, so those two totals only grow and are exposed as counters."""
+    from . import outbox  # here: this module is imported before Django's models are ready
+
     return {
         "tasks": apps.get_model("workflow_api", "Task").objects.count(),
         "assignments": apps.get_model("workflow_api", "Assignment").objects.count(),
@@ -170,7 +172,7 @@ def _read_database() -> dict[str, Any]:
         "email_digests": _count_by_status("notification_service", "Digest"),
         # The drain job empties the DLQ into this table every few seconds: what waits for an admin is counted here.
         "dead_letters": _count_by_status("workflow_api", "DeadLetter"),
-        "unsent": apps.get_model("tts_common", "UnsentMessage").objects.count(),
+        "outbox": outbox.backlog(),
     }
 
 
@@ -248,8 +250,11 @@ class LiveCollector(Collector):
                          apps.get_model("notification_service", "Digest").Status.values)
         yield _by_status("tts_dead_letters", "Dead letters taken from the DLQ, by status (pending = awaiting an admin).",
                          counts["dead_letters"], apps.get_model("workflow_api", "DeadLetter").Status.values)
-        yield GaugeMetricFamily("tts_unsent_messages", "Messages parked because the broker refused them after commit "
-                                "(published again by the resend job).", value=counts["unsent"])
+        waiting, oldest_age = counts["outbox"]
+        yield GaugeMetricFamily("tts_outbox_messages", "Messages in the outbox: committed, not yet confirmed by the "
+                                "broker (the relay publishes those a dead process or a refusing broker left).", value=waiting)
+        yield GaugeMetricFamily("tts_outbox_oldest_age_seconds", "Age of the oldest message in the outbox (0 when it "
+                                "is empty).", value=oldest_age or 0)
 
 
 def _business_metrics(figures: dict[str, Any]) -> Iterator[Metric]:

@@ -1,25 +1,37 @@
-"""The shared package's one table: messages the broker could not take after their transaction committed."""
+"""The shared package's tables: the outbox, dataset markers, account states."""
 from __future__ import annotations
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models import Func, Q, Value
+from django.db.models.functions import Now
+
+POSITION_SEQUENCE = "tts_common_outbox_position"
 
 
-class UnsentMessage(models.Model):
-    """A task message published after its transaction committed that the broker still refused after the publisher's
-    retries (an outage longer than ~40 s). Its transaction has committed, so this row is its only copy: the resend
-    job (``tts_common.unsent``) publishes it once the broker is back, then deletes it."""
+class OutboxMessage(models.Model):
+    """A task message decided in a transaction, written in that transaction and deleted once the broker confirmed
+    it (:mod:`tts_common.outbox`). A row that stays was left by a process that died or a broker that refused it: the
+    relay publishes it. ``id`` is the message's Celery task id, which consumers deduplicate on."""
 
+    id = models.UUIDField(primary_key=True)
+    # Commit order among messages of one ordering key (rows are written under the lock of what they are about).
+    position = models.BigIntegerField(db_default=Func(Value(POSITION_SEQUENCE), function="nextval"), editable=False)
     task = models.CharField(max_length=200)
     queue = models.CharField(max_length=200)
-    args = models.JSONField(default=list, encoder=DjangoJSONEncoder)
-    kwargs = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    body = models.TextField()  # the protocol-2 body as JSON text, sent as it is
     correlation_id = models.CharField(max_length=200, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Messages sharing a key (a ticket's status messages) leave in commit order; null: any order.
+    ordering_key = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["position"], name="outbox_position_idx"),
+            models.Index(fields=["ordering_key"], condition=Q(ordering_key__isnull=False), name="outbox_ordering_key_idx"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.task} → {self.queue} ({self.created_at:%Y-%m-%d %H:%M:%S})"
+        return f"{self.task} → {self.queue} ({self.id})"
 
 
 class DatasetMarker(models.Model):

@@ -1,11 +1,11 @@
-"""Publishing many messages at once with one socket write and one publisher-confirm wait (shared by the services
-that publish in bulk: workflow_api's notifications, notification_service's email chunks).
+"""The outbox's private transport (:mod:`tts_common.outbox` is the one way to publish): task messages written to
+the broker, many at once, with one socket write and one publisher-confirm wait; and the dead-letter publish of the
+consumers (:mod:`tts_common.worker`).
 
-``tts_common.bus.publish`` waits for the broker's confirm of each message; RabbitMQ confirms a persistent message
-after writing it to disk, which costs milliseconds per message (measured ~8 ms here) and would cap a batch of
-200 notifications at a few hundred a second. Here a batch is published on a confirm-mode channel without waiting
-and the confirms are then awaited together: the broker writes the lot at once. Other brokers (the embedded
-filesystem transport) fall back to ``bus.publish`` per message.
+RabbitMQ confirms a persistent message after writing it to disk, which costs milliseconds per message (measured
+~8 ms here) and would cap a batch of 200 notifications at a few hundred a second if each were awaited. Here a batch
+is published on a confirm-mode channel without waiting and the confirms are then awaited together: the broker
+writes the lot at once. Other brokers (the embedded filesystem transport) get one ``send_task`` per message.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import amqp
@@ -25,19 +25,33 @@ from amqp.exceptions import MessageNacked
 from amqp.method_framing import frame_writer
 from kombu import Connection
 
-from tts_common import bus, contracts
-from tts_common.logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
+from tts_common import contracts
+from tts_common.logging import CORRELATION_HEADER, correlation_id
 
 logger = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT_SECONDS = 30
+# Retry a broker outage for ~30 s (a restart takes ~10 s) before giving up on a dead letter: the consumer holds
+# the message meanwhile, and requeues it if this fails.
+DEAD_LETTER_RETRY_POLICY = {"max_retries": 10, "interval_start": 0.5, "interval_step": 1, "interval_max": 5}
 
 
 @dataclass(frozen=True, slots=True)
-class Outgoing:
-    route: contracts.Route
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    args: tuple[Any, ...] = ()
+class Envelope:
+    """One task message ready to go: its id (the Celery task id, which consumers deduplicate on), task name,
+    queue, protocol-2 body (JSON text) and correlation id."""
+
+    id: str
+    task: str
+    queue: str
+    body: str
+    correlation: str | None
+
+
+def _app() -> Any:
+    from tts.celery import app
+
+    return app
 
 
 class _ConfirmChannel:
@@ -54,10 +68,9 @@ class _ConfirmChannel:
         self._pid = 0
 
     def _open(self) -> None:
-        from tts.celery import app
-
         # Without kombu's confirm_publish (which makes basic_publish wait each time); confirms are enabled below.
-        self._connection = app.connection_for_write(transport_options={"confirm_publish": False})
+        # No reconnect loop of kombu's: a failed attempt is retried by publish(), then left in the outbox.
+        self._connection = _app().connection_for_write(transport_options={"confirm_publish": False, "max_retries": 0})
         # The py-amqp channel itself: kombu's wrapper adds per-publish work this path exists to avoid.
         self._channel = self._connection.default_channel
         self._channel.confirm_select()
@@ -86,17 +99,15 @@ class _ConfirmChannel:
         self._nacked = True
         self._on_ack(tag, multiple)
 
-    def _send(self, message: Outgoing, correlation: str | None) -> None:
+    def _send(self, envelope: Envelope) -> None:
         """One Celery protocol-2 task message written straight to the channel (``send_task`` and kombu's Producer
         cost several times the message itself: routing, saferepr, ...). The headers are the ones a Celery worker
         reads (``task`` and ``id`` required, the rest read with defaults); a worker of any Celery 4+/5 consumes it."""
-        queue = message.route.queue  # declared by publish()
-        task_id = str(uuid.uuid4())
         headers = {
             "lang": "py",
-            "task": message.route.task,
-            "id": task_id,
-            "root_id": task_id,
+            "task": envelope.task,
+            "id": envelope.id,
+            "root_id": envelope.id,
             "parent_id": None,
             "group": None,
             "retries": 0,
@@ -104,26 +115,25 @@ class _ConfirmChannel:
             "expires": None,
             "timelimit": [None, None],
             "ignore_result": False,
-            CORRELATION_HEADER: correlation,
+            CORRELATION_HEADER: envelope.correlation,
         }
-        body = json.dumps([list(message.args), message.kwargs, _EMBED])
         self._channel.basic_publish(
             amqp.Message(
-                body,
+                envelope.body,
                 content_type="application/json",
                 content_encoding="utf-8",
                 delivery_mode=2,
                 priority=0,
-                correlation_id=task_id,
+                correlation_id=envelope.id,
                 application_headers=headers,
             ),
-            exchange=queue,
-            routing_key=queue,
+            exchange=envelope.queue,  # declared by publish()
+            routing_key=envelope.queue,
         )
         self._published += 1
         self._unconfirmed.add(self._published)
 
-    def _send_all(self, messages: Sequence[Outgoing], correlation: str | None) -> None:
+    def _send_all(self, envelopes: Sequence[Envelope]) -> None:
         """Publish the lot with ONE socket write: py-amqp writes each frame as it is made (a syscall and a broker
         wake-up per message, the largest single cost of a batch); here the frames are collected, then written."""
         connection = self._connection.connection  # the py-amqp connection under kombu's
@@ -131,17 +141,17 @@ class _ConfirmChannel:
         collected = _CollectingTransport()
         connection.frame_writer = frame_writer(connection, collected)
         try:
-            for message in messages:
-                self._send(message, correlation)
+            for envelope in envelopes:
+                self._send(envelope)
         finally:
             connection.frame_writer = direct
         connection.transport.write(b"".join(collected.chunks))
 
-    def publish(self, messages: Sequence[Outgoing], correlation: str | None = None) -> None:
-        """Retries with the waits of ``bus.publish`` (~40 s in all, with the attempts): a batch published after its
-        transaction committed has no other copy, so giving up early, say during a broker restart, would lose it."""
+    def publish(self, envelopes: Sequence[Envelope], retry_delays: Sequence[float]) -> None:
+        """Publish, then wait for every confirm; on a failure the whole batch is sent again on a fresh connection
+        after each of ``retry_delays`` (at least once: consumers deduplicate on the message id)."""
         with self._lock:
-            for attempt, delay in enumerate([*bus.publish_retry_delays(), None], start=1):
+            for attempt, delay in enumerate([*retry_delays, None], start=1):
                 try:
                     if self._pid != os.getpid():  # a forked child: the parent's socket is not ours to use or close
                         self._connection = None
@@ -149,18 +159,16 @@ class _ConfirmChannel:
                         self._open()
                     self._nacked = False
                     # Declarations first, written directly (they wait for the broker's answer).
-                    for queue in {message.route.queue for message in messages} - self._declared:
+                    for queue in {envelope.queue for envelope in envelopes} - self._declared:
                         contracts.declared_queue(queue)(self._channel).declare()
                         self._declared.add(queue)
-                    self._send_all(messages, correlation)
+                    self._send_all(envelopes)
                     while self._unconfirmed:
                         self._channel.wait([spec.Basic.Ack, spec.Basic.Nack], timeout=CONFIRM_TIMEOUT_SECONDS)
                     if self._nacked:
                         raise MessageNacked("the broker refused a message")
                     return
                 except Exception:
-                    # At-least-once: the whole batch is sent again on a fresh connection (consumers are idempotent
-                    # or, for notifications, a rare duplicate beats a lost one).
                     self._close()
                     if delay is None:
                         raise
@@ -179,24 +187,54 @@ class _CollectingTransport:
         self.chunks.append(bytes(data))
 
 
-# Protocol 2's third body element: no callbacks, errbacks, chain or chord.
-_EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-
-
 _channel = _ConfirmChannel()
 
 
-def publish_batch(messages: Sequence[Outgoing], correlation: str | None = None) -> None:
-    """Publish now, returning once the broker has confirmed every message; they carry ``correlation`` (default:
-    the current correlation id)."""
-    if not messages:
+def publish_batch(envelopes: Sequence[Envelope], retry_delays: Sequence[float] = (0.2,)) -> None:
+    """Publish now, returning once the broker has confirmed every message (raises if it did not)."""
+    if not envelopes:
         return
     from django.conf import settings
 
-    correlation = correlation or correlation_id.get()
-    if not settings.CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
-        with bound_correlation_id(correlation):
-            for message in messages:
-                bus.publish(message.route, args=message.args, **message.kwargs)
+    if settings.CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+        _channel.publish(envelopes, retry_delays)
         return
-    _channel.publish(messages, correlation)
+    app = _app()
+    for envelope in envelopes:
+        args, kwargs, _ = json.loads(envelope.body)
+        app.send_task(
+            envelope.task,
+            args=args,
+            kwargs=kwargs,
+            task_id=envelope.id,
+            queue=envelope.queue,
+            routing_key=envelope.queue,
+            headers={CORRELATION_HEADER: envelope.correlation},
+        )
+
+
+def dead_letter(queue: str, reason: str, message: dict[str, Any], *, message_id: str | None = None) -> None:
+    """Publish ``message`` (taken from ``queue``) with its ``reason`` to the dead-letter queue (by a consumer that
+    gives up on a message it still holds, so not through the outbox: the message is acked only once this returned);
+    ``message_id``, when given, names it (the table stores each id once: workflow_api.services.dead_letters)."""
+    dlq = contracts.declared_queue(contracts.TICKET_DLQ)
+    body = {
+        "reason": reason,
+        "source_queue": queue,
+        "dead_lettered_at": datetime.now(UTC).isoformat(),
+        "message": message,
+    }
+    with _app().producer_or_acquire() as producer:
+        producer.publish(
+            body,
+            exchange=dlq.exchange,
+            routing_key=dlq.routing_key,
+            declare=[dlq],
+            serializer="json",
+            delivery_mode=2,
+            headers={"x-reason": reason[:255], CORRELATION_HEADER: correlation_id.get()},
+            message_id=message_id,
+            retry=True,
+            retry_policy=DEAD_LETTER_RETRY_POLICY,
+        )
+    logger.warning("dead-lettered", extra={"operation": "dead_letter", "queue": queue, "reason": reason})

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import contracts, unsent
+from . import contracts, outbox
 
 
-@shared_task(name=contracts.UNSENT_RESEND.task)
-def unsent_resend() -> None:
-    """Publishes parked messages; while the broker still refuses them the job fails and the next tick tries again."""
-    unsent.resend_unsent()
+@shared_task(name=contracts.OUTBOX_RELAY.task)
+def outbox_relay() -> None:
+    """Publishes the outbox rows a dead process (or a refusing broker) left; what still fails waits for the next tick."""
+    outbox.relay()

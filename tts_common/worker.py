@@ -26,7 +26,7 @@ from django import db
 from django.conf import settings
 from kombu.message import Message
 
-from . import bus, metrics
+from . import metrics, publisher
 from .batching import BufferedMessage, run_batch
 from .logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
 
@@ -94,7 +94,7 @@ class ConsumerMixin:
             self.on_give_up(kwargs, reason, retries)
             metrics.count_message(self.name, metrics.Outcome.GAVE_UP)
             return
-        bus.dead_letter(
+        publisher.dead_letter(
             self.dead_letter_source,
             reason,
             {"task": self.name, "kwargs": kwargs, "retries": retries},

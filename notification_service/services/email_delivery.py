@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from tts_common import contracts, publisher
+from tts_common import contracts, outbox
 from tts_common.auth_client import AuthServiceClient, AuthServiceUnavailable, UserInfo, UserNotFound
 from tts_common.errors import Conflict
 
@@ -46,11 +46,12 @@ class _Outcome:
 
 
 def enqueue_email_deliveries(*, delivery_ids: Sequence[int]) -> None:
-    """Queue deliveries in chunks: a few messages per stored batch, each sent over one SMTP connection."""
+    """Queue deliveries in chunks: a few messages per stored batch, each sent over one SMTP connection; they leave
+    with the caller's transaction (outbox), so a delivery is never committed without its message."""
     # One batch publish (one write, one confirm wait): a confirm per chunk cost ~6 ms each, most of a stored batch.
-    publisher.publish_batch(
+    outbox.publish(
         [
-            publisher.Outgoing(contracts.NOTIFICATION_EMAIL, {"delivery_ids": list(delivery_ids[start : start + conf.EMAIL_CHUNK_SIZE])})
+            outbox.Message(contracts.NOTIFICATION_EMAIL, {"delivery_ids": list(delivery_ids[start : start + conf.EMAIL_CHUNK_SIZE])})
             for start in range(0, len(delivery_ids), conf.EMAIL_CHUNK_SIZE)
         ]
     )
@@ -73,9 +74,10 @@ def requeue_stalled_deliveries(*, limit: int = 1000) -> int:
     ids = list(EmailDelivery.objects.filter(stalled).order_by("id").values_list("id", flat=True)[:limit])
     if not ids:
         return 0
-    # Touched first, so the next sweep waits a whole stall period for this message before sending another.
-    EmailDelivery.objects.filter(id__in=ids).update(updated_at=now)
-    enqueue_email_deliveries(delivery_ids=ids)
+    # Touched, so the next sweep waits a whole stall period for this message before sending another.
+    with transaction.atomic():
+        EmailDelivery.objects.filter(id__in=ids).update(updated_at=now)
+        enqueue_email_deliveries(delivery_ids=ids)
     logger.info("stalled email deliveries queued again", extra={"operation": "requeue_stalled", "count": len(ids)})
     return len(ids)
 
@@ -108,7 +110,7 @@ def release_due_deliveries(*, now: datetime | None = None, limit: int = conf.DUE
         to_queue = [delivery_id for delivery_id in due if delivery_id not in read]
         EmailDelivery.objects.filter(id__in=to_queue).update(not_before=None, updated_at=now)
         if to_queue:
-            transaction.on_commit(lambda: enqueue_email_deliveries(delivery_ids=to_queue))
+            enqueue_email_deliveries(delivery_ids=to_queue)
     logger.info(
         "scheduled email deliveries due",
         extra={"operation": "release_due", "queued": len(to_queue), "skipped": len(read)},
@@ -213,7 +215,7 @@ def retry_delivery(*, delivery: EmailDelivery) -> EmailDelivery:
         if not reset:
             raise DeliveryNotRetryable(f"Only failed deliveries can be retried; this one is {delivery.status}.")
         if delivery.mode != EmailMode.DIGEST:
-            transaction.on_commit(lambda: enqueue_email_deliveries(delivery_ids=[delivery.id]))
+            enqueue_email_deliveries(delivery_ids=[delivery.id])
     delivery.refresh_from_db()
     return delivery
 

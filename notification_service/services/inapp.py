@@ -118,10 +118,10 @@ def create_notifications(*, drafts: Sequence[NotificationDraft]) -> list[InAppNo
             )
             for notification_id, key, _ in rows
         ]
-        # Pushing is best effort (a page refetches on reconnect); queueing email must succeed or the batch retries.
+        # Pushing is best effort (a page refetches on reconnect); the emails' messages leave with the batch (outbox).
         transaction.on_commit(lambda: realtime.push_notifications(created), robust=True)
         if email_ids:
-            transaction.on_commit(lambda: enqueue_email_deliveries(delivery_ids=email_ids))
+            enqueue_email_deliveries(delivery_ids=email_ids)
     return created
 
 

@@ -13,7 +13,8 @@ from rest_framework.test import APIClient
 
 from auth_service import tokens
 from auth_service.models import Role, System, User, UserSystemRole
-from tts_common import bus, contracts
+from tests.conftest import capture_outbox
+from tts_common import contracts
 from tts_common.permissions import ADMIN as ADMIN_PERMISSION
 
 from .factories import AssignmentFactory, RoleFactory, SystemFactory
@@ -90,9 +91,8 @@ def published(monkeypatch, django_capture_on_commit_callbacks) -> Callable[[], A
     callbacks of rolled-back savepoints are dropped by Django as on a real rollback.
     """
     current: list[list[Published]] = [[]]
-    monkeypatch.setattr(
-        bus, "publish", lambda route, *, args=(), **kwargs: current[-1].append(Published(route, kwargs))
-    )
+    routes = {route.task: route for route in contracts.ROUTES}
+    capture_outbox(monkeypatch, lambda task, args, kwargs: current[-1].append(Published(routes[task], kwargs)))
 
     @contextmanager
     def capture() -> Iterator[list[Published]]:

@@ -11,7 +11,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from auth_service import selectors, services, tokens
 from auth_service.models import Role, System, User
-from tts_common import bus, permissions
+from tests.conftest import capture_outbox
+from tts_common import permissions
 from tts_common.permissions import ADMIN as ADMIN_PERMISSION
 
 from .conftest import row_counts
@@ -71,11 +72,11 @@ def test_concurrent_changes_to_one_user_get_distinct_increasing_versions(monkeyp
     published: list[dict] = []
     lock = threading.Lock()
 
-    def record(route, *, args=(), **kwargs):
+    def record(task, args, kwargs):
         with lock:
             published.append(kwargs["user_data"])
 
-    monkeypatch.setattr(bus, "publish", record)
+    capture_outbox(monkeypatch, record)
     user = UserFactory()
     system = SystemFactory(code="TTS")
     roles = [RoleFactory(system=system) for _ in range(8)]

@@ -11,7 +11,7 @@ import requests
 from kombu import Connection
 
 from tests.conftest import wait_for
-from tts_common import bus, contracts
+from tts_common import contracts, outbox
 from tts_common.logging import CORRELATION_HEADER, bound_correlation_id
 
 from .conftest import sample, scrape
@@ -63,7 +63,7 @@ def test_request_id_follows_the_ticket_into_the_worker_logs_and_metrics(
     # A one-message consumer (QueueConsumer) reads the same header.
     role = {"role_id": 9001, "system": "TTS", "name": "Ops Role", "permissions": [], "is_active": True, "version": 1}
     with bound_correlation_id("role-sync-1"):
-        bus.publish(contracts.ROLE_SEND, role_data=role)
+        outbox.publish_one(contracts.ROLE_SEND, role_data=role)
     role_lines = wait_for(
         lambda: [
             line
@@ -87,10 +87,10 @@ def test_a_client_request_id_that_is_not_an_id_is_replaced(asgi_server: Callable
 
 
 @pytest.mark.django_db
-def test_publish_on_commit_sends_the_id_of_its_caller(broker: Connection, django_capture_on_commit_callbacks) -> None:
+def test_the_outbox_sends_the_id_of_its_caller(broker: Connection, django_capture_on_commit_callbacks) -> None:
     # At commit time another id is current (say, the outermost block's): the message keeps its caller's.
     with bound_correlation_id("at-commit"), django_capture_on_commit_callbacks(execute=True):
         with bound_correlation_id("caller"):
-            bus.publish_on_commit(contracts.ROLE_SEND, role_data={})
+            outbox.publish_one(contracts.ROLE_SEND, role_data={})
     message = contracts.declared_queue(contracts.ROLE_SEND.queue)(broker.default_channel).get(no_ack=True)
     assert message.headers[CORRELATION_HEADER] == "caller"

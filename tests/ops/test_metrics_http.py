@@ -13,8 +13,8 @@ from django.utils import timezone
 from kombu import Connection
 
 from tests.conftest import wait_for
-from tts_common import contracts, metrics
-from tts_common.models import UnsentMessage
+from tts_common import contracts, metrics, outbox
+from tts_common.models import OutboxMessage
 from workflow_api.models import DeadLetter
 
 from .conftest import SERVICE_KEY, parse_samples, sample, scrape
@@ -126,10 +126,19 @@ def test_dead_letters_are_counted_by_status_from_their_table() -> None:
 
 
 @pytest.mark.django_db
-def test_parked_unsent_messages_are_counted() -> None:
-    UnsentMessage.objects.create(task=contracts.TICKET_STATUS.task, queue=contracts.TICKET_STATUS.queue, args=["T", "x"])
+def test_the_outbox_backlog_and_its_oldest_age_are_reported() -> None:
     cache.delete("metrics:database")
-    assert sample(parse_samples(metrics.exposition().decode()), "tts_unsent_messages") == 1
+    samples = parse_samples(metrics.exposition().decode())
+    assert sample(samples, "tts_outbox_messages") == 0 and sample(samples, "tts_outbox_oldest_age_seconds") == 0
+
+    # The test's transaction never commits: the rows wait as they would for the relay.
+    outbox.publish([outbox.Message(contracts.TICKET_STATUS, args=("T", status)) for status in ("a", "b")])
+    OutboxMessage.objects.filter(pk=OutboxMessage.objects.order_by("position")[0].pk).update(
+        created_at=timezone.now() - timezone.timedelta(seconds=90)
+    )
+    cache.delete("metrics:database")
+    samples = parse_samples(metrics.exposition().decode())
+    assert sample(samples, "tts_outbox_messages") == 2 and 80 < sample(samples, "tts_outbox_oldest_age_seconds") < 120
 
 
 @pytest.mark.django_db

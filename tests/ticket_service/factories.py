@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import factory
-from django.utils import timezone
 
 from ticket_service.hdts_simulator import make_ticket
 from ticket_service.models import HdtsTicket, TicketStatusUpdate
@@ -18,7 +17,6 @@ class HdtsTicketFactory(factory.django.DjangoModelFactory):
     category = factory.LazyAttribute(lambda o: o.payload["category"])
     sub_category = factory.LazyAttribute(lambda o: o.payload["sub_category"])
     department = factory.LazyAttribute(lambda o: o.payload.get("department", ""))
-    published_at = factory.LazyFunction(timezone.now)
 
 
 class TicketStatusUpdateFactory(factory.django.DjangoModelFactory):

@@ -49,7 +49,7 @@ def test_jwt_intake_stores_and_publishes_the_exact_signed_message(url, broker, h
 
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["ticket_id"] == ticket["ticket_id"] and body["status"] == "received" and body["published"] is True
+    assert body["ticket_id"] == ticket["ticket_id"] and body["status"] == "received"
     assert HdtsTicket.objects.get(ticket_id=ticket["ticket_id"]).payload == ticket
 
     [message] = drain_ticket_queue(broker)
@@ -163,15 +163,15 @@ def test_malformed_bodies(url, broker, hdts_token) -> None:
 def test_list_filters_paginates_and_shows_status(url, hdts_token) -> None:
     HdtsTicketFactory.create_batch(3, priority="low", status="in_progress")
     HdtsTicketFactory.create_batch(2, priority="urgent")
-    HdtsTicketFactory(priority="medium", published_at=None)
+    HdtsTicketFactory(priority="medium")
     get = lambda query="": requests.get(url + query, headers=bearer(hdts_token), timeout=10)  # noqa: E731
 
     body = get("?page_size=4").json()
     assert body["count"] == 6 and len(body["results"]) == 4 and body["next"] and body["previous"] is None
     assert get("?status=in_progress&priority=low").json()["count"] == 3
     assert get("?priority=urgent").json()["count"] == 2
-    [pending] = get("?published=false").json()["results"]
-    assert pending["published"] is False and pending["published_at"] is None
+    [medium] = get("?priority=medium").json()["results"]
+    assert medium["status"] == "received"
     assert assert_error(get("?priority=critical"), 400)["errors"] == {
         "priority": ["Select a valid choice. critical is not one of the available choices."]
     }

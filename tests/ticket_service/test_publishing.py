@@ -1,37 +1,19 @@
-"""A ticket whose publish fails (broker down past bus.publish's retries) stays stored and is republished later."""
+"""A ticket and its message to the workflow engine are stored together (outbox): a broker that refuses the message
+loses nothing, and the relay publishes it once the broker takes it."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
-from typing import Any
-
 import pytest
-from django.core.management import CommandError, call_command
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from ticket_service import services
 from ticket_service.hdts_simulator import make_ticket
-from ticket_service.models import HdtsTicket
-from tts_common import bus
+from tts_common import outbox
+from tts_common.models import OutboxMessage
 
 from .conftest import drain_ticket_queue
 from .factories import TicketStatusUpdateFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def unreachable(*args: Any, **kwargs: Any) -> None:
-    raise ConnectionRefusedError("broker unreachable")
-
-
-@contextmanager
-def broker_outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """bus.publish failing as it does once its retries are exhausted."""
-    with monkeypatch.context() as patch:
-        patch.setattr(bus, "publish", unreachable)
-        yield
 
 
 @pytest.fixture
@@ -41,57 +23,17 @@ def client(hdts_token: str) -> APIClient:
     return api
 
 
-def age(ticket_ids: list[str], seconds: float = 120) -> None:
-    HdtsTicket.objects.filter(ticket_id__in=ticket_ids).update(created_at=timezone.now() - timedelta(seconds=seconds))
-
-
-def test_a_failed_publish_keeps_the_ticket_pending(client, broker, monkeypatch) -> None:
+def test_a_ticket_the_broker_refuses_is_kept_in_the_outbox_and_relayed_once(client, broker, monkeypatch) -> None:
     ticket = make_ticket(1, prefix="PUB")
-    with broker_outage(monkeypatch):
-        response = client.post("/api/tickets/", ticket, format="json")
-    assert response.status_code == 201
-    assert response.json()["published"] is False and response.json()["publish_attempts"] == 1
-    stored = HdtsTicket.objects.get()
-    assert stored.published_at is None and "broker unreachable" in stored.last_publish_error
+    with monkeypatch.context() as outage:
+        outage.setattr(outbox, "publish_batch", lambda *_: (_ for _ in ()).throw(ConnectionRefusedError("down")))
+        assert client.post("/api/tickets/", ticket, format="json").status_code == 201
+    assert drain_ticket_queue(broker) == [] and OutboxMessage.objects.count() == 1
 
-    age([ticket["ticket_id"]])
-    with broker_outage(monkeypatch), pytest.raises(CommandError, match="unreachable"):
-        call_command("republish_tickets")  # still down: the command says so, the ticket stays pending
-    assert HdtsTicket.objects.get().publish_attempts == 2 and drain_ticket_queue(broker) == []
-
-
-def test_republish_command_publishes_pending_tickets_oldest_first(client, broker, monkeypatch) -> None:
-    with broker_outage(monkeypatch):
-        ids = [client.post("/api/tickets/", make_ticket(i, prefix="PUB"), format="json").json()["ticket_id"]
-               for i in range(3)]  # fmt: skip
-    age(ids[:2])
-
-    call_command("republish_tickets")
-    assert [m["kwargs"]["ticket_data"]["ticket_id"] for m in drain_ticket_queue(broker)] == ids[:2]
-    assert list(HdtsTicket.objects.filter(published_at__isnull=True).values_list("ticket_id", flat=True)) == [ids[2]]
-
-    call_command("republish_tickets", min_age=0)
-    assert [m["kwargs"]["ticket_data"]["ticket_id"] for m in drain_ticket_queue(broker)] == [ids[2]]
-    call_command("republish_tickets", min_age=0)  # nothing left: nothing sent twice
-    assert drain_ticket_queue(broker) == [] and not HdtsTicket.objects.filter(published_at__isnull=True).exists()
-
-
-def test_next_intake_or_a_repeat_publishes_what_an_outage_left_behind(client, broker, monkeypatch) -> None:
-    stranded = [make_ticket(i, prefix="PUB") for i in range(2)]
-    with broker_outage(monkeypatch):
-        for ticket in stranded:
-            client.post("/api/tickets/", ticket, format="json")
-
-    repeat = client.post("/api/tickets/", stranded[0], format="json")  # HDTS retrying its own POST
-    assert repeat.status_code == 200 and repeat.json()["published"] is True
-    assert [m["kwargs"]["ticket_data"] for m in drain_ticket_queue(broker)] == [stranded[0]]
-
-    age([stranded[1]["ticket_id"]])
-    fresh = make_ticket(9, prefix="PUB")
-    assert client.post("/api/tickets/", fresh, format="json").status_code == 201
-    assert [m["kwargs"]["ticket_data"] for m in drain_ticket_queue(broker)] == [fresh, stranded[1]]
-    assert client.post("/api/tickets/", fresh, format="json").status_code == 200
-    assert drain_ticket_queue(broker) == []  # a repeat of a published ticket is not sent again
+    assert client.post("/api/tickets/", ticket, format="json").status_code == 200  # HDTS retrying: nothing new
+    assert outbox.relay(min_age_seconds=0) == 1
+    assert [m["kwargs"]["ticket_data"] for m in drain_ticket_queue(broker)] == [ticket]
+    assert outbox.relay(min_age_seconds=0) == 0 and not OutboxMessage.objects.exists()
 
 
 def test_unsigned_messages_when_no_secret_is_configured(client, broker, settings) -> None:

@@ -17,7 +17,7 @@ from kombu import Connection, Producer
 from tests.conftest import outside_celery_app, queue_depth, wait_for
 from tests.workflow_api.factories import UserFactory, access_token, api_client, two_step_setup
 from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
-from tts_common import bus, contracts
+from tts_common import contracts, publisher
 from workflow_api.models import AuditEvent, DeadLetter, IntegrationError, Task, UnroutedTicket
 from workflow_api.services.dead_letters import dead_letters_drain
 from workflow_api.services.integration_errors import record_integration_error
@@ -36,7 +36,7 @@ def ticket(ticket_id: str, **fields: Any) -> dict[str, Any]:
 
 def give_up(kwargs: dict[str, Any], reason: str) -> None:
     """What the ticket consumer does with a ticket that can never succeed (tts_common.worker.give_up)."""
-    bus.dead_letter(SOURCE, reason, {"task": contracts.RECEIVE_TICKET.task, "kwargs": kwargs, "retries": 0})
+    publisher.dead_letter(SOURCE, reason, {"task": contracts.RECEIVE_TICKET.task, "kwargs": kwargs, "retries": 0})
     record_integration_error(source=SOURCE, kwargs=kwargs, reason=reason, retries=0)
 
 
@@ -81,7 +81,7 @@ def test_a_message_dead_lettered_twice_under_its_id_is_stored_once(broker):
     # by the consumer under the same message id (tts_common.worker.give_up), with another timestamp in its body.
     message = {"task": contracts.RECEIVE_TICKET.task, "kwargs": {"ticket_data": ticket("TWICE-1")}, "retries": 0}
     for _ in range(2):
-        bus.dead_letter(SOURCE, "validation: title: required", message, message_id="receive_ticket:abc")
+        publisher.dead_letter(SOURCE, "validation: title: required", message, message_id="receive_ticket:abc")
     wait_for(lambda: queue_depth(broker, contracts.TICKET_DLQ) == 2, timeout=10)
     assert dead_letters_drain() == 1
     assert DeadLetter.objects.get().ticket_id == "TWICE-1"
@@ -134,10 +134,11 @@ def test_list_filter_and_inspect(letters):
     assert detail["integration_error"] == letters[0].integration_error_id
 
 
-def test_reprocess_with_a_corrected_ticket(letters, broker):
+def test_reprocess_with_a_corrected_ticket(letters, broker, django_capture_on_commit_callbacks):
     letter = letters[0]
     admin = api_client(is_admin=True)
-    response = admin.post(f"/dead-letters/{letter.pk}/reprocess/", {"ticket": ticket("BAD-1"), "note": "title added"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):  # the ticket leaves through the outbox once committed
+        response = admin.post(f"/dead-letters/{letter.pk}/reprocess/", {"ticket": ticket("BAD-1"), "note": "title added"}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "reprocessed" and response.json()["resolution_note"] == "title added"
     assert IntegrationError.objects.get(pk=letter.integration_error_id).status == IntegrationError.Status.RESOLVED
@@ -148,7 +149,7 @@ def test_reprocess_with_a_corrected_ticket(letters, broker):
     assert again.status_code == 409
 
 
-def test_a_deployed_hdts_ticket_is_named_checked_as_intake_does_and_republished_as_it_is(broker):
+def test_a_deployed_hdts_ticket_is_named_checked_as_intake_does_and_republished_as_it_is(broker, django_capture_on_commit_callbacks):
     """The deployed HDTS's ticket (tts_common.hdts_deployed): the letter and the error name its ticket_number; a
     correction in HDTS's own form is checked mapped (its errors in HDTS's field names) and sent as HDTS sent it."""
     deployed = {
@@ -166,7 +167,8 @@ def test_a_deployed_hdts_ticket_is_named_checked_as_intake_does_and_republished_
     assert response.status_code == 400
     assert response.json()["errors"]["ticket"][1] == "employee.email: Enter a valid email address."
     corrected = {**deployed, "employee_email": "ana@example.com"}
-    response = admin.post(f"/dead-letters/{letter.pk}/reprocess/", {"ticket": corrected}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(f"/dead-letters/{letter.pk}/reprocess/", {"ticket": corrected}, format="json")
     assert response.status_code == 200, response.content
     [message] = drain_queue(broker, contracts.RECEIVE_TICKET.queue)
     assert message["ticket_data"] == corrected

@@ -1,6 +1,7 @@
 """Ingestion services in-process: matching, SLA, idempotency, unrouted tickets and their routing on deploy."""
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -9,6 +10,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from tests.conftest import capture_outbox
 from tests.workflow_api.factories import RoleFactory, UserRoleFactory, deployed_workflow, role_with_users
 from tts_common import contracts, signing
 from tts_common.permissions import ADMIN as ADMIN_PERMISSION
@@ -43,10 +45,7 @@ def incoming(data: dict[str, Any]) -> IncomingTicket:
 def published(monkeypatch) -> list[tuple[str, dict[str, Any]]]:
     """Messages the services publish (after commit), captured instead of sent."""
     sent: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(
-        "workflow_api.services.publisher.publish_batch",
-        lambda messages: sent.extend((m.route.task, m.kwargs or {"args": m.args}) for m in messages),
-    )
+    capture_outbox(monkeypatch, lambda task, args, kwargs: sent.append((task, kwargs or {"args": list(args)})))
     return sent
 
 
@@ -84,6 +83,7 @@ def test_ticket_becomes_an_assigned_task_with_sla_owner_and_audit(network, publi
     assert Assignment.objects.get(task=task).user_id == task.assigned_user_id
     [created] = AuditEvent.objects.filter(ticket_id="T-1", action="task.created")
     assert created.data["assigned_user_id"] == task.assigned_user_id and created.data["owner_id"] == task.owner_id
+    assert uuid.UUID(published[0][1].pop("dedup_key"))  # its message id: notification_service stores it once
     assert published == [
         (
             contracts.ASSIGNMENT_NOTIFICATION.task,

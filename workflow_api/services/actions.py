@@ -23,7 +23,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from tts_common import bus, contracts, hdts, permissions
+from tts_common import contracts, hdts, outbox, permissions
 from tts_common.api import application_error_status
 from tts_common.auth import TokenUser, has_permission, is_admin
 from tts_common.errors import ApplicationError, Conflict, Forbidden, Invalid, NotFound
@@ -455,7 +455,7 @@ def request_external_decision(
     task.save(update_fields=_EXTERNAL_REQUEST_FIELDS)
     event = "task.external_retried" if retry else "task.external_requested"
     record_events([ctx.event(event, external_action=task.external_action, attempt=task.external_attempt)])
-    bus.publish_on_commit(contracts.EXTERNAL_CHECK, task_id=str(task.task_id), attempt=task.external_attempt)
+    outbox.publish_one(contracts.EXTERNAL_CHECK, task_id=str(task.task_id), attempt=task.external_attempt)
 
 
 def notify_external_rejection(ctx: ActionContext, system: str) -> None:

@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from tts_common import outbox
 from workflow_api.models import (
     AgentAvailability,
     Assignment,
@@ -41,7 +42,6 @@ from workflow_api.models import (
 )
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
-from workflow_api.services.publisher import publish_batch_on_commit
 from workflow_api.services.reports import assignment_deltas, end_assignments_away, record_deltas
 
 
@@ -430,7 +430,7 @@ def record_assignments(
     record_deltas(assignment_deltas(pairs, reason, now=now))
     record_events(events)
     # One publish (one publisher-confirm wait): the new holders' notices and the tasks' participants.
-    publish_batch_on_commit([*notify.assignment_messages(notices), *notify.task_participants_messages([t for t, _ in pairs])])
+    outbox.publish([*notify.assignment_messages(notices), *notify.task_participants_messages([t for t, _ in pairs])])
     report_unassigned(
         {role_id: (names[role_id], [str(task.task_id) for task in waiting]) for role_id, waiting in unassigned.items()}
     )

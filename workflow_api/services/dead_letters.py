@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from kombu.message import Message
 
-from tts_common import bus, contracts, hdts, hdts_deployed, signing, text
+from tts_common import contracts, hdts, hdts_deployed, outbox, signing, text
 from tts_common.auth import TokenUser
 from tts_common.errors import Conflict, Invalid, NotFound
 from workflow_api.models import DeadLetter, DeadLetterNotice, IntegrationError
@@ -76,7 +76,7 @@ def dead_letters_drain(*, limit: int = DRAIN_LIMIT) -> int:
 
 
 def _parse(message: Message) -> DeadLetter:
-    """A dead letter from one message: ours (``bus.dead_letter``'s ``{reason, source_queue, dead_lettered_at,
+    """A dead letter from one message: ours (``publisher.dead_letter``'s ``{reason, source_queue, dead_lettered_at,
     message: {task, kwargs, retries}}``), a Celery task message put here otherwise (a broker dead-letter policy, a
     manual move), or anything else kept as raw text for an admin to read."""
     raw = message.body if isinstance(message.body, bytes) else str(message.body).encode()
@@ -254,9 +254,8 @@ def dead_letter_reprocess(
 
     The ticket is validated first (400 with its field errors: a ticket that would only be dead-lettered again is
     refused) and, when HDTS signing is on, signed with our secret: the admin, authenticated and audited, vouches
-    for it as for ``POST /tasks/``. It is published before the transaction commits, so a failed publish leaves
-    the letter pending; a failed commit after a publish at worst sends it twice, which ingestion ignores
-    (idempotent by ticket_id).
+    for it as for ``POST /tasks/``. It leaves through the outbox with the letter's change (ingestion is idempotent by
+    ticket_id).
     """
     letter = _lock_pending(dead_letter_id)
     corrected = ticket is not None
@@ -287,7 +286,7 @@ def dead_letter_reprocess(
         corrected=corrected,
         republished_ticket_id=ticket_id,
     )
-    bus.publish(contracts.RECEIVE_TICKET, **kwargs)
+    outbox.publish_one(contracts.RECEIVE_TICKET, **kwargs)
     return letter
 
 

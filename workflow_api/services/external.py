@@ -30,7 +30,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tts_common import contracts
+from tts_common import contracts, outbox
+from tts_common.outbox import Message
 from workflow_api.models import AuditEvent, ExternalAction, IntegrationHealth, Task
 from workflow_api.services import integrations, notify
 from workflow_api.services.actions import (
@@ -49,7 +50,6 @@ from workflow_api.services.integrations import (
     IntegrationFailure,
 )
 from workflow_api.services.integrations.base import money_text
-from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -235,9 +235,9 @@ def external_retry_scan(*, now: datetime | None = None, batch_size: int = RETRY_
                 for task in tasks
             ]
         )
-        publish_batch_on_commit(
+        outbox.publish(
             [
-                Outgoing(contracts.EXTERNAL_CHECK, {"task_id": str(task.task_id), "attempt": task.external_attempt})
+                Message(contracts.EXTERNAL_CHECK, {"task_id": str(task.task_id), "attempt": task.external_attempt})
                 for task in tasks
             ]
         )

@@ -20,7 +20,7 @@ from django.db import connection, models, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from tts_common import hdts, hdts_deployed, signing
+from tts_common import hdts, hdts_deployed, outbox, signing
 from workflow_api.models import (
     Assignment,
     AssignmentDecision,
@@ -46,7 +46,6 @@ from workflow_api.services.assignment import (
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.deadlines import first_warning, task_deadline
 from workflow_api.services.intake_lock import routing_lock
-from workflow_api.services.publisher import publish_batch_on_commit
 from workflow_api.services.steps import step_due_at
 
 logger = logging.getLogger(__name__)
@@ -283,7 +282,7 @@ def _create_tasks(
             notices.append((task_id, title, ticket_id, user_id, role.name))
     # One publish for the batch: its assignment notices and one message naming each new ticket's participants.
     participants = zip(columns["owner"], columns["assigned"], strict=True)
-    publish_batch_on_commit(
+    outbox.publish(
         [
             *notify.assignment_row_messages(notices),
             *notify.participants_messages(zip(columns["ticket_id"], columns["task_id"], participants, strict=True)),

@@ -1,6 +1,6 @@
 """Messages the engine sends other services (DESIGN §2). All are published only once the caller's transaction
 commits, so a rolled-back batch never notifies anyone, and nothing is sent for work that did not happen; a call
-publishes its messages together (see :mod:`workflow_api.services.publisher`)."""
+publishes its messages together, through the outbox (:mod:`tts_common.outbox`)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -9,13 +9,22 @@ from typing import Any
 
 from django.conf import settings
 
-from tts_common import contracts, permissions
+from tts_common import contracts, outbox, permissions
 from tts_common.messages import AssignmentNotification, InAppNotification, TaskParticipants
+from tts_common.outbox import Message
 from workflow_api.models import Assignment, RoleReplica, Task, UserReplica
-from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
 
 
-def _assignment(task: Task, user_id: int, role_name: str) -> Outgoing:
+def _notification(route: contracts.Route, payload: dict[str, Any], dedup_key: str | None = None) -> Message:
+    """A notification whose ``dedup_key`` is the caller's, or else its message id: notification_service stores each
+    message once however often it arrives (the outbox may send one twice), and two equal notifications (a task
+    handed back to the same user) are still two."""
+    message = Message(route, payload)
+    payload["dedup_key"] = dedup_key or str(message.id)
+    return message
+
+
+def _assignment(task: Task, user_id: int, role_name: str) -> Message:
     message: AssignmentNotification = {
         "user_id": user_id,
         "task_id": str(task.task_id),
@@ -23,15 +32,15 @@ def _assignment(task: Task, user_id: int, role_name: str) -> Outgoing:
         "role_name": role_name,
         "ticket_id": task.external_ticket_id,
     }
-    return Outgoing(contracts.ASSIGNMENT_NOTIFICATION, dict(message))
+    return _notification(contracts.ASSIGNMENT_NOTIFICATION, dict(message))
 
 
-def assignment_row_messages(rows: Iterable[tuple[str, str, str, int, str]]) -> list[Outgoing]:
+def assignment_row_messages(rows: Iterable[tuple[str, str, str, int, str]]) -> list[Message]:
     """:func:`assignment_messages` from plain values ``(task_id, task_title, ticket_id, user_id, role_name)`` (the
     intake hot path has no Task instances)."""
     route = contracts.ASSIGNMENT_NOTIFICATION
     return [
-        Outgoing(
+        _notification(
             route,
             {"user_id": user_id, "task_id": task_id, "task_title": title, "role_name": role_name, "ticket_id": ticket_id},
         )
@@ -44,7 +53,7 @@ def notify_assignment(task: Task, user_id: int, role_name: str) -> None:
     notify_assignments([(task, user_id, role_name)])
 
 
-def assignment_messages(assignments: Sequence[tuple[Task, int, str]]) -> list[Outgoing]:
+def assignment_messages(assignments: Sequence[tuple[Task, int, str]]) -> list[Message]:
     """One ``task.send_assignment_notification`` per (task, user_id, role_name), for a caller that publishes them
     with other messages (one publisher-confirm wait for the lot)."""
     return [_assignment(*assignment) for assignment in assignments]
@@ -52,12 +61,12 @@ def assignment_messages(assignments: Sequence[tuple[Task, int, str]]) -> list[Ou
 
 def notify_assignments(assignments: Sequence[tuple[Task, int, str]]) -> None:
     """:func:`notify_assignment` for many (task, user_id, role_name) at once."""
-    publish_batch_on_commit(assignment_messages(assignments))
+    outbox.publish(assignment_messages(assignments))
 
 
 def notify_users(user_ids: Iterable[int], notification_type: str, subject: str, message: str, **kw: Any) -> None:
     """One ``notifications.create_inapp`` per user (keyword arguments as :func:`inapp_messages`)."""
-    publish_batch_on_commit(inapp_messages(user_ids, notification_type, subject, message, **kw))
+    outbox.publish(inapp_messages(user_ids, notification_type, subject, message, **kw))
 
 
 def inapp_messages(
@@ -70,7 +79,7 @@ def inapp_messages(
     ticket_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     dedup_key: str | None = None,
-) -> list[Outgoing]:
+) -> list[Message]:
     """One ``notifications.create_inapp`` message per user, for :func:`notify_users` or for a caller notifying about
     many tasks that publishes them together (one publisher-confirm wait for the lot, not one per task).
     ``dedup_key`` names the notification for the notification service, which stores it once per user."""
@@ -85,9 +94,7 @@ def inapp_messages(
             "related_ticket_id": ticket_id or (task.external_ticket_id if task else None),
             "metadata": metadata or {},
         }
-        if dedup_key is not None:
-            payload["dedup_key"] = dedup_key
-        messages.append(Outgoing(contracts.INAPP_NOTIFICATION, dict(payload)))
+        messages.append(_notification(contracts.INAPP_NOTIFICATION, dict(payload), dedup_key))
     return messages
 
 
@@ -112,13 +119,14 @@ def notify_admins(notification_type: str, subject: str, message: str, **kw: Any)
 def send_ticket_status(ticket_id: str, status: str, *, tell_deployed_hdts: bool = True) -> None:
     """``send_ticket_status`` back to HDTS: DESIGN §2's (the internal status, to ticket_service) and, when
     ``HDTS_STATUS_QUEUE`` is set, the deployed HDTS's (its own status value, contracts.HDTS_STATUS_OF).
-    ``tell_deployed_hdts=False`` for a change HDTS itself made (it closed or withdrew the ticket)."""
-    messages = [Outgoing(contracts.TICKET_STATUS, args=(ticket_id, status))]
+    ``tell_deployed_hdts=False`` for a change HDTS itself made (it closed or withdrew the ticket). The ticket's
+    status messages leave in commit order (the caller holds the task's lock)."""
+    messages = [Message(contracts.TICKET_STATUS, args=(ticket_id, status), ordering_key=ticket_id)]
     queue = deployed_hdts_queue()
     if tell_deployed_hdts and queue and status in contracts.HDTS_STATUS_OF:
         route = contracts.Route(contracts.HDTS_TICKET_STATUS_TASK, queue)
-        messages.append(Outgoing(route, args=(ticket_id, contracts.HDTS_STATUS_OF[status])))
-    publish_batch_on_commit(messages)
+        messages.append(Message(route, args=(ticket_id, contracts.HDTS_STATUS_OF[status]), ordering_key=ticket_id))
+    outbox.publish(messages)
 
 
 def deployed_hdts_queue() -> str | None:
@@ -127,17 +135,17 @@ def deployed_hdts_queue() -> str | None:
     return contracts.hdts_status_queue(settings.HDTS_STATUS_QUEUE)
 
 
-def ticket_owner_messages(owners: Iterable[tuple[str, int | None]]) -> list[Outgoing]:
+def ticket_owner_messages(owners: Iterable[tuple[str, int | None]]) -> list[Message]:
     """``update_ticket_owner`` (args ``[ticket_number, owner_id]``) to the deployed HDTS for each ticket given an
     owner, when ``HDTS_STATUS_QUEUE`` is set (else none)."""
     queue = deployed_hdts_queue()
     if not queue:
         return []
     route = contracts.Route(contracts.HDTS_TICKET_OWNER_TASK, queue)
-    return [Outgoing(route, args=(ticket_id, owner_id)) for ticket_id, owner_id in owners if owner_id is not None]
+    return [Message(route, args=(ticket_id, owner_id)) for ticket_id, owner_id in owners if owner_id is not None]
 
 
-def participants_messages(tasks: Iterable[tuple[str, str, Iterable[int | None]]]) -> list[Outgoing]:
+def participants_messages(tasks: Iterable[tuple[str, str, Iterable[int | None]]]) -> list[Message]:
     """The ``messaging.ticket_participants.sync`` for these tasks, ``(ticket_id, task_id, participant user ids)``
     (``None``s skipped): one message for them all, so that messaging_service knows who may read each ticket's
     comments. Every task is sent, even one nobody takes part in yet: its ticket then exists for admins."""
@@ -155,10 +163,10 @@ def participants_messages(tasks: Iterable[tuple[str, str, Iterable[int | None]]]
         }
         for ticket_id, task_id, users in rows
     ]
-    return [Outgoing(contracts.TICKET_PARTICIPANTS, {"tasks": payload})]
+    return [Message(contracts.TICKET_PARTICIPANTS, {"tasks": payload})]
 
 
-def task_participants_messages(tasks: Sequence[Task]) -> list[Outgoing]:
+def task_participants_messages(tasks: Sequence[Task]) -> list[Message]:
     """:func:`participants_messages` for saved tasks, each with its whole participant set: its owner, its assignee
     and everyone its assignment history names (a snapshot, so that one lost message is made good by the next)."""
     held: dict[object, set[int]] = defaultdict(set)
@@ -184,6 +192,6 @@ def republish_all_participants() -> int:
         chunk = list((tasks.filter(task_id__gt=last) if last else tasks)[:PARTICIPANT_SYNC_CHUNK])
         if not chunk:
             return sent
-        publish_batch_on_commit(task_participants_messages(chunk))
+        outbox.publish(task_participants_messages(chunk))
         sent += len(chunk)
         last = chunk[-1].task_id

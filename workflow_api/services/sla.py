@@ -28,12 +28,13 @@ from django.db import connection, transaction
 from django.db.models import Case, QuerySet, Value, When
 from django.utils import timezone
 
+from tts_common import outbox
+from tts_common.outbox import Message
 from workflow_api.models import Assignment, ReportEvent, RoleReplica, StepInstance, Task
 from workflow_api.services import notify
 from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide
 from workflow_api.services.audit import record_events
 from workflow_api.services.deadlines import closed_pauses, next_warning, sla_event
-from workflow_api.services.publisher import Outgoing, publish_batch_on_commit
 from workflow_api.services.reports import Delta, end_assignments_away, record_deltas
 
 logger = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
     pauses = closed_pauses(list(claimed))
     events = []
     deltas: list[Delta] = []
-    messages: list[Outgoing] = []
+    messages: list[Message] = []
     for task in tasks:
         reached = claimed[task.pk]
         task.sla_next_warning_at, task.sla_next_warning_percent = next_warning(
@@ -163,7 +164,7 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
     _arm_next_warnings(tasks)
     record_events(events)
     record_deltas(deltas)
-    publish_batch_on_commit(messages)
+    outbox.publish(messages)
     return ScanResult(warned=len(tasks))
 
 
@@ -192,7 +193,7 @@ def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
     if not tasks:
         return ScanResult()
     events = []
-    messages: list[Outgoing] = []
+    messages: list[Message] = []
     for task in tasks:
         messages += notify.inapp_messages(
             sorted({user for user in (task.assigned_user_id, task.owner_id) if user is not None}),
@@ -205,7 +206,7 @@ def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
         events.append(sla_event(task, "task.sla_breached", now, assigned_user=task.assigned_user_id))
     record_events(events)
     record_deltas(Delta(ReportEvent.BREACHED, now, task, task.current_step_id, task.assigned_user_id) for task in tasks)
-    publish_batch_on_commit(messages)
+    outbox.publish(messages)
     return ScanResult(breached=len(tasks), escalated=_escalate(tasks, now=now))
 
 
@@ -282,7 +283,7 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
             ),
             updated_at=now,
         )
-    publish_batch_on_commit(
+    outbox.publish(
         [
             message
             for escalation in moving
