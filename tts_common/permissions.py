@@ -30,7 +30,7 @@ PERMISSIONS: dict[str, str] = {
     TASK_BULK: "Act on many selected tasks at once.",
     WORKFLOW_MANAGE: "Create, edit, deploy and archive workflows; run the routing simulator.",
     CALENDAR_MANAGE: "Create, edit and delete business calendars.",
-    REPORTS_VIEW: "Read reports (assignment fairness per role).",
+    REPORTS_VIEW: "Read every report (without it: one's own figures, a lead's role's) and the fairness view per role.",
     DEAD_LETTERS_MANAGE: "Intake: dead letters (reprocess, discard), integration errors, unrouted tickets.",
     USERS_MANAGE: "Users, roles and their permissions, role membership, others' availability, the auth audit log.",
 }

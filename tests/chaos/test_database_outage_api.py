@@ -21,9 +21,10 @@ from tts_common.postgresql.base import CONNECT_BUDGET_SECONDS, CONNECT_RETRY_PAU
 pytestmark = pytest.mark.slow
 
 METHODS = ("get", "post", "put", "patch", "delete")
-# Neither needs the database once its caller's account state is cached: the degraded modes in effect (it asks the
-# auth service) and the benchmarks' ceiling (an empty authenticated view).
-NEED_NO_DATABASE = {"/api/status/", "/api/v1/ping/"}
+# None needs the database once its caller's account state is cached: the degraded modes in effect (it asks the
+# auth service), the benchmarks' ceiling (an empty authenticated view), and the fixed lists of the auth audit's
+# event types and of the role permissions.
+NEED_NO_DATABASE = {"/api/status/", "/api/v1/ping/", "/api/v1/audit/event-types/", "/api/v1/permissions/"}
 
 
 def plausible(parameter: dict[str, Any]) -> str:

@@ -117,7 +117,7 @@ def test_preferences_default_and_update(api):
     client = api(1)
     body = client.get(f"{BASE}/preferences/").json()
     assert body["email_types"] == [
-        "task_assignment", "task_transfer_in", "task_escalation", "sla_breach", "unrouted_ticket"
+        "task_assignment", "task_transfer_in", "task_escalation", "sla_breach", "unrouted_ticket", "dead_letter"
     ]  # fmt: skip
     assert "comment_added" in body["available_types"]
     response = client.put(f"{BASE}/preferences/", {"email_types": ["comment_added", "sla_breach"]}, format="json")

@@ -271,7 +271,7 @@ def test_admin_pages_workflow_graph_and_health(stack: Stack, browser: Browser) -
     expect(admin.locator(".health-card[data-component=database]")).to_contain_text("PostgreSQL · ")
     expect(admin.locator(".health-card[data-component=broker]")).to_contain_text("RabbitMQ · ")
     expect(admin.locator(".health-card[data-component=channel_layer]")).to_contain_text("Redis · ")
-    expect(admin.locator(".health-card[data-component=ams]")).to_have_attribute("data-status", "ok")
+    expect(admin.locator(".health-card[data-component=ams]")).to_have_attribute("data-status", "not_configured")
     expect(admin.locator(".health-card[data-component=ams]")).to_contain_text("Not configured")
     browser.screenshot(admin, "12-admin-health")
 
