@@ -188,14 +188,14 @@ def task_act(
     required = ACTION_PERMISSIONS[action]
     if not has_permission(actor, required):
         raise Forbidden(f"To {action} a task takes the {required!r} permission.")
-    task = (
-        Task.objects.select_for_update(of=("self",))
-        .select_related("workflow__coordinator_role", "workflow__calendar", "current_step__role")
-        .filter(pk=task_id)
-        .first()
-    )
-    if task is None:
+    # Lock the row first, then read it with its relations: a locking read that joins them would, after waiting for
+    # a concurrent action that moved the task, pair the task's new step id with the join row of its old one (the
+    # re-check PostgreSQL does for FOR UPDATE re-reads only the locked table), i.e. no current step at all.
+    if not Task.objects.select_for_update().filter(pk=task_id).values_list("pk", flat=True):
         raise NotFound("Task not found.")
+    task = Task.objects.select_related("workflow__coordinator_role", "workflow__calendar", "current_step__role").get(
+        pk=task_id
+    )
     if not is_admin(actor) and task.assigned_user_id != actor.id:
         raise Forbidden("Only the task's current assignee or an admin can act on it.")
     if task.status not in _ALLOWED_FROM[action]:
