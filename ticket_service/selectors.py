@@ -3,25 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from tts_common import hdts
 from tts_common.errors import Invalid
 
+from .filters import TicketFilter
 from .models import HdtsTicket, TicketStatusUpdate
-
-
-class TicketFilter(django_filters.FilterSet):
-    status = django_filters.CharFilter()
-    priority = django_filters.ChoiceFilter(choices=[(p, p) for p in hdts.PRIORITIES])
-    category = django_filters.CharFilter()
-    sub_category = django_filters.CharFilter()
-
-    class Meta:
-        model = HdtsTicket
-        fields = ["status", "priority", "category", "sub_category"]
 
 
 def ticket_list(*, filters: dict[str, Any] | None = None) -> QuerySet[HdtsTicket]:
@@ -29,7 +17,8 @@ def ticket_list(*, filters: dict[str, Any] | None = None) -> QuerySet[HdtsTicket
     filterset = TicketFilter(filters or {}, HdtsTicket.objects.all())
     if not filterset.is_valid():
         raise Invalid({field: list(messages) for field, messages in filterset.errors.items()})
-    return filterset.qs
+    tickets: QuerySet[HdtsTicket] = filterset.qs  # django-filter ships no types
+    return tickets
 
 
 def ticket_get(ticket_id: str) -> HdtsTicket:

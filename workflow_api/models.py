@@ -285,6 +285,9 @@ class WorkflowTransition(models.Model):
 # the partial indexes below name them.
 SLA_RUNNING_STATUSES = ("pending", "in_progress", "awaiting_asset_selection")
 
+# The longest HDTS ticket id a task takes (intake refuses longer ones rather than cut them).
+TICKET_ID_MAX_LENGTH = 100
+
 
 class Task(models.Model):
     class Status(models.TextChoices):
@@ -313,7 +316,7 @@ class Task(models.Model):
     task_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="tasks")
     # The HDTS ticket id; unique, so a redelivered ticket can never make a second task.
-    external_ticket_id = models.CharField(max_length=100, unique=True)
+    external_ticket_id = models.CharField(max_length=TICKET_ID_MAX_LENGTH, unique=True)
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     priority = models.CharField(max_length=16, choices=Priority.choices)

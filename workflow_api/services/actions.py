@@ -28,7 +28,9 @@ from tts_common.api import application_error_status
 from tts_common.auth import TokenUser, has_permission, is_admin
 from tts_common.errors import ApplicationError, Conflict, Forbidden, Invalid, NotFound
 from workflow_api.models import (
+    TICKET_ID_MAX_LENGTH,
     Assignment,
+    AuditEvent,
     ExternalAction,
     StepInstance,
     Task,
@@ -41,9 +43,9 @@ from workflow_api.services import notify
 from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide, role_pools
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.deadlines import REARMED_FIELDS, closed_pauses, rearm
-from workflow_api.services.ingestion import TICKET_ID_MAX_LENGTH, IncomingTicket, ingest_tickets
+from workflow_api.services.ingestion import IncomingTicket, ingest_tickets
 from workflow_api.services.reports import end_assignments_away, record_deltas, task_end_deltas
-from workflow_api.services.steps import close_active_step, enter_step
+from workflow_api.services.steps import close_active_step, enter_step, step_of
 
 
 class TaskAction(StrEnum):
@@ -104,7 +106,7 @@ class ActionContext:
     asset_id: str = ""  # select_asset: the asset to reserve
     duration_days: int | None = None  # select_asset: for how long (else the ticket's)
 
-    def event(self, action: str, **data: Any):
+    def event(self, action: str, **data: Any) -> AuditEvent:
         return audit_event(
             action,
             entity_type="task",
@@ -266,7 +268,7 @@ def _refused(task_id: UUID, refusal: ApplicationError) -> BulkOutcome:
 
 # --- Moving through the workflow -----------------------------------------------------------------------------------
 def _approve(ctx: ActionContext) -> None:
-    if ctx.task.current_step.external_action:
+    if step_of(ctx.task).external_action:
         request_external_decision(ctx, requested_by_id=ctx.actor_id, requested_by_username=ctx.actor_username)
         return
     follow_approve(ctx)
@@ -296,7 +298,7 @@ def _escalate(ctx: ActionContext) -> None:
         ctx,
         "task_escalation",
         f"Task escalated: {ctx.task.title}",
-        f"{ctx.actor_username} escalated the task to step {ctx.task.current_step.name!r}.",
+        f"{ctx.actor_username} escalated the task to step {step_of(ctx.task).name!r}.",
     )
 
 
@@ -306,7 +308,7 @@ def _follow(
     """Close the active step as ``closed_as`` and move along ``transition``; no transition, or one to the end,
     finishes the task with ``end_status``."""
     task = ctx.task
-    from_step = task.current_step
+    from_step = step_of(task)
     target = transition.to_step if transition is not None else None
     close_active_step(task, closed_as, now=ctx.now, actor_id=ctx.actor_id, notes=ctx.notes)
     record_events([ctx.event(f"task.{closed_as}", from_step=from_step.name, to_step=target.name if target else None)])
@@ -319,7 +321,7 @@ def _follow(
     task.current_step = None
     task.assigned_user = None
     task.save(update_fields=["status", "completed_at", "current_step", "assigned_user", "updated_at"])
-    record_deltas(task_end_deltas(task, step_id=from_step.pk, holder=last_holder))
+    record_deltas(task_end_deltas(task, at=ctx.now, step_id=from_step.pk, holder=last_holder))
     record_events([ctx.event("task.closed", outcome=end_status, last_step=from_step.name)])
     verb = "approved" if end_status == Task.Status.COMPLETED else "rejected"
     _notify(
@@ -354,20 +356,20 @@ def _escalate_to_coordinator(ctx: ActionContext) -> None:
         raise Conflict(f"No other user of the coordinator role {coordinator_role.name!r} can take this task.")
     previous = task.assigned_user_id
     _reassign(ctx, decision, Assignment.Reason.ESCALATION)
-    record_events([ctx.event("task.escalated", from_user=previous, to_user=target, step=task.current_step.name)])
+    record_events([ctx.event("task.escalated", from_user=previous, to_user=target, step=step_of(task).name)])
     _notify(
         [target],
         ctx,
         "task_escalation",
         f"Task escalated to you: {task.title}",
-        f"{ctx.actor_username} escalated the task at step {task.current_step.name!r} to you.",
+        f"{ctx.actor_username} escalated the task at step {step_of(task).name!r} to you.",
     )
 
 
 # --- Changing hands ------------------------------------------------------------------------------------------------
 def _transfer(ctx: ActionContext) -> None:
     task = ctx.task
-    step: WorkflowStep = task.current_step
+    step = step_of(task)
     # Away and unavailable users get no new work, by hand either.
     if ctx.to_user not in role_pools([step.role_id], now=ctx.now)[step.role_id].eligible:
         raise Invalid(
@@ -438,7 +440,7 @@ def request_external_decision(
     (``awaiting_asset_selection``), asking nothing."""
     task = ctx.task
     task.status = Task.Status.AWAITING_EXTERNAL
-    task.external_action = task.current_step.external_action
+    task.external_action = step_of(task).external_action
     task.external_attempt += 1
     task.external_reference = task.external_reason = ""
     if not retry:
@@ -534,6 +536,8 @@ def _resume(ctx: ActionContext) -> None:
     """Back to work: the pause is closed and the deadlines recomputed from the pause log, so holding never eats
     into the SLA (in business time: a hold over a weekend gives back nothing of the weekend, which never counted)."""
     task = ctx.task
+    if task.on_hold_since is None:  # _ALLOWED_FROM: only a task on hold resumes, and holding set this
+        raise ValueError(f"Task {task.task_id} is {task.status} with no hold start")
     paused = ctx.now - task.on_hold_since
     TaskPause.objects.filter(task=task, ended_at__isnull=True).update(ended_at=ctx.now, ended_by_id=ctx.actor_id)
     task.status = Task.Status.IN_PROGRESS if task.assigned_user_id else Task.Status.PENDING

@@ -28,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from kombu.message import Message
@@ -35,10 +36,9 @@ from kombu.message import Message
 from tts_common import contracts, hdts, hdts_deployed, outbox, signing, text
 from tts_common.auth import TokenUser
 from tts_common.errors import Conflict, Invalid, NotFound
-from workflow_api.models import DeadLetter, DeadLetterNotice, IntegrationError
+from workflow_api.models import TICKET_ID_MAX_LENGTH, DeadLetter, DeadLetterNotice, IntegrationError
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
-from workflow_api.services.ingestion import TICKET_ID_MAX_LENGTH
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,12 @@ def dead_letters_drain(*, limit: int = DRAIN_LIMIT) -> int:
     return stored
 
 
+def _max_length(name: str) -> int | None:
+    """How many characters DeadLetter's column ``name`` holds (None: a text column, no limit)."""
+    field = DeadLetter._meta.get_field(name)
+    return field.max_length if isinstance(field, Field) else None
+
+
 def _parse(message: Message) -> DeadLetter:
     """A dead letter from one message: ours (``publisher.dead_letter``'s ``{reason, source_queue, dead_lettered_at,
     message: {task, kwargs, retries}}``), a Celery task message put here otherwise (a broker dead-letter policy, a
@@ -87,19 +93,20 @@ def _parse(message: Message) -> DeadLetter:
         received_at=timezone.now(),
     )
     try:
-        body = message.decode()
+        body: object = message.decode()  # JSON: anything
     except Exception:  # undecodable: kept as text
         body = None
     original = body.get("message") if isinstance(body, dict) else None
-    if isinstance(original, dict):
+    if isinstance(body, dict) and isinstance(original, dict):
         letter.reason = str(body.get("reason") or letter.reason)
         letter.source_queue = str(body.get("source_queue") or "")
         letter.dead_lettered_at = parse_datetime(str(body.get("dead_lettered_at") or ""))
         letter.task_name = str(original.get("task") or "")
         letter.kwargs = original.get("kwargs") if isinstance(original.get("kwargs"), dict) else {}
-        letter.retries = original.get("retries") if isinstance(original.get("retries"), int) else 0
+        retries = original.get("retries")
+        letter.retries = retries if isinstance(retries, int) else 0
     elif headers.get("task") and isinstance(body, list | tuple) and len(body) == 3 and isinstance(body[1], dict):
-        death = (headers.get("x-death") or [{}])[0]
+        death: dict[str, Any] = (headers.get("x-death") or [{}])[0]
         letter.task_name = str(headers["task"])
         letter.kwargs = body[1]
         letter.source_queue = str(death.get("queue") or "")
@@ -110,7 +117,7 @@ def _parse(message: Message) -> DeadLetter:
     # Stored whatever it holds (a letter that failed its batch would block the queue): text the database cannot
     # store is replaced, and names are cut to their columns.
     for field in ("reason", "source_queue", "task_name", "raw"):
-        setattr(letter, field, text.storable(getattr(letter, field))[: DeadLetter._meta.get_field(field).max_length])
+        setattr(letter, field, text.storable(getattr(letter, field))[: _max_length(field)])
     letter.kwargs = text.storable(letter.kwargs)
     ticket_id = hdts_deployed.message_ticket_id(letter.kwargs)
     letter.ticket_id = str(ticket_id)[:255] if isinstance(ticket_id, str | int) else ""

@@ -152,7 +152,7 @@ def _end(task: Task, status: HdtsStatus, csat_fields: list[str], *, now: datetim
             "status", "completed_at", "on_hold_since", "current_step", "assigned_user", *csat_fields, "updated_at",
         ]
     )  # fmt: skip
-    record_deltas(task_end_deltas(task, step_id=from_step.pk if from_step else None, holder=last_holder))
+    record_deltas(task_end_deltas(task, at=now, step_id=from_step.pk if from_step else None, holder=last_holder))
     extra: dict[str, Any] = {"last_step": from_step.name if from_step else None}
     if outcome == Task.Status.CANCELLED and task.ams_reservation:
         # The AMS contract (issue #15) has no release call: the reservation to release is recorded here, for an

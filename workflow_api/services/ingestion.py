@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from tts_common import hdts, hdts_deployed, outbox, signing
 from workflow_api.models import (
+    TICKET_ID_MAX_LENGTH,
     Assignment,
     AssignmentDecision,
     AuditEvent,
@@ -51,9 +52,6 @@ from workflow_api.services.steps import step_due_at
 logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=models.Model)
-
-TICKET_ID_MAX_LENGTH = Task._meta.get_field("external_ticket_id").max_length
-
 
 class InvalidTicket(Exception):
     """A ticket that can never be ingested; ``category`` is an ``IntegrationError.Category`` value."""

@@ -147,18 +147,18 @@ def end_assignments_away(tasks: Sequence[Task], *, now: datetime, user_id: int |
     )
 
 
-def step_close_deltas(task: Task, instance: StepInstance) -> list[Delta]:
+def step_close_deltas(task: Task, instance: StepInstance, *, at: datetime) -> list[Delta]:
+    """The task's step ``instance`` just closed (``status``, ``acted_by`` set) at ``at``."""
     deltas = []
     if instance.acted_by_id is not None:
-        deltas.append(Delta(ReportEvent.ACTED, instance.ended_at, task, instance.step_id, instance.acted_by_id))
+        deltas.append(Delta(ReportEvent.ACTED, at, task, instance.step_id, instance.acted_by_id))
     if instance.status == StepInstance.Status.ESCALATED:
-        deltas.append(Delta(ReportEvent.ESCALATED, instance.ended_at, task, instance.step_id, instance.acted_by_id))
+        deltas.append(Delta(ReportEvent.ESCALATED, at, task, instance.step_id, instance.acted_by_id))
     return deltas
 
 
-def task_end_deltas(task: Task, *, step_id: int | None, holder: int | None) -> list[Delta]:
-    """The task just ended (``completed_at``, ``status`` set) at ``step_id``, held by ``holder``."""
-    at = task.completed_at
+def task_end_deltas(task: Task, *, at: datetime, step_id: int | None, holder: int | None) -> list[Delta]:
+    """The task just ended (``status`` set) at ``at``, at ``step_id``, held by ``holder``."""
     deltas = [Delta(ReportEvent(task.status), at, task, step_id, holder)]
     if task.status in (Task.Status.COMPLETED, Task.Status.REJECTED) and at <= task.sla_deadline:
         deltas.append(Delta(ReportEvent.WITHIN_SLA, at, task, step_id, holder))
@@ -173,6 +173,8 @@ def csat_change_delta(task: Task, *, before: int | None) -> Delta | None:
     after = task.csat_rating
     if before == after:
         return None
+    if task.completed_at is None:
+        raise ValueError(f"Task {task.task_id} is {task.status}: only an ended task's rating is counted")
     instance = StepInstance.objects.filter(task=task).order_by("-started_at", "-id").first()
     holder = None
     if instance is not None:

@@ -22,10 +22,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import Case, QuerySet, Value, When
+from django.db.models import Case, Field, QuerySet, Value, When
 from django.utils import timezone
 
 from tts_common import outbox
@@ -86,7 +87,7 @@ def sla_scan(
 # --- Claiming --------------------------------------------------------------------------------------------------------
 def _claim(
     candidates: QuerySet[Task], values: dict[str, object], *, limit: int, returning: str = "task_id"
-) -> list[tuple]:
+) -> list[tuple[UUID, Any]]:
     """Set the marker fields ``values`` on up to ``limit`` candidates; each one's (pk, ``returning``), a field the
     claim does not set. In no particular order: an ORDER BY would lead the planner to walk the deadline index rather than
     read just the due ranges.
@@ -98,17 +99,25 @@ def _claim(
     subquery = candidates.order_by().select_for_update(skip_locked=True, of=("self",)).values("pk")[:limit]
     sql, params = subquery.query.sql_with_params()
     quote = connection.ops.quote_name
-    pk = Task._meta.pk
-    fields = [Task._meta.get_field(name) for name in values]
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    extra = Task._meta.get_field(returning)
+    pk, pk_column = _task_column("task_id")
+    fields = [_task_column(name) for name in values]
+    assignments = ", ".join(f"{quote(column)} = %s" for _, column in fields)
+    extra, extra_column = _task_column(returning)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {quote(Task._meta.db_table)} SET {assignments} "
-            f"WHERE {quote(pk.column)} IN ({sql}) RETURNING {quote(pk.column)}, {quote(extra.column)}",
-            [*(field.get_db_prep_value(values[field.name], connection) for field in fields), *params],
+            f"WHERE {quote(pk_column)} IN ({sql}) RETURNING {quote(pk_column)}, {quote(extra_column)}",
+            [*(field.get_db_prep_value(values[field.name], connection) for field, _ in fields), *params],
         )
         return [(pk.to_python(row[0]), extra.to_python(row[1])) for row in cursor.fetchall()]
+
+
+def _task_column(name: str) -> tuple[Field[Any, Any], str]:
+    """Task's field ``name`` and its column: ``name`` is one of its own concrete fields, never a relation's other end."""
+    field = Task._meta.get_field(name)
+    if not isinstance(field, Field) or field.column is None:
+        raise TypeError(f"Task.{name} has no column")
+    return field, field.column
 
 
 def _claimed(ids: list[UUID]) -> list[Task]:
@@ -215,9 +224,12 @@ class _Escalation:
     task: Task
     role: RoleReplica
     from_user: int | None
-    to_user: int | None = None
-    decision: Decision | None = None
+    decision: Decision  # its user_id: who takes the task (None: nobody can)
     reassigned: bool = False
+
+    @property
+    def to_user(self) -> int | None:
+        return self.decision.user_id
 
     @property
     def outcome(self) -> str:
@@ -230,49 +242,54 @@ def _escalation_targets(tasks: Sequence[Task], *, now: datetime) -> list[_Escala
     """Who takes each breached task: the next user (round-robin) of the workflow's escalation role; with none
     named, the task's owner (its coordinator) unless they already hold it, else the coordinator role's next user.
     One pick call for the whole batch, so its pointers are locked once, in role order."""
-    escalations = []
+    targets: list[tuple[Task, RoleReplica, int | None]] = []  # (task, role, its owner if they take it)
     for task in tasks:
         workflow = task.workflow
-        escalation = _Escalation(task, workflow.escalation_role or workflow.coordinator_role, task.assigned_user_id)
         owner = task.owner
-        if workflow.escalation_role is None and owner is not None and owner.is_active and owner.pk != task.assigned_user_id:
-            escalation.to_user = task.owner_id
-        escalations.append(escalation)
-    wanted = Counter((e.role.pk, ROUND_ROBIN) for e in escalations if e.to_user is None)
+        owner_takes_it = (
+            workflow.escalation_role is None and owner is not None and owner.is_active and owner.pk != task.assigned_user_id
+        )
+        targets.append((task, workflow.escalation_role or workflow.coordinator_role, task.owner_id if owner_takes_it else None))
+    wanted = Counter((role.pk, ROUND_ROBIN) for _, role, owner_id in targets if owner_id is None)
     picks: dict[int, Iterator[Decision]] = {role_id: iter(made) for (role_id, _), made in decide(wanted).items()}
-    for escalation in escalations:
-        if escalation.to_user is None:
-            escalation.decision = next(picks[escalation.role.pk])
-            escalation.to_user = escalation.decision.user_id
-        else:
-            escalation.decision = Decision.direct(escalation.role.pk, escalation.to_user, now=now)
-    return escalations
+    return [
+        _Escalation(
+            task,
+            role,
+            task.assigned_user_id,
+            next(picks[role.pk]) if owner_id is None else Decision.direct(role.pk, owner_id, now=now),
+        )
+        for task, role, owner_id in targets
+    ]
 
 
 def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
     """Reassign the breached tasks per :func:`_escalation_targets`; returns how many changed hands. A task whose
     target already holds it stays; one with nobody to take it stays too, and the admins are told."""
     escalations = _escalation_targets(tasks, now=now)
-    moving = [e for e in escalations if e.to_user is not None and e.to_user != e.from_user]
+    # (escalation, its new holder)
+    changing = [(e, e.to_user) for e in escalations if e.to_user is not None and e.to_user != e.from_user]
     instances = {
         instance.task_id: instance
-        for instance in StepInstance.objects.filter(task__in=[e.task for e in moving], status=StepInstance.Status.ACTIVE)
+        for instance in StepInstance.objects.filter(
+            task__in=[e.task for e, _ in changing], status=StepInstance.Status.ACTIVE
+        )
     }
-    moving = [e for e in moving if e.task.pk in instances]
-    for escalation in moving:
+    moving = [(e, to_user) for e, to_user in changing if e.task.pk in instances]
+    for escalation, _ in moving:
         escalation.reassigned = True
-    end_assignments_away([e.task for e in moving], now=now)
+    end_assignments_away([e.task for e, _ in moving], now=now)
     assign_step_instances(
-        [(e.task, instances[e.task.pk]) for e in moving],
-        [e.decision for e in moving],
+        [(e.task, instances[e.task.pk]) for e, _ in moving],
+        [e.decision for e, _ in moving],
         now=now,
         reason=Assignment.Reason.ESCALATION,
     )
     # One UPDATE per new holder (a role's few users) rather than bulk_update's CASE per row; assign_step_instances
     # set the same values on the instances in memory.
     by_user: dict[int, list[UUID]] = defaultdict(list)
-    for escalation in moving:
-        by_user[escalation.to_user].append(escalation.task.pk)
+    for escalation, to_user in moving:
+        by_user[to_user].append(escalation.task.pk)
     for user_id, task_ids in by_user.items():
         # A task awaiting asset selection keeps waiting for one, now from its new holder.
         Task.objects.filter(pk__in=task_ids).update(
@@ -286,9 +303,9 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
     outbox.publish(
         [
             message
-            for escalation in moving
+            for escalation, to_user in moving
             for message in notify.inapp_messages(
-                [escalation.to_user],
+                [to_user],
                 "task_escalation",
                 f"SLA breached, escalated to you: {escalation.task.title}",
                 f"The task missed its SLA (due {escalation.task.sla_deadline.isoformat()}) and was escalated to you "

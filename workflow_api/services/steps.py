@@ -17,6 +17,13 @@ def step_due_at(step: WorkflowStep, priority: str, *, now: datetime) -> datetime
     return task_deadline(step.workflow, priority, now, share=float(step.sla_weight) / 100)
 
 
+def step_of(task: Task) -> WorkflowStep:
+    """The step an open task is at: every open task is at one, only an ended task is at none."""
+    if task.current_step is None:
+        raise ValueError(f"Task {task.task_id} is {task.status}, at no step")
+    return task.current_step
+
+
 def open_step_instances(
     tasks: Sequence[Task],
     decisions: Sequence[Decision],
@@ -33,8 +40,8 @@ def open_step_instances(
     instances = [
         StepInstance(
             task=task,
-            step=task.current_step,
-            due_at=step_due_at(task.current_step, task.priority, now=now),
+            step=step_of(task),
+            due_at=step_due_at(step_of(task), task.priority, now=now),
             started_at=now,
         )
         for task in tasks
@@ -49,7 +56,7 @@ def open_step_instances(
                     entity_id=str(task.task_id),
                     actor_id=actor_id,
                     ticket_id=task.external_ticket_id,
-                    data={"step_id": task.current_step.pk, "step": task.current_step.name, "due_at": instance.due_at.isoformat()},
+                    data={"step_id": instance.step.pk, "step": instance.step.name, "due_at": instance.due_at.isoformat()},
                     at=now,
                 )
                 for task, instance in zip(tasks, instances, strict=True)
@@ -102,7 +109,7 @@ def close_active_step(
     instance.notes = notes
     instance.save(update_fields=["status", "ended_at", "acted_by_id", "notes"])
     Assignment.objects.filter(task=task, ended_at__isnull=True).update(ended_at=now)
-    record_deltas(step_close_deltas(task, instance))
+    record_deltas(step_close_deltas(task, instance, at=now))
     record_events(
         [
             audit_event(

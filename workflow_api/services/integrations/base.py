@@ -79,7 +79,8 @@ def money_text(value: Any) -> str | None:
         return None
     if not amount.is_finite() or amount < 0:
         return None
-    if amount.as_tuple().exponent > -2:  # type: ignore[operator]  (finite: an int)
+    exponent = amount.as_tuple().exponent  # an int: the amount is finite
+    if isinstance(exponent, int) and exponent > -2:
         amount = amount.quantize(Decimal("0.01"))
     return f"{amount:f}"
 

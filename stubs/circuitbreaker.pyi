@@ -1,0 +1,59 @@
+# Types of circuitbreaker 2.1.3 (it ships none): the parts TTS uses, checked against its source.
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+STATE_CLOSED: str
+STATE_OPEN: str
+STATE_HALF_OPEN: str
+
+class CircuitBreaker:
+    FAILURE_THRESHOLD: int
+    RECOVERY_TIMEOUT: float
+    def __init__(
+        self,
+        failure_threshold: int | None = None,
+        recovery_timeout: float | None = None,
+        expected_exception: type[BaseException] | Iterable[type[BaseException]] | Callable[..., bool] | None = None,
+        name: str | None = None,
+        fallback_function: Callable[..., Any] | None = None,
+    ) -> None: ...
+    def call(self, func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T: ...
+    def reset(self) -> None: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def open_until(self) -> datetime: ...
+    @property
+    def open_remaining(self) -> int: ...
+    @property
+    def failure_count(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def opened(self) -> bool: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def last_failure(self) -> BaseException | None: ...
+
+class CircuitBreakerError(Exception):
+    def __init__(self, circuit_breaker: CircuitBreaker, *args: object) -> None: ...
+
+class CircuitBreakerMonitor:
+    circuit_breakers: dict[str | None, CircuitBreaker]
+    @classmethod
+    def register(cls, circuit_breaker: CircuitBreaker) -> None: ...
+    @classmethod
+    def all_closed(cls) -> bool: ...
+    @classmethod
+    def get_circuits(cls) -> Iterable[CircuitBreaker]: ...
+    @classmethod
+    def get(cls, name: str) -> CircuitBreaker | None: ...
+    @classmethod
+    def get_open(cls) -> Iterable[CircuitBreaker]: ...
+    @classmethod
+    def get_closed(cls) -> Iterable[CircuitBreaker]: ...
