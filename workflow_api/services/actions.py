@@ -35,7 +35,6 @@ from workflow_api.models import (
     StepInstance,
     Task,
     TaskPause,
-    WorkflowStep,
     WorkflowTransition,
 )
 from workflow_api.selectors.tasks import task_is_visible
