@@ -150,7 +150,8 @@ def send_due_digests(*, now: datetime | None = None, limit: int = conf.DIGEST_BA
     )
     listed: dict[int, list[InAppNotification]] = {d.id: [] for d in digests}
     for delivery in ours.select_related("notification").order_by("notification__created_at", "id"):
-        listed[delivery.digest_id].append(delivery.notification)
+        if delivery.digest_id is not None:  # always (``ours`` are the digests' deliveries)
+            listed[delivery.digest_id].append(delivery.notification)
     outcomes = _attempt_digests(digests, listed)
     for digest in digests:
         outcome = outcomes[digest.id]

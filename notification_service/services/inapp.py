@@ -83,8 +83,8 @@ def create_notifications(*, drafts: Sequence[NotificationDraft]) -> list[InAppNo
                     "ticket": [d.related_ticket_id for d in drafts_in],
                     "metadata": [json.dumps(d.metadata) for d in drafts_in],
                     "key": list(by_key),
-                    "email_mode": [plans[key].mode if plans[key] else None for key in by_key],
-                    "not_before": [plans[key].not_before if plans[key] else None for key in by_key],
+                    "email_mode": [plan.mode if plan else None for plan in plans.values()],  # in by_key's order
+                    "not_before": [plan.not_before if plan else None for plan in plans.values()],
                     "now": now,
                 },
             )

@@ -111,7 +111,7 @@ def replay_choice(decision: AssignmentDecision) -> tuple[int | None, int | None]
         return chosen, chosen
     if decision.policy == NoEligiblePolicy.ESCALATE_TO_LEAD:
         return (decision.detail.get("lead") if decision.detail.get("lead_eligible") else None), before
-    away = next((entry["removed"] for entry in decision.filters if entry["filter"] == "away"), [])
+    away: list[int] = next((entry["removed"] for entry in decision.filters if entry["filter"] == "away"), [])
     if decision.policy == NoEligiblePolicy.LEAST_LOADED_AWAY and away:
         return least_loaded(away, loads, before), before
     return None, before
@@ -129,7 +129,7 @@ def replay_decisions(decisions: Iterable[AssignmentDecision]) -> Replay:
     check that a role's consecutive picks (by sequence) hand the pointer on. Owner picks take sequence numbers
     without storing a decision, so only numbers exactly one apart are chained."""
     replay = Replay()
-    by_role: dict[int, list[AssignmentDecision]] = defaultdict(list)
+    by_role: dict[int, list[tuple[int, AssignmentDecision]]] = defaultdict(list)  # role -> (sequence, decision)
     for decision in decisions:
         chosen, after = replay_choice(decision)
         if chosen != decision.user_id or after != decision.cursor_after:
@@ -137,11 +137,11 @@ def replay_decisions(decisions: Iterable[AssignmentDecision]) -> Replay:
         if chosen is not None:
             replay.counts[chosen] += 1
         if decision.sequence is not None:
-            by_role[decision.role_id].append(decision)
+            by_role[decision.role_id].append((decision.sequence, decision))
     for chain in by_role.values():
-        chain.sort(key=lambda d: d.sequence)
-        for previous, current in zip(chain, chain[1:], strict=False):
-            if current.sequence == previous.sequence + 1 and current.cursor_before != previous.cursor_after:
+        chain.sort(key=lambda pair: pair[0])
+        for (previous_sequence, previous), (sequence, current) in zip(chain, chain[1:], strict=False):
+            if sequence == previous_sequence + 1 and current.cursor_before != previous.cursor_after:
                 replay.broken_chains.append(current.pk)
     return replay
 

@@ -185,7 +185,7 @@ GROUP BY 1, 2"""
     return found
 
 
-def _rows(query: ReportQuery, found: dict[Any, dict[str, tuple[int, int]]], group: str) -> list[tuple[Any, str, dict]]:
+def _rows(query: ReportQuery, found: dict[Any, dict[str, tuple[int, int]]], group: str) -> list[tuple[Any, str, dict[str, tuple[int, int]]]]:
     """(key, label, sums) per group value, in order; every period of the range when grouped by period."""
     if group == "period":
         return [(day.isoformat(), day.isoformat(), found.get(day, {})) for day in query.periods()]
@@ -269,7 +269,7 @@ def sla_report(query: ReportQuery, scope: ReportScope, *, now: datetime | None =
     return {"rows": rows, "at_risk": _at_risk(query, scope, now=now or timezone.now())}
 
 
-def _open_task_rows(sql_where: str, order: str, query: ReportQuery, scope: ReportScope, **extra: Any) -> list[dict]:
+def _open_task_rows(sql_where: str, order: str, query: ReportQuery, scope: ReportScope, **extra: Any) -> list[dict[str, Any]]:
     sql = f"""
 SELECT t.task_id, t.external_ticket_id, t.title, t.workflow_id, t.current_step_id, ws.role_id, t.assigned_user_id,
        t.priority, t.status, t.created_at, t.sla_deadline

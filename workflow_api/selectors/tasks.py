@@ -3,6 +3,7 @@ filtered and ordered on."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypedDict
 from uuid import UUID
 
 from django.contrib.postgres.search import SearchQuery
@@ -85,7 +86,11 @@ LIST_COLUMNS = (
 )  # fmt: skip
 
 
-def _visible_ids(user_id: int) -> QuerySet:
+class _TaskId(TypedDict):
+    task_id: UUID
+
+
+def _visible_ids(user_id: int) -> QuerySet[Assignment, _TaskId]:
     """The ids of the tasks a user holds or held, owns, or is assigned: one UNION of three index scans, which the
     database joins to the tasks by primary key (an OR of the three, EXISTS included, reads every task)."""
     held = Assignment.objects.filter(user_id=user_id).order_by().values("task_id")
@@ -99,7 +104,7 @@ def _visible_to(actor: TokenUser) -> Q:
     if is_admin(actor):
         return Q()
     held = Assignment.objects.filter(task=OuterRef("pk"), user_id=actor.id)
-    return Q(assigned_user_id=actor.id) | Q(owner_id=actor.id) | Exists(held)
+    return Q(assigned_user_id=actor.id) | Q(owner_id=actor.id) | Q(Exists(held))
 
 
 def task_list(*, actor: TokenUser) -> QuerySet[Task]:

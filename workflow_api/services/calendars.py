@@ -13,7 +13,7 @@ from django.utils import timezone
 from tts_common.auth import TokenUser
 from tts_common.errors import Conflict, Invalid, NotFound
 from workflow_api.business_time import Schedule, weekly_hours_errors
-from workflow_api.models import BusinessCalendar
+from workflow_api.models import AuditEvent, BusinessCalendar
 from workflow_api.services.audit import audit_event, record_events
 from workflow_api.services.deadlines import recompute_open_tasks
 
@@ -101,7 +101,7 @@ def _save(calendar: BusinessCalendar) -> None:
         raise Invalid({"name": ["A calendar with this name exists."]}) from exc
 
 
-def _event(action: str, calendar: BusinessCalendar, actor: TokenUser, **data: Any):
+def _event(action: str, calendar: BusinessCalendar, actor: TokenUser, **data: Any) -> AuditEvent:
     return audit_event(
         action,
         entity_type="calendar",

@@ -106,7 +106,8 @@ def _parse(message: Message) -> DeadLetter:
         retries = original.get("retries")
         letter.retries = retries if isinstance(retries, int) else 0
     elif headers.get("task") and isinstance(body, list | tuple) and len(body) == 3 and isinstance(body[1], dict):
-        death: dict[str, Any] = (headers.get("x-death") or [{}])[0]
+        deaths = headers.get("x-death")  # RabbitMQ's: a list of tables, the latest death first
+        death: dict[str, Any] = deaths[0] if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict) else {}
         letter.task_name = str(headers["task"])
         letter.kwargs = body[1]
         letter.source_queue = str(death.get("queue") or "")

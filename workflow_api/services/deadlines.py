@@ -21,7 +21,7 @@ from uuid import UUID
 from django.db import transaction
 
 from workflow_api.business_time import Pause, Schedule, deadline
-from workflow_api.models import StepInstance, Task, TaskPause, Workflow
+from workflow_api.models import AuditEvent, StepInstance, Task, TaskPause, Workflow
 from workflow_api.services.audit import audit_event, record_events
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,8 @@ RECOMPUTE_BATCH_SIZE = 500
 
 def task_sla(workflow: Workflow, priority: str) -> timedelta:
     """The workflow's total SLA for an internal priority (business time when the workflow has a calendar)."""
-    return getattr(workflow, f"sla_{priority}")
+    sla: timedelta = getattr(workflow, f"sla_{priority}")  # sla_low ... sla_urgent: DurationFields
+    return sla
 
 
 def workflow_schedule(workflow: Workflow) -> Schedule | None:
@@ -80,7 +81,8 @@ def closed_pauses(task_ids: Sequence[UUID]) -> dict[UUID, list[Pause]]:
         "task_id", "started_at", "ended_at"
     )
     for task_id, started, ended in rows:
-        pauses[task_id].append((started, ended))
+        if ended is not None:  # always (the filter), for the type
+            pauses[task_id].append((started, ended))
     return pauses
 
 
@@ -181,7 +183,7 @@ def _recompute_batch(tasks: list[Task], *, now: datetime, reason: str) -> int:
     return len(events)
 
 
-def sla_event(task: Task, action: str, now: datetime, **data: object):
+def sla_event(task: Task, action: str, now: datetime, **data: object) -> AuditEvent:
     """An audit event about the task's SLA, naming its (new) deadline."""
     return audit_event(
         action,

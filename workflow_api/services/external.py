@@ -27,7 +27,7 @@ from uuid import UUID
 from circuitbreaker import STATE_OPEN
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from tts_common import contracts, outbox
@@ -59,8 +59,9 @@ RETRY_BATCH_SIZE = 200
 def check_time_limit_seconds() -> float:
     """Longest a check may run: BMS's worst case is a token fetch, a check, a 401 refresh and its check, twice
     (with the retry delay between); the job's soft time limit, and how long before an awaiting task counts as lost."""
-    longest = max(settings.AMS_TIMEOUT_SECONDS, settings.BMS_TIMEOUT_SECONDS)
-    return 8 * longest + settings.BMS_RETRY_DELAY_SECONDS + 30
+    longest: float = max(settings.AMS_TIMEOUT_SECONDS, settings.BMS_TIMEOUT_SECONDS)
+    retry_delay: float = settings.BMS_RETRY_DELAY_SECONDS
+    return 8 * longest + retry_delay + 30
 
 
 # --- The check ---------------------------------------------------------------------------------------------------
@@ -78,12 +79,12 @@ def external_check(*, task_id: UUID, attempt: int) -> None:
     _apply(task_id, attempt, decision, "")
 
 
-def _waiting(tasks: Any, task_id: UUID, attempt: int) -> Task | None:
+def _waiting(tasks: QuerySet[Task], task_id: UUID, attempt: int) -> Task | None:
     return tasks.filter(pk=task_id, status__in=Task.EXTERNAL_STATUSES, external_attempt=attempt).first()
 
 
 # Where each system's answer is kept on the task.
-_ANSWER_FIELD = {ExternalAction.AMS_RESERVE: "ams_reservation", ExternalAction.BMS_BUDGET_CHECK: "bms_answer"}
+_ANSWER_FIELD: dict[str, str] = {ExternalAction.AMS_RESERVE: "ams_reservation", ExternalAction.BMS_BUDGET_CHECK: "bms_answer"}
 
 
 def _request_of(task: Task) -> ExternalRequest:

@@ -125,7 +125,8 @@ def checked_ticket(ticket_data: Any) -> dict[str, Any]:
         except hdts_deployed.DeployedTicketError as exc:
             raise InvalidTicket("validation", str(exc)) from exc
     check_ticket(ticket_data, deployed=deployed)
-    return ticket_data
+    ticket: dict[str, Any] = ticket_data  # it fits the schema: a JSON object
+    return ticket
 
 
 # --- Matching ------------------------------------------------------------------------------------------------

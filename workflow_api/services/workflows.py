@@ -6,6 +6,7 @@ A workflow is editable only as a draft. Deploying freezes it: tasks point at its
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -18,6 +19,7 @@ from django.utils import timezone
 from tts_common.auth import TokenUser
 from tts_common.errors import Conflict, Invalid, NotFound
 from workflow_api.models import (
+    AuditEvent,
     BusinessCalendar,
     NoEligiblePolicy,
     Priority,
@@ -142,7 +144,7 @@ def workflow_update(
     return workflow
 
 
-def _apply_fields(workflow: Workflow, data: dict[str, Any]) -> None:
+def _apply_fields(workflow: Workflow, data: Mapping[str, Any]) -> None:
     for field in _SCALAR_FIELDS:
         if field in data:
             setattr(workflow, field, data[field])
@@ -178,7 +180,7 @@ def _raise(problems: list[Problem]) -> None:
         raise Invalid(problems_by_field(problems))
 
 
-def _reference_problems(data: dict[str, Any]) -> list[Problem]:
+def _reference_problems(data: Mapping[str, Any]) -> list[Problem]:
     """Unknown role and calendar ids (a 400, not a foreign-key crash); whether roles are *active* is checked at
     deploy."""
     problems = []
@@ -202,9 +204,15 @@ def _replace_graph(workflow: Workflow, steps: list[StepData], transitions: list[
     workflow.transitions.all().delete()
     workflow.steps.all().delete()
     created = WorkflowStep.objects.bulk_create(
-        WorkflowStep(workflow=workflow, **{field: s[field] for field in _STEP_FIELDS if field in s}) for s in steps
+        WorkflowStep(workflow=workflow, **_step_fields(s)) for s in steps
     )
     _create_transitions(workflow, {step.name: step for step in created}, transitions)
+
+
+def _step_fields(step: StepData) -> dict[str, Any]:
+    """The step's model fields: those it leaves out take the model's default."""
+    given: dict[str, Any] = dict(step)
+    return {field: given[field] for field in _STEP_FIELDS if field in given}
 
 
 def _graph_problems(names: list[str], orders: list[int], transitions: list[TransitionData]) -> list[Problem]:
@@ -252,7 +260,7 @@ def workflow_import(*, actor: TokenUser | None, document: dict[str, Any]) -> Wor
     calendars = _ids_by_name(BusinessCalendar, {document["calendar"]})
     found = {"coordinator_role": roles, "escalation_role": roles, "calendar": calendars}
     problems = [
-        Problem(field, ids[document[field]]) for field, ids in found.items() if isinstance(ids.get(document[field]), str)
+        Problem(field, why) for field, ids in found.items() if isinstance(why := ids.get(document[field]), str)
     ]
     problems += [
         Problem("steps", f"Step {s['name']!r}: {roles[s['role']]}", step=s["name"])
@@ -272,12 +280,13 @@ def workflow_import(*, actor: TokenUser | None, document: dict[str, Any]) -> Wor
 
 def _ids_by_name(model: type[RoleReplica | BusinessCalendar], names: set[str | None]) -> dict[str | None, int | str]:
     """Each name's id, or (a string) why there is none."""
+    named = {name for name in names if name is not None}
     found: dict[str, list[int]] = defaultdict(list)
-    for pk, name in model.objects.filter(name__in=names - {None}).values_list("pk", "name"):
+    for pk, name in model.objects.filter(name__in=named).values_list("pk", "name"):
         found[name].append(pk)
     kind = "role" if model is RoleReplica else "calendar"
     answers: dict[str | None, int | str] = {}
-    for name in names - {None}:
+    for name in named:
         ids = found[name]
         answers[name] = ids[0] if len(ids) == 1 else f"More than one {kind} is named {name!r}." if ids else f"Unknown {kind} {name!r}."
     return answers
@@ -455,7 +464,7 @@ def _actor_id(actor: TokenUser | None) -> int | None:
     return actor.id if actor is not None else None
 
 
-def _workflow_event(action: str, workflow: Workflow, actor: TokenUser | None, **data: Any):
+def _workflow_event(action: str, workflow: Workflow, actor: TokenUser | None, **data: Any) -> AuditEvent:
     return audit_event(
         action,
         entity_type="workflow",
