@@ -2,6 +2,7 @@
 open tasks of every workflow using it are then recomputed from their pause logs (services/deadlines.py)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -75,9 +76,10 @@ def calendar_delete(*, calendar_id: int, actor: TokenUser) -> None:
 
 
 def _apply(calendar: BusinessCalendar, data: CalendarData) -> None:
+    given: Mapping[str, Any] = data  # read field by field
     for field in _FIELDS:
-        if field in data:
-            value: Any = data[field]  # type: ignore[literal-required]
+        if field in given:
+            value = given[field]
             setattr(calendar, field, sorted({d.isoformat() for d in value}) if field == "holidays" else value)
     try:
         ZoneInfo(calendar.time_zone)

@@ -488,9 +488,9 @@ def ingest_tickets(tickets: Sequence[IncomingTicket], *, return_tasks: bool = Tr
     routing_lock(exclusive=False)
     unique = list({ticket.ticket_id: ticket for ticket in tickets}.values())  # a batch may hold a resend
     routes = match_workflows(ticket.match_key for ticket in unique)
-    routed = [(ticket, routes[ticket.match_key]) for ticket in unique if routes[ticket.match_key]]
+    routed = [(ticket, route) for ticket in unique if (route := routes[ticket.match_key]) is not None]
     unrouted = [ticket for ticket in unique if routes[ticket.match_key] is None]
-    created = _create_tasks(routed, now=now, build=return_tasks)  # type: ignore[arg-type]
+    created = _create_tasks(routed, now=now, build=return_tasks)
     if unrouted:
         _keep_unrouted(unrouted, now=now)
     hdts_status.apply_pending(ticket.ticket_id for ticket, _ in routed)  # statuses that overtook their tickets
@@ -514,7 +514,7 @@ def route_unrouted_tickets(workflow: Workflow) -> int:
     now = timezone.now()
     tickets = [IncomingTicket(ticket_id=row.ticket_id, data=row.payload, received_at=row.received_at) for row in rows]
     routes = match_workflows(ticket.match_key for ticket in tickets)
-    _create_tasks([(t, routes[t.match_key]) for t in tickets if routes[t.match_key]], now=now)  # type: ignore[misc]
+    _create_tasks([(t, route) for t in tickets if (route := routes[t.match_key]) is not None], now=now)
     task_of = dict(
         Task.objects.filter(external_ticket_id__in=[row.ticket_id for row in rows]).values_list(
             "external_ticket_id", "task_id"

@@ -275,6 +275,7 @@ def workflow_import(*, actor: TokenUser | None, document: dict[str, Any]) -> Wor
         calendar_id=calendars.get(document["calendar"]),
         steps=[{**{k: v for k, v in s.items() if k != "role"}, "role_id": roles[s["role"]]} for s in steps],
     )
+    # The document's keys, validated by WorkflowDocumentSerializer, with names resolved to ids: a WorkflowData.
     return workflow_create(actor=actor, data=data, imported=True)  # type: ignore[arg-type]
 
 
@@ -438,7 +439,11 @@ def workflow_new_version(*, workflow_id: int, actor: TokenUser | None) -> Workfl
     )
     clone.save()
     steps = [
-        StepData(**{field: getattr(s, field) for field in _STEP_FIELDS})  # type: ignore[typeddict-item]
+        StepData(
+            name=s.name, order=s.order, role_id=s.role_id, sla_weight=s.sla_weight,
+            assignment_strategy=s.assignment_strategy, no_eligible_policy=s.no_eligible_policy,
+            external_action=s.external_action,
+        )  # fmt: skip
         for s in source.steps.all()
     ]
     transitions = [
