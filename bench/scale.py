@@ -111,11 +111,16 @@ def prepare(url: str, tasks: int) -> None:
 
 
 def token(user_id: int, username: str, *, is_admin: bool = False) -> str:
-    from rest_framework_simplejwt.tokens import AccessToken
-
     from tts_common.accounts import account_state_set
 
     account_state_set(user_id=user_id, is_active=True)  # as auth_service records for its users
+    return access_token(user_id, username, is_admin=is_admin)
+
+
+def access_token(user_id: int, username: str, *, is_admin: bool = False) -> str:
+    """A token as auth_service issues it (for a user whose account state is recorded already: nothing written)."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
     access = AccessToken()
     access["user_id"], access["username"], access["is_admin"], access["roles"] = user_id, username, is_admin, {"TTS": []}
     return str(access)
