@@ -153,7 +153,13 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.db import connection
+
     from workflow_api.models import Task, UserReplica
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW default_transaction_read_only")
+        assert cursor.fetchone()[0] == "on", "PGOPTIONS did not reach the connection"
 
     admin = UserReplica.objects.get(username=f"gen{scale.SEED}-admin")
     tasks = Task.objects.count()
