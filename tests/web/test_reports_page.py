@@ -83,7 +83,7 @@ def test_reports_page_for_an_admin_a_lead_and_an_agent(stack: Stack, browser: Br
         admin.wait_for_url("**/app/queue/**")
         address = parse_qs(urlsplit(admin.url).query)
         assert address[f"{dated}_from"] == address[f"{dated}_to"] == [day] and address["tz"] == [tz], admin.url
-        expect(admin.locator("#filter-note-days")).to_have_text(f"{dated} {day} to {day} ({tz})")
+        expect(admin.locator("#filter-note-days")).to_have_text(f": {dated} {day} to {day} ({tz})")
         expect(admin.locator("#queue-summary")).to_contain_text(f"{count} task")
         expect(admin.locator("#queue-body tr")).to_have_count(count)
     expect(admin.locator("#queue-body tr")).to_contain_text(tasks[3]["external_ticket_id"])

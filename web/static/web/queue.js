@@ -62,9 +62,9 @@
     if (params.get("sla_state")) T.$("filter-sla").value = params.get("sla_state");
     ADDRESS_FILTERS.forEach(function (key) { if (params.get(key)) state.extra[key] = params.get(key); });
     var dated = DAY_EVENTS.filter(function (event) { return state.extra[event + "_from"] || state.extra[event + "_to"]; });
-    T.$("filter-note-days").textContent = dated.map(function (event) {
+    T.$("filter-note-days").textContent = dated.length ? ": " + dated.map(function (event) {
       return event + " " + (state.extra[event + "_from"] || "…") + " to " + (state.extra[event + "_to"] || "…");
-    }).join(", ") + (dated.length ? " (" + (state.extra.tz || "UTC") + ")" : "");
+    }).join(", ") + " (" + (state.extra.tz || "UTC") + ")" : "";
     T.$("filter-note").hidden = !Object.keys(state.extra).length;
   }
 
