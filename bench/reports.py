@@ -5,8 +5,8 @@
 
 Reads an existing database made by ``generate_history`` (which fills the rollups and records its users' account
 state) and writes nothing to it: this process and the server it starts connect with
-``default_transaction_read_only=on`` (``PGOPTIONS``), so a write anywhere on the path would be an error, counted in
-the table. The server is bench/scale.py's (``uvicorn`` as ``runall`` starts it, ``--web-workers`` processes,
+``default_transaction_read_only=on`` (an ``options`` parameter added to ``DATABASE_URL``), so a write anywhere on
+the path would be an error, counted in the table. The server is bench/scale.py's (``uvicorn`` as ``runall`` starts it, ``--web-workers`` processes,
 ``DEBUG`` off, the user throttle raised: this measures the reports, not the throttle; its log in ``var/bench/``).
 
 For each of ``/reports/sla|throughput|backlog|steps|agents/``: ``--sets`` filter sets drawn with ``--seed`` from
@@ -27,6 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import scale  # noqa: I001  (bench/ is the script's directory; it sets up the path and the secrets)
@@ -146,8 +147,10 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=1, help="web server processes (one client)")
     args = parser.parse_args()
 
-    # Nothing on the path may write to the database measured (it is shared and read-only).
-    os.environ["PGOPTIONS"] = f"{os.environ.get('PGOPTIONS', '')} {READ_ONLY}".strip()
+    # Nothing on the path may write to the database measured (it is shared and read-only). The settings' own
+    # connection options override libpq's PGOPTIONS, so the setting goes where they read theirs: the URL's query.
+    url = os.environ["DATABASE_URL"]
+    os.environ["DATABASE_URL"] = f"{url}{'&' if '?' in url else '?'}{urlencode({'options': READ_ONLY})}"
     os.environ["WEB_WORKERS"] = str(args.web_workers)
     scale.LOG_DIR.mkdir(parents=True, exist_ok=True)
     import django
@@ -159,7 +162,7 @@ def main() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("SHOW default_transaction_read_only")
-        assert cursor.fetchone()[0] == "on", "PGOPTIONS did not reach the connection"
+        assert cursor.fetchone()[0] == "on", "the read-only option did not reach the connection"
 
     admin = UserReplica.objects.get(username=f"gen{scale.SEED}-admin")
     tasks = Task.objects.count()
