@@ -84,7 +84,7 @@ def start_server(web_workers: int, env: dict[str, str], log_name: str) -> Server
         try:
             requests.get(f"{server.url}/health/live", timeout=1)
             return server
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting on a loaded machine
             time.sleep(0.2)
     server.stop()
     raise TimeoutError(f"the server did not start; see {LOG_DIR / log_name}")
@@ -111,11 +111,16 @@ def prepare(url: str, tasks: int) -> None:
 
 
 def token(user_id: int, username: str, *, is_admin: bool = False) -> str:
-    from rest_framework_simplejwt.tokens import AccessToken
-
     from tts_common.accounts import account_state_set
 
     account_state_set(user_id=user_id, is_active=True)  # as auth_service records for its users
+    return access_token(user_id, username, is_admin=is_admin)
+
+
+def access_token(user_id: int, username: str, *, is_admin: bool = False) -> str:
+    """A token as auth_service issues it (for a user whose account state is recorded already: nothing written)."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
     access = AccessToken()
     access["user_id"], access["username"], access["is_admin"], access["roles"] = user_id, username, is_admin, {"TTS": []}
     return str(access)

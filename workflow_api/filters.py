@@ -1,9 +1,12 @@
 """Query-string filters of the workflow API (invalid values answer 400 through DjangoFilterBackend)."""
 from __future__ import annotations
 
+from datetime import date, timedelta
+from typing import Any
 from uuid import UUID
 
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
 from django_filters.constants import EMPTY_VALUES
 
@@ -19,6 +22,14 @@ from workflow_api.models import (
     UserReplica,
     Workflow,
     WorkflowStep,
+)
+from workflow_api.selectors.reports import (
+    DAY_OUT_OF_RANGE,
+    FIRST_YEAR,
+    LAST_YEAR,
+    UNKNOWN_TIME_ZONE,
+    day_start,
+    known_time_zones,
 )
 from workflow_api.selectors.tasks import SEARCH_MAX_LENGTH, SlaState, task_search
 
@@ -45,6 +56,59 @@ class TaskOrderingFilter(django_filters.OrderingFilter):
         return queryset.order_by(*terms, "-task_id" if terms[0].startswith("-") else "task_id")
 
 
+class LocalDayFilter(django_filters.DateFilter):
+    """A local day of the list's ``tz`` (as the reports cut days): ``*_from`` keeps what happened from the day's
+    start, ``*_to`` what happened before the next day's start."""
+
+    def __init__(self, *, field_name: str, last: bool, label: str) -> None:
+        super().__init__(field_name=field_name, lookup_expr="lt" if last else "gte", label=label)
+
+    def filter(self, queryset: QuerySet[Task], value: date | None) -> QuerySet[Task]:
+        if value in EMPTY_VALUES:
+            return queryset
+        day = value + timedelta(days=1) if self.lookup_expr == "lt" else value
+        moment = day_start(day, self.parent.form.cleaned_data.get("tz") or "UTC")
+        return queryset.filter(**{f"{self.field_name}__{self.lookup_expr}": moment})
+
+
+# The task list's day filters, each as a report counts its figure: name -> (the task's column, what it is).
+TASK_DAYS = {
+    "created": ("created_at", "Created"),
+    "closed": ("completed_at", "Closed (completed, rejected or cancelled)"),
+    "breached": ("sla_breached_at", "Past its SLA deadline (the breach the SLA monitor recorded)"),
+}
+
+
+def _day_filters() -> dict[str, LocalDayFilter]:
+    return {
+        f"{name}_{end}": LocalDayFilter(field_name=column, last=end == "to", label=f"{text} on or {when} this day (in tz).")
+        for name, (column, text) in TASK_DAYS.items()
+        for end, when in (("from", "after"), ("to", "before"))
+    }
+
+
+class TaskFilterForm(forms.Form):
+    """The day filters' rules, as the reports': a time zone PostgreSQL knows, days from 1970 to 9998, from <= to."""
+
+    def clean_tz(self) -> str:
+        tz = self.cleaned_data.get("tz") or "UTC"
+        if tz not in known_time_zones():
+            raise forms.ValidationError(UNKNOWN_TIME_ZONE)
+        return tz
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in TASK_DAYS:
+            first, last = cleaned.get(f"{name}_from"), cleaned.get(f"{name}_to")
+            outside = [(f"{name}_{end}", day) for end, day in (("from", first), ("to", last))
+                       if day is not None and not FIRST_YEAR <= day.year <= LAST_YEAR]  # fmt: skip
+            for field, _ in outside:
+                self.add_error(field, DAY_OUT_OF_RANGE)
+            if not outside and first and last and first > last:
+                self.add_error(f"{name}_from", f"Must not be after {name}_to.")
+        return cleaned
+
+
 class TaskFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         method="filter_search",
@@ -65,11 +129,16 @@ class TaskFilter(django_filters.FilterSet):
     external_ticket_id = django_filters.CharFilter()
     # Annotated by the task selectors.
     sla_state = django_filters.ChoiceFilter(choices=SlaState.choices)
+    tz = django_filters.CharFilter(method="filter_tz", max_length=64, label="IANA time zone of the days (default UTC).")
     ordering = TaskOrderingFilter(fields=TASK_ORDERINGS)
 
     class Meta:
         model = Task
         fields: list[str] = []
+        form = TaskFilterForm
+
+    def filter_tz(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        return queryset  # the day filters read it
 
     def filter_mine(self, queryset: QuerySet[Task], name: str, value: bool | None) -> QuerySet[Task]:
         if not value:
@@ -87,6 +156,9 @@ class TaskFilter(django_filters.FilterSet):
         )
         return queryset.filter(current_step__in=steps.order_by().values("id"))
 
+
+
+TaskFilter.base_filters.update(_day_filters())  # created_from, created_to, closed_from, ... (read with tz)
 
 class AgentFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(field_name="username", lookup_expr="icontains")

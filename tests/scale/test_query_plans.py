@@ -104,6 +104,11 @@ def queries_use_indexes() -> None:
         (admin, f"/tasks/?page_size=50&page=20&priority={priority}&ordering=sla_deadline"),
         (admin, relative(deep_admin.json()["next"])),
         (admin, "/tasks/?page_size=50&ordering=-priority&cursor="),
+        # A report's drill-downs (issue 16): the tasks created, closed or breached on the report's days, in its zone.
+        (admin, f"/tasks/?page_size=50&created_from={last_day - timedelta(days=6)}&created_to={last_day}&tz=Asia/Manila"),
+        (admin, f"/tasks/?page_size=50&status=completed&closed_from={last_day - timedelta(days=89)}&closed_to={last_day}"
+                "&tz=Asia/Manila&ordering=sla_deadline"),  # fmt: skip
+        (admin, f"/tasks/?page_size=50&breached_from={last_day}&breached_to={last_day}&role={role_id}&tz=Asia/Manila"),
         # Search (issue 17): a rare term (one ticket id), common terms newest first (a surname on a tenth of the
         # tickets, a word on a twentieth), an agent's search, and a search's cursor page.
         (admin, f"/tasks/?page_size=50&q={rare}"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
 
@@ -70,6 +71,25 @@ def test_reports_page_for_an_admin_a_lead_and_an_agent(stack: Stack, browser: Br
     admin.wait_for_url("**/app/queue/**")
     expect(admin.locator("#filter-note")).to_be_visible()
     expect(admin.locator("#queue-body tr")).to_have_count(3)
+
+    # Dated figures keep their days: today's tasks created (all six) and rejected (one), in the report's zone.
+    for column, dated, count in (("Created", "created", TICKETS), ("Rejected", "closed", 1)):
+        admin.goto("/app/reports/")
+        loaded(admin)
+        row = admin.locator("#rp-throughput-table tbody tr").first
+        day, tz = row.locator("td[data-label='Period']").inner_text(), admin.input_value("#rp-tz")
+        expect(row.locator(f"td[data-label='{column}']")).to_have_text(str(count))
+        row.locator(f"td[data-label='{column}'] a").click()
+        admin.wait_for_url("**/app/queue/**")
+        address = parse_qs(urlsplit(admin.url).query)
+        assert address[f"{dated}_from"] == address[f"{dated}_to"] == [day] and address["tz"] == [tz], admin.url
+        expect(admin.locator("#filter-note-days")).to_have_text(f": {dated} {day} to {day} ({tz})")
+        expect(admin.locator("#queue-summary")).to_contain_text(f"{count} task")
+        expect(admin.locator("#queue-body tr")).to_have_count(count)
+    expect(admin.locator("#queue-body tr")).to_contain_text(tasks[3]["external_ticket_id"])
+    # The same list on other days is empty: the days filter it.
+    admin.goto(admin.url.replace(f"closed_to={day}", "closed_to=2099-01-01").replace(f"closed_from={day}", "closed_from=2099-01-01"))
+    expect(admin.locator("#queue-summary")).to_contain_text("0 tasks")
 
     # The lead of the network engineers: their role's figures only (the engineers holding the Fix step).
     lead_page = browser.new_page()

@@ -1,7 +1,7 @@
 """/tasks/: visibility, filters, ordering, query counts, detail, manual creation."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -112,6 +112,47 @@ def test_bad_filters_are_400(setup, admin, query):
     response = admin.get(f"/tasks/?{query}")
     assert response.status_code == 400 and response.json()["errors"], response.content
 
+
+
+def test_day_filters_cut_local_days_of_tz(setup, admin):
+    """created_/closed_/breached_ from and to: whole days of ``tz`` (default UTC), as the reports count them."""
+    a, b, c = (ingested_task(f"T-{i}") for i in range(3))
+    utc = lambda text: datetime.fromisoformat(text)  # noqa: E731
+    # Asia/Manila is UTC+8: its 10 November runs from 9 November 16:00 UTC to 10 November 16:00 UTC.
+    Task.objects.filter(pk=a.pk).update(created_at=utc("2026-11-09T15:59:59+00:00"), status=Task.Status.COMPLETED,
+                                        completed_at=utc("2026-11-12T01:00:00+00:00"))  # fmt: skip
+    Task.objects.filter(pk=b.pk).update(created_at=utc("2026-11-09T16:00:00+00:00"))
+    Task.objects.filter(pk=c.pk).update(created_at=utc("2026-11-10T15:59:59+00:00"), sla_breached_at=utc("2026-11-11T20:00:00+00:00"))
+
+    manila = "&tz=Asia/Manila"
+    assert sorted(ids(admin.get(f"/tasks/?created_from=2026-11-10&created_to=2026-11-10{manila}"))) == ["T-1", "T-2"]
+    assert ids(admin.get("/tasks/?created_from=2026-11-10&created_to=2026-11-10")) == ["T-2"]  # UTC
+    assert sorted(ids(admin.get("/tasks/?created_to=2026-11-09"))) == ["T-0", "T-1"]
+    assert ids(admin.get(f"/tasks/?created_to=2026-11-09{manila}")) == ["T-0"]
+    assert ids(admin.get("/tasks/?closed_from=2026-11-12&closed_to=2026-11-12&status=completed")) == ["T-0"]
+    assert ids(admin.get("/tasks/?closed_from=2026-11-13")) == []
+    assert ids(admin.get(f"/tasks/?breached_from=2026-11-12&breached_to=2026-11-12{manila}")) == ["T-2"]
+    assert ids(admin.get("/tasks/?breached_from=2026-11-11&breached_to=2026-11-11")) == ["T-2"]
+    assert ids(admin.get("/tasks/?breached_from=2026-11-12")) == []
+    body = admin.get(f"/tasks/?created_from=2026-11-10&created_to=2026-11-10{manila}&page_size=1").json()
+    assert body["count"] == 2 and not body["count_is_estimate"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("created_from=2026-13-01", "created_from"),
+        ("closed_to=yesterday", "closed_to"),
+        ("created_from=2026-11-10&tz=Mars/Olympus", "tz"),
+        ("closed_from=2026-11-12&closed_to=2026-11-11", "closed_from"),
+        ("breached_to=9999-12-31", "breached_to"),
+        ("created_from=1969-12-31", "created_from"),
+    ],
+)
+def test_bad_day_filters_are_400_naming_the_field(setup, admin, query, field):
+    response = admin.get(f"/tasks/?{query}")
+    assert response.status_code == 400, response.content
+    assert list(response.json()["errors"]) == [field], response.content
 
 def test_list_has_no_n_plus_one(setup, admin, django_assert_max_num_queries):
     for i in range(3):

@@ -78,11 +78,11 @@ class ReportQuery:
 
     @property
     def start(self) -> datetime:
-        return datetime.combine(self.first_day, datetime.min.time(), ZoneInfo(self.tz)).astimezone(UTC)
+        return day_start(self.first_day, self.tz)
 
     @property
     def end(self) -> datetime:
-        return datetime.combine(self.last_day + timedelta(days=1), datetime.min.time(), ZoneInfo(self.tz)).astimezone(UTC)
+        return day_start(self.last_day + timedelta(days=1), self.tz)
 
     def periods(self) -> list[date]:
         first = self.first_day - timedelta(days=self.first_day.weekday()) if self.interval == "week" else self.first_day
@@ -90,7 +90,16 @@ class ReportQuery:
         return [first + step * i for i in range((self.last_day - first) // step + 1)]
 
 
+def day_start(day: date, tz: str) -> datetime:
+    """The instant (UTC) the local ``day`` of ``tz`` begins: reports and the task list's day filters cut days so."""
+    return datetime.combine(day, datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
+
+
 REPORT_MAX_DAYS = 731  # two years, a leap day included
+# Days a report or the task list cuts: a day before 1970 is no task's, and a day's end in any zone stays in year 9999.
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+UNKNOWN_TIME_ZONE = "Unknown time zone: use an IANA name such as Asia/Manila."
+DAY_OUT_OF_RANGE = f"Must be a day between {FIRST_YEAR} and {LAST_YEAR}."
 
 
 def report_query(
@@ -102,12 +111,12 @@ def report_query(
     agent, ``from`` after ``to``, a range over two years, a table the report does not have."""
     errors: dict[str, list[str]] = {}
     if tz not in known_time_zones():
-        raise Invalid({"tz": ["Unknown time zone: use an IANA name such as Asia/Manila."]})
+        raise Invalid({"tz": [UNKNOWN_TIME_ZONE]})
     last = days.get("to") or timezone.now().astimezone(ZoneInfo(tz)).date()
     first = days.get("from") or last - timedelta(days=29)
     for name, day in (("from", first), ("to", last)):
-        if not 1970 <= day.year <= 9998:
-            errors[name] = ["Must be a day between 1970 and 9998."]
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            errors[name] = [DAY_OUT_OF_RANGE]
     if not errors and first > last:
         errors["from"] = ["Must not be after to."]
     elif not errors and (last - first).days >= REPORT_MAX_DAYS:

@@ -7,6 +7,10 @@
   var T = window.TTS, el = T.el;
   var OPEN = ["pending", "in_progress", "on_hold", "awaiting_external", "pending_external_approval", "awaiting_asset_selection"];
   var PAGE_SIZE = 50;
+  var DAY_EVENTS = ["created", "closed", "breached"];  // the list's day filters: <event>_from, <event>_to, in tz
+  var ADDRESS_FILTERS = ["workflow", "role", "assigned_user", "tz"].concat(DAY_EVENTS.reduce(function (keys, event) {
+    return keys.concat([event + "_from", event + "_to"]);
+  }, []));
   var state = { scope: "mine", tasks: [], byId: {}, cursor: "", page: 1, selected: {}, views: [], seq: 0, timer: null, extra: {} };
 
   // --- The list's query: the form <-> the API's parameters (a saved view stores the same) ---------------------------
@@ -43,7 +47,8 @@
   }
 
   /* Filters given in the address (a report's drill-down links): the form takes what it offers; workflow, role,
-     assignee and several statuses at once apply as they are until "Show all" clears them. */
+     assignee, several statuses at once and the days (created, closed or breached, in tz) apply as they are, and
+     are named in the note, until "Show all" clears them. */
   function fromAddress() {
     var params = new URLSearchParams(location.search), statuses = params.getAll("status");
     state.extra = {};
@@ -55,7 +60,11 @@
     else if (params.has("scope")) T.$("filter-status").value = "";
     if (params.get("priority")) T.$("filter-priority").value = params.get("priority");
     if (params.get("sla_state")) T.$("filter-sla").value = params.get("sla_state");
-    ["workflow", "role", "assigned_user"].forEach(function (key) { if (params.get(key)) state.extra[key] = params.get(key); });
+    ADDRESS_FILTERS.forEach(function (key) { if (params.get(key)) state.extra[key] = params.get(key); });
+    var dated = DAY_EVENTS.filter(function (event) { return state.extra[event + "_from"] || state.extra[event + "_to"]; });
+    T.$("filter-note-days").textContent = dated.length ? ": " + dated.map(function (event) {
+      return event + " " + (state.extra[event + "_from"] || "…") + " to " + (state.extra[event + "_to"] || "…");
+    }).join(", ") + " (" + (state.extra.tz || "UTC") + ")" : "";
     T.$("filter-note").hidden = !Object.keys(state.extra).length;
   }
 

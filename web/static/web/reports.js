@@ -1,7 +1,8 @@
 /* Reports: GET /reports/{throughput,sla,backlog,steps,agents}/ for the filters (kept in the address, so a view can be
    shared), drawn with Chart.js (vendor/chart.umd.js: trends as lines, breakdowns as bars) and as tables, each table
    downloadable as the API's CSV. Figures link to the task list (/app/queue/) filtered to the tasks behind them, as
-   far as the task list's filters go (status, SLA state, workflow, role, assignee, priority; not dates). */
+   far as the task list's filters go (status, workflow, role, assignee, priority, and the days a figure counts: when
+   the tasks were created, closed or breached, in the report's time zone, over the row's period or the range). */
 (function () {
   "use strict";
   var T = window.TTS, el = T.el;
@@ -26,6 +27,28 @@
     var params = new URLSearchParams();
     Object.keys(query).forEach(function (key) { if (query[key]) params.set(key, query[key]); });
     history.replaceState(null, "", location.pathname + "?" + params.toString());
+  }
+
+  function addDays(isoDate, days) {
+    var day = new Date(isoDate + "T00:00:00Z");
+    day.setUTCDate(day.getUTCDate() + days);
+    return day.toISOString().slice(0, 10);
+  }
+
+  /* The days a figure counts: its row's period (a day, or a week cut to the range) or, by default, the range. */
+  function days(row) {
+    var f = filters();
+    if (!row) return { from: f.from, to: f.to };
+    var last = addDays(row.key, f.interval === "week" ? 6 : 0);
+    return { from: row.key < f.from ? f.from : row.key, to: last > f.to ? f.to : last };
+  }
+
+  /* The task list's filter on when the tasks were ``event`` (created, closed, breached) over ``range``. */
+  function on(event, range, extra) {
+    var filter = Object.assign({ tz: filters().tz }, extra || {});
+    filter[event + "_from"] = range.from;
+    filter[event + "_to"] = range.to;
+    return filter;
   }
 
   /* The task list filtered to what is behind a figure: the page's filters plus ``extra``. */
@@ -102,15 +125,15 @@
     ] }, options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } } });
     table("rp-throughput-table", [
       { title: "Period", cell: function (r) { return r.label; } },
-      { title: "Created", num: true, cell: function (r) { return figure(r.created, drill({ status: null })); } },
+      { title: "Created", num: true, cell: function (r) { return figure(r.created, drill(on("created", days(r), { status: null }))); } },
       { title: "Assigned", num: true, cell: function (r) { return figure(r.assigned); } },
-      { title: "Completed", num: true, cell: function (r) { return figure(r.completed, drill({ status: "completed" })); } },
-      { title: "Rejected", num: true, cell: function (r) { return figure(r.rejected, drill({ status: "rejected" })); } },
-      { title: "Cancelled", num: true, cell: function (r) { return figure(r.cancelled, drill({ status: "cancelled" })); } },
+      { title: "Completed", num: true, cell: function (r) { return figure(r.completed, drill(on("closed", days(r), { status: "completed" }))); } },
+      { title: "Rejected", num: true, cell: function (r) { return figure(r.rejected, drill(on("closed", days(r), { status: "rejected" }))); } },
+      { title: "Cancelled", num: true, cell: function (r) { return figure(r.cancelled, drill(on("closed", days(r), { status: "cancelled" }))); } },
       { title: "Escalated", num: true, cell: function (r) { return figure(r.escalated); } },
       { title: "Transferred", num: true, cell: function (r) { return figure(r.transferred); } },
       { title: "Reassigned away", num: true, cell: function (r) { return figure(r.reassigned_away); } },
-      { title: "Breached", num: true, cell: function (r) { return figure(r.breached, drill({ sla_state: "breached" })); } },
+      { title: "Breached", num: true, cell: function (r) { return figure(r.breached, drill(on("breached", days(r)))); } },
       { title: "Warned", num: true, cell: function (r) { return figure(r.warned); } },
       { title: "CSAT", num: true, cell: function (r) { return r.csat_count ? r.csat_average + " (" + r.csat_count + ")" : figure(null); } },
     ], rows.slice().reverse());
@@ -126,10 +149,10 @@
     ] }, options: { scales: { y: { min: 0, max: 100 } } } });
     table("rp-sla-table", [
       { title: "Period", cell: function (r) { return r.label; } },
-      { title: "Finished", num: true, cell: function (r) { return figure(r.finished, drill({ status: ["completed", "rejected"] })); } },
+      { title: "Finished", num: true, cell: function (r) { return figure(r.finished, drill(on("closed", days(r), { status: ["completed", "rejected"] }))); } },
       { title: "Within SLA", num: true, cell: function (r) { return figure(r.within_sla); } },
       { title: "Share", num: true, cell: function (r) { return figure(percent(r.within_sla_percent)); } },
-      { title: "Breached", num: true, cell: function (r) { return figure(r.breached, drill({ sla_state: "breached" })); } },
+      { title: "Breached", num: true, cell: function (r) { return figure(r.breached, drill(on("breached", days(r)))); } },
       { title: "Warnings sent", num: true, cell: function (r) { return figure(r.warned); } },
     ], rows.slice().reverse());
     table("rp-risk-table", [
@@ -178,7 +201,7 @@
       { title: "p90", num: true, cell: function (r) { return figure(hours(r.p90_seconds)); } },
       { title: "SLA used / weight", num: true, cell: function (r) { return figure(r.sla_used_percent === null ? null : r.sla_used_percent + " / " + r.sla_weight_percent + " %"); } },
       { title: "Breaches here", num: true, cell: function (r) {
-        return figure(r.breaches, drill({ sla_state: "breached", workflow: r.workflow_id, role: r.role_id }));
+        return figure(r.breaches, drill(on("breached", days(), { workflow: r.workflow_id, role: r.role_id })));
       } },
     ], rows, "No step was left in this range.");
   }
