@@ -113,9 +113,8 @@ class _VisibleJoin:
         self.user_id, self.parent_alias, self.table_alias = user_id, parent_alias, table_alias
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[int]]:
-        task, visible = compiler.quote_name_unless_alias(self.parent_alias), compiler.quote_name_unless_alias(
-            self.table_alias
-        )
+        quote = compiler.quote_name_unless_alias
+        task, visible = quote(self.parent_alias), quote(self.table_alias)
         on = f"{task}.task_id = {visible}.task_id AND {task}.created_at = {visible}.created_at"
         return f"{self.join_type} ({_VISIBLE_SQL}) {visible} ON ({on})", [self.user_id, self.user_id]
 
