@@ -19,6 +19,14 @@ routes to), ``VACUUM (ANALYZE)``; then
    ``--warnings`` tasks due for a warning and ``--breaches`` past their deadline (bench/sla_scan.py's rows).
 3. **Intake drain**: bench/ingest.py's drain run of ``--tickets`` tickets (workers as its defaults).
 
+``--database-url`` measures an existing database instead, one ``generate_history`` wrote (the lead's shared 1M copy):
+its number of tasks is counted from it, and nothing is recreated, migrated, generated, seeded or vacuumed (its
+statistics are as autovacuum left them). What the benchmark itself writes there: the API part only reads, except the
+mark-read action (``--skip action``) and an agent's account state when it has none (generate_history writes them);
+the SLA part inserts ``--warnings`` + ``--breaches`` open tasks and its scans claim their warnings and breaches
+(``--skip sla``); the intake part writes seed_demo's workflows if missing and ingests ``--tickets`` tickets as tasks
+(``--skip intake``). So ``--skip action sla intake`` leaves it untouched.
+
 Results go to ``bench/scale-results.json`` (each size's figures, merged over the file's) and one PNG per figure
 against the number of tasks (``bench/scale-*.png``); the table printed at the end is the one bench/README.md holds.
 """
@@ -51,6 +59,7 @@ SEED = 14
 CEILING = "ceiling (ping)"
 ENDPOINTS = (CEILING, "agent queue", "admin list p1", "admin list p20", "task detail", "action (mark read)",
              "notifications", "comments")  # fmt: skip
+WRITING_ENDPOINT = "action (mark read)"  # the one API point that writes (--skip action)
 USERS_AT_ONCE = 200
 
 
@@ -112,8 +121,10 @@ def prepare(url: str, tasks: int) -> None:
 
 def token(user_id: int, username: str, *, is_admin: bool = False) -> str:
     from tts_common.accounts import account_state_set
+    from tts_common.models import AccountState
 
-    account_state_set(user_id=user_id, is_active=True)  # as auth_service records for its users
+    if not AccountState.objects.filter(user_id=user_id, is_active=True, tokens_not_before=None).exists():
+        account_state_set(user_id=user_id, is_active=True)  # as auth_service records for its users
     return access_token(user_id, username, is_admin=is_admin)
 
 
@@ -193,6 +204,8 @@ def api_figures(args: argparse.Namespace) -> dict:
     server = start_server(args.web_workers, {"THROTTLE_USER_RATE": "1000000/min"}, "scale-web.log")
     try:
         for name in ENDPOINTS:
+            if name == WRITING_ENDPOINT and "action" in args.skip:
+                continue
             if not requests[name]:
                 print(f"  {name}: nothing to ask for at this size", flush=True)
                 continue
@@ -307,34 +320,47 @@ def plots(results: dict) -> list[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, nargs="+", default=[0, 10_000, 100_000, 1_000_000])
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--tasks", type=int, nargs="+", help="sizes to generate (default 0 10000 100000 1000000)")
+    sizes.add_argument("--database-url", help="measure this generated database as it is (see above: what it writes)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 50], help="concurrent clients per API point")
     parser.add_argument("--seconds", type=float, default=20, help="of load per API point")
     parser.add_argument("--web-workers", type=int, default=2, help="web server processes (WEB_WORKERS)")
-    parser.add_argument("--warnings", type=int, default=2000)
-    parser.add_argument("--breaches", type=int, default=500)
-    parser.add_argument("--tickets", type=int, default=20_000, help="of the intake drain")
-    parser.add_argument("--skip", nargs="*", default=[], choices=("api", "sla", "intake"))
+    parser.add_argument("--warnings", type=int, default=2000, help="tasks the SLA part inserts, due for a warning")
+    parser.add_argument("--breaches", type=int, default=500, help="tasks the SLA part inserts, past their deadline")
+    parser.add_argument("--tickets", type=int, default=20_000, help="of the intake drain (ingested as tasks)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=("api", "action", "sla", "intake"),
+                        help="parts not to run (action: the API's one writing point, mark read)")  # fmt: skip
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cleanups (servers, workers) run on `timeout` too
 
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    url = bench_database_url(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tts"))
-    os.environ["DATABASE_URL"] = url
-    recreate_database(url)
+    if args.database_url:
+        url = os.environ["DATABASE_URL"] = args.database_url
+    else:
+        url = bench_database_url(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tts"))
+        os.environ["DATABASE_URL"] = url
+        recreate_database(url)
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    from workflow_api.models import Task
+
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    for tasks in args.tasks:
+    for tasks in [Task.objects.count()] if args.database_url else args.tasks or [0, 10_000, 100_000, 1_000_000]:
         print(f"\n=== {tasks:,} tasks; load {os.getloadavg()}", flush=True)
-        prepare(url, tasks)
+        if not args.database_url:
+            prepare(url, tasks)
         figures: dict = {"api": {}}
         if "api" not in args.skip:
             figures["api"] = api_figures(args)
         if "sla" not in args.skip:
             figures["sla"] = sla_figures(args)
         if "intake" not in args.skip:
+            if args.database_url:  # the workflows intake routes to (prepare seeds them for generated sizes)
+                call_command("seed_demo", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
             figures["intake"] = intake_figure(args)
         figures["load"] = os.getloadavg()
         results[str(tasks)] = figures

@@ -82,8 +82,8 @@ SELECT task_id, current_step_id, 'active', sla_deadline, ticket_created_at, ''
 FROM workflow_api_task WHERE external_ticket_id LIKE %(prefix)s || '%%'
 """
 ASSIGNMENTS_SQL = """
-INSERT INTO workflow_api_assignment (task_id, step_instance_id, user_id, role_id, reason, assigned_at)
-SELECT t.task_id, s.id, t.assigned_user_id, ws.role_id, 'round_robin', t.ticket_created_at
+INSERT INTO workflow_api_assignment (task_id, step_instance_id, user_id, role_id, reason, assigned_at, task_created_at)
+SELECT t.task_id, s.id, t.assigned_user_id, ws.role_id, 'round_robin', t.ticket_created_at, t.created_at
 FROM workflow_api_task t
 JOIN workflow_api_stepinstance s ON s.task_id = t.task_id AND s.status = 'active'
 JOIN workflow_api_workflowstep ws ON ws.id = s.step_id

@@ -513,7 +513,7 @@ class _TaskLife:
         self.rows.append((Assignment, {
             "task_id": self.task_id, "step_instance_id": step_instance, "user_id": user,
             "role_id": sim.staff.role_ids[role], "reason": reason, "assigned_by_id": by, "assigned_at": at,
-            "ended_at": None,
+            "ended_at": None, "task_created_at": self.created,
         }))  # fmt: skip
         self.event("task.assigned", at, by, {"user_id": user, "reason": reason})
         kind = {"round_robin": "task_assignment", "transfer": "task_transfer_in", "escalation": "task_escalation"}

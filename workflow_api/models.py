@@ -380,6 +380,9 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["assigned_user", "status"]),
             models.Index(fields=["owner", "status"]),
+            # A user's owned tasks newest first: with assignment_user_created, the two ordered scans a user's task
+            # list merges (selectors.tasks).
+            models.Index(fields=["owner", "created_at", "task_id"], name="task_owner_created"),
             models.Index(fields=["status", "priority"]),
             # The list's orderings (selectors.tasks, filters.TaskFilter), each tie-broken by task_id.
             models.Index(fields=["created_at", "task_id"], name="task_created"),
@@ -492,11 +495,15 @@ class Assignment(models.Model):
     assigned_by_id = models.BigIntegerField(null=True, blank=True)  # null = the engine
     assigned_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The task's created_at, copied when the row is written: the task list's default ordering (newest first), so a
+    # user's list reads the tasks they held in that order from assignment_user_created, a page at a time, instead of
+    # every task they ever held (selectors.tasks). A task's created_at never changes.
+    task_created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["assigned_at", "id"]
-        # The tasks a user held, read from the index alone (the task list's visibility, selectors.tasks).
-        indexes = [models.Index(fields=["user", "task"], name="assignment_user_task")]
+        # The tasks a user held, newest first, read from the index alone (the task list's visibility).
+        indexes = [models.Index(fields=["user", "task_created_at", "task"], name="assignment_user_created")]
         constraints = [
             # No task is ever held by two users at once.
             models.UniqueConstraint(fields=["task"], condition=Q(ended_at__isnull=True), name="one_open_assignment")

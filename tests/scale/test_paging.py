@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from tests.workflow_api.factories import api_client, ingested_task, two_step_setup
-from workflow_api.models import Task
+from workflow_api.models import Assignment, Task
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +21,7 @@ def tasks():
     # Ties on every key: four tasks created at one instant with one deadline, as one intake batch can be.
     instant = timezone.now() - timedelta(hours=1)
     Task.objects.filter(pk__in=[t.pk for t in made[3:7]]).update(created_at=instant, sla_deadline=instant)
+    Assignment.objects.filter(task__in=made[3:7]).update(task_created_at=instant)  # its copy of created_at
     return made
 
 

@@ -23,7 +23,7 @@ from bench.wrk import Request, run_wrk
 from messaging_service.models import Comment
 from notification_service.models import InAppNotification
 from tests.conftest import ServerProcess, _process_env
-from tests.scale.plans import LARGE_TABLE_ROWS, large_tables, statements_of
+from tests.scale.plans import LARGE_TABLE_ROWS, explain, large_tables, plan_nodes, statements_of
 from tests.workflow_api.factories import access_token
 from tts import history
 from workflow_api.models import Assignment, Task, UserReplica
@@ -134,6 +134,8 @@ def queries_use_indexes() -> None:
     assert not scans, f"sequential scans of tables over {LARGE_TABLE_ROWS:,} rows:\n" + "\n".join(scans)
     assert len(statements) >= 2 * len(calls)
 
+    agent_queue_reads_a_page(as_agent, as_coordinator)
+
     # Counts: exact for the agent (below 10,000), the planner's estimate for all 100,000.
     visible = Task.objects.filter(Q(assignments__user=agent) | Q(owner=agent) | Q(assigned_user=agent)).distinct()
     mine = as_agent.get("/tasks/?page_size=1").json()
@@ -148,6 +150,18 @@ def queries_use_indexes() -> None:
     assert all("Santos" in t["description"] for t in santos["results"])
     created = [t["created_at"] for t in santos["results"]]
     assert created == sorted(created, reverse=True)
+
+
+def agent_queue_reads_a_page(*clients) -> None:
+    """A user's list, newest first, reads the tasks they held and own in that order from the two indexes keyed by
+    the task's created_at (assignment_user_created, task_owner_created) and fetches one page of tasks: not every
+    task of the user's history (the busiest agent held thousands)."""
+    for client in clients:
+        page = statements_of(client, "/tasks/?page_size=50")[-1]
+        nodes = list(plan_nodes(explain(page.sql, analyze=True)))
+        assert {"assignment_user_created", "task_owner_created"} <= {node.get("Index Name") for node in nodes}
+        fetched = [node for node in nodes if node.get("Alias") == "workflow_api_task"]
+        assert fetched and all(node["Actual Rows"] * node["Actual Loops"] <= 51 for node in fetched), page.sql
 
 
 def two_hundred_users_at_once(tmp_path) -> None:

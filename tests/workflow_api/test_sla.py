@@ -247,7 +247,9 @@ def test_one_scan_over_20k_open_tasks(setup):
     Task.objects.bulk_create(tasks, batch_size=5000)
     StepInstance.objects.bulk_create(instances, batch_size=5000)
     Assignment.objects.bulk_create(
-        Assignment(task=t, step_instance=s, user=t.assigned_user, role=step.role, assigned_at=now)
+        Assignment(
+            task=t, step_instance=s, user=t.assigned_user, role=step.role, assigned_at=now, task_created_at=t.created_at
+        )
         for t, s in zip(tasks, instances, strict=True)
     )
     with connection.cursor() as cursor:

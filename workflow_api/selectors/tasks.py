@@ -3,7 +3,7 @@ filtered and ordered on."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
+from typing import Any
 from uuid import UUID
 
 from django.contrib.postgres.search import SearchQuery
@@ -24,6 +24,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
+from django.db.models.sql.constants import INNER
 from django.utils import timezone
 
 from tts_common.auth import TokenUser, is_admin
@@ -86,21 +87,70 @@ LIST_COLUMNS = (
 )  # fmt: skip
 
 
-class _TaskId(TypedDict):
-    task_id: UUID
+# The tasks a user held (assignment_user_created) or owns (task_owner_created), each scan in the list's default
+# order, merged and deduplicated as they stream (a task held twice, or held and owned, comes out once). The tasks a
+# user is assigned are among those held: every assignment writes its Assignment row.
+_VISIBLE_SQL = f"""SELECT DISTINCT created_at, task_id FROM (
+    SELECT task_created_at AS created_at, task_id FROM {Assignment._meta.db_table} WHERE user_id = %s
+    UNION ALL
+    SELECT created_at, task_id FROM {Task._meta.db_table} WHERE owner_id = %s
+) AS held_or_owned ORDER BY created_at DESC, task_id DESC"""
 
 
-def _visible_ids(user_id: int) -> QuerySet[Assignment, _TaskId]:
-    """The ids of the tasks a user holds or held, owns, or is assigned: one UNION of three index scans, which the
-    database joins to the tasks by primary key (an OR of the three, EXISTS included, reads every task)."""
-    held = Assignment.objects.filter(user_id=user_id).order_by().values("task_id")
-    owned = Task.objects.filter(owner_id=user_id).order_by().values("task_id")
-    assigned = Task.objects.filter(assigned_user_id=user_id).order_by().values("task_id")
-    return held.union(owned, assigned)
+class _VisibleJoin:
+    """``INNER JOIN (_VISIBLE_SQL) ON`` task id *and* created_at: a join Django's ORM cannot write, added to the
+    list's query as its own join (the interface of django.db.models.sql.datastructures.Join), so filters, ordering,
+    paging and counting compose with it as with any join. Joining on created_at too tells the planner the task's
+    created_at equals the visible row's: the list's newest-first ORDER BY ... LIMIT is then the merged ordered scans
+    read a page at a time, each row fetched by primary key, whatever the length of the user's history."""
+
+    table_name = "visible"
+    join_type = INNER
+    nullable = False
+    filtered_relation = None
+
+    def __init__(self, user_id: int, parent_alias: str, table_alias: str = table_name) -> None:
+        self.user_id, self.parent_alias, self.table_alias = user_id, parent_alias, table_alias
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[int]]:
+        quote = compiler.quote_name_unless_alias
+        task, visible = quote(self.parent_alias), quote(self.table_alias)
+        on = f"{task}.task_id = {visible}.task_id AND {task}.created_at = {visible}.created_at"
+        return f"{self.join_type} ({_VISIBLE_SQL}) {visible} ON ({on})", [self.user_id, self.user_id]
+
+    def relabeled_clone(self, change_map: dict[str, str]) -> _VisibleJoin:
+        return _VisibleJoin(
+            self.user_id,
+            change_map.get(self.parent_alias, self.parent_alias),
+            change_map.get(self.table_alias, self.table_alias),
+        )
+
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        return (self.__class__, self.user_id, self.parent_alias, self.table_alias)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _VisibleJoin) and self.identity == other.identity
+
+    def __hash__(self) -> int:
+        return hash(self.identity)
+
+    def demote(self) -> _VisibleJoin:
+        return self
+
+    def promote(self) -> _VisibleJoin:
+        raise NotImplementedError("the visible tasks are an inner join: never promoted to an outer one")
+
+
+def _visible_tasks(user_id: int) -> QuerySet[Task]:
+    tasks = Task.objects.all()
+    # Query.join takes anything with Join's interface; the stubs name only Join and BaseTable.
+    tasks.query.join(_VisibleJoin(user_id, tasks.query.get_initial_alias()))  # type: ignore[arg-type]
+    return tasks
 
 
 def _visible_to(actor: TokenUser) -> Q:
-    """The same visibility as :func:`_visible_ids`, for reading one task (its primary key found first)."""
+    """The same visibility as :func:`_visible_tasks`, for reading one task (its primary key found first)."""
     if is_admin(actor):
         return Q()
     held = Assignment.objects.filter(task=OuterRef("pk"), user_id=actor.id)
@@ -110,7 +160,7 @@ def _visible_to(actor: TokenUser) -> Q:
 def task_list(*, actor: TokenUser) -> QuerySet[Task]:
     """The tasks ``actor`` may see, newest first: admins see all; agents see the tasks assigned to them, owned by
     them, or that they held at some point (so their own past work stays reachable)."""
-    tasks = Task.objects.all() if is_admin(actor) else Task.objects.filter(pk__in=_visible_ids(actor.id))
+    tasks = Task.objects.all() if is_admin(actor) else _visible_tasks(actor.id)
     tasks = tasks.select_related("current_step__role", "assigned_user", "owner").only(*LIST_COLUMNS)
     return _with_sla_state(tasks, timezone.now()).order_by(*NEWEST_FIRST)
 

@@ -404,6 +404,7 @@ def record_assignments(
                 reason=reason,
                 assigned_by_id=actor_id,
                 assigned_at=now,
+                task_created_at=task.created_at,
             )
         )
         if audit:

@@ -404,8 +404,8 @@ d AS (
     FROM s JOIN i USING (task_id)
 ),
 a AS (
-    INSERT INTO {assignment} (task_id, step_instance_id, user_id, role_id, reason, assigned_at)
-    SELECT i.task_id, s.id, i.assigned, i.role_id, '{Assignment.Reason.ROUND_ROBIN}', %(now)s
+    INSERT INTO {assignment} (task_id, step_instance_id, user_id, role_id, reason, assigned_at, task_created_at)
+    SELECT i.task_id, s.id, i.assigned, i.role_id, '{Assignment.Reason.ROUND_ROBIN}', %(now)s, %(now)s
     FROM s JOIN i USING (task_id) WHERE i.assigned IS NOT NULL
 ),
 e AS (
