@@ -1,18 +1,19 @@
 """ASGI entry point: every HTTP route and every WebSocket route of every service."""
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tts.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 from django.conf import settings  # noqa: E402
 
 from tts.routing import websocket_urlpatterns  # noqa: E402
 from tts_common.database import configure_web_connections  # noqa: E402
-from tts_common.web_server import ConcurrencyLimit, guarded_websockets  # noqa: E402
+from tts_common.web_server import ConcurrencyLimit, RequestHandler, guarded_websockets  # noqa: E402
 
+django_asgi_app = RequestHandler()
 configure_web_connections()
 application = ProtocolTypeRouter(
     {

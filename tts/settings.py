@@ -210,9 +210,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (login throttling, auth lookups) -------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# tts_common.cache.RedisCache: Django's, with one Redis connection pool per process (Django's opened one per request
+# under ASGI).
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "tts"}
+        {"BACKEND": "tts_common.cache.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "tts"}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

@@ -12,6 +12,9 @@ class TtsCommonConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, schema  # noqa: F401  (register system checks and the OpenAPI auth scheme)
+        from .serializer_fields import use_in_model_serializers
+
+        use_in_model_serializers()
 
         embedded = [
             part

@@ -2,8 +2,9 @@
 gets before its consumer.
 
 - **Processes and threads**: ``WEB_WORKERS`` uvicorn processes (one per core: Python runs one thread at a time per
-  process). Each runs an event loop for I/O and WebSockets, and Django runs each HTTP request's views (sync DRF
-  views) in a thread of its own, which borrows a connection from the process's pool (tts_common.database). So
+  process). Each runs an event loop for I/O and WebSockets, and Django runs each HTTP request's middleware and view
+  (sync DRF views) in a thread of its own (:class:`RequestHandler`), which borrows a connection from the process's
+  pool (tts_common.database). So
   :class:`ConcurrencyLimit` lets at most ``DB_POOL_MAX_SIZE`` requests into Django at once, as many as there are
   connections: more threads would only wait for one (and unbounded, as before the pool, each took a PostgreSQL
   backend of its own until ``max_connections`` ran out: 500s at 50 clients). Requests past that wait in the event
@@ -25,11 +26,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import ParseResult
 
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from channels.security.websocket import OriginValidator
 from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler
+from django.http import HttpRequest, HttpResponse
 
 from . import metrics
 from .api import DatabaseUnavailable, application_error_body, application_error_status
@@ -51,6 +56,37 @@ def uvicorn_argv(host: str, port: int, *extra: str) -> list[str]:
         "--workers", str(settings.WEB_WORKERS),
         "--ws-max-size", str(WEBSOCKET_MAX_MESSAGE_BYTES), "--no-proxy-headers", *extra,
     ]  # fmt: skip
+
+
+class RequestHandler(ASGIHandler):
+    """Django's ASGI handler, except that a request's middleware and view run in one hop to a thread, and that the
+    threads are reused.
+
+    Django's own runs the middleware chain as coroutines as soon as one middleware is sync-only (WhiteNoise): each
+    sync middleware hook and the view was a hop from the event loop to the request's thread and back (a dozen per
+    request, each waking two threads), and each request got a new thread (a new single-thread executor, shut down by
+    yet another new thread when it ended). Here the chain is Django's sync one, as under WSGI, called from the loop
+    once; each request still runs its thread-sensitive code (the chain, the ``request_started`` receivers, the
+    response's ``close()`` that returns the database connection) in one thread of its own, taken from the idle ones.
+    At most as many exist as requests ran at once (:class:`ConcurrencyLimit` bounds them). Async views (the health
+    checks) still run on the event loop, reached from the request's thread."""
+
+    def __init__(self) -> None:  # not ASGIHandler's, which loads the middleware as coroutines
+        self.load_middleware(is_async=False)
+        self._idle_threads: list[ThreadPoolExecutor] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        thread = self._idle_threads.pop() if self._idle_threads else ThreadPoolExecutor(1, "request")
+        try:
+            async with ThreadSensitiveContext(executor=thread):
+                await self.handle(scope, receive, send)
+        finally:
+            self._idle_threads.append(thread)
+
+    async def get_response_async(self, request: HttpRequest) -> HttpResponse:
+        return await sync_to_async(self.get_response)(request)
 
 
 class ConcurrencyLimit:
