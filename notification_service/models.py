@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from tts_common.messages import NOTIFICATION_TYPES
+from tts_common.contracts.messages import NOTIFICATION_TYPES
 
 from . import conf
 

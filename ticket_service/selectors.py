@@ -7,8 +7,8 @@ import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from tts_common import hdts
-from tts_common.errors import Invalid
+from tts_common.base import hdts
+from tts_common.base.errors import Invalid
 
 from .models import HdtsTicket, TicketStatusUpdate
 

@@ -12,7 +12,7 @@ app = Celery("tts")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Batch consumers' queues are read on a channel of their own, so that a batch is acked at once.
-app.steps["consumer"].add("tts_common.batch_queues:BatchQueues")
+app.steps["consumer"].add("tts_common.messaging.batch_queues:BatchQueues")
 
 
 @task_prerun.connect

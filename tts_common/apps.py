@@ -11,7 +11,7 @@ class TtsCommonConfig(AppConfig):
     verbose_name = "TTS shared"
 
     def ready(self) -> None:
-        from . import checks, schema  # noqa: F401  (register system checks and the OpenAPI auth scheme)
+        from tts_common.http import schema  # noqa: F401  (register system checks and the OpenAPI auth scheme)
 
         embedded = [
             part

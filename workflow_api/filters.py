@@ -7,7 +7,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 from django_filters.constants import EMPTY_VALUES
 
-from tts_common.filters import UtcDateTimeFilter
+from tts_common.http.filters import UtcDateTimeFilter
 from workflow_api.models import (
     AgentAvailability,
     AuditEvent,

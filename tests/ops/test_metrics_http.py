@@ -13,7 +13,9 @@ from django.utils import timezone
 from kombu import Connection
 
 from tests.conftest import wait_for
-from tts_common import contracts, metrics, outbox
+from tts_common import contracts
+from tts_common.base import metrics
+from tts_common.messaging import outbox
 from tts_common.models import OutboxMessage
 from workflow_api.models import DeadLetter
 

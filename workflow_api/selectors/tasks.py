@@ -25,7 +25,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
-from tts_common.auth import TokenUser, is_admin
+from tts_common.http.auth import TokenUser, is_admin
 from workflow_api.models import (
     SEARCH_CONFIG,
     SLA_WARNING_DIVISOR,

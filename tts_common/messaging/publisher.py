@@ -1,6 +1,6 @@
-"""The outbox's private transport (:mod:`tts_common.outbox` is the one way to publish): task messages written to
+"""The outbox's private transport (:mod:`tts_common.messaging.outbox` is the one way to publish): task messages written to
 the broker, many at once, with one socket write and one publisher-confirm wait; and the dead-letter publish of the
-consumers (:mod:`tts_common.worker`).
+consumers (:mod:`tts_common.messaging.worker`).
 
 RabbitMQ confirms a persistent message after writing it to disk, which costs milliseconds per message (measured
 ~8 ms here) and would cap a batch of 200 notifications at a few hundred a second if each were awaited. Here a batch
@@ -26,7 +26,7 @@ from amqp.method_framing import frame_writer
 from kombu import Connection
 
 from tts_common import contracts
-from tts_common.logging import CORRELATION_HEADER, correlation_id
+from tts_common.base.logging import CORRELATION_HEADER, correlation_id
 
 logger = logging.getLogger(__name__)
 

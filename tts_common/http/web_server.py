@@ -3,7 +3,7 @@ gets before its consumer.
 
 - **Processes and threads**: ``WEB_WORKERS`` uvicorn processes (one per core: Python runs one thread at a time per
   process). Each runs an event loop for I/O and WebSockets, and Django runs each HTTP request's views (sync DRF
-  views) in a thread of its own, which borrows a connection from the process's pool (tts_common.database). So
+  views) in a thread of its own, which borrows a connection from the process's pool (tts_common.base.database). So
   :class:`ConcurrencyLimit` lets at most ``DB_POOL_MAX_SIZE`` requests into Django at once, as many as there are
   connections: more threads would only wait for one (and unbounded, as before the pool, each took a PostgreSQL
   backend of its own until ``max_connections`` ran out: 500s at 50 clients). Requests past that wait in the event
@@ -31,9 +31,9 @@ from urllib.parse import ParseResult
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
-from . import metrics
-from .api import DatabaseUnavailable, application_error_body, application_error_status
-from .logging import request_logger
+from tts_common.base import metrics
+from tts_common.base.logging import request_logger
+from tts_common.http.api import DatabaseUnavailable, application_error_body, application_error_status
 
 WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024
 WS_CLOSE_MESSAGE_TOO_BIG = 1009

@@ -1,7 +1,7 @@
 """API conventions every service shares: pagination, one JSON error shape, CSV exports.
 
 Errors: ``{"status": 400, "code": "invalid", "detail": "...", "errors": {"field": ["message"]}}``
-(``errors`` only on validation failures). Business code raises :mod:`tts_common.errors`; :data:`HTTP_STATUS` is
+(``errors`` only on validation failures). Business code raises :mod:`tts_common.base.errors`; :data:`HTTP_STATUS` is
 where each becomes a status, :func:`exception_handler` where it becomes a response.
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ from rest_framework.serializers import Serializer
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from . import errors, json_input
-from .pagination import Pagination as Pagination  # every service imports it from here
+from tts_common.base import errors, json_input
+from tts_common.http.pagination import Pagination as Pagination  # every service imports it from here
 
 
 class Metadata(SimpleMetadata):
@@ -78,7 +78,7 @@ RETRY_AFTER_SECONDS = 2
 
 
 class DatabaseUnavailable(errors.Unavailable):
-    """The database did not answer in time (the statement timeout, tts_common.database), had no pooled connection free
+    """The database did not answer in time (the statement timeout, tts_common.base.database), had no pooled connection free
     within ``DB_POOL_TIMEOUT_SECONDS``, or could not be reached: a 503 the client may retry, never a request left
     hanging."""
 

@@ -1,5 +1,5 @@
 """DRF throttles (rates in settings). Its own module: DRF imports it while importing its views, so it may not import
-them (nor tts_common.api) itself."""
+them (nor tts_common.http.api) itself."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,7 +1,7 @@
 """JWT verification shared by every service: tokens are checked locally with the shared key, no call per request.
 
 A token carries ``user_id``, ``username``, ``roles`` ({system: [role name, ...]}), ``is_admin`` and ``permissions``
-(the user's effective permissions, :mod:`tts_common.permissions`).
+(the user's effective permissions, :mod:`tts_common.base.permissions`).
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.models import TokenUser as BaseTokenUser
 from rest_framework_simplejwt.tokens import AccessToken
 
-from .accounts import aaccount_accepts_token, account_accepts_token
-from .permissions import ADMIN, PERMISSION_NAMES
+from tts_common.base.accounts import aaccount_accepts_token, account_accepts_token
+from tts_common.base.permissions import ADMIN, PERMISSION_NAMES
 
 
 class TokenUser(BaseTokenUser):
@@ -53,14 +53,14 @@ class TokenUser(BaseTokenUser):
         return role_name in self.roles.get(system or settings.TTS_SYSTEM, [])
 
 
-# The user id of the services' own tokens (tts_common.auth_client.service_token): no account, so no account state.
+# The user id of the services' own tokens (tts_common.http.auth_client.service_token): no account, so no account state.
 # The auth service never issues a token for it (user ids start at 1); minting one needs the signing key.
 SERVICE_USER_ID = 0
 
 
 class JWTAuthentication(JWTStatelessUserAuthentication):
     """Bearer JWT, verified locally; ``request.user`` is a :class:`TokenUser`. Refused once its user is deactivated
-    or changes the password (tts_common.accounts: at most ACCOUNT_STATE_MAX_AGE_SECONDS later), though the token has
+    or changes the password (tts_common.base.accounts: at most ACCOUNT_STATE_MAX_AGE_SECONDS later), though the token has
     not expired."""
 
     www_authenticate_realm = "tts"
@@ -146,7 +146,7 @@ def RequirePermission(name: str, *, reads_open: bool = False) -> type[BasePermis
     """A DRF permission class admitting authenticated callers who hold ``name`` (403 for the others);
     ``reads_open``: GET, HEAD and OPTIONS are open to every authenticated caller, only writes need ``name``."""
     if name not in PERMISSION_NAMES:
-        raise ValueError(f"{name!r} is not a permission (tts_common.permissions)")
+        raise ValueError(f"{name!r} is not a permission (tts_common.base.permissions)")
 
     class Required(BasePermission):
         message = f"The {name!r} permission is required."
@@ -161,5 +161,5 @@ def RequirePermission(name: str, *, reads_open: bool = False) -> type[BasePermis
     return Required
 
 
-# What no narrower permission covers (see tts_common.permissions.PERMISSIONS["admin"]).
+# What no narrower permission covers (see tts_common.base.permissions.PERMISSIONS["admin"]).
 IsAdmin = RequirePermission(ADMIN)

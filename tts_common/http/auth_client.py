@@ -22,8 +22,8 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework_simplejwt.tokens import AccessToken
 
-from . import json_input
-from .auth import SERVICE_USER_ID
+from tts_common.base import json_input
+from tts_common.http.auth import SERVICE_USER_ID
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from celery_batches.trace import apply_batches_task
 from kombu.message import Message
 from kombu.serialization import loads, prepare_accept_content
 
-from . import json_input
+from tts_common.base import json_input
 
 if TYPE_CHECKING:
-    from .batch_queues import AckLedger
+    from tts_common.messaging.batch_queues import AckLedger
 
 # The longest stretch of an undecodable body kept in its dead letter.
 UNDECODABLE_BODY_CHARS = 2000

@@ -3,7 +3,7 @@
 A user's permissions are the union of those of their active TTS roles; ``admin`` implies every other one (and is what
 makes an administrator: decided by permission, never by a role's name, so renaming a role grants nothing). The auth
 service refuses any other name on a role, puts the user's permissions in the access token (the ``permissions``
-claim), and every service checks them from there (:mod:`tts_common.auth`).
+claim), and every service checks them from there (:mod:`tts_common.http.auth`).
 """
 from __future__ import annotations
 

@@ -9,11 +9,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tts_common.database import check_connection_budget
+from tts_common.base.database import check_connection_budget
+from tts_common.http.web_server import uvicorn_argv
+from tts_common.management.commands.worker import all_workers
 from tts_common.management.processes import run_together
-from tts_common.web_server import uvicorn_argv
-
-from .worker import all_workers
 
 
 class Command(BaseCommand):

@@ -16,7 +16,7 @@ from typing import Any
 from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
-from . import text
+from tts_common.base import text
 
 PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "urgent")
 TITLE_MAX_LENGTH = 200
@@ -136,7 +136,7 @@ def parse_date_time(value: str) -> datetime:
 
 
 def _deployed_schema() -> dict[str, Any]:
-    """The schema a ticket of the deployed HDTS is checked against once mapped (tts_common.hdts_deployed): DESIGN
+    """The schema a ticket of the deployed HDTS is checked against once mapped (tts_common.base.hdts_deployed): DESIGN
     §3's, except that its sub-category may be empty (HDTS leaves it null outside IT Support) and its attachments are
     files in HDTS's storage, named by their path there rather than by a URL."""
     properties = dict(TICKET_SCHEMA["properties"])

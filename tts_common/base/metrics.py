@@ -15,7 +15,7 @@ Two kinds of figures, because web replicas and Celery's prefork children are sep
   broker and the database one read. Every replica reports them: aggregate with ``max by (queue)`` (as
   ``ops/prometheus/alerts.yml`` does), never ``sum``.
 
-Importable before Django's apps are loaded: the logging configuration imports it (through tts_common.logging).
+Importable before Django's apps are loaded: the logging configuration imports it (through tts_common.base.logging).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import contracts
+from tts_common import contracts
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def _read_queues() -> dict[str, tuple[int, int]]:
 def _read_database() -> dict[str, Any]:
     """Counts from the services' tables, by app label (no import of another service's code): task and assignment
     rows are never deleted, so those two totals only grow and are exposed as counters."""
-    from . import outbox  # here: this module is imported before Django's models are ready
+    from tts_common.messaging import outbox  # here: this module is imported before Django's models are ready
 
     return {
         "tasks": apps.get_model("workflow_api", "Task").objects.count(),
@@ -297,5 +297,5 @@ def exposition() -> bytes:
 
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Unprotected as such: routed behind :func:`tts_common.security.require_service_key`."""
+    """Unprotected as such: routed behind :func:`tts_common.http.security.require_service_key`."""
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -1,5 +1,5 @@
-"""OpenAPI (drf-spectacular): the Bearer JWT scheme of tts_common.auth.JWTAuthentication, and an AutoSchema that
-documents the error responses every operation can give, in the one error shape of :mod:`tts_common.api`.
+"""OpenAPI (drf-spectacular): the Bearer JWT scheme of tts_common.http.auth.JWTAuthentication, and an AutoSchema that
+documents the error responses every operation can give, in the one error shape of :mod:`tts_common.http.api`.
 
 Imported once at app start-up (the scheme registers itself); ``DEFAULT_SCHEMA_CLASS`` names :class:`AutoSchema`.
 """
@@ -11,11 +11,11 @@ from drf_spectacular import openapi
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework import serializers
 
-from .hdts import TICKET_SCHEMA
+from tts_common.base.hdts import TICKET_SCHEMA
 
 
 class TTSJWTScheme(SimpleJWTScheme):
-    target_class = "tts_common.auth.JWTAuthentication"
+    target_class = "tts_common.http.auth.JWTAuthentication"
     name = "jwtAuth"
 
 
@@ -41,7 +41,7 @@ TICKET_BODY = {"application/json": TICKET_OPENAPI}
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The body of every error response (tts_common.api.error_body)."""
+    """The body of every error response (tts_common.http.api.error_body)."""
 
     status = serializers.IntegerField()
     code = serializers.CharField()

@@ -1,6 +1,6 @@
 """The errors business code raises: what went wrong, never how HTTP says it.
 
-Services and selectors raise these (not DRF's exceptions); :func:`tts_common.api.exception_handler` turns each into
+Services and selectors raise these (not DRF's exceptions); :func:`tts_common.http.api.exception_handler` turns each into
 the API's error body with its status, in one place. Management commands and tasks can catch them like any exception.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from .models import AccountState
+from tts_common.models import AccountState
 
 
 class _State(NamedTuple):

@@ -4,8 +4,8 @@ that owns reliability so that each consumer only decodes its message and calls a
 - :class:`QueueConsumer` handles one message per call: acks late, retries transient errors with exponential
   backoff, and on a message that can never succeed (or retries exhausted) dead-letters it or logs it. The worker
   never dies on a message.
-- :class:`BatchConsumer` (on celery-batches; its queues are read by :mod:`tts_common.batch_queues`, and its
-  messages reach the pool undecoded, :mod:`tts_common.batching`) hands a list of decoded messages to one set-based
+- :class:`BatchConsumer` (on celery-batches; its queues are read by :mod:`tts_common.messaging.batch_queues`, and its
+  messages reach the pool undecoded, :mod:`tts_common.messaging.batching`) hands a list of decoded messages to one set-based
   service call. An undecodable message is set aside before the batch runs; if the batch fails, its messages are
   retried one by one so that one bad message never fails or delays its neighbours. Messages are acked only after
   their outcome (done, scheduled for retry, or dead-lettered) is durable; anything else is requeued. While the
@@ -26,12 +26,13 @@ from django import db
 from django.conf import settings
 from kombu.message import Message
 
-from . import metrics, publisher
-from .batching import BufferedMessage, run_batch
-from .logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
+from tts_common.base import metrics
+from tts_common.base.logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
+from tts_common.messaging import publisher
+from tts_common.messaging.batching import BufferedMessage, run_batch
 
 if TYPE_CHECKING:
-    from .batch_queues import AckLedger
+    from tts_common.messaging.batch_queues import AckLedger
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
         self._ledger: AckLedger | None = None
 
     def attach(self, pool: Any, timer: Any, ledger: AckLedger) -> None:
-        """Start consuming on a (new) broker connection (:mod:`tts_common.batch_queues`). A reconnect clears the
+        """Start consuming on a (new) broker connection (:mod:`tts_common.messaging.batch_queues`). A reconnect clears the
         worker's timers (celery/worker/loops.py), discards the pool jobs not yet started and makes every unacked
         message of the old connection come back from the broker: so start afresh. A dead flush timer would never
         flush on time again (intake stalled after a broker restart); batches lost with the pool jobs would count as
@@ -187,7 +188,7 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
             self._do_flush()
 
     def Strategy(self, task: Any, app: Any, consumer: Any) -> Any:  # noqa: N802 (celery's name)
-        """Batch messages are consumed from their own queues (:mod:`tts_common.batch_queues`); one reaching
+        """Batch messages are consumed from their own queues (:mod:`tts_common.messaging.batch_queues`); one reaching
         Celery's task consumer came by another queue, against the routes (contracts.py): it is refused, as Celery
         refuses a message for a task it does not know."""
 

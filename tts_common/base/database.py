@@ -18,11 +18,11 @@ def configure_web_connections() -> None:
     connection; without a pool, 50 concurrent clients took 50+ backends and PostgreSQL's ``max_connections`` ran out
     (500s). With it, a request borrows a connection when it first queries and gives it back when it ends (Django's
     pool needs ``CONN_MAX_AGE = 0``: "closing" is the return). The web server admits no more requests at once than
-    the pool holds (tts_common.web_server.ConcurrencyLimit): the wait for a turn is in the event loop, and a request
+    the pool holds (tts_common.http.web_server.ConcurrencyLimit): the wait for a turn is in the event loop, and a request
     with its turn normally finds a connection free. So ``DB_POOL_TIMEOUT_SECONDS`` is short: it is what a request
     waits while the database is unreachable (the pool retries in the background; a direct connection was refused
     at once) or WebSocket consumers hold the connections; then the API answers 503 with ``Retry-After`` (the pool's
-    timeout is an ``OperationalError``, tts_common.api).
+    timeout is an ``OperationalError``, tts_common.http.api).
 
     Why the web process only: a Celery worker process runs one task at a time and keeps its one connection across
     tasks (``CONN_MAX_AGE``): a pool would add nothing there, and its filler threads do not survive prefork's fork.

@@ -1,6 +1,6 @@
 """``manage.py seed_demo``: the demo data of DESIGN §6 (idempotent). Demo passwords are in README.
 
-Only into a database that is empty or that a generator wrote (tts_common.datasets): the demo's logins have published
+Only into a database that is empty or that a generator wrote (tts_common.base.datasets): the demo's logins have published
 passwords and ``admin`` is a superuser, so seeding a database that holds real users or tasks is refused.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from tts_common.datasets import UnmarkedDataError, dataset_mark
+from tts_common.base.datasets import UnmarkedDataError, dataset_mark
 
 DEMO_GENERATOR = "demo"
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from . import hdts, text
+from tts_common.base import hdts, text
 
 DEPLOYED_FORM = "deployed"
 # What identifies each form: a ticket with neither is dead-lettered naming both.

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
 from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
 
-from . import metrics
+from tts_common.base import metrics
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 # The message header that carries it. Not "correlation_id": Celery uses that name for its own AMQP property (the task

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from django.db import transaction
 
-from .models import DatasetMarker
+from tts_common.models import DatasetMarker
 
 
 class UnmarkedDataError(Exception):

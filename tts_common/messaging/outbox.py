@@ -3,7 +3,7 @@
 :func:`publish` writes the messages into the outbox table in the caller's transaction (one multi-row INSERT per
 call), so they exist exactly when the change that decided them does: a rolled-back transaction sends nothing, a
 committed one can no longer lose its messages. Right after the commit the same process claims its rows, publishes
-them through the confirmed transport (:mod:`tts_common.publisher`) and deletes them in one short transaction that
+them through the confirmed transport (:mod:`tts_common.messaging.publisher`) and deletes them in one short transaction that
 commits only once the broker has confirmed them. Rows left behind (the process died between its commit and the
 confirm, or the broker refused them) are published by :func:`relay`, a beat job, once they are older than
 :data:`RELAY_MIN_AGE_SECONDS`. Claims use ``FOR UPDATE SKIP LOCKED``, so no two publishers send one row; a process
@@ -25,10 +25,10 @@ from typing import Any
 from django.db import connection, transaction
 from kombu.utils import json
 
-from . import contracts
-from .logging import correlation_id
-from .models import OutboxMessage
-from .publisher import Envelope, publish_batch
+from tts_common import contracts
+from tts_common.base.logging import correlation_id
+from tts_common.messaging.publisher import Envelope, publish_batch
+from tts_common.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 

@@ -51,7 +51,7 @@ EXTERNAL_RETRY_SCAN = Route("workflow.external.retry_scan", "workflow-scheduled"
 # Scheduled (celery beat): folds the report deltas into their 15-minute buckets (workflow_api.services.reports).
 REPORTS_FOLD = Route("workflow.reports.fold", "workflow-scheduled")
 # Scheduled (celery beat): publishes the outbox rows left behind by a process that died between its commit and the
-# broker's confirm, or by a broker that refused them (tts_common.outbox).
+# broker's confirm, or by a broker that refused them (tts_common.messaging.outbox).
 OUTBOX_RELAY = Route("tts.outbox.relay", "workflow-scheduled")
 # Internal to workflow_api: one AMS/BMS check per message, on its own queue so that calls of up to a minute never
 # hold up intake, role sync or the scheduled jobs.

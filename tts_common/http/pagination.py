@@ -33,7 +33,7 @@ EXACT_COUNT_LIMIT = 10_000
 # A planner estimate this large is taken without counting: estimates are off by a small factor, not by ten.
 TRUSTED_ESTIMATE = 10 * EXACT_COUNT_LIMIT
 MAX_PAGE = 1_000_000  # past any real list; keeps OFFSET a small number
-_CURSOR_SALT = "tts_common.pagination.cursor"
+_CURSOR_SALT = "tts_common.http.pagination.cursor"
 
 
 def count_rows(queryset: Any) -> tuple[int, bool]:

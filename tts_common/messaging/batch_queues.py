@@ -18,9 +18,9 @@ from celery import bootsteps
 from kombu import Consumer
 from kombu.message import Message
 
-from . import contracts
-from .batching import BufferedMessage
-from .worker import BatchConsumer
+from tts_common import contracts
+from tts_common.messaging.batching import BufferedMessage
+from tts_common.messaging.worker import BatchConsumer
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """HTTP hardening shared by every service: request body limits, headers for API responses and the service API key of
-internal endpoints. Django's SecurityMiddleware, django-cors-headers and DRF's throttling (tts_common.throttling) do
+internal endpoints. Django's SecurityMiddleware, django-cors-headers and DRF's throttling (tts_common.http.throttling) do
 the rest (see the settings)."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
 
-from .api import json_error
+from tts_common.http.api import json_error
 
 # API responses are data, never a document: nothing may load, run or frame from them.
 API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
