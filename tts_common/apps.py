@@ -11,7 +11,11 @@ class TtsCommonConfig(AppConfig):
     verbose_name = "TTS shared"
 
     def ready(self) -> None:
-        from tts_common.http import schema  # noqa: F401  (register system checks and the OpenAPI auth scheme)
+        from tts_common import checks  # noqa: F401  (registers the system checks)
+        from tts_common.http import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+        from tts_common.messaging import live_metrics
+
+        live_metrics.register()
 
         embedded = [
             part

@@ -10,8 +10,9 @@ Two kinds of figures, because web replicas and Celery's prefork children are sep
   workers has no ``/metrics`` of its own: run a web process there too (it serves nothing else) or scrape the folder
   with another multiprocess exporter.
 - *Read live, the same for the whole deployment* (queue depth and consumers, tasks created, assignments made, email
-  deliveries by status, open tasks and SLA breaches): a passive queue declare on the broker and database counts, correct however many processes
-  run. They are cached in the shared Django cache for a few seconds, so that many replicas scraped at once cost the
+  deliveries by status, open tasks and SLA breaches): a passive queue declare on the broker and database counts,
+  correct however many processes run. Each owner registers its own (:func:`register_live_source`: the services their
+  tables, tts_common.messaging the broker and the outbox), so that this module reads no service's tables. They are cached in the shared Django cache for a few seconds, so that many replicas scraped at once cost the
   broker and the database one read. Every replica reports them: aggregate with ``max by (queue)`` (as
   ``ops/prometheus/alerts.yml`` does), never ``sum``.
 
@@ -21,17 +22,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from celery.signals import worker_process_shutdown
 from circuitbreaker import STATE_OPEN, CircuitBreaker, CircuitBreakerMonitor
-from django.apps import apps
 from django.core.cache import cache
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Model
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -43,7 +43,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from tts_common import contracts
@@ -56,8 +56,6 @@ if MULTIPROC_DIR:  # prometheus_client writes there from the first sample on, an
 
 # Seconds a live reading is reused: below Prometheus' usual 15 s scrape interval, so each scrape is fresh enough.
 LIVE_CACHE_SECONDS = 5
-BROKER_TIMEOUT_SECONDS = 2.0
-MONITORED_QUEUES: tuple[str, ...] = (*contracts.ALL_CONSUMED_QUEUES, contracts.TICKET_DLQ)
 
 # --- Counted in-process -----------------------------------------------------------------------------------------
 REQUEST_DURATION = Histogram(
@@ -138,141 +136,56 @@ def _shared_cached(key: str, read: Callable[[], T]) -> T:
     return cache.get_or_set(f"metrics:{key}", read, LIVE_CACHE_SECONDS)
 
 
-def _read_queues() -> dict[str, tuple[int, int]]:
-    """``{queue: (messages ready, consumers)}`` by passive declares (which never create a queue)."""
-    from tts.celery import app
+@dataclass(frozen=True, slots=True)
+class LiveSource(Generic[T]):
+    """Figures read at scrape time from one source, reported as ``tts_metrics_source_up{source=name}``: ``read``
+    runs at most once per LIVE_CACHE_SECONDS for all replicas (its result is kept in the shared cache, so it must
+    pickle) and ``to_metrics`` turns its result into metric families."""
 
-    stats: dict[str, tuple[int, int]] = {}
-    with app.connection_for_read() as conn:
-        conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
-        channel = conn.channel()
-        try:
-            for name in MONITORED_QUEUES:
-                try:
-                    declared = contracts.declared_queue(name)(channel).queue_declare(passive=True)
-                except conn.channel_errors:  # not declared yet by anyone: empty; the error closed the channel
-                    stats[name] = (0, 0)
-                    channel = conn.channel()
-                    continue
-                stats[name] = (declared.message_count, declared.consumer_count)
-        finally:
-            channel.close()
-    return stats
+    name: str
+    read: Callable[[], T]
+    to_metrics: Callable[[T], Iterable[Metric]]
 
 
-def _read_database() -> dict[str, Any]:
-    """Counts from the services' tables, by app label (no import of another service's code): task and assignment
-    rows are never deleted, so those two totals only grow and are exposed as counters."""
-    from tts_common.messaging import outbox  # here: this module is imported before Django's models are ready
-
-    return {
-        "tasks": apps.get_model("workflow_api", "Task").objects.count(),
-        "assignments": apps.get_model("workflow_api", "Assignment").objects.count(),
-        "email_deliveries": _count_by_status("notification_service", "EmailDelivery"),
-        "email_digests": _count_by_status("notification_service", "Digest"),
-        # The drain job empties the DLQ into this table every few seconds: what waits for an admin is counted here.
-        "dead_letters": _count_by_status("workflow_api", "DeadLetter"),
-        "outbox": outbox.backlog(),
-    }
+_live_sources: dict[str, LiveSource[Any]] = {}
 
 
-def _read_business() -> dict[str, Any]:
-    """The help desk's state now: open tasks by their step's role, the oldest open task, the open task furthest past
-    its deadline (clock running), and the SLA breaches and warnings so far (the report rollups' totals)."""
-    task = apps.get_model("workflow_api", "Task")
-    now = timezone.now()
-    open_tasks = task.objects.filter(status__in=task.OPEN_STATUSES)
-    by_role = open_tasks.values_list("current_step__role__name").annotate(n=Count("pk")).order_by()
-    oldest = open_tasks.aggregate(at=Min("created_at"))["at"]
-    overdue = task.objects.filter(status__in=["pending", "in_progress"], sla_deadline__lt=now).aggregate(
-        n=Count("pk"), at=Min("sla_deadline")
-    )
-    totals: dict[str, int] = {}
-    for model_name in ("ReportBucket", "ReportDelta"):
-        rows = apps.get_model("workflow_api", model_name).objects.filter(kind__in=["breached", "warned"])
-        for kind, n in rows.values_list("kind").annotate(n=Sum("count")).order_by():
-            totals[kind] = totals.get(kind, 0) + int(n)
-    return {
-        "open_by_role": {role or "": n for role, n in by_role},
-        "oldest_open_seconds": (now - oldest).total_seconds() if oldest else 0,
-        "past_deadline": overdue["n"],
-        "most_overdue_seconds": (now - overdue["at"]).total_seconds() if overdue["at"] else 0,
-        "breaches": totals.get("breached", 0),
-        "warnings": totals.get("warned", 0),
-    }
-
-
-def _count_by_status(app_label: str, model_name: str) -> dict[str, int]:
-    rows = apps.get_model(app_label, model_name).objects.values_list("status").annotate(n=Count("id")).order_by()
-    return dict(rows)
+def register_live_source(name: str, read: Callable[[], T], to_metrics: Callable[[T], Iterable[Metric]]) -> None:
+    """Report ``read``'s figures at each scrape. Whoever owns the figures registers them, from its app's
+    ``AppConfig.ready`` (each service its own tables, tts_common the broker and the outbox), so that this module
+    reads no one's tables; registering a name again replaces its source."""
+    _live_sources[name] = LiveSource(name, read, to_metrics)
 
 
 class LiveCollector(Collector):
-    """The figures read at scrape time; a source that cannot be read reports ``tts_metrics_source_up 0``."""
+    """The registered live sources; a source that cannot be read reports ``tts_metrics_source_up 0``."""
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("tts_metrics_source_up", "1 if the source could be read now.", labels=["source"])
-        yield from self._source("broker", _read_queues, self._queue_metrics, up)
-        yield from self._source("database", _read_database, self._database_metrics, up)
-        yield from self._source("business", _read_business, _business_metrics, up)
+        for source in list(_live_sources.values()):
+            yield from self._source(source, up)
         yield up
 
     @staticmethod
-    def _source(
-        name: str, read: Callable[[], T], to_metrics: Callable[[T], Iterator[Metric]], up: GaugeMetricFamily
-    ) -> Iterator[Metric]:
+    def _source(source: LiveSource[Any], up: GaugeMetricFamily) -> Iterator[Metric]:
         try:
-            value = _shared_cached(name, read)
+            value = _shared_cached(source.name, source.read)
         except Exception:  # an unreadable source is itself the figure to report; the scrape goes on
-            logger.warning("metrics source unreadable", extra={"operation": "metrics", "source": name}, exc_info=True)
-            up.add_metric([name], 0)
+            logger.warning(
+                "metrics source unreadable", extra={"operation": "metrics", "source": source.name}, exc_info=True
+            )
+            up.add_metric([source.name], 0)
             return
-        up.add_metric([name], 1)
-        yield from to_metrics(value)
-
-    @staticmethod
-    def _queue_metrics(stats: dict[str, tuple[int, int]]) -> Iterator[Metric]:
-        depth = GaugeMetricFamily("tts_queue_messages", "Messages ready in the queue.", labels=["queue"])
-        consumers = GaugeMetricFamily("tts_queue_consumers", "Consumers attached to the queue.", labels=["queue"])
-        for queue, (messages, attached) in stats.items():
-            depth.add_metric([queue], messages)
-            consumers.add_metric([queue], attached)
-        yield depth
-        yield consumers
-
-    @staticmethod
-    def _database_metrics(counts: dict[str, Any]) -> Iterator[Metric]:
-        yield CounterMetricFamily("tts_tasks_created", "Tasks created (tickets ingested).", value=counts["tasks"])
-        yield CounterMetricFamily("tts_assignments", "Task assignments made.", value=counts["assignments"])
-        yield _by_status("tts_email_deliveries", "Email deliveries by status.", counts["email_deliveries"],
-                         apps.get_model("notification_service", "EmailDelivery").Status.values)
-        yield _by_status("tts_email_digests", "Daily digest emails by status.", counts["email_digests"],
-                         apps.get_model("notification_service", "Digest").Status.values)
-        yield _by_status("tts_dead_letters", "Dead letters taken from the DLQ, by status (pending = awaiting an admin).",
-                         counts["dead_letters"], apps.get_model("workflow_api", "DeadLetter").Status.values)
-        waiting, oldest_age = counts["outbox"]
-        yield GaugeMetricFamily("tts_outbox_messages", "Messages in the outbox: committed, not yet confirmed by the "
-                                "broker (the relay publishes those a dead process or a refusing broker left).", value=waiting)
-        yield GaugeMetricFamily("tts_outbox_oldest_age_seconds", "Age of the oldest message in the outbox (0 when it "
-                                "is empty).", value=oldest_age or 0)
+        up.add_metric([source.name], 1)
+        yield from source.to_metrics(value)
 
 
-def _business_metrics(figures: dict[str, Any]) -> Iterator[Metric]:
-    by_role = GaugeMetricFamily("tts_open_tasks", "Open tasks by their current step's role.", labels=["role"])
-    for role, n in figures["open_by_role"].items():
-        by_role.add_metric([role], n)
-    yield by_role
-    yield GaugeMetricFamily("tts_oldest_open_task_age_seconds", "Age of the oldest open task (0: none open).",
-                            value=figures["oldest_open_seconds"])
-    yield GaugeMetricFamily("tts_open_tasks_past_deadline", "Open tasks (clock running) past their SLA deadline.",
-                            value=figures["past_deadline"])
-    yield GaugeMetricFamily("tts_most_overdue_open_task_seconds", "How far the open task furthest past its SLA "
-                            "deadline is past it (0: none).", value=figures["most_overdue_seconds"])
-    yield CounterMetricFamily("tts_sla_breaches", "SLA breaches so far.", value=figures["breaches"])
-    yield CounterMetricFamily("tts_sla_warnings", "SLA warnings sent so far.", value=figures["warnings"])
+def count_by_status(model: type[Model]) -> dict[str, int]:
+    """``{status: rows}`` of a table with a ``status`` column (statuses without rows are absent)."""
+    return dict(model._default_manager.values_list("status").annotate(n=Count("pk")).order_by())
 
 
-def _by_status(name: str, documentation: str, counts: dict[str, int], statuses: list[str]) -> GaugeMetricFamily:
+def by_status(name: str, documentation: str, counts: dict[str, int], statuses: Iterable[str]) -> GaugeMetricFamily:
     """Every status is reported, 0 included, so that an alert on one status has a series to read."""
     family = GaugeMetricFamily(name, documentation, labels=["status"])
     for status in statuses:

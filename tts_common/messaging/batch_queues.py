@@ -3,62 +3,22 @@
 Celery's own task consumer reads every queue of a worker on one channel and acks each message with a
 ``basic_ack`` of its own: one socket write in the worker's parent and one ack for RabbitMQ to process per message,
 which was a fifth of the parent's time at full intake. On a channel that carries nothing but batch messages the
-worker knows every delivery, so :class:`AckLedger` can ack a whole batch with one ``basic_ack(multiple=True)``
-whenever no delivery below it is still unsettled (the usual case: batches return in order).
+worker knows every delivery, so :class:`~tts_common.messaging.acks.AckLedger` can ack a whole batch with one
+``basic_ack(multiple=True)`` whenever no delivery below it is still unsettled (the usual case: batches return in order).
 """
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
-import amqp
 from celery import bootsteps
 from kombu import Consumer
 from kombu.message import Message
 
 from tts_common import contracts
+from tts_common.messaging.acks import AckLedger
 from tts_common.messaging.batching import BufferedMessage
 from tts_common.messaging.worker import BatchConsumer
-
-logger = logging.getLogger(__name__)
-
-
-class AckLedger:
-    """Settles the deliveries of one channel, all of which it is told about (:meth:`delivered`)."""
-
-    def __init__(self, channel: Any, connection_errors: tuple[type[BaseException], ...]) -> None:
-        self.channel = channel
-        # kombu's in-process transports (the embedded profile's filesystem broker) ignore ``multiple``.
-        self._multiple = isinstance(channel, amqp.Channel)
-        self._errors = connection_errors
-        self._unsettled: set[int] = set()
-
-    def delivered(self, tag: int) -> None:
-        self._unsettled.add(tag)
-
-    def settle(self, ack: Iterable[int] = (), requeue: Iterable[int] = (), drop: Iterable[int] = ()) -> None:
-        """Ack, requeue or drop (reject) these deliveries. One ``basic_ack(multiple=True)`` covers the acks below
-        every unsettled delivery (it acks all of the channel's unacked deliveries up to its tag); the rest, above a
-        delivery still in a batch or waiting for its ETA, are acked one by one."""
-        ack, requeue, drop = list(ack), list(requeue), list(drop)
-        self._unsettled.difference_update(ack, requeue, drop)
-        try:
-            for tag in requeue:
-                self.channel.basic_reject(tag, requeue=True)
-            for tag in drop:
-                self.channel.basic_reject(tag, requeue=False)
-            if self._multiple and ack:
-                lowest_unsettled = min(self._unsettled, default=None)
-                below = [tag for tag in ack if lowest_unsettled is None or tag < lowest_unsettled]
-                if below:
-                    self.channel.basic_ack(max(below), multiple=True)
-                    ack = [tag for tag in ack if lowest_unsettled is not None and tag > lowest_unsettled]
-            for tag in ack:
-                self.channel.basic_ack(tag)
-        except self._errors:  # the channel or connection is gone: the broker redelivers these messages
-            logger.warning("could not settle messages: the broker channel is closed", exc_info=True)
 
 
 def batch_consumers(app: Any) -> dict[str, list[BatchConsumer[Any]]]:

@@ -10,7 +10,7 @@ reason rather than Celery dropping it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from celery.utils.time import maybe_iso8601
 from celery.worker.strategy import proto1_to_proto2
@@ -20,9 +20,7 @@ from kombu.message import Message
 from kombu.serialization import loads, prepare_accept_content
 
 from tts_common.base import json_input
-
-if TYPE_CHECKING:
-    from tts_common.messaging.batch_queues import AckLedger
+from tts_common.messaging.acks import AckLedger
 
 # The longest stretch of an undecodable body kept in its dead letter.
 UNDECODABLE_BODY_CHARS = 2000

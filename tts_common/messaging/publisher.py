@@ -27,6 +27,7 @@ from kombu import Connection
 
 from tts_common import contracts
 from tts_common.base.logging import CORRELATION_HEADER, correlation_id
+from tts_common.messaging.celery_app import celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +49,6 @@ class Envelope:
     correlation: str | None
 
 
-def _app() -> Any:
-    from tts.celery import app
-
-    return app
-
-
 class _ConfirmChannel:
     """A per-process connection whose channel is in confirm mode, publishing without a per-message wait."""
 
@@ -70,7 +65,7 @@ class _ConfirmChannel:
     def _open(self) -> None:
         # Without kombu's confirm_publish (which makes basic_publish wait each time); confirms are enabled below.
         # No reconnect loop of kombu's: a failed attempt is retried by publish(), then left in the outbox.
-        self._connection = _app().connection_for_write(transport_options={"confirm_publish": False, "max_retries": 0})
+        self._connection = celery_app().connection_for_write(transport_options={"confirm_publish": False, "max_retries": 0})
         # The py-amqp channel itself: kombu's wrapper adds per-publish work this path exists to avoid.
         self._channel = self._connection.default_channel
         self._channel.confirm_select()
@@ -199,7 +194,7 @@ def publish_batch(envelopes: Sequence[Envelope], retry_delays: Sequence[float] =
     if settings.CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
         _channel.publish(envelopes, retry_delays)
         return
-    app = _app()
+    app = celery_app()
     for envelope in envelopes:
         args, kwargs, _ = json.loads(envelope.body)
         app.send_task(
@@ -224,7 +219,7 @@ def dead_letter(queue: str, reason: str, message: dict[str, Any], *, message_id:
         "dead_lettered_at": datetime.now(UTC).isoformat(),
         "message": message,
     }
-    with _app().producer_or_acquire() as producer:
+    with celery_app().producer_or_acquire() as producer:
         producer.publish(
             body,
             exchange=dlq.exchange,

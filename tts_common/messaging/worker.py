@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from celery import Task
 from celery.exceptions import Reject
@@ -29,10 +29,8 @@ from kombu.message import Message
 from tts_common.base import metrics
 from tts_common.base.logging import CORRELATION_HEADER, bound_correlation_id, correlation_id
 from tts_common.messaging import publisher
+from tts_common.messaging.acks import AckLedger
 from tts_common.messaging.batching import BufferedMessage, run_batch
-
-if TYPE_CHECKING:
-    from tts_common.messaging.batch_queues import AckLedger
 
 logger = logging.getLogger(__name__)
 
