@@ -55,7 +55,7 @@ def _refuse_known_secret(name: str, value: str) -> str:
 
 
 def _required_secret(name: str) -> str:
-    value = env.str(name, default="")
+    value: str = env.str(name, default="")
     if not value:
         raise ImproperlyConfigured(
             f"{name} is not set. ./scripts/run writes random secrets to .env; otherwise set it in the environment or "

@@ -53,7 +53,7 @@ def check_connection_budget(worker_processes: int) -> int:
             "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
         )
         admitted = cursor.fetchone()[0]
-    needed = settings.WEB_WORKERS * settings.DB_POOL_MAX_SIZE + worker_processes
+    needed: int = settings.WEB_WORKERS * settings.DB_POOL_MAX_SIZE + worker_processes
     if needed + COMMAND_HEADROOM > admitted:
         raise ImproperlyConfigured(
             f"{settings.WEB_WORKERS} web process(es) x DB_POOL_MAX_SIZE {settings.DB_POOL_MAX_SIZE} + {worker_processes}"

@@ -86,12 +86,22 @@ _DATE_TIME = re.compile(
 )
 
 
-@FORMAT_CHECKER.checks("email")
+def _format(name: str) -> Callable[[Callable[[object], bool]], Callable[[object], bool]]:
+    """Register a format check with FORMAT_CHECKER (jsonschema's own decorator, typed)."""
+
+    def register(check: Callable[[object], bool]) -> Callable[[object], bool]:
+        FORMAT_CHECKER.checks(name)(check)
+        return check
+
+    return register
+
+
+@_format("email")
 def _is_email(value: object) -> bool:
     return not isinstance(value, str) or _EMAIL.fullmatch(value) is not None
 
 
-@FORMAT_CHECKER.checks("uri")
+@_format("uri")
 def _is_uri(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -101,7 +111,7 @@ def _is_uri(value: object) -> bool:
     return scheme not in ("http", "https", "ftp") or _HOST_REQUIRED.match(value) is not None
 
 
-@FORMAT_CHECKER.checks("date-time")
+@_format("date-time")
 def _is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -119,12 +129,12 @@ _DECIMAL = re.compile(r"\d{1,13}(?:\.\d{1,4})?")
 _CURRENCY = re.compile(r"[A-Z]{3}")  # ISO 4217 alphabetic code
 
 
-@FORMAT_CHECKER.checks("decimal")
+@_format("decimal")
 def _is_decimal(value: object) -> bool:
     return not isinstance(value, str) or _DECIMAL.fullmatch(value) is not None
 
 
-@FORMAT_CHECKER.checks("currency")
+@_format("currency")
 def _is_currency(value: object) -> bool:
     return not isinstance(value, str) or _CURRENCY.fullmatch(value) is not None
 
@@ -221,7 +231,7 @@ def _message(error: ValidationError) -> str:
         return f"Ensure this value is {'at least' if validator == 'minimum' else 'at most'} {expected}."
     if validator == "format":
         return _FORMAT_MESSAGES.get(expected, f"Must be a valid {expected}.")
-    return error.message
+    return str(error.message)
 
 
 def _field(error: ValidationError) -> str:

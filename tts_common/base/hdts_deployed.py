@@ -124,8 +124,8 @@ def _attachment(item: Any) -> Any:
 def to_design(ticket: dict[str, Any]) -> dict[str, Any]:
     """The deployed HDTS's ticket mapped onto DESIGN §3, every other field kept (see the module's table); raises
     :class:`DeployedTicketError` for asset dates that are no dates."""
-    employee = ticket.get("employee") if isinstance(ticket.get("employee"), dict) else {}
-    dynamic = ticket.get("dynamic_data") if isinstance(ticket.get("dynamic_data"), dict) else {}
+    employee: dict[str, Any] = ticket["employee"] if isinstance(ticket.get("employee"), dict) else {}
+    dynamic: dict[str, Any] = ticket["dynamic_data"] if isinstance(ticket.get("dynamic_data"), dict) else {}
     mapped = {
         **ticket,
         "hdts_form": DEPLOYED_FORM,

@@ -68,7 +68,7 @@ def _log_request(request: HttpRequest, response: HttpResponse, started: float) -
     user = getattr(request, "user", None)
     duration = time.perf_counter() - started
     # The route template, never the path: one series per route, however many ids are requested.
-    metrics.observe_request(f"/{match.route}" if match else "unmatched", request.method, response.status_code, duration)
+    metrics.observe_request(f"/{match.route}" if match else "unmatched", request.method or "", response.status_code, duration)
     request_logger.info(
         "request",
         extra={
@@ -96,7 +96,7 @@ def RequestLogMiddleware(get_response: Callable[[HttpRequest], Any]) -> Callable
 
         async def async_middleware(request: HttpRequest) -> HttpResponse:
             started, request_id = time.perf_counter(), _begin(request)
-            response = await get_response(request)
+            response: HttpResponse = await get_response(request)
             response["X-Request-ID"] = request_id
             _log_request(request, response, started)
             return response
@@ -105,7 +105,7 @@ def RequestLogMiddleware(get_response: Callable[[HttpRequest], Any]) -> Callable
 
     def middleware(request: HttpRequest) -> HttpResponse:
         started, request_id = time.perf_counter(), _begin(request)
-        response = get_response(request)
+        response: HttpResponse = get_response(request)
         response["X-Request-ID"] = request_id
         _log_request(request, response, started)
         return response

@@ -25,7 +25,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from celery.signals import worker_process_shutdown
 from circuitbreaker import STATE_OPEN, CircuitBreaker, CircuitBreakerMonitor
@@ -125,7 +125,7 @@ def sync_circuits() -> None:
 def _forget_exited_worker_process(**_: Any) -> None:
     """A pool process that exits must not hold its last circuit state in the live gauges."""
     if MULTIPROC_DIR:
-        multiprocess.mark_process_dead(os.getpid())
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
 # --- Read live at scrape time -----------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ T = TypeVar("T")
 
 
 def _shared_cached(key: str, read: Callable[[], T]) -> T:
-    return cache.get_or_set(f"metrics:{key}", read, LIVE_CACHE_SECONDS)
+    return cast(T, cache.get_or_set(f"metrics:{key}", read, LIVE_CACHE_SECONDS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +202,7 @@ def exposition() -> bytes:
     sync_circuits()
     if MULTIPROC_DIR:
         counted = CollectorRegistry()
-        multiprocess.MultiProcessCollector(counted)
+        multiprocess.MultiProcessCollector(counted)  # type: ignore[no-untyped-call]
     else:
         counted = REGISTRY
     return generate_latest(counted) + generate_latest(_LIVE_REGISTRY)

@@ -50,13 +50,14 @@ class JSONParser(parsers.JSONParser):
         return data
 
 
-def paginated_response(*, request: Any, view: Any, queryset: Any, serializer_class: type[Serializer]) -> Response:
+def paginated_response(*, request: Any, view: Any, queryset: Any, serializer_class: type[Serializer[Any]]) -> Response:
     """One page of ``queryset``, serialised, as :class:`Pagination` answers it, for an APIView that paginates by
     hand. The view declares ``pagination_class = Pagination``, which also tells the OpenAPI schema the page shape and
     parameters."""
     paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+    response: Response = paginator.get_paginated_response(serializer_class(page, many=True).data)
+    return response
 
 
 def error_body(status: int, code: str, detail: Any, errors: Any = None) -> dict[str, Any]:
@@ -111,9 +112,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if isinstance(exc, errors.Unavailable):
             response["Retry-After"] = str(exc.retry_after)
         return response
-    response = drf_exception_handler(exc, context)
-    if response is None:
+    handled = drf_exception_handler(exc, context)
+    if handled is None:
         return None
+    response = handled
     if isinstance(exc, exceptions.ValidationError):
         field_errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = error_body(response.status_code, "invalid", "Invalid input.", field_errors)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from django.conf import settings
@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.models import TokenUser as BaseTokenUser
-from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.tokens import AccessToken, Token
 
 from tts_common.base.accounts import aaccount_accepts_token, account_accepts_token
 from tts_common.base.permissions import ADMIN, PERMISSION_NAMES
@@ -28,11 +28,12 @@ class TokenUser(BaseTokenUser):
 
     @property
     def id(self) -> int:  # type: ignore[override]
-        return int(self.token[settings.SIMPLE_JWT["USER_ID_CLAIM"]])
+        return int(self.token[str(settings.SIMPLE_JWT["USER_ID_CLAIM"])])
 
     @property
     def roles(self) -> dict[str, list[str]]:
-        return self.token.get("roles", {})
+        roles: dict[str, list[str]] = self.token.get("roles", {})
+        return roles
 
     @property
     def is_admin(self) -> bool:
@@ -65,21 +66,20 @@ class JWTAuthentication(JWTStatelessUserAuthentication):
 
     www_authenticate_realm = "tts"
 
-    def authenticate(self, request: Request) -> tuple[TokenUser, Any] | None:
+    def authenticate(self, request: Request) -> tuple[TokenUser, Token] | None:  # type: ignore[override]
         authenticated = super().authenticate(request)
-        if authenticated is not None:
-            user = authenticated[0]
-            if user.id != SERVICE_USER_ID and not account_accepts_token(user.id, user.issued_at):
-                raise AuthenticationFailed(
-                    "This token's account is inactive or its password has changed.", code="token_revoked"
-                )
-        return authenticated
+        if authenticated is None:
+            return None
+        user = cast(TokenUser, authenticated[0])  # settings.SIMPLE_JWT's TOKEN_USER_CLASS
+        if user.id != SERVICE_USER_ID and not account_accepts_token(user.id, user.issued_at):
+            raise AuthenticationFailed("This token's account is inactive or its password has changed.", code="token_revoked")
+        return user, authenticated[1]
 
 
 async def user_from_token(raw_token: str) -> TokenUser | None:
     """Validate an access token outside DRF (WebSockets); ``None`` if bad, expired or refused by its account."""
     try:
-        user = TokenUser(AccessToken(raw_token))
+        user = TokenUser(AccessToken(raw_token))  # type: ignore[arg-type]  # simplejwt types the encoded token as Token
     except TokenError:
         return None
     return user if await _account_accepts(user) else None
@@ -91,12 +91,14 @@ async def _account_accepts(user: TokenUser) -> bool:
 
 def token_from_scope(scope: dict[str, Any]) -> str | None:
     """An ASGI scope's JWT: ``?token=`` or an ``Authorization: Bearer`` header."""
-    query = parse_qs(scope.get("query_string", b"").decode())
+    query_string: bytes = scope.get("query_string", b"")
+    query = parse_qs(query_string.decode())
     if query.get("token"):
         return query["token"][0]
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            scheme, _, token = value.decode().partition(" ")
+            header: str = value.decode()
+            scheme, _, token = header.partition(" ")
             if scheme.lower() == "bearer" and token:
                 return token
     return None

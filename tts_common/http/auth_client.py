@@ -57,13 +57,13 @@ class UserNotFound(Exception):
 
 
 def auth_service_url() -> str:
-    return settings.AUTH_SERVICE_URL.rstrip("/")
+    return str(settings.AUTH_SERVICE_URL).rstrip("/")
 
 
 def service_token(service: str) -> str:
     """A short-lived admin access token naming the calling service (user id 0 is never a real user)."""
     token = AccessToken()
-    token[settings.SIMPLE_JWT["USER_ID_CLAIM"]] = SERVICE_USER_ID
+    token[str(settings.SIMPLE_JWT["USER_ID_CLAIM"])] = SERVICE_USER_ID
     token["username"] = f"svc:{service}"
     token["is_admin"] = True
     return str(token)

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 
 
-class UtcIsoDateTimeField(IsoDateTimeField):
+class UtcIsoDateTimeField(IsoDateTimeField):  # type: ignore[misc]  # django-filter is untyped
     """An ISO 8601 date-time as an instant in UTC: PostgreSQL refuses offsets past ±15:59, which ISO 8601 allows."""
 
     def to_python(self, value: Any) -> datetime | None:
@@ -20,5 +20,5 @@ class UtcIsoDateTimeField(IsoDateTimeField):
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
-class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):  # type: ignore[misc]  # django-filter is untyped
     field_class = UtcIsoDateTimeField

@@ -52,7 +52,7 @@ def count_rows(queryset: Any) -> tuple[int, bool]:
     return max(estimate, EXACT_COUNT_LIMIT), True
 
 
-def _planner_estimate(queryset: QuerySet) -> int:
+def _planner_estimate(queryset: QuerySet[Any]) -> int:
     document = queryset.explain(format="json")
     if not document:  # an empty result Django knew without asking (``.none()``, ``__in=[]``)
         return 0
@@ -99,7 +99,7 @@ class OrderingKey:
         return Q(**{f"{self.name}__{'lte' if self.descending else 'gte'}": value})
 
 
-def ordering_keys(queryset: QuerySet) -> list[OrderingKey]:
+def ordering_keys(queryset: QuerySet[Any]) -> list[OrderingKey]:
     """The queryset's ordering, ended by its primary key so that every row has its own place."""
     query = queryset.query
     terms = list(query.order_by or (queryset.model._meta.ordering if query.default_ordering else []))
@@ -115,7 +115,7 @@ def ordering_keys(queryset: QuerySet) -> list[OrderingKey]:
     return keys
 
 
-def _nullable(queryset: QuerySet, name: str) -> bool:
+def _nullable(queryset: QuerySet[Any], name: str) -> bool:
     annotation = queryset.query.annotations.get(name)
     if annotation is not None:
         # Of expressions, only a CASE with a non-null default is known never to be null.
@@ -225,7 +225,7 @@ class Pagination(BasePagination):
             self.previous = replace_query_param(url, self.page_query_param, page - 1)
         return rows[: self.size]
 
-    def _keyset_page(self, queryset: QuerySet, token: str) -> list[Any]:
+    def _keyset_page(self, queryset: QuerySet[Any], token: str) -> list[Any]:
         keys = ordering_keys(queryset)
         ordering = [key.term for key in keys]
         cursor = Cursor.decode(token) if token else Cursor(ordering, [], backwards=False)

@@ -14,7 +14,7 @@ from rest_framework import serializers
 from tts_common.base.hdts import TICKET_SCHEMA
 
 
-class TTSJWTScheme(SimpleJWTScheme):
+class TTSJWTScheme(SimpleJWTScheme):  # type: ignore[no-untyped-call]  # drf-spectacular's __init_subclass__
     target_class = "tts_common.http.auth.JWTAuthentication"
     name = "jwtAuth"
 
@@ -40,14 +40,15 @@ TICKET_OPENAPI = openapi_schema(TICKET_SCHEMA)
 TICKET_BODY = {"application/json": TICKET_OPENAPI}
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     """The body of every error response (tts_common.http.api.error_body)."""
 
     status = serializers.IntegerField()
     code = serializers.CharField()
     detail = serializers.CharField()
     # Field name → messages; nested for nested input (``{"steps": [{"name": ["..."]}]}``). Validation errors only.
-    errors = serializers.DictField(child=serializers.JSONField(), required=False)
+    # A field named as the error body names it (Serializer's own ``errors`` is not used on this one).
+    errors = serializers.DictField(child=serializers.JSONField(), required=False)  # type: ignore[assignment]
 
     class Meta:
         ref_name = "Error"
@@ -78,7 +79,7 @@ class AutoSchema(openapi.AutoSchema):
         operation = super().get_operation(*args, **kwargs)
         if operation is None:
             return None
-        error_content = self._get_response_for_code(ErrorSerializer, "400")["content"]
+        error_content = self._get_response_for_code(ErrorSerializer, "400")["content"]  # type: ignore[no-untyped-call]
         responses = operation["responses"]
         for code in sorted(self._error_codes(operation)):
             responses.setdefault(str(code), {"description": ERROR_DESCRIPTIONS[code]})
@@ -97,7 +98,7 @@ class AutoSchema(openapi.AutoSchema):
             codes.add(400)
         if security and {} not in security:  # authentication required
             codes |= {401, 403}
-        if "path" in places or (self._is_list_view() and self._get_paginator()):
+        if "path" in places or (self._is_list_view() and self._get_paginator()):  # type: ignore[no-untyped-call]
             codes.add(404)
         if self.view.get_throttles():
             codes.add(429)

@@ -89,7 +89,7 @@ async def _send_busy(send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class BrowserOriginValidator(OriginValidator):
+class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]  # channels is untyped
     """Channels' validator, except that a missing ``Origin`` is accepted (Channels refuses it)."""
 
     def valid_origin(self, parsed_origin: ParseResult | None) -> bool:
@@ -111,7 +111,7 @@ class MessageSizeLimit:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         async def receive_within_limit() -> dict[str, Any]:
-            message = await receive()
+            message: dict[str, Any] = await receive()
             if message["type"] == "websocket.receive" and _size(message) > WEBSOCKET_MAX_MESSAGE_BYTES:
                 await send({"type": "websocket.close", "code": WS_CLOSE_MESSAGE_TOO_BIG})
                 return {"type": "websocket.disconnect", "code": WS_CLOSE_MESSAGE_TOO_BIG}

@@ -9,7 +9,7 @@ worker knows every delivery, so :class:`~tts_common.messaging.acks.AckLedger` ca
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from celery import bootsteps
 from kombu import Consumer
@@ -44,7 +44,7 @@ class BatchQueues(bootsteps.ConsumerStep):
         consumed = {name: tasks for name, tasks in batch_consumers(c.app).items() if name in queues.consume_from}
         self.by_queue = {name: tasks[0] for name, tasks in consumed.items()}
         # (queue, task name) -> consumer: a task is legitimate only on the queue its route names.
-        self.by_name = {(name, task.name): task for name, tasks in consumed.items() for task in tasks}
+        self.by_name: dict[tuple[str, str | None], BatchConsumer[Any]] = {(name, task.name): task for name, tasks in consumed.items() for task in tasks}
         self.queues = [queues.consume_from[name] for name in self.by_queue]
         queues.deselect(list(self.by_queue))
 
@@ -70,7 +70,7 @@ class BatchQueues(bootsteps.ConsumerStep):
             consumer.consume()
 
     def _on_message(self, ledger: AckLedger, queue: str, message: Message) -> None:
-        ledger.delivered(message.delivery_tag)
+        ledger.delivered(cast(int, message.delivery_tag))  # kombu-stubs say str
         name, payload = task_name(message)
         task = self.by_name.get((queue, name))
         refused = None

@@ -10,10 +10,10 @@ reason rather than Celery dropping it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from celery.utils.time import maybe_iso8601
-from celery.worker.strategy import proto1_to_proto2
+from celery.worker.strategy import proto1_to_proto2  # type: ignore[attr-defined]  # absent from celery-types
 from celery_batches import SimpleRequest
 from celery_batches.trace import apply_batches_task
 from kombu.message import Message
@@ -31,8 +31,8 @@ class WireMessage(NamedTuple):
     why the worker refused it, if it did."""
 
     body: bytes | tuple[Any, Any, Any]
-    content_type: str
-    content_encoding: str
+    content_type: str | None
+    content_encoding: str | None
     headers: dict[str, Any]
     routing_key: str | None
     refused: str | None
@@ -49,7 +49,7 @@ class BufferedMessage:
         self, message: Message, payload: dict[str, Any] | None, ledger: AckLedger, refused: str | None = None
     ) -> None:
         headers: dict[str, Any] = message.headers or {}
-        body: bytes | tuple[Any, Any, Any] = message.body
+        body: bytes | tuple[Any, Any, Any] = cast(bytes, message.body)  # kombu-stubs say str; transports give bytes
         if payload is not None:  # protocol 1: decoded by the worker to find the task's name
             body, headers, _, _ = proto1_to_proto2(message, payload)
         self.wire = WireMessage(
@@ -57,7 +57,7 @@ class BufferedMessage:
             message.delivery_info.get("routing_key"), refused,
         )  # fmt: skip
         self.eta = eta_of(headers)
-        self.tag: int = message.delivery_tag
+        self.tag = cast(int, message.delivery_tag)  # an AMQP delivery tag; kombu-stubs say str
         self.ledger = ledger
 
     @property
@@ -85,20 +85,21 @@ def eta_of(headers: dict[str, Any]) -> datetime | None:
     return eta.replace(tzinfo=UTC) if eta is not None and eta.tzinfo is None else eta
 
 
-class BatchRequest(SimpleRequest):
+class BatchRequest(SimpleRequest):  # type: ignore[misc]  # celery-batches is untyped
     """A decoded message as the consumer's ``run`` sees it; ``undecodable`` says why one could not be decoded."""
 
     undecodable: str | None = None
 
 
-def decode(wire: WireMessage, task_name: str, accept: set[str]) -> BatchRequest:
+def decode(wire: WireMessage, task_name: str, accept: set[str] | None) -> BatchRequest:
     """In the pool process: the message's request, or one marked undecodable (kwargs keep what the body held)."""
     headers = wire.headers
     undecodable = wire.refused
     try:
         body = (
             wire.body if isinstance(wire.body, tuple)
-            else loads(wire.body, wire.content_type, wire.content_encoding, accept=accept)
+            # A missing content type or encoding read as kombu itself reads it.
+            else loads(wire.body, wire.content_type or "application/data", wire.content_encoding or "utf-8", accept=accept)
         )  # fmt: skip
         json_input.check_decoded(body)  # what the consumer, the database or a dead letter could not take
         args, kwargs, _ = body

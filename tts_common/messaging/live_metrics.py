@@ -3,6 +3,7 @@ read from the broker, and the outbox's backlog. Registered by tts_common's AppCo
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -11,7 +12,7 @@ from tts_common.base import metrics
 from tts_common.messaging import outbox
 from tts_common.messaging.celery_app import celery_app
 
-BROKER_TIMEOUT_SECONDS = 2.0
+BROKER_TIMEOUT_SECONDS = 2
 MONITORED_QUEUES: tuple[str, ...] = (*contracts.ALL_CONSUMED_QUEUES, contracts.TICKET_DLQ)
 
 
@@ -20,11 +21,12 @@ def read_queues() -> dict[str, tuple[int, int]]:
     stats: dict[str, tuple[int, int]] = {}
     with celery_app().connection_for_read() as conn:
         conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
-        channel = conn.channel()
+        channel: Any = conn.channel()  # py-amqp's (kombu-stubs type it StdChannel, without close)
         try:
             for name in MONITORED_QUEUES:
                 try:
-                    declared = contracts.declared_queue(name)(channel).queue_declare(passive=True)
+                    # py-amqp's queue_declare_ok_t (kombu-stubs say str)
+                    declared: Any = contracts.declared_queue(name)(channel).queue_declare(passive=True)
                 except conn.channel_errors:  # not declared yet by anyone: empty; the error closed the channel
                     stats[name] = (0, 0)
                     channel = conn.channel()

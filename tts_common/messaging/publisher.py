@@ -131,6 +131,7 @@ class _ConfirmChannel:
     def _send_all(self, envelopes: Sequence[Envelope]) -> None:
         """Publish the lot with ONE socket write: py-amqp writes each frame as it is made (a syscall and a broker
         wake-up per message, the largest single cost of a batch); here the frames are collected, then written."""
+        assert self._connection is not None, "opened by publish() before it sends"
         connection = self._connection.connection  # the py-amqp connection under kombu's
         direct = connection.frame_writer
         collected = _CollectingTransport()

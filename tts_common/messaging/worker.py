@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Collection, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from celery import Task
 from celery.exceptions import Reject
@@ -106,7 +106,8 @@ class ConsumerMixin:
             logger.exception("dead-lettered, but on_give_up failed", extra={"operation": self.name})
 
 
-class QueueConsumer(ConsumerMixin, Task):
+# Task is generic in celery-types only; its max_retries may be None, a consumer's never is.
+class QueueConsumer(ConsumerMixin, Task):  # type: ignore[misc, type-arg]
     """One message per call; subclasses implement ``run(**kwargs)`` (decode, then call a service)."""
 
     abstract = True
@@ -147,7 +148,7 @@ class QueueConsumer(ConsumerMixin, Task):
             raise Reject(exc, requeue=True) from exc
 
 
-class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
+class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):  # type: ignore[misc]  # celery-batches is untyped
     """Many messages per call; subclasses implement ``decode`` (one message) and ``process`` (a whole batch).
 
     ``process`` must be atomic (all or nothing) and idempotent: messages are delivered at least once.
@@ -270,7 +271,7 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
     def correlation_id_of(self, request: SimpleRequest) -> str:
         """The message's correlation id (its header), or its own id when the producer sent none; a consumer may
         override this to fall back on an id from the payload instead."""
-        return (request.request_dict or {}).get(CORRELATION_HEADER) or request.id
+        return cast(str, (request.request_dict or {}).get(CORRELATION_HEADER) or request.id)
 
     def _settle(self, request: SimpleRequest, exc: Exception, permanent: bool) -> list[str]:
         """Dead-letter or reschedule one failed message; ``[request.id]`` if that itself failed."""
@@ -335,6 +336,7 @@ class BatchConsumer(ConsumerMixin, Batches, Generic[Item]):
         old connection, and the broker has redelivered them."""
         messages = list(messages)
         generation, ledger = self._connection_generation, self._ledger
+        assert ledger is not None, "attach() gives the ledger before any message is buffered"
 
         def on_return(requeue_ids: list[str] | None) -> None:
             if generation != self._connection_generation:
