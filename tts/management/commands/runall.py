@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from auth_service.services import DEMO_LOGINS
 from tts_common.base.database import check_connection_budget
 from tts_common.http.web_server import uvicorn_argv
 from tts_common.management.commands.worker import all_workers
@@ -40,8 +41,6 @@ class Command(BaseCommand):
         run_together(commands)
 
     def _announce(self, host: str, port: int) -> None:
-        from auth_service.services import DEMO_LOGINS
-
         profile = "embedded (PostgreSQL from pgserver, filesystem broker, in-memory channel layer)" if settings.EMBEDDED_BROKER else "real stack"
         self.stdout.write(
             self.style.SUCCESS(f"\nTTS is running ({profile}) at http://{host}:{port}/\n")

@@ -1,7 +1,7 @@
 """``manage.py seed_demo``: the demo data of DESIGN §6 (idempotent). Demo passwords are in README.
 
-Only into a database that is empty or that a generator wrote (tts_common.base.datasets): the demo's logins have published
-passwords and ``admin`` is a superuser, so seeding a database that holds real users or tasks is refused.
+Only into a database that is empty or that a generator wrote (tts_common.base.datasets): the demo's logins have
+published passwords and ``admin`` is a superuser, so seeding a database that holds real users or tasks is refused.
 """
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+# The project wires the services together here, through their public service functions only.
+from auth_service.selectors import user_count
+from auth_service.services import DEMO_LOGINS, seed_demo_accounts
 from tts_common.base.datasets import UnmarkedDataError, dataset_mark
+from workflow_api.selectors.tasks import task_count
+from workflow_api.services.demo import seed_demo_workflows
+from workflow_api.services.replica import apply_role, apply_user_snapshots
 
 DEMO_GENERATOR = "demo"
 
@@ -22,13 +28,6 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        # The project wires the services together here, through their public service functions only.
-        from auth_service.selectors import user_count
-        from auth_service.services import DEMO_LOGINS, seed_demo_accounts
-        from workflow_api.selectors.tasks import task_count
-        from workflow_api.services.demo import seed_demo_workflows
-        from workflow_api.services.replica import apply_role, apply_user_snapshots
-
         try:
             with transaction.atomic():
                 dataset_mark(generator=DEMO_GENERATOR, existing_rows={"users": user_count(), "tasks": task_count()})
