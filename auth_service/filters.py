@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
-from tts_common.filters import UtcDateTimeFilter
+from tts_common.http.filters import UtcDateTimeFilter
 
 from .models import AuditEvent, Role, User
 

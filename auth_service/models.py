@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from tts_common.permissions import PERMISSIONS, unknown_permissions
+from tts_common.base.permissions import PERMISSIONS, unknown_permissions
 
 
 class User(AbstractUser):
@@ -59,7 +59,7 @@ class System(models.Model):
 
 def validate_permission_names(value: Any) -> None:
     # The JSON column would take anything; consumers of role_data expect a list of names, and only the names of
-    # tts_common.permissions mean something.
+    # tts_common.base.permissions mean something.
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         raise ValidationError("Permissions must be a list of strings.", code="invalid")
     unknown = unknown_permissions(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tts_common.accounts import account_state_set
+from tts_common.base.accounts import account_state_set
 
 from . import tokens
 from .models import User

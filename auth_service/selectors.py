@@ -7,9 +7,9 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
-from tts_common import permissions
-from tts_common.auth import has_permission
-from tts_common.messages import RoleData, SystemRole, UserData
+from tts_common.base import permissions
+from tts_common.contracts.messages import RoleData, SystemRole, UserData
+from tts_common.http.auth import has_permission
 
 from .models import AuditEvent, Role, System, User, UserSystemRole
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from tts_common.permissions import PERMISSIONS
+from tts_common.base.permissions import PERMISSIONS
 
 from .models import AuditEvent, Role, System, User, UserSystemRole
 

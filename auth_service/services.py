@@ -21,10 +21,11 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from tts_common import contracts, outbox
-from tts_common import permissions as perms
-from tts_common.auth import has_permission, is_admin
-from tts_common.messages import RoleData, UserData
+from tts_common import contracts
+from tts_common.base import permissions as perms
+from tts_common.contracts.messages import RoleData, UserData
+from tts_common.http.auth import has_permission, is_admin
+from tts_common.messaging import outbox
 
 from . import selectors
 from .models import AuditEvent, Role, System, User, UserSystemRole
@@ -329,7 +330,7 @@ def role_create(
     actor: Any = None,
     source_address: str = "",
 ) -> Role:
-    """A new role; ``permissions=None``: the agents' defaults (tts_common.permissions.AGENT_DEFAULTS)."""
+    """A new role; ``permissions=None``: the agents' defaults (tts_common.base.permissions.AGENT_DEFAULTS)."""
     granted = list(perms.AGENT_DEFAULTS if permissions is None else permissions)
     role = Role(system=system, name=name, permissions=granted, is_active=is_active)
     role.full_clean()
@@ -393,7 +394,7 @@ DEMO_SYSTEMS: dict[str, str] = {
     "AMS": "Asset Management System",
     "BMS": "Budget Management System",
 }
-# The demo's administrator role: an administrator by its permissions (tts_common.permissions.ADMIN), not its name.
+# The demo's administrator role: an administrator by its permissions (tts_common.base.permissions.ADMIN), not its name.
 DEMO_ADMIN_ROLE = "Admin"
 DEMO_TTS_ROLES: tuple[str, ...] = (
     DEMO_ADMIN_ROLE,

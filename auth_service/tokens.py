@@ -1,7 +1,7 @@
 """JWT issue, refresh and logout (DESIGN §5 ``/token/``), with login throttling against password guessing.
 
 Access tokens carry the claims of :func:`auth_service.selectors.token_claims` and are verified locally by every
-service (``tts_common.auth``, which also refuses them once their user is deactivated), so a role change reaches a
+service (``tts_common.http.auth``, which also refuses them once their user is deactivated), so a role change reaches a
 service with the next refresh, at most one access-token lifetime later.
 
 Refresh tokens are recorded (simplejwt's ``token_blacklist``) and rotated: each refresh answers a new one and revokes

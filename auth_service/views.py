@@ -17,9 +17,9 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from tts_common import permissions
-from tts_common.auth import RequirePermission
-from tts_common.errors import Conflict
+from tts_common.base import permissions
+from tts_common.base.errors import Conflict
+from tts_common.http.auth import RequirePermission
 
 from . import selectors, serializers, services, tokens
 from .filters import AuditEventFilter, RoleFilter, UserFilter
@@ -68,7 +68,7 @@ def _input(serializer_class: type[serializers.InputSerializer], request: Request
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input: `{status, code, detail, errors}`."),
     401: OpenApiResponse(description="Missing, invalid or expired token."),
-    403: OpenApiResponse(description="A permission the caller lacks is required (see tts_common.permissions)."),
+    403: OpenApiResponse(description="A permission the caller lacks is required (see tts_common.base.permissions)."),
     404: OpenApiResponse(description="No such object (or not yours to see)."),
 }
 
@@ -361,7 +361,7 @@ class SystemListApi(generics.ListAPIView):
 
 @extend_schema(tags=["auth"])
 class PermissionListApi(generics.GenericAPIView):
-    """Every role permission with what it allows (tts_common.permissions): what a role's ``permissions`` may hold."""
+    """Every role permission with what it allows (tts_common.base.permissions): what a role's ``permissions`` may hold."""
 
     serializer_class = serializers.PermissionOutputSerializer
     pagination_class = None

@@ -12,7 +12,7 @@
 
 Without ``--url`` the server runs on the database ``<DATABASE_URL name>_comments_bench`` (created and migrated if
 missing, with an active account state for the benchmark's user id) with the environment's REDIS_URL; with ``--url``
-that server's database needs ``tts_common.accounts.account_state_set(user_id=990001, is_active=True)``. Extra uvicorn
+that server's database needs ``tts_common.base.accounts.account_state_set(user_id=990001, is_active=True)``. Extra uvicorn
 flags go in ``--uvicorn-args``. Targets (2 cores):
 p99 < 100 ms, < 50 KiB per idle connection.
 
@@ -99,7 +99,7 @@ def bench_database_url(url: str) -> str:
 
 def start_server(uvicorn_args: list[str]) -> tuple[subprocess.Popen, str]:
     """uvicorn on the environment's DATABASE_URL (set to the benchmark's database by :func:`main`)."""
-    from tts_common.web_server import uvicorn_argv
+    from tts_common.http.web_server import uvicorn_argv
 
     env = {**os.environ, "LOG_LEVEL": "WARNING"}
     python = sys.executable
@@ -107,7 +107,7 @@ def start_server(uvicorn_args: list[str]) -> tuple[subprocess.Popen, str]:
     for app in ("messaging_service", "tts_common"):
         subprocess.run([python, "manage.py", "migrate", app, "--noinput", "-v", "0"],
                        cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    subprocess.run([python, "manage.py", "shell", "-c", "from tts_common.accounts import account_state_set; "
+    subprocess.run([python, "manage.py", "shell", "-c", "from tts_common.base.accounts import account_state_set; "
                     f"account_state_set(user_id={BENCH_USER_ID}, is_active=True)"],
                    cwd=REPO, env=env, check=True)  # fmt: skip
     with socket.socket() as sock:

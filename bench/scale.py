@@ -80,7 +80,7 @@ def start_server(web_workers: int, env: dict[str, str], log_name: str) -> Server
     import requests
 
     from tests.conftest import free_port
-    from tts_common.web_server import uvicorn_argv
+    from tts_common.http.web_server import uvicorn_argv
 
     port = free_port()
     log = open(LOG_DIR / log_name, "w")  # noqa: SIM115 (the server's, closed with the process)
@@ -120,7 +120,7 @@ def prepare(url: str, tasks: int) -> None:
 
 
 def token(user_id: int, username: str, *, is_admin: bool = False) -> str:
-    from tts_common.accounts import account_state_set
+    from tts_common.base.accounts import account_state_set
     from tts_common.models import AccountState
 
     if not AccountState.objects.filter(user_id=user_id, is_active=True, tokens_not_before=None).exists():

@@ -155,7 +155,7 @@ def counting_statements() -> Iterator[dict[str, int]]:
 def counting_published() -> Iterator[dict[str, int]]:
     """Counts the messages the outbox hands to the transport (after each batch's commit), the publish calls (each
     waits for the broker's confirms) and the seconds spent in them."""
-    from tts_common import outbox
+    from tts_common.messaging import outbox
 
     counts = {"published": 0, "calls": 0, "seconds": 0.0}
     original = outbox.publish_batch

@@ -9,7 +9,7 @@ Every refusal is the same :class:`TicketNotVisible`, so a refusal never tells wh
 """
 from __future__ import annotations
 
-from tts_common.auth import TokenUser, is_admin
+from tts_common.http.auth import TokenUser, is_admin
 
 from .selectors import TicketParticipants, ticket_participants
 

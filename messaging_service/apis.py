@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tts_common.api import Pagination, paginated_response
+from tts_common.http.api import Pagination, paginated_response
 
 from .access import TicketNotVisible, ticket_access
 from .models import Comment

@@ -27,8 +27,8 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
 
-from tts_common import json_input
-from tts_common.auth import WS_CLOSE_UNAUTHENTICATED, close_when_token_ends, token_from_scope, user_from_token
+from tts_common.base import json_input
+from tts_common.http.auth import WS_CLOSE_UNAUTHENTICATED, close_when_token_ends, token_from_scope, user_from_token
 
 from .access import TicketNotVisible, ticket_access
 from .feed import comment_event, fanout, group_name

@@ -13,10 +13,11 @@ from functools import partial
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tts_common import contracts, outbox
-from tts_common.auth import TokenUser, is_admin
-from tts_common.errors import Conflict, Forbidden
-from tts_common.messages import InAppNotification, TaskParticipants
+from tts_common import contracts
+from tts_common.base.errors import Conflict, Forbidden
+from tts_common.contracts.messages import InAppNotification, TaskParticipants
+from tts_common.http.auth import TokenUser, is_admin
+from tts_common.messaging import outbox
 
 from . import feed
 from .models import Comment, TicketParticipant, TicketReplica

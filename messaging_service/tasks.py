@@ -1,5 +1,5 @@
 """Celery consumer of messaging_service's queue: ``messaging.ticket_participants.sync`` (see
-:mod:`tts_common.contracts`). It only decodes and calls a service; reliability lives in :mod:`tts_common.worker`.
+:mod:`tts_common.contracts`). It only decodes and calls a service; reliability lives in :mod:`tts_common.messaging.worker`.
 
 A message that gives up is logged (and counted in the metrics) but kept nowhere else: the next change of its task
 sends its whole participant set again, and ``manage.py sync_ticket_participants`` republishes every task's.
@@ -13,8 +13,8 @@ from typing import Any
 from celery import current_app
 
 from tts_common import contracts
-from tts_common.messages import TaskParticipants
-from tts_common.worker import BatchConsumer, PermanentError
+from tts_common.contracts.messages import TaskParticipants
+from tts_common.messaging.worker import BatchConsumer, PermanentError
 
 from . import services
 from .models import TicketParticipant, TicketReplica

@@ -14,9 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tts_common.api import Pagination, paginated_response
-from tts_common.auth import IsAdmin
-from tts_common.messages import NOTIFICATION_TYPES
+from tts_common.contracts.messages import NOTIFICATION_TYPES
+from tts_common.http.api import Pagination, paginated_response
+from tts_common.http.auth import IsAdmin
 
 from . import conf, selectors
 from .models import EmailDelivery, EmailMode, validate_time_zone

@@ -11,7 +11,7 @@ from django.conf import settings
 
 def email_retry_base_seconds() -> float:
     """Email retry n waits base * 2^n s (with jitter); DESIGN §2 fixes 2^n, tests shorten it."""
-    return settings.NOTIFICATION_EMAIL_RETRY_BASE_SECONDS
+    return float(settings.NOTIFICATION_EMAIL_RETRY_BASE_SECONDS)
 
 
 # DESIGN §2: notifications are retried 5 times.

@@ -11,7 +11,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from tts_common.auth import WS_CLOSE_UNAUTHENTICATED, close_when_token_ends, token_from_scope, user_from_token
+from tts_common.http.auth import WS_CLOSE_UNAUTHENTICATED, close_when_token_ends, token_from_scope, user_from_token
 
 from .realtime import group_name
 

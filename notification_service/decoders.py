@@ -1,14 +1,14 @@
 """Validation of the two consumed messages (DESIGN §2) into :class:`~notification_service.inapp.NotificationDraft`.
 
-Anything that can never succeed raises :class:`~tts_common.worker.PermanentError`: the consumer logs and records
+Anything that can never succeed raises :class:`~tts_common.messaging.worker.PermanentError`: the consumer logs and records
 the message and moves on. Unknown extra kwargs are ignored, so producers can add fields without breaking us.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from tts_common.messages import NOTIFICATION_TYPES
-from tts_common.worker import PermanentError
+from tts_common.contracts.messages import NOTIFICATION_TYPES
+from tts_common.messaging.worker import PermanentError
 
 from .services.inapp import NotificationDraft
 

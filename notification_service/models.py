@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from tts_common.messages import NOTIFICATION_TYPES
+from tts_common.contracts.messages import NOTIFICATION_TYPES
 
 from . import conf
 
@@ -85,7 +85,7 @@ class NotificationPreference(models.Model):
         return f"preferences of user {self.user_id}"
 
     def email_mode(self, notification_type: str) -> str:
-        chosen = self.email_modes.get(notification_type)
+        chosen: str | None = self.email_modes.get(notification_type)
         if chosen is not None:
             return chosen
         return EmailMode.IMMEDIATE if notification_type in conf.DEFAULT_EMAIL_TYPES else EmailMode.OFF

@@ -1,7 +1,7 @@
 """Celery consumers of the notification queues (DESIGN §2) and the internal email task.
 
 Each consumer only decodes messages and calls a service; reliability (late acks, retries, give-up) lives in
-:mod:`tts_common.worker`. In-app notifications are consumed in batches, so storage is set-based.
+:mod:`tts_common.messaging.worker`. In-app notifications are consumed in batches, so storage is set-based.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from celery import current_app, shared_task
 
 from tts_common import contracts
-from tts_common.worker import BatchConsumer
+from tts_common.messaging.worker import BatchConsumer
 
 from . import conf, decoders
 from .services import email_delivery, inapp

@@ -21,10 +21,11 @@ from kombu import Connection
 from kombu.pools import ProducerPool
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tts_common import contracts, outbox
-from tts_common.accounts import account_state_set, forget_cached_account_states
-from tts_common.permissions import ADMIN, AGENT_DEFAULTS, effective_permissions
-from tts_common.web_server import uvicorn_argv
+from tts_common import contracts
+from tts_common.base.accounts import account_state_set, forget_cached_account_states
+from tts_common.base.permissions import ADMIN, AGENT_DEFAULTS, effective_permissions
+from tts_common.http.web_server import uvicorn_argv
+from tts_common.messaging import outbox
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = REPO_ROOT / "test-output"
@@ -261,7 +262,7 @@ def fast_password_hashing(settings) -> None:
 @pytest.fixture
 def make_token() -> Callable[..., str]:
     """An access token as auth_service issues it, for any user id, roles, admin flag and permissions (by default an
-    agent's: tts_common.permissions.AGENT_DEFAULTS); the user id gets an active account state (as auth_service records for every user), which every token check requires."""
+    agent's: tts_common.base.permissions.AGENT_DEFAULTS); the user id gets an active account state (as auth_service records for every user), which every token check requires."""
 
     def make(
         user_id: int = 1,

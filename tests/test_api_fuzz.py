@@ -23,7 +23,8 @@ from kombu import Connection
 
 from messaging_service.models import TicketReplica
 from tests.conftest import ServerProcess, WorkerProcess, wait_for
-from tts_common import contracts, publisher
+from tts_common import contracts
+from tts_common.messaging import publisher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from kombu import Connection, Queue
 
-from tts_common.batch_queues import AckLedger
+from tts_common.messaging.acks import AckLedger
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
-from tts_common.database import check_connection_budget
+from tts_common.base.database import check_connection_budget
 
 
 def test_the_default_layout_fits_and_is_counted(db):

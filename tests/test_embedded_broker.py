@@ -1,4 +1,4 @@
-"""The embedded broker (tts_common.embedded_broker): a reader never sees a message before it is written whole."""
+"""The embedded broker (tts_common.messaging.embedded_broker): a reader never sees a message before it is written whole."""
 from __future__ import annotations
 
 import multiprocessing
@@ -26,7 +26,7 @@ def test_a_reader_polling_while_another_process_writes_gets_every_message_whole(
     assert settings.CELERY_BROKER_URL  # loaded
     from kombu.transport import TRANSPORT_ALIASES
 
-    TRANSPORT_ALIASES["filesystem"] = "tts_common.embedded_broker:Transport"
+    TRANSPORT_ALIASES["filesystem"] = "tts_common.messaging.embedded_broker:Transport"
     folder = str(tmp_path)
     writers = [multiprocessing.get_context("fork").Process(target=_publish, args=(folder, MESSAGES)) for _ in range(2)]
     for writer in writers:
@@ -47,7 +47,7 @@ def test_a_reader_polling_while_another_process_writes_gets_every_message_whole(
 def test_a_message_being_written_is_invisible_to_readers(tmp_path: Path, monkeypatch) -> None:
     """The writer stopped half-way (as a preempted process is): kombu's reader would take the file and fail on its
     empty body; here it is not a message until renamed."""
-    from tts_common import embedded_broker
+    from tts_common.messaging import embedded_broker
 
     folder = str(tmp_path)
     options = {"data_folder_in": folder, "data_folder_out": folder, "polling_interval": 0}

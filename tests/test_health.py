@@ -54,7 +54,7 @@ def test_ready_stays_ok_while_websockets_hold_the_channel_layer(asgi_server):
     import websockets
     from rest_framework_simplejwt.tokens import AccessToken
 
-    from tts_common.accounts import account_state_set
+    from tts_common.base.accounts import account_state_set
 
     server = asgi_server()
     account_state_set(user_id=7, is_active=True)  # as auth_service records for its users

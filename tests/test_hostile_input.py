@@ -14,8 +14,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from messaging_service.models import TicketReplica
 from tests.conftest import ServerProcess
-from tts_common.json_input import MAX_DEPTH
-from tts_common.web_server import WEBSOCKET_MAX_MESSAGE_BYTES
+from tts_common.base.json_input import MAX_DEPTH
+from tts_common.http.web_server import WEBSOCKET_MAX_MESSAGE_BYTES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

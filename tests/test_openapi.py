@@ -1,5 +1,5 @@
 """The OpenAPI document (drf-spectacular): valid OpenAPI 3.0, and every error an operation can give documented with
-the one error body of tts_common.api (what schemathesis checks responses against, tests/test_api_fuzz.py)."""
+the one error body of tts_common.http.api (what schemathesis checks responses against, tests/test_api_fuzz.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The transactional outbox (tts_common.outbox) on the real database and broker: rows live and die with their
+"""The transactional outbox (tts_common.messaging.outbox) on the real database and broker: rows live and die with their
 transaction, are published after commit and deleted once confirmed; the relay publishes what a killed process left,
 once however many relays run; messages sharing an ordering key leave in commit order."""
 from __future__ import annotations
@@ -18,8 +18,9 @@ from kombu import Connection
 
 from tests.conftest import _process_env, run_concurrently, wait_for
 from tts.celery import app
-from tts_common import contracts, outbox
-from tts_common.logging import CORRELATION_HEADER, bound_correlation_id
+from tts_common import contracts
+from tts_common.base.logging import CORRELATION_HEADER, bound_correlation_id
+from tts_common.messaging import outbox
 from tts_common.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,7 +87,8 @@ KILLED_AFTER_COMMIT = """
 import os, signal, django
 django.setup()
 from django.db import transaction
-from tts_common import contracts, outbox
+from tts_common import contracts
+from tts_common.messaging import outbox
 with transaction.atomic():
     transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))  # runs before the outbox's own callback
     outbox.publish_one(contracts.Route({task!r}, {queue!r}), n=7)

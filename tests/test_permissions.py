@@ -1,4 +1,4 @@
-"""Every permission of tts_common.permissions is enforced: a user whose role grants it is allowed, a user whose role
+"""Every permission of tts_common.base.permissions is enforced: a user whose role grants it is allowed, a user whose role
 does not is refused with 403, over real HTTP against a running server.
 
 The users are real auth_service users, their roles carry exactly the permission under test, and their tokens are
@@ -27,7 +27,7 @@ from tests.workflow_api.factories import (
     ingested_task,
     role_with_users,
 )
-from tts_common import permissions
+from tts_common.base import permissions
 from workflow_api.models import Task
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the server process reads what the test writes

@@ -11,8 +11,8 @@ from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from tts_common import signing
-from tts_common.auth import is_admin
+from tts_common.base import signing
+from tts_common.http.auth import is_admin
 
 HDTS_SYSTEM = "HDTS"
 SIGNATURE_HEADER = "X-HDTS-Signature"

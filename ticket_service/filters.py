@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import django_filters
 
-from tts_common import hdts
+from tts_common.base import hdts
 
 from .models import HdtsTicket
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from tts_common import hdts
+from tts_common.base import hdts
 
 RECEIVED = "received"
 

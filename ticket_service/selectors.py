@@ -6,7 +6,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from tts_common.errors import Invalid
+from tts_common.base.errors import Invalid
 
 from .filters import TicketFilter
 from .models import HdtsTicket, TicketStatusUpdate

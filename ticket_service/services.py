@@ -9,8 +9,10 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from tts_common import contracts, outbox, signing
-from tts_common.errors import Conflict
+from tts_common import contracts
+from tts_common.base import signing
+from tts_common.base.errors import Conflict
+from tts_common.messaging import outbox
 
 from .models import HdtsTicket, TicketStatusUpdate
 

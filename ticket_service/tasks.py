@@ -6,8 +6,9 @@ from typing import Any
 
 from celery import shared_task
 
-from tts_common import contracts, hdts
-from tts_common.worker import PermanentError, QueueConsumer
+from tts_common import contracts
+from tts_common.base import hdts
+from tts_common.messaging.worker import PermanentError, QueueConsumer
 
 from . import services
 

@@ -9,10 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tts_common import hdts
-from tts_common.api import JSONParser
-from tts_common.auth import JWTAuthentication
-from tts_common.schema import TICKET_BODY
+from tts_common.base import hdts
+from tts_common.http.api import JSONParser
+from tts_common.http.auth import JWTAuthentication
+from tts_common.http.schema import TICKET_BODY
 
 from . import selectors, services
 from .authentication import CanSubmitTickets, HdtsSignatureAuthentication

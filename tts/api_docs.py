@@ -10,7 +10,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.renderers import JSONRenderer
 
-from tts_common.auth import JWTAuthentication
+from tts_common.http.auth import JWTAuthentication
 
 AUTHENTICATION = {"authentication_classes": [JWTAuthentication, SessionAuthentication]}
 SIGN_IN_PAGE = (

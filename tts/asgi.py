@@ -10,8 +10,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs
 from django.conf import settings  # noqa: E402
 
 from tts.routing import websocket_urlpatterns  # noqa: E402
-from tts_common.database import configure_web_connections  # noqa: E402
-from tts_common.web_server import ConcurrencyLimit, RequestHandler, guarded_websockets  # noqa: E402
+from tts_common.base.database import configure_web_connections  # noqa: E402
+from tts_common.http.web_server import ConcurrencyLimit, RequestHandler, guarded_websockets  # noqa: E402
 
 django_asgi_app = RequestHandler()
 configure_web_connections()

@@ -6,13 +6,16 @@ from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
 from django import db
 
+from tts_common.messaging import celery_app
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tts.settings")
 
 app = Celery("tts")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+celery_app.register(app)
 # Batch consumers' queues are read on a channel of their own, so that a batch is acked at once.
-app.steps["consumer"].add("tts_common.batch_queues:BatchQueues")
+app.steps["consumer"].add("tts_common.messaging.batch_queues:BatchQueues")
 
 
 @task_prerun.connect

@@ -1,7 +1,7 @@
 """``GET /api/status/``: the degraded modes the system runs in now, for the web UI's banner (any signed-in user).
 
 Today one: the auth service not answering user lookups, while the services serve cached users for the first
-5 minutes of the outage (tts_common.auth_client).
+5 minutes of the outage (tts_common.http.auth_client).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tts_common import auth_client
+from tts_common.http import auth_client
 
 
 class SystemStatusSerializer(serializers.Serializer):

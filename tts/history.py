@@ -31,9 +31,9 @@ from auth_service.models import Role, System, User, UserSystemRole
 from auth_service.selectors import role_snapshot, user_count, user_sync_snapshot
 from messaging_service.models import Comment, TicketParticipant, TicketReplica
 from notification_service.models import InAppNotification
-from tts_common.datasets import dataset_mark
+from tts_common.base.datasets import dataset_mark
+from tts_common.base.permissions import AGENT_DEFAULTS
 from tts_common.models import AccountState
-from tts_common.permissions import AGENT_DEFAULTS
 from workflow_api.models import (
     AgentAvailability,
     Assignment,
@@ -60,7 +60,7 @@ from workflow_api.services.workflows import (
 
 from .copy_writer import CopyTable, advance_sequence, bulk_load_session, next_ids, raw_json
 
-GENERATOR = "history"  # its dataset marker (tts_common.datasets): only an empty or generated database is written
+GENERATOR = "history"  # its dataset marker (tts_common.base.datasets): only an empty or generated database is written
 HISTORY_DAYS = 730
 GENERATED_PASSWORD = "history-pass-123"  # every generated login's password (generated data only)
 ROLE_MEMBERS = 20

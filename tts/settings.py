@@ -55,7 +55,7 @@ def _refuse_known_secret(name: str, value: str) -> str:
 
 
 def _required_secret(name: str) -> str:
-    value = env.str(name, default="")
+    value: str = env.str(name, default="")
     if not value:
         raise ImproperlyConfigured(
             f"{name} is not set. ./scripts/run writes random secrets to .env; otherwise set it in the environment or "
@@ -108,11 +108,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "tts_common.logging.RequestLogMiddleware",
+    "tts_common.base.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything that may answer, so that every answer (a refused body included) carries the CORS headers.
     "corsheaders.middleware.CorsMiddleware",
-    "tts_common.security.ApiHardeningMiddleware",
+    "tts_common.http.security.ApiHardeningMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -137,7 +137,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Bodies over this are refused with 413 before they are read (tts_common.security).
+# Bodies over this are refused with 413 before they are read (tts_common.http.security).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
 # Browser origins allowed to call the API from another site, e.g. https://helpdesk.example.com; none by default.
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
@@ -190,9 +190,9 @@ _options = DATABASES["default"].setdefault("OPTIONS", {})
 _page_cost = env.float("DB_RANDOM_PAGE_COST", default=1.1)
 _options["options"] = f"{_options.get('options', '')} -c random_page_cost={_page_cost}".strip()
 # A web request's statements are cancelled past this (the API answers 503 with Retry-After); 0: never. Workers and
-# commands have none: only the ASGI entry point applies it (tts_common.database.configure_web_connections).
+# commands have none: only the ASGI entry point applies it (tts_common.base.database.configure_web_connections).
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=5000)
-# The web server's processes and connections (tts_common.web_server, tts_common.database): WEB_WORKERS processes,
+# The web server's processes and connections (tts_common.http.web_server, tts_common.base.database): WEB_WORKERS processes,
 # each with a pool of at most DB_POOL_MAX_SIZE connections and as many requests running at once; a request waits at
 # most WEB_QUEUE_TIMEOUT_SECONDS for its turn, then answers 503 with Retry-After; with its turn, at most
 # DB_POOL_TIMEOUT_SECONDS for a connection (one is normally free: longer means the database is unreachable, or
@@ -210,11 +210,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (login throttling, auth lookups) -------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
-# tts_common.cache.RedisCache: Django's, with one Redis connection pool per process (Django's opened one per request
+# tts_common.base.cache.RedisCache: Django's, with one Redis connection pool per process (Django's opened one per request
 # under ASGI).
 CACHES = {
     "default": (
-        {"BACKEND": "tts_common.cache.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "tts"}
+        {"BACKEND": "tts_common.base.cache.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "tts"}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -242,9 +242,9 @@ CHANNEL_LAYERS = {
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 EMBEDDED_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
 if EMBEDDED_BROKER:
-    # kombu's filesystem transport, writing each message whole before it can be read (tts_common.embedded_broker):
+    # kombu's filesystem transport, writing each message whole before it can be read (tts_common.messaging.embedded_broker):
     # every process that loads these settings (web, workers, beat, produce_tickets) publishes through it.
-    TRANSPORT_ALIASES["filesystem"] = "tts_common.embedded_broker:Transport"
+    TRANSPORT_ALIASES["filesystem"] = "tts_common.messaging.embedded_broker:Transport"
     _broker_dir = VAR_DIR / "broker"
     for _folder in ("queue", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
@@ -293,7 +293,7 @@ OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", defau
 EMAIL_DUE_INTERVAL_SECONDS = env.float("EMAIL_DUE_INTERVAL_SECONDS", default=15)
 EMAIL_DIGEST_INTERVAL_SECONDS = env.float("EMAIL_DIGEST_INTERVAL_SECONDS", default=60)
 # Queue consumers retry a failed message after base × 2^n s (DESIGN §2: 2^n; tests shorten it). Tickets 3 times, then
-# the dead-letter queue; notifications 5 times (tts_common.worker and each consumer's max_retries).
+# the dead-letter queue; notifications 5 times (tts_common.messaging.worker and each consumer's max_retries).
 CONSUMER_RETRY_BASE_SECONDS = env.float("CONSUMER_RETRY_BASE_SECONDS", default=1.0)
 CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
@@ -317,7 +317,7 @@ SIMPLE_JWT = {
     "SIGNING_KEY": JWT_SIGNING_KEY,
     "ALGORITHM": "HS256",
     "USER_ID_CLAIM": "user_id",
-    "TOKEN_USER_CLASS": "tts_common.auth.TokenUser",
+    "TOKEN_USER_CLASS": "tts_common.http.auth.TokenUser",
     "UPDATE_LAST_LOGIN": False,
     # Each refresh answers a new refresh token and revokes the one it used (token_blacklist), so a stolen refresh
     # token works once at most and logout can revoke a session.
@@ -326,7 +326,7 @@ SIMPLE_JWT = {
 }
 TTS_SYSTEM = "TTS"
 # How stale a service's view of an account's active flag may be: a deactivated user's unexpired access token is
-# refused by every service at most this long after the deactivation (tts_common.accounts).
+# refused by every service at most this long after the deactivation (tts_common.base.accounts).
 ACCOUNT_STATE_MAX_AGE_SECONDS = env.float("ACCOUNT_STATE_MAX_AGE_SECONDS", default=30)
 # Login throttling (auth_service.tokens): LIMIT failures lock that (account, client address) pair out for the WINDOW;
 # ADDRESS_LIMIT failures over any accounts lock the address out; from LIMIT failures on an account (from anywhere) on,
@@ -345,11 +345,11 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- REST framework -------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tts_common.auth.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tts_common.http.auth.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "tts_common.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "tts_common.http.api.Pagination",
     "DEFAULT_PARSER_CLASSES": [
-        "tts_common.api.JSONParser",
+        "tts_common.http.api.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -357,12 +357,12 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "tts_common.schema.AutoSchema",
-    "EXCEPTION_HANDLER": "tts_common.api.exception_handler",
-    "DEFAULT_METADATA_CLASS": "tts_common.api.Metadata",
+    "DEFAULT_SCHEMA_CLASS": "tts_common.http.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "tts_common.http.api.exception_handler",
+    "DEFAULT_METADATA_CLASS": "tts_common.http.api.Metadata",
     "UNAUTHENTICATED_USER": None,
     # Counted in the default cache: Redis on the real stack, so the limits hold across replicas.
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle", "tts_common.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle", "tts_common.http.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON_RATE", default="100/min"),
         "user": env.str("THROTTLE_USER_RATE", default="1000/min"),
@@ -390,7 +390,7 @@ SPECTACULAR_SETTINGS = {
         "IntegrationErrorStatusEnum": "workflow_api.models.IntegrationError.Status",
         "AvailabilityStatusEnum": "workflow_api.models.AgentAvailability.Status",
         "NoEligiblePolicyEnum": "workflow_api.models.NoEligiblePolicy",
-        "NotificationTypeEnum": "tts_common.messages.NOTIFICATION_TYPES",
+        "NotificationTypeEnum": "tts_common.contracts.messages.NOTIFICATION_TYPES",
         "EmailModeEnum": "notification_service.models.EmailMode",
         "TaskPauseReasonEnum": "workflow_api.models.TaskPause.Reason",
         "ReasonEnum": "workflow_api.models.Assignment.Reason",
@@ -465,8 +465,8 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "tts_common.logging.ContextFilter"}},
-    "formatters": {"json": {"()": "tts_common.logging.JsonFormatter"}},
+    "filters": {"context": {"()": "tts_common.base.logging.ContextFilter"}},
+    "formatters": {"json": {"()": "tts_common.base.logging.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

@@ -2,13 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from tts import api_docs, degraded, health, ping
-from tts_common.metrics import metrics_view
-from tts_common.security import require_service_key
+from tts_common.base.metrics import metrics_view
+from tts_common.http.security import require_service_key
 
-handler400 = "tts_common.api.handler400"
-handler403 = "tts_common.api.handler403"
-handler404 = "tts_common.api.handler404"
-handler500 = "tts_common.api.handler500"
+handler400 = "tts_common.http.api.handler400"
+handler403 = "tts_common.http.api.handler403"
+handler404 = "tts_common.http.api.handler404"
+handler500 = "tts_common.http.api.handler500"
 
 urlpatterns = [
     path("health/live", health.live, name="health-live"),

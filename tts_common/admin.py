@@ -9,7 +9,7 @@ from tts_common.models import OutboxMessage
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic in django-stubs only
     list_display = ("id", "task", "queue", "ordering_key", "correlation_id", "created_at")
     list_filter = ("task",)
     readonly_fields = ("id", "position", "task", "queue", "body", "ordering_key", "correlation_id", "created_at")

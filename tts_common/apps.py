@@ -11,8 +11,12 @@ class TtsCommonConfig(AppConfig):
     verbose_name = "TTS shared"
 
     def ready(self) -> None:
-        from . import checks, schema  # noqa: F401  (register system checks and the OpenAPI auth scheme)
-        from .serializer_fields import use_in_model_serializers
+        from tts_common import checks  # noqa: F401  (registers the system checks)
+        from tts_common.http import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+        from tts_common.messaging import live_metrics
+
+        live_metrics.register()
+        from tts_common.http.serializer_fields import use_in_model_serializers
 
         use_in_model_serializers()
 

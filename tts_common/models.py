@@ -10,7 +10,7 @@ POSITION_SEQUENCE = "tts_common_outbox_position"
 
 class OutboxMessage(models.Model):
     """A task message decided in a transaction, written in that transaction and deleted once the broker confirmed
-    it (:mod:`tts_common.outbox`). A row that stays was left by a process that died or a broker that refused it: the
+    it (:mod:`tts_common.messaging.outbox`). A row that stays was left by a process that died or a broker that refused it: the
     relay publishes it. ``id`` is the message's Celery task id, which consumers deduplicate on."""
 
     id = models.UUIDField(primary_key=True)
@@ -39,7 +39,7 @@ class DatasetMarker(models.Model):
     own). Generators write one in the transaction that writes their data, and refuse a database that holds users or
     tasks but no marker: that data was entered by people, and demo logins with published passwords (a superuser among
     them) must never be added to it. Here, in the shared package, because generators are project-level commands that
-    span the services (tts_common.datasets)."""
+    span the services (tts_common.base.datasets)."""
 
     generator = models.CharField(max_length=100, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -49,10 +49,10 @@ class DatasetMarker(models.Model):
 
 
 class AccountState(models.Model):
-    """Whether a user account may use its tokens, as every service's token check reads it (tts_common.accounts).
+    """Whether a user account may use its tokens, as every service's token check reads it (tts_common.base.accounts).
 
     Access tokens are verified locally and live for minutes; this row is how a deactivation or a password change
-    reaches every service before they expire. The auth service writes it in the same transaction as the user (tts_common.accounts.
+    reaches every service before they expire. The auth service writes it in the same transaction as the user (tts_common.base.accounts.
     account_state_set); a token whose user has no row is refused."""
 
     user_id = models.BigIntegerField(primary_key=True)  # the auth service's user id

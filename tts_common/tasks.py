@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import contracts, outbox
+from tts_common import contracts
+from tts_common.messaging import outbox
 
 
 @shared_task(name=contracts.OUTBOX_RELAY.task)

@@ -4,7 +4,7 @@ user's JWT, so nothing here reads a database or needs a session."""
 from django.urls import path
 from django.views.generic import RedirectView
 
-from tts_common import permissions
+from tts_common.base import permissions
 
 from . import views
 

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from tts_common.permissions import PERMISSION_NAMES
+from tts_common.base.permissions import PERMISSION_NAMES
 
 # Every script and style is a local file: no inline code may run, so user text that slipped into the DOM as markup
 # could still not execute. WebSockets go to the same host ('self' covers ws:/wss: of this origin in CSP 3).
@@ -21,7 +21,7 @@ CONTENT_SECURITY_POLICY = (
 
 def page(name: str, title: str, *, auth: bool = True, permission: str | None = None) -> Callable[..., HttpResponse]:
     """A view rendering ``web/<name>.html``; ``auth``/``permission`` tell the page script what the user must be and
-    hold (tts_common.permissions; the APIs the page calls check it again)."""
+    hold (tts_common.base.permissions; the APIs the page calls check it again)."""
     if permission is not None and permission not in PERMISSION_NAMES:
         raise ValueError(f"{permission!r} is not a permission")
 

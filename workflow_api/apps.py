@@ -6,4 +6,6 @@ class WorkflowApiConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the scheduled jobs with Celery (its autodiscovery imports only `tasks` modules).
-        from workflow_api import scheduled  # noqa: F401
+        from workflow_api import metrics, scheduled  # noqa: F401
+
+        metrics.register()

@@ -10,7 +10,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django_filters.constants import EMPTY_VALUES
 
-from tts_common.filters import UtcDateTimeFilter
+from tts_common.http.filters import UtcDateTimeFilter
 from workflow_api.models import (
     AgentAvailability,
     AuditEvent,

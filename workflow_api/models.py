@@ -76,7 +76,7 @@ class UserReplica(models.Model):
         try:
             return self.availability
         except AgentAvailability.DoesNotExist:
-            return AgentAvailability(user=self, updated_at=None)
+            return AgentAvailability(user=self, updated_at=None)  # type: ignore[misc]  # unsaved: never updated
 
 
 class UserRole(models.Model):

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from tts_common.hdts import MAX_DURATION_DAYS
+from tts_common.base.hdts import MAX_DURATION_DAYS
 from workflow_api.business_time import WEEKDAYS
 from workflow_api.models import (
     DEFAULT_SLA_WARNING_THRESHOLDS,

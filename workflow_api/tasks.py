@@ -1,5 +1,5 @@
 """Celery consumers of workflow_api's queues (DESIGN §2). Each only decodes a message and calls a service;
-reliability (late acks, retries, dead-lettering, batching) lives in :mod:`tts_common.worker`."""
+reliability (late acks, retries, dead-lettering, batching) lives in :mod:`tts_common.messaging.worker`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from celery import current_app, shared_task
 from django.utils import timezone
 
 from tts_common import contracts
-from tts_common.messages import RoleData, UserData
-from tts_common.worker import BatchConsumer, PermanentError, QueueConsumer
+from tts_common.contracts.messages import RoleData, UserData
+from tts_common.messaging.worker import BatchConsumer, PermanentError, QueueConsumer
 from workflow_api.services import external, hdts_status, ingestion, replica
 from workflow_api.services.hdts_status import HdtsStatus
 from workflow_api.services.ingestion import IncomingTicket
@@ -39,7 +39,7 @@ def first_argument_as(key: str, args: Sequence[Any], kwargs: dict[str, Any]) -> 
 class ReceiveTicketConsumer(IntegrationErrorsMixin, BatchConsumer[IncomingTicket]):
     """``tickets.tasks.receive_ticket``: HDTS tickets become tasks, a batch at a time. Accepts DESIGN §3's form
     (``kwargs={"ticket_data": ...}``) and the deployed HDTS's (``args=[ticket]``, its own field names:
-    :mod:`tts_common.hdts_deployed`)."""
+    :mod:`tts_common.base.hdts_deployed`)."""
 
     name = contracts.RECEIVE_TICKET.task
     dead_letter_source = contracts.RECEIVE_TICKET.queue

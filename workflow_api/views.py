@@ -16,10 +16,10 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tts_common import permissions
-from tts_common.api import CSVRenderer
-from tts_common.auth import IsAdmin, RequirePermission
-from tts_common.schema import TICKET_BODY, TICKET_OPENAPI
+from tts_common.base import permissions
+from tts_common.http.api import CSVRenderer
+from tts_common.http.auth import IsAdmin, RequirePermission
+from tts_common.http.schema import TICKET_BODY, TICKET_OPENAPI
 from workflow_api import serializers
 from workflow_api.filters import (
     AgentFilter,
@@ -68,7 +68,7 @@ from workflow_api.selectors.workflows import (
 )
 from workflow_api.services import actions, availability, calendars, dead_letters, saved_views, workflows
 
-# What each group of endpoints requires (tts_common.permissions); reads of workflows and calendars are open to every
+# What each group of endpoints requires (tts_common.base.permissions); reads of workflows and calendars are open to every
 # signed-in user (task pages show them).
 ManagesWorkflows = RequirePermission(permissions.WORKFLOW_MANAGE)
 ManagesWorkflowsOrReads = RequirePermission(permissions.WORKFLOW_MANAGE, reads_open=True)

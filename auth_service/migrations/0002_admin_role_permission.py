@@ -2,7 +2,7 @@
 that name, the only administrator role until now, gets the permission so that its holders stay administrators."""
 from django.db import migrations
 
-ADMIN_PERMISSION = "admin"  # tts_common.auth.ADMIN_PERMISSION, frozen here as migrations must be
+ADMIN_PERMISSION = "admin"  # tts_common.http.auth.ADMIN_PERMISSION, frozen here as migrations must be
 
 
 def grant_admin_permission(apps, schema_editor):

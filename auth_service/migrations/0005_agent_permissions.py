@@ -1,9 +1,9 @@
-"""Role permissions are enforced from now on (tts_common.permissions). Until now every agent acted on, transferred and
+"""Role permissions are enforced from now on (tts_common.base.permissions). Until now every agent acted on, transferred and
 escalated their own tasks whatever their roles said: every existing TTS role gets those permissions, so that nothing
 changes for existing installs (what only admins did stays with the admin permission)."""
 from django.db import migrations
 
-# tts_common.permissions.AGENT_DEFAULTS, frozen here as migrations must be.
+# tts_common.base.permissions.AGENT_DEFAULTS, frozen here as migrations must be.
 AGENT_DEFAULTS = ("task.act", "task.transfer", "task.escalate")
 
 

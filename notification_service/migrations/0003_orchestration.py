@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 import notification_service.models
 from notification_service.conf import DEFAULT_EMAIL_TYPES
-from tts_common.messages import NOTIFICATION_TYPES
+from tts_common.contracts.messages import NOTIFICATION_TYPES
 
 
 def email_types_to_modes(apps, schema_editor):

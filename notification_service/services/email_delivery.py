@@ -17,9 +17,10 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from tts_common import contracts, outbox
-from tts_common.auth_client import AuthServiceClient, AuthServiceUnavailable, UserInfo, UserNotFound
-from tts_common.errors import Conflict
+from tts_common import contracts
+from tts_common.base.errors import Conflict
+from tts_common.http.auth_client import AuthServiceClient, AuthServiceUnavailable, UserInfo, UserNotFound
+from tts_common.messaging import outbox
 
 from .. import conf, selectors
 from ..models import Digest, EmailDelivery, EmailMode, InAppNotification

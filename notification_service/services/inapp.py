@@ -11,7 +11,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tts_common import text
+from tts_common.base import text
 
 from .. import realtime, selectors
 from ..models import EmailDelivery, EmailMode, InAppNotification, RejectedMessage

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from tts_common.messages import NOTIFICATION_TYPES
+from tts_common.contracts.messages import NOTIFICATION_TYPES
 
 from .. import conf
 from ..models import EmailMode, NotificationPreference

@@ -15,7 +15,7 @@ from auth_service import tokens
 from auth_service.models import Role, System, User, UserSystemRole
 from tests.conftest import capture_outbox
 from tts_common import contracts
-from tts_common.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.base.permissions import ADMIN as ADMIN_PERMISSION
 
 from .factories import AssignmentFactory, RoleFactory, SystemFactory
 
@@ -108,7 +108,7 @@ def row_counts() -> dict[str, int]:
 
 
 def assert_error(response: Any, status: int, *fields: str) -> dict[str, Any]:
-    """The stable error shape of tts_common.api, with field errors for ``fields`` on a 400."""
+    """The stable error shape of tts_common.http.api, with field errors for ``fields`` on a 400."""
     body = response.json()
     assert response.status_code == status, body
     assert body["status"] == status and isinstance(body["code"], str) and body["detail"], body

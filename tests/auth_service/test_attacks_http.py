@@ -18,8 +18,8 @@ from websockets.sync.client import connect
 from auth_service import services
 from auth_service.models import AuditEvent, User
 from messaging_service.models import TicketParticipant, TicketReplica
-from tts_common.auth import WS_CLOSE_UNAUTHENTICATED
-from tts_common.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.base.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.http.auth import WS_CLOSE_UNAUTHENTICATED
 
 from .factories import PASSWORD, AssignmentFactory, RoleFactory, SystemFactory, UserFactory
 

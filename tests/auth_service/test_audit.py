@@ -11,7 +11,7 @@ from django.utils import timezone
 from auth_service.models import AuditEvent, Role, User
 from tests.auth_service.conftest import assert_error
 from tests.auth_service.factories import PASSWORD, AssignmentFactory, RoleFactory
-from tts_common import permissions
+from tts_common.base import permissions
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from auth_service import selectors, services, tokens
 from auth_service.models import Role, System, User
 from tests.conftest import capture_outbox
-from tts_common import permissions
-from tts_common.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.base import permissions
+from tts_common.base.permissions import ADMIN as ADMIN_PERMISSION
 
 from .conftest import row_counts
 from .factories import RoleFactory, SystemFactory, UserFactory

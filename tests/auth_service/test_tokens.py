@@ -13,8 +13,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from auth_service import services
 from auth_service.models import User
-from tts_common.permissions import ADMIN as ADMIN_PERMISSION
-from tts_common.permissions import PERMISSION_NAMES
+from tts_common.base.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.base.permissions import PERMISSION_NAMES
 
 from .conftest import assert_error
 from .factories import PASSWORD, AssignmentFactory, RoleFactory, SystemFactory, UserFactory

@@ -9,7 +9,8 @@ from kombu import Connection
 
 from tests.conftest import outside_celery_app, queue_depth, wait_for
 from tests.workflow_api.test_ingestion_queue import SECRET, assert_fair_and_unique, signed, tasks_count, ticket
-from tts_common import contracts, outbox, publisher
+from tts_common import contracts
+from tts_common.messaging import outbox, publisher
 from tts_common.models import OutboxMessage
 from workflow_api.models import Assignment, Task
 

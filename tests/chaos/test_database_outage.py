@@ -15,7 +15,7 @@ from tests.chaos.test_broker_restart import publish_as_hdts
 from tests.conftest import ServerProcess, free_port, queue_depth, wait_for
 from tests.workflow_api.test_ingestion_queue import SECRET, signed, ticket
 from tts_common import contracts
-from tts_common.worker import database_unavailable
+from tts_common.messaging.worker import database_unavailable
 from workflow_api.models import Assignment, Task
 
 pytestmark = pytest.mark.slow

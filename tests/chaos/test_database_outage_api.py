@@ -99,7 +99,7 @@ def operations() -> list[tuple[str, str, Any]]:
 
 def test_every_api_operation_answers_503_while_the_database_is_down(private_postgres, asgi_server):
     private_postgres.manage(
-        "shell", "-c", "from tts_common.accounts import account_state_set; account_state_set(user_id=1, is_active=True)"
+        "shell", "-c", "from tts_common.base.accounts import account_state_set; account_state_set(user_id=1, is_active=True)"
     )
     server = asgi_server(env={"DATABASE_URL": private_postgres.url})
     token = AccessToken()

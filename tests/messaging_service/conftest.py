@@ -19,8 +19,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from messaging_service import services
 from messaging_service.models import Comment, TicketReplica
 from tests.conftest import ServerProcess, _test_database_url
-from tts_common import permissions
-from tts_common.accounts import account_state_set
+from tts_common.base import permissions
+from tts_common.base.accounts import account_state_set
 from tts_common.models import AccountState
 
 

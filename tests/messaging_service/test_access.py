@@ -10,7 +10,7 @@ import pytest
 from messaging_service import services
 from messaging_service.models import Comment, TicketParticipant
 from messaging_service.tasks import ticket_participants_sync
-from tts_common.worker import PermanentError
+from tts_common.messaging.worker import PermanentError
 
 from .conftest import share
 

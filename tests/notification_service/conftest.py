@@ -19,8 +19,9 @@ from notification_service.services import email_delivery, inapp
 from notification_service.services.inapp import NotificationDraft
 from tests.conftest import free_port
 from tests.stubs import json_http_server
-from tts_common import auth_client, contracts
-from tts_common.accounts import account_state_set
+from tts_common import contracts
+from tts_common.base.accounts import account_state_set
+from tts_common.http import auth_client
 
 NOTIFICATION_QUEUES = (*contracts.SERVICE_QUEUES["notification_service"], *contracts.SERVICE_QUEUES["notification_email"])
 

@@ -5,8 +5,8 @@ import time
 import pytest
 from django.core.cache import cache
 
-from tts_common import auth_client
-from tts_common.auth_client import AuthServiceClient, AuthServiceUnavailable, UserInfo, UserNotFound
+from tts_common.http import auth_client
+from tts_common.http.auth_client import AuthServiceClient, AuthServiceUnavailable, UserInfo, UserNotFound
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 import pytest
 
 from notification_service.decoders import assignment_draft, inapp_draft
-from tts_common.worker import PermanentError
+from tts_common.messaging.worker import PermanentError
 
 INAPP = {
     "user_id": 7,

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import outside_celery_app
 from tts_common import contracts
-from tts_common.accounts import account_state_set
+from tts_common.base.accounts import account_state_set
 
 from .conftest import make_token
 

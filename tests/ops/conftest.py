@@ -21,7 +21,9 @@ def ops_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     multiproc_dir = tmp_path / "prometheus"
     monkeypatch.setenv("SERVICE_API_KEY", SERVICE_KEY)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(multiproc_dir))
-    cache.delete_many(["metrics:broker", "metrics:database"])
+    cache.delete_many(
+        [f"metrics:{source}" for source in ("broker", "outbox", "workflow_api", "business", "notification_service")]
+    )
     return multiproc_dir
 
 

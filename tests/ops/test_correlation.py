@@ -11,8 +11,9 @@ import requests
 from kombu import Connection
 
 from tests.conftest import wait_for
-from tts_common import contracts, outbox
-from tts_common.logging import CORRELATION_HEADER, bound_correlation_id
+from tts_common import contracts
+from tts_common.base.logging import CORRELATION_HEADER, bound_correlation_id
+from tts_common.messaging import outbox
 
 from .conftest import sample, scrape
 

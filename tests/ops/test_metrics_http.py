@@ -13,7 +13,9 @@ from django.utils import timezone
 from kombu import Connection
 
 from tests.conftest import wait_for
-from tts_common import contracts, metrics, outbox
+from tts_common import contracts
+from tts_common.base import metrics
+from tts_common.messaging import live_metrics, outbox
 from tts_common.models import OutboxMessage
 from workflow_api.models import DeadLetter
 
@@ -56,10 +58,12 @@ def test_queue_depth_and_consumers_come_from_the_broker(asgi_server: Callable[[]
     assert sample(samples, "tts_queue_messages", queue=ROLE_QUEUE) == 5
     assert sample(samples, "tts_queue_messages", queue=contracts.TICKET_DLQ) == 2
     assert sample(samples, "tts_queue_consumers", queue=ROLE_QUEUE) == 0
-    for queue in metrics.MONITORED_QUEUES:
+    for queue in live_metrics.MONITORED_QUEUES:
         assert sample(samples, "tts_queue_messages", queue=queue) is not None, queue
     assert sample(samples, "tts_metrics_source_up", source="broker") == 1
-    assert sample(samples, "tts_metrics_source_up", source="database") == 1
+    # Each owner's figures, registered by its app: tts_common's outbox, the services' tables.
+    for source in ("outbox", "workflow_api", "business", "notification_service"):
+        assert sample(samples, "tts_metrics_source_up", source=source) == 1, source
     assert sample(samples, "tts_tasks_created_total") == 0
     assert sample(samples, "tts_email_deliveries", status="failed") == 0
     assert sample(samples, "tts_email_digests", status="failed") == 0
@@ -118,7 +122,7 @@ def test_dead_letters_are_counted_by_status_from_their_table() -> None:
     now = timezone.now()
     for key, status in (("a", "pending"), ("b", "pending"), ("c", "discarded")):
         DeadLetter.objects.create(message_key=key, status=status, received_at=now)
-    cache.delete("metrics:database")  # a reading of the previous few seconds may be cached
+    cache.delete("metrics:workflow_api")  # a reading of the previous few seconds may be cached
     samples = parse_samples(metrics.exposition().decode())
     assert sample(samples, "tts_dead_letters", status="pending") == 2
     assert sample(samples, "tts_dead_letters", status="discarded") == 1
@@ -127,7 +131,7 @@ def test_dead_letters_are_counted_by_status_from_their_table() -> None:
 
 @pytest.mark.django_db
 def test_the_outbox_backlog_and_its_oldest_age_are_reported() -> None:
-    cache.delete("metrics:database")
+    cache.delete("metrics:outbox")
     samples = parse_samples(metrics.exposition().decode())
     assert sample(samples, "tts_outbox_messages") == 0 and sample(samples, "tts_outbox_oldest_age_seconds") == 0
 
@@ -136,7 +140,7 @@ def test_the_outbox_backlog_and_its_oldest_age_are_reported() -> None:
     OutboxMessage.objects.filter(pk=OutboxMessage.objects.order_by("position")[0].pk).update(
         created_at=timezone.now() - timezone.timedelta(seconds=90)
     )
-    cache.delete("metrics:database")
+    cache.delete("metrics:outbox")
     samples = parse_samples(metrics.exposition().decode())
     assert sample(samples, "tts_outbox_messages") == 2 and 80 < sample(samples, "tts_outbox_oldest_age_seconds") < 120
 

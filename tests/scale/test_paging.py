@@ -94,7 +94,7 @@ def test_counts_are_exact_below_the_limit_and_pages_past_the_end_are_404(tasks):
 
 
 def test_a_list_django_knows_is_empty_counts_zero(tasks):
-    from tts_common.pagination import count_rows
+    from tts_common.http.pagination import count_rows
 
     assert count_rows(Task.objects.filter(pk__in=[])) == count_rows(Task.objects.none()) == (0, False)
     assert count_rows(Task.objects.filter(priority="urgent")) == (Task.objects.filter(priority="urgent").count(), False)

@@ -14,7 +14,7 @@ from django.db.backends.postgresql.base import DatabaseWrapper
 
 from tests.conftest import wait_for
 from tests.workflow_api.factories import access_token
-from tts_common.api import exception_handler
+from tts_common.http.api import exception_handler
 
 BUSY = {"status": 503, "code": "unavailable", "detail": "The database is busy or unavailable; try again shortly."}
 

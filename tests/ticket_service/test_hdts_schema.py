@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ticket_service.hdts_simulator import INVALID_CASES, make_invalid_ticket, make_ticket
-from tts_common.hdts import PRIORITY_MAP, internal_priority, parse_date_time, ticket_field_errors, validate_ticket
+from tts_common.base.hdts import PRIORITY_MAP, internal_priority, parse_date_time, ticket_field_errors, validate_ticket
 
 REQUIRED = ("ticket_id", "title", "category", "sub_category", "priority")
 

@@ -11,8 +11,9 @@ import requests
 from tests.conftest import queue_depth
 from ticket_service.hdts_simulator import INVALID_CASES, make_invalid_ticket, make_ticket
 from ticket_service.models import HdtsTicket
-from tts_common import contracts, signing
-from tts_common.json_input import MAX_DEPTH
+from tts_common import contracts
+from tts_common.base import signing
+from tts_common.base.json_input import MAX_DEPTH
 
 from .conftest import SECRET, drain_ticket_queue
 from .factories import HdtsTicketFactory, TicketStatusUpdateFactory

@@ -11,8 +11,9 @@ from django.core.management import CommandError, call_command
 
 from tests.conftest import queue_depth, wait_for
 from ticket_service.hdts_simulator import DUPLICATE, INVALID, ROUTES, VALID, ticket_stream
-from tts_common import contracts, signing
-from tts_common.hdts import validate_ticket
+from tts_common import contracts
+from tts_common.base import signing
+from tts_common.base.hdts import validate_ticket
 
 from .conftest import SECRET, drain_ticket_queue
 

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from ticket_service import services
 from ticket_service.hdts_simulator import make_ticket
-from tts_common import outbox
+from tts_common.messaging import outbox
 from tts_common.models import OutboxMessage
 
 from .conftest import drain_ticket_queue

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tts_common import signing
+from tts_common.base import signing
 
 TICKET = {"ticket_id": "T-1", "title": "Café ☕ broken", "priority": "high", "category": "IT Support",
           "sub_category": "Network", "attachments": [{"url": "https://x.example/a", "filename": "a"}]}  # fmt: skip

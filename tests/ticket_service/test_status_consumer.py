@@ -13,7 +13,7 @@ from ticket_service import services
 from ticket_service.models import HdtsTicket, TicketStatusUpdate
 from ticket_service.tasks import decode_status
 from tts_common import contracts
-from tts_common.worker import PermanentError
+from tts_common.messaging.worker import PermanentError
 
 from .factories import HdtsTicketFactory
 

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from auth_service.models import Role
 from tests.web.conftest import Browser, Stack
 from tts import history
-from tts_common import permissions
+from tts_common.base import permissions
 from workflow_api.models import Task, UserReplica
 from workflow_api.services.assignment import role_pools
 

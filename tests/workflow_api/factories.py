@@ -12,7 +12,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from tts_common.permissions import ADMIN, AGENT_DEFAULTS, effective_permissions
+from tts_common.base.permissions import ADMIN, AGENT_DEFAULTS, effective_permissions
 from workflow_api.models import (
     Priority,
     RoleReplica,
@@ -154,7 +154,7 @@ def access_token(
     agent's."""
     from rest_framework_simplejwt.tokens import AccessToken
 
-    from tts_common.accounts import account_state_set
+    from tts_common.base.accounts import account_state_set
 
     account_state_set(user_id=user_id, is_active=True)  # as auth_service records for its users
     token = AccessToken()

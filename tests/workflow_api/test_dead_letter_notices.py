@@ -15,7 +15,7 @@ from tests.conftest import outside_celery_app, wait_for
 from tests.workflow_api.factories import role_with_users
 from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
 from tts_common import contracts
-from tts_common.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.base.permissions import ADMIN as ADMIN_PERMISSION
 from workflow_api.models import DeadLetter, DeadLetterNotice
 from workflow_api.services import dead_letters
 

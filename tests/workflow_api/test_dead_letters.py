@@ -17,7 +17,8 @@ from kombu import Connection, Producer
 from tests.conftest import outside_celery_app, queue_depth, wait_for
 from tests.workflow_api.factories import UserFactory, access_token, api_client, two_step_setup
 from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
-from tts_common import contracts, publisher
+from tts_common import contracts
+from tts_common.messaging import publisher
 from workflow_api.models import AuditEvent, DeadLetter, IntegrationError, Task, UnroutedTicket
 from workflow_api.services.dead_letters import dead_letters_drain
 from workflow_api.services.integration_errors import record_integration_error
@@ -35,7 +36,7 @@ def ticket(ticket_id: str, **fields: Any) -> dict[str, Any]:
 
 
 def give_up(kwargs: dict[str, Any], reason: str) -> None:
-    """What the ticket consumer does with a ticket that can never succeed (tts_common.worker.give_up)."""
+    """What the ticket consumer does with a ticket that can never succeed (tts_common.messaging.worker.give_up)."""
     publisher.dead_letter(SOURCE, reason, {"task": contracts.RECEIVE_TICKET.task, "kwargs": kwargs, "retries": 0})
     record_integration_error(source=SOURCE, kwargs=kwargs, reason=reason, retries=0)
 
@@ -78,7 +79,7 @@ def test_drain_stores_each_message_once_linked_to_its_integration_error(broker, 
 
 def test_a_message_dead_lettered_twice_under_its_id_is_stored_once(broker):
     # A redelivered message (its worker died after publishing the dead letter, before acking) is dead-lettered again
-    # by the consumer under the same message id (tts_common.worker.give_up), with another timestamp in its body.
+    # by the consumer under the same message id (tts_common.messaging.worker.give_up), with another timestamp in its body.
     message = {"task": contracts.RECEIVE_TICKET.task, "kwargs": {"ticket_data": ticket("TWICE-1")}, "retries": 0}
     for _ in range(2):
         publisher.dead_letter(SOURCE, "validation: title: required", message, message_id="receive_ticket:abc")
@@ -150,7 +151,7 @@ def test_reprocess_with_a_corrected_ticket(letters, broker, django_capture_on_co
 
 
 def test_a_deployed_hdts_ticket_is_named_checked_as_intake_does_and_republished_as_it_is(broker, django_capture_on_commit_callbacks):
-    """The deployed HDTS's ticket (tts_common.hdts_deployed): the letter and the error name its ticket_number; a
+    """The deployed HDTS's ticket (tts_common.base.hdts_deployed): the letter and the error name its ticket_number; a
     correction in HDTS's own form is checked mapped (its errors in HDTS's field names) and sent as HDTS sent it."""
     deployed = {
         "ticket_number": "TX20261204000001", "subject": "Projector", "category": "Asset Check Out",

@@ -20,7 +20,7 @@ from tests.workflow_api.test_actions_api import inapp, statuses
 from tests.workflow_api.test_hdts_deployed import hdts_ticket
 from tests.workflow_api.test_integration_clients import RESERVATION
 from tts_common import contracts
-from tts_common.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.base.permissions import ADMIN as ADMIN_PERMISSION
 from workflow_api.models import AuditEvent, ExternalAction, Task
 from workflow_api.services import external, hdts_status, ingestion, integrations, sla
 from workflow_api.services.assignment import release_user_tasks

@@ -13,7 +13,7 @@ from tests.stubs import AmsStub, json_http_server
 from tests.workflow_api.factories import api_client, deployed_workflow, ingested_task, role_with_users
 from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
 from tts_common import contracts
-from tts_common.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.base.permissions import ADMIN as ADMIN_PERMISSION
 from workflow_api.models import ExternalAction, IntegrationHealth, Task
 
 TASKS = 7

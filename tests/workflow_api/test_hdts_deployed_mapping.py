@@ -1,4 +1,4 @@
-"""The deployed HDTS's ticket mapped onto DESIGN §3 (tts_common.hdts_deployed) and checked by intake's parser: the
+"""The deployed HDTS's ticket mapped onto DESIGN §3 (tts_common.base.hdts_deployed) and checked by intake's parser: the
 mapping's edge cases, errors named by HDTS's own fields, and the deployed schema's fast check agreeing with
 jsonschema (it alone decides *valid* on the hot path)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from tts_common import hdts, hdts_deployed
+from tts_common.base import hdts, hdts_deployed
 from workflow_api.services import ingestion, notify
 
 TICKET: dict[str, Any] = {

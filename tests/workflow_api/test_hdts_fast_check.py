@@ -1,4 +1,4 @@
-"""The compiled fast check of the HDTS schema (tts_common.hdts) must accept exactly what jsonschema accepts: it
+"""The compiled fast check of the HDTS schema (tts_common.base.hdts) must accept exactly what jsonschema accepts: it
 alone decides that a ticket is valid on the intake hot path."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tts_common import hdts
+from tts_common.base import hdts
 
 pytestmark = pytest.mark.skipif(hdts._FAST_CHECK is None, reason="fastjsonschema not installed")
 

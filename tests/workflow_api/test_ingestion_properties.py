@@ -29,8 +29,9 @@ from kombu import Connection
 from tests.conftest import WorkerProcess, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
 from tests.workflow_api.publishing import hdts  # noqa: F401 (fixture)
-from tts_common import contracts, signing
-from tts_common.hdts import PRIORITIES, TITLE_MAX_LENGTH
+from tts_common import contracts
+from tts_common.base import signing
+from tts_common.base.hdts import PRIORITIES, TITLE_MAX_LENGTH
 from workflow_api.models import Task
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -17,7 +17,8 @@ from kombu import Connection
 from tests.conftest import WorkerProcess, queue_depth, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
 from tests.workflow_api.publishing import hdts  # noqa: F401 (fixture)
-from tts_common import contracts, signing
+from tts_common import contracts
+from tts_common.base import signing
 from workflow_api.models import Assignment, IntegrationError, RoleReplica, Task, UserRole, Workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)

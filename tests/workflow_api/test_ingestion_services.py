@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from tests.conftest import capture_outbox
 from tests.workflow_api.factories import RoleFactory, UserRoleFactory, deployed_workflow, role_with_users
-from tts_common import contracts, signing
-from tts_common.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common import contracts
+from tts_common.base import signing
+from tts_common.base.permissions import ADMIN as ADMIN_PERMISSION
 from workflow_api.models import Assignment, AuditEvent, StepInstance, Task, UnroutedTicket, Workflow
 from workflow_api.services.ingestion import (
     IncomingTicket,

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.stubs import Reply
-from tts_common import metrics
+from tts_common.base import metrics
 from workflow_api.models import ExternalAction, IntegrationHealth
 from workflow_api.services import integrations
 from workflow_api.services.integrations import AmsReservation, BudgetCheck, CircuitOpen, IntegrationFailure

@@ -10,8 +10,8 @@ from django.utils import timezone
 from tests.conftest import outside_celery_app, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
 from tts_common import contracts
-from tts_common.messages import RoleData, UserData
-from tts_common.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.base.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.contracts.messages import RoleData, UserData
 from workflow_api.models import Assignment, RoleReplica, Task, UserReplica, UserRole
 from workflow_api.services import notify
 from workflow_api.services.ingestion import IncomingTicket, ingest_tickets

@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from tests.workflow_api.factories import api_client, ingested_task, two_step_setup
-from tts_common.auth import TokenUser
-from tts_common.permissions import AGENT_DEFAULTS
+from tts_common.base.permissions import AGENT_DEFAULTS
+from tts_common.http.auth import TokenUser
 from workflow_api.models import BusinessCalendar, ReportDelta, RoleSettings, Task, UserReplica
 from workflow_api.services import actions
 from workflow_api.services.hdts_status import HdtsStatus, apply_statuses

@@ -15,8 +15,8 @@ from django.utils import timezone
 from tests.conftest import outside_celery_app, wait_for
 from tests.workflow_api.factories import deployed_workflow, role_with_users
 from tts_common import contracts
-from tts_common.auth import TokenUser
-from tts_common.errors import ApplicationError
+from tts_common.base.errors import ApplicationError
+from tts_common.http.auth import TokenUser
 from workflow_api.models import ReportBucket, ReportDelta, Task
 from workflow_api.services import actions
 from workflow_api.services.reports import fold_report_deltas, rollup_differences

@@ -25,8 +25,8 @@ from tests.workflow_api.factories import (
 from tests.workflow_api.scheduling import celery_beat  # noqa: F401 (fixture)
 from tests.workflow_api.test_actions_api import Published
 from tts_common import contracts
-from tts_common.auth import TokenUser
-from tts_common.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.base.permissions import ADMIN as ADMIN_PERMISSION
+from tts_common.http.auth import TokenUser
 from workflow_api.models import Assignment, AuditEvent, StepInstance, Task
 from workflow_api.services import actions
 from workflow_api.services.sla import ScanResult, sla_scan

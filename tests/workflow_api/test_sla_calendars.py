@@ -12,8 +12,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.workflow_api.factories import api_client, ingested_task, two_step_setup
-from tts_common.auth import TokenUser
-from tts_common.permissions import AGENT_DEFAULTS
+from tts_common.base.permissions import AGENT_DEFAULTS
+from tts_common.http.auth import TokenUser
 from workflow_api.models import AuditEvent, BusinessCalendar, StepInstance, Task, TaskPause, Workflow
 from workflow_api.services import actions, calendars
 from workflow_api.services.deadlines import task_deadline

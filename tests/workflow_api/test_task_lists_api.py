@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.workflow_api.factories import api_client, ingested_task, two_step_setup
-from tts_common.permissions import AGENT_DEFAULTS, TASK_BULK
+from tts_common.base.permissions import AGENT_DEFAULTS, TASK_BULK
 from workflow_api.models import AuditEvent, SavedTaskView, Task
 
 pytestmark = pytest.mark.django_db

@@ -157,7 +157,7 @@ def test_bad_day_filters_are_400_naming_the_field(setup, admin, query, field):
 def test_list_has_no_n_plus_one(setup, admin, django_assert_max_num_queries):
     for i in range(3):
         ingested_task(f"T-{i}")
-    admin.get("/tasks/")  # the caller's account state, read once and then cached by the process (tts_common.accounts)
+    admin.get("/tasks/")  # the caller's account state, read once and then cached by the process (tts_common.base.accounts)
     with django_assert_max_num_queries(3) as few:  # the count's estimate, the bounded count, the page
         assert len(results(admin.get("/tasks/"))) == 3
     for i in range(3, 20):

@@ -2,7 +2,7 @@
 
 A restart or failover refuses connections for a moment: a new connection is tried 3 more times, 0.1, 0.25 and 0.5 s
 apart, and the attempts stop once a second has passed, so that a request waits at most about a second before the
-API answers 503 with Retry-After (tts_common.api). Written against Django's exception classes, not a driver's: it
+API answers 503 with Retry-After (tts_common.http.api). Written against Django's exception classes, not a driver's: it
 holds for any driver (and pool) Django's backend uses.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 the role itself: administrators are now found by that permission (workflow_api.services.notify.admin_user_ids)."""
 from django.db import migrations
 
-ADMIN_PERMISSION = "admin"  # tts_common.auth.ADMIN_PERMISSION, frozen here as migrations must be
+ADMIN_PERMISSION = "admin"  # tts_common.http.auth.ADMIN_PERMISSION, frozen here as migrations must be
 
 
 def grant_admin_permission(apps, schema_editor):

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils import timezone
 
-from tts_common import permissions
-from tts_common.auth import has_permission
-from tts_common.errors import Invalid
+from tts_common.base import permissions
+from tts_common.base.errors import Invalid
+from tts_common.http.auth import has_permission
 from workflow_api.models import (
     Assignment,
     ReportBucket,

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from tts_common import hdts, hdts_deployed
+from tts_common.base import hdts, hdts_deployed
 from workflow_api.models import RoundRobinCursor, Task, UnroutedTicket, UserReplica, Workflow
 from workflow_api.services.assignment import Decision, pick, pick_inputs
 from workflow_api.services.deadlines import task_deadline

@@ -27,7 +27,7 @@ from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.db.models.sql.constants import INNER
 from django.utils import timezone
 
-from tts_common.auth import TokenUser, is_admin
+from tts_common.http.auth import TokenUser, is_admin
 from workflow_api.models import (
     SEARCH_CONFIG,
     SLA_WARNING_DIVISOR,

@@ -23,10 +23,12 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from tts_common import contracts, hdts, outbox, permissions
-from tts_common.api import application_error_status
-from tts_common.auth import TokenUser, has_permission, is_admin
-from tts_common.errors import ApplicationError, Conflict, Forbidden, Invalid, NotFound
+from tts_common import contracts
+from tts_common.base import hdts, permissions
+from tts_common.base.errors import ApplicationError, Conflict, Forbidden, Invalid, NotFound
+from tts_common.http.api import application_error_status
+from tts_common.http.auth import TokenUser, has_permission, is_admin
+from tts_common.messaging import outbox
 from workflow_api.models import (
     TICKET_ID_MAX_LENGTH,
     Assignment,
@@ -60,7 +62,7 @@ class TaskAction(StrEnum):
     SELECT_ASSET = "select_asset"
 
 
-# The permission each action needs (tts_common.permissions), besides being the task's assignee or an admin. Deciding
+# The permission each action needs (tts_common.base.permissions), besides being the task's assignee or an admin. Deciding
 # in place of an outside system is for admins only, even the task's assignee may not.
 ACTION_PERMISSIONS: dict[TaskAction, str] = {
     TaskAction.APPROVE: permissions.TASK_ACT,

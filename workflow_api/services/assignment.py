@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from tts_common import outbox
+from tts_common.messaging import outbox
 from workflow_api.models import (
     AgentAvailability,
     Assignment,

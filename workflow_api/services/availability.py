@@ -21,8 +21,8 @@ from typing import Any, TypedDict
 from django.db import transaction
 from django.utils import timezone
 
-from tts_common.auth import TokenUser
-from tts_common.errors import Invalid, NotFound
+from tts_common.base.errors import Invalid, NotFound
+from tts_common.http.auth import TokenUser
 from workflow_api.models import AgentAvailability, RoleReplica, RoleSettings, UserReplica, UserRole
 from workflow_api.services.assignment import assign_pending_tasks, is_away, lock_cursors, release_user_tasks
 from workflow_api.services.audit import audit_event, record_events

@@ -33,9 +33,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from kombu.message import Message
 
-from tts_common import contracts, hdts, hdts_deployed, outbox, signing, text
-from tts_common.auth import TokenUser
-from tts_common.errors import Conflict, Invalid, NotFound
+from tts_common import contracts
+from tts_common.base import hdts, hdts_deployed, signing, text
+from tts_common.base.errors import Conflict, Invalid, NotFound
+from tts_common.http.auth import TokenUser
+from tts_common.messaging import outbox
 from workflow_api.models import TICKET_ID_MAX_LENGTH, DeadLetter, DeadLetterNotice, IntegrationError
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
@@ -237,7 +239,7 @@ def _resolve(
 
 
 def _ticket_errors(ticket_data: Any) -> tuple[dict[str, list[str]], str]:
-    """(field errors, ticket id) of a ticket about to be republished, in either form (tts_common.hdts_deployed)."""
+    """(field errors, ticket id) of a ticket about to be republished, in either form (tts_common.base.hdts_deployed)."""
     deployed = hdts_deployed.is_deployed_form(ticket_data)
     if deployed:
         try:

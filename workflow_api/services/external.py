@@ -30,8 +30,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from tts_common import contracts, outbox
-from tts_common.outbox import Message
+from tts_common import contracts
+from tts_common.messaging import outbox
+from tts_common.messaging.outbox import Message
 from workflow_api.models import AuditEvent, ExternalAction, IntegrationHealth, Task
 from workflow_api.services import integrations, notify
 from workflow_api.services.actions import (

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from tts_common import hdts_deployed, signing
+from tts_common.base import hdts_deployed, signing
 from workflow_api.models import PendingHdtsStatus, StepInstance, Task, TaskPause
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events

@@ -20,7 +20,8 @@ from django.db import connection, models, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from tts_common import hdts, hdts_deployed, outbox, signing
+from tts_common.base import hdts, hdts_deployed, signing
+from tts_common.messaging import outbox
 from workflow_api.models import (
     TICKET_ID_MAX_LENGTH,
     Assignment,
@@ -100,7 +101,7 @@ def parse_ticket(
 ) -> IncomingTicket:
     """Check a ticket message against the HDTS schema and, when a secret is set, its signature.
 
-    A ticket of the deployed HDTS (:mod:`tts_common.hdts_deployed`) is mapped onto DESIGN §3 first. The signature,
+    A ticket of the deployed HDTS (:mod:`tts_common.base.hdts_deployed`) is mapped onto DESIGN §3 first. The signature,
     when a secret is set, is checked over the ticket *as received* in either form: that HDTS does not sign, so its
     messages are accepted only while ``HDTS_SIGNING_SECRET`` is unset (or if a signing relay signs them).
 
@@ -117,7 +118,7 @@ def parse_ticket(
 
 def checked_ticket(ticket_data: Any) -> dict[str, Any]:
     """The ticket in DESIGN §3's form, checked (:func:`check_ticket`): a ticket of the deployed HDTS mapped first
-    (:mod:`tts_common.hdts_deployed`), one in DESIGN's form as it is."""
+    (:mod:`tts_common.base.hdts_deployed`), one in DESIGN's form as it is."""
     deployed = hdts_deployed.is_deployed_form(ticket_data)
     if deployed:
         try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tts_common import hdts_deployed, text
+from tts_common.base import hdts_deployed, text
 from workflow_api.models import IntegrationError
 
 

@@ -1,6 +1,6 @@
 """Messages the engine sends other services (DESIGN §2). All are published only once the caller's transaction
 commits, so a rolled-back batch never notifies anyone, and nothing is sent for work that did not happen; a call
-publishes its messages together, through the outbox (:mod:`tts_common.outbox`)."""
+publishes its messages together, through the outbox (:mod:`tts_common.messaging.outbox`)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -9,9 +9,11 @@ from typing import Any
 
 from django.conf import settings
 
-from tts_common import contracts, outbox, permissions
-from tts_common.messages import AssignmentNotification, InAppNotification, TaskParticipants
-from tts_common.outbox import Message
+from tts_common import contracts
+from tts_common.base import permissions
+from tts_common.contracts.messages import AssignmentNotification, InAppNotification, TaskParticipants
+from tts_common.messaging import outbox
+from tts_common.messaging.outbox import Message
 from workflow_api.models import Assignment, RoleReplica, Task, UserReplica
 
 

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from tts_common.messages import RoleData, UserData
+from tts_common.contracts.messages import RoleData, UserData
 from workflow_api.models import RoleReplica, UserReplica, UserRole
 from workflow_api.services.assignment import assign_pending_tasks, release_user_tasks
 

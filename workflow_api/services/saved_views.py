@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from tts_common.errors import Invalid, NotFound
+from tts_common.base.errors import Invalid, NotFound
 from workflow_api.models import SavedTaskView
 from workflow_api.selectors.tasks import saved_view_get
 

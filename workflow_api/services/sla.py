@@ -29,8 +29,8 @@ from django.db import connection, transaction
 from django.db.models import Case, Field, QuerySet, Value, When
 from django.utils import timezone
 
-from tts_common import outbox
-from tts_common.outbox import Message
+from tts_common.messaging import outbox
+from tts_common.messaging.outbox import Message
 from workflow_api.models import Assignment, ReportEvent, RoleReplica, StepInstance, Task
 from workflow_api.services import notify
 from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide

@@ -16,8 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from tts_common.auth import TokenUser
-from tts_common.errors import Conflict, Invalid, NotFound
+from tts_common.base.errors import Conflict, Invalid, NotFound
+from tts_common.http.auth import TokenUser
 from workflow_api.models import (
     AuditEvent,
     BusinessCalendar,

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from tts import history
-from tts_common.datasets import UnmarkedDataError
+from tts_common.base.datasets import UnmarkedDataError
 
 
 def _ratios_help() -> str:

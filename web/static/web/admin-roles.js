@@ -5,7 +5,7 @@
   "use strict";
   var T = window.TTS, el = T.el;
   var state = { roles: [], users: null, selected: null, systems: [], permissions: [] };
-  // What a role created here starts with (tts_common.permissions.AGENT_DEFAULTS): its members can work their tasks.
+  // What a role created here starts with (tts_common.base.permissions.AGENT_DEFAULTS): its members can work their tasks.
   var AGENT_DEFAULTS = ["task.act", "task.transfer", "task.escalate"];
 
   /* One checkbox per permission, with what it allows, ticked for the names in ``granted``. */

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tts_common.errors import ApplicationError
+from tts_common.base.errors import ApplicationError
 from workflow_api.models import DeadLetter
 from workflow_api.selectors.intake import dead_letter_get, dead_letter_list
 from workflow_api.serializers import DeadLetterDetailSerializer

@@ -16,7 +16,7 @@ from circuitbreaker import STATE_OPEN, CircuitBreaker
 from django.conf import settings
 from django.utils import timezone
 
-from tts_common import metrics
+from tts_common.base import metrics
 from workflow_api.models import ExternalAction
 from workflow_api.services.integrations.ams import AmsClient
 from workflow_api.services.integrations.base import (

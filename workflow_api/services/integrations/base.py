@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from tts_common import json_input
+from tts_common.base import json_input
 
 
 @dataclass(frozen=True)

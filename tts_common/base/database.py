@@ -1,0 +1,64 @@
+"""How a web process uses the database, shared by every service's use of it: a bounded pool, and a time limit on
+each statement."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, connections
+
+# Connections left for manage.py commands, an admin's psql and the health checks of other replicas.
+COMMAND_HEADROOM = 5
+
+
+def configure_web_connections() -> None:
+    """Give this web process a pool of at most ``DB_POOL_MAX_SIZE`` PostgreSQL connections, each cancelling a statement
+    that runs past ``DB_STATEMENT_TIMEOUT_MS`` (0: never). Call it once at start-up, before the first query.
+
+    Why a pool: Django under ASGI runs each request's sync code in a thread of its own, and gives each thread its own
+    connection; without a pool, 50 concurrent clients took 50+ backends and PostgreSQL's ``max_connections`` ran out
+    (500s). With it, a request borrows a connection when it first queries and gives it back when it ends (Django's
+    pool needs ``CONN_MAX_AGE = 0``: "closing" is the return). The web server admits no more requests at once than
+    the pool holds (tts_common.http.web_server.ConcurrencyLimit): the wait for a turn is in the event loop, and a request
+    with its turn normally finds a connection free. So ``DB_POOL_TIMEOUT_SECONDS`` is short: it is what a request
+    waits while the database is unreachable (the pool retries in the background; a direct connection was refused
+    at once) or WebSocket consumers hold the connections; then the API answers 503 with ``Retry-After`` (the pool's
+    timeout is an ``OperationalError``, tts_common.http.api).
+
+    Why the web process only: a Celery worker process runs one task at a time and keeps its one connection across
+    tasks (``CONN_MAX_AGE``): a pool would add nothing there, and its filler threads do not survive prefork's fork.
+    The statement timeout is for requests only: a worker's batch may take what it takes.
+    """
+    database = connections.settings["default"]
+    options = database.setdefault("OPTIONS", {})
+    if settings.DB_STATEMENT_TIMEOUT_MS:
+        # A startup option, sent with the connection: no statement per connection or per request.
+        timeout = f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS}"
+        options["options"] = f"{options.get('options', '')} {timeout}".strip()
+    options["pool"] = {
+        "min_size": settings.DB_POOL_MIN_SIZE,
+        "max_size": settings.DB_POOL_MAX_SIZE,
+        "timeout": settings.DB_POOL_TIMEOUT_SECONDS,
+        "name": "web",
+    }
+    database["CONN_MAX_AGE"] = 0
+
+
+def check_connection_budget(worker_processes: int) -> int:
+    """The connections this machine's processes may hold at once — every web process's whole pool, and one per
+    worker process — checked against what PostgreSQL admits (``max_connections`` less its superuser reserve) and
+    :data:`COMMAND_HEADROOM`; raises ``ImproperlyConfigured`` naming the numbers when they do not fit. Returns the
+    connections it counted."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+        )
+        admitted = cursor.fetchone()[0]
+    needed: int = settings.WEB_WORKERS * settings.DB_POOL_MAX_SIZE + worker_processes
+    if needed + COMMAND_HEADROOM > admitted:
+        raise ImproperlyConfigured(
+            f"{settings.WEB_WORKERS} web process(es) x DB_POOL_MAX_SIZE {settings.DB_POOL_MAX_SIZE} + {worker_processes}"
+            f" worker processes = {needed} connections, + {COMMAND_HEADROOM} for commands: more than the {admitted}"
+            " PostgreSQL admits (max_connections less superuser_reserved_connections). Lower WEB_WORKERS,"
+            " DB_POOL_MAX_SIZE or --concurrency, or raise max_connections."
+        )
+    return needed
