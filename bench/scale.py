@@ -84,7 +84,7 @@ def start_server(web_workers: int, env: dict[str, str], log_name: str) -> Server
         try:
             requests.get(f"{server.url}/health/live", timeout=1)
             return server
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet; or starting on a loaded machine
             time.sleep(0.2)
     server.stop()
     raise TimeoutError(f"the server did not start; see {LOG_DIR / log_name}")
