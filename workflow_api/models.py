@@ -5,7 +5,7 @@ import uuid
 from functools import cached_property
 
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVectorField
+from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models import Q
 
@@ -35,6 +35,12 @@ def priority_rank() -> models.Case:
 # Full-text search (built into PostgreSQL: the embedded pgserver has no pg_trgm) with English stemming; ticket ids
 # are kept whole as tokens ("HD-2026-0042") and split into their parts too.
 SEARCH_CONFIG = "english"
+
+
+def task_search_vector() -> SearchVector:
+    """What a task list's ``?q=`` searches: ticket id, title and description as one document. The expression of
+    the GIN index that serves the search (the planner matches the two only if they are the same expression)."""
+    return SearchVector("external_ticket_id", "title", "description", config=SEARCH_CONFIG)
 
 
 # --- Replicas of the auth service's roles and users, kept by the role sync consumers ---------------------------
@@ -369,11 +375,6 @@ class Task(models.Model):
     # The requester's satisfaction rating (1-5) and feedback, sent by HDTS when it closed the ticket.
     csat_rating = models.PositiveSmallIntegerField(null=True, blank=True)
     csat_feedback = models.CharField(max_length=255, blank=True, default="", db_default="")
-    # What a task list's ``?q=`` searches: ticket id, title and description as one document (SEARCH_CONFIG), stored
-    # so that a search reads it instead of parsing the text of every row it looks at. Kept by the database: a
-    # trigger (migration 0016) computes it when a task is inserted or one of the three changes — intake's
-    # statement, the ORM and generate_history's COPY alike.
-    search_document = SearchVectorField(null=True, editable=False)
 
     class Meta:
         indexes = [
@@ -405,9 +406,7 @@ class Task(models.Model):
                 condition=Q(status__in=SLA_RUNNING_STATUSES, sla_breached_at__isnull=True),
                 name="task_sla_unbreached",
             ),
-            # Serves rare terms (a bitmap of few rows); common ones are read newest first through task_created,
-            # the stored document checked row by row until the page is full.
-            GinIndex(fields=["search_document"], name="task_search_document"),
+            GinIndex(task_search_vector(), name="task_search"),
         ]
 
     def __str__(self) -> str:

@@ -11,9 +11,8 @@ One test function: the dataset takes a minute and a half to write, and a transac
 when it ends."""
 from __future__ import annotations
 
-import re
 from datetime import timedelta
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
@@ -86,8 +85,6 @@ def queries_use_indexes() -> None:
 
     as_agent, as_coordinator = client_for(agent), client_for(coordinator)
     rare = Task.objects.order_by("external_ticket_id")[TASKS // 2].external_ticket_id
-    # Common words that together are rare: one ticket's requester and title (a few of the 100,000 tickets).
-    rare_words = f"{re.search(r'reported by ([^.]+)[.]', held.description)[1]} {held.title}"
     common_search = admin.get("/tasks/?page_size=50&q=Santos&ordering=-created_at&cursor=")
     last_day = timezone.now().date()
     report_range = f"from={last_day - timedelta(days=89)}&to={last_day}&tz=Asia/Manila"
@@ -112,12 +109,9 @@ def queries_use_indexes() -> None:
         (admin, f"/tasks/?page_size=50&status=completed&closed_from={last_day - timedelta(days=89)}&closed_to={last_day}"
                 "&tz=Asia/Manila&ordering=sla_deadline"),  # fmt: skip
         (admin, f"/tasks/?page_size=50&breached_from={last_day}&breached_to={last_day}&role={role_id}&tz=Asia/Manila"),
-        # Search (issue 17): rare terms (one ticket id; common words that are rare together), common terms newest
-        # first (a surname on a tenth of the tickets, a word on a twentieth), an agent's searches, and a search's
-        # cursor page.
+        # Search (issue 17): a rare term (one ticket id), common terms newest first (a surname on a tenth of the
+        # tickets, a word on a twentieth), an agent's search, and a search's cursor page.
         (admin, f"/tasks/?page_size=50&q={rare}"),
-        (admin, f"/tasks/?page_size=50&q={quote(rare_words)}&ordering=-created_at"),
-        (as_agent, f"/tasks/?page_size=50&q={quote(rare_words)}"),
         (admin, "/tasks/?page_size=50&q=Santos&ordering=-created_at"),
         (admin, f"/tasks/?page_size=50&q=printer&{OPEN}&ordering=-created_at"),
         (as_agent, "/tasks/?page_size=50&q=printer"),
@@ -151,18 +145,11 @@ def queries_use_indexes() -> None:
 
     # The rare term finds its one ticket; the common one (a tenth of the tickets) newest first.
     assert [t["external_ticket_id"] for t in admin.get(f"/tasks/?q={rare}").json()["results"]] == [rare]
-    rare_found = admin.get(f"/tasks/?page_size=50&q={quote(rare_words)}").json()
-    assert 0 < rare_found["count"] < 100 and str(held.task_id) in [t["task_id"] for t in rare_found["results"]]
     santos = common_search.json()
     assert santos["count"] > TASKS // 20 and len(santos["results"]) == 50
     assert all("Santos" in t["description"] for t in santos["results"])
     created = [t["created_at"] for t in santos["results"]]
     assert created == sorted(created, reverse=True)
-    # Newest first, the common term's page walks task_created and checks each row's stored document until the page
-    # is full, instead of fetching and sorting its ten thousand matches.
-    newest = "/tasks/?page_size=50&q=Santos&ordering=-created_at"
-    (page,) = [s for s in statements_of(admin, newest) if "ORDER BY" in s.sql]
-    assert any(node.get("Index Name") == "task_created" for node in plan_nodes(page.plan)), page.plan
 
 
 def agent_queue_reads_a_page(*clients) -> None:

@@ -58,21 +58,6 @@ def test_search_matches_ticket_id_title_and_description_with_the_other_filters(t
     assert ticket_ids(admin.get("/tasks/?q=scanner")) == []
 
 
-def test_the_stored_search_document_follows_a_changed_title(tasks):
-    """The document is the database's (a trigger), so any write of the text keeps it: here an UPDATE of the title
-    alone, and a save() of the whole row."""
-    _, _, _, printer = tasks
-    admin = api_client(is_admin=True)
-    Task.objects.filter(pk=printer.pk).update(title="Scanner offline")
-    assert ticket_ids(admin.get("/tasks/?q=scanner")) == ["PRN-0003"]
-    assert ticket_ids(admin.get("/tasks/?q=jam")) == []
-    loaded = Task.objects.get(pk=printer.pk)
-    loaded.title = "Plotter jam"
-    loaded.save()
-    assert ticket_ids(admin.get("/tasks/?q=plotter+jam")) == ["PRN-0003"]
-    assert ticket_ids(admin.get("/tasks/?q=scanner")) == []
-
-
 def test_search_sees_only_the_callers_tasks(tasks):
     users, router, urgent, printer = tasks
     agent = router.assigned_user
