@@ -153,13 +153,15 @@ def queries_use_indexes() -> None:
 
 
 def agent_queue_reads_a_page(*clients) -> None:
-    """A user's list, newest first, reads the tasks they held and own in that order from the two indexes keyed by
-    the task's created_at (assignment_user_created, task_owner_created) and fetches one page of tasks: not every
-    task of the user's history (the busiest agent held thousands)."""
+    """A user's list, newest first, reads the tasks they held in that order from the index keyed by the task's
+    created_at (assignment_user_created) and fetches one page of tasks: not every task of the user's history (the
+    busiest agent held thousands)."""
     for client in clients:
         page = statements_of(client, "/tasks/?page_size=50")[-1]
         nodes = list(plan_nodes(explain(page.sql, analyze=True)))
-        assert {"assignment_user_created", "task_owner_created"} <= {node.get("Index Name") for node in nodes}
+        # The held side is the long one; the owned side may be served by either owner index, as the planner weighs
+        # it (a user owns far fewer tasks than they held). What must hold: no task beyond the page is fetched.
+        assert "assignment_user_created" in {node.get("Index Name") for node in nodes}
         fetched = [node for node in nodes if node.get("Alias") == "workflow_api_task"]
         assert fetched and all(node["Actual Rows"] * node["Actual Loops"] <= 51 for node in fetched), page.sql
 
