@@ -26,10 +26,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from tts_common.base.database import binding_cursor
 from tts_common.messaging import outbox
 from tts_common.messaging.outbox import Message
 from workflow_api.models import Assignment, ReportEvent, RoleReplica, StepInstance, Task, UserReplica, Workflow
@@ -123,8 +124,8 @@ def _store(statement: str, columns: Sequence[tuple[str, str, list[Any]]], *, now
     """``UPDATE`` the tasks ``SET`` ``statement`` (``%(now)s`` and the columns of ``v``: ``task_id`` and each
     (name, SQL type, values) of ``columns``), one statement for the batch over ``unnest``ed arrays."""
     names = ", ".join(name for name, _, _ in columns)
-    arrays = ", ".join(f"%({name})s::{kind}[]" for name, kind, _ in columns)
-    with connection.cursor() as cursor:
+    arrays = ", ".join(f"%({name})b::{kind}[]" for name, kind, _ in columns)
+    with binding_cursor() as cursor:
         cursor.execute(
             f"UPDATE {Task._meta.db_table} AS t SET {statement} FROM unnest({arrays}) AS v({names}) "
             "WHERE t.task_id = v.task_id",
