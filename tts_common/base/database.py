@@ -2,6 +2,8 @@
 each statement."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections
@@ -72,5 +74,6 @@ def binding_cursor() -> CursorWrapper:
     thousands (an ``unnest`` of a batch's rows) costs tenths of a second. Here an array marked ``%b`` in the SQL goes
     in binary, one C loop. Statements still pass Django's execute wrappers (query logging and counting)."""
     connection.ensure_connection()
-    cursor = ServerBindingCursor(connection.connection)
+    # django-stubs know neither the psycopg cursor under ServerBindingCursor nor that make_cursor wraps a DB-API one.
+    cursor: Any = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
