@@ -307,11 +307,15 @@ def main() -> None:
     args = parser.parse_args()
     raise_descriptor_limit()
     server = None
+    if not args.url:
+        # Ours and the server's: the tickets' participants are recorded where the server reads them.
+        os.environ["DATABASE_URL"] = bench_database_url(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()  # before start_server's import of the web server module, which needs the apps loaded
     if args.url:
         url, pid = args.url.rstrip("/"), args.pid
     else:
-        # Ours and the server's: the tickets' participants are recorded where the server reads them.
-        os.environ["DATABASE_URL"] = bench_database_url(os.environ["DATABASE_URL"])
         server, url = start_server(shlex.split(args.uvicorn_args))
         pid = server.pid
         print(f"server: uvicorn {args.uvicorn_args or '(default flags)'} at {url}, pid {pid}")
