@@ -239,8 +239,9 @@ def sla_figures(args: argparse.Namespace) -> dict:
     sla_scan.timed_scan("settle scan")  # what the generated history left due
     idle = sla_scan.timed_scan("idle scan")
     layout, workflow = sla_scan.demo_layout()
-    sla_scan.insert_tasks("warning", args.warnings, "SCALE-WARN-", layout, workflow.sla_medium)
-    sla_scan.insert_tasks("breach", args.breaches, "SCALE-BREACH-", layout, workflow.sla_medium)
+    run = f"{time.time():.0f}-"  # the ticket ids of this run's tasks: a database measured again gets new ones
+    sla_scan.insert_tasks("warning", args.warnings, f"SCALE-WARN-{run}", layout, workflow.sla_medium)
+    sla_scan.insert_tasks("breach", args.breaches, f"SCALE-BREACH-{run}", layout, workflow.sla_medium)
     sla_scan.analyze()
     busy = sla_scan.timed_scan("busy scan")
     sla_scan.purge_notifications()

@@ -141,10 +141,11 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
     Thresholds a task passed together (the monitor was down, a deadline moved) give one warning, naming the
     highest.
     """
-    due = Task.objects.filter(
-        status__in=WORKING, sla_next_warning_at__lte=now, sla_breached_at__isnull=True, sla_deadline__gt=now
-    )
-    tasks = _claim(due, limit=limit)
+    # No condition on the deadline here: the planner would take it for the index condition (task_sla_unbreached,
+    # "deadline still ahead": every open task, 17k heap rows read per batch at 1M tasks) rather than this one. A
+    # task past its deadline is left to the breach batch (which runs first) and not warned.
+    due = Task.objects.filter(status__in=WORKING, sla_next_warning_at__lte=now, sla_breached_at__isnull=True)
+    tasks = [task for task in _claim(due, limit=limit) if task.sla_deadline > now]
     if not tasks:
         return ScanResult()
     pauses = closed_pauses([task.pk for task in tasks])
