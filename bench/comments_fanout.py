@@ -3,10 +3,11 @@
     .venv/bin/python bench/comments_fanout.py                       # starts its own uvicorn
     .venv/bin/python bench/comments_fanout.py --url http://127.0.0.1:8000 --pid 1234   # a running server
 
-1. Fan-out: ``--clients`` WebSocket clients join one ticket's feed; ``--posts`` comments are POSTed one at a time
-   (each once every client got the previous one). Latency = time from just before the POST is sent to the moment
-   the event's bytes reach a client's socket, so it includes the POST's own work (auth, insert, commit,
-   broadcast). Clients, server, PostgreSQL and Redis share this machine's cores: the figures are an upper bound.
+1. Fan-out: ``--clients`` WebSocket clients join the feeds of ``--tickets`` tickets (spread evenly; default one);
+   ``--posts`` comments are POSTed one at a time to the tickets in turn (each once every client of its ticket got
+   it). Latency = time from just before the POST is sent to the moment the event's bytes reach a client's socket,
+   so it includes the POST's own work (auth, insert, commit, broadcast). Clients, server, PostgreSQL and Redis
+   share this machine's cores: the figures are an upper bound.
 2. Idle memory: ``--idle`` authenticated connections are opened (each answered one ping, so it is fully joined)
    and held; memory per connection = server RSS delta / count (needs the server's PID: given, or ours).
 
@@ -77,6 +78,12 @@ def bench_ticket(prefix: str) -> str:
           "participants": [{"user_id": BENCH_USER_ID, "username": BENCH_USERNAME}]}]
     )  # fmt: skip
     return ticket_id
+
+
+def raise_descriptor_limit() -> None:
+    """Clients and (inherited) our server each hold one descriptor per socket."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def rss_kib(pid: int) -> int:
@@ -194,12 +201,12 @@ class FeedClient(asyncio.Protocol):
         self.transport.close()
 
 
-async def open_clients(url: str, path: str, count: int, concurrency: int = 100) -> list[FeedClient]:
-    """``count`` feed connections, each past its connect handler (one ping answered)."""
+async def open_clients(url: str, paths: list[str], concurrency: int = 100) -> list[FeedClient]:
+    """One feed connection per path (in their order), each past its connect handler (one ping answered)."""
     host = urlsplit(url)
     limit = asyncio.Semaphore(concurrency)
 
-    async def one() -> FeedClient:
+    async def one(path: str) -> FeedClient:
         async with limit:
             _transport, client = await asyncio.get_running_loop().create_connection(
                 lambda: FeedClient(path, host.netloc), host.hostname, host.port
@@ -211,7 +218,7 @@ async def open_clients(url: str, path: str, count: int, concurrency: int = 100) 
             assert message == {"type": "pong"}, message
             return client
 
-    return list(await asyncio.gather(*(one() for _ in range(count))))
+    return list(await asyncio.gather(*(one(path) for path in paths)))
 
 
 def close_all(clients: list[FeedClient]) -> None:
@@ -219,21 +226,26 @@ def close_all(clients: list[FeedClient]) -> None:
         client.close()
 
 
-async def fanout(url: str, token: str, ticket: str, clients_count: int, posts: int) -> dict[str, float]:
-    clients = await open_clients(url, f"/ws/comments/{ticket}/?token={token}", clients_count)
+async def fanout(url: str, token: str, tickets: list[str], clients_count: int, posts: int) -> dict[str, float]:
+    """``clients_count`` clients spread evenly over the ``tickets``' feeds; ``posts`` comments POSTed one at a time
+    to the tickets in turn, each once every client of its ticket got it."""
+    paths = [f"/ws/comments/{tickets[n % len(tickets)]}/?token={token}" for n in range(clients_count)]
+    clients = await open_clients(url, paths)
+    feeds: dict[str, list[FeedClient]] = {ticket: clients[n :: len(tickets)] for n, ticket in enumerate(tickets)}
     latencies: list[float] = []
     post_times: list[float] = []
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     try:
         for n in range(posts):
+            ticket = tickets[n % len(tickets)]
             sent = time.perf_counter()
             response = await asyncio.to_thread(
                 session.post, f"{url}/api/comments/", json={"ticket_id": ticket, "text": f"bench {n}"}, timeout=30
             )
             post_times.append(time.perf_counter() - sent)
             response.raise_for_status()
-            for client in clients:
+            for client in feeds[ticket]:
                 arrived, event = await client.recv()
                 assert event["comment"]["id"] == response.json()["id"], event
                 latencies.append(arrived - sent)
@@ -252,10 +264,10 @@ async def fanout(url: str, token: str, ticket: str, clients_count: int, posts: i
 async def idle_memory(url: str, token: str, pid: int, count: int) -> dict[str, float]:
     path = f"/ws/comments/{await asyncio.to_thread(bench_ticket, 'bench-idle')}/?token={token}"
     # Warm up allocators and lazy imports with a few sockets, so the delta is the connections' own cost.
-    close_all(await open_clients(url, path, 50))
+    close_all(await open_clients(url, [path] * 50))
     await asyncio.sleep(1)
     before = rss_kib(pid)
-    clients = await open_clients(url, path, count)
+    clients = await open_clients(url, [path] * count)
     await asyncio.sleep(2)
     after = rss_kib(pid)
     close_all(clients)
@@ -266,9 +278,10 @@ async def idle_memory(url: str, token: str, pid: int, count: int) -> dict[str, f
 
 async def run(args: argparse.Namespace, url: str, pid: int | None) -> None:
     token = mint_token()
-    ticket = await asyncio.to_thread(bench_ticket, "bench")
-    result = await fanout(url, token, ticket, args.clients, args.posts)
-    print(f"fan-out: {args.clients} clients x {args.posts} comments on {ticket} = {result['samples']} deliveries")
+    tickets = [await asyncio.to_thread(bench_ticket, "bench") for _ in range(args.tickets)]
+    result = await fanout(url, token, tickets, args.clients, args.posts)
+    print(f"fan-out: {args.clients} clients over {len(tickets)} ticket(s) ({tickets[0]}, ...), {args.posts} comments "
+          f"= {result['samples']} deliveries")
     print(f"  POST -> receipt latency  p50 {result['p50_ms']:.1f} ms   p99 {result['p99_ms']:.1f} ms   "
           f"max {result['max_ms']:.1f} ms   (POST round trip p50 {result['post_p50_ms']:.1f} ms)")  # fmt: skip
     if pid is None:
@@ -286,20 +299,23 @@ def main() -> None:
     parser.add_argument("--url", help="a running server (default: start one)")
     parser.add_argument("--pid", type=int, help="the running server's PID, for the memory figure")
     parser.add_argument("--clients", type=int, default=500)
-    parser.add_argument("--posts", type=int, default=20)
+    parser.add_argument("--tickets", type=int, default=1, help="feeds the clients are spread over")
+    parser.add_argument("--posts", type=int, default=20, help="comments, to the tickets in turn")
     parser.add_argument("--idle", type=int, default=2000)
     parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
     parser.add_argument("--uvicorn-args", default="", help='extra flags for our server, e.g. "--ws wsproto"')
     args = parser.parse_args()
-    # Clients and (inherited) our server each hold one descriptor per socket.
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_descriptor_limit()
     server = None
+    if not args.url:
+        # Ours and the server's: the tickets' participants are recorded where the server reads them.
+        os.environ["DATABASE_URL"] = bench_database_url(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()  # before start_server's import of the web server module, which needs the apps loaded
     if args.url:
         url, pid = args.url.rstrip("/"), args.pid
     else:
-        # Ours and the server's: the tickets' participants are recorded where the server reads them.
-        os.environ["DATABASE_URL"] = bench_database_url(os.environ["DATABASE_URL"])
         server, url = start_server(shlex.split(args.uvicorn_args))
         pid = server.pid
         print(f"server: uvicorn {args.uvicorn_args or '(default flags)'} at {url}, pid {pid}")

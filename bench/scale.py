@@ -17,15 +17,20 @@ routes to), ``VACUUM (ANALYZE)``; then
    through a mix of list, notifications and unread count with the **production throttles**.
 2. **SLA scan**: one scan to settle what the history left due, then an idle scan, then a busy one after adding
    ``--warnings`` tasks due for a warning and ``--breaches`` past their deadline (bench/sla_scan.py's rows).
-3. **Intake drain**: bench/ingest.py's drain run of ``--tickets`` tickets (workers as its defaults).
+3. **Comment fan-out**: bench/comments_fanout.py's, ``--fanout-clients`` (2,000) WebSocket clients over
+   ``--fanout-tickets`` (200) tickets, ``--fanout-posts`` (200) comments one at a time, against a server as the API
+   part's: POST to receipt p50 / p99 / max.
+4. **Intake drain**: bench/ingest.py's drain run of ``--tickets`` tickets (workers as its defaults).
 
 ``--database-url`` measures an existing database instead, one ``generate_history`` wrote (the lead's shared 1M copy):
 its number of tasks is counted from it, and nothing is recreated, migrated, generated, seeded or vacuumed (its
 statistics are as autovacuum left them). What the benchmark itself writes there: the API part only reads, except the
 mark-read action (``--skip action``) and an agent's account state when it has none (generate_history writes them);
 the SLA part inserts ``--warnings`` + ``--breaches`` open tasks and its scans claim their warnings and breaches
-(``--skip sla``); the intake part writes seed_demo's workflows if missing and ingests ``--tickets`` tickets as tasks
-(``--skip intake``). So ``--skip action sla intake`` leaves it untouched.
+(``--skip sla``); the fan-out part records ``--fanout-tickets`` tickets of the benchmark's user in messaging_service
+(their participant rows, the user's account state) and posts ``--fanout-posts`` comments on them (``--skip fanout``);
+the intake part writes seed_demo's workflows if missing and ingests ``--tickets`` tickets as tasks
+(``--skip intake``). So ``--skip action sla fanout intake`` leaves it untouched.
 
 Results go to ``bench/scale-results.json`` (each size's figures, merged over the file's) and one PNG per figure
 against the number of tasks (``bench/scale-*.png``); the table printed at the end is the one bench/README.md holds.
@@ -49,7 +54,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tts.settings")
 for _secret_name in ("SECRET_KEY", "JWT_SIGNING_KEY"):
     os.environ.setdefault(_secret_name, secrets.token_urlsafe(48))
 
-import sla_scan  # noqa: E402  (bench/ is the script's directory)
+import comments_fanout  # noqa: E402  (bench/ is the script's directory)
+import sla_scan  # noqa: E402
 from ingest import Bench, bench_database_url, build_parser, recreate_database  # noqa: E402
 from wrk import LoadResult, Request, run_wrk  # noqa: E402
 
@@ -76,7 +82,7 @@ class Server:
             self.process.kill()
 
 
-def start_server(web_workers: int, env: dict[str, str], log_name: str) -> Server:
+def start_server(web_workers: int, env: dict[str, str], log_name: str, *extra: str) -> Server:
     import requests
 
     from tests.conftest import free_port
@@ -85,7 +91,7 @@ def start_server(web_workers: int, env: dict[str, str], log_name: str) -> Server
     port = free_port()
     log = open(LOG_DIR / log_name, "w")  # noqa: SIM115 (the server's, closed with the process)
     server_env = {**os.environ, "WEB_WORKERS": str(web_workers), **env}
-    process = subprocess.Popen(uvicorn_argv("127.0.0.1", port, "--log-level", "warning"), cwd=REPO, env=server_env,
+    process = subprocess.Popen(uvicorn_argv("127.0.0.1", port, "--log-level", "warning", *extra), cwd=REPO, env=server_env,
                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     server = Server(process, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 60
@@ -233,12 +239,33 @@ def sla_figures(args: argparse.Namespace) -> dict:
     sla_scan.timed_scan("settle scan")  # what the generated history left due
     idle = sla_scan.timed_scan("idle scan")
     layout, workflow = sla_scan.demo_layout()
-    sla_scan.insert_tasks("warning", args.warnings, "SCALE-WARN-", layout, workflow.sla_medium)
-    sla_scan.insert_tasks("breach", args.breaches, "SCALE-BREACH-", layout, workflow.sla_medium)
+    run = f"{time.time():.0f}-"  # the ticket ids of this run's tasks: a database measured again gets new ones
+    sla_scan.insert_tasks("warning", args.warnings, f"SCALE-WARN-{run}", layout, workflow.sla_medium)
+    sla_scan.insert_tasks("breach", args.breaches, f"SCALE-BREACH-{run}", layout, workflow.sla_medium)
     sla_scan.analyze()
     busy = sla_scan.timed_scan("busy scan")
     sla_scan.purge_notifications()
     return {"idle_s": idle, "busy_s": busy}
+
+
+def fanout_figure(args: argparse.Namespace) -> dict:
+    """bench/comments_fanout.py's fan-out: ``--fanout-clients`` WebSocket clients over ``--fanout-tickets`` new
+    tickets of the benchmark's user, ``--fanout-posts`` comments, against a server as the API part's."""
+    import asyncio
+
+    comments_fanout.raise_descriptor_limit()
+    user_token = token(comments_fanout.BENCH_USER_ID, comments_fanout.BENCH_USERNAME)
+    tickets = [comments_fanout.bench_ticket("scale-fanout") for _ in range(args.fanout_tickets)]
+    server = start_server(args.web_workers, {"THROTTLE_USER_RATE": "1000000/min"}, "scale-web-fanout.log", "--backlog", "4096")
+    try:
+        result = asyncio.run(
+            comments_fanout.fanout(server.url, user_token, tickets, args.fanout_clients, args.fanout_posts)
+        )
+    finally:
+        server.stop()
+    print(f"  fan-out: {args.fanout_clients} clients over {len(tickets)} tickets, {args.fanout_posts} comments: "
+          f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, max {result['max_ms']:.1f} ms", flush=True)  # fmt: skip
+    return result
 
 
 def intake_figure(args: argparse.Namespace) -> dict:
@@ -265,6 +292,8 @@ def table(results: dict) -> str:
                          + (f", {errors} errors" if errors else "") if f else "–")  # fmt: skip
         lines.append(f"| {key} clients: p50 / p95 / p99, answers/s | " + " | ".join(cells) + " |")
     for label, part, key, unit in (("SLA scan idle", "sla", "idle_s", "s"), ("SLA scan busy", "sla", "busy_s", "s"),
+                                   ("comment fan-out p50", "fanout", "p50_ms", "ms"),
+                                   ("comment fan-out p99", "fanout", "p99_ms", "ms"),
                                    ("intake drain", "intake", "tickets_per_s", "tickets/s")):  # fmt: skip
         cells = [f"{results[s][part][key]:.3f} {unit}" if key in results[s].get(part, {}) else "–" for s in sizes]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -314,6 +343,8 @@ def plots(results: dict) -> list[Path]:
     draw("users-200", "200 users at once, production throttles", "successful answers/s",
          {"answers/s": api(f"200 users @{USERS_AT_ONCE}", "ok_per_s")})
     draw("sla-scan", "SLA scan", "seconds", {k: [results[s].get("sla", {}).get(f"{k}_s") for s in sizes] for k in ("idle", "busy")})
+    draw("comment-fanout", "Comment fan-out (POST to receipt)", "ms",
+         {f"p{p}": [results[s].get("fanout", {}).get(f"p{p}_ms") for s in sizes] for p in (50, 99)})
     draw("intake", "Intake drain", "tickets/s", {"drain": [results[s].get("intake", {}).get("tickets_per_s") for s in sizes]})
     return drawn
 
@@ -328,8 +359,11 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2, help="web server processes (WEB_WORKERS)")
     parser.add_argument("--warnings", type=int, default=2000, help="tasks the SLA part inserts, due for a warning")
     parser.add_argument("--breaches", type=int, default=500, help="tasks the SLA part inserts, past their deadline")
+    parser.add_argument("--fanout-clients", type=int, default=2000, help="WebSocket clients of the fan-out part")
+    parser.add_argument("--fanout-tickets", type=int, default=200, help="tickets the fan-out's clients are spread over")
+    parser.add_argument("--fanout-posts", type=int, default=200, help="comments of the fan-out part, one at a time")
     parser.add_argument("--tickets", type=int, default=20_000, help="of the intake drain (ingested as tasks)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=("api", "action", "sla", "intake"),
+    parser.add_argument("--skip", nargs="*", default=[], choices=("api", "action", "sla", "fanout", "intake"),
                         help="parts not to run (action: the API's one writing point, mark read)")  # fmt: skip
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cleanups (servers, workers) run on `timeout` too
@@ -358,6 +392,8 @@ def main() -> None:
             figures["api"] = api_figures(args)
         if "sla" not in args.skip:
             figures["sla"] = sla_figures(args)
+        if "fanout" not in args.skip:
+            figures["fanout"] = fanout_figure(args)
         if "intake" not in args.skip:
             if args.database_url:  # the workflows intake routes to (prepare seeds them for generated sizes)
                 call_command("seed_demo", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115

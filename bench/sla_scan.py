@@ -133,7 +133,7 @@ def analyze() -> None:
 
 
 def is_claim(sql: str) -> bool:
-    return sql.startswith('UPDATE "workflow_api_task" SET') and "SKIP LOCKED" in sql
+    return sql.startswith('SELECT "workflow_api_task"') and "SKIP LOCKED" in sql
 
 
 @contextmanager
@@ -210,7 +210,7 @@ def explain_claims() -> list[str]:
             with connection.cursor() as cursor:
                 cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
                 plans.append("\n".join(row[0] for row in cursor.fetchall()))
-        # The claim runs again for real: it finds its rows already claimed by the EXPLAIN and returns none.
+        # The claim runs again for real (its rows are this transaction's already) and the batch goes on, rolled back.
         return execute(sql, params, many, context)
 
     with transaction.atomic():

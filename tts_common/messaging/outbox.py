@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from kombu.utils import json
 
 from tts_common import contracts
+from tts_common.base.database import binding_cursor
 from tts_common.base.logging import correlation_id
 from tts_common.messaging.publisher import Envelope, publish_batch
 from tts_common.models import OutboxMessage
@@ -41,7 +42,7 @@ _LOCK_NAMESPACE = 0x7470_0B01
 _TABLE = OutboxMessage._meta.db_table
 _INSERT_SQL = f"""
 INSERT INTO {_TABLE} (id, task, queue, body, correlation_id, ordering_key)
-SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
 """
 # Rows locked by another publisher are skipped: they are that publisher's to send.
 _CLAIM_SQL = f"""
@@ -79,7 +80,7 @@ def publish(messages: Sequence[Message]) -> None:
         message.id: Envelope(str(message.id), message.route.task, message.route.queue, _body(message), correlation)
         for message in messages
     }
-    with connection.cursor() as cursor:
+    with binding_cursor() as cursor:  # the bodies in binary: a batch's thousands of messages quoted in Python took 0.1 s
         cursor.execute(
             _INSERT_SQL,
             [

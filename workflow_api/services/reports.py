@@ -17,6 +17,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
+from tts_common.base.database import binding_cursor
 from workflow_api.models import (
     Assignment,
     AuditEvent,
@@ -97,23 +98,32 @@ class Delta:
     total: int = 0
 
 
+_INSERT_DELTAS_SQL = f"""
+INSERT INTO {_DELTA} (occurred_at, kind, workflow_id, step_id, user_id, priority, count, total)
+SELECT * FROM unnest(%b::timestamptz[], %b::text[], %b::bigint[], %b::bigint[], %b::bigint[], %b::text[], %b::int[], %b::int[])
+"""
+
+
 def record_deltas(deltas: Iterable[Delta]) -> None:
-    """One INSERT for the lot, in the caller's transaction."""
-    rows = [
-        ReportDelta(
-            occurred_at=delta.at,
-            kind=delta.kind,
-            workflow_id=delta.task.workflow_id,
-            step_id=delta.step_id,
-            user_id=delta.user_id,
-            priority=delta.task.priority,
-            count=delta.count,
-            total=delta.total,
+    """One INSERT for the lot, in the caller's transaction (columns as arrays sent in binary: cheaper than
+    bulk_create's per-value preparation and quoting)."""
+    rows = list(deltas)
+    if not rows:
+        return
+    with binding_cursor() as cursor:
+        cursor.execute(
+            _INSERT_DELTAS_SQL,
+            [
+                [delta.at for delta in rows],
+                [str(delta.kind) for delta in rows],
+                [delta.task.workflow_id for delta in rows],
+                [delta.step_id for delta in rows],
+                [delta.user_id for delta in rows],
+                [delta.task.priority for delta in rows],
+                [delta.count for delta in rows],
+                [delta.total for delta in rows],
+            ],
         )
-        for delta in deltas
-    ]
-    if rows:
-        ReportDelta.objects.bulk_create(rows, batch_size=1000)
 
 
 def assignment_deltas(pairs: Sequence[tuple[Task, StepInstance]], reason: str, *, now: datetime) -> list[Delta]:

@@ -4,12 +4,13 @@ threshold (``sla_warning``, naming it); a task past its deadline is reported onc
 round-robin within the workflow's escalation role or, when the workflow names none, to its coordinator.
 
 Cost follows what is due, not how many tasks are open: each pass claims a batch of due tasks with one
-``UPDATE ... SET <marker> = now WHERE pk IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED) RETURNING pk`` over
-partial indexes of the tasks still to look at (by deadline; by next warning time, which intake and
-:mod:`workflow_api.services.deadlines` store), then handles the batch set-based. The marker
-UPDATE is the claim: overlapping scans (two beat ticks, two workers) lock disjoint rows, and a claimed task leaves
-the index, so it is never warned or breached twice; a batch that fails rolls back with its markers and is claimed
-again by the next scan.
+``SELECT ... LIMIT n FOR UPDATE SKIP LOCKED`` over partial indexes of the tasks still to look at (by deadline; by
+next warning time, which intake and :mod:`workflow_api.services.deadlines` store), handles the batch set-based
+(a few statements per batch, none per task) and writes every claimed task's markers in one UPDATE before it
+commits. The row lock is the claim: overlapping scans (two beat ticks, two workers) lock disjoint rows and skip
+each other's, and a claimed task leaves the index when its batch commits (a scan that meets it then re-checks the
+committed row and leaves it), so it is never warned or breached twice; a batch that fails rolls back with its
+markers and is claimed again by the next scan.
 
 Time on hold does not count: tasks on hold are not scanned, and resuming recomputes ``sla_deadline``, the next
 warning and the active step's ``due_at`` from the pause log (:func:`workflow_api.services.deadlines.rearm`).
@@ -18,20 +19,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db import connection, transaction
-from django.db.models import Case, Field, QuerySet, Value, When
+from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from tts_common.base.database import binding_cursor
 from tts_common.messaging import outbox
 from tts_common.messaging.outbox import Message
-from workflow_api.models import Assignment, ReportEvent, RoleReplica, StepInstance, Task
+from workflow_api.models import Assignment, ReportEvent, RoleReplica, StepInstance, Task, UserReplica, Workflow
 from workflow_api.services import notify
 from workflow_api.services.assignment import ROUND_ROBIN, Decision, assign_step_instances, decide
 from workflow_api.services.audit import record_events
@@ -85,71 +87,73 @@ def sla_scan(
 
 
 # --- Claiming --------------------------------------------------------------------------------------------------------
-def _claim(
-    candidates: QuerySet[Task], values: dict[str, object], *, limit: int, returning: str = "task_id"
-) -> list[tuple[UUID, Any]]:
-    """Set the marker fields ``values`` on up to ``limit`` candidates; each one's (pk, ``returning``), a field the
-    claim does not set. In no particular order: an ORDER BY would lead the planner to walk the deadline index rather than
-    read just the due ranges.
+# What a batch reads of each claimed task (more would be loaded per row on first use: the scan's statement count shows it).
+_CLAIMED_FIELDS = (
+    "task_id", "workflow", "owner", "assigned_user", "current_step", "external_ticket_id", "title", "priority", "status",
+    "ticket_created_at", "sla_deadline", "sla_next_warning_percent", "created_at",
+)  # fmt: skip
 
-    SKIP LOCKED: a task another scan is claiming, or an action holds, is left to a later scan rather than waited
-    for; the candidates' conditions are re-checked on the locked rows, so what was just closed, held or claimed is
-    not taken.
+
+def _claim(candidates: QuerySet[Task], *, limit: int, owners: bool = False) -> list[Task]:
+    """Lock up to ``limit`` candidates (``FOR UPDATE SKIP LOCKED``) and load them with their workflows (one query
+    for the batch's few) and, with ``owners``, their owners. In no particular order: an ORDER BY would lead the
+    planner to walk the deadline index rather than read just the due ranges.
+
+    The lock is the claim, held to the batch's commit, which writes each task's new markers in ONE UPDATE (one
+    new row version per task, not a claim's and then the outcome's: every version costs an entry in each of the
+    task table's indexes). A task another scan is claiming, or an action holds, is left to a later scan rather
+    than waited for; the candidates' conditions are re-checked on the locked rows, so what was just closed, held,
+    or claimed and committed by another scan is not taken.
     """
-    subquery = candidates.order_by().select_for_update(skip_locked=True, of=("self",)).values("pk")[:limit]
-    sql, params = subquery.query.sql_with_params()
-    quote = connection.ops.quote_name
-    pk, pk_column = _task_column("task_id")
-    fields = [_task_column(name) for name in values]
-    assignments = ", ".join(f"{quote(column)} = %s" for _, column in fields)
-    extra, extra_column = _task_column(returning)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(Task._meta.db_table)} SET {assignments} "
-            f"WHERE {quote(pk_column)} IN ({sql}) RETURNING {quote(pk_column)}, {quote(extra_column)}",
-            [*(field.get_db_prep_value(values[field.name], connection) for field, _ in fields), *params],
-        )
-        return [(pk.to_python(row[0]), extra.to_python(row[1])) for row in cursor.fetchall()]
-
-
-def _task_column(name: str) -> tuple[Field[Any, Any], str]:
-    """Task's field ``name`` and its column: ``name`` is one of its own concrete fields, never a relation's other end."""
-    field = Task._meta.get_field(name)
-    if not isinstance(field, Field) or field.column is None:
-        raise TypeError(f"Task.{name} has no column")
-    return field, field.column
-
-
-def _claimed(ids: list[UUID]) -> list[Task]:
-    return list(
-        Task.objects.filter(pk__in=ids)
-        .select_related("workflow__escalation_role", "workflow__coordinator_role", "workflow__calendar", "owner")
-        .order_by("sla_deadline", "pk")
+    tasks = list(
+        candidates.order_by().select_for_update(skip_locked=True, of=("self",)).only(*_CLAIMED_FIELDS)[:limit]
     )
+    tasks.sort(key=lambda task: (task.sla_deadline, task.pk))  # the order of its notices and round-robin picks
+    workflows = Workflow.objects.select_related("escalation_role", "coordinator_role", "calendar").in_bulk(
+        {task.workflow_id for task in tasks}
+    )
+    people = UserReplica.objects.in_bulk({task.owner_id for task in tasks} - {None}) if owners else {}
+    for task in tasks:
+        task.workflow = workflows[task.workflow_id]
+        if owners:
+            task.owner = people.get(task.owner_id) if task.owner_id is not None else None
+    return tasks
+
+
+def _store(statement: str, columns: Sequence[tuple[str, str, list[Any]]], *, now: datetime) -> None:
+    """``UPDATE`` the tasks ``SET`` ``statement`` (``%(now)s`` and the columns of ``v``: ``task_id`` and each
+    (name, SQL type, values) of ``columns``), one statement for the batch over ``unnest``ed arrays."""
+    names = ", ".join(name for name, _, _ in columns)
+    arrays = ", ".join(f"%({name})b::{kind}[]" for name, kind, _ in columns)
+    with binding_cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Task._meta.db_table} AS t SET {statement} FROM unnest({arrays}) AS v({names}) "
+            "WHERE t.task_id = v.task_id",
+            {"now": now, **{name: values for name, _, values in columns}},
+        )
 
 
 # --- Warnings --------------------------------------------------------------------------------------------------------
 @transaction.atomic
 def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
-    """Claim and warn up to ``limit`` tasks whose next warning time has come, then arm each one's next threshold.
+    """Claim and warn up to ``limit`` tasks whose next warning time has come, and arm each one's next threshold.
 
-    The claim clears ``sla_next_warning_at`` (the task leaves the index) and the new one is written in the same
-    transaction. Thresholds a task passed together (the monitor was down, a deadline moved) give one warning,
-    naming the highest.
+    Thresholds a task passed together (the monitor was down, a deadline moved) give one warning, naming the
+    highest.
     """
-    due = Task.objects.filter(
-        status__in=WORKING, sla_next_warning_at__lte=now, sla_breached_at__isnull=True, sla_deadline__gt=now
-    )
-    claimed = dict(
-        _claim(due, {"sla_warned_at": now, "sla_next_warning_at": None}, limit=limit, returning="sla_next_warning_percent")
-    )
-    tasks = _claimed(list(claimed))
-    pauses = closed_pauses(list(claimed))
+    # No condition on the deadline here: the planner would take it for the index condition (task_sla_unbreached,
+    # "deadline still ahead": every open task, 17k heap rows read per batch at 1M tasks) rather than this one. A
+    # task past its deadline is left to the breach batch (which runs first) and not warned.
+    due = Task.objects.filter(status__in=WORKING, sla_next_warning_at__lte=now, sla_breached_at__isnull=True)
+    tasks = [task for task in _claim(due, limit=limit) if task.sla_deadline > now]
+    if not tasks:
+        return ScanResult()
+    pauses = closed_pauses([task.pk for task in tasks])
     events = []
     deltas: list[Delta] = []
     messages: list[Message] = []
     for task in tasks:
-        reached = claimed[task.pk]
+        reached = task.sla_next_warning_percent or 0  # the claim's condition: a warning is pending
         task.sla_next_warning_at, task.sla_next_warning_percent = next_warning(
             task, pauses[task.pk], after_percent=reached, now=now
         )
@@ -170,35 +174,28 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
             )
         events.append(sla_event(task, "task.sla_warning", now, notified_user=recipient, threshold=reached))
         deltas.append(Delta(ReportEvent.WARNED, now, task, task.current_step_id, recipient))
-    _arm_next_warnings(tasks)
+    _store(
+        "sla_warned_at = %(now)s, sla_next_warning_at = v.at, sla_next_warning_percent = v.percent",
+        [
+            ("task_id", "uuid", [task.task_id for task in tasks]),
+            ("at", "timestamptz", [task.sla_next_warning_at for task in tasks]),
+            ("percent", "smallint", [task.sla_next_warning_percent for task in tasks]),
+        ],
+        now=now,
+    )
     record_events(events)
     record_deltas(deltas)
     outbox.publish(messages)
     return ScanResult(warned=len(tasks))
 
 
-def _arm_next_warnings(tasks: Sequence[Task]) -> None:
-    """Store each task's next warning: one UPDATE over ``unnest``ed arrays (bulk_update's CASE per row was most of a
-    warning batch's cost)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Task._meta.db_table} AS t SET sla_next_warning_at = v.at, sla_next_warning_percent = v.percent "
-            "FROM unnest(%s::uuid[], %s::timestamptz[], %s::smallint[]) AS v(task_id, at, percent) "
-            "WHERE t.task_id = v.task_id",
-            [
-                [task.task_id for task in tasks],
-                [task.sla_next_warning_at for task in tasks],
-                [task.sla_next_warning_percent for task in tasks],
-            ],
-        )
-
-
 # --- Breaches and escalation -------------------------------------------------------------------------------------------
 @transaction.atomic
 def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
-    """Claim up to ``limit`` tasks past their deadline: report each breach, then escalate."""
+    """Claim up to ``limit`` tasks past their deadline: report each breach, escalate, then mark them breached and
+    hand the escalated ones to their new holders in one UPDATE."""
     due = Task.objects.filter(status__in=WORKING, sla_breached_at__isnull=True, sla_deadline__lte=now)
-    tasks = _claimed([pk for pk, _ in _claim(due, {"sla_breached_at": now}, limit=limit)])
+    tasks = _claim(due, limit=limit, owners=True)
     if not tasks:
         return ScanResult()
     events = []
@@ -216,7 +213,20 @@ def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
     record_events(events)
     record_deltas(Delta(ReportEvent.BREACHED, now, task, task.current_step_id, task.assigned_user_id) for task in tasks)
     outbox.publish(messages)
-    return ScanResult(breached=len(tasks), escalated=_escalate(tasks, now=now))
+    moved = _escalate(tasks, now=now)
+    # A task awaiting asset selection keeps waiting for one, now from its new holder.
+    _store(
+        "sla_breached_at = %(now)s, assigned_user_id = COALESCE(v.to_user, t.assigned_user_id), "
+        f"status = CASE WHEN v.to_user IS NULL OR t.status = '{Task.Status.AWAITING_ASSET_SELECTION}' THEN t.status "
+        f"ELSE '{Task.Status.IN_PROGRESS}' END, "
+        "updated_at = CASE WHEN v.to_user IS NULL THEN t.updated_at ELSE %(now)s END",
+        [
+            ("task_id", "uuid", [task.task_id for task in tasks]),
+            ("to_user", "bigint", [moved.get(task.pk) for task in tasks]),
+        ],
+        now=now,
+    )
+    return ScanResult(breached=len(tasks), escalated=len(moved))
 
 
 @dataclass
@@ -263,9 +273,10 @@ def _escalation_targets(tasks: Sequence[Task], *, now: datetime) -> list[_Escala
     ]
 
 
-def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
-    """Reassign the breached tasks per :func:`_escalation_targets`; returns how many changed hands. A task whose
-    target already holds it stays; one with nobody to take it stays too, and the admins are told."""
+def _escalate(tasks: Sequence[Task], *, now: datetime) -> dict[UUID, int]:
+    """Reassign the breached tasks per :func:`_escalation_targets` (assignments, audit, notices; the caller stores
+    the new holders on the tasks); returns the new holder of each task that changed hands. A task whose target
+    already holds it stays; one with nobody to take it stays too, and the admins are told."""
     escalations = _escalation_targets(tasks, now=now)
     # (escalation, its new holder)
     changing = [(e, e.to_user) for e in escalations if e.to_user is not None and e.to_user != e.from_user]
@@ -285,21 +296,6 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
         now=now,
         reason=Assignment.Reason.ESCALATION,
     )
-    # One UPDATE per new holder (a role's few users) rather than bulk_update's CASE per row; assign_step_instances
-    # set the same values on the instances in memory.
-    by_user: dict[int, list[UUID]] = defaultdict(list)
-    for escalation, to_user in moving:
-        by_user[to_user].append(escalation.task.pk)
-    for user_id, task_ids in by_user.items():
-        # A task awaiting asset selection keeps waiting for one, now from its new holder.
-        Task.objects.filter(pk__in=task_ids).update(
-            assigned_user_id=user_id,
-            status=Case(
-                When(status=Task.Status.AWAITING_ASSET_SELECTION, then=Value(Task.Status.AWAITING_ASSET_SELECTION)),
-                default=Value(Task.Status.IN_PROGRESS),
-            ),
-            updated_at=now,
-        )
     outbox.publish(
         [
             message
@@ -337,4 +333,4 @@ def _escalate(tasks: Sequence[Task], *, now: datetime) -> int:
             for e in escalations
         ]
     )
-    return len(moving)
+    return {escalation.task.pk: to_user for escalation, to_user in moving}
