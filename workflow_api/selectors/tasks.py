@@ -19,6 +19,7 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
@@ -36,6 +37,7 @@ from workflow_api.models import (
     SavedTaskView,
     StepInstance,
     Task,
+    Workflow,
     priority_rank,
     task_search_vector,
 )
@@ -53,8 +55,13 @@ def _with_sla_state(queryset: QuerySet[Task], now: datetime) -> QuerySet[Task]:
     left = ExpressionWrapper((F("sla_deadline") - as_of) * SLA_WARNING_DIVISOR, output_field=DurationField())
     # The monitor's rule (services.sla): the time left against the workflow's SLA for the priority, so hold time
     # (which pushed the deadline out) never counts as elapsed.
+    # A subquery rather than a join to the workflow: a join would stay in the list's count (Django keeps an inner
+    # join), read once per counted task; the subquery runs only for the rows shown (or where sla_state is filtered).
     sla = Case(
-        *(When(priority=priority, then=F(f"workflow__sla_{priority}")) for priority in Priority.values),
+        *(
+            When(priority=priority, then=Subquery(Workflow.objects.filter(pk=OuterRef("workflow_id")).values(f"sla_{priority}")))
+            for priority in Priority.values
+        ),
         output_field=DurationField(),
     )
     warning = LessThanOrEqual(left, sla)
@@ -87,13 +94,18 @@ LIST_COLUMNS = (
 )  # fmt: skip
 
 
-# The tasks a user held (assignment_user_created) or owns (task_owner_created), each scan in the list's default
-# order, merged and deduplicated as they stream (a task held twice, or held and owned, comes out once). The tasks a
-# user is assigned are among those held: every assignment writes its Assignment row.
-_VISIBLE_SQL = f"""SELECT DISTINCT created_at, task_id FROM (
-    SELECT task_created_at AS created_at, task_id FROM {Assignment._meta.db_table} WHERE user_id = %s
+# The tasks a user held (assignment_user_created) or owns (task_owner_created) without having held them, each side
+# free of duplicates (a task held twice comes out once): no DISTINCT over the union, whose size the planner cannot
+# estimate (it guessed 200 rows, then a join of 1). Each side is read in the list's default order, so a
+# newest-first page merges the two ordered scans and stops after the page. The tasks a user is assigned are among
+# those held: every assignment writes its Assignment row.
+_VISIBLE_SQL = f"""SELECT created_at, task_id FROM (
+    (SELECT DISTINCT task_created_at AS created_at, task_id FROM {Assignment._meta.db_table} WHERE user_id = %s
+     ORDER BY created_at DESC, task_id DESC)
     UNION ALL
-    SELECT created_at, task_id FROM {Task._meta.db_table} WHERE owner_id = %s
+    SELECT created_at, task_id FROM {Task._meta.db_table} AS owned WHERE owner_id = %s AND NOT EXISTS (
+        SELECT 1 FROM {Assignment._meta.db_table} AS held WHERE held.task_id = owned.task_id AND held.user_id = %s
+    )
 ) AS held_or_owned ORDER BY created_at DESC, task_id DESC"""
 
 
@@ -116,7 +128,7 @@ class _VisibleJoin:
         quote = compiler.quote_name_unless_alias
         task, visible = quote(self.parent_alias), quote(self.table_alias)
         on = f"{task}.task_id = {visible}.task_id AND {task}.created_at = {visible}.created_at"
-        return f"{self.join_type} ({_VISIBLE_SQL}) {visible} ON ({on})", [self.user_id, self.user_id]
+        return f"{self.join_type} ({_VISIBLE_SQL}) {visible} ON ({on})", [self.user_id] * 3
 
     def relabeled_clone(self, change_map: dict[str, str]) -> _VisibleJoin:
         return _VisibleJoin(
