@@ -40,13 +40,15 @@ def count_rows(queryset: Any) -> tuple[int, bool]:
     """``(count, is_estimate)`` of a list: exact below EXACT_COUNT_LIMIT, else the planner's estimate."""
     if not isinstance(queryset, QuerySet):
         return len(queryset), False
-    unordered = queryset.order_by()
+    # Only the rows' keys: the columns and joins the page shows (select_related, annotations not filtered on) are
+    # neither planned nor read.
+    keys = queryset.order_by().values("pk")
     postgres = connections[queryset.db].vendor == "postgresql"
-    estimate = _planner_estimate(unordered) if postgres else 0
+    estimate = _planner_estimate(keys) if postgres else 0
     if estimate >= TRUSTED_ESTIMATE:
         return estimate, True
     # A bounded count reads at most EXACT_COUNT_LIMIT rows, whatever the list's size.
-    counted = unordered.values("pk")[:EXACT_COUNT_LIMIT].count() if postgres else unordered.count()
+    counted = keys[:EXACT_COUNT_LIMIT].count() if postgres else keys.count()
     if counted < EXACT_COUNT_LIMIT or not postgres:
         return counted, False
     return max(estimate, EXACT_COUNT_LIMIT), True

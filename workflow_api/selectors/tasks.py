@@ -24,7 +24,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.db.models.lookups import GreaterThan, LessThanOrEqual
+from django.db.models.lookups import Exact, GreaterThan, LessThanOrEqual
 from django.db.models.sql.constants import INNER
 from django.utils import timezone
 
@@ -57,13 +57,11 @@ def _with_sla_state(queryset: QuerySet[Task], now: datetime) -> QuerySet[Task]:
     # (which pushed the deadline out) never counts as elapsed.
     # A subquery rather than a join to the workflow: a join would stay in the list's count (Django keeps an inner
     # join), read once per counted task; the subquery runs only for the rows shown (or where sla_state is filtered).
-    sla = Case(
-        *(
-            When(priority=priority, then=Subquery(Workflow.objects.filter(pk=OuterRef("workflow_id")).values(f"sla_{priority}")))
-            for priority in Priority.values
-        ),
+    sla_of_priority = Case(
+        *(When(Exact(OuterRef("priority"), priority), then=F(f"sla_{priority}")) for priority in Priority.values),
         output_field=DurationField(),
     )
+    sla = Subquery(Workflow.objects.filter(pk=OuterRef("workflow_id")).values(sla=sla_of_priority))
     warning = LessThanOrEqual(left, sla)
     return queryset.annotate(
         sla_state=Case(
