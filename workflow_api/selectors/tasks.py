@@ -29,6 +29,7 @@ from django.db.models.sql.constants import INNER
 from django.utils import timezone
 
 from tts_common.http.auth import TokenUser, is_admin
+from tts_common.http.pagination import count_rows, count_sql_rows
 from workflow_api.models import (
     SEARCH_CONFIG,
     SLA_WARNING_DIVISOR,
@@ -173,6 +174,15 @@ def task_list(*, actor: TokenUser) -> QuerySet[Task]:
     tasks = Task.objects.all() if is_admin(actor) else _visible_tasks(actor.id)
     tasks = tasks.select_related("current_step__role", "assigned_user", "owner").only(*LIST_COLUMNS)
     return _with_sla_state(tasks, timezone.now()).order_by(*NEWEST_FIRST)
+
+
+def task_list_count(*, actor: TokenUser, tasks: QuerySet[Task]) -> tuple[int, bool]:
+    """``(count, is_estimate)`` of ``tasks`` (:func:`task_list`'s, filtered), as every list counts
+    (tts_common.http.pagination.count_rows). A user's unfiltered list is their visible set, counted on its own:
+    not joined task by task (a busy agent's thousands) to the task table first."""
+    if is_admin(actor) or tasks.query.where:
+        return count_rows(tasks)
+    return count_sql_rows(_VISIBLE_SQL, [actor.id] * 3, using=tasks.db)
 
 
 SEARCH_MAX_LENGTH = 200
