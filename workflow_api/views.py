@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from tts_common.base import permissions
 from tts_common.http.api import CSVRenderer
 from tts_common.http.auth import IsAdmin, RequirePermission
+from tts_common.http.filters import FilterBackend
 from tts_common.http.schema import TICKET_BODY, TICKET_OPENAPI
 from workflow_api import serializers
 from workflow_api.filters import (
@@ -314,7 +315,7 @@ class TaskListCreateApi(generics.ListAPIView):
 
     serializer_class = serializers.TaskSerializer
     filterset_class = TaskFilter
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no caller
