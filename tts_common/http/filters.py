@@ -37,4 +37,5 @@ class FilterBackend(DjangoFilterBackend):  # type: ignore[misc]  # django-filter
         names = tuple(filterset_class.base_filters) if filterset_class is not None else ()
         if not any(parameter.startswith(names) for parameter in request.query_params):
             return queryset
-        return super().filter_queryset(request, queryset, view)
+        filtered: QuerySet[Any] = super().filter_queryset(request, queryset, view)
+        return filtered
