@@ -10,8 +10,8 @@ routes to), ``VACUUM (ANALYZE)``; then
 1. **API**, a real server (``uvicorn`` as ``runall`` starts it, ``--web-workers`` processes, ``DEBUG`` off, its
    log in ``var/bench/``), driven by Debian's ``wrk`` (bench/wrk.py) for ``--seconds`` per point at each of
    ``--clients``: the ceiling (``/api/v1/ping/``: authentication, throttling, metrics, logging, no query), an
-   agent's task list, the admins' filtered list (open, the largest queue's priority and role, by SLA deadline)
-   first page and page 20, a task's detail, an action (marking a notification read), the notifications list, a
+   agent's task list, the admins' filtered list (open, by SLA deadline: ``admin_queue``'s queue) first page and
+   page 20, a task's detail, an action (marking a notification read), the notifications list, a
    ticket's comments. Each client is another agent (the busiest first); the admins' lists run as the admin. These
    runs raise ``THROTTLE_USER_RATE`` (they measure the endpoint, not the throttle); then 200 agents at once
    through a mix of list, notifications and unread count with the **production throttles**.
