@@ -6,7 +6,7 @@ captured with its parameters, then each SELECT explained with ANALYZE (run again
 
 It reads only (GETs; ANALYZE runs SELECTs); the agents' tokens need their account state, which generate_history
 already wrote as active. The endpoints are bench/scale.py's: the busiest agent's task list, the admins' filtered list
-(open, the largest queue's priority and role, by SLA deadline) first page and page 20, a task's detail and the
+(bench/scale.py's admin_queue) first page and page 20, a task's detail and the
 agent's notifications. Prints each statement's execution time and buffers, and each endpoint's total."""
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ def front_door_calls() -> list[tuple[str, object, str]]:
     from django.db.models import Count
     from rest_framework.test import APIClient
     from rest_framework_simplejwt.tokens import AccessToken
+    from scale import ADMIN_PAGES, admin_queue  # bench/ is the script's directory
 
-    from workflow_api.models import Assignment, Task, UserReplica
+    from workflow_api.models import Assignment, UserReplica
 
     def client(user: UserReplica, *, is_admin: bool = False) -> APIClient:
         access = AccessToken()
@@ -43,17 +44,14 @@ def front_door_calls() -> list[tuple[str, object, str]]:
     busiest = Assignment.objects.values("user_id").annotate(n=Count("pk")).order_by("-n").first()
     agent = UserReplica.objects.get(user_id=busiest["user_id"])
     admin = UserReplica.objects.filter(username__endswith="-admin").order_by("username").first()
-    open_tasks = Task.objects.filter(status__in=Task.OPEN_STATUSES)
-    queue = open_tasks.values("current_step__role_id", "priority").annotate(n=Count("pk")).order_by("-n").first()
-    filtered = "/tasks/?page_size=50&" + "&".join(f"status={s}" for s in Task.OPEN_STATUSES)
-    filtered += f"&priority={queue['priority']}&role={queue['current_step__role_id']}&ordering=sla_deadline"
+    filtered = admin_queue()
     held = Assignment.objects.filter(user=agent).order_by("-assigned_at").values_list("task_id", flat=True).first()
     as_agent, as_admin = client(agent), client(admin, is_admin=True)
-    print(f"agent {agent.username} (held {busiest['n']:,} assignments); queue {queue}", flush=True)
+    print(f"agent {agent.username} (held {busiest['n']:,} assignments)", flush=True)
     return [
         ("agent queue", as_agent, "/tasks/?page_size=50"),
         ("admin list p1", as_admin, filtered),
-        ("admin list p20", as_admin, f"{filtered}&page=20"),
+        ("admin list p20", as_admin, f"{filtered}&page={ADMIN_PAGES}"),
         ("task detail", as_agent, f"/tasks/{held}/"),
         ("notifications", as_agent, "/api/v2/notifications/inapp/?page_size=50"),
     ]

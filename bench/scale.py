@@ -10,8 +10,8 @@ routes to), ``VACUUM (ANALYZE)``; then
 1. **API**, a real server (``uvicorn`` as ``runall`` starts it, ``--web-workers`` processes, ``DEBUG`` off, its
    log in ``var/bench/``), driven by Debian's ``wrk`` (bench/wrk.py) for ``--seconds`` per point at each of
    ``--clients``: the ceiling (``/api/v1/ping/``: authentication, throttling, metrics, logging, no query), an
-   agent's task list, the admins' filtered list (open, the largest queue's priority and role, by SLA deadline)
-   first page and page 20, a task's detail, an action (marking a notification read), the notifications list, a
+   agent's task list, the admins' filtered list (open, by SLA deadline: ``admin_queue``'s queue) first page and
+   page 20, a task's detail, an action (marking a notification read), the notifications list, a
    ticket's comments. Each client is another agent (the busiest first); the admins' lists run as the admin. These
    runs raise ``THROTTLE_USER_RATE`` (they measure the endpoint, not the throttle); then 200 agents at once
    through a mix of list, notifications and unread count with the **production throttles**.
@@ -63,6 +63,7 @@ RESULTS = REPO / "bench" / "scale-results.json"
 LOG_DIR = REPO / "var" / "bench"
 SEED = 14
 CEILING = "ceiling (ping)"
+ADMIN_PAGES = 20  # the admin list's deep page
 ENDPOINTS = (CEILING, "agent queue", "admin list p1", "admin list p20", "task detail", "action (mark read)",
              "notifications", "comments")  # fmt: skip
 WRITING_ENDPOINT = "action (mark read)"  # the one API point that writes (--skip action)
@@ -143,6 +144,30 @@ def access_token(user_id: int, username: str, *, is_admin: bool = False) -> str:
     return str(access)
 
 
+def admin_queue() -> str:
+    """The admins' filtered list: open tasks of a priority and a role, by SLA deadline, 50 a page. The deepest such
+    queue with at least ADMIN_PAGES pages (page 20 is measured); where none is that deep (the open backlog is a few
+    days of tickets), the open tasks of the deepest queue's priority alone, else all open tasks. Printed."""
+    from django.db.models import Count
+
+    from workflow_api.models import Task
+
+    open_tasks = Task.objects.filter(status__in=Task.OPEN_STATUSES)
+    deep = ADMIN_PAGES * 50 - 49  # rows for page ADMIN_PAGES to exist
+    queue = (open_tasks.values("current_step__role_id", "priority").annotate(n=Count("pk")).order_by("-n").first()
+             or {"current_step__role_id": 0, "priority": "medium", "n": 0})  # fmt: skip
+    path = "/tasks/?page_size=50&ordering=sla_deadline&" + "&".join(f"status={s}" for s in Task.OPEN_STATUSES)
+    role, priority = f"&role={queue['current_step__role_id']}", f"&priority={queue['priority']}"
+    if queue["n"] >= deep:
+        path, rows = path + priority + role, queue["n"]
+    elif (rows := open_tasks.filter(priority=queue["priority"]).count()) >= deep:
+        path += priority
+    else:
+        rows = open_tasks.count()
+    print(f"admin list: {path} ({rows:,} tasks; the deepest open queue of one role and priority has {queue['n']:,})")
+    return path
+
+
 def endpoint_requests(clients: int) -> dict[str, list[Request]]:
     """The requests of each endpoint: one or more per agent (the ``clients`` busiest), as that agent."""
     from django.db.models import Count
@@ -157,14 +182,10 @@ def endpoint_requests(clients: int) -> dict[str, list[Request]]:
     )  # fmt: skip
     admin = UserReplica.objects.filter(username__in=(f"gen{SEED}-admin", "admin")).order_by("username").first()
     admin_token = token(admin.user_id, admin.username, is_admin=True)
-    open_tasks = Task.objects.filter(status__in=Task.OPEN_STATUSES)
-    queue = (open_tasks.values("current_step__role_id", "priority").annotate(n=Count("pk")).order_by("-n").first()
-             or {"current_step__role_id": 0, "priority": "medium"})  # fmt: skip
-    filtered = "/tasks/?page_size=50&" + "&".join(f"status={s}" for s in Task.OPEN_STATUSES)
-    filtered += f"&priority={queue['priority']}&role={queue['current_step__role_id']}&ordering=sla_deadline"
+    filtered = admin_queue()
     requests: dict[str, list[Request]] = {name: [] for name in ENDPOINTS}
     requests["admin list p1"].append(Request(filtered, admin_token))
-    requests["admin list p20"].append(Request(f"{filtered}&page=20", admin_token))
+    requests["admin list p20"].append(Request(f"{filtered}&page={ADMIN_PAGES}", admin_token))
     commented = set(Comment.objects.values_list("ticket_id", flat=True).distinct()[:100_000])
     for agent in agents:
         agent_token = token(agent.user_id, agent.username)

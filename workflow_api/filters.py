@@ -150,11 +150,12 @@ class TaskFilter(django_filters.FilterSet):
         return task_search(queryset, text=value)
 
     def filter_role(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        # The role's steps (a few dozen) first, then the tasks at them through the current_step index.
+        # The role's steps (a few dozen) read first and given as values: as a subquery, the planner joined the steps
+        # to the tasks and read every task in step order to do it.
         steps = WorkflowStep.objects.filter(role_id=int(value)) if value.isdigit() else WorkflowStep.objects.filter(
             role__name__iexact=value
         )
-        return queryset.filter(current_step__in=steps.order_by().values("id"))
+        return queryset.filter(current_step__in=list(steps.order_by().values_list("id", flat=True)))
 
 
 

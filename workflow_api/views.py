@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
@@ -19,6 +20,7 @@ from rest_framework.response import Response
 from tts_common.base import permissions
 from tts_common.http.api import CSVRenderer
 from tts_common.http.auth import IsAdmin, RequirePermission
+from tts_common.http.filters import FilterBackend
 from tts_common.http.schema import TICKET_BODY, TICKET_OPENAPI
 from workflow_api import serializers
 from workflow_api.filters import (
@@ -58,7 +60,14 @@ from workflow_api.selectors.reports import (
     throughput_report,
 )
 from workflow_api.selectors.simulation import simulate_tickets
-from workflow_api.selectors.tasks import saved_view_get, saved_view_list, task_get, task_is_visible, task_list
+from workflow_api.selectors.tasks import (
+    saved_view_get,
+    saved_view_list,
+    task_get,
+    task_is_visible,
+    task_list,
+    task_list_count,
+)
 from workflow_api.selectors.workflows import (
     calendar_get,
     calendar_list,
@@ -306,12 +315,15 @@ class TaskListCreateApi(generics.ListAPIView):
 
     serializer_class = serializers.TaskSerializer
     filterset_class = TaskFilter
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no caller
             return Task.objects.none()
         return task_list(actor=self.request.user)
+
+    def count_rows(self, queryset: QuerySet[Task]) -> tuple[int, bool]:  # the pagination's count
+        return task_list_count(actor=self.request.user, tasks=queryset)
 
     def get_permissions(self):
         return [IsAdmin()] if self.request.method == "POST" else super().get_permissions()
