@@ -1,7 +1,7 @@
 """Reports: SLA, throughput, backlog, step bottlenecks, agents (issue 16).
 
-Counts come from the rollups (services/reports.py: 15-minute buckets plus the deltas not folded yet), cut into days
-or weeks of the requested time zone; medians and p90s from the raw rows of the range, through their indexes;
+Counts come from the rollups (services/reports.py: UTC days and 15-minute buckets plus the deltas not folded yet),
+cut into days or weeks of the requested time zone; medians and p90s from the raw rows of the range, through their indexes;
 what is open now from the open tasks. Every report is limited to what the caller may see (:func:`reports_scope`).
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from tts_common.http.auth import has_permission
 from workflow_api.models import (
     Assignment,
     ReportBucket,
+    ReportDay,
     ReportDelta,
     ReportEvent,
     RoleReplica,
@@ -35,9 +36,9 @@ from workflow_api.models import (
 )
 from workflow_api.services.reports import BUCKET_SQL
 
-_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET = (
+_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _DAY = (
     model._meta.db_table
-    for model in (Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket)
+    for model in (Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportDay)
 )
 GROUPS = ("period", "workflow", "step", "role", "agent", "priority")
 # Open tasks' age buckets, in days: [low, high).
@@ -171,24 +172,71 @@ _GROUP_SQL = {
 }
 
 
+def _split(query: ReportQuery, group: str) -> tuple[list[tuple[date, date]], list[tuple[datetime, datetime]]]:
+    """The range as [first, last) runs of whole UTC days, each day inside one period when grouped by period (the
+    days' table is read for those), and the [start, end) instants left (read from the 15-minute buckets)."""
+    cuts = [query.start, *(day_start(period, query.tz) for period in query.periods()[1:]), query.end]
+    days: list[tuple[date, date]] = []
+    rest: list[tuple[datetime, datetime]] = []
+
+    def add(runs: list[Any], low: Any, high: Any) -> None:
+        if low >= high:
+            return
+        if runs and runs[-1][1] == low:  # continues the last run
+            runs[-1] = (runs[-1][0], high)
+        else:
+            runs.append((low, high))
+
+    pieces = [query.start, query.end] if group != "period" else cuts
+    for low, high in zip(pieces, pieces[1:], strict=False):
+        first = (low + timedelta(days=1) - timedelta(microseconds=1)).date()  # low rounded up to a UTC midnight
+        last = high.date()  # high rounded down
+        whole = (datetime.combine(first, datetime.min.time(), UTC), datetime.combine(last, datetime.min.time(), UTC))
+        if first < last:
+            add(rest, low, whole[0])
+            add(days, first, last)
+            add(rest, whole[1], high)
+        else:
+            add(rest, low, high)
+    return days, rest
+
+
 def _counts(query: ReportQuery, scope: ReportScope, kinds: Iterable[str], group: str) -> dict[Any, dict[str, tuple[int, int]]]:
-    """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total)."""
-    bucket = BUCKET_SQL.format(column="occurred_at")
+    """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total). Whole UTC days come from the
+    days' table unless a user is asked for (grouping, filter or scope: the days have no user)."""
+    days: list[tuple[date, date]] = []
+    rest = [(query.start, query.end)]
+    if group != "agent" and query.user_id is None and scope.user_id is None:
+        days, rest = _split(query, group)
+    delta_bucket = BUCKET_SQL.format(column="occurred_at")
     sql = f"""
 SELECT {_GROUP_SQL[group]} AS g, e.kind, sum(e.count), sum(e.total)
 FROM (
-    SELECT bucket, kind, workflow_id, step_id, user_id, priority, count, total FROM {_BUCKET}
-    WHERE bucket >= %(start)s AND bucket < %(end)s AND kind = ANY(%(kinds)s)
+    SELECT d.day::timestamp AT TIME ZONE 'UTC' AS bucket, d.kind, d.workflow_id, d.step_id, NULL::bigint AS user_id,
+           d.priority, d.count, d.total
+    FROM unnest(%(day_low)s::date[], %(day_high)s::date[]) AS r(low, high)
+    JOIN {_DAY} d ON d.day >= r.low AND d.day < r.high
+    WHERE d.kind = ANY(%(kinds)s)
     UNION ALL
-    SELECT {bucket}, kind, workflow_id, step_id, user_id, priority, count, total FROM {_DELTA}
+    SELECT b.bucket, b.kind, b.workflow_id, b.step_id, b.user_id, b.priority, b.count, b.total
+    FROM unnest(%(low)s::timestamptz[], %(high)s::timestamptz[]) AS r(low, high)
+    JOIN {_BUCKET} b ON b.bucket >= r.low AND b.bucket < r.high
+    WHERE b.kind = ANY(%(kinds)s)
+    UNION ALL
+    SELECT {delta_bucket}, kind, workflow_id, step_id, user_id, priority, count, total FROM {_DELTA}
     WHERE occurred_at >= %(start)s AND occurred_at < %(end)s AND kind = ANY(%(kinds)s)
 ) e
 LEFT JOIN {_WSTEP} ws ON ws.id = e.step_id
 WHERE {_where(workflow="e.workflow_id", role="ws.role_id", user="e.user_id", priority="e.priority")}
 GROUP BY 1, 2"""
+    params = {
+        **_params(query, scope), "kinds": list(kinds),
+        "day_low": [low for low, _ in days], "day_high": [high for _, high in days],
+        "low": [low for low, _ in rest], "high": [high for _, high in rest],
+    }  # fmt: skip
     found: dict[Any, dict[str, tuple[int, int]]] = defaultdict(dict)
     with connection.cursor() as cursor:
-        cursor.execute(sql, {**_params(query, scope), "kinds": list(kinds)})
+        cursor.execute(sql, params)
         for key, kind, count, total in cursor.fetchall():
             found[key][kind] = (int(count), int(total))
     return found
