@@ -472,8 +472,16 @@ class StepInstance(models.Model):
 
     class Meta:
         ordering = ["started_at", "id"]
-        # The step-time medians of the reports (selectors.reports) read the visits that ended in a range.
-        indexes = [models.Index(fields=["ended_at"], condition=Q(ended_at__isnull=False), name="step_instance_ended")]
+        # The step-time medians of the reports (selectors.reports) read the visits that ended in a range, from the
+        # index only (the columns they read included).
+        indexes = [
+            models.Index(
+                fields=["ended_at"],
+                include=["step_id", "started_at", "due_at", "acted_by_id", "task_id", "id"],
+                condition=Q(ended_at__isnull=False),
+                name="step_instance_ended_visit",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=["task"], condition=Q(status="active"), name="one_active_step_per_task")
         ]
@@ -788,6 +796,9 @@ class ReportDay(models.Model):
         constraints = [
             # Kind first: a report reads only the kinds it shows.
             models.UniqueConstraint(
-                fields=["kind", "day", "workflow_id", "step_id", "priority"], name="report_day_key", nulls_distinct=False
+                fields=["kind", "day", "workflow_id", "step_id", "priority"],
+                include=["count", "total"],  # read from the index only
+                name="report_day_key",
+                nulls_distinct=False,
             )
         ]

@@ -1,6 +1,7 @@
-"""Report rollups per UTC day without the user (ReportDay), filled from the 15-minute buckets while folds wait; and
-the buckets' index by user, built CONCURRENTLY (so no transaction: atomic = False; the fill takes its own)."""
-from django.contrib.postgres.operations import AddIndexConcurrently
+"""Report rollups per UTC day without the user (ReportDay), filled from the 15-minute buckets while folds wait; the
+step visits' end index made covering (the reports' medians read it only), and the buckets' index by user: indexes
+built CONCURRENTLY (so no transaction: atomic = False; the fill takes its own)."""
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations, models
 
 FILL_DAYS = """
@@ -34,10 +35,15 @@ class Migration(migrations.Migration):
                 ('total', models.BigIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('kind', 'day', 'workflow_id', 'step_id', 'priority'), name='report_day_key', nulls_distinct=False)],
+                'constraints': [models.UniqueConstraint(fields=('kind', 'day', 'workflow_id', 'step_id', 'priority'), include=('count', 'total'), name='report_day_key', nulls_distinct=False)],
             },
         ),
         migrations.RunSQL(FILL_DAYS, migrations.RunSQL.noop),
+        AddIndexConcurrently(
+            model_name='stepinstance',
+            index=models.Index(condition=models.Q(('ended_at__isnull', False)), fields=['ended_at'], include=('step_id', 'started_at', 'due_at', 'acted_by_id', 'task_id', 'id'), name='step_instance_ended_visit'),
+        ),
+        RemoveIndexConcurrently(model_name='stepinstance', name='step_instance_ended'),
         AddIndexConcurrently(
             model_name='reportbucket',
             index=models.Index(fields=['user_id', 'bucket'], name='report_bucket_user'),
