@@ -510,8 +510,18 @@ class Assignment(models.Model):
 
     class Meta:
         ordering = ["assigned_at", "id"]
-        # The tasks a user held, newest first, read from the index alone (the task list's visibility).
-        indexes = [models.Index(fields=["user", "task_created_at", "task"], name="assignment_user_created")]
+        indexes = [
+            # The tasks a user held, newest first, read from the index alone (the task list's visibility).
+            models.Index(fields=["user", "task_created_at", "task"], name="assignment_user_created"),
+            # The agents report's times to action, read from the index alone (an open assignment is not in it, so
+            # intake, which writes open ones, does not write it).
+            models.Index(
+                fields=["ended_at"],
+                include=["step_instance_id", "user_id", "assigned_at"],
+                condition=Q(ended_at__isnull=False),
+                name="assignment_ended",
+            ),
+        ]
         constraints = [
             # No task is ever held by two users at once.
             models.UniqueConstraint(fields=["task"], condition=Q(ended_at__isnull=True), name="one_open_assignment")

@@ -1,5 +1,6 @@
 """Report rollups per UTC day without the user (ReportDay), filled from the 15-minute buckets while folds wait; the
-step visits' end index made covering (the reports' medians read it only), and the buckets' index by user: indexes
+step visits' end index made covering and one on assignments' end (the reports' medians read them only), and the
+buckets' index by user: indexes
 built CONCURRENTLY (so no transaction: atomic = False; the fill takes its own)."""
 from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations, models
@@ -44,6 +45,10 @@ class Migration(migrations.Migration):
             index=models.Index(condition=models.Q(('ended_at__isnull', False)), fields=['ended_at'], include=('step_id', 'started_at', 'due_at', 'acted_by_id', 'task_id', 'id'), name='step_instance_ended_visit'),
         ),
         RemoveIndexConcurrently(model_name='stepinstance', name='step_instance_ended'),
+        AddIndexConcurrently(
+            model_name='assignment',
+            index=models.Index(condition=models.Q(('ended_at__isnull', False)), fields=['ended_at'], include=('step_instance_id', 'user_id', 'assigned_at'), name='assignment_ended'),
+        ),
         AddIndexConcurrently(
             model_name='reportbucket',
             index=models.Index(fields=['user_id', 'bucket'], name='report_bucket_user'),

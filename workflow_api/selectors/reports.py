@@ -149,7 +149,23 @@ def _params(query: ReportQuery, scope: ReportScope) -> dict[str, Any]:
         "start": query.start, "end": query.end, "tz": query.tz, "interval": query.interval,
         "workflow": query.workflow_id, "role": query.role_id, "agent": query.user_id, "priority": query.priority,
         "scope_roles": list(scope.role_ids) if scope.role_ids is not None else None, "scope_user": scope.user_id,
+        "steps": _steps_kept(query, scope),
     }  # fmt: skip
+
+
+def _steps_kept(query: ReportQuery, scope: ReportScope) -> list[int] | None:
+    """The steps the workflow, role and scope filters keep (None: no such filter), so that step visits are filtered
+    by their step alone, with no join the planner would misjudge."""
+    if query.workflow_id is None and query.role_id is None and scope.role_ids is None:
+        return None
+    steps = WorkflowStep.objects.all()
+    if query.workflow_id is not None:
+        steps = steps.filter(workflow_id=query.workflow_id)
+    if query.role_id is not None:
+        steps = steps.filter(role_id=query.role_id)
+    if scope.role_ids is not None:
+        steps = steps.filter(role_id__in=scope.role_ids)
+    return list(steps.values_list("pk", flat=True))
 
 
 def _where(*, workflow: str, role: str, user: str, priority: str) -> str:
@@ -399,9 +415,12 @@ GROUP BY 1, 2"""
 
 
 # --- Step bottlenecks ------------------------------------------------------------------------------------------------
-# Step visits are read through their end's index, one task and one assignment looked up per visit (by primary and
-# foreign key) only where needed: a join would let the planner read the whole task or assignment table instead.
-_VISIT_PRIORITY = f"(SELECT t.priority FROM {_TASK} t WHERE t.task_id = s.task_id)"
+# Step visits ``s`` are read from their end's index alone, the task looked up per visit (by primary key) only for a
+# priority filter: a join would let the planner read the whole task table instead.
+_VISIT_WHERE = f"""(%(steps)s::bigint[] IS NULL OR s.step_id = ANY(%(steps)s))
+  AND (%(agent)s::bigint IS NULL OR s.acted_by_id = %(agent)s)
+  AND (%(scope_user)s::bigint IS NULL OR s.acted_by_id = %(scope_user)s)
+  AND (%(priority)s::text IS NULL OR (SELECT t.priority FROM {_TASK} t WHERE t.task_id = s.task_id) = %(priority)s)"""
 
 
 def steps_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[dict[str, Any]]]:
@@ -415,8 +434,7 @@ SELECT ws.workflow_id, s.step_id, count(*),
        avg(ws.sla_weight * extract(epoch FROM s.ended_at - s.started_at)
            / nullif(extract(epoch FROM s.due_at - s.started_at), 0))
 FROM {_STEP} s JOIN {_WSTEP} ws ON ws.id = s.step_id
-WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s
-  AND {_where(workflow="ws.workflow_id", role="ws.role_id", user="s.acted_by_id", priority=_VISIT_PRIORITY)}
+WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND {_VISIT_WHERE}
 GROUP BY 1, 2"""
     with connection.cursor() as cursor:
         cursor.execute(sql, _params(query, scope))
@@ -467,19 +485,20 @@ GROUP BY 1""",
             {**params, "open": list(Task.OPEN_STATUSES)},
         )
         open_now = dict(cursor.fetchall())
+        # The assignment an action ended: the actor's, ended when the visit did (the latest, if several). Both
+        # sides are read from their end's index alone and merged on it.
         cursor.execute(
             f"""
-SELECT s.acted_by_id,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.ended_at - a.assigned_at)),
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM s.ended_at - a.assigned_at))
-FROM {_STEP} s JOIN {_WSTEP} ws ON ws.id = s.step_id
-CROSS JOIN LATERAL (
-    SELECT a.assigned_at FROM {_ASSIGNMENT} a
-    WHERE a.step_instance_id = s.id AND a.user_id = s.acted_by_id AND a.ended_at = s.ended_at
-    ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1
-) a
-WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND s.acted_by_id IS NOT NULL
-  AND {_where(workflow="ws.workflow_id", role="ws.role_id", user="s.acted_by_id", priority=_VISIT_PRIORITY)}
+SELECT v.acted_by_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY v.took),
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY v.took)
+FROM (
+    SELECT s.acted_by_id, extract(epoch FROM s.ended_at - max(a.assigned_at)) AS took
+    FROM {_STEP} s
+    JOIN {_ASSIGNMENT} a ON a.step_instance_id = s.id AND a.user_id = s.acted_by_id AND a.ended_at = s.ended_at
+    WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND s.acted_by_id IS NOT NULL
+      AND a.ended_at >= %(start)s AND a.ended_at < %(end)s AND {_VISIT_WHERE}
+    GROUP BY s.id
+) v
 GROUP BY 1""",
             params,
         )

@@ -211,12 +211,13 @@ GROUP BY 1, {_GROUPED}
 ORDER BY 1, {_GROUPED}
 ON CONFLICT ON CONSTRAINT report_bucket_key
 DO UPDATE SET count = {_BUCKET}.count + EXCLUDED.count, total = {_BUCKET}.total + EXCLUDED.total"""
+# The days' key is a unique index (it includes count and total), named by its columns.
 _UPSERT_DAYS = f"""
 INSERT INTO {_DAY} (day, {_DAY_GROUPED}, count, total)
 SELECT {DAY_SQL.format(column='occurred_at')}, {_DAY_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
 GROUP BY 1, {_DAY_GROUPED}
-ORDER BY {DAY_KEY_COLUMNS[0]}, 1, {", ".join(DAY_KEY_COLUMNS[1:])}
-ON CONFLICT ON CONSTRAINT report_day_key
+ORDER BY kind, 1, workflow_id, step_id, priority
+ON CONFLICT (kind, day, workflow_id, step_id, priority)
 DO UPDATE SET count = {_DAY}.count + EXCLUDED.count, total = {_DAY}.total + EXCLUDED.total"""
 
 # One statement: the deltas moved and both rollups grow together (a reader never sees one without the other).
