@@ -217,6 +217,16 @@ def _split(query: ReportQuery, group: str) -> tuple[list[tuple[date, date]], lis
     return days, rest
 
 
+def _within(column: str, name: str, runs: list[Any], params: dict[str, Any]) -> str:
+    """``column`` in one of the [low, high) runs, as constant ranges the planner can weigh and scan an index by
+    (a join to an array of ranges let it read the whole index for a filter instead); adds their values to ``params``."""
+    ranges = []
+    for i, (low, high) in enumerate(runs):
+        params[f"{name}_low_{i}"], params[f"{name}_high_{i}"] = low, high
+        ranges.append(f"{column} >= %({name}_low_{i})s AND {column} < %({name}_high_{i})s")
+    return " OR ".join(f"({condition})" for condition in ranges) or "false"
+
+
 def _counts(query: ReportQuery, scope: ReportScope, kinds: Iterable[str], group: str) -> dict[Any, dict[str, tuple[int, int]]]:
     """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total). Whole UTC days come from the
     days' table unless a user is asked for (grouping, filter or scope: the days have no user)."""
@@ -225,19 +235,16 @@ def _counts(query: ReportQuery, scope: ReportScope, kinds: Iterable[str], group:
     if group != "agent" and query.user_id is None and scope.user_id is None:
         days, rest = _split(query, group)
     delta_bucket = BUCKET_SQL.format(column="occurred_at")
+    params = {**_params(query, scope), "kinds": list(kinds)}
     sql = f"""
 SELECT {_GROUP_SQL[group]} AS g, e.kind, sum(e.count), sum(e.total)
 FROM (
     SELECT d.day::timestamp AT TIME ZONE 'UTC' AS bucket, d.kind, d.workflow_id, d.step_id, NULL::bigint AS user_id,
            d.priority, d.count, d.total
-    FROM unnest(%(day_low)s::date[], %(day_high)s::date[]) AS r(low, high)
-    JOIN {_DAY} d ON d.day >= r.low AND d.day < r.high
-    WHERE d.kind = ANY(%(kinds)s)
+    FROM {_DAY} d WHERE d.kind = ANY(%(kinds)s) AND ({_within("d.day", "day", days, params)})
     UNION ALL
     SELECT b.bucket, b.kind, b.workflow_id, b.step_id, b.user_id, b.priority, b.count, b.total
-    FROM unnest(%(low)s::timestamptz[], %(high)s::timestamptz[]) AS r(low, high)
-    JOIN {_BUCKET} b ON b.bucket >= r.low AND b.bucket < r.high
-    WHERE b.kind = ANY(%(kinds)s)
+    FROM {_BUCKET} b WHERE b.kind = ANY(%(kinds)s) AND ({_within("b.bucket", "bucket", rest, params)})
     UNION ALL
     SELECT {delta_bucket}, kind, workflow_id, step_id, user_id, priority, count, total FROM {_DELTA}
     WHERE occurred_at >= %(start)s AND occurred_at < %(end)s AND kind = ANY(%(kinds)s)
@@ -245,11 +252,6 @@ FROM (
 LEFT JOIN {_WSTEP} ws ON ws.id = e.step_id
 WHERE {_where(workflow="e.workflow_id", role="ws.role_id", user="e.user_id", priority="e.priority")}
 GROUP BY 1, 2"""
-    params = {
-        **_params(query, scope), "kinds": list(kinds),
-        "day_low": [low for low, _ in days], "day_high": [high for _, high in days],
-        "low": [low for low, _ in rest], "high": [high for _, high in rest],
-    }  # fmt: skip
     found: dict[Any, dict[str, tuple[int, int]]] = defaultdict(dict)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
