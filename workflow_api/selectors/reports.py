@@ -425,22 +425,25 @@ _VISIT_WHERE = f"""(%(steps)s::bigint[] IS NULL OR s.step_id = ANY(%(steps)s))
   AND (%(priority)s::text IS NULL OR (SELECT t.priority FROM {_TASK} t WHERE t.task_id = s.task_id) = %(priority)s)"""
 
 
+# One sort per group for both, in float8 (date_part; extract gives numeric, several times slower to sort at scale).
+_MEDIAN_P90 = "ARRAY[0.5, 0.9]"
+
+
 def steps_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[dict[str, Any]]]:
     """Per workflow version and step, over the visits that ended in the range: median and p90 time spent in the
     step, the share of the task's SLA it used (its weight × time spent / its due time) against its weight; and the
     breaches that happened while tasks were at the step."""
     sql = f"""
-SELECT ws.workflow_id, s.step_id, count(*),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.ended_at - s.started_at)),
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM s.ended_at - s.started_at)),
-       avg(ws.sla_weight * extract(epoch FROM s.ended_at - s.started_at)
-           / nullif(extract(epoch FROM s.due_at - s.started_at), 0))
+SELECT s.step_id, count(*),
+       percentile_cont({_MEDIAN_P90}) WITHIN GROUP (ORDER BY date_part('epoch', s.ended_at - s.started_at)),
+       avg(ws.sla_weight::float8 * date_part('epoch', s.ended_at - s.started_at)
+           / nullif(date_part('epoch', s.due_at - s.started_at), 0))
 FROM {_STEP} s JOIN {_WSTEP} ws ON ws.id = s.step_id
 WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND {_VISIT_WHERE}
-GROUP BY 1, 2"""
+GROUP BY 1"""
     with connection.cursor() as cursor:
         cursor.execute(sql, _params(query, scope))
-        visits = {row[1]: row for row in cursor.fetchall()}
+        visits = {row[0]: row for row in cursor.fetchall()}
     breaches = {key: _count(sums, ReportEvent.BREACHED) for key, sums in _counts(query, scope, [ReportEvent.BREACHED], "step").items()}
     step_ids = [step_id for step_id in visits.keys() | breaches.keys() if step_id is not None]
     steps = {
@@ -449,7 +452,7 @@ GROUP BY 1, 2"""
     }
     rows = []
     for step_id, step in steps.items():
-        _, _, count, median, p90, used = visits.get(step_id, (None, None, 0, None, None, None))
+        _, count, (median, p90), used = visits.get(step_id, (None, 0, (None, None), None))
         rows.append(
             {
                 "workflow_id": step.workflow_id, "workflow": f"{step.workflow.name} v{step.workflow.version}",
@@ -491,10 +494,9 @@ GROUP BY 1""",
         # sides are read from their end's index alone and merged on it.
         cursor.execute(
             f"""
-SELECT v.acted_by_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY v.took),
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY v.took)
+SELECT v.acted_by_id, percentile_cont({_MEDIAN_P90}) WITHIN GROUP (ORDER BY v.took)
 FROM (
-    SELECT s.acted_by_id, extract(epoch FROM s.ended_at - max(a.assigned_at)) AS took
+    SELECT s.acted_by_id, date_part('epoch', s.ended_at - max(a.assigned_at)) AS took
     FROM {_STEP} s
     JOIN {_ASSIGNMENT} a ON a.step_instance_id = s.id AND a.user_id = s.acted_by_id AND a.ended_at = s.ended_at
     WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND s.acted_by_id IS NOT NULL
@@ -504,7 +506,7 @@ FROM (
 GROUP BY 1""",
             params,
         )
-        times = {row[0]: row[1:] for row in cursor.fetchall()}
+        times = dict(cursor.fetchall())
     user_ids = [user_id for user_id in found.keys() | open_now.keys() | times.keys() if user_id is not None]
     names = labels("agent", user_ids)
     rows = []
