@@ -472,8 +472,16 @@ class StepInstance(models.Model):
 
     class Meta:
         ordering = ["started_at", "id"]
-        # The step-time medians of the reports (selectors.reports) read the visits that ended in a range.
-        indexes = [models.Index(fields=["ended_at"], condition=Q(ended_at__isnull=False), name="step_instance_ended")]
+        # The step-time medians of the reports (selectors.reports) read the visits that ended in a range, from the
+        # index only (the columns they read included).
+        indexes = [
+            models.Index(
+                fields=["ended_at"],
+                include=["step_id", "started_at", "due_at", "acted_by_id", "task_id", "id"],
+                condition=Q(ended_at__isnull=False),
+                name="step_instance_ended_visit",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=["task"], condition=Q(status="active"), name="one_active_step_per_task")
         ]
@@ -502,8 +510,18 @@ class Assignment(models.Model):
 
     class Meta:
         ordering = ["assigned_at", "id"]
-        # The tasks a user held, newest first, read from the index alone (the task list's visibility).
-        indexes = [models.Index(fields=["user", "task_created_at", "task"], name="assignment_user_created")]
+        indexes = [
+            # The tasks a user held, newest first, read from the index alone (the task list's visibility).
+            models.Index(fields=["user", "task_created_at", "task"], name="assignment_user_created"),
+            # The agents report's times to action, read from the index alone (an open assignment is not in it, so
+            # intake, which writes open ones, does not write it).
+            models.Index(
+                fields=["ended_at"],
+                include=["step_instance_id", "user_id", "assigned_at"],
+                condition=Q(ended_at__isnull=False),
+                name="assignment_ended",
+            ),
+        ]
         constraints = [
             # No task is ever held by two users at once.
             models.UniqueConstraint(fields=["task"], condition=Q(ended_at__isnull=True), name="one_open_assignment")
@@ -765,6 +783,32 @@ class ReportBucket(models.Model):
             models.UniqueConstraint(
                 fields=["bucket", "kind", "workflow_id", "step_id", "user_id", "priority"],
                 name="report_bucket_key",
+                nulls_distinct=False,
+            )
+        ]
+        # An agent's figures (filter or scope) read their own rows only.
+        indexes = [models.Index(fields=["user_id", "bucket"], name="report_bucket_user")]
+
+
+class ReportDay(models.Model):
+    """The buckets summed per UTC day without the user (about a tenth of the rows): whole UTC days of a long range
+    are read here, its partial days from the buckets. Folded with the buckets, in the same statement."""
+
+    day = models.DateField()  # UTC
+    kind = models.CharField(max_length=16, choices=ReportEvent.choices)
+    workflow_id = models.BigIntegerField()
+    step_id = models.BigIntegerField(null=True)
+    priority = models.CharField(max_length=16)
+    count = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Kind first: a report reads only the kinds it shows.
+            models.UniqueConstraint(
+                fields=["kind", "day", "workflow_id", "step_id", "priority"],
+                include=["count", "total"],  # read from the index only
+                name="report_day_key",
                 nulls_distinct=False,
             )
         ]

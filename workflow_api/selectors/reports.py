@@ -1,20 +1,20 @@
 """Reports: SLA, throughput, backlog, step bottlenecks, agents (issue 16).
 
-Counts come from the rollups (services/reports.py: 15-minute buckets plus the deltas not folded yet), cut into days
-or weeks of the requested time zone; medians and p90s from the raw rows of the range, through their indexes;
+Counts come from the rollups (services/reports.py: UTC days and 15-minute buckets plus the deltas not folded yet),
+cut into days or weeks of the requested time zone; medians and p90s from the raw rows of the range, through their indexes;
 what is open now from the open tasks. Every report is limited to what the caller may see (:func:`reports_scope`).
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, wraps
+from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from tts_common.base import permissions
@@ -23,6 +23,7 @@ from tts_common.http.auth import has_permission
 from workflow_api.models import (
     Assignment,
     ReportBucket,
+    ReportDay,
     ReportDelta,
     ReportEvent,
     RoleReplica,
@@ -35,14 +36,31 @@ from workflow_api.models import (
 )
 from workflow_api.services.reports import BUCKET_SQL
 
-_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET = (
+_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _DAY = (
     model._meta.db_table
-    for model in (Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket)
+    for model in (Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportDay)
 )
 GROUPS = ("period", "workflow", "step", "role", "agent", "priority")
 # Open tasks' age buckets, in days: [low, high).
 AGE_BUCKETS = (("age_lt_1d", 0, 1), ("age_1_3d", 1, 3), ("age_3_7d", 3, 7), ("age_7_30d", 7, 30), ("age_gt_30d", 30, None))
 LIST_LIMIT = 50
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _without_jit(report: Callable[_P, _R]) -> Callable[_P, _R]:
+    """The report in a transaction with PostgreSQL's JIT off: it compiles the plans it prices high (a 90-day scan,
+    a per-visit priority lookup it overprices) in 50-300 ms at 1,000,000 tasks, longer than they then run."""
+
+    @wraps(report)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            return report(*args, **kwargs)
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -148,7 +166,23 @@ def _params(query: ReportQuery, scope: ReportScope) -> dict[str, Any]:
         "start": query.start, "end": query.end, "tz": query.tz, "interval": query.interval,
         "workflow": query.workflow_id, "role": query.role_id, "agent": query.user_id, "priority": query.priority,
         "scope_roles": list(scope.role_ids) if scope.role_ids is not None else None, "scope_user": scope.user_id,
+        "steps": _steps_kept(query, scope),
     }  # fmt: skip
+
+
+def _steps_kept(query: ReportQuery, scope: ReportScope) -> list[int] | None:
+    """The steps the workflow, role and scope filters keep (None: no such filter), so that step visits are filtered
+    by their step alone, with no join the planner would misjudge."""
+    if query.workflow_id is None and query.role_id is None and scope.role_ids is None:
+        return None
+    steps = WorkflowStep.objects.all()
+    if query.workflow_id is not None:
+        steps = steps.filter(workflow_id=query.workflow_id)
+    if query.role_id is not None:
+        steps = steps.filter(role_id=query.role_id)
+    if scope.role_ids is not None:
+        steps = steps.filter(role_id__in=scope.role_ids)
+    return list(steps.values_list("pk", flat=True))
 
 
 def _where(*, workflow: str, role: str, user: str, priority: str) -> str:
@@ -171,16 +205,65 @@ _GROUP_SQL = {
 }
 
 
+def _split(query: ReportQuery, group: str) -> tuple[list[tuple[date, date]], list[tuple[datetime, datetime]]]:
+    """The range as [first, last) runs of whole UTC days, each day inside one period when grouped by period (the
+    days' table is read for those), and the [start, end) instants left (read from the 15-minute buckets)."""
+    cuts = [query.start, *(day_start(period, query.tz) for period in query.periods()[1:]), query.end]
+    days: list[tuple[date, date]] = []
+    rest: list[tuple[datetime, datetime]] = []
+
+    def add(runs: list[Any], low: Any, high: Any) -> None:
+        if low >= high:
+            return
+        if runs and runs[-1][1] == low:  # continues the last run
+            runs[-1] = (runs[-1][0], high)
+        else:
+            runs.append((low, high))
+
+    pieces = [query.start, query.end] if group != "period" else cuts
+    for low, high in zip(pieces, pieces[1:], strict=False):
+        first = (low + timedelta(days=1) - timedelta(microseconds=1)).date()  # low rounded up to a UTC midnight
+        last = high.date()  # high rounded down
+        whole = (datetime.combine(first, datetime.min.time(), UTC), datetime.combine(last, datetime.min.time(), UTC))
+        if first < last:
+            add(rest, low, whole[0])
+            add(days, first, last)
+            add(rest, whole[1], high)
+        else:
+            add(rest, low, high)
+    return days, rest
+
+
+def _within(column: str, name: str, runs: list[Any], params: dict[str, Any]) -> str:
+    """``column`` in one of the [low, high) runs, as constant ranges the planner can weigh and scan an index by
+    (a join to an array of ranges let it read the whole index for a filter instead); adds their values to ``params``."""
+    ranges = []
+    for i, (low, high) in enumerate(runs):
+        params[f"{name}_low_{i}"], params[f"{name}_high_{i}"] = low, high
+        ranges.append(f"{column} >= %({name}_low_{i})s AND {column} < %({name}_high_{i})s")
+    return " OR ".join(f"({condition})" for condition in ranges) or "false"
+
+
 def _counts(query: ReportQuery, scope: ReportScope, kinds: Iterable[str], group: str) -> dict[Any, dict[str, tuple[int, int]]]:
-    """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total)."""
-    bucket = BUCKET_SQL.format(column="occurred_at")
+    """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total). Whole UTC days come from the
+    days' table unless a user is asked for (grouping, filter or scope: the days have no user)."""
+    days: list[tuple[date, date]] = []
+    rest = [(query.start, query.end)]
+    if group != "agent" and query.user_id is None and scope.user_id is None:
+        days, rest = _split(query, group)
+    delta_bucket = BUCKET_SQL.format(column="occurred_at")
+    params = {**_params(query, scope), "kinds": list(kinds)}
     sql = f"""
 SELECT {_GROUP_SQL[group]} AS g, e.kind, sum(e.count), sum(e.total)
 FROM (
-    SELECT bucket, kind, workflow_id, step_id, user_id, priority, count, total FROM {_BUCKET}
-    WHERE bucket >= %(start)s AND bucket < %(end)s AND kind = ANY(%(kinds)s)
+    SELECT d.day::timestamp AT TIME ZONE 'UTC' AS bucket, d.kind, d.workflow_id, d.step_id, NULL::bigint AS user_id,
+           d.priority, d.count, d.total
+    FROM {_DAY} d WHERE d.kind = ANY(%(kinds)s) AND ({_within("d.day", "day", days, params)})
     UNION ALL
-    SELECT {bucket}, kind, workflow_id, step_id, user_id, priority, count, total FROM {_DELTA}
+    SELECT b.bucket, b.kind, b.workflow_id, b.step_id, b.user_id, b.priority, b.count, b.total
+    FROM {_BUCKET} b WHERE b.kind = ANY(%(kinds)s) AND ({_within("b.bucket", "bucket", rest, params)})
+    UNION ALL
+    SELECT {delta_bucket}, kind, workflow_id, step_id, user_id, priority, count, total FROM {_DELTA}
     WHERE occurred_at >= %(start)s AND occurred_at < %(end)s AND kind = ANY(%(kinds)s)
 ) e
 LEFT JOIN {_WSTEP} ws ON ws.id = e.step_id
@@ -188,7 +271,7 @@ WHERE {_where(workflow="e.workflow_id", role="ws.role_id", user="e.user_id", pri
 GROUP BY 1, 2"""
     found: dict[Any, dict[str, tuple[int, int]]] = defaultdict(dict)
     with connection.cursor() as cursor:
-        cursor.execute(sql, {**_params(query, scope), "kinds": list(kinds)})
+        cursor.execute(sql, params)
         for key, kind, count, total in cursor.fetchall():
             found[key][kind] = (int(count), int(total))
     return found
@@ -238,6 +321,7 @@ THROUGHPUT_KINDS = (
 )  # fmt: skip
 
 
+@_without_jit
 def throughput_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[dict[str, Any]]]:
     """Tasks created, assigned, completed, rejected, cancelled, escalated, transferred, reassigned away, breached,
     warned per period (or per group), each counted in the period of its own event; CSAT ratings and average."""
@@ -259,6 +343,7 @@ def throughput_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[
 SLA_KINDS = (ReportEvent.COMPLETED, ReportEvent.REJECTED, ReportEvent.WITHIN_SLA, ReportEvent.BREACHED, ReportEvent.WARNED)
 
 
+@_without_jit
 def sla_report(query: ReportQuery, scope: ReportScope, *, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
     """Per period (or group): tasks finished (completed or rejected), finished within their own deadline (calendar
     and holds included) and the share; breaches; warnings sent. ``at_risk``: open tasks past their first warning
@@ -316,6 +401,7 @@ def _at_risk(query: ReportQuery, scope: ReportScope, *, now: datetime) -> list[d
 
 
 # --- Backlog ---------------------------------------------------------------------------------------------------------
+@_without_jit
 def backlog_report(query: ReportQuery, scope: ReportScope, *, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
     """Open tasks now (the date range does not apply): by role and step in age buckets (since the task was made),
     and the oldest."""
@@ -351,28 +437,34 @@ GROUP BY 1, 2"""
 
 
 # --- Step bottlenecks ------------------------------------------------------------------------------------------------
-# Step visits are read through their end's index, one task and one assignment looked up per visit (by primary and
-# foreign key) only where needed: a join would let the planner read the whole task or assignment table instead.
-_VISIT_PRIORITY = f"(SELECT t.priority FROM {_TASK} t WHERE t.task_id = s.task_id)"
+# Step visits ``s`` are read from their end's index alone, the task looked up per visit (by primary key) only for a
+# priority filter: a join would let the planner read the whole task table instead.
+_VISIT_WHERE = f"""(%(steps)s::bigint[] IS NULL OR s.step_id = ANY(%(steps)s))
+  AND (%(agent)s::bigint IS NULL OR s.acted_by_id = %(agent)s)
+  AND (%(scope_user)s::bigint IS NULL OR s.acted_by_id = %(scope_user)s)
+  AND (%(priority)s::text IS NULL OR (SELECT t.priority FROM {_TASK} t WHERE t.task_id = s.task_id) = %(priority)s)"""
 
 
+# One sort per group for both, in float8 (date_part; extract gives numeric, several times slower to sort at scale).
+_MEDIAN_P90 = "ARRAY[0.5, 0.9]"
+
+
+@_without_jit
 def steps_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[dict[str, Any]]]:
     """Per workflow version and step, over the visits that ended in the range: median and p90 time spent in the
     step, the share of the task's SLA it used (its weight × time spent / its due time) against its weight; and the
     breaches that happened while tasks were at the step."""
     sql = f"""
-SELECT ws.workflow_id, s.step_id, count(*),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.ended_at - s.started_at)),
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM s.ended_at - s.started_at)),
-       avg(ws.sla_weight * extract(epoch FROM s.ended_at - s.started_at)
-           / nullif(extract(epoch FROM s.due_at - s.started_at), 0))
+SELECT s.step_id, count(*),
+       percentile_cont({_MEDIAN_P90}) WITHIN GROUP (ORDER BY date_part('epoch', s.ended_at - s.started_at)),
+       avg(ws.sla_weight::float8 * date_part('epoch', s.ended_at - s.started_at)
+           / nullif(date_part('epoch', s.due_at - s.started_at), 0))
 FROM {_STEP} s JOIN {_WSTEP} ws ON ws.id = s.step_id
-WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s
-  AND {_where(workflow="ws.workflow_id", role="ws.role_id", user="s.acted_by_id", priority=_VISIT_PRIORITY)}
-GROUP BY 1, 2"""
+WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND {_VISIT_WHERE}
+GROUP BY 1"""
     with connection.cursor() as cursor:
         cursor.execute(sql, _params(query, scope))
-        visits = {row[1]: row for row in cursor.fetchall()}
+        visits = {row[0]: row for row in cursor.fetchall()}
     breaches = {key: _count(sums, ReportEvent.BREACHED) for key, sums in _counts(query, scope, [ReportEvent.BREACHED], "step").items()}
     step_ids = [step_id for step_id in visits.keys() | breaches.keys() if step_id is not None]
     steps = {
@@ -381,7 +473,7 @@ GROUP BY 1, 2"""
     }
     rows = []
     for step_id, step in steps.items():
-        _, _, count, median, p90, used = visits.get(step_id, (None, None, 0, None, None, None))
+        _, count, (median, p90), used = visits.get(step_id, (None, 0, (None, None), None))
         rows.append(
             {
                 "workflow_id": step.workflow_id, "workflow": f"{step.workflow.name} v{step.workflow.version}",
@@ -403,6 +495,7 @@ def _seconds(value: float | None) -> float | None:
 AGENT_KINDS = (ReportEvent.ASSIGNED, ReportEvent.ACTED, ReportEvent.COMPLETED, ReportEvent.REASSIGNED_AWAY, ReportEvent.RATED)
 
 
+@_without_jit
 def agents_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[dict[str, Any]]]:
     """Per user: tasks assigned to them, steps they closed, tasks completed while they held them, open tasks they
     hold now, median and p90 time from their assignment to their action (the assignment their action ended),
@@ -419,23 +512,23 @@ GROUP BY 1""",
             {**params, "open": list(Task.OPEN_STATUSES)},
         )
         open_now = dict(cursor.fetchall())
+        # The assignment an action ended: the actor's, ended when the visit did (the latest, if several). Both
+        # sides are read from their end's index alone and merged on it.
         cursor.execute(
             f"""
-SELECT s.acted_by_id,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.ended_at - a.assigned_at)),
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM s.ended_at - a.assigned_at))
-FROM {_STEP} s JOIN {_WSTEP} ws ON ws.id = s.step_id
-CROSS JOIN LATERAL (
-    SELECT a.assigned_at FROM {_ASSIGNMENT} a
-    WHERE a.step_instance_id = s.id AND a.user_id = s.acted_by_id AND a.ended_at = s.ended_at
-    ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1
-) a
-WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND s.acted_by_id IS NOT NULL
-  AND {_where(workflow="ws.workflow_id", role="ws.role_id", user="s.acted_by_id", priority=_VISIT_PRIORITY)}
+SELECT v.acted_by_id, percentile_cont({_MEDIAN_P90}) WITHIN GROUP (ORDER BY v.took)
+FROM (
+    SELECT s.acted_by_id, date_part('epoch', s.ended_at - max(a.assigned_at)) AS took
+    FROM {_STEP} s
+    JOIN {_ASSIGNMENT} a ON a.step_instance_id = s.id AND a.user_id = s.acted_by_id AND a.ended_at = s.ended_at
+    WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND s.acted_by_id IS NOT NULL
+      AND a.ended_at >= %(start)s AND a.ended_at < %(end)s AND {_VISIT_WHERE}
+    GROUP BY s.id
+) v
 GROUP BY 1""",
             params,
         )
-        times = {row[0]: row[1:] for row in cursor.fetchall()}
+        times = dict(cursor.fetchall())
     user_ids = [user_id for user_id in found.keys() | open_now.keys() | times.keys() if user_id is not None]
     names = labels("agent", user_ids)
     rows = []

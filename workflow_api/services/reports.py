@@ -1,9 +1,10 @@
-"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets.
+"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets and UTC days.
 
 Every transaction that changes a task appends :class:`ReportDelta` rows (one bulk INSERT; intake's own statement
 writes them too), never updating a shared row, so intake batches running side by side never wait on each other for
-them. :func:`fold_report_deltas` (a scheduled job) moves deltas into :class:`ReportBucket` rows with ``SKIP LOCKED``;
-readers add the deltas not folded yet, so a figure is exact the moment its transaction commits.
+them. :func:`fold_report_deltas` (a scheduled job) moves deltas into :class:`ReportBucket` rows and, in the same
+statement, :class:`ReportDay` rows (the same sums per UTC day, without the user) with ``SKIP LOCKED``; readers add
+the deltas not folded yet, so a figure is exact the moment its transaction commits.
 
 What each kind counts is defined once over the raw rows, in :data:`RAW_EVENTS_SQL`: the writers here follow it,
 :func:`rebuild_rollups` (the history generator) computes the buckets from it, and :func:`rollup_differences`
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
@@ -22,6 +23,7 @@ from workflow_api.models import (
     Assignment,
     AuditEvent,
     ReportBucket,
+    ReportDay,
     ReportDelta,
     ReportEvent,
     StepInstance,
@@ -32,11 +34,13 @@ FOLD_BATCH_SIZE = 10_000
 # 15-minute buckets aligned on UTC quarter hours: every time zone's day boundary (offsets are whole quarter hours)
 # falls between buckets, so days and weeks in any zone are sums of whole buckets.
 BUCKET_SQL = "date_bin('15 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+DAY_SQL = "({column} AT TIME ZONE 'UTC')::date"  # the UTC day of an instant
 
-_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET = (
-    model._meta.db_table for model in (Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket)
+_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET, _DAY = (
+    model._meta.db_table for model in (Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket, ReportDay)
 )
 KEY_COLUMNS = ("kind", "workflow_id", "step_id", "user_id", "priority")
+DAY_KEY_COLUMNS = ("kind", "workflow_id", "step_id", "priority")
 
 # Every counted event, from the raw rows: (occurred_at, kind, workflow_id, step_id, user_id, priority, count, total).
 RAW_EVENTS_SQL = f"""
@@ -207,26 +211,38 @@ def csat_change_delta(task: Task, *, before: int | None) -> Delta | None:
 
 # --- Folding and rebuilding ------------------------------------------------------------------------------------------
 _GROUPED = ", ".join(KEY_COLUMNS)
-_UPSERT = f"""
+_DAY_GROUPED = ", ".join(DAY_KEY_COLUMNS)
+# ORDER BY: concurrent folds lock the rows they share in one order, so they never deadlock. {rows}: the deltas
+# (or raw events) to add, with occurred_at and the key columns.
+_UPSERT_BUCKETS = f"""
 INSERT INTO {_BUCKET} (bucket, {_GROUPED}, count, total)
-SELECT bucket, {_GROUPED}, sum(count), sum(total) FROM ({{rows}}) AS r
-GROUP BY bucket, {_GROUPED}
-ORDER BY bucket, {_GROUPED}
+SELECT {BUCKET_SQL.format(column='occurred_at')}, {_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
+GROUP BY 1, {_GROUPED}
+ORDER BY 1, {_GROUPED}
 ON CONFLICT ON CONSTRAINT report_bucket_key
 DO UPDATE SET count = {_BUCKET}.count + EXCLUDED.count, total = {_BUCKET}.total + EXCLUDED.total"""
-# ORDER BY: concurrent folds lock the bucket rows they share in one order, so they never deadlock.
+# The days' key is a unique index (it includes count and total), named by its columns.
+_UPSERT_DAYS = f"""
+INSERT INTO {_DAY} (day, {_DAY_GROUPED}, count, total)
+SELECT {DAY_SQL.format(column='occurred_at')}, {_DAY_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
+GROUP BY 1, {_DAY_GROUPED}
+ORDER BY kind, 1, workflow_id, step_id, priority
+ON CONFLICT (kind, day, workflow_id, step_id, priority)
+DO UPDATE SET count = {_DAY}.count + EXCLUDED.count, total = {_DAY}.total + EXCLUDED.total"""
 
+# One statement: the deltas moved and both rollups grow together (a reader never sees one without the other).
 _FOLD_SQL = f"""
 WITH moved AS (
     DELETE FROM {_DELTA} WHERE id IN (
         SELECT id FROM {_DELTA} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
     ) RETURNING occurred_at, {_GROUPED}, count, total
-)
-""" + _UPSERT.format(rows=f"SELECT {BUCKET_SQL.format(column='occurred_at')} AS bucket, {_GROUPED}, count, total FROM moved")
+), buckets AS ({_UPSERT_BUCKETS.format(rows="moved")}
+)""" + _UPSERT_DAYS.format(rows="moved")
 
 
 def fold_report_deltas(*, batch_size: int = FOLD_BATCH_SIZE) -> int:
-    """Move deltas into their buckets, a batch per transaction, until none is left; returns the bucket rows written.
+    """Move deltas into their buckets and days, a batch per transaction, until none is left; returns the day rows
+    written.
 
     ``SKIP LOCKED``: deltas another fold is moving are left to it, so overlapping runs share the work."""
     written = 0
@@ -241,35 +257,51 @@ def fold_report_deltas(*, batch_size: int = FOLD_BATCH_SIZE) -> int:
 
 @transaction.atomic
 def rebuild_rollups() -> None:
-    """Buckets computed afresh from the raw rows (for data written without the services, e.g. generate_history),
-    replacing the buckets and deltas there were. Writers are kept out while it runs."""
+    """Buckets and days computed afresh from the raw rows (for data written without the services, e.g.
+    generate_history), replacing the rollups and deltas there were. Writers are kept out while it runs."""
     with connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET} IN EXCLUSIVE MODE")
-        cursor.execute(f"DELETE FROM {_DELTA}")
-        cursor.execute(f"DELETE FROM {_BUCKET}")
+        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET}, {_DAY} IN EXCLUSIVE MODE")
+        for table in (_DELTA, _BUCKET, _DAY):
+            cursor.execute(f"DELETE FROM {table}")
+        cursor.execute(_UPSERT_BUCKETS.format(rows=f"({RAW_EVENTS_SQL})"))
+        # The days from the buckets just written (a bucket lies in one UTC day): the raw rows are read once.
         cursor.execute(
-            _UPSERT.format(
-                rows=f"SELECT {BUCKET_SQL.format(column='occurred_at')} AS bucket, {_GROUPED}, count, total "
-                f"FROM ({RAW_EVENTS_SQL}) AS raw"
-            )
+            _UPSERT_DAYS.format(rows=f"(SELECT bucket AS occurred_at, {_DAY_GROUPED}, count, total FROM {_BUCKET})")
         )
 
 
-BucketKey = tuple[datetime, str, int, int | None, int | None, str]
+# (rollup, bucket or UTC day start, kind, workflow_id, step_id, user_id, priority); a day's user_id is None.
+RollupKey = tuple[str, datetime, str, int, int | None, int | None, str]
+_ROLLUP_KEY_SQL = {
+    "bucket": (BUCKET_SQL.format(column="occurred_at"), "user_id"),
+    "day": (f"({DAY_SQL.format(column='occurred_at')})::timestamp AT TIME ZONE 'UTC'", "NULL::bigint"),
+}
 
 
-def _sums(sql: str) -> dict[BucketKey, tuple[int, int]]:
+def _sums(rollup: str, sql: str) -> dict[RollupKey, tuple[int, int]]:
+    """(count, total) per key of ``rollup`` of the events ``sql`` gives (occurred_at, the key columns, count, total)."""
+    at, user = _ROLLUP_KEY_SQL[rollup]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT bucket, {_GROUPED}, sum(count), sum(total) FROM ({sql}) AS r GROUP BY bucket, {_GROUPED}"
+            f"SELECT {at}, kind, workflow_id, step_id, {user}, priority, sum(count), sum(total) FROM ({sql}) AS r "
+            "GROUP BY 1, 2, 3, 4, 5, 6"
         )
-        return {tuple(row[:6]): (int(row[6]), int(row[7])) for row in cursor.fetchall() if row[6] or row[7]}
+        return {(rollup, *row[:6]): (int(row[6]), int(row[7])) for row in cursor.fetchall() if row[6] or row[7]}
 
 
-def rollup_differences() -> dict[BucketKey, tuple[tuple[int, int], tuple[int, int]]]:
-    """Each bucket whose (count, total) the rollups (buckets plus deltas not folded yet) give otherwise than the
-    raw rows: key -> (rollups, raw). Empty when they agree. Both are read from one snapshot (REPEATABLE READ), so
-    work going on meanwhile is in both or in neither."""
+def _days_of(buckets: dict[RollupKey, tuple[int, int]]) -> dict[RollupKey, tuple[int, int]]:
+    days: dict[RollupKey, tuple[int, int]] = {}
+    for (_, at, kind, workflow_id, step_id, _user, priority), (count, total) in buckets.items():
+        key = ("day", at.astimezone(UTC).replace(hour=0, minute=0), kind, workflow_id, step_id, None, priority)
+        summed = days.get(key, (0, 0))
+        days[key] = (summed[0] + count, summed[1] + total)
+    return {key: sums for key, sums in days.items() if sums != (0, 0)}
+
+
+def rollup_differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
+    """Each bucket or day whose (count, total) the rollups (buckets or days, plus deltas not folded yet) give
+    otherwise than the raw rows: key -> (rollups, raw). Empty when they agree. Both are read from one snapshot
+    (REPEATABLE READ), so work going on meanwhile is in both or in neither."""
     if connection.in_atomic_block:
         return _differences()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -277,13 +309,16 @@ def rollup_differences() -> dict[BucketKey, tuple[tuple[int, int], tuple[int, in
         return _differences()
 
 
-def _differences() -> dict[BucketKey, tuple[tuple[int, int], tuple[int, int]]]:
-    bucket = BUCKET_SQL.format(column="occurred_at")
-    rollups = _sums(
-        f"SELECT bucket, {_GROUPED}, count, total FROM {_BUCKET} UNION ALL "
-        f"SELECT {bucket}, {_GROUPED}, count, total FROM {_DELTA}"
+def _differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
+    deltas = f"SELECT occurred_at, {_GROUPED}, count, total FROM {_DELTA}"
+    rollups = _sums("bucket", f"SELECT bucket AS occurred_at, {_GROUPED}, count, total FROM {_BUCKET} UNION ALL {deltas}")
+    rollups |= _sums(
+        "day",
+        f"SELECT day::timestamp AT TIME ZONE 'UTC' AS occurred_at, kind, workflow_id, step_id, NULL::bigint AS user_id, "
+        f"priority, count, total FROM {_DAY} UNION ALL {deltas}",
     )
-    raw = _sums(f"SELECT {bucket} AS bucket, {_GROUPED}, count, total FROM ({RAW_EVENTS_SQL}) AS e")
+    raw = _sums("bucket", f"SELECT occurred_at, {_GROUPED}, count, total FROM ({RAW_EVENTS_SQL}) AS e")
+    raw |= _days_of(raw)  # the raw rows read once
     return {
         key: (rollups.get(key, (0, 0)), raw.get(key, (0, 0)))
         for key in rollups.keys() | raw.keys()

@@ -1,5 +1,5 @@
 """``manage.py reports_check [--rebuild]``: recompute the report rollups from the raw rows (tasks, step visits,
-assignments, SLA audit events) and print every 15-minute bucket where they differ; exit code 1 if any does.
+assignments, SLA audit events) and print every 15-minute bucket and UTC day where they differ; exit code 1 if any does.
 ``--rebuild`` then replaces the rollups with the recomputed ones."""
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, rebuild: bool, **options: Any) -> None:
         differences = rollup_differences()
         for key, (rollups, raw) in sorted(differences.items(), key=lambda item: str(item[0])):
-            named = ", ".join(f"{name}={value}" for name, value in zip(("bucket", *KEY_COLUMNS), key, strict=True))
+            named = ", ".join(f"{name}={value}" for name, value in zip(("rollup", "at", *KEY_COLUMNS), key, strict=True))
             self.stdout.write(f"{named}: rollups (count, total) {rollups}, raw rows {raw}")
-        self.stdout.write(f"{len(differences)} bucket(s) differ")
+        self.stdout.write(f"{len(differences)} bucket(s) or day(s) differ")
         if rebuild:
             rebuild_rollups()
             self.stdout.write("rollups rebuilt from the raw rows")
