@@ -38,7 +38,6 @@ from workflow_api.models import (
     StepInstance,
     Task,
     priority_rank,
-    task_search_vector,
 )
 
 
@@ -186,11 +185,11 @@ def task_search(tasks: QuerySet[Task], *, text: str) -> QuerySet[Task]:
     GIN index, at most SEARCH_FEW_MATCHES + 1 of them; if that is all there are, the list is those tasks by primary
     key (whatever else it filters, joins or orders by, and its count exact and cheap)."""
     query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
-    matching = Task.objects.alias(search_document=task_search_vector()).filter(search_document=query)
+    matching = Task.objects.filter(search_document=query)
     few = _few_matches(matching)
     if few is not None:
         return tasks.filter(pk__in=few)
-    return tasks.alias(search_document=task_search_vector()).filter(search_document=query)
+    return tasks.filter(search_document=query)
 
 
 def _few_matches(matching: QuerySet[Task]) -> list[UUID] | None:
