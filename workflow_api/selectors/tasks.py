@@ -166,10 +166,11 @@ def task_list(*, actor: TokenUser) -> QuerySet[Task]:
 
 
 SEARCH_MAX_LENGTH = 200
-# A search with at most this many matches is answered from their ids, fetched through the task_search GIN index.
+# A search with at most this many matches is answered from their ids, read through the GIN index.
 SEARCH_FEW_MATCHES = 2_000
 # PostgreSQL assumes a word its statistics do not hold to be in 0.5 % of the tasks (DEFAULT_TS_MATCH_SEL), however
-# rare: a search expected in at most this share may be rare, and its matches are counted before the plan is chosen.
+# rare: a search expected in at most this share (or to match at most SEARCH_FEW_MATCHES) may be rare, and its matches
+# are read before the plan is chosen.
 SEARCH_UNKNOWN_SHARE = 0.01
 
 
@@ -180,10 +181,11 @@ def task_search(tasks: QuerySet[Task], *, text: str) -> QuerySet[Task]:
 
     The plan follows the matches, not only the planner's estimate of them. For a word outside the index's
     most-common-elements statistics (a ticket id, a name) PostgreSQL assumes 0.5 % of the table (5,000 rows of
-    1,000,000), so for the newest 50 it walks task_created parsing every row's text (to_tsvector), all of them when
-    there is one match. So unless the planner knows the term to be common, its matches are first read through the
-    GIN index, at most SEARCH_FEW_MATCHES + 1 of them; if that is all there are, the list is those tasks by primary
-    key (whatever else it filters, joins or orders by, and its count exact and cheap)."""
+    1,000,000), so for the newest 50 it walks task_created checking every task, all of them when there is one
+    match. So unless the planner knows the term to be common, its matches are first read through the GIN index
+    (task_search_document), at most SEARCH_FEW_MATCHES + 1 of them; if that is all there are, the list is those
+    tasks by primary key (whatever else it filters, joins or orders by, and its count exact and cheap). A common
+    term is left to the planner: newest first, it walks task_created checking each task's stored document."""
     query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
     matching = Task.objects.filter(search_document=query)
     few = _few_matches(matching)
@@ -195,7 +197,8 @@ def task_search(tasks: QuerySet[Task], *, text: str) -> QuerySet[Task]:
 def _few_matches(matching: QuerySet[Task]) -> list[UUID] | None:
     """The ids of ``matching`` if there are at most SEARCH_FEW_MATCHES; None if there are more, or if the planner
     knows the term to be common (its statistics then hold its share, and the list's own plan suits it)."""
-    if _planner_rows(matching) > SEARCH_UNKNOWN_SHARE * _planner_rows(Task.objects.all()):
+    expected = _planner_rows(matching)
+    if expected > SEARCH_FEW_MATCHES and expected > SEARCH_UNKNOWN_SHARE * _planner_rows(Task.objects.all()):
         return None
     ids = list(matching.order_by().values_list("pk", flat=True)[: SEARCH_FEW_MATCHES + 1])
     return ids if len(ids) <= SEARCH_FEW_MATCHES else None
