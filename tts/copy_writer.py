@@ -92,7 +92,7 @@ class CopyTable:
 
     def __init__(self, model: type[models.Model]) -> None:
         self.model = model
-        fields = [f for f in model._meta.concrete_fields]
+        fields = [f for f in model._meta.concrete_fields if not f.generated]  # the database computes those
         self.columns = [f.column for f in fields]
         self._keys = [f.attname for f in fields]
         self._formatters = [_formatter(f) for f in fields]
