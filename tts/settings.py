@@ -189,6 +189,9 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 _options = DATABASES["default"].setdefault("OPTIONS", {})
 _page_cost = env.float("DB_RANDOM_PAGE_COST", default=1.1)
 _options["options"] = f"{_options.get('options', '')} -c random_page_cost={_page_cost}".strip()
+# No JIT compilation: it pays off on long analytical scans, but at 1,000,000 tasks the planner's high cost estimates
+# for list pages and 90-day reports had it compile for 40-300 ms plans that then ran in a few ms.
+_options["options"] += " -c jit=off"
 # A web request's statements are cancelled past this (the API answers 503 with Retry-After); 0: never. Workers and
 # commands have none: only the ASGI entry point applies it (tts_common.base.database.configure_web_connections).
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=5000)

@@ -7,14 +7,14 @@ what is open now from the open tasks. Every report is limited to what the caller
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache, wraps
-from typing import Any, ParamSpec, TypeVar
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from tts_common.base import permissions
@@ -44,23 +44,6 @@ GROUPS = ("period", "workflow", "step", "role", "agent", "priority")
 # Open tasks' age buckets, in days: [low, high).
 AGE_BUCKETS = (("age_lt_1d", 0, 1), ("age_1_3d", 1, 3), ("age_3_7d", 3, 7), ("age_7_30d", 7, 30), ("age_gt_30d", 30, None))
 LIST_LIMIT = 50
-
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _without_jit(report: Callable[_P, _R]) -> Callable[_P, _R]:
-    """The report in a transaction with PostgreSQL's JIT off: it compiles the plans it prices high (a 90-day scan,
-    a per-visit priority lookup it overprices) in 50-300 ms at 1,000,000 tasks, longer than they then run."""
-
-    @wraps(report)
-    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
-            return report(*args, **kwargs)
-
-    return run
 
 
 @dataclass(frozen=True)
@@ -321,7 +304,6 @@ THROUGHPUT_KINDS = (
 )  # fmt: skip
 
 
-@_without_jit
 def throughput_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[dict[str, Any]]]:
     """Tasks created, assigned, completed, rejected, cancelled, escalated, transferred, reassigned away, breached,
     warned per period (or per group), each counted in the period of its own event; CSAT ratings and average."""
@@ -343,7 +325,6 @@ def throughput_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[
 SLA_KINDS = (ReportEvent.COMPLETED, ReportEvent.REJECTED, ReportEvent.WITHIN_SLA, ReportEvent.BREACHED, ReportEvent.WARNED)
 
 
-@_without_jit
 def sla_report(query: ReportQuery, scope: ReportScope, *, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
     """Per period (or group): tasks finished (completed or rejected), finished within their own deadline (calendar
     and holds included) and the share; breaches; warnings sent. ``at_risk``: open tasks past their first warning
@@ -401,7 +382,6 @@ def _at_risk(query: ReportQuery, scope: ReportScope, *, now: datetime) -> list[d
 
 
 # --- Backlog ---------------------------------------------------------------------------------------------------------
-@_without_jit
 def backlog_report(query: ReportQuery, scope: ReportScope, *, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
     """Open tasks now (the date range does not apply): by role and step in age buckets (since the task was made),
     and the oldest."""
@@ -449,7 +429,6 @@ _VISIT_WHERE = f"""(%(steps)s::bigint[] IS NULL OR s.step_id = ANY(%(steps)s))
 _MEDIAN_P90 = "ARRAY[0.5, 0.9]"
 
 
-@_without_jit
 def steps_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[dict[str, Any]]]:
     """Per workflow version and step, over the visits that ended in the range: median and p90 time spent in the
     step, the share of the task's SLA it used (its weight × time spent / its due time) against its weight; and the
@@ -495,7 +474,6 @@ def _seconds(value: float | None) -> float | None:
 AGENT_KINDS = (ReportEvent.ASSIGNED, ReportEvent.ACTED, ReportEvent.COMPLETED, ReportEvent.REASSIGNED_AWAY, ReportEvent.RATED)
 
 
-@_without_jit
 def agents_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[dict[str, Any]]]:
     """Per user: tasks assigned to them, steps they closed, tasks completed while they held them, open tasks they
     hold now, median and p90 time from their assignment to their action (the assignment their action ended),
