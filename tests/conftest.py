@@ -68,6 +68,29 @@ def _flush_truncates_only_tables_with_rows() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _passwords_hashed_once() -> Iterator[None]:
+    """A password set in this process (``set_password``) is hashed at production strength once per session: PBKDF2
+    costs ~1 s a hash here, and every test on the demo data seeds its 12 users. Later users with the same password
+    and hasher get the same hash (the same salt): real hashes, which servers verify at full cost, as in production."""
+    from django.contrib.auth import base_user, hashers
+
+    hashed: dict[tuple[str, str, str], str] = {}
+
+    def make_password(password, salt=None, hasher="default"):  # noqa: ANN001, ANN202 (Django's)
+        if password is None or salt is not None:
+            return hashers.make_password(password, salt, hasher)
+        chosen = hashers.get_hasher(hasher) if isinstance(hasher, str) else hasher
+        key = (password, chosen.algorithm, str(getattr(chosen, "iterations", "")))
+        if key not in hashed:
+            hashed[key] = hashers.make_password(password, hasher=chosen)
+        return hashed[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(base_user, "make_password", make_password)
+        yield
+
+
 # --- Broker -----------------------------------------------------------------------------------------------------
 def capture_outbox(monkeypatch: pytest.MonkeyPatch, record: Callable[[str, tuple, dict], None]) -> None:
     """What the outbox publishes goes to ``record(task, args, kwargs)`` instead of the broker (its rows are still
