@@ -13,14 +13,17 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import psycopg
 import pytest
 from celery import Celery
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from kombu import Connection
 from kombu.pools import ProducerPool
+from psycopg import sql
 from rest_framework_simplejwt.tokens import AccessToken
 
+from tts import history
 from tts_common import contracts
 from tts_common.base.accounts import account_state_set, forget_cached_account_states
 from tts_common.base.permissions import ADMIN, AGENT_DEFAULTS, effective_permissions
@@ -38,6 +41,116 @@ def pytest_configure(config: pytest.Config) -> None:
             "which sets DATABASE_URL, CELERY_BROKER_URL and REDIS_URL.",
             returncode=2,
         )
+
+
+# --- The database between transactional tests --------------------------------------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def _flush_truncates_only_tables_with_rows() -> Iterator[None]:
+    """A transactional test ends with Django's ``flush``: one TRUNCATE of every table (~1–2 s here for 50-odd tables,
+    each given new files), after ~200 tests. A test writes a few tables: only those with a row are truncated (with
+    CASCADE, which reaches only tables that are emptied anyway); the end state is the same empty database. Sequences
+    are not reset by either, unless a test asks (``reset_sequences``): then every table, as Django does."""
+    from django.core.management.commands import flush
+
+    whole_flush = flush.sql_flush
+
+    def sql_flush(style, connection, reset_sequences=True, allow_cascade=False):  # noqa: ANN001, ANN202 (Django's)
+        if reset_sequences:
+            return whole_flush(style, connection, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
+        quote = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(
+                " UNION ALL ".join(f"SELECT %s WHERE EXISTS (SELECT FROM {quote(table)})" for table in tables), tables
+            )
+            with_rows = [table for (table,) in cursor.fetchall()]
+        return connection.ops.sql_flush(style, with_rows, reset_sequences=False, allow_cascade=True)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(flush, "sql_flush", sql_flush)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _passwords_hashed_once() -> Iterator[None]:
+    """A password set in this process (``set_password``) is hashed at production strength once per session: PBKDF2
+    costs ~1 s a hash here, and every test on the demo data seeds its 12 users. Later users with the same password
+    and hasher get the same hash (the same salt): real hashes, which servers verify at full cost, as in production."""
+    from django.contrib.auth import base_user, hashers
+
+    hashed: dict[tuple[str, str, str], str] = {}
+
+    def make_password(password, salt=None, hasher="default"):  # noqa: ANN001, ANN202 (Django's)
+        if password is None or salt is not None:
+            return hashers.make_password(password, salt, hasher)
+        chosen = hashers.get_hasher(hasher) if isinstance(hasher, str) else hasher
+        key = (password, chosen.algorithm, str(getattr(chosen, "iterations", "")))
+        if key not in hashed:
+            hashed[key] = hashers.make_password(password, hasher=chosen)
+        return hashed[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(base_user, "make_password", make_password)
+        yield
+
+
+# --- Generated histories ------------------------------------------------------------------------------------------
+def _server_session() -> psycopg.Connection:
+    """A session on the test database's server, outside any database the tests use (for CREATE/DROP DATABASE)."""
+    db = connection.settings_dict
+    return psycopg.connect(
+        host=db["HOST"], port=db["PORT"] or None, user=db["USER"], password=db["PASSWORD"] or None,
+        dbname="postgres", autocommit=True,
+    )  # fmt: skip
+
+
+def _copy_database(source: str, target: str, *, replace: bool = False) -> None:
+    """``target`` becomes a file copy of ``source`` (no session may be on ``source``: ours are closed, any other on
+    the test database, such as autovacuum's, is ended)."""
+    connections.close_all()
+    with _server_session() as server:
+        server.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [source],
+        )
+        if replace:
+            server.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(target)))
+        server.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                sql.Identifier(target), sql.Identifier(source)
+            )
+        )
+
+
+@pytest.fixture(scope="session")
+def _history_templates(django_db_setup: None) -> Iterator[dict[tuple[int, int], str]]:
+    """Databases holding a generated history (by tasks and seed), each kept from the test that first wrote it."""
+    templates: dict[tuple[int, int], str] = {}
+    yield templates
+    with _server_session() as server:
+        for name in templates.values():
+            server.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def generated_history(transactional_db: None, _history_templates: dict[tuple[int, int], str]) -> Callable[..., None]:
+    """``generated_history(tasks=, seed=)``: the test database holds what ``history.generate(tasks=, seed=)`` writes
+    into an empty one. Written once per session: the first test's database is then copied as a template (a file copy,
+    seconds), which a later test's database is made from instead of writing 100,000 tasks again (minutes). Call it
+    before any server or worker starts: the copy ends every session on the test database."""
+
+    def generate(*, tasks: int, seed: int) -> None:
+        test_database = connection.settings_dict["NAME"]
+        template = _history_templates.get((tasks, seed))
+        if template:
+            _copy_database(template, test_database, replace=True)
+            return
+        history.generate(tasks=tasks, seed=seed)
+        template = f"{test_database}_history_{tasks}_{seed}"
+        _copy_database(test_database, template)
+        _history_templates[(tasks, seed)] = template
+
+    return generate
 
 
 # --- Broker -----------------------------------------------------------------------------------------------------

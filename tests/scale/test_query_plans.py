@@ -25,11 +25,11 @@ from notification_service.models import InAppNotification
 from tests.conftest import ServerProcess, _process_env
 from tests.scale.plans import LARGE_TABLE_ROWS, explain, large_tables, plan_nodes, statements_of
 from tests.workflow_api.factories import access_token
-from tts import history
 from workflow_api.models import Assignment, Task, UserReplica
 from workflow_api.selectors.tasks import NEWEST_FIRST
 
 TASKS = 100_000
+SEED = 14  # tests/web/test_task_lists.py's too: the session writes the history once (generated_history)
 USERS = 200
 LOAD_SECONDS = 20
 REPORTS = ("sla", "throughput", "backlog", "steps", "agents")
@@ -56,8 +56,8 @@ def relative(link: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-def test_the_front_door_at_100_000_tasks(transactional_db, tmp_path):
-    history.generate(tasks=TASKS, seed=14)
+def test_the_front_door_at_100_000_tasks(generated_history, tmp_path):
+    generated_history(tasks=TASKS, seed=SEED)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE)")  # what autovacuum keeps up on a live database: statistics, visibility
     queries_use_indexes()
@@ -68,7 +68,7 @@ def queries_use_indexes() -> None:
     big = large_tables()
     assert {"workflow_api_task", "workflow_api_assignment", "notification_service_inappnotification"} <= big
 
-    admin = client_for(UserReplica.objects.get(username="gen14-admin"), is_admin=True)
+    admin = client_for(UserReplica.objects.get(username=f"gen{SEED}-admin"), is_admin=True)
     agent = UserReplica.objects.get(user_id=most(Assignment.objects, "user_id"))
     coordinator = UserReplica.objects.get(user_id=most(Task.objects.exclude(owner=None), "owner_id"))
     open_tasks = Task.objects.filter(status__in=Task.OPEN_STATUSES)
@@ -199,7 +199,7 @@ def two_hundred_users_at_once(tmp_path) -> None:
     """A real server as deployed on this 2-core machine (two processes, README's one per core; the production
     throttles: the suite's raised rates are removed), wrk's 200 connections cycling through 200 agents' task list, a
     task each of them holds, their notifications and the bell's unread count."""
-    agents = [user for user in UserReplica.objects.filter(username__startswith="gen14-").exclude(username="gen14-admin")
+    agents = [user for user in UserReplica.objects.filter(username__startswith=f"gen{SEED}-").exclude(username=f"gen{SEED}-admin")
               .order_by("user_id")[:USERS]]  # fmt: skip
     assert len(agents) == USERS
     held = dict(Task.objects.filter(assigned_user__in=agents).order_by("assigned_user_id", "-created_at")
