@@ -4,6 +4,7 @@ supervisor picks one in the browser and it is reserved; the budget approver's ap
 for one ticket and rejected for another; every answer is shown on the task page."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.sync_api import expect
@@ -48,7 +49,8 @@ def test_equipment_request_reservation_refused_asset_chosen_in_the_browser_then_
     open_task(page, task_id)
     page.fill("#action-notes", "Standard analyst kit")
     page.click("[data-action=approve]")
-    expect(page.locator("#task-badges")).to_contain_text("Awaiting external")
+    # The page shows the approval went out; AMS may already have refused by the time it redraws (a loaded machine).
+    expect(page.locator("#task-badges")).to_contain_text(re.compile("Awaiting external|Awaiting asset selection"))
     waiting = stack.api.wait_for_task_state(
         task_id, lambda t: t["status"] == "awaiting_asset_selection", "AMS's refusal applied"
     )
