@@ -119,13 +119,20 @@ def _ready(clone: Clone) -> bool:
         return False
 
 
+def _command_line(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.NoSuchProcess:  # a short-lived child (a PostgreSQL backend, autovacuum) ended since it was listed
+        return ""
+
+
 def _stop_cleanly(clone: Clone, run: subprocess.Popen[bytes]) -> None:
     """SIGINT to the command alone (as a process supervisor would send it): everything it started must go."""
     launcher = psutil.Process(run.pid)
     postmaster = clone.postmaster()
     assert postmaster is not None and postmaster.is_running(), "no embedded PostgreSQL while ready"
     processes = [launcher, *launcher.children(recursive=True), postmaster, *postmaster.children(recursive=True)]
-    commands = [" ".join(process.cmdline()) for process in processes]
+    commands = [_command_line(process) for process in processes]
     for part in ("uvicorn tts.asgi:application", "celery -A tts worker", "celery -A tts beat", "pgserver/pginstall/bin/postgres"):
         assert any(part in command for command in commands), f"no {part!r} among {commands}"
     run.send_signal(signal.SIGINT)
