@@ -772,17 +772,25 @@ class ReportDelta(models.Model):
     total = models.IntegerField(default=0)  # summed with count (CSAT ratings)
 
 
-class ReportBucket(models.Model):
-    """Deltas summed per 15 minutes (UTC-aligned, so any time zone's day is a whole number of buckets)."""
+class _ReportRollup(models.Model):
+    """What every rollup of the report deltas sums, by kind, workflow, step and priority."""
 
-    bucket = models.DateTimeField()
     kind = models.CharField(max_length=16, choices=ReportEvent.choices)
     workflow_id = models.BigIntegerField()
     step_id = models.BigIntegerField(null=True)
-    user_id = models.BigIntegerField(null=True)
     priority = models.CharField(max_length=16)
     count = models.BigIntegerField(default=0)
     total = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class ReportBucket(_ReportRollup):
+    """Deltas summed per 15 minutes (UTC-aligned, so any time zone's day is a whole number of buckets)."""
+
+    bucket = models.DateTimeField()
+    user_id = models.BigIntegerField(null=True)
 
     class Meta:
         constraints = [
@@ -796,17 +804,11 @@ class ReportBucket(models.Model):
         indexes = [models.Index(fields=["user_id", "bucket"], name="report_bucket_user")]
 
 
-class ReportDay(models.Model):
+class ReportDay(_ReportRollup):
     """The buckets summed per UTC day without the user (about a tenth of the rows): whole UTC days of a long range
     are read here, its partial days from the buckets. Folded with the buckets, in the same statement."""
 
     day = models.DateField()  # UTC
-    kind = models.CharField(max_length=16, choices=ReportEvent.choices)
-    workflow_id = models.BigIntegerField()
-    step_id = models.BigIntegerField(null=True)
-    priority = models.CharField(max_length=16)
-    count = models.BigIntegerField(default=0)
-    total = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
