@@ -45,7 +45,7 @@ def count_rows(queryset: Any) -> tuple[int, bool]:
     # neither planned nor read.
     keys = queryset.order_by().values("pk")
     postgres = connections[queryset.db].vendor == "postgresql"
-    estimate = _planner_estimate(keys) if postgres else 0
+    estimate = planner_estimate(keys) if postgres else 0
     if estimate >= TRUSTED_ESTIMATE:
         return estimate, True
     # A bounded count reads at most EXACT_COUNT_LIMIT rows, whatever the list's size.
@@ -65,15 +65,21 @@ def count_sql_rows(sql: str, params: list[Any], *, using: str = "default") -> tu
             return counted, False
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         (document,) = cursor.fetchone()
-    plan = json.loads(document) if isinstance(document, str) else document
-    return max(int(plan[0]["Plan"]["Plan Rows"]), EXACT_COUNT_LIMIT), True
+    return max(_plan_rows(document), EXACT_COUNT_LIMIT), True
 
 
-def _planner_estimate(queryset: QuerySet[Any]) -> int:
+def planner_estimate(queryset: QuerySet[Any]) -> int:
+    """The rows PostgreSQL expects ``queryset`` to return (EXPLAIN: nothing is read)."""
     document = queryset.explain(format="json")
     if not document:  # an empty result Django knew without asking (``.none()``, ``__in=[]``)
         return 0
-    return int(json.loads(document)[0]["Plan"]["Plan Rows"])
+    return _plan_rows(document)
+
+
+def _plan_rows(document: Any) -> int:
+    """The top node's row estimate of an ``EXPLAIN (FORMAT JSON)`` answer (text, or already decoded by the driver)."""
+    plan = json.loads(document) if isinstance(document, str) else document
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 # --- Keyset paging -------------------------------------------------------------------------------------------------

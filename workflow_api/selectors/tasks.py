@@ -2,7 +2,6 @@
 filtered and ordered on."""
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -30,7 +29,7 @@ from django.db.models.sql.constants import INNER
 from django.utils import timezone
 
 from tts_common.http.auth import TokenUser, is_admin
-from tts_common.http.pagination import count_rows, count_sql_rows
+from tts_common.http.pagination import count_rows, count_sql_rows, planner_estimate
 from workflow_api.models import (
     SEARCH_CONFIG,
     SLA_WARNING_DIVISOR,
@@ -234,7 +233,7 @@ def _few_matches(matching: QuerySet[Task]) -> list[UUID] | None:
 
 
 def _planner_rows(queryset: QuerySet[Task]) -> int:
-    return int(json.loads(queryset.order_by().values("pk").explain(format="json"))[0]["Plan"]["Plan Rows"])
+    return planner_estimate(queryset.order_by().values("pk"))
 
 
 def task_is_visible(*, actor: TokenUser, task_id: UUID) -> bool:
