@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from datetime import datetime
 from itertools import count
 from threading import Lock
@@ -15,17 +16,30 @@ from typing import Any
 import pytest
 import requests
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 from kombu import Connection
 
 from tests.conftest import outside_celery_app, queue_depth, run_concurrently, wait_for
 from tests.workflow_api.factories import access_token, deployed_workflow, role_with_users
 from tts_common import contracts
-from workflow_api.models import AuditEvent, IntegrationError, PendingHdtsStatus, StepInstance, Task, TaskPause
-from workflow_api.services import hdts_status, ingestion
+from tts_common.http.auth import TokenUser
+from workflow_api.models import (
+    AuditEvent,
+    IntegrationError,
+    PendingHdtsStatus,
+    ReportDelta,
+    ReportEvent,
+    StepInstance,
+    Task,
+    TaskPause,
+)
+from workflow_api.services import actions, hdts_status, ingestion
+from workflow_api.services.reports import rollup_differences
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+ADMIN = TokenUser({"user_id": 1, "username": "admin", "is_admin": True, "roles": {}})
 HDTS_QUEUE = "ticket_tasks2"  # what the deployed HDTS's worker consumes (its celery.sh), and none of ours
 LONG_SUBJECT = "Laptop cannot reach the VPN after the latest update " * 6  # > 200 characters
 
@@ -356,3 +370,59 @@ def test_a_status_racing_its_ticket_is_never_lost(workflows):
         assert len(run_concurrently(race, 2)) == 2
         assert Task.objects.get(external_ticket_id=number).status == Task.Status.CANCELLED
         assert not PendingHdtsStatus.objects.exists()
+
+
+def test_a_status_that_waited_for_an_approval_ends_the_task_at_the_step_the_approval_moved_it_to():
+    """HDTS withdraws a ticket while a person's approval, moving its task to the next step, holds the task's lock:
+    the withdrawal waits, then closes the step the task is at now and counts the task there. (A locking read
+    joined to the steps saw no current step after such a wait, and left the new step open.)"""
+    coordinators, _ = role_with_users(1, name="Ticket Coordinator")
+    first, _ = role_with_users(1, name="Desk")
+    second, (engineer,) = role_with_users(1, name="Engineers")
+    deployed_workflow(step_roles=[first, second], coordinator_role=coordinators, category="IT Support", sub_category="Technical Assistance")
+    number = "TX20261205000001"
+    ingestion.ingest_tickets([ingestion.parse_ticket(hdts_ticket(number), received_at=timezone.now())], return_tasks=False)
+    task = Task.objects.get(external_ticket_id=number)
+    approved, release = threading.Event(), threading.Event()
+
+    def approve() -> None:
+        try:
+            with transaction.atomic():
+                actions.task_act(task_id=task.pk, actor=ADMIN, action="approve")
+                approved.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def withdraw() -> None:
+        try:
+            hdts_status.apply_statuses([hdts_status.parse_status({"ticket_number": number, "status": "Withdrawn"})])
+        finally:
+            connection.close()
+
+    approver = threading.Thread(target=approve)
+    approver.start()
+    assert approved.wait(30)
+    withdrawer = threading.Thread(target=withdraw)
+    withdrawer.start()
+    wait_for(lambda: _backends_waiting_for_a_lock() == 1, timeout=30, message="the withdrawal waiting for the approval")
+    release.set()
+    approver.join()
+    withdrawer.join()
+
+    task.refresh_from_db()
+    assert (task.status, task.current_step, task.assigned_user) == (Task.Status.CANCELLED, None, None)
+    at_second = StepInstance.objects.get(task=task, step__role_id=second.pk)
+    assert at_second.status == StepInstance.Status.CANCELLED
+    assert not StepInstance.objects.filter(task=task, status=StepInstance.Status.ACTIVE).exists()
+    cancelled = ReportDelta.objects.get(kind=ReportEvent.CANCELLED)
+    assert (cancelled.step_id, cancelled.user_id) == (at_second.step_id, engineer.pk)
+    assert rollup_differences() == {}
+
+
+def _backends_waiting_for_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]

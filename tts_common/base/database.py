@@ -2,13 +2,16 @@
 each statement."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
+from django.db.models import Model, QuerySet
+
+M = TypeVar("M", bound=Model)
 
 # Connections left for manage.py commands, an admin's psql and the health checks of other replicas.
 COMMAND_HEADROOM = 5
@@ -77,3 +80,16 @@ def binding_cursor() -> CursorWrapper:
     # django-stubs know neither the psycopg cursor under ServerBindingCursor nor that make_cursor wraps a DB-API one.
     cursor: Any = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+def lock_then_read(rows: QuerySet[M], *related: str) -> list[M]:
+    """Lock ``rows`` (``FOR UPDATE`` of their own table, waiting for whoever holds them), then read them afresh with
+    ``related`` joined (``select_related``). Call it in a transaction: the locks last to its end.
+
+    Why two statements: a locking read that joins other tables and has to wait for a writer gets, from PostgreSQL's
+    re-check of the rows it waited for, the locked table's new row beside the joined rows its snapshot saw. A foreign
+    key the writer changed then meets no partner, and Django sees no related object at all: an HDTS status that
+    waited for an approval moving its task to the next step saw no current step, and left that step open. The
+    second read starts once the locks are held, and sees the writer's commit whole."""
+    locked = list(rows.select_for_update(of=("self",)).values_list("pk", flat=True))
+    return list(rows.model._default_manager.select_related(*related).filter(pk__in=locked))

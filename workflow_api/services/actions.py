@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from tts_common import contracts
 from tts_common.base import hdts, permissions
+from tts_common.base.database import lock_then_read
 from tts_common.base.errors import ApplicationError, Conflict, Forbidden, Invalid, NotFound
 from tts_common.http.api import application_error_status
 from tts_common.http.auth import TokenUser, has_permission, is_admin
@@ -191,14 +192,12 @@ def task_act(
     required = ACTION_PERMISSIONS[action]
     if not has_permission(actor, required):
         raise Forbidden(f"To {action} a task takes the {required!r} permission.")
-    # Lock the row first, then read it with its relations: a locking read that joins them would, after waiting for
-    # a concurrent action that moved the task, pair the task's new step id with the join row of its old one (the
-    # re-check PostgreSQL does for FOR UPDATE re-reads only the locked table), i.e. no current step at all.
-    if not Task.objects.select_for_update().filter(pk=task_id).values_list("pk", flat=True):
-        raise NotFound("Task not found.")
-    task = Task.objects.select_related("workflow__coordinator_role", "workflow__calendar", "current_step__role").get(
-        pk=task_id
+    locked = lock_then_read(
+        Task.objects.filter(pk=task_id), "workflow__coordinator_role", "workflow__calendar", "current_step__role"
     )
+    if not locked:
+        raise NotFound("Task not found.")
+    task = locked[0]
     if not is_admin(actor) and task.assigned_user_id != actor.id:
         raise Forbidden("Only the task's current assignee or an admin can act on it.")
     if task.status not in _ALLOWED_FROM[action]:

@@ -35,6 +35,7 @@ from kombu.message import Message
 
 from tts_common import contracts
 from tts_common.base import hdts, hdts_deployed, signing, text
+from tts_common.base.database import lock_then_read
 from tts_common.base.errors import Conflict, Invalid, NotFound
 from tts_common.http.auth import TokenUser
 from tts_common.messaging import outbox
@@ -199,11 +200,10 @@ def dead_letters_notify_admins() -> DeadLetterNotice | None:
 
 # --- Admin actions ---------------------------------------------------------------------------------------------------
 def _lock_pending(dead_letter_id: int) -> DeadLetter:
-    letter = (
-        DeadLetter.objects.select_for_update(of=("self",)).select_related("integration_error").filter(pk=dead_letter_id).first()
-    )
-    if letter is None:
+    locked = lock_then_read(DeadLetter.objects.filter(pk=dead_letter_id), "integration_error")
+    if not locked:
         raise NotFound("Dead letter not found.")
+    letter = locked[0]
     if letter.status != DeadLetter.Status.PENDING:
         raise Conflict(f"This dead letter is already {letter.status}.")
     return letter

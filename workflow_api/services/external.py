@@ -31,6 +31,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from tts_common import contracts
+from tts_common.base.database import lock_then_read
 from tts_common.messaging import outbox
 from tts_common.messaging.outbox import Message
 from workflow_api.models import AuditEvent, ExternalAction, IntegrationHealth, Task
@@ -68,7 +69,7 @@ def check_time_limit_seconds() -> float:
 # --- The check ---------------------------------------------------------------------------------------------------
 def external_check(*, task_id: UUID, attempt: int) -> None:
     """Ask the outside system about the task's ``attempt`` and apply its answer (see the module docstring)."""
-    task = _waiting(Task.objects.select_related("workflow"), task_id, attempt)
+    task = _waiting(task_id, attempt).select_related("workflow").first()
     if task is None:
         logger.info("external check superseded or done", extra={"operation": "external.check", "task_id": str(task_id)})
         return
@@ -80,8 +81,9 @@ def external_check(*, task_id: UUID, attempt: int) -> None:
     _apply(task_id, attempt, decision, "")
 
 
-def _waiting(tasks: QuerySet[Task], task_id: UUID, attempt: int) -> Task | None:
-    return tasks.filter(pk=task_id, status__in=Task.EXTERNAL_STATUSES, external_attempt=attempt).first()
+def _waiting(task_id: UUID, attempt: int) -> QuerySet[Task]:
+    """The task, while it still waits for this ``attempt``'s answer."""
+    return Task.objects.filter(pk=task_id, status__in=Task.EXTERNAL_STATUSES, external_attempt=attempt)
 
 
 # Where each system's answer is kept on the task.
@@ -124,10 +126,8 @@ def _request_of(task: Task) -> ExternalRequest:
 
 @transaction.atomic
 def _apply(task_id: UUID, attempt: int, decision: Decision | None, error: str) -> None:
-    locked = Task.objects.select_for_update(of=("self",)).select_related(
-        "workflow__coordinator_role", "current_step__role"
-    )
-    task = _waiting(locked, task_id, attempt)
+    locked = lock_then_read(_waiting(task_id, attempt), "workflow__coordinator_role", "current_step__role")
+    task = locked[0] if locked else None
     if task is None:  # an admin decided meanwhile, or a newer attempt took over
         return
     status_before = task.status

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tts_common.base import hdts_deployed, signing
+from tts_common.base.database import lock_then_read
 from workflow_api.models import PendingHdtsStatus, StepInstance, Task, TaskPause
 from workflow_api.services import notify
 from workflow_api.services.audit import audit_event, record_events
@@ -83,9 +84,7 @@ def apply_statuses(statuses: Sequence[HdtsStatus]) -> None:
     latest = {status.ticket_id: status for status in statuses}
     tasks = {
         task.external_ticket_id: task
-        for task in Task.objects.select_for_update(of=("self",))
-        .select_related("current_step")
-        .filter(external_ticket_id__in=list(latest))
+        for task in lock_then_read(Task.objects.filter(external_ticket_id__in=list(latest)), "current_step")
     }
     for ticket_id, status in latest.items():
         task = tasks.get(ticket_id)
@@ -105,9 +104,7 @@ def apply_pending(ticket_ids: Iterable[str]) -> None:
         return
     tasks = {
         task.external_ticket_id: task
-        for task in Task.objects.select_for_update(of=("self",))
-        .select_related("current_step")
-        .filter(external_ticket_id__in=[row.ticket_id for row in rows])
+        for task in lock_then_read(Task.objects.filter(external_ticket_id__in=[row.ticket_id for row in rows]), "current_step")
     }
     now = timezone.now()
     applied = []
