@@ -179,7 +179,7 @@ def main() -> None:
     header = (
         f"{tasks:,} tasks, {args.days} days, {args.sets} filter sets × {args.rounds} rounds per report (seed {args.seed}), "
         f"one client, {args.web_workers} web process(es); {started}; load average before {load_before[0]:.1f} / "
-        f"after {os.getloadavg()[0]:.1f}"
+        f"after {os.getloadavg()[0]:.1f}; {scale.database_server()}"
     )
     output = table(results, header)
     print("\n" + output)

@@ -126,6 +126,16 @@ def prepare(url: str, tasks: int) -> None:
     print(f"{tasks:,} tasks generated and analysed in {time.monotonic() - started:.0f} s", flush=True)
 
 
+def database_server() -> str:
+    """The PostgreSQL server's memory settings, printed with every figure (scripts/tune-postgres.sh sets them)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('shared_buffers'), current_setting('max_wal_size')")
+        shared_buffers, max_wal_size = cursor.fetchone()
+    return f"PostgreSQL shared_buffers {shared_buffers}, max_wal_size {max_wal_size}"
+
+
 def token(user_id: int, username: str, *, is_admin: bool = False) -> str:
     from tts_common.base.accounts import account_state_set
     from tts_common.models import AccountState
@@ -405,7 +415,7 @@ def main() -> None:
 
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for tasks in [Task.objects.count()] if args.database_url else args.tasks or [0, 10_000, 100_000, 1_000_000]:
-        print(f"\n=== {tasks:,} tasks; load {os.getloadavg()}", flush=True)
+        print(f"\n=== {tasks:,} tasks; load {os.getloadavg()}; {database_server()}", flush=True)
         if not args.database_url:
             prepare(url, tasks)
         figures: dict = {"api": {}}

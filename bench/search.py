@@ -42,7 +42,7 @@ for _secret_name in ("SECRET_KEY", "JWT_SIGNING_KEY"):
 # Read-only, the server's connections too (it inherits the environment): libpq applies PGOPTIONS to every session.
 os.environ["PGOPTIONS"] = (os.environ.get("PGOPTIONS", "") + " -c default_transaction_read_only=on").strip()
 
-from scale import LOG_DIR, SEED, start_server, token  # noqa: E402  (bench/ is the script's directory)
+from scale import LOG_DIR, SEED, database_server, start_server, token  # noqa: E402  (bench/ is the script's directory)
 from wrk import LoadResult, Request, run_wrk  # noqa: E402
 
 RARE_LIMIT = 100
@@ -197,7 +197,7 @@ def main() -> None:
     django.setup()
     from workflow_api.models import Task, UserReplica
 
-    print(f"{os.environ.get('DATABASE_URL')}: ~{Task.objects.count():,} tasks; load {os.getloadavg()}", flush=True)
+    print(f"{os.environ.get('DATABASE_URL')}: ~{Task.objects.count():,} tasks; load {os.getloadavg()}; {database_server()}", flush=True)
     terms = pick_terms(args.seed, args.terms, args.sample, args.common_share)
     for term in terms:
         print(f"  {term.kind:<6} {term.text!r}: {term.matches:,} matches", flush=True)
