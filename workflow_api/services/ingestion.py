@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
+from uuid6 import uuid7
 
 from tts_common.base import hdts, hdts_deployed, signing
 from tts_common.messaging import outbox
@@ -233,7 +234,7 @@ def _create_tasks(
         warn_at, warn_percent = first_warning(workflow, priority, created_at)
         assignee = decision.user_id
         rows.add(
-            task_id=str(uuid.uuid4()),
+            task_id=str(uuid7()),
             workflow_id=workflow.pk,
             ticket_id=ticket.ticket_id,
             title=ticket.data["title"],
