@@ -192,6 +192,11 @@ _options["options"] = f"{_options.get('options', '')} -c random_page_cost={_page
 # No JIT compilation: it pays off on long analytical scans, but at 1,000,000 tasks the planner's high cost estimates
 # for list pages and 90-day reports had it compile for 40-300 ms plans that then ran in a few ms.
 _options["options"] += " -c jit=off"
+# No parallel workers for a statement: on 2 cores serving many requests at once, a plan split over 3 processes only
+# adds their start-up (~30 ms) and the CPU they take from the other requests. At 1,000,000 tasks the busiest agent's
+# search page took 44 ms in parallel (its visible tasks sorted by workers) and 15 ms without (their index order
+# merged); the five reports, with the machine loaded, were as fast or faster without.
+_options["options"] += " -c max_parallel_workers_per_gather=0"
 # A web request's statements are cancelled past this (the API answers 503 with Retry-After); 0: never. Workers and
 # commands have none: only the ASGI entry point applies it (tts_common.base.database.configure_web_connections).
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=5000)
