@@ -820,3 +820,23 @@ class ReportDay(_ReportRollup):
                 nulls_distinct=False,
             )
         ]
+
+
+class ReportUserDay(_ReportRollup):
+    """The buckets summed per UTC day and user (a fifth of the rows, those without a user included): whole UTC days
+    of a report by agent, or filtered to one, are read here. Folded with the buckets, in the same statement."""
+
+    day = models.DateField()  # UTC
+    user_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "day", "user_id", "workflow_id", "step_id", "priority"],
+                include=["count", "total"],  # read from the index only
+                name="report_user_day_key",
+                nulls_distinct=False,
+            )
+        ]
+        # An agent's figures (filter or scope) read their own rows only.
+        indexes = [models.Index(fields=["user_id", "day"], name="report_user_day_user")]
