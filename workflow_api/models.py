@@ -823,8 +823,9 @@ class ReportDay(_ReportRollup):
 
 
 class ReportUserDay(_ReportRollup):
-    """The buckets summed per UTC day and user (a fifth of the rows, those without a user included): whole UTC days
-    of a report by agent, or filtered to one, are read here. Folded with the buckets, in the same statement."""
+    """The buckets summed per UTC day and user (those without a user included; at 1M generated tasks, 57 % of the
+    buckets' rows): whole UTC days of a report grouped by agent are read here. Folded with the buckets, in the same
+    statement."""
 
     day = models.DateField()  # UTC
     user_id = models.BigIntegerField(null=True)
@@ -838,5 +839,3 @@ class ReportUserDay(_ReportRollup):
                 nulls_distinct=False,
             )
         ]
-        # An agent's figures (filter or scope) read their own rows only.
-        indexes = [models.Index(fields=["user_id", "day"], name="report_user_day_user")]

@@ -31,7 +31,6 @@ class Migration(migrations.Migration):
                 ('user_id', models.BigIntegerField(null=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['user_id', 'day'], name='report_user_day_user')],
                 'constraints': [models.UniqueConstraint(fields=('kind', 'day', 'user_id', 'workflow_id', 'step_id', 'priority'), include=('count', 'total'), name='report_user_day_key', nulls_distinct=False)],
             },
         ),
