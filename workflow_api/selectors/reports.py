@@ -26,6 +26,7 @@ from workflow_api.models import (
     ReportDay,
     ReportDelta,
     ReportEvent,
+    ReportUserDay,
     RoleReplica,
     RoleSettings,
     StepInstance,
@@ -36,9 +37,9 @@ from workflow_api.models import (
 )
 from workflow_api.services.reports import BUCKET_SQL
 
-_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _DAY = (
+_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _DAY, _USER_DAY = (
     model._meta.db_table
-    for model in (Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportDay)
+    for model in (Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportDay, ReportUserDay)
 )
 GROUPS = ("period", "workflow", "step", "role", "agent", "priority")
 # Open tasks' age buckets, in days: [low, high).
@@ -229,19 +230,21 @@ def _within(column: str, name: str, runs: list[Any], params: dict[str, Any]) -> 
 
 def _counts(query: ReportQuery, scope: ReportScope, kinds: Iterable[str], group: str) -> dict[Any, dict[str, tuple[int, int]]]:
     """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total). Whole UTC days come from the
-    days' table unless a user is asked for (grouping, filter or scope: the days have no user)."""
+    days' table, or the days by user when grouped by agent; one agent's figures (filter or scope) from their own
+    buckets alone (fewer rows than everyone's days, read by the buckets' user index)."""
     days: list[tuple[date, date]] = []
     rest = [(query.start, query.end)]
-    if group != "agent" and query.user_id is None and scope.user_id is None:
+    if query.user_id is None and scope.user_id is None:
         days, rest = _split(query, group)
+    day_table, day_user = (_USER_DAY, "d.user_id") if group == "agent" else (_DAY, "NULL::bigint")
     delta_bucket = BUCKET_SQL.format(column="occurred_at")
     params = {**_params(query, scope), "kinds": list(kinds)}
     sql = f"""
 SELECT {_GROUP_SQL[group]} AS g, e.kind, sum(e.count), sum(e.total)
 FROM (
-    SELECT d.day::timestamp AT TIME ZONE 'UTC' AS bucket, d.kind, d.workflow_id, d.step_id, NULL::bigint AS user_id,
+    SELECT d.day::timestamp AT TIME ZONE 'UTC' AS bucket, d.kind, d.workflow_id, d.step_id, {day_user} AS user_id,
            d.priority, d.count, d.total
-    FROM {_DAY} d WHERE d.kind = ANY(%(kinds)s) AND ({_within("d.day", "day", days, params)})
+    FROM {day_table} d WHERE d.kind = ANY(%(kinds)s) AND ({_within("d.day", "day", days, params)})
     UNION ALL
     SELECT b.bucket, b.kind, b.workflow_id, b.step_id, b.user_id, b.priority, b.count, b.total
     FROM {_BUCKET} b WHERE b.kind = ANY(%(kinds)s) AND ({_within("b.bucket", "bucket", rest, params)})

@@ -1,9 +1,11 @@
-"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets and UTC days.
+"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets and UTC days (with
+and without the user).
 
 Every transaction that changes a task appends :class:`ReportDelta` rows (one bulk INSERT; intake's own statement
 writes them too), never updating a shared row, so intake batches running side by side never wait on each other for
 them. :func:`fold_report_deltas` (a scheduled job) moves deltas into :class:`ReportBucket` rows and, in the same
-statement, :class:`ReportDay` rows (the same sums per UTC day, without the user) with ``SKIP LOCKED``; readers add
+statement, :class:`ReportDay` rows (the same sums per UTC day, without the user) and :class:`ReportUserDay` rows (per
+UTC day and user) with ``SKIP LOCKED``; readers add
 the deltas not folded yet, so a figure is exact the moment its transaction commits.
 
 What each kind counts is defined once over the raw rows, in :data:`RAW_EVENTS_SQL`: the writers here follow it,
@@ -26,6 +28,7 @@ from workflow_api.models import (
     ReportDay,
     ReportDelta,
     ReportEvent,
+    ReportUserDay,
     StepInstance,
     Task,
 )
@@ -36,8 +39,9 @@ FOLD_BATCH_SIZE = 10_000
 BUCKET_SQL = "date_bin('15 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 DAY_SQL = "({column} AT TIME ZONE 'UTC')::date"  # the UTC day of an instant
 
-_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET, _DAY = (
-    model._meta.db_table for model in (Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket, ReportDay)
+_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET, _DAY, _USER_DAY = (
+    model._meta.db_table
+    for model in (Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket, ReportDay, ReportUserDay)
 )
 KEY_COLUMNS = ("kind", "workflow_id", "step_id", "user_id", "priority")
 DAY_KEY_COLUMNS = ("kind", "workflow_id", "step_id", "priority")
@@ -229,19 +233,27 @@ GROUP BY 1, {_DAY_GROUPED}
 ORDER BY kind, 1, workflow_id, step_id, priority
 ON CONFLICT (kind, day, workflow_id, step_id, priority)
 DO UPDATE SET count = {_DAY}.count + EXCLUDED.count, total = {_DAY}.total + EXCLUDED.total"""
+_UPSERT_USER_DAYS = f"""
+INSERT INTO {_USER_DAY} (day, {_GROUPED}, count, total)
+SELECT {DAY_SQL.format(column='occurred_at')}, {_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
+GROUP BY 1, {_GROUPED}
+ORDER BY kind, 1, user_id, workflow_id, step_id, priority
+ON CONFLICT (kind, day, user_id, workflow_id, step_id, priority)
+DO UPDATE SET count = {_USER_DAY}.count + EXCLUDED.count, total = {_USER_DAY}.total + EXCLUDED.total"""
 
-# One statement: the deltas moved and both rollups grow together (a reader never sees one without the other).
+# One statement: the deltas moved and the rollups grow together (a reader never sees one without the others).
 _FOLD_SQL = f"""
 WITH moved AS (
     DELETE FROM {_DELTA} WHERE id IN (
         SELECT id FROM {_DELTA} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
     ) RETURNING occurred_at, {_GROUPED}, count, total
 ), buckets AS ({_UPSERT_BUCKETS.format(rows="moved")}
+), user_days AS ({_UPSERT_USER_DAYS.format(rows="moved")}
 )""" + _UPSERT_DAYS.format(rows="moved")
 
 
 def fold_report_deltas(*, batch_size: int = FOLD_BATCH_SIZE) -> int:
-    """Move deltas into their buckets and days, a batch per transaction, until none is left; returns the day rows
+    """Move deltas into their buckets and days (with and without the user), a batch per transaction, until none is left; returns the day rows
     written.
 
     ``SKIP LOCKED``: deltas another fold is moving are left to it, so overlapping runs share the work."""
@@ -257,24 +269,26 @@ def fold_report_deltas(*, batch_size: int = FOLD_BATCH_SIZE) -> int:
 
 @transaction.atomic
 def rebuild_rollups() -> None:
-    """Buckets and days computed afresh from the raw rows (for data written without the services, e.g.
+    """Buckets and days (with and without the user) computed afresh from the raw rows (for data written without the services, e.g.
     generate_history), replacing the rollups and deltas there were. Writers are kept out while it runs."""
     with connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET}, {_DAY} IN EXCLUSIVE MODE")
-        for table in (_DELTA, _BUCKET, _DAY):
+        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET}, {_DAY}, {_USER_DAY} IN EXCLUSIVE MODE")
+        for table in (_DELTA, _BUCKET, _DAY, _USER_DAY):
             cursor.execute(f"DELETE FROM {table}")
         cursor.execute(_UPSERT_BUCKETS.format(rows=f"({RAW_EVENTS_SQL})"))
         # The days from the buckets just written (a bucket lies in one UTC day): the raw rows are read once.
-        cursor.execute(
-            _UPSERT_DAYS.format(rows=f"(SELECT bucket AS occurred_at, {_DAY_GROUPED}, count, total FROM {_BUCKET})")
-        )
+        buckets = f"(SELECT bucket AS occurred_at, {_GROUPED}, count, total FROM {_BUCKET})"
+        cursor.execute(_UPSERT_USER_DAYS.format(rows=buckets))
+        cursor.execute(_UPSERT_DAYS.format(rows=buckets))
 
 
 # (rollup, bucket or UTC day start, kind, workflow_id, step_id, user_id, priority); a day's user_id is None.
 RollupKey = tuple[str, datetime, str, int, int | None, int | None, str]
+_UTC_DAY_START = f"({DAY_SQL.format(column='occurred_at')})::timestamp AT TIME ZONE 'UTC'"
 _ROLLUP_KEY_SQL = {
     "bucket": (BUCKET_SQL.format(column="occurred_at"), "user_id"),
-    "day": (f"({DAY_SQL.format(column='occurred_at')})::timestamp AT TIME ZONE 'UTC'", "NULL::bigint"),
+    "day": (_UTC_DAY_START, "NULL::bigint"),
+    "user_day": (_UTC_DAY_START, "user_id"),
 }
 
 
@@ -290,11 +304,13 @@ def _sums(rollup: str, sql: str) -> dict[RollupKey, tuple[int, int]]:
 
 
 def _days_of(buckets: dict[RollupKey, tuple[int, int]]) -> dict[RollupKey, tuple[int, int]]:
+    """The buckets' sums per UTC day, without the user ("day") and with it ("user_day")."""
     days: dict[RollupKey, tuple[int, int]] = {}
-    for (_, at, kind, workflow_id, step_id, _user, priority), (count, total) in buckets.items():
-        key = ("day", at.astimezone(UTC).replace(hour=0, minute=0), kind, workflow_id, step_id, None, priority)
-        summed = days.get(key, (0, 0))
-        days[key] = (summed[0] + count, summed[1] + total)
+    for (_, at, kind, workflow_id, step_id, user_id, priority), (count, total) in buckets.items():
+        day = at.astimezone(UTC).replace(hour=0, minute=0)
+        for key in (("day", day, kind, workflow_id, step_id, None, priority), ("user_day", day, kind, workflow_id, step_id, user_id, priority)):
+            summed = days.get(key, (0, 0))
+            days[key] = (summed[0] + count, summed[1] + total)
     return {key: sums for key, sums in days.items() if sums != (0, 0)}
 
 
@@ -316,6 +332,11 @@ def _differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
         "day",
         f"SELECT day::timestamp AT TIME ZONE 'UTC' AS occurred_at, kind, workflow_id, step_id, NULL::bigint AS user_id, "
         f"priority, count, total FROM {_DAY} UNION ALL {deltas}",
+    )
+    rollups |= _sums(
+        "user_day",
+        f"SELECT day::timestamp AT TIME ZONE 'UTC' AS occurred_at, {_GROUPED}, count, total FROM {_USER_DAY} "
+        f"UNION ALL {deltas}",
     )
     raw = _sums("bucket", f"SELECT occurred_at, {_GROUPED}, count, total FROM ({RAW_EVENTS_SQL}) AS e")
     raw |= _days_of(raw)  # the raw rows read once
