@@ -13,7 +13,7 @@ FROM workflow_api_reportbucket GROUP BY 1, 2, 3, 4, 5, 6;
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflow_api', '0019_task_search_document'),
+        ('workflow_api', '0020_task_ids_time_ordered'),
     ]
 
     operations = [
