@@ -804,6 +804,24 @@ class ReportBucket(_ReportRollup):
         indexes = [models.Index(fields=["user_id", "bucket"], name="report_bucket_user")]
 
 
+class ReportHour(_ReportRollup):
+    """The buckets summed per UTC hour without the user: the whole hours of a range outside its whole UTC days (a
+    local day outside UTC holds no UTC day) are read here, what is left from the buckets. Folded with the buckets, in
+    the same statement."""
+
+    hour = models.DateTimeField()  # the UTC hour's start
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "hour", "workflow_id", "step_id", "priority"],
+                include=["count", "total"],  # read from the index only
+                name="report_hour_key",
+                nulls_distinct=False,
+            )
+        ]
+
+
 class ReportDay(_ReportRollup):
     """The buckets summed per UTC day without the user (about a tenth of the rows): whole UTC days of a long range
     are read here, its partial days from the buckets. Folded with the buckets, in the same statement."""

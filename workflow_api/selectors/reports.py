@@ -1,6 +1,6 @@
 """Reports: SLA, throughput, backlog, step bottlenecks, agents (issue 16).
 
-Counts come from the rollups (services/reports.py: UTC days and 15-minute buckets plus the deltas not folded yet),
+Counts come from the rollups (services/reports.py: UTC days and hours, 15-minute buckets, the deltas not folded yet),
 cut into days or weeks of the requested time zone; medians and p90s from the raw rows of the range, through their indexes;
 what is open now from the open tasks. Every report is limited to what the caller may see (:func:`reports_scope`).
 """
@@ -26,6 +26,7 @@ from workflow_api.models import (
     ReportDay,
     ReportDelta,
     ReportEvent,
+    ReportHour,
     RoleReplica,
     RoleSettings,
     StepInstance,
@@ -36,9 +37,9 @@ from workflow_api.models import (
 )
 from workflow_api.services.reports import BUCKET_SQL
 
-_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _DAY = (
+_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _HOUR, _DAY = (
     model._meta.db_table
-    for model in (Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportDay)
+    for model in (Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportHour, ReportDay)
 )
 GROUPS = ("period", "workflow", "step", "role", "agent", "priority")
 # Open tasks' age buckets, in days: [low, high).
@@ -188,33 +189,43 @@ _GROUP_SQL = {
 }
 
 
-def _split(query: ReportQuery, group: str) -> tuple[list[tuple[date, date]], list[tuple[datetime, datetime]]]:
-    """The range as [first, last) runs of whole UTC days, each day inside one period when grouped by period (the
-    days' table is read for those), and the [start, end) instants left (read from the 15-minute buckets)."""
-    cuts = [query.start, *(day_start(period, query.tz) for period in query.periods()[1:]), query.end]
-    days: list[tuple[date, date]] = []
-    rest: list[tuple[datetime, datetime]] = []
+# The rollups' grains, coarsest first: UTC days, UTC hours, 15-minute buckets (every zone's day starts on one).
+_GRAINS = (timedelta(days=1), timedelta(hours=1), timedelta(minutes=15))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Runs = list[tuple[datetime, datetime]]
 
-    def add(runs: list[Any], low: Any, high: Any) -> None:
+
+def _split(query: ReportQuery, group: str) -> tuple[Runs, Runs, Runs]:
+    """The range as [low, high) runs of whole UTC days (read from the days' table), of whole UTC hours left at their
+    ends (the hours' table) and of what is left (the 15-minute buckets); each day or hour inside one period when
+    grouped by period."""
+    runs: tuple[Runs, Runs, Runs] = ([], [], [])
+
+    def add(grain: int, low: datetime, high: datetime) -> None:
+        if runs[grain] and runs[grain][-1][1] == low:  # continues the last run
+            runs[grain][-1] = (runs[grain][-1][0], high)
+        else:
+            runs[grain].append((low, high))
+
+    def cut(low: datetime, high: datetime, grain: int) -> None:
         if low >= high:
             return
-        if runs and runs[-1][1] == low:  # continues the last run
-            runs[-1] = (runs[-1][0], high)
-        else:
-            runs.append((low, high))
+        size = _GRAINS[grain]
+        first = _EPOCH - (_EPOCH - low) // size * size  # low rounded up to the grain
+        last = _EPOCH + (high - _EPOCH) // size * size  # high rounded down
+        if first >= last:
+            cut(low, high, grain + 1)
+            return
+        if first > low:
+            cut(low, first, grain + 1)
+        add(grain, first, last)
+        if last < high:
+            cut(last, high, grain + 1)
 
-    pieces = [query.start, query.end] if group != "period" else cuts
+    pieces = [query.start, query.end] if group != "period" else [query.start, *(day_start(period, query.tz) for period in query.periods()[1:]), query.end]
     for low, high in zip(pieces, pieces[1:], strict=False):
-        first = (low + timedelta(days=1) - timedelta(microseconds=1)).date()  # low rounded up to a UTC midnight
-        last = high.date()  # high rounded down
-        whole = (datetime.combine(first, datetime.min.time(), UTC), datetime.combine(last, datetime.min.time(), UTC))
-        if first < last:
-            add(rest, low, whole[0])
-            add(days, first, last)
-            add(rest, whole[1], high)
-        else:
-            add(rest, low, high)
-    return days, rest
+        cut(low, high, 0)
+    return runs
 
 
 def _within(column: str, name: str, runs: list[Any], params: dict[str, Any]) -> str:
@@ -228,12 +239,13 @@ def _within(column: str, name: str, runs: list[Any], params: dict[str, Any]) -> 
 
 
 def _counts(query: ReportQuery, scope: ReportScope, kinds: Iterable[str], group: str) -> dict[Any, dict[str, tuple[int, int]]]:
-    """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total). Whole UTC days come from the
-    days' table unless a user is asked for (grouping, filter or scope: the days have no user)."""
-    days: list[tuple[date, date]] = []
+    """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total). Whole UTC days and hours come
+    from their tables unless a user is asked for (grouping, filter or scope: they have no user)."""
+    days: Runs = []
+    hours: Runs = []
     rest = [(query.start, query.end)]
     if group != "agent" and query.user_id is None and scope.user_id is None:
-        days, rest = _split(query, group)
+        days, hours, rest = _split(query, group)
     delta_bucket = BUCKET_SQL.format(column="occurred_at")
     params = {**_params(query, scope), "kinds": list(kinds)}
     sql = f"""
@@ -241,7 +253,11 @@ SELECT {_GROUP_SQL[group]} AS g, e.kind, sum(e.count), sum(e.total)
 FROM (
     SELECT d.day::timestamp AT TIME ZONE 'UTC' AS bucket, d.kind, d.workflow_id, d.step_id, NULL::bigint AS user_id,
            d.priority, d.count, d.total
-    FROM {_DAY} d WHERE d.kind = ANY(%(kinds)s) AND ({_within("d.day", "day", days, params)})
+    FROM {_DAY} d WHERE d.kind = ANY(%(kinds)s)
+      AND ({_within("d.day", "day", [(low.date(), high.date()) for low, high in days], params)})
+    UNION ALL
+    SELECT h.hour, h.kind, h.workflow_id, h.step_id, NULL::bigint, h.priority, h.count, h.total
+    FROM {_HOUR} h WHERE h.kind = ANY(%(kinds)s) AND ({_within("h.hour", "hour", hours, params)})
     UNION ALL
     SELECT b.bucket, b.kind, b.workflow_id, b.step_id, b.user_id, b.priority, b.count, b.total
     FROM {_BUCKET} b WHERE b.kind = ANY(%(kinds)s) AND ({_within("b.bucket", "bucket", rest, params)})

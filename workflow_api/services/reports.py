@@ -1,9 +1,10 @@
-"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets and UTC days.
+"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets, UTC hours and days.
 
 Every transaction that changes a task appends :class:`ReportDelta` rows (one bulk INSERT; intake's own statement
 writes them too), never updating a shared row, so intake batches running side by side never wait on each other for
 them. :func:`fold_report_deltas` (a scheduled job) moves deltas into :class:`ReportBucket` rows and, in the same
-statement, :class:`ReportDay` rows (the same sums per UTC day, without the user) with ``SKIP LOCKED``; readers add
+statement, :class:`ReportHour` and :class:`ReportDay` rows (the same sums per UTC hour and day, without the user)
+with ``SKIP LOCKED``; readers add
 the deltas not folded yet, so a figure is exact the moment its transaction commits.
 
 What each kind counts is defined once over the raw rows, in :data:`RAW_EVENTS_SQL`: the writers here follow it,
@@ -26,6 +27,7 @@ from workflow_api.models import (
     ReportDay,
     ReportDelta,
     ReportEvent,
+    ReportHour,
     StepInstance,
     Task,
 )
@@ -34,10 +36,12 @@ FOLD_BATCH_SIZE = 10_000
 # 15-minute buckets aligned on UTC quarter hours: every time zone's day boundary (offsets are whole quarter hours)
 # falls between buckets, so days and weeks in any zone are sums of whole buckets.
 BUCKET_SQL = "date_bin('15 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+HOUR_SQL = "date_trunc('hour', {column}, 'UTC')"  # the UTC hour of an instant
 DAY_SQL = "({column} AT TIME ZONE 'UTC')::date"  # the UTC day of an instant
 
-_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET, _DAY = (
-    model._meta.db_table for model in (Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket, ReportDay)
+_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET, _HOUR, _DAY = (
+    model._meta.db_table
+    for model in (Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket, ReportHour, ReportDay)
 )
 KEY_COLUMNS = ("kind", "workflow_id", "step_id", "user_id", "priority")
 DAY_KEY_COLUMNS = ("kind", "workflow_id", "step_id", "priority")
@@ -221,7 +225,14 @@ GROUP BY 1, {_GROUPED}
 ORDER BY 1, {_GROUPED}
 ON CONFLICT ON CONSTRAINT report_bucket_key
 DO UPDATE SET count = {_BUCKET}.count + EXCLUDED.count, total = {_BUCKET}.total + EXCLUDED.total"""
-# The days' key is a unique index (it includes count and total), named by its columns.
+# The hours' and days' keys are unique indexes (they include count and total), named by their columns.
+_UPSERT_HOURS = f"""
+INSERT INTO {_HOUR} (hour, {_DAY_GROUPED}, count, total)
+SELECT {HOUR_SQL.format(column='occurred_at')}, {_DAY_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
+GROUP BY 1, {_DAY_GROUPED}
+ORDER BY kind, 1, workflow_id, step_id, priority
+ON CONFLICT (kind, hour, workflow_id, step_id, priority)
+DO UPDATE SET count = {_HOUR}.count + EXCLUDED.count, total = {_HOUR}.total + EXCLUDED.total"""
 _UPSERT_DAYS = f"""
 INSERT INTO {_DAY} (day, {_DAY_GROUPED}, count, total)
 SELECT {DAY_SQL.format(column='occurred_at')}, {_DAY_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
@@ -230,18 +241,19 @@ ORDER BY kind, 1, workflow_id, step_id, priority
 ON CONFLICT (kind, day, workflow_id, step_id, priority)
 DO UPDATE SET count = {_DAY}.count + EXCLUDED.count, total = {_DAY}.total + EXCLUDED.total"""
 
-# One statement: the deltas moved and both rollups grow together (a reader never sees one without the other).
+# One statement: the deltas moved and the rollups grow together (a reader never sees one without the others).
 _FOLD_SQL = f"""
 WITH moved AS (
     DELETE FROM {_DELTA} WHERE id IN (
         SELECT id FROM {_DELTA} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
     ) RETURNING occurred_at, {_GROUPED}, count, total
 ), buckets AS ({_UPSERT_BUCKETS.format(rows="moved")}
+), hours AS ({_UPSERT_HOURS.format(rows="moved")}
 )""" + _UPSERT_DAYS.format(rows="moved")
 
 
 def fold_report_deltas(*, batch_size: int = FOLD_BATCH_SIZE) -> int:
-    """Move deltas into their buckets and days, a batch per transaction, until none is left; returns the day rows
+    """Move deltas into their buckets, hours and days, a batch per transaction, until none is left; returns the day rows
     written.
 
     ``SKIP LOCKED``: deltas another fold is moving are left to it, so overlapping runs share the work."""
@@ -260,20 +272,26 @@ def rebuild_rollups() -> None:
     """Buckets and days computed afresh from the raw rows (for data written without the services, e.g.
     generate_history), replacing the rollups and deltas there were. Writers are kept out while it runs."""
     with connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET}, {_DAY} IN EXCLUSIVE MODE")
-        for table in (_DELTA, _BUCKET, _DAY):
+        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET}, {_HOUR}, {_DAY} IN EXCLUSIVE MODE")
+        for table in (_DELTA, _BUCKET, _HOUR, _DAY):
             cursor.execute(f"DELETE FROM {table}")
         cursor.execute(_UPSERT_BUCKETS.format(rows=f"({RAW_EVENTS_SQL})"))
-        # The days from the buckets just written (a bucket lies in one UTC day): the raw rows are read once.
+        # The hours from the buckets just written (a bucket lies in one UTC hour), the days from the hours: the raw
+        # rows are read once.
         cursor.execute(
-            _UPSERT_DAYS.format(rows=f"(SELECT bucket AS occurred_at, {_DAY_GROUPED}, count, total FROM {_BUCKET})")
+            _UPSERT_HOURS.format(rows=f"(SELECT bucket AS occurred_at, {_DAY_GROUPED}, count, total FROM {_BUCKET})")
+        )
+        cursor.execute(
+            _UPSERT_DAYS.format(rows=f"(SELECT hour AS occurred_at, {_DAY_GROUPED}, count, total FROM {_HOUR})")
         )
 
 
-# (rollup, bucket or UTC day start, kind, workflow_id, step_id, user_id, priority); a day's user_id is None.
+# (rollup, bucket, UTC hour or day start, kind, workflow_id, step_id, user_id, priority); an hour's or a day's
+# user_id is None.
 RollupKey = tuple[str, datetime, str, int, int | None, int | None, str]
 _ROLLUP_KEY_SQL = {
     "bucket": (BUCKET_SQL.format(column="occurred_at"), "user_id"),
+    "hour": (HOUR_SQL.format(column="occurred_at"), "NULL::bigint"),
     "day": (f"({DAY_SQL.format(column='occurred_at')})::timestamp AT TIME ZONE 'UTC'", "NULL::bigint"),
 }
 
@@ -289,17 +307,19 @@ def _sums(rollup: str, sql: str) -> dict[RollupKey, tuple[int, int]]:
         return {(rollup, *row[:6]): (int(row[6]), int(row[7])) for row in cursor.fetchall() if row[6] or row[7]}
 
 
-def _days_of(buckets: dict[RollupKey, tuple[int, int]]) -> dict[RollupKey, tuple[int, int]]:
-    days: dict[RollupKey, tuple[int, int]] = {}
+def _coarser(rollup: str, buckets: dict[RollupKey, tuple[int, int]]) -> dict[RollupKey, tuple[int, int]]:
+    """The buckets summed per UTC hour or day (``rollup``), without the user."""
+    sums: dict[RollupKey, tuple[int, int]] = {}
     for (_, at, kind, workflow_id, step_id, _user, priority), (count, total) in buckets.items():
-        key = ("day", at.astimezone(UTC).replace(hour=0, minute=0), kind, workflow_id, step_id, None, priority)
-        summed = days.get(key, (0, 0))
-        days[key] = (summed[0] + count, summed[1] + total)
-    return {key: sums for key, sums in days.items() if sums != (0, 0)}
+        start = at.astimezone(UTC).replace(minute=0)
+        key = (rollup, start.replace(hour=0) if rollup == "day" else start, kind, workflow_id, step_id, None, priority)
+        summed = sums.get(key, (0, 0))
+        sums[key] = (summed[0] + count, summed[1] + total)
+    return {key: summed for key, summed in sums.items() if summed != (0, 0)}
 
 
 def rollup_differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
-    """Each bucket or day whose (count, total) the rollups (buckets or days, plus deltas not folded yet) give
+    """Each bucket, hour or day whose (count, total) the rollups (buckets, hours or days, plus deltas not folded yet) give
     otherwise than the raw rows: key -> (rollups, raw). Empty when they agree. Both are read from one snapshot
     (REPEATABLE READ), so work going on meanwhile is in both or in neither."""
     if connection.in_atomic_block:
@@ -312,13 +332,14 @@ def rollup_differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, in
 def _differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
     deltas = f"SELECT occurred_at, {_GROUPED}, count, total FROM {_DELTA}"
     rollups = _sums("bucket", f"SELECT bucket AS occurred_at, {_GROUPED}, count, total FROM {_BUCKET} UNION ALL {deltas}")
-    rollups |= _sums(
-        "day",
-        f"SELECT day::timestamp AT TIME ZONE 'UTC' AS occurred_at, kind, workflow_id, step_id, NULL::bigint AS user_id, "
-        f"priority, count, total FROM {_DAY} UNION ALL {deltas}",
-    )
+    for rollup, at, table in (("hour", "hour", _HOUR), ("day", "day::timestamp AT TIME ZONE 'UTC'", _DAY)):
+        rollups |= _sums(
+            rollup,
+            f"SELECT {at} AS occurred_at, kind, workflow_id, step_id, NULL::bigint AS user_id, priority, count, total "
+            f"FROM {table} UNION ALL {deltas}",
+        )
     raw = _sums("bucket", f"SELECT occurred_at, {_GROUPED}, count, total FROM ({RAW_EVENTS_SQL}) AS e")
-    raw |= _days_of(raw)  # the raw rows read once
+    raw |= _coarser("hour", raw) | _coarser("day", raw)  # the raw rows read once
     return {
         key: (rollups.get(key, (0, 0)), raw.get(key, (0, 0)))
         for key in rollups.keys() | raw.keys()

@@ -1,0 +1,37 @@
+"""Report rollups per UTC hour without the user (ReportHour: a local day outside UTC is cut from whole hours), filled
+from the 15-minute buckets while folds wait."""
+from django.db import migrations, models
+
+FILL_HOURS = """
+LOCK TABLE workflow_api_reportbucket IN SHARE MODE;
+INSERT INTO workflow_api_reporthour (hour, kind, workflow_id, step_id, priority, count, total)
+SELECT date_trunc('hour', bucket, 'UTC'), kind, workflow_id, step_id, priority, sum(count), sum(total)
+FROM workflow_api_reportbucket GROUP BY 1, 2, 3, 4, 5;
+"""
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('workflow_api', '0019_task_search_document'),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name='ReportHour',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('kind', models.CharField(choices=[('created', 'Created'), ('assigned', 'Assigned'), ('transferred', 'Transferred'), ('escalated', 'Escalated'), ('reassigned_away', 'Reassigned Away'), ('acted', 'Acted'), ('completed', 'Completed'), ('rejected', 'Rejected'), ('cancelled', 'Cancelled'), ('within_sla', 'Within Sla'), ('breached', 'Breached'), ('warned', 'Warned'), ('rated', 'Rated')], max_length=16)),
+                ('workflow_id', models.BigIntegerField()),
+                ('step_id', models.BigIntegerField(null=True)),
+                ('priority', models.CharField(max_length=16)),
+                ('count', models.BigIntegerField(default=0)),
+                ('total', models.BigIntegerField(default=0)),
+                ('hour', models.DateTimeField()),
+            ],
+            options={
+                'constraints': [models.UniqueConstraint(fields=('kind', 'hour', 'workflow_id', 'step_id', 'priority'), include=('count', 'total'), name='report_hour_key', nulls_distinct=False)],
+            },
+        ),
+        migrations.RunSQL(FILL_HOURS, migrations.RunSQL.noop),
+    ]
