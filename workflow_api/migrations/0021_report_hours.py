@@ -1,16 +1,21 @@
 """Report rollups per UTC hour without the user (ReportHour: a local day outside UTC is cut from whole hours), filled
-from the 15-minute buckets while folds wait."""
+from the 15-minute buckets while folds wait; the step visits' index by step and end (the steps report's medians),
+built CONCURRENTLY (so no transaction: atomic = False; the fill takes its own)."""
+from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
 FILL_HOURS = """
+BEGIN;
 LOCK TABLE workflow_api_reportbucket IN SHARE MODE;
 INSERT INTO workflow_api_reporthour (hour, kind, workflow_id, step_id, priority, count, total)
 SELECT date_trunc('hour', bucket, 'UTC'), kind, workflow_id, step_id, priority, sum(count), sum(total)
 FROM workflow_api_reportbucket GROUP BY 1, 2, 3, 4, 5;
+COMMIT;
 """
 
 
 class Migration(migrations.Migration):
+    atomic = False
 
     dependencies = [
         ('workflow_api', '0019_task_search_document'),
@@ -34,4 +39,8 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunSQL(FILL_HOURS, migrations.RunSQL.noop),
+        AddIndexConcurrently(
+            model_name='stepinstance',
+            index=models.Index(condition=models.Q(('ended_at__isnull', False)), fields=['step_id', 'ended_at'], include=('started_at', 'due_at', 'acted_by_id', 'task_id'), name='step_instance_step_ended'),
+        ),
     ]

@@ -457,8 +457,11 @@ SELECT s.step_id, count(*),
 FROM {_STEP} s JOIN {_WSTEP} ws ON ws.id = s.step_id
 WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND {_VISIT_WHERE}
 GROUP BY 1"""
+    params = _params(query, scope)
+    if params["steps"] is None:  # every step, so that the visits are read per step from step_instance_step_ended
+        params["steps"] = list(WorkflowStep.objects.values_list("pk", flat=True))
     with connection.cursor() as cursor:
-        cursor.execute(sql, _params(query, scope))
+        cursor.execute(sql, params)
         visits = {row[0]: row for row in cursor.fetchall()}
     breaches = {key: _count(sums, ReportEvent.BREACHED) for key, sums in _counts(query, scope, [ReportEvent.BREACHED], "step").items()}
     step_ids = [step_id for step_id in visits.keys() | breaches.keys() if step_id is not None]
