@@ -812,19 +812,19 @@ class ReportBucket(_ReportRollup):
         indexes = [models.Index(fields=["user_id", "bucket"], name="report_bucket_user")]
 
 
-class ReportHour(_ReportRollup):
-    """The buckets summed per UTC hour without the user: the whole hours of a range outside its whole UTC days (a
-    local day outside UTC holds no UTC day) are read here, what is left from the buckets. Folded with the buckets, in
-    the same statement."""
+class ReportHalfHour(_ReportRollup):
+    """The buckets summed per half hour (UTC-aligned) without the user: the whole half hours of a range outside its
+    whole UTC days (a local day outside UTC holds no UTC day; offsets of a whole or half hour start on one) are read
+    here, what is left from the buckets. Folded with the buckets, in the same statement."""
 
-    hour = models.DateTimeField()  # the UTC hour's start
+    half_hour = models.DateTimeField()  # its start
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["kind", "hour", "workflow_id", "step_id", "priority"],
+                fields=["kind", "half_hour", "workflow_id", "step_id", "priority"],
                 include=["count", "total"],  # read from the index only
-                name="report_hour_key",
+                name="report_half_hour_key",
                 nulls_distinct=False,
             )
         ]

@@ -1,6 +1,6 @@
 """Reports: SLA, throughput, backlog, step bottlenecks, agents (issue 16).
 
-Counts come from the rollups (services/reports.py: UTC days and hours, 15-minute buckets, the deltas not folded yet),
+Counts come from the rollups (services/reports.py: UTC days, half hours, 15-minute buckets, the deltas not folded yet),
 cut into days or weeks of the requested time zone; medians and p90s from the raw rows of the range, through their indexes;
 what is open now from the open tasks. Every report is limited to what the caller may see (:func:`reports_scope`).
 """
@@ -26,7 +26,7 @@ from workflow_api.models import (
     ReportDay,
     ReportDelta,
     ReportEvent,
-    ReportHour,
+    ReportHalfHour,
     RoleReplica,
     RoleSettings,
     StepInstance,
@@ -37,9 +37,9 @@ from workflow_api.models import (
 )
 from workflow_api.services.reports import BUCKET_SQL
 
-_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _HOUR, _DAY = (
+_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _HALF_HOUR, _DAY = (
     model._meta.db_table
-    for model in (Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportHour, ReportDay)
+    for model in (Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportHalfHour, ReportDay)
 )
 GROUPS = ("period", "workflow", "step", "role", "agent", "priority")
 # Open tasks' age buckets, in days: [low, high).
@@ -189,15 +189,15 @@ _GROUP_SQL = {
 }
 
 
-# The rollups' grains, coarsest first: UTC days, UTC hours, 15-minute buckets (every zone's day starts on one).
-_GRAINS = (timedelta(days=1), timedelta(hours=1), timedelta(minutes=15))
+# The rollups' grains, coarsest first: UTC days, half hours, 15-minute buckets (every zone's day starts on one).
+_GRAINS = (timedelta(days=1), timedelta(minutes=30), timedelta(minutes=15))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Runs = list[tuple[datetime, datetime]]
 
 
 def _split(query: ReportQuery, group: str) -> tuple[Runs, Runs, Runs]:
-    """The range as [low, high) runs of whole UTC days (read from the days' table), of whole UTC hours left at their
-    ends (the hours' table) and of what is left (the 15-minute buckets); each day or hour inside one period when
+    """The range as [low, high) runs of whole UTC days (read from the days' table), of whole half hours left at their
+    ends (the half hours' table) and of what is left (the 15-minute buckets); each day or half hour inside one period when
     grouped by period."""
     runs: tuple[Runs, Runs, Runs] = ([], [], [])
 
@@ -239,13 +239,13 @@ def _within(column: str, name: str, runs: list[Any], params: dict[str, Any]) -> 
 
 
 def _counts(query: ReportQuery, scope: ReportScope, kinds: Iterable[str], group: str) -> dict[Any, dict[str, tuple[int, int]]]:
-    """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total). Whole UTC days and hours come
-    from their tables unless a user is asked for (grouping, filter or scope: they have no user)."""
+    """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total). Whole UTC days and half hours
+    come from their tables unless a user is asked for (grouping, filter or scope: they have no user)."""
     days: Runs = []
-    hours: Runs = []
+    half_hours: Runs = []
     rest = [(query.start, query.end)]
     if group != "agent" and query.user_id is None and scope.user_id is None:
-        days, hours, rest = _split(query, group)
+        days, half_hours, rest = _split(query, group)
     delta_bucket = BUCKET_SQL.format(column="occurred_at")
     params = {**_params(query, scope), "kinds": list(kinds)}
     sql = f"""
@@ -256,8 +256,8 @@ FROM (
     FROM {_DAY} d WHERE d.kind = ANY(%(kinds)s)
       AND ({_within("d.day", "day", [(low.date(), high.date()) for low, high in days], params)})
     UNION ALL
-    SELECT h.hour, h.kind, h.workflow_id, h.step_id, NULL::bigint, h.priority, h.count, h.total
-    FROM {_HOUR} h WHERE h.kind = ANY(%(kinds)s) AND ({_within("h.hour", "hour", hours, params)})
+    SELECT h.half_hour, h.kind, h.workflow_id, h.step_id, NULL::bigint, h.priority, h.count, h.total
+    FROM {_HALF_HOUR} h WHERE h.kind = ANY(%(kinds)s) AND ({_within("h.half_hour", "half_hour", half_hours, params)})
     UNION ALL
     SELECT b.bucket, b.kind, b.workflow_id, b.step_id, b.user_id, b.priority, b.count, b.total
     FROM {_BUCKET} b WHERE b.kind = ANY(%(kinds)s) AND ({_within("b.bucket", "bucket", rest, params)})

@@ -1,9 +1,9 @@
-"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets, UTC hours and days.
+"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets, half hours and UTC days.
 
 Every transaction that changes a task appends :class:`ReportDelta` rows (one bulk INSERT; intake's own statement
 writes them too), never updating a shared row, so intake batches running side by side never wait on each other for
 them. :func:`fold_report_deltas` (a scheduled job) moves deltas into :class:`ReportBucket` rows and, in the same
-statement, :class:`ReportHour` and :class:`ReportDay` rows (the same sums per UTC hour and day, without the user)
+statement, :class:`ReportHalfHour` and :class:`ReportDay` rows (the same sums per half hour and UTC day, without the user)
 with ``SKIP LOCKED``; readers add
 the deltas not folded yet, so a figure is exact the moment its transaction commits.
 
@@ -27,7 +27,7 @@ from workflow_api.models import (
     ReportDay,
     ReportDelta,
     ReportEvent,
-    ReportHour,
+    ReportHalfHour,
     StepInstance,
     Task,
 )
@@ -36,12 +36,12 @@ FOLD_BATCH_SIZE = 10_000
 # 15-minute buckets aligned on UTC quarter hours: every time zone's day boundary (offsets are whole quarter hours)
 # falls between buckets, so days and weeks in any zone are sums of whole buckets.
 BUCKET_SQL = "date_bin('15 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
-HOUR_SQL = "date_trunc('hour', {column}, 'UTC')"  # the UTC hour of an instant
+HALF_HOUR_SQL = "date_bin('30 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 DAY_SQL = "({column} AT TIME ZONE 'UTC')::date"  # the UTC day of an instant
 
-_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET, _HOUR, _DAY = (
+_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET, _HALF_HOUR, _DAY = (
     model._meta.db_table
-    for model in (Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket, ReportHour, ReportDay)
+    for model in (Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket, ReportHalfHour, ReportDay)
 )
 KEY_COLUMNS = ("kind", "workflow_id", "step_id", "user_id", "priority")
 DAY_KEY_COLUMNS = ("kind", "workflow_id", "step_id", "priority")
@@ -225,14 +225,14 @@ GROUP BY 1, {_GROUPED}
 ORDER BY 1, {_GROUPED}
 ON CONFLICT ON CONSTRAINT report_bucket_key
 DO UPDATE SET count = {_BUCKET}.count + EXCLUDED.count, total = {_BUCKET}.total + EXCLUDED.total"""
-# The hours' and days' keys are unique indexes (they include count and total), named by their columns.
-_UPSERT_HOURS = f"""
-INSERT INTO {_HOUR} (hour, {_DAY_GROUPED}, count, total)
-SELECT {HOUR_SQL.format(column='occurred_at')}, {_DAY_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
+# The half hours' and days' keys are unique indexes (they include count and total), named by their columns.
+_UPSERT_HALF_HOURS = f"""
+INSERT INTO {_HALF_HOUR} (half_hour, {_DAY_GROUPED}, count, total)
+SELECT {HALF_HOUR_SQL.format(column='occurred_at')}, {_DAY_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
 GROUP BY 1, {_DAY_GROUPED}
 ORDER BY kind, 1, workflow_id, step_id, priority
-ON CONFLICT (kind, hour, workflow_id, step_id, priority)
-DO UPDATE SET count = {_HOUR}.count + EXCLUDED.count, total = {_HOUR}.total + EXCLUDED.total"""
+ON CONFLICT (kind, half_hour, workflow_id, step_id, priority)
+DO UPDATE SET count = {_HALF_HOUR}.count + EXCLUDED.count, total = {_HALF_HOUR}.total + EXCLUDED.total"""
 _UPSERT_DAYS = f"""
 INSERT INTO {_DAY} (day, {_DAY_GROUPED}, count, total)
 SELECT {DAY_SQL.format(column='occurred_at')}, {_DAY_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
@@ -248,12 +248,12 @@ WITH moved AS (
         SELECT id FROM {_DELTA} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
     ) RETURNING occurred_at, {_GROUPED}, count, total
 ), buckets AS ({_UPSERT_BUCKETS.format(rows="moved")}
-), hours AS ({_UPSERT_HOURS.format(rows="moved")}
+), half_hours AS ({_UPSERT_HALF_HOURS.format(rows="moved")}
 )""" + _UPSERT_DAYS.format(rows="moved")
 
 
 def fold_report_deltas(*, batch_size: int = FOLD_BATCH_SIZE) -> int:
-    """Move deltas into their buckets, hours and days, a batch per transaction, until none is left; returns the day rows
+    """Move deltas into their buckets, half hours and days, a batch per transaction, until none is left; returns the day rows
     written.
 
     ``SKIP LOCKED``: deltas another fold is moving are left to it, so overlapping runs share the work."""
@@ -272,26 +272,26 @@ def rebuild_rollups() -> None:
     """Buckets and days computed afresh from the raw rows (for data written without the services, e.g.
     generate_history), replacing the rollups and deltas there were. Writers are kept out while it runs."""
     with connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET}, {_HOUR}, {_DAY} IN EXCLUSIVE MODE")
-        for table in (_DELTA, _BUCKET, _HOUR, _DAY):
+        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET}, {_HALF_HOUR}, {_DAY} IN EXCLUSIVE MODE")
+        for table in (_DELTA, _BUCKET, _HALF_HOUR, _DAY):
             cursor.execute(f"DELETE FROM {table}")
         cursor.execute(_UPSERT_BUCKETS.format(rows=f"({RAW_EVENTS_SQL})"))
-        # The hours from the buckets just written (a bucket lies in one UTC hour), the days from the hours: the raw
-        # rows are read once.
+        # The half hours from the buckets just written (a bucket lies in one half hour), the days from the half
+        # hours: the raw rows are read once.
         cursor.execute(
-            _UPSERT_HOURS.format(rows=f"(SELECT bucket AS occurred_at, {_DAY_GROUPED}, count, total FROM {_BUCKET})")
+            _UPSERT_HALF_HOURS.format(rows=f"(SELECT bucket AS occurred_at, {_DAY_GROUPED}, count, total FROM {_BUCKET})")
         )
         cursor.execute(
-            _UPSERT_DAYS.format(rows=f"(SELECT hour AS occurred_at, {_DAY_GROUPED}, count, total FROM {_HOUR})")
+            _UPSERT_DAYS.format(rows=f"(SELECT half_hour AS occurred_at, {_DAY_GROUPED}, count, total FROM {_HALF_HOUR})")
         )
 
 
-# (rollup, bucket, UTC hour or day start, kind, workflow_id, step_id, user_id, priority); an hour's or a day's
-# user_id is None.
+# (rollup, bucket, half hour or UTC day start, kind, workflow_id, step_id, user_id, priority); a half hour's or a
+# day's user_id is None.
 RollupKey = tuple[str, datetime, str, int, int | None, int | None, str]
 _ROLLUP_KEY_SQL = {
     "bucket": (BUCKET_SQL.format(column="occurred_at"), "user_id"),
-    "hour": (HOUR_SQL.format(column="occurred_at"), "NULL::bigint"),
+    "half_hour": (HALF_HOUR_SQL.format(column="occurred_at"), "NULL::bigint"),
     "day": (f"({DAY_SQL.format(column='occurred_at')})::timestamp AT TIME ZONE 'UTC'", "NULL::bigint"),
 }
 
@@ -308,18 +308,19 @@ def _sums(rollup: str, sql: str) -> dict[RollupKey, tuple[int, int]]:
 
 
 def _coarser(rollup: str, buckets: dict[RollupKey, tuple[int, int]]) -> dict[RollupKey, tuple[int, int]]:
-    """The buckets summed per UTC hour or day (``rollup``), without the user."""
+    """The buckets summed per half hour or UTC day (``rollup``), without the user."""
     sums: dict[RollupKey, tuple[int, int]] = {}
     for (_, at, kind, workflow_id, step_id, _user, priority), (count, total) in buckets.items():
-        start = at.astimezone(UTC).replace(minute=0)
-        key = (rollup, start.replace(hour=0) if rollup == "day" else start, kind, workflow_id, step_id, None, priority)
+        at = at.astimezone(UTC)
+        start = at.replace(hour=0, minute=0) if rollup == "day" else at.replace(minute=at.minute // 30 * 30)
+        key = (rollup, start, kind, workflow_id, step_id, None, priority)
         summed = sums.get(key, (0, 0))
         sums[key] = (summed[0] + count, summed[1] + total)
     return {key: summed for key, summed in sums.items() if summed != (0, 0)}
 
 
 def rollup_differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
-    """Each bucket, hour or day whose (count, total) the rollups (buckets, hours or days, plus deltas not folded yet) give
+    """Each bucket, half hour or day whose (count, total) the rollups (buckets, half hours or days, plus deltas not folded yet) give
     otherwise than the raw rows: key -> (rollups, raw). Empty when they agree. Both are read from one snapshot
     (REPEATABLE READ), so work going on meanwhile is in both or in neither."""
     if connection.in_atomic_block:
@@ -332,14 +333,14 @@ def rollup_differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, in
 def _differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
     deltas = f"SELECT occurred_at, {_GROUPED}, count, total FROM {_DELTA}"
     rollups = _sums("bucket", f"SELECT bucket AS occurred_at, {_GROUPED}, count, total FROM {_BUCKET} UNION ALL {deltas}")
-    for rollup, at, table in (("hour", "hour", _HOUR), ("day", "day::timestamp AT TIME ZONE 'UTC'", _DAY)):
+    for rollup, at, table in (("half_hour", "half_hour", _HALF_HOUR), ("day", "day::timestamp AT TIME ZONE 'UTC'", _DAY)):
         rollups |= _sums(
             rollup,
             f"SELECT {at} AS occurred_at, kind, workflow_id, step_id, NULL::bigint AS user_id, priority, count, total "
             f"FROM {table} UNION ALL {deltas}",
         )
     raw = _sums("bucket", f"SELECT occurred_at, {_GROUPED}, count, total FROM ({RAW_EVENTS_SQL}) AS e")
-    raw |= _coarser("hour", raw) | _coarser("day", raw)  # the raw rows read once
+    raw |= _coarser("half_hour", raw) | _coarser("day", raw)  # the raw rows read once
     return {
         key: (rollups.get(key, (0, 0)), raw.get(key, (0, 0)))
         for key in rollups.keys() | raw.keys()
