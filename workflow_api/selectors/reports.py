@@ -196,9 +196,9 @@ Runs = list[tuple[datetime, datetime]]
 
 
 def _split(query: ReportQuery, group: str) -> tuple[Runs, Runs, Runs]:
-    """The range as [low, high) runs of whole UTC days (read from the days' table), of whole half hours left at their
-    ends (the half hours' table) and of what is left (the 15-minute buckets); each day or half hour inside one period when
-    grouped by period."""
+    """The range as [low, high) runs of whole UTC days (read from the days' table), of whole half hours left at
+    their ends (the half hours' table) and of what is left (the 15-minute buckets); each day or half hour inside one
+    period when grouped by period."""
     runs: tuple[Runs, Runs, Runs] = ([], [], [])
 
     def add(grain: int, low: datetime, high: datetime) -> None:
@@ -222,7 +222,8 @@ def _split(query: ReportQuery, group: str) -> tuple[Runs, Runs, Runs]:
         if last < high:
             cut(last, high, grain + 1)
 
-    pieces = [query.start, query.end] if group != "period" else [query.start, *(day_start(period, query.tz) for period in query.periods()[1:]), query.end]
+    cuts = [query.start, *(day_start(period, query.tz) for period in query.periods()[1:]), query.end]
+    pieces = [query.start, query.end] if group != "period" else cuts
     for low, high in zip(pieces, pieces[1:], strict=False):
         cut(low, high, 0)
     return runs
@@ -433,8 +434,9 @@ GROUP BY 1, 2"""
 
 
 # --- Step bottlenecks ------------------------------------------------------------------------------------------------
-# Step visits ``s`` are read from their end's index alone, the task looked up per visit (by primary key) only for a
-# priority filter: a join would let the planner read the whole task table instead.
+# Step visits ``s`` are read from an index alone (their end's; the steps report's, their step's and end's), the task
+# looked up per visit (by primary key) only for a priority filter: a join would let the planner read the whole task
+# table instead.
 _VISIT_WHERE = f"""(%(steps)s::bigint[] IS NULL OR s.step_id = ANY(%(steps)s))
   AND (%(agent)s::bigint IS NULL OR s.acted_by_id = %(agent)s)
   AND (%(scope_user)s::bigint IS NULL OR s.acted_by_id = %(scope_user)s)
