@@ -832,7 +832,7 @@ class ReportHalfHour(_ReportRollup):
 
 class ReportDay(_ReportRollup):
     """The buckets summed per UTC day without the user (about a tenth of the rows): whole UTC days of a long range
-    are read here, its partial days from the buckets. Folded with the buckets, in the same statement."""
+    are read here, its partial days from the half hours and buckets. Folded with the buckets, in the same statement."""
 
     day = models.DateField()  # UTC
 

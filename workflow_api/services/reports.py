@@ -3,9 +3,9 @@
 Every transaction that changes a task appends :class:`ReportDelta` rows (one bulk INSERT; intake's own statement
 writes them too), never updating a shared row, so intake batches running side by side never wait on each other for
 them. :func:`fold_report_deltas` (a scheduled job) moves deltas into :class:`ReportBucket` rows and, in the same
-statement, :class:`ReportHalfHour` and :class:`ReportDay` rows (the same sums per half hour and UTC day, without the user)
-with ``SKIP LOCKED``; readers add
-the deltas not folded yet, so a figure is exact the moment its transaction commits.
+statement, :class:`ReportHalfHour` and :class:`ReportDay` rows (the same sums per half hour and UTC day, without the
+user) with ``SKIP LOCKED``; readers add the deltas not folded yet, so a figure is exact the moment its transaction
+commits.
 
 What each kind counts is defined once over the raw rows, in :data:`RAW_EVENTS_SQL`: the writers here follow it,
 :func:`rebuild_rollups` (the history generator) computes the buckets from it, and :func:`rollup_differences`
@@ -253,8 +253,8 @@ WITH moved AS (
 
 
 def fold_report_deltas(*, batch_size: int = FOLD_BATCH_SIZE) -> int:
-    """Move deltas into their buckets, half hours and days, a batch per transaction, until none is left; returns the day rows
-    written.
+    """Move deltas into their buckets, half hours and days, a batch per transaction, until none is left; returns
+    the day rows written.
 
     ``SKIP LOCKED``: deltas another fold is moving are left to it, so overlapping runs share the work."""
     written = 0
@@ -320,9 +320,9 @@ def _coarser(rollup: str, buckets: dict[RollupKey, tuple[int, int]]) -> dict[Rol
 
 
 def rollup_differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
-    """Each bucket, half hour or day whose (count, total) the rollups (buckets, half hours or days, plus deltas not folded yet) give
-    otherwise than the raw rows: key -> (rollups, raw). Empty when they agree. Both are read from one snapshot
-    (REPEATABLE READ), so work going on meanwhile is in both or in neither."""
+    """Each bucket, half hour or day whose (count, total) the rollups (buckets, half hours or days, plus deltas not
+    folded yet) give otherwise than the raw rows: key -> (rollups, raw). Empty when they agree. Both are read from one
+    snapshot (REPEATABLE READ), so work going on meanwhile is in both or in neither."""
     if connection.in_atomic_block:
         return _differences()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -333,7 +333,8 @@ def rollup_differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, in
 def _differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
     deltas = f"SELECT occurred_at, {_GROUPED}, count, total FROM {_DELTA}"
     rollups = _sums("bucket", f"SELECT bucket AS occurred_at, {_GROUPED}, count, total FROM {_BUCKET} UNION ALL {deltas}")
-    for rollup, at, table in (("half_hour", "half_hour", _HALF_HOUR), ("day", "day::timestamp AT TIME ZONE 'UTC'", _DAY)):
+    coarser = (("half_hour", "half_hour", _HALF_HOUR), ("day", "day::timestamp AT TIME ZONE 'UTC'", _DAY))
+    for rollup, at, table in coarser:
         rollups |= _sums(
             rollup,
             f"SELECT {at} AS occurred_at, kind, workflow_id, step_id, NULL::bigint AS user_id, priority, count, total "
