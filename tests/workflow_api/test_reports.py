@@ -198,7 +198,7 @@ def test_hand_built_history_figures(history):
             assert not ReportDelta.objects.exists()
     out = StringIO()
     call_command("reports_check", stdout=out)
-    assert "0 bucket(s) or day(s) differ" in out.getvalue()
+    assert "0 bucket(s), half hour(s) or day(s) differ" in out.getvalue()
 
 
 def test_scopes_lead_and_agent(history):

@@ -1,6 +1,6 @@
 """Reports: SLA, throughput, backlog, step bottlenecks, agents (issue 16).
 
-Counts come from the rollups (services/reports.py: UTC days and 15-minute buckets plus the deltas not folded yet),
+Counts come from the rollups (services/reports.py: UTC days, half hours, 15-minute buckets, the deltas not folded yet),
 cut into days or weeks of the requested time zone; medians and p90s from the raw rows of the range, through their indexes;
 what is open now from the open tasks. Every report is limited to what the caller may see (:func:`reports_scope`).
 """
@@ -26,6 +26,7 @@ from workflow_api.models import (
     ReportDay,
     ReportDelta,
     ReportEvent,
+    ReportHalfHour,
     ReportUserDay,
     RoleReplica,
     RoleSettings,
@@ -37,9 +38,11 @@ from workflow_api.models import (
 )
 from workflow_api.services.reports import BUCKET_SQL
 
-_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _DAY, _USER_DAY = (
+_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _HALF_HOUR, _DAY, _USER_DAY = (
     model._meta.db_table
-    for model in (Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportDay, ReportUserDay)
+    for model in (
+        Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportHalfHour, ReportDay, ReportUserDay
+    )
 )
 GROUPS = ("period", "workflow", "step", "role", "agent", "priority")
 # Open tasks' age buckets, in days: [low, high).
@@ -189,33 +192,44 @@ _GROUP_SQL = {
 }
 
 
-def _split(query: ReportQuery, group: str) -> tuple[list[tuple[date, date]], list[tuple[datetime, datetime]]]:
-    """The range as [first, last) runs of whole UTC days, each day inside one period when grouped by period (the
-    days' table is read for those), and the [start, end) instants left (read from the 15-minute buckets)."""
-    cuts = [query.start, *(day_start(period, query.tz) for period in query.periods()[1:]), query.end]
-    days: list[tuple[date, date]] = []
-    rest: list[tuple[datetime, datetime]] = []
+# The rollups' grains, coarsest first: UTC days, half hours, 15-minute buckets (every zone's day starts on one).
+_GRAINS = (timedelta(days=1), timedelta(minutes=30), timedelta(minutes=15))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Runs = list[tuple[datetime, datetime]]
 
-    def add(runs: list[Any], low: Any, high: Any) -> None:
+
+def _split(query: ReportQuery, group: str) -> tuple[Runs, Runs, Runs]:
+    """The range as [low, high) runs of whole UTC days (read from the days' table), of whole half hours left at
+    their ends (the half hours' table) and of what is left (the 15-minute buckets); each day or half hour inside one
+    period when grouped by period."""
+    runs: tuple[Runs, Runs, Runs] = ([], [], [])
+
+    def add(grain: int, low: datetime, high: datetime) -> None:
+        if runs[grain] and runs[grain][-1][1] == low:  # continues the last run
+            runs[grain][-1] = (runs[grain][-1][0], high)
+        else:
+            runs[grain].append((low, high))
+
+    def cut(low: datetime, high: datetime, grain: int) -> None:
         if low >= high:
             return
-        if runs and runs[-1][1] == low:  # continues the last run
-            runs[-1] = (runs[-1][0], high)
-        else:
-            runs.append((low, high))
+        size = _GRAINS[grain]
+        first = _EPOCH - (_EPOCH - low) // size * size  # low rounded up to the grain
+        last = _EPOCH + (high - _EPOCH) // size * size  # high rounded down
+        if first >= last:
+            cut(low, high, grain + 1)
+            return
+        if first > low:
+            cut(low, first, grain + 1)
+        add(grain, first, last)
+        if last < high:
+            cut(last, high, grain + 1)
 
+    cuts = [query.start, *(day_start(period, query.tz) for period in query.periods()[1:]), query.end]
     pieces = [query.start, query.end] if group != "period" else cuts
     for low, high in zip(pieces, pieces[1:], strict=False):
-        first = (low + timedelta(days=1) - timedelta(microseconds=1)).date()  # low rounded up to a UTC midnight
-        last = high.date()  # high rounded down
-        whole = (datetime.combine(first, datetime.min.time(), UTC), datetime.combine(last, datetime.min.time(), UTC))
-        if first < last:
-            add(rest, low, whole[0])
-            add(days, first, last)
-            add(rest, whole[1], high)
-        else:
-            add(rest, low, high)
-    return days, rest
+        cut(low, high, 0)
+    return runs
 
 
 def _within(column: str, name: str, runs: list[Any], params: dict[str, Any]) -> str:
@@ -230,12 +244,16 @@ def _within(column: str, name: str, runs: list[Any], params: dict[str, Any]) -> 
 
 def _counts(query: ReportQuery, scope: ReportScope, kinds: Iterable[str], group: str) -> dict[Any, dict[str, tuple[int, int]]]:
     """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total). Whole UTC days come from the
-    days' table, or the days by user when grouped by agent; one agent's figures (filter or scope) from their own
-    buckets alone (fewer rows than everyone's days, read by the buckets' user index)."""
-    days: list[tuple[date, date]] = []
+    days' table, or the days by user when grouped by agent; whole half hours from their table, but for agents (it
+    has no user: those come from the buckets); one agent's figures (filter or scope) from their own buckets alone
+    (fewer rows than everyone's days, read by the buckets' user index)."""
+    days: Runs = []
+    half_hours: Runs = []
     rest = [(query.start, query.end)]
     if query.user_id is None and scope.user_id is None:
-        days, rest = _split(query, group)
+        days, half_hours, rest = _split(query, group)
+    if group == "agent":
+        half_hours, rest = [], half_hours + rest
     day_table, day_user = (_USER_DAY, "d.user_id") if group == "agent" else (_DAY, "NULL::bigint")
     delta_bucket = BUCKET_SQL.format(column="occurred_at")
     params = {**_params(query, scope), "kinds": list(kinds)}
@@ -244,7 +262,11 @@ SELECT {_GROUP_SQL[group]} AS g, e.kind, sum(e.count), sum(e.total)
 FROM (
     SELECT d.day::timestamp AT TIME ZONE 'UTC' AS bucket, d.kind, d.workflow_id, d.step_id, {day_user} AS user_id,
            d.priority, d.count, d.total
-    FROM {day_table} d WHERE d.kind = ANY(%(kinds)s) AND ({_within("d.day", "day", days, params)})
+    FROM {day_table} d WHERE d.kind = ANY(%(kinds)s)
+      AND ({_within("d.day", "day", [(low.date(), high.date()) for low, high in days], params)})
+    UNION ALL
+    SELECT h.half_hour, h.kind, h.workflow_id, h.step_id, NULL::bigint, h.priority, h.count, h.total
+    FROM {_HALF_HOUR} h WHERE h.kind = ANY(%(kinds)s) AND ({_within("h.half_hour", "half_hour", half_hours, params)})
     UNION ALL
     SELECT b.bucket, b.kind, b.workflow_id, b.step_id, b.user_id, b.priority, b.count, b.total
     FROM {_BUCKET} b WHERE b.kind = ANY(%(kinds)s) AND ({_within("b.bucket", "bucket", rest, params)})
@@ -420,8 +442,9 @@ GROUP BY 1, 2"""
 
 
 # --- Step bottlenecks ------------------------------------------------------------------------------------------------
-# Step visits ``s`` are read from their end's index alone, the task looked up per visit (by primary key) only for a
-# priority filter: a join would let the planner read the whole task table instead.
+# Step visits ``s`` are read from an index alone (their end's; the steps report's, their step's and end's), the task
+# looked up per visit (by primary key) only for a priority filter: a join would let the planner read the whole task
+# table instead.
 _VISIT_WHERE = f"""(%(steps)s::bigint[] IS NULL OR s.step_id = ANY(%(steps)s))
   AND (%(agent)s::bigint IS NULL OR s.acted_by_id = %(agent)s)
   AND (%(scope_user)s::bigint IS NULL OR s.acted_by_id = %(scope_user)s)
@@ -444,8 +467,11 @@ SELECT s.step_id, count(*),
 FROM {_STEP} s JOIN {_WSTEP} ws ON ws.id = s.step_id
 WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND {_VISIT_WHERE}
 GROUP BY 1"""
+    params = _params(query, scope)
+    if params["steps"] is None:  # every step, so that the visits are read per step from step_instance_step_ended
+        params["steps"] = list(WorkflowStep.objects.values_list("pk", flat=True))
     with connection.cursor() as cursor:
-        cursor.execute(sql, _params(query, scope))
+        cursor.execute(sql, params)
         visits = {row[0]: row for row in cursor.fetchall()}
     breaches = {key: _count(sums, ReportEvent.BREACHED) for key, sums in _counts(query, scope, [ReportEvent.BREACHED], "step").items()}
     step_ids = [step_id for step_id in visits.keys() | breaches.keys() if step_id is not None]

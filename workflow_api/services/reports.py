@@ -1,12 +1,12 @@
-"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets and UTC days (with
-and without the user).
+"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets, half hours and UTC days
+(the days with and without the user).
 
 Every transaction that changes a task appends :class:`ReportDelta` rows (one bulk INSERT; intake's own statement
 writes them too), never updating a shared row, so intake batches running side by side never wait on each other for
 them. :func:`fold_report_deltas` (a scheduled job) moves deltas into :class:`ReportBucket` rows and, in the same
-statement, :class:`ReportDay` rows (the same sums per UTC day, without the user) and :class:`ReportUserDay` rows (per
-UTC day and user) with ``SKIP LOCKED``; readers add
-the deltas not folded yet, so a figure is exact the moment its transaction commits.
+statement, :class:`ReportHalfHour` and :class:`ReportDay` rows (the same sums per half hour and UTC day, without the
+user) and :class:`ReportUserDay` rows (per UTC day and user) with ``SKIP LOCKED``; readers add the deltas not folded
+yet, so a figure is exact the moment its transaction commits.
 
 What each kind counts is defined once over the raw rows, in :data:`RAW_EVENTS_SQL`: the writers here follow it,
 :func:`rebuild_rollups` (the history generator) computes the buckets from it, and :func:`rollup_differences`
@@ -28,6 +28,7 @@ from workflow_api.models import (
     ReportDay,
     ReportDelta,
     ReportEvent,
+    ReportHalfHour,
     ReportUserDay,
     StepInstance,
     Task,
@@ -37,11 +38,14 @@ FOLD_BATCH_SIZE = 10_000
 # 15-minute buckets aligned on UTC quarter hours: every time zone's day boundary (offsets are whole quarter hours)
 # falls between buckets, so days and weeks in any zone are sums of whole buckets.
 BUCKET_SQL = "date_bin('15 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+HALF_HOUR_SQL = "date_bin('30 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 DAY_SQL = "({column} AT TIME ZONE 'UTC')::date"  # the UTC day of an instant
 
-_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET, _DAY, _USER_DAY = (
+_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET, _HALF_HOUR, _DAY, _USER_DAY = (
     model._meta.db_table
-    for model in (Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket, ReportDay, ReportUserDay)
+    for model in (
+        Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket, ReportHalfHour, ReportDay, ReportUserDay
+    )
 )
 KEY_COLUMNS = ("kind", "workflow_id", "step_id", "user_id", "priority")
 DAY_KEY_COLUMNS = ("kind", "workflow_id", "step_id", "priority")
@@ -225,7 +229,14 @@ GROUP BY 1, {_GROUPED}
 ORDER BY 1, {_GROUPED}
 ON CONFLICT ON CONSTRAINT report_bucket_key
 DO UPDATE SET count = {_BUCKET}.count + EXCLUDED.count, total = {_BUCKET}.total + EXCLUDED.total"""
-# The days' key is a unique index (it includes count and total), named by its columns.
+# The half hours' and days' keys are unique indexes (they include count and total), named by their columns.
+_UPSERT_HALF_HOURS = f"""
+INSERT INTO {_HALF_HOUR} (half_hour, {_DAY_GROUPED}, count, total)
+SELECT {HALF_HOUR_SQL.format(column='occurred_at')}, {_DAY_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
+GROUP BY 1, {_DAY_GROUPED}
+ORDER BY kind, 1, workflow_id, step_id, priority
+ON CONFLICT (kind, half_hour, workflow_id, step_id, priority)
+DO UPDATE SET count = {_HALF_HOUR}.count + EXCLUDED.count, total = {_HALF_HOUR}.total + EXCLUDED.total"""
 _UPSERT_DAYS = f"""
 INSERT INTO {_DAY} (day, {_DAY_GROUPED}, count, total)
 SELECT {DAY_SQL.format(column='occurred_at')}, {_DAY_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
@@ -249,12 +260,13 @@ WITH moved AS (
     ) RETURNING occurred_at, {_GROUPED}, count, total
 ), buckets AS ({_UPSERT_BUCKETS.format(rows="moved")}
 ), user_days AS ({_UPSERT_USER_DAYS.format(rows="moved")}
+), half_hours AS ({_UPSERT_HALF_HOURS.format(rows="moved")}
 )""" + _UPSERT_DAYS.format(rows="moved")
 
 
 def fold_report_deltas(*, batch_size: int = FOLD_BATCH_SIZE) -> int:
-    """Move deltas into their buckets and days (with and without the user), a batch per transaction, until none is left; returns the day rows
-    written.
+    """Move deltas into their buckets, half hours and days (with and without the user), a batch per transaction,
+    until none is left; returns the day rows written.
 
     ``SKIP LOCKED``: deltas another fold is moving are left to it, so overlapping runs share the work."""
     written = 0
@@ -269,24 +281,31 @@ def fold_report_deltas(*, batch_size: int = FOLD_BATCH_SIZE) -> int:
 
 @transaction.atomic
 def rebuild_rollups() -> None:
-    """Buckets and days (with and without the user) computed afresh from the raw rows (for data written without the services, e.g.
-    generate_history), replacing the rollups and deltas there were. Writers are kept out while it runs."""
+    """Buckets, half hours and days (with and without the user) computed afresh from the raw rows (for data written
+    without the services, e.g. generate_history), replacing the rollups and deltas there were. Writers are kept out
+    while it runs."""
     with connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET}, {_DAY}, {_USER_DAY} IN EXCLUSIVE MODE")
-        for table in (_DELTA, _BUCKET, _DAY, _USER_DAY):
+        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET}, {_HALF_HOUR}, {_DAY}, {_USER_DAY} IN EXCLUSIVE MODE")
+        for table in (_DELTA, _BUCKET, _HALF_HOUR, _DAY, _USER_DAY):
             cursor.execute(f"DELETE FROM {table}")
         cursor.execute(_UPSERT_BUCKETS.format(rows=f"({RAW_EVENTS_SQL})"))
-        # The days from the buckets just written (a bucket lies in one UTC day): the raw rows are read once.
+        # The half hours and the days by user from the buckets just written (a bucket lies in one half hour), the
+        # days from the half hours: the raw rows are read once.
         buckets = f"(SELECT bucket AS occurred_at, {_GROUPED}, count, total FROM {_BUCKET})"
         cursor.execute(_UPSERT_USER_DAYS.format(rows=buckets))
-        cursor.execute(_UPSERT_DAYS.format(rows=buckets))
+        cursor.execute(_UPSERT_HALF_HOURS.format(rows=buckets))
+        cursor.execute(
+            _UPSERT_DAYS.format(rows=f"(SELECT half_hour AS occurred_at, {_DAY_GROUPED}, count, total FROM {_HALF_HOUR})")
+        )
 
 
-# (rollup, bucket or UTC day start, kind, workflow_id, step_id, user_id, priority); a day's user_id is None.
+# (rollup, bucket, half hour or UTC day start, kind, workflow_id, step_id, user_id, priority); a half hour's or a
+# day's user_id is None (a user day's is its user).
 RollupKey = tuple[str, datetime, str, int, int | None, int | None, str]
 _UTC_DAY_START = f"({DAY_SQL.format(column='occurred_at')})::timestamp AT TIME ZONE 'UTC'"
 _ROLLUP_KEY_SQL = {
     "bucket": (BUCKET_SQL.format(column="occurred_at"), "user_id"),
+    "half_hour": (HALF_HOUR_SQL.format(column="occurred_at"), "NULL::bigint"),
     "day": (_UTC_DAY_START, "NULL::bigint"),
     "user_day": (_UTC_DAY_START, "user_id"),
 }
@@ -303,21 +322,23 @@ def _sums(rollup: str, sql: str) -> dict[RollupKey, tuple[int, int]]:
         return {(rollup, *row[:6]): (int(row[6]), int(row[7])) for row in cursor.fetchall() if row[6] or row[7]}
 
 
-def _days_of(buckets: dict[RollupKey, tuple[int, int]]) -> dict[RollupKey, tuple[int, int]]:
-    """The buckets' sums per UTC day, without the user ("day") and with it ("user_day")."""
-    days: dict[RollupKey, tuple[int, int]] = {}
+def _coarser(rollup: str, buckets: dict[RollupKey, tuple[int, int]]) -> dict[RollupKey, tuple[int, int]]:
+    """The buckets summed per half hour or UTC day (``rollup``), without the user ("half_hour", "day") or with it
+    ("user_day")."""
+    sums: dict[RollupKey, tuple[int, int]] = {}
     for (_, at, kind, workflow_id, step_id, user_id, priority), (count, total) in buckets.items():
-        day = at.astimezone(UTC).replace(hour=0, minute=0)
-        for key in (("day", day, kind, workflow_id, step_id, None, priority), ("user_day", day, kind, workflow_id, step_id, user_id, priority)):
-            summed = days.get(key, (0, 0))
-            days[key] = (summed[0] + count, summed[1] + total)
-    return {key: sums for key, sums in days.items() if sums != (0, 0)}
+        at = at.astimezone(UTC)
+        start = at.replace(minute=at.minute // 30 * 30) if rollup == "half_hour" else at.replace(hour=0, minute=0)
+        key = (rollup, start, kind, workflow_id, step_id, user_id if rollup == "user_day" else None, priority)
+        summed = sums.get(key, (0, 0))
+        sums[key] = (summed[0] + count, summed[1] + total)
+    return {key: summed for key, summed in sums.items() if summed != (0, 0)}
 
 
 def rollup_differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
-    """Each bucket or day whose (count, total) the rollups (buckets or days, plus deltas not folded yet) give
-    otherwise than the raw rows: key -> (rollups, raw). Empty when they agree. Both are read from one snapshot
-    (REPEATABLE READ), so work going on meanwhile is in both or in neither."""
+    """Each bucket, half hour or day whose (count, total) the rollups (buckets, half hours or days, plus deltas not
+    folded yet) give otherwise than the raw rows: key -> (rollups, raw). Empty when they agree. Both are read from one
+    snapshot (REPEATABLE READ), so work going on meanwhile is in both or in neither."""
     if connection.in_atomic_block:
         return _differences()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -328,18 +349,19 @@ def rollup_differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, in
 def _differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
     deltas = f"SELECT occurred_at, {_GROUPED}, count, total FROM {_DELTA}"
     rollups = _sums("bucket", f"SELECT bucket AS occurred_at, {_GROUPED}, count, total FROM {_BUCKET} UNION ALL {deltas}")
-    rollups |= _sums(
-        "day",
-        f"SELECT day::timestamp AT TIME ZONE 'UTC' AS occurred_at, kind, workflow_id, step_id, NULL::bigint AS user_id, "
-        f"priority, count, total FROM {_DAY} UNION ALL {deltas}",
+    coarser = (
+        ("half_hour", "half_hour", "NULL::bigint", _HALF_HOUR),
+        ("day", "day::timestamp AT TIME ZONE 'UTC'", "NULL::bigint", _DAY),
+        ("user_day", "day::timestamp AT TIME ZONE 'UTC'", "user_id", _USER_DAY),
     )
-    rollups |= _sums(
-        "user_day",
-        f"SELECT day::timestamp AT TIME ZONE 'UTC' AS occurred_at, {_GROUPED}, count, total FROM {_USER_DAY} "
-        f"UNION ALL {deltas}",
-    )
+    for rollup, at, user, table in coarser:
+        rollups |= _sums(
+            rollup,
+            f"SELECT {at} AS occurred_at, kind, workflow_id, step_id, {user} AS user_id, priority, count, total "
+            f"FROM {table} UNION ALL {deltas}",
+        )
     raw = _sums("bucket", f"SELECT occurred_at, {_GROUPED}, count, total FROM ({RAW_EVENTS_SQL}) AS e")
-    raw |= _days_of(raw)  # the raw rows read once
+    raw |= _coarser("half_hour", raw) | _coarser("day", raw) | _coarser("user_day", raw)  # the raw rows read once
     return {
         key: (rollups.get(key, (0, 0)), raw.get(key, (0, 0)))
         for key in rollups.keys() | raw.keys()

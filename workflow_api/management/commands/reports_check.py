@@ -21,7 +21,7 @@ class Command(BaseCommand):
         for key, (rollups, raw) in sorted(differences.items(), key=lambda item: str(item[0])):
             named = ", ".join(f"{name}={value}" for name, value in zip(("rollup", "at", *KEY_COLUMNS), key, strict=True))
             self.stdout.write(f"{named}: rollups (count, total) {rollups}, raw rows {raw}")
-        self.stdout.write(f"{len(differences)} bucket(s) or day(s) differ")
+        self.stdout.write(f"{len(differences)} bucket(s), half hour(s) or day(s) differ")
         if rebuild:
             rebuild_rollups()
             self.stdout.write("rollups rebuilt from the raw rows")
