@@ -276,13 +276,14 @@ class TaskSerializer(DirectReads, serializers.ModelSerializer):
     (DirectReads): a list page renders 50 of them."""
 
     current_step = serializers.IntegerField(source="current_step_id", allow_null=True)
-    current_step_name = serializers.CharField(source="current_step.name", allow_null=True, default=None)
-    role_id = serializers.IntegerField(source="current_step.role_id", allow_null=True, default=None)
-    role_name = serializers.CharField(source="current_step.role.name", allow_null=True, default=None)
+    # Names annotated by the task selectors (tasks._with_names).
+    current_step_name = serializers.CharField(allow_null=True, default=None)
+    role_id = serializers.IntegerField(allow_null=True, default=None)
+    role_name = serializers.CharField(allow_null=True, default=None)
     assigned_user = serializers.IntegerField(source="assigned_user_id", allow_null=True)
-    assigned_username = serializers.CharField(source="assigned_user.username", allow_null=True, default=None)
+    assigned_username = serializers.CharField(allow_null=True, default=None)
     owner = serializers.IntegerField(source="owner_id", allow_null=True)
-    owner_username = serializers.CharField(source="owner.username", allow_null=True, default=None)
+    owner_username = serializers.CharField(allow_null=True, default=None)
     sla_state = serializers.ChoiceField(
         choices=["ok", "warning", "breached"], help_text="warning: 75% of the SLA elapsed; the clock stops on hold."
     )

@@ -245,7 +245,7 @@ def test_list_rows_render_as_drf_renders_them(tasks):
     Task.objects.filter(pk=router.pk).update(status=Task.Status.COMPLETED, current_step=None, assigned_user=None)
     admin = TokenUser({"user_id": 1, "username": "admin", "is_admin": True, "roles": {}})
     rows = list(task_list(actor=admin))
-    assert any(row.current_step is None for row in rows) and any(row.current_step is not None for row in rows)
+    assert any(row.current_step_id is None for row in rows) and any(row.current_step_id is not None for row in rows)
     drf = [serializers.Serializer.to_representation(TaskSerializer(), row) for row in rows]
     assert TaskSerializer(rows, many=True).data == drf
     response = api_client(is_admin=True).get("/tasks/")
