@@ -10,7 +10,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django_filters.constants import EMPTY_VALUES
 
-from tts_common.http.filters import UtcDateTimeFilter
+from tts_common.http.filters import StaticFormFilterSet, UtcDateTimeFilter
 from workflow_api.models import (
     AgentAvailability,
     AuditEvent,
@@ -109,7 +109,7 @@ class TaskFilterForm(forms.Form):
         return cleaned
 
 
-class TaskFilter(django_filters.FilterSet):
+class TaskFilter(StaticFormFilterSet):
     q = django_filters.CharFilter(
         method="filter_search",
         max_length=SEARCH_MAX_LENGTH,

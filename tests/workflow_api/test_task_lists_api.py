@@ -230,3 +230,24 @@ def test_bad_bulk_bodies_are_400(tasks, body, field):
     response = api_client(is_admin=True).post("/tasks/bulk-actions/", body, format="json")
     assert response.status_code == 400 and field in response.json()["errors"], response.content
     assert not AuditEvent.objects.filter(action="task.held").exists()
+
+
+def test_list_rows_render_as_drf_renders_them(tasks):
+    """TaskSerializer reads its fields directly (DirectReads): the same representation as DRF's own path, for open
+    tasks (a current step, an assignee) and a closed one (neither), and the detail (nested fields) still DRF's."""
+    from rest_framework import serializers
+
+    from tts_common.http.auth import TokenUser
+    from workflow_api.selectors.tasks import task_list
+    from workflow_api.serializers import TaskDetailSerializer, TaskSerializer
+
+    _, router, _, _ = tasks
+    Task.objects.filter(pk=router.pk).update(status=Task.Status.COMPLETED, current_step=None, assigned_user=None)
+    admin = TokenUser({"user_id": 1, "username": "admin", "is_admin": True, "roles": {}})
+    rows = list(task_list(actor=admin))
+    assert any(row.current_step_id is None for row in rows) and any(row.current_step_id is not None for row in rows)
+    drf = [serializers.Serializer.to_representation(TaskSerializer(), row) for row in rows]
+    assert TaskSerializer(rows, many=True).data == drf
+    response = api_client(is_admin=True).get("/tasks/")
+    assert response.json()["results"] == [dict(row) for row in drf]
+    assert "step_history" in TaskDetailSerializer(rows[0]).data  # nested fields: DRF's path, not DirectReads
