@@ -113,15 +113,17 @@ def _with_names(tasks: QuerySet[Task]) -> QuerySet[Task]:
 # free of duplicates (a task held twice comes out once): no DISTINCT over the union, whose size the planner cannot
 # estimate (it guessed 200 rows, then a join of 1). Each side is read in the list's default order, so a
 # newest-first page (_NEWEST_FIRST_SQL) merges the two ordered scans and stops after the page. The tasks a user is
-# assigned are among those held: every assignment writes its Assignment row.
+# assigned are among those held: every assignment writes its Assignment row. {among}: nothing, or a condition
+# keeping a few given tasks (_AMONG_SQL).
 _VISIBLE_SQL = f"""SELECT created_at, task_id FROM (
-    (SELECT DISTINCT task_created_at AS created_at, task_id FROM {Assignment._meta.db_table} WHERE user_id = %s
+    (SELECT DISTINCT task_created_at AS created_at, task_id FROM {Assignment._meta.db_table} WHERE user_id = %s{{among}}
      ORDER BY created_at DESC, task_id DESC)
     UNION ALL
-    SELECT created_at, task_id FROM {Task._meta.db_table} AS owned WHERE owner_id = %s AND NOT EXISTS (
+    SELECT created_at, task_id FROM {Task._meta.db_table} AS owned WHERE owner_id = %s{{among}} AND NOT EXISTS (
         SELECT 1 FROM {Assignment._meta.db_table} AS held WHERE held.task_id = owned.task_id AND held.user_id = %s
     )
 ) AS held_or_owned"""
+_AMONG_SQL = " AND task_id = ANY(%s::uuid[])"
 _NEWEST_FIRST_SQL = " ORDER BY created_at DESC, task_id DESC"
 
 
@@ -137,14 +139,23 @@ class _VisibleJoin:
     nullable = False
     filtered_relation = None
 
-    def __init__(self, user_id: int, parent_alias: str, table_alias: str = table_name) -> None:
-        self.user_id, self.parent_alias, self.table_alias = user_id, parent_alias, table_alias
+    def __init__(
+        self, user_id: int, parent_alias: str, table_alias: str = table_name, among: tuple[UUID, ...] | None = None
+    ) -> None:
+        self.user_id, self.parent_alias, self.table_alias, self.among = user_id, parent_alias, table_alias, among
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[int]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
         quote = compiler.quote_name_unless_alias
         task, visible = quote(self.parent_alias), quote(self.table_alias)
         on = f"{task}.task_id = {visible}.task_id AND {task}.created_at = {visible}.created_at"
-        return f"{self.join_type} ({_VISIBLE_SQL}{self._order(compiler.query)}) {visible} ON ({on})", [self.user_id] * 3
+        sql, params = _visible_sql(self.user_id, self.among)
+        return f"{self.join_type} ({sql}{self._order(compiler.query)}) {visible} ON ({on})", params
+
+    def among_tasks(self, task_ids: list[UUID]) -> _VisibleJoin:
+        """The same join, the visible set read only for these tasks (a search's few matches): each side then
+        probes them by task id instead of reading the user's whole history (the busiest agent's 25,000 tasks, 22 ms,
+        for a term in 94 tasks)."""
+        return _VisibleJoin(self.user_id, self.parent_alias, self.table_alias, tuple(task_ids))
 
     @staticmethod
     def _order(query: Any) -> str:
@@ -166,11 +177,12 @@ class _VisibleJoin:
             self.user_id,
             change_map.get(self.parent_alias, self.parent_alias),
             change_map.get(self.table_alias, self.table_alias),
+            self.among,
         )
 
     @property
     def identity(self) -> tuple[Any, ...]:
-        return (self.__class__, self.user_id, self.parent_alias, self.table_alias)
+        return (self.__class__, self.user_id, self.parent_alias, self.table_alias, self.among)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _VisibleJoin) and self.identity == other.identity
@@ -183,6 +195,13 @@ class _VisibleJoin:
 
     def promote(self) -> _VisibleJoin:
         raise NotImplementedError("the visible tasks are an inner join: never promoted to an outer one")
+
+
+def _visible_sql(user_id: int, among: tuple[UUID, ...] | None = None) -> tuple[str, list[Any]]:
+    """:data:`_VISIBLE_SQL` of ``user_id`` (among these tasks only, if given) and its parameters."""
+    if among is None:
+        return _VISIBLE_SQL.format(among=""), [user_id] * 3
+    return _VISIBLE_SQL.format(among=_AMONG_SQL), [user_id, list(among), user_id, list(among), user_id]
 
 
 def _visible_tasks(tasks: QuerySet[Task], user_id: int) -> QuerySet[Task]:
@@ -221,7 +240,7 @@ def task_list_count(*, actor: TokenUser, tasks: QuerySet[Task]) -> tuple[int, bo
     not joined task by task (a busy agent's thousands) to the task table first."""
     if is_admin(actor) or tasks.query.where:
         return count_rows(tasks)
-    return count_sql_rows(_VISIBLE_SQL, [actor.id] * 3, using=tasks.db)
+    return count_sql_rows(*_visible_sql(actor.id), using=tasks.db)
 
 
 SEARCH_MAX_LENGTH = 200
@@ -243,14 +262,25 @@ def task_search(tasks: QuerySet[Task], *, text: str) -> QuerySet[Task]:
     1,000,000), so for the newest 50 it walks task_created checking every task, all of them when there is one
     match. So unless the planner knows the term to be common, its matches are first read through the GIN index
     (task_search_document), at most SEARCH_FEW_MATCHES + 1 of them; if that is all there are, the list is those
-    tasks by primary key (whatever else it filters, joins or orders by, and its count exact and cheap). A common
-    term is left to the planner: newest first, it walks task_created checking each task's stored document."""
+    tasks by primary key (whatever else it filters, joins or orders by, and its count exact and cheap), an agent's
+    visible set read for those tasks alone. A common term is left to the planner: newest first, it walks
+    task_created checking each task's stored document."""
     query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
     matching = Task.objects.filter(search_document=query)
     few = _few_matches(matching)
     if few is not None:
-        return tasks.filter(pk__in=few)
+        return _among(tasks, few)
     return tasks.filter(search_document=query)
+
+
+def _among(tasks: QuerySet[Task], task_ids: list[UUID]) -> QuerySet[Task]:
+    """``tasks`` with these primary keys, a visible-set join among them alone."""
+    tasks = tasks.filter(pk__in=task_ids)
+    joins = tasks.query.alias_map
+    for alias, join in list(joins.items()):
+        if isinstance(join, _VisibleJoin):
+            joins[alias] = join.among_tasks(task_ids)
+    return tasks
 
 
 def _few_matches(matching: QuerySet[Task]) -> list[UUID] | None:
