@@ -229,28 +229,25 @@ GROUP BY 1, {_GROUPED}
 ORDER BY 1, {_GROUPED}
 ON CONFLICT ON CONSTRAINT report_bucket_key
 DO UPDATE SET count = {_BUCKET}.count + EXCLUDED.count, total = {_BUCKET}.total + EXCLUDED.total"""
-# The half hours' and days' keys are unique indexes (they include count and total), named by their columns.
-_UPSERT_HALF_HOURS = f"""
-INSERT INTO {_HALF_HOUR} (half_hour, {_DAY_GROUPED}, count, total)
-SELECT {HALF_HOUR_SQL.format(column='occurred_at')}, {_DAY_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
-GROUP BY 1, {_DAY_GROUPED}
-ORDER BY kind, 1, workflow_id, step_id, priority
-ON CONFLICT (kind, half_hour, workflow_id, step_id, priority)
-DO UPDATE SET count = {_HALF_HOUR}.count + EXCLUDED.count, total = {_HALF_HOUR}.total + EXCLUDED.total"""
-_UPSERT_DAYS = f"""
-INSERT INTO {_DAY} (day, {_DAY_GROUPED}, count, total)
-SELECT {DAY_SQL.format(column='occurred_at')}, {_DAY_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
-GROUP BY 1, {_DAY_GROUPED}
-ORDER BY kind, 1, workflow_id, step_id, priority
-ON CONFLICT (kind, day, workflow_id, step_id, priority)
-DO UPDATE SET count = {_DAY}.count + EXCLUDED.count, total = {_DAY}.total + EXCLUDED.total"""
-_UPSERT_USER_DAYS = f"""
-INSERT INTO {_USER_DAY} (day, {_GROUPED}, count, total)
-SELECT {DAY_SQL.format(column='occurred_at')}, {_GROUPED}, sum(count), sum(total) FROM {{rows}} AS r
-GROUP BY 1, {_GROUPED}
-ORDER BY kind, 1, user_id, workflow_id, step_id, priority
-ON CONFLICT (kind, day, user_id, workflow_id, step_id, priority)
-DO UPDATE SET count = {_USER_DAY}.count + EXCLUDED.count, total = {_USER_DAY}.total + EXCLUDED.total"""
+
+
+def _upsert_rollup(table: str, at_column: str, at_sql: str, key: Sequence[str]) -> str:
+    """The INSERT ... ON CONFLICT adding ``{rows}`` into a coarser rollup: its unique index (which includes count and
+    total) is (kind, ``at_column``, ``key``), ``at_sql`` the start of a row's period."""
+    grouped, rest = ", ".join(("kind", *key)), ", ".join(key)
+    return f"""
+INSERT INTO {table} ({at_column}, {grouped}, count, total)
+SELECT {at_sql}, {grouped}, sum(count), sum(total) FROM {{rows}} AS r
+GROUP BY 1, {grouped}
+ORDER BY kind, 1, {rest}
+ON CONFLICT (kind, {at_column}, {rest})
+DO UPDATE SET count = {table}.count + EXCLUDED.count, total = {table}.total + EXCLUDED.total"""
+
+
+_ROLLUP_KEY = DAY_KEY_COLUMNS[1:]  # after the kind
+_UPSERT_HALF_HOURS = _upsert_rollup(_HALF_HOUR, "half_hour", HALF_HOUR_SQL.format(column="occurred_at"), _ROLLUP_KEY)
+_UPSERT_DAYS = _upsert_rollup(_DAY, "day", DAY_SQL.format(column="occurred_at"), _ROLLUP_KEY)
+_UPSERT_USER_DAYS = _upsert_rollup(_USER_DAY, "day", DAY_SQL.format(column="occurred_at"), ("user_id", *_ROLLUP_KEY))
 
 # One statement: the deltas moved and the rollups grow together (a reader never sees one without the others).
 _FOLD_SQL = f"""
