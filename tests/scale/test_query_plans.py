@@ -35,7 +35,8 @@ LOAD_SECONDS = 20
 REPORTS = ("sla", "throughput", "backlog", "steps", "agents")
 OPEN = "&".join(f"status={status}" for status in Task.OPEN_STATUSES)
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+# One xdist worker takes both tests of the 100,000-task history (this and the task lists page): written once.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200), pytest.mark.xdist_group("history_100k")]
 
 
 def client_for(user: UserReplica, *, is_admin: bool = False):

@@ -24,7 +24,8 @@ TASKS = 100_000
 SEED = 14  # tests/scale/test_query_plans.py's too: the session writes the history once (generated_history)
 WORD = "flamingo"  # in no generated description
 
-pytestmark = pytest.mark.timeout(900)
+# One xdist worker takes both tests of the 100,000-task history (this and the query plans): it is written once.
+pytestmark = [pytest.mark.timeout(900), pytest.mark.xdist_group("history_100k")]
 
 
 @dataclass(frozen=True)
