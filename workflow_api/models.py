@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 from functools import cached_property
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
@@ -786,13 +787,21 @@ class ReportDelta(models.Model):
     total = models.IntegerField(default=0)  # summed with count (CSAT ratings)
 
 
-class _ReportRollup(models.Model):
-    """What every rollup of the report deltas sums, by kind, workflow, step and priority."""
+class _ReportKeyed(models.Model):
+    """The key every rollup of the report deltas sums by: kind, workflow, step and priority."""
 
     kind = models.CharField(max_length=16, choices=ReportEvent.choices)
     workflow_id = models.BigIntegerField()
     step_id = models.BigIntegerField(null=True)
     priority = models.CharField(max_length=16)
+
+    class Meta:
+        abstract = True
+
+
+class _ReportRollup(_ReportKeyed):
+    """A rollup row: the (count, total) of its key and period."""
+
     count = models.BigIntegerField(default=0)
     total = models.BigIntegerField(default=0)
 
@@ -818,37 +827,30 @@ class ReportBucket(_ReportRollup):
         indexes = [models.Index(fields=["user_id", "bucket"], name="report_bucket_user")]
 
 
-class ReportHalfHour(_ReportRollup):
-    """The buckets summed per half hour (UTC-aligned) without the user: the whole half hours of a range outside its
-    whole UTC days (a local day outside UTC holds no UTC day; offsets of a whole or half hour start on one) are read
-    here, what is left from the buckets. Folded with the buckets, in the same statement."""
-
-    half_hour = models.DateTimeField()  # its start
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["kind", "half_hour", "workflow_id", "step_id", "priority"],
-                include=["count", "total"],  # read from the index only
-                name="report_half_hour_key",
-                nulls_distinct=False,
-            )
-        ]
+HALF_HOURS_A_DAY = 48
 
 
-class ReportDay(_ReportRollup):
-    """The buckets summed per UTC day without the user (about a tenth of the rows): whole UTC days of a long range
-    are read here, its partial days from the half hours and buckets. Folded with the buckets, in the same statement."""
+class ReportDayHalfHours(_ReportKeyed):
+    """The buckets summed per UTC day without the user, as running sums at each of its half hours' ends:
+    ``counts[i]`` (1-based, as PostgreSQL's arrays) is the count from the day's start to the end of its i-th half
+    hour, ``counts[48]`` the day's. So any run of whole half hours of one day, [a, b), is
+    ``counts[b] - counts[a]`` (``counts[0]`` is NULL: read as 0) from this one row: a whole UTC day, and the
+    whole half hours of a local day outside UTC (offsets of a whole or half hour start on one), each cost a row
+    per key, not one per half hour. ``totals`` likewise for the totals, NULL when they are all 0 (every kind but
+    ``rated``). Folded with the buckets, in the same statement.
+
+    int4 sums: a key's events in one UTC day stay far below 2**31 (an overflow would fail the fold, not wrap)."""
 
     day = models.DateField()  # UTC
+    counts = ArrayField(models.IntegerField(), size=HALF_HOURS_A_DAY)
+    totals = ArrayField(models.IntegerField(), size=HALF_HOURS_A_DAY, null=True)
 
     class Meta:
         constraints = [
             # Kind first: a report reads only the kinds it shows.
             models.UniqueConstraint(
                 fields=["kind", "day", "workflow_id", "step_id", "priority"],
-                include=["count", "total"],  # read from the index only
-                name="report_day_key",
+                name="report_day_half_hours_key",
                 nulls_distinct=False,
             )
         ]
