@@ -158,13 +158,14 @@ def _params(query: ReportQuery, scope: ReportScope) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _steps_kept(query: ReportQuery, scope: ReportScope) -> list[int] | None:
+def _steps_kept(query: ReportQuery, scope: ReportScope, *, by_workflow: bool = True) -> list[int] | None:
     """The steps the workflow, role and scope filters keep (None: no such filter), so that step visits are filtered
-    by their step alone, with no join the planner would misjudge."""
-    if query.workflow_id is None and query.role_id is None and scope.role_ids is None:
+    by their step alone, with no join the planner would misjudge. ``by_workflow=False``: by the role filter and the
+    scope alone, so exactly the steps a join to the step's role keeps (a row without a step kept by neither)."""
+    if (query.workflow_id is None or not by_workflow) and query.role_id is None and scope.role_ids is None:
         return None
     steps = WorkflowStep.objects.all()
-    if query.workflow_id is not None:
+    if query.workflow_id is not None and by_workflow:
         steps = steps.filter(workflow_id=query.workflow_id)
     if query.role_id is not None:
         steps = steps.filter(role_id=query.role_id)
@@ -246,6 +247,11 @@ def _within(column: str, name: str, runs: list[Any], params: dict[str, Any]) -> 
     return " OR ".join(f"({condition})" for condition in ranges) or "false"
 
 
+# The role filter and scope as the rollups' own step column: checked in their indexes, before a row is read (the join
+# to the step's role after the scan still applies them; this only spares the rows it would drop).
+_ROLE_STEPS = "(%(role_steps)s::bigint[] IS NULL OR {alias}.step_id = ANY(%(role_steps)s))"
+
+
 def _day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
     """The days as [low, high) runs of consecutive days."""
     runs: list[tuple[date, date]] = []
@@ -278,7 +284,8 @@ def _counts(query: ReportQuery, scope: ReportScope, kinds: Iterable[str], group:
         pieces = []
     delta_bucket = BUCKET_SQL.format(column="occurred_at")
     params = {
-        **_params(query, scope), "kinds": list(kinds), "piece_days": [day for day, _, _ in pieces],
+        **_params(query, scope), "kinds": list(kinds), "role_steps": _steps_kept(query, scope, by_workflow=False),
+        "piece_days": [day for day, _, _ in pieces],
         "piece_lows": [low for _, low, _ in pieces], "piece_highs": [high for _, _, high in pieces],
     }  # fmt: skip
     sql = f"""
@@ -290,14 +297,17 @@ FROM (
                coalesce(c.totals[p.high], 0) - coalesce(c.totals[p.low], 0) AS total
         FROM unnest(%(piece_days)s::date[], %(piece_lows)s::int[], %(piece_highs)s::int[]) AS p(day, low, high)
         JOIN {_DAY_HALF_HOURS} c ON c.day = p.day
-        WHERE c.kind = ANY(%(kinds)s) AND ({_within("c.day", "day", _day_runs(params["piece_days"]), params)})
+        WHERE c.kind = ANY(%(kinds)s) AND {_ROLE_STEPS.format(alias="c")}
+          AND ({_within("c.day", "day", _day_runs(params["piece_days"]), params)})
     ) AS runs WHERE count <> 0 OR total <> 0  -- a key with no event in its run is not the group's
     UNION ALL
     SELECT d.day::timestamp AT TIME ZONE 'UTC', d.kind, d.workflow_id, d.step_id, d.user_id, d.priority, d.count, d.total
-    FROM {_USER_DAY} d WHERE d.kind = ANY(%(kinds)s) AND ({_within("d.day", "user_day", _day_runs(user_days), params)})
+    FROM {_USER_DAY} d WHERE d.kind = ANY(%(kinds)s) AND {_ROLE_STEPS.format(alias="d")}
+      AND ({_within("d.day", "user_day", _day_runs(user_days), params)})
     UNION ALL
     SELECT b.bucket, b.kind, b.workflow_id, b.step_id, b.user_id, b.priority, b.count, b.total
-    FROM {_BUCKET} b WHERE b.kind = ANY(%(kinds)s) AND ({_within("b.bucket", "bucket", rest, params)})
+    FROM {_BUCKET} b WHERE b.kind = ANY(%(kinds)s) AND {_ROLE_STEPS.format(alias="b")}
+      AND ({_within("b.bucket", "bucket", rest, params)})
     UNION ALL
     SELECT {delta_bucket}, kind, workflow_id, step_id, user_id, priority, count, total FROM {_DELTA}
     WHERE occurred_at >= %(start)s AND occurred_at < %(end)s AND kind = ANY(%(kinds)s)
