@@ -787,21 +787,13 @@ class ReportDelta(models.Model):
     total = models.IntegerField(default=0)  # summed with count (CSAT ratings)
 
 
-class _ReportKeyed(models.Model):
-    """The key every rollup of the report deltas sums by: kind, workflow, step and priority."""
+class _ReportRollup(models.Model):
+    """What every rollup of the report deltas sums, by kind, workflow, step and priority."""
 
     kind = models.CharField(max_length=16, choices=ReportEvent.choices)
     workflow_id = models.BigIntegerField()
     step_id = models.BigIntegerField(null=True)
     priority = models.CharField(max_length=16)
-
-    class Meta:
-        abstract = True
-
-
-class _ReportRollup(_ReportKeyed):
-    """A rollup row: the (count, total) of its key and period."""
-
     count = models.BigIntegerField(default=0)
     total = models.BigIntegerField(default=0)
 
@@ -830,26 +822,29 @@ class ReportBucket(_ReportRollup):
 HALF_HOURS_A_DAY = 48
 
 
-class ReportDayHalfHours(_ReportKeyed):
-    """The buckets summed per UTC day without the user, as running sums at each of its half hours' ends:
-    ``counts[i]`` (1-based, as PostgreSQL's arrays) is the count from the day's start to the end of its i-th half
-    hour, ``counts[48]`` the day's. So any run of whole half hours of one day, [a, b), is
-    ``counts[b] - counts[a]`` (``counts[0]`` is NULL: read as 0) from this one row: a whole UTC day, and the
-    whole half hours of a local day outside UTC (offsets of a whole or half hour start on one), each cost a row
-    per key, not one per half hour. ``totals`` likewise for the totals, NULL when they are all 0 (every kind but
-    ``rated``). Folded with the buckets, in the same statement.
+class ReportDayHalfHours(_ReportRollup):
+    """The buckets summed per UTC day without the user (``count``, ``total``: the day's), with running sums at its
+    half hours' ends: ``counts[i]`` (1-based, as PostgreSQL's arrays; i < 48) is the count from the day's start to the
+    end of its i-th half hour. So any run of whole half hours of one day, [a, b), is one row per key:
+    ``coalesce(counts[b], count) - coalesce(counts[a], 0)`` (out of range, ``counts[48]`` and ``counts[0]`` are NULL):
+    a local day outside UTC (offsets of a whole or half hour start on one) costs a row per key of each of the two UTC
+    days it spans, not one per half hour; whole days are read from the index alone (count and total included).
+    ``totals`` likewise for the totals, NULL when they are all 0 (every kind but ``rated``). Folded with the
+    buckets, in the same statement.
 
-    int4 sums: a key's events in one UTC day stay far below 2**31 (an overflow would fail the fold, not wrap)."""
+    int4 running sums: a key's events in one UTC day stay far below 2**31 (an overflow would fail the fold, not
+    wrap)."""
 
     day = models.DateField()  # UTC
-    counts = ArrayField(models.IntegerField(), size=HALF_HOURS_A_DAY)
-    totals = ArrayField(models.IntegerField(), size=HALF_HOURS_A_DAY, null=True)
+    counts = ArrayField(models.IntegerField(), size=HALF_HOURS_A_DAY - 1)
+    totals = ArrayField(models.IntegerField(), size=HALF_HOURS_A_DAY - 1, null=True)
 
     class Meta:
         constraints = [
             # Kind first: a report reads only the kinds it shows.
             models.UniqueConstraint(
                 fields=["kind", "day", "workflow_id", "step_id", "priority"],
+                include=["count", "total"],  # whole days read from the index only
                 name="report_day_half_hours_key",
                 nulls_distinct=False,
             )

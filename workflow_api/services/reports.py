@@ -247,14 +247,21 @@ DO UPDATE SET count = {table}.count + EXCLUDED.count, total = {table}.total + EX
 _ROLLUP_KEY = DAY_KEY_COLUMNS[1:]  # after the kind
 _UPSERT_USER_DAYS = _upsert_rollup(_USER_DAY, "day", DAY_SQL.format(column="occurred_at"), ("user_id", *_ROLLUP_KEY))
 
-_ZEROS = f"array_fill(0, ARRAY[{HALF_HOURS_A_DAY}])"
+_RUNNING = HALF_HOURS_A_DAY - 1  # running sums stored: the last half hour's end is the day's count
+_ZEROS = f"array_fill(0, ARRAY[{_RUNNING}])"
+
+
+def running_sum_sql(alias: str, column: str, at: str) -> str:
+    """SQL: the running sum of ``column`` ("count" or "total") in the row ``alias`` of the days' running sums at the
+    end of the day's half hour ``at`` (an SQL integer: 0 is the day's start, 48 its end)."""
+    return f"CASE WHEN {at} = {HALF_HOURS_A_DAY} THEN {alias}.{column} ELSE coalesce({alias}.{column}s[{at}], 0) END"
 
 
 def _running(values: str) -> str:
-    """A day's running sums, at each half hour's end, of the per-half-hour sums ``values`` at the half hours ``r.hs``
-    (parallel arrays)."""
+    """A day's running sums, at each half hour's end but the last, of the per-half-hour sums ``values`` at the half
+    hours ``r.hs`` (parallel arrays)."""
     return f"""ARRAY(
-        SELECT (sum(coalesce(u.v, 0)) OVER (ORDER BY g.i))::int FROM generate_series(1, {HALF_HOURS_A_DAY}) g(i)
+        SELECT (sum(coalesce(u.v, 0)) OVER (ORDER BY g.i))::int FROM generate_series(1, {_RUNNING}) g(i)
         LEFT JOIN unnest(r.hs, r.{values}) u(h, v) ON u.h = g.i ORDER BY g.i)"""
 
 
@@ -268,10 +275,12 @@ def _added(column: str) -> str:
 _DAY_KEY = ", ".join(_ROLLUP_KEY)
 # Per (UTC day, key): the rows' sums per half hour, as parallel arrays, made running sums; added to the day's row.
 _UPSERT_DAY_HALF_HOURS = f"""
-INSERT INTO {_DAY_HALF_HOURS} (day, kind, {_DAY_KEY}, counts, totals)
-SELECT r.day, r.kind, {", ".join(f"r.{column}" for column in _ROLLUP_KEY)}, {_running("cs")}, nullif({_running("ts")}, {_ZEROS})
+INSERT INTO {_DAY_HALF_HOURS} (day, kind, {_DAY_KEY}, count, total, counts, totals)
+SELECT r.day, r.kind, {", ".join(f"r.{column}" for column in _ROLLUP_KEY)}, r.count, r.total, {_running("cs")},
+       nullif({_running("ts")}, {_ZEROS})
 FROM (
-    SELECT day, kind, {_DAY_KEY}, array_agg(h) AS hs, array_agg(c) AS cs, array_agg(t) AS ts
+    SELECT day, kind, {_DAY_KEY}, sum(c) AS count, sum(t) AS total, array_agg(h) AS hs, array_agg(c) AS cs,
+           array_agg(t) AS ts
     FROM (
         SELECT {DAY_SQL.format(column="occurred_at")} AS day, {HALF_HOUR_INDEX_SQL.format(column="occurred_at")} AS h,
                kind, {_DAY_KEY}, sum(count) AS c, sum(total) AS t
@@ -281,7 +290,8 @@ FROM (
 ) AS r
 ORDER BY r.kind, r.day, {", ".join(f"r.{column}" for column in _ROLLUP_KEY)}
 ON CONFLICT (kind, day, {_DAY_KEY})
-DO UPDATE SET counts = {_added("counts")}, totals = nullif({_added("totals")}, {_ZEROS})"""
+DO UPDATE SET count = {_DAY_HALF_HOURS}.count + EXCLUDED.count, total = {_DAY_HALF_HOURS}.total + EXCLUDED.total,
+    counts = {_added("counts")}, totals = nullif({_added("totals")}, {_ZEROS})"""
 
 # One statement: the deltas moved and the rollups grow together (a reader never sees one without the others).
 _FOLD_SQL = f"""
@@ -375,12 +385,14 @@ def rollup_differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, in
 def _differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
     deltas = f"SELECT occurred_at, {_GROUPED}, count, total FROM {_DELTA}"
     rollups = _sums("bucket", f"SELECT bucket AS occurred_at, {_GROUPED}, count, total FROM {_BUCKET} UNION ALL {deltas}")
-    # Each half hour's sums: its running sums less the previous half hour's (the first's: less nothing).
+    # Each half hour's sums: its running sums (the last's: the day's) less the previous half hour's (the first's: less
+    # nothing).
     half_hours = f"""
-        SELECT d.day::timestamp AT TIME ZONE 'UTC' + (u.i - 1) * interval '30 minutes' AS occurred_at, d.kind,
+        SELECT d.day::timestamp AT TIME ZONE 'UTC' + (i - 1) * interval '30 minutes' AS occurred_at, d.kind,
                d.workflow_id, d.step_id, NULL::bigint AS user_id, d.priority,
-               u.c - coalesce(d.counts[u.i - 1], 0) AS count, coalesce(u.t, 0) - coalesce(d.totals[u.i - 1], 0) AS total
-        FROM {_DAY_HALF_HOURS} d CROSS JOIN LATERAL unnest(d.counts, d.totals) WITH ORDINALITY u(c, t, i)"""
+               {running_sum_sql("d", "count", "i")} - {running_sum_sql("d", "count", "i - 1")} AS count,
+               {running_sum_sql("d", "total", "i")} - {running_sum_sql("d", "total", "i - 1")} AS total
+        FROM {_DAY_HALF_HOURS} d CROSS JOIN generate_series(1, {HALF_HOURS_A_DAY}) i"""
     rollups |= _sums("half_hour", f"{half_hours} UNION ALL {deltas}")
     rollups |= _sums(
         "user_day",
