@@ -184,8 +184,9 @@ def _where(*, workflow: str, role: str, user: str, priority: str) -> str:
         AND (%(scope_user)s::bigint IS NULL OR {user} = %(scope_user)s)"""
 
 
+# A row's group value; by period: its bucket (a period per bucket, below).
 _GROUP_SQL = {
-    "period": "date_trunc(%(interval)s, e.bucket AT TIME ZONE %(tz)s)::date",
+    "period": "e.bucket",
     "workflow": "e.workflow_id",
     "step": "e.step_id",
     "role": "ws.role_id",
@@ -290,25 +291,30 @@ def _counts(query: ReportQuery, scope: ReportScope, kinds: Iterable[str], group:
         **_params(query, scope), "kinds": list(kinds), "role_steps": _steps_kept(query, scope, by_workflow=False),
         "part_days": [day for day, _, _ in parts], "part_lows": [low for _, low, _ in parts],
         "part_highs": [high for _, _, high in parts],
+        "part_starts": [datetime.combine(day, datetime.min.time(), UTC) + low * _HALF_HOUR for day, low, _ in parts],
     }  # fmt: skip
+    # Summed per group value, then by period per bucket: the zone's period is computed once a bucket, not once a row
+    # (a day's rows of a Sydney day are 900 keys' at the same two instants). Groups that sum to nothing are dropped
+    # (a key's run without events reads as 0 from the running sums).
+    group_key = "date_trunc(%(interval)s, s.g AT TIME ZONE %(tz)s)::date" if group == "period" else "s.g"
     sql = f"""
-SELECT {_GROUP_SQL[group]} AS g, e.kind, sum(e.count), sum(e.total)
+SELECT {group_key}, s.kind, sum(s.count), sum(s.total)
+FROM (
+SELECT {_GROUP_SQL[group]} AS g, e.kind, sum(e.count) AS count, sum(e.total) AS total
 FROM (
     SELECT c.day::timestamp AT TIME ZONE 'UTC' AS bucket, c.kind, c.workflow_id, c.step_id, NULL::bigint AS user_id,
            c.priority, c.count, c.total
     FROM {_DAY_HALF_HOURS} c WHERE c.kind = ANY(%(kinds)s) AND {_ROLE_STEPS.format(alias="c")}
       AND ({_within("c.day", "day", _day_runs(whole), params)})
     UNION ALL
-    SELECT * FROM (
-        SELECT (p.day + p.low * interval '30 minutes') AT TIME ZONE 'UTC' AS bucket, c.kind, c.workflow_id, c.step_id,
-               NULL::bigint AS user_id, c.priority,
-               {running_sum_sql("c", "count", "p.high")} - {running_sum_sql("c", "count", "p.low")} AS count,
-               {running_sum_sql("c", "total", "p.high")} - {running_sum_sql("c", "total", "p.low")} AS total
-        FROM unnest(%(part_days)s::date[], %(part_lows)s::int[], %(part_highs)s::int[]) AS p(day, low, high)
-        JOIN {_DAY_HALF_HOURS} c ON c.day = p.day
-        WHERE c.kind = ANY(%(kinds)s) AND {_ROLE_STEPS.format(alias="c")}
-          AND ({_within("c.day", "part_day", _day_runs(params["part_days"]), params)})
-    ) AS runs WHERE count <> 0 OR total <> 0  -- a key with no event in its run is not the group's
+    SELECT p.start, c.kind, c.workflow_id, c.step_id, NULL::bigint, c.priority,
+           {running_sum_sql("c", "count", "p.high")} - {running_sum_sql("c", "count", "p.low")},
+           {running_sum_sql("c", "total", "p.high")} - {running_sum_sql("c", "total", "p.low")}
+    FROM unnest(%(part_days)s::date[], %(part_starts)s::timestamptz[], %(part_lows)s::int[], %(part_highs)s::int[])
+         AS p(day, start, low, high)
+    JOIN {_DAY_HALF_HOURS} c ON c.day = p.day
+    WHERE c.kind = ANY(%(kinds)s) AND {_ROLE_STEPS.format(alias="c")}
+      AND ({_within("c.day", "part_day", _day_runs(params["part_days"]), params)})
     UNION ALL
     SELECT d.day::timestamp AT TIME ZONE 'UTC', d.kind, d.workflow_id, d.step_id, d.user_id, d.priority, d.count, d.total
     FROM {_USER_DAY} d WHERE d.kind = ANY(%(kinds)s) AND {_ROLE_STEPS.format(alias="d")}
@@ -322,7 +328,10 @@ FROM (
 ) e
 LEFT JOIN {_WSTEP} ws ON ws.id = e.step_id
 WHERE {_where(workflow="e.workflow_id", role="ws.role_id", user="e.user_id", priority="e.priority")}
-GROUP BY 1, 2"""
+GROUP BY 1, 2
+) s
+GROUP BY 1, 2
+HAVING sum(s.count) <> 0 OR sum(s.total) <> 0"""
     found: dict[Any, dict[str, tuple[int, int]]] = defaultdict(dict)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
