@@ -198,8 +198,8 @@ _GROUP_SQL = {
 _HALF_HOUR = timedelta(minutes=30)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Runs = list[tuple[datetime, datetime]]
-# A UTC day and a run of its whole half hours [low, high), 0 <= low < high <= 48 (read as one row per key of the days'
-# running sums: counts[high] - counts[low]).
+# A UTC day and a run of its whole half hours [low, high), 0 <= low < high <= 48: one row per key of the days' running
+# sums (the sum at high's end less the sum at low's).
 Pieces = list[tuple[date, int, int]]
 
 
@@ -268,10 +268,10 @@ def _day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
 
 def _counts(query: ReportQuery, scope: ReportScope, kinds: Iterable[str], group: str) -> dict[Any, dict[str, tuple[int, int]]]:
     """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total). Runs of whole half hours within
-    a UTC day come from the days' running sums, a row per key and run (whole days from its index alone); grouped by agent, whole
-    UTC days from the days by user and the rest from the buckets (the running sums have no user); one agent's figures
-    (filter or scope) from their own buckets alone (fewer rows than everyone's days, read by the buckets' user
-    index)."""
+    a UTC day come from the days' running sums, a row per key and run (whole days from its index alone); grouped by
+    agent, whole UTC days from the days by user and the rest from the buckets (the running sums have no user); one
+    agent's figures (filter or scope) from their own buckets alone (fewer rows than everyone's days, read by the
+    buckets' user index)."""
     pieces: Pieces = []
     rest = [(query.start, query.end)]
     if query.user_id is None and scope.user_id is None:
