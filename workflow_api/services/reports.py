@@ -386,13 +386,15 @@ def _differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
     deltas = f"SELECT occurred_at, {_GROUPED}, count, total FROM {_DELTA}"
     rollups = _sums("bucket", f"SELECT bucket AS occurred_at, {_GROUPED}, count, total FROM {_BUCKET} UNION ALL {deltas}")
     # Each half hour's sums: its running sums (the last's: the day's) less the previous half hour's (the first's: less
-    # nothing).
+    # nothing); the empty ones (most of a day's 48) left out in PostgreSQL.
     half_hours = f"""
-        SELECT d.day::timestamp AT TIME ZONE 'UTC' + (i - 1) * interval '30 minutes' AS occurred_at, d.kind,
-               d.workflow_id, d.step_id, NULL::bigint AS user_id, d.priority,
-               {running_sum_sql("d", "count", "i")} - {running_sum_sql("d", "count", "i - 1")} AS count,
-               {running_sum_sql("d", "total", "i")} - {running_sum_sql("d", "total", "i - 1")} AS total
-        FROM {_DAY_HALF_HOURS} d CROSS JOIN generate_series(1, {HALF_HOURS_A_DAY}) i"""
+        SELECT * FROM (
+            SELECT d.day::timestamp AT TIME ZONE 'UTC' + (i - 1) * interval '30 minutes' AS occurred_at, d.kind,
+                   d.workflow_id, d.step_id, NULL::bigint AS user_id, d.priority,
+                   {running_sum_sql("d", "count", "i")} - {running_sum_sql("d", "count", "i - 1")} AS count,
+                   {running_sum_sql("d", "total", "i")} - {running_sum_sql("d", "total", "i - 1")} AS total
+            FROM {_DAY_HALF_HOURS} d CROSS JOIN generate_series(1, {HALF_HOURS_A_DAY}) i
+        ) AS h WHERE count <> 0 OR total <> 0"""
     rollups |= _sums("half_hour", f"{half_hours} UNION ALL {deltas}")
     rollups |= _sums(
         "user_day",
