@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 from functools import cached_property
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
@@ -818,37 +819,33 @@ class ReportBucket(_ReportRollup):
         indexes = [models.Index(fields=["user_id", "bucket"], name="report_bucket_user")]
 
 
-class ReportHalfHour(_ReportRollup):
-    """The buckets summed per half hour (UTC-aligned) without the user: the whole half hours of a range outside its
-    whole UTC days (a local day outside UTC holds no UTC day; offsets of a whole or half hour start on one) are read
-    here, what is left from the buckets. Folded with the buckets, in the same statement."""
-
-    half_hour = models.DateTimeField()  # its start
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["kind", "half_hour", "workflow_id", "step_id", "priority"],
-                include=["count", "total"],  # read from the index only
-                name="report_half_hour_key",
-                nulls_distinct=False,
-            )
-        ]
+HALF_HOURS_A_DAY = 48
 
 
-class ReportDay(_ReportRollup):
-    """The buckets summed per UTC day without the user (about a tenth of the rows): whole UTC days of a long range
-    are read here, its partial days from the half hours and buckets. Folded with the buckets, in the same statement."""
+class ReportDayHalfHours(_ReportRollup):
+    """The buckets summed per UTC day without the user (``count``, ``total``: the day's), with running sums at its
+    half hours' ends: ``counts[i]`` (1-based, as PostgreSQL's arrays; i < 48) is the count from the day's start to the
+    end of its i-th half hour. So any run of whole half hours of one day, [a, b), is one row per key:
+    ``coalesce(counts[b], count) - coalesce(counts[a], 0)`` (out of range, ``counts[48]`` and ``counts[0]`` are NULL):
+    a local day outside UTC (offsets of a whole or half hour start on one) costs a row per key of each of the two UTC
+    days it spans, not one per half hour; whole days are read from the index alone (count and total included).
+    ``totals`` likewise for the totals, NULL when they are all 0 (every kind but ``rated``). Folded with the
+    buckets, in the same statement.
+
+    int4 running sums: a key's events in one UTC day stay far below 2**31 (an overflow would fail the fold, not
+    wrap)."""
 
     day = models.DateField()  # UTC
+    counts = ArrayField(models.IntegerField(), size=HALF_HOURS_A_DAY - 1)
+    totals = ArrayField(models.IntegerField(), size=HALF_HOURS_A_DAY - 1, null=True)
 
     class Meta:
         constraints = [
             # Kind first: a report reads only the kinds it shows.
             models.UniqueConstraint(
                 fields=["kind", "day", "workflow_id", "step_id", "priority"],
-                include=["count", "total"],  # read from the index only
-                name="report_day_key",
+                include=["count", "total"],  # whole days read from the index only
+                name="report_day_half_hours_key",
                 nulls_distinct=False,
             )
         ]

@@ -230,7 +230,8 @@ def test_reports_equal_a_brute_force_recomputation(transactional_db, monkeypatch
     agents = list(UserReplica.objects.filter(assignments__isnull=False).distinct().values_list("pk", flat=True))
     client = api_client(is_admin=True)
     seen = Counter()
-    for _ in range(12):
+
+    def draw() -> dict:
         last = NOW.date() - timedelta(days=rng.randrange(0, 400))
         f = {
             "from": last - timedelta(days=rng.choice([0, 6, 30, 90, 365])), "to": last,
@@ -240,6 +241,18 @@ def test_reports_equal_a_brute_force_recomputation(transactional_db, monkeypatch
         for name, values in (("workflow", workflows), ("role", roles), ("agent", agents), ("priority", ["low", "medium", "high", "urgent"])):
             if rng.random() < 0.3:
                 f[name] = rng.choice(values)
+        return f
+
+    # Local days that cut UTC days at half hours (Kolkata +5:30) or at hours that move (Sydney +10/+11, its daylight
+    # saving starting on 2026-10-04 and ending on 2026-04-05 inside the ranges): read from the days' running sums.
+    cut = [
+        {"from": date(2026, 9, 20), "to": date(2026, 10, 20), "tz": "Australia/Sydney", "interval": "day", "group": "period"},
+        {"from": date(2026, 3, 25), "to": date(2026, 4, 15), "tz": "Australia/Sydney", "interval": "week", "group": "period"},
+        {"from": date(2026, 3, 30), "to": date(2026, 4, 9), "tz": "Australia/Sydney", "interval": "day", "group": "workflow", "role": roles[0]},
+        {"from": date(2026, 6, 1), "to": date(2026, 8, 31), "tz": "Asia/Kolkata", "interval": "day", "group": "period"},
+        {"from": date(2026, 11, 1), "to": date(2026, 11, 30), "tz": "Asia/Kolkata", "interval": "day", "group": "step", "priority": "high"},
+    ]  # fmt: skip
+    for f in [draw() for _ in range(12)] + cut:
         query = urlencode({k: v.isoformat() if isinstance(v, date) else v for k, v in f.items()})
 
         def get(report: str) -> dict:

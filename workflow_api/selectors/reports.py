@@ -1,6 +1,7 @@
 """Reports: SLA, throughput, backlog, step bottlenecks, agents (issue 16).
 
-Counts come from the rollups (services/reports.py: UTC days, half hours, 15-minute buckets, the deltas not folded yet),
+Counts come from the rollups (services/reports.py: UTC days as running sums per half hour, days by user, 15-minute
+buckets, the deltas not folded yet),
 cut into days or weeks of the requested time zone; medians and p90s from the raw rows of the range, through their indexes;
 what is open now from the open tasks. Every report is limited to what the caller may see (:func:`reports_scope`).
 """
@@ -21,12 +22,12 @@ from tts_common.base import permissions
 from tts_common.base.errors import Invalid
 from tts_common.http.auth import has_permission
 from workflow_api.models import (
+    HALF_HOURS_A_DAY,
     Assignment,
     ReportBucket,
-    ReportDay,
+    ReportDayHalfHours,
     ReportDelta,
     ReportEvent,
-    ReportHalfHour,
     ReportUserDay,
     RoleReplica,
     RoleSettings,
@@ -36,12 +37,12 @@ from workflow_api.models import (
     Workflow,
     WorkflowStep,
 )
-from workflow_api.services.reports import BUCKET_SQL
+from workflow_api.services.reports import BUCKET_SQL, running_sum_sql
 
-_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _HALF_HOUR, _DAY, _USER_DAY = (
+_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _DAY_HALF_HOURS, _USER_DAY = (
     model._meta.db_table
     for model in (
-        Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportHalfHour, ReportDay, ReportUserDay
+        Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportDayHalfHours, ReportUserDay
     )
 )
 GROUPS = ("period", "workflow", "step", "role", "agent", "priority")
@@ -157,13 +158,14 @@ def _params(query: ReportQuery, scope: ReportScope) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _steps_kept(query: ReportQuery, scope: ReportScope) -> list[int] | None:
+def _steps_kept(query: ReportQuery, scope: ReportScope, *, by_workflow: bool = True) -> list[int] | None:
     """The steps the workflow, role and scope filters keep (None: no such filter), so that step visits are filtered
-    by their step alone, with no join the planner would misjudge."""
-    if query.workflow_id is None and query.role_id is None and scope.role_ids is None:
+    by their step alone, with no join the planner would misjudge. ``by_workflow=False``: by the role filter and the
+    scope alone, so exactly the steps a join to the step's role keeps (a row without a step kept by neither)."""
+    if (query.workflow_id is None or not by_workflow) and query.role_id is None and scope.role_ids is None:
         return None
     steps = WorkflowStep.objects.all()
-    if query.workflow_id is not None:
+    if query.workflow_id is not None and by_workflow:
         steps = steps.filter(workflow_id=query.workflow_id)
     if query.role_id is not None:
         steps = steps.filter(role_id=query.role_id)
@@ -182,8 +184,9 @@ def _where(*, workflow: str, role: str, user: str, priority: str) -> str:
         AND (%(scope_user)s::bigint IS NULL OR {user} = %(scope_user)s)"""
 
 
+# A row's group value; by period: its bucket (a period per bucket, below).
 _GROUP_SQL = {
-    "period": "date_trunc(%(interval)s, e.bucket AT TIME ZONE %(tz)s)::date",
+    "period": "e.bucket",
     "workflow": "e.workflow_id",
     "step": "e.step_id",
     "role": "ws.role_id",
@@ -192,44 +195,47 @@ _GROUP_SQL = {
 }
 
 
-# The rollups' grains, coarsest first: UTC days, half hours, 15-minute buckets (every zone's day starts on one).
-_GRAINS = (timedelta(days=1), timedelta(minutes=30), timedelta(minutes=15))
+_HALF_HOUR = timedelta(minutes=30)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Runs = list[tuple[datetime, datetime]]
+# A UTC day and a run of its whole half hours [low, high), 0 <= low < high <= 48: one row per key of the days' running
+# sums (the sum at high's end less the sum at low's).
+Pieces = list[tuple[date, int, int]]
 
 
-def _split(query: ReportQuery, group: str) -> tuple[Runs, Runs, Runs]:
-    """The range as [low, high) runs of whole UTC days (read from the days' table), of whole half hours left at
-    their ends (the half hours' table) and of what is left (the 15-minute buckets); each day or half hour inside one
-    period when grouped by period."""
-    runs: tuple[Runs, Runs, Runs] = ([], [], [])
+def _split(query: ReportQuery, group: str) -> tuple[Pieces, Runs]:
+    """The range as runs of whole half hours within one UTC day (read from the days' running sums) and [low, high)
+    runs of what is left at their ends (the 15-minute buckets: every zone's day starts on one); each inside one
+    period when grouped by period. A local day of a zone whose offset is a whole or half hour is at most two pieces
+    (the end of one UTC day, the start of the next) and no bucket."""
+    pieces: Pieces = []
+    rest: Runs = []
 
-    def add(grain: int, low: datetime, high: datetime) -> None:
-        if runs[grain] and runs[grain][-1][1] == low:  # continues the last run
-            runs[grain][-1] = (runs[grain][-1][0], high)
-        else:
-            runs[grain].append((low, high))
-
-    def cut(low: datetime, high: datetime, grain: int) -> None:
+    def leave(low: datetime, high: datetime) -> None:
         if low >= high:
             return
-        size = _GRAINS[grain]
-        first = _EPOCH - (_EPOCH - low) // size * size  # low rounded up to the grain
-        last = _EPOCH + (high - _EPOCH) // size * size  # high rounded down
-        if first >= last:
-            cut(low, high, grain + 1)
-            return
-        if first > low:
-            cut(low, first, grain + 1)
-        add(grain, first, last)
-        if last < high:
-            cut(last, high, grain + 1)
+        if rest and rest[-1][1] == low:  # continues the last run
+            rest[-1] = (rest[-1][0], high)
+        else:
+            rest.append((low, high))
 
     cuts = [query.start, *(day_start(period, query.tz) for period in query.periods()[1:]), query.end]
-    pieces = [query.start, query.end] if group != "period" else cuts
-    for low, high in zip(pieces, pieces[1:], strict=False):
-        cut(low, high, 0)
-    return runs
+    bounds = [query.start, query.end] if group != "period" else cuts
+    for low, high in zip(bounds, bounds[1:], strict=False):
+        first = _EPOCH - (_EPOCH - low) // _HALF_HOUR * _HALF_HOUR  # low rounded up to a half hour
+        last = _EPOCH + (high - _EPOCH) // _HALF_HOUR * _HALF_HOUR  # high rounded down
+        if first >= last:
+            leave(low, high)
+            continue
+        leave(low, first)
+        while first < last:
+            day = first.date()
+            midnight = datetime.combine(day, datetime.min.time(), UTC)
+            until = min(last, midnight + timedelta(days=1))
+            pieces.append((day, (first - midnight) // _HALF_HOUR, (until - midnight) // _HALF_HOUR))
+            first = until
+        leave(last, high)
+    return pieces, rest
 
 
 def _within(column: str, name: str, runs: list[Any], params: dict[str, Any]) -> str:
@@ -242,31 +248,77 @@ def _within(column: str, name: str, runs: list[Any], params: dict[str, Any]) -> 
     return " OR ".join(f"({condition})" for condition in ranges) or "false"
 
 
+# The role filter and scope as the days' own step column, checked on their index entries (the join to the step's role
+# after the scan still applies them; this spares the rows it would drop). Not on the buckets: their index leads with
+# the bucket, and a list of steps in its scan makes it one scan of the range per kind and step (13 times the buffers
+# for a role of 17 steps at 1M tasks).
+_ROLE_STEPS = "(%(role_steps)s::bigint[] IS NULL OR {alias}.step_id = ANY(%(role_steps)s::bigint[]))"
+
+
+def _day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """The days as [low, high) runs of consecutive days."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and runs[-1][1] == day:
+            runs[-1] = (runs[-1][0], day + timedelta(days=1))
+        else:
+            runs.append((day, day + timedelta(days=1)))
+    return runs
+
+
 def _counts(query: ReportQuery, scope: ReportScope, kinds: Iterable[str], group: str) -> dict[Any, dict[str, tuple[int, int]]]:
-    """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total). Whole UTC days come from the
-    days' table, or the days by user when grouped by agent; whole half hours from their table, but for agents (it
-    has no user: those come from the buckets); one agent's figures (filter or scope) from their own buckets alone
-    (fewer rows than everyone's days, read by the buckets' user index)."""
-    days: Runs = []
-    half_hours: Runs = []
+    """Rollup sums of ``kinds`` over the range: group value -> kind -> (count, total). Runs of whole half hours within
+    a UTC day come from the days' running sums, a row per key and run (whole days from its index alone); grouped by
+    agent, whole UTC days from the days by user and the rest from the buckets (the running sums have no user); one
+    agent's figures (filter or scope) from their own buckets alone (fewer rows than everyone's days, read by the
+    buckets' user index)."""
+    pieces: Pieces = []
     rest = [(query.start, query.end)]
     if query.user_id is None and scope.user_id is None:
-        days, half_hours, rest = _split(query, group)
+        pieces, rest = _split(query, group)
+    # Whole UTC days: read from the index alone (the day's count and total).
+    whole = [day for day, low, high in pieces if (low, high) == (0, HALF_HOURS_A_DAY)]
+    parts = [piece for piece in pieces if piece[1:] != (0, HALF_HOURS_A_DAY)]
+    user_days: list[date] = []
     if group == "agent":
-        half_hours, rest = [], half_hours + rest
-    day_table, day_user = (_USER_DAY, "d.user_id") if group == "agent" else (_DAY, "NULL::bigint")
+        user_days, whole = whole, []
+        for day, low, high in parts:
+            midnight = datetime.combine(day, datetime.min.time(), UTC)
+            rest.append((midnight + low * _HALF_HOUR, midnight + high * _HALF_HOUR))
+        parts = []
     delta_bucket = BUCKET_SQL.format(column="occurred_at")
-    params = {**_params(query, scope), "kinds": list(kinds)}
+    params = {
+        **_params(query, scope), "kinds": list(kinds), "role_steps": _steps_kept(query, scope, by_workflow=False),
+        "part_days": [day for day, _, _ in parts], "part_lows": [low for _, low, _ in parts],
+        "part_highs": [high for _, _, high in parts],
+        "part_starts": [datetime.combine(day, datetime.min.time(), UTC) + low * _HALF_HOUR for day, low, _ in parts],
+    }  # fmt: skip
+    # Summed per group value, then by period per bucket: the zone's period is computed once a bucket, not once a row
+    # (a day's rows of a Sydney day are 900 keys' at the same two instants). Groups that sum to nothing are dropped
+    # (a key's run without events reads as 0 from the running sums).
+    group_key = "date_trunc(%(interval)s, s.g AT TIME ZONE %(tz)s)::date" if group == "period" else "s.g"
     sql = f"""
-SELECT {_GROUP_SQL[group]} AS g, e.kind, sum(e.count), sum(e.total)
+SELECT {group_key}, s.kind, sum(s.count), sum(s.total)
 FROM (
-    SELECT d.day::timestamp AT TIME ZONE 'UTC' AS bucket, d.kind, d.workflow_id, d.step_id, {day_user} AS user_id,
-           d.priority, d.count, d.total
-    FROM {day_table} d WHERE d.kind = ANY(%(kinds)s)
-      AND ({_within("d.day", "day", [(low.date(), high.date()) for low, high in days], params)})
+SELECT {_GROUP_SQL[group]} AS g, e.kind, sum(e.count) AS count, sum(e.total) AS total
+FROM (
+    SELECT c.day::timestamp AT TIME ZONE 'UTC' AS bucket, c.kind, c.workflow_id, c.step_id, NULL::bigint AS user_id,
+           c.priority, c.count, c.total
+    FROM {_DAY_HALF_HOURS} c WHERE c.kind = ANY(%(kinds)s) AND {_ROLE_STEPS.format(alias="c")}
+      AND ({_within("c.day", "day", _day_runs(whole), params)})
     UNION ALL
-    SELECT h.half_hour, h.kind, h.workflow_id, h.step_id, NULL::bigint, h.priority, h.count, h.total
-    FROM {_HALF_HOUR} h WHERE h.kind = ANY(%(kinds)s) AND ({_within("h.half_hour", "half_hour", half_hours, params)})
+    SELECT p.start, c.kind, c.workflow_id, c.step_id, NULL::bigint, c.priority,
+           {running_sum_sql("c", "count", "p.high")} - {running_sum_sql("c", "count", "p.low")},
+           {running_sum_sql("c", "total", "p.high")} - {running_sum_sql("c", "total", "p.low")}
+    FROM unnest(%(part_days)s::date[], %(part_starts)s::timestamptz[], %(part_lows)s::int[], %(part_highs)s::int[])
+         AS p(day, start, low, high)
+    JOIN {_DAY_HALF_HOURS} c ON c.day = p.day
+    WHERE c.kind = ANY(%(kinds)s) AND {_ROLE_STEPS.format(alias="c")}
+      AND ({_within("c.day", "part_day", _day_runs(params["part_days"]), params)})
+    UNION ALL
+    SELECT d.day::timestamp AT TIME ZONE 'UTC', d.kind, d.workflow_id, d.step_id, d.user_id, d.priority, d.count, d.total
+    FROM {_USER_DAY} d WHERE d.kind = ANY(%(kinds)s) AND {_ROLE_STEPS.format(alias="d")}
+      AND ({_within("d.day", "user_day", _day_runs(user_days), params)})
     UNION ALL
     SELECT b.bucket, b.kind, b.workflow_id, b.step_id, b.user_id, b.priority, b.count, b.total
     FROM {_BUCKET} b WHERE b.kind = ANY(%(kinds)s) AND ({_within("b.bucket", "bucket", rest, params)})
@@ -276,7 +328,10 @@ FROM (
 ) e
 LEFT JOIN {_WSTEP} ws ON ws.id = e.step_id
 WHERE {_where(workflow="e.workflow_id", role="ws.role_id", user="e.user_id", priority="e.priority")}
-GROUP BY 1, 2"""
+GROUP BY 1, 2
+) s
+GROUP BY 1, 2
+HAVING sum(s.count) <> 0 OR sum(s.total) <> 0"""
     found: dict[Any, dict[str, tuple[int, int]]] = defaultdict(dict)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

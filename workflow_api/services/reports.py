@@ -1,11 +1,11 @@
-"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets, half hours and UTC days
-(the days with and without the user).
+"""Report rollups: deltas written with the changes they count, folded into 15-minute buckets, UTC days as running sums
+per half hour, and UTC days by user.
 
 Every transaction that changes a task appends :class:`ReportDelta` rows (one bulk INSERT; intake's own statement
 writes them too), never updating a shared row, so intake batches running side by side never wait on each other for
 them. :func:`fold_report_deltas` (a scheduled job) moves deltas into :class:`ReportBucket` rows and, in the same
-statement, :class:`ReportHalfHour` and :class:`ReportDay` rows (the same sums per half hour and UTC day, without the
-user) and :class:`ReportUserDay` rows (per UTC day and user) with ``SKIP LOCKED``; readers add the deltas not folded
+statement, :class:`ReportDayHalfHours` rows (the same sums per UTC day without the user, running at each half hour's
+end) and :class:`ReportUserDay` rows (per UTC day and user) with ``SKIP LOCKED``; readers add the deltas not folded
 yet, so a figure is exact the moment its transaction commits.
 
 What each kind counts is defined once over the raw rows, in :data:`RAW_EVENTS_SQL`: the writers here follow it,
@@ -22,13 +22,13 @@ from django.db import connection, transaction
 
 from tts_common.base.database import binding_cursor
 from workflow_api.models import (
+    HALF_HOURS_A_DAY,
     Assignment,
     AuditEvent,
     ReportBucket,
-    ReportDay,
+    ReportDayHalfHours,
     ReportDelta,
     ReportEvent,
-    ReportHalfHour,
     ReportUserDay,
     StepInstance,
     Task,
@@ -41,11 +41,12 @@ BUCKET_SQL = "date_bin('15 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+
 HALF_HOUR_SQL = "date_bin('30 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 DAY_SQL = "({column} AT TIME ZONE 'UTC')::date"  # the UTC day of an instant
 
-_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET, _HALF_HOUR, _DAY, _USER_DAY = (
+# The half hour of its UTC day an instant falls in, 1 to 48 (the index of its running sums).
+HALF_HOUR_INDEX_SQL = "floor(date_part('epoch', {column} - date_trunc('day', {column}, 'UTC')) / 1800)::int + 1"
+
+_TASK, _STEP, _ASSIGNMENT, _AUDIT, _DELTA, _BUCKET, _DAY_HALF_HOURS, _USER_DAY = (
     model._meta.db_table
-    for model in (
-        Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket, ReportHalfHour, ReportDay, ReportUserDay
-    )
+    for model in (Task, StepInstance, Assignment, AuditEvent, ReportDelta, ReportBucket, ReportDayHalfHours, ReportUserDay)
 )
 KEY_COLUMNS = ("kind", "workflow_id", "step_id", "user_id", "priority")
 DAY_KEY_COLUMNS = ("kind", "workflow_id", "step_id", "priority")
@@ -219,7 +220,6 @@ def csat_change_delta(task: Task, *, before: int | None) -> Delta | None:
 
 # --- Folding and rebuilding ------------------------------------------------------------------------------------------
 _GROUPED = ", ".join(KEY_COLUMNS)
-_DAY_GROUPED = ", ".join(DAY_KEY_COLUMNS)
 # ORDER BY: concurrent folds lock the rows they share in one order, so they never deadlock. {rows}: the deltas
 # (or raw events) to add, with occurred_at and the key columns.
 _UPSERT_BUCKETS = f"""
@@ -245,9 +245,53 @@ DO UPDATE SET count = {table}.count + EXCLUDED.count, total = {table}.total + EX
 
 
 _ROLLUP_KEY = DAY_KEY_COLUMNS[1:]  # after the kind
-_UPSERT_HALF_HOURS = _upsert_rollup(_HALF_HOUR, "half_hour", HALF_HOUR_SQL.format(column="occurred_at"), _ROLLUP_KEY)
-_UPSERT_DAYS = _upsert_rollup(_DAY, "day", DAY_SQL.format(column="occurred_at"), _ROLLUP_KEY)
 _UPSERT_USER_DAYS = _upsert_rollup(_USER_DAY, "day", DAY_SQL.format(column="occurred_at"), ("user_id", *_ROLLUP_KEY))
+
+_RUNNING = HALF_HOURS_A_DAY - 1  # running sums stored: the last half hour's end is the day's count
+_ZEROS = f"array_fill(0, ARRAY[{_RUNNING}])"
+
+
+def running_sum_sql(alias: str, column: str, at: str) -> str:
+    """SQL: the running sum of ``column`` ("count" or "total") in the row ``alias`` of the days' running sums at the
+    end of the day's half hour ``at`` (an SQL integer: 0 is the day's start, 48 its end)."""
+    return f"CASE WHEN {at} = {HALF_HOURS_A_DAY} THEN {alias}.{column} ELSE coalesce({alias}.{column}s[{at}], 0) END"
+
+
+def _running(values: str) -> str:
+    """A day's running sums, at each half hour's end but the last, of the per-half-hour sums ``values`` at the half
+    hours ``r.hs`` (parallel arrays)."""
+    return f"""ARRAY(
+        SELECT (sum(coalesce(u.v, 0)) OVER (ORDER BY g.i))::int FROM generate_series(1, {_RUNNING}) g(i)
+        LEFT JOIN unnest(r.hs, r.{values}) u(h, v) ON u.h = g.i ORDER BY g.i)"""
+
+
+def _added(column: str) -> str:
+    """The stored running sums ``column`` plus the new ones, element by element (a NULL array is all zeros)."""
+    return f"""ARRAY(
+        SELECT a + b FROM unnest(coalesce({_DAY_HALF_HOURS}.{column}, {_ZEROS}), coalesce(EXCLUDED.{column}, {_ZEROS}))
+        WITH ORDINALITY u(a, b, i) ORDER BY i)"""
+
+
+_DAY_KEY = ", ".join(_ROLLUP_KEY)
+# Per (UTC day, key): the rows' sums per half hour, as parallel arrays, made running sums; added to the day's row.
+_UPSERT_DAY_HALF_HOURS = f"""
+INSERT INTO {_DAY_HALF_HOURS} (day, kind, {_DAY_KEY}, count, total, counts, totals)
+SELECT r.day, r.kind, {", ".join(f"r.{column}" for column in _ROLLUP_KEY)}, r.count, r.total, {_running("cs")},
+       nullif({_running("ts")}, {_ZEROS})
+FROM (
+    SELECT day, kind, {_DAY_KEY}, sum(c) AS count, sum(t) AS total, array_agg(h) AS hs, array_agg(c) AS cs,
+           array_agg(t) AS ts
+    FROM (
+        SELECT {DAY_SQL.format(column="occurred_at")} AS day, {HALF_HOUR_INDEX_SQL.format(column="occurred_at")} AS h,
+               kind, {_DAY_KEY}, sum(count) AS c, sum(total) AS t
+        FROM {{rows}} AS r GROUP BY day, h, kind, {_DAY_KEY}
+    ) AS per_half_hour
+    GROUP BY day, kind, {_DAY_KEY}
+) AS r
+ORDER BY r.kind, r.day, {", ".join(f"r.{column}" for column in _ROLLUP_KEY)}
+ON CONFLICT (kind, day, {_DAY_KEY})
+DO UPDATE SET count = {_DAY_HALF_HOURS}.count + EXCLUDED.count, total = {_DAY_HALF_HOURS}.total + EXCLUDED.total,
+    counts = {_added("counts")}, totals = nullif({_added("totals")}, {_ZEROS})"""
 
 # One statement: the deltas moved and the rollups grow together (a reader never sees one without the others).
 _FOLD_SQL = f"""
@@ -257,12 +301,11 @@ WITH moved AS (
     ) RETURNING occurred_at, {_GROUPED}, count, total
 ), buckets AS ({_UPSERT_BUCKETS.format(rows="moved")}
 ), user_days AS ({_UPSERT_USER_DAYS.format(rows="moved")}
-), half_hours AS ({_UPSERT_HALF_HOURS.format(rows="moved")}
-)""" + _UPSERT_DAYS.format(rows="moved")
+)""" + _UPSERT_DAY_HALF_HOURS.format(rows="moved")
 
 
 def fold_report_deltas(*, batch_size: int = FOLD_BATCH_SIZE) -> int:
-    """Move deltas into their buckets, half hours and days (with and without the user), a batch per transaction,
+    """Move deltas into their buckets, days (running per half hour) and days by user, a batch per transaction,
     until none is left; returns the day rows written.
 
     ``SKIP LOCKED``: deltas another fold is moving are left to it, so overlapping runs share the work."""
@@ -278,32 +321,28 @@ def fold_report_deltas(*, batch_size: int = FOLD_BATCH_SIZE) -> int:
 
 @transaction.atomic
 def rebuild_rollups() -> None:
-    """Buckets, half hours and days (with and without the user) computed afresh from the raw rows (for data written
+    """Buckets, days (running per half hour) and days by user computed afresh from the raw rows (for data written
     without the services, e.g. generate_history), replacing the rollups and deltas there were. Writers are kept out
     while it runs."""
     with connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET}, {_HALF_HOUR}, {_DAY}, {_USER_DAY} IN EXCLUSIVE MODE")
-        for table in (_DELTA, _BUCKET, _HALF_HOUR, _DAY, _USER_DAY):
+        cursor.execute(f"LOCK TABLE {_DELTA}, {_BUCKET}, {_DAY_HALF_HOURS}, {_USER_DAY} IN EXCLUSIVE MODE")
+        for table in (_DELTA, _BUCKET, _DAY_HALF_HOURS, _USER_DAY):
             cursor.execute(f"DELETE FROM {table}")
         cursor.execute(_UPSERT_BUCKETS.format(rows=f"({RAW_EVENTS_SQL})"))
-        # The half hours and the days by user from the buckets just written (a bucket lies in one half hour), the
-        # days from the half hours: the raw rows are read once.
+        # The coarser rollups from the buckets just written (a bucket lies in one half hour): the raw rows are read
+        # once.
         buckets = f"(SELECT bucket AS occurred_at, {_GROUPED}, count, total FROM {_BUCKET})"
         cursor.execute(_UPSERT_USER_DAYS.format(rows=buckets))
-        cursor.execute(_UPSERT_HALF_HOURS.format(rows=buckets))
-        cursor.execute(
-            _UPSERT_DAYS.format(rows=f"(SELECT half_hour AS occurred_at, {_DAY_GROUPED}, count, total FROM {_HALF_HOUR})")
-        )
+        cursor.execute(_UPSERT_DAY_HALF_HOURS.format(rows=buckets))
 
 
-# (rollup, bucket, half hour or UTC day start, kind, workflow_id, step_id, user_id, priority); a half hour's or a
-# day's user_id is None (a user day's is its user).
+# (rollup, bucket, half hour or UTC day start, kind, workflow_id, step_id, user_id, priority); a half hour's user_id
+# is None (a user day's is its user).
 RollupKey = tuple[str, datetime, str, int, int | None, int | None, str]
 _UTC_DAY_START = f"({DAY_SQL.format(column='occurred_at')})::timestamp AT TIME ZONE 'UTC'"
 _ROLLUP_KEY_SQL = {
     "bucket": (BUCKET_SQL.format(column="occurred_at"), "user_id"),
     "half_hour": (HALF_HOUR_SQL.format(column="occurred_at"), "NULL::bigint"),
-    "day": (_UTC_DAY_START, "NULL::bigint"),
     "user_day": (_UTC_DAY_START, "user_id"),
 }
 
@@ -320,8 +359,7 @@ def _sums(rollup: str, sql: str) -> dict[RollupKey, tuple[int, int]]:
 
 
 def _coarser(rollup: str, buckets: dict[RollupKey, tuple[int, int]]) -> dict[RollupKey, tuple[int, int]]:
-    """The buckets summed per half hour or UTC day (``rollup``), without the user ("half_hour", "day") or with it
-    ("user_day")."""
+    """The buckets summed per half hour without the user ("half_hour") or per UTC day with it ("user_day")."""
     sums: dict[RollupKey, tuple[int, int]] = {}
     for (_, at, kind, workflow_id, step_id, user_id, priority), (count, total) in buckets.items():
         at = at.astimezone(UTC)
@@ -333,8 +371,9 @@ def _coarser(rollup: str, buckets: dict[RollupKey, tuple[int, int]]) -> dict[Rol
 
 
 def rollup_differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
-    """Each bucket, half hour or day whose (count, total) the rollups (buckets, half hours or days, plus deltas not
-    folded yet) give otherwise than the raw rows: key -> (rollups, raw). Empty when they agree. Both are read from one
+    """Each bucket, half hour or user day whose (count, total) the rollups (buckets, the days' running sums read back
+    as half hours, days by user; plus deltas not folded yet) give otherwise than the raw rows: key -> (rollups, raw).
+    Empty when they agree (every half hour of a day's running sums agreeing, so does every run of them). Both are read from one
     snapshot (REPEATABLE READ), so work going on meanwhile is in both or in neither."""
     if connection.in_atomic_block:
         return _differences()
@@ -346,19 +385,24 @@ def rollup_differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, in
 def _differences() -> dict[RollupKey, tuple[tuple[int, int], tuple[int, int]]]:
     deltas = f"SELECT occurred_at, {_GROUPED}, count, total FROM {_DELTA}"
     rollups = _sums("bucket", f"SELECT bucket AS occurred_at, {_GROUPED}, count, total FROM {_BUCKET} UNION ALL {deltas}")
-    coarser = (
-        ("half_hour", "half_hour", "NULL::bigint", _HALF_HOUR),
-        ("day", "day::timestamp AT TIME ZONE 'UTC'", "NULL::bigint", _DAY),
-        ("user_day", "day::timestamp AT TIME ZONE 'UTC'", "user_id", _USER_DAY),
+    # Each half hour's sums: its running sums (the last's: the day's) less the previous half hour's (the first's: less
+    # nothing); the empty ones (most of a day's 48) left out in PostgreSQL.
+    half_hours = f"""
+        SELECT * FROM (
+            SELECT d.day::timestamp AT TIME ZONE 'UTC' + (i - 1) * interval '30 minutes' AS occurred_at, d.kind,
+                   d.workflow_id, d.step_id, NULL::bigint AS user_id, d.priority,
+                   {running_sum_sql("d", "count", "i")} - {running_sum_sql("d", "count", "i - 1")} AS count,
+                   {running_sum_sql("d", "total", "i")} - {running_sum_sql("d", "total", "i - 1")} AS total
+            FROM {_DAY_HALF_HOURS} d CROSS JOIN generate_series(1, {HALF_HOURS_A_DAY}) i
+        ) AS h WHERE count <> 0 OR total <> 0"""
+    rollups |= _sums("half_hour", f"{half_hours} UNION ALL {deltas}")
+    rollups |= _sums(
+        "user_day",
+        "SELECT day::timestamp AT TIME ZONE 'UTC' AS occurred_at, kind, workflow_id, step_id, user_id, priority, "
+        f"count, total FROM {_USER_DAY} UNION ALL {deltas}",
     )
-    for rollup, at, user, table in coarser:
-        rollups |= _sums(
-            rollup,
-            f"SELECT {at} AS occurred_at, kind, workflow_id, step_id, {user} AS user_id, priority, count, total "
-            f"FROM {table} UNION ALL {deltas}",
-        )
     raw = _sums("bucket", f"SELECT occurred_at, {_GROUPED}, count, total FROM ({RAW_EVENTS_SQL}) AS e")
-    raw |= _coarser("half_hour", raw) | _coarser("day", raw) | _coarser("user_day", raw)  # the raw rows read once
+    raw |= _coarser("half_hour", raw) | _coarser("user_day", raw)  # the raw rows read once
     return {
         key: (rollups.get(key, (0, 0)), raw.get(key, (0, 0)))
         for key in rollups.keys() | raw.keys()

@@ -1,5 +1,6 @@
 """``manage.py reports_check [--rebuild]``: recompute the report rollups from the raw rows (tasks, step visits,
-assignments, SLA audit events) and print every 15-minute bucket and UTC day where they differ; exit code 1 if any does.
+assignments, SLA audit events) and print every 15-minute bucket, half hour (the days' running sums read back) and UTC
+day by user where they differ; exit code 1 if any does.
 ``--rebuild`` then replaces the rollups with the recomputed ones."""
 from __future__ import annotations
 
