@@ -96,13 +96,13 @@ def today_in(tz: str) -> date:
     return datetime.now(ZoneInfo(tz)).date()
 
 
-def measure(base_url: str, token: str, sets: dict[str, list[str]], rounds: int) -> list[Figures]:
+def measure(base_url: str, token: str, sets: dict[str, list[str]], rounds: int, reports: list[str]) -> list[Figures]:
     import requests
 
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     results = []
-    for report in REPORTS:
+    for report in reports:
         figures = Figures(report)
         for _ in range(rounds):
             for query in sets[report]:
@@ -145,6 +145,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--web-workers", type=int, default=1, help="web server processes (one client)")
+    parser.add_argument("--reports", default=",".join(REPORTS), help="comma-separated reports to ask (default: all five)")
     args = parser.parse_args()
 
     # Nothing on the path may write to the database measured (it is shared and read-only). The settings' own
@@ -172,7 +173,8 @@ def main() -> None:
     try:
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         results = measure(
-            server.url, scale.access_token(admin.user_id, admin.username, is_admin=True), sets, args.rounds
+            server.url, scale.access_token(admin.user_id, admin.username, is_admin=True), sets, args.rounds,
+            [report for report in REPORTS if report in args.reports.split(",")],
         )
     finally:
         server.stop()
