@@ -21,7 +21,6 @@ from tts_common.base import permissions
 from tts_common.base.errors import Invalid
 from tts_common.http.auth import has_permission
 from workflow_api.models import (
-    Assignment,
     ReportBucket,
     ReportDay,
     ReportDelta,
@@ -38,11 +37,9 @@ from workflow_api.models import (
 )
 from workflow_api.services.reports import BUCKET_SQL
 
-_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _HALF_HOUR, _DAY, _USER_DAY = (
+_TASK, _STEP, _WSTEP, _DELTA, _BUCKET, _HALF_HOUR, _DAY, _USER_DAY = (
     model._meta.db_table
-    for model in (
-        Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportHalfHour, ReportDay, ReportUserDay
-    )
+    for model in (Task, StepInstance, WorkflowStep, ReportDelta, ReportBucket, ReportHalfHour, ReportDay, ReportUserDay)
 )
 GROUPS = ("period", "workflow", "step", "role", "agent", "priority")
 # Open tasks' age buckets, in days: [low, high).
