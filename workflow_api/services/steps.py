@@ -96,6 +96,8 @@ def enter_step(
     open_step_instances(tasks, decisions, now=now, actor_id=actor_id)
 
 
+# Raw SQL for RETURNING: the instance gets what PostgreSQL computed (the acting assignment's start, the generated
+# seconds_spent and due_used) from the one UPDATE, with no read after it.
 _CLOSE_SQL = f"""
 UPDATE {StepInstance._meta.db_table} SET status = %(status)s, ended_at = %(now)s, acted_by_id = %(actor)s, notes = %(notes)s,
     priority = %(priority)s,
@@ -109,6 +111,10 @@ def close_active_step(
 ) -> StepInstance:
     """End the task's active step with ``status`` and end its open assignment; returns the closed instance.
 
+    The visit keeps what the reports read of it (selectors.reports): the task's priority, and when the assignment
+    its action ended began (``acted_assigned_at``: the actor's assignment ended now, the latest if several; none
+    when the actor did not hold the task).
+
     Call inside the transaction that then moves the task on (``enter_step``) or finishes it; the task's own
     fields are the caller's to set. Raises ``StepInstance.DoesNotExist`` if the task has no active step.
     """
@@ -116,8 +122,8 @@ def close_active_step(
     Assignment.objects.filter(task=task, ended_at__isnull=True).update(ended_at=now)
     instance.status, instance.ended_at, instance.acted_by_id, instance.notes = status, now, actor_id, notes
     instance.priority = task.priority
-    # The start of the assignment the action ended (StepInstance.acted_assigned_at), read from the assignments just
-    # ended in the UPDATE that ends the visit anyway: no statement more on an action's path.
+    # acted_assigned_at is read from the assignments just ended, inside the UPDATE that ends the visit anyway: no
+    # statement more on an action's path.
     with connection.cursor() as cursor:
         cursor.execute(
             _CLOSE_SQL,
