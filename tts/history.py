@@ -520,11 +520,13 @@ class _TaskLife:
         self.notify(user, kind[reason], at, f"Task {self.ticket_id} assigned to you")
         return user
 
-    def _end_assignment(self, at: datetime) -> None:
+    def _end_assignment(self, at: datetime) -> datetime | None:
+        """End the open assignment at ``at``; returns when it began (None: there was none)."""
         for model, row in reversed(self.rows):
             if model is Assignment and row["ended_at"] is None:
                 row["ended_at"] = at
-                return
+                return row["assigned_at"]
+        return None
 
     def step(self, step_id: int, role: str, started: datetime, step_sla: timedelta, *, hold: bool,
              escalation_role: str, external: str) -> _StepOutcome:  # fmt: skip
@@ -532,7 +534,7 @@ class _TaskLife:
         instance_id = self.sim.w.next_id(StepInstance)
         instance = {"id": instance_id, "task_id": self.task_id, "step_id": step_id, "status": "active",
                     "due_at": started + step_sla, "started_at": started, "ended_at": None, "acted_by_id": None,
-                    "notes": ""}  # fmt: skip
+                    "acted_assigned_at": None, "priority": None, "notes": ""}  # fmt: skip
         self.rows.append((StepInstance, instance))
         open_pending = started > now - timedelta(days=2) and rng.random() < RATIOS.pending_when_open
         holder = None if open_pending else self.assign(instance_id, role, started, "round_robin")
@@ -582,8 +584,9 @@ class _TaskLife:
                 status = Task.Status.IN_PROGRESS
             return _StepOutcome(None, holder=holder, open_status=status)
         rejected = rng.random() < RATIOS.rejected_per_step
-        instance.update(status="rejected" if rejected else "approved", ended_at=ended, acted_by_id=holder)
-        self._end_assignment(ended)
+        # The holder acts: the assignment ended here is theirs (close_active_step's acted_assigned_at).
+        instance.update(status="rejected" if rejected else "approved", ended_at=ended, acted_by_id=holder,
+                        acted_assigned_at=self._end_assignment(ended), priority=self.priority)  # fmt: skip
         self.event("task.rejected" if rejected else "task.approved", ended, holder, {"step_id": step_id})
         return _StepOutcome(ended, rejected=rejected)
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from tests.workflow_api.factories import api_client, ingested_task, two_step_setup
 from tts_common.base.permissions import AGENT_DEFAULTS
 from tts_common.http.auth import TokenUser
-from workflow_api.models import BusinessCalendar, ReportDelta, RoleSettings, Task, UserReplica
+from workflow_api.models import BusinessCalendar, ReportDelta, RoleSettings, StepInstance, Task, UserReplica
 from workflow_api.services import actions
 from workflow_api.services.hdts_status import HdtsStatus, apply_statuses
 from workflow_api.services.reports import fold_report_deltas, rollup_differences
@@ -187,6 +187,12 @@ def test_hand_built_history_figures(history):
         assert agents[history.engineer.pk]["completed"] == 1 and agents[history.engineer.pk]["median_seconds_to_action"] == 24 * HOUR
         assert (agents[history.t4_holder.pk]["csat_count"], agents[history.t4_holder.pk]["csat_average"]) == (1, 4.0)
         assert agents[history.t3.assigned_user_id]["open_now"] == 1
+        # The priority filter reads the visits' own copy of it (every task here is "high").
+        high = f"{RANGE}&priority=high"
+        assert get(f"/reports/steps/?{high}")["rows"] == get(f"/reports/steps/?{RANGE}")["rows"]
+        assert get(f"/reports/agents/?{high}")["rows"] == get(f"/reports/agents/?{RANGE}")["rows"]
+        assert get(f"/reports/steps/?{RANGE}&priority=low")["rows"] == []
+        assert not any(row["median_seconds_to_action"] for row in get(f"/reports/agents/?{RANGE}&priority=low")["rows"])
 
         backlog = get(f"/reports/backlog/?{RANGE}")
         # T3, made Tue 09:00, 28 hours old at Wed 13:00, at step 1.
@@ -199,6 +205,35 @@ def test_hand_built_history_figures(history):
     out = StringIO()
     call_command("reports_check", stdout=out)
     assert "0 bucket(s), half hour(s) or day(s) differ" in out.getvalue()
+
+
+def test_closed_visits_keep_their_report_figures(history):
+    """What close_active_step stores on a visit, the agents' and steps' medians read (selectors.reports)."""
+    visits = {
+        (visit.task.external_ticket_id, visit.step.name): visit
+        for visit in StepInstance.objects.select_related("task", "step").exclude(ended_at=None)
+    }
+    t1_step1, t2_step1, t4_step1 = visits["T1", "Step 1"], visits["T2", "Step 1"], visits["T4", "Step 1"]
+    # T1: transferred Mon 12:00 to the agent who approved it at 13:00; T2: escalated to its owner at its breach (Wed
+    # 10:00), who rejected it at 11:00; T4: closed in HDTS, by no one.
+    assert (t1_step1.acted_by_id, t1_step1.acted_assigned_at) == (history.t1_second.pk, manila(23, 12))
+    assert (t2_step1.acted_by_id, t2_step1.acted_assigned_at) == (history.t2_owner.pk, manila(25, 10))
+    assert (t4_step1.acted_by_id, t4_step1.acted_assigned_at) == (None, None)
+    for visit in visits.values():
+        spent = (visit.ended_at - visit.started_at).total_seconds()
+        assert visit.priority == visit.task.priority == "high"
+        assert visit.seconds_spent == spent == pytest.approx(visit.due_used * (visit.due_at - visit.started_at).total_seconds())
+    assert t1_step1.seconds_spent == 75 * HOUR
+
+
+def test_an_action_by_someone_not_holding_the_task_times_nothing(history):
+    holder = Task.objects.get(pk=history.t3.pk).assigned_user_id
+    admin = as_user(None)
+    assert holder is not None and holder != admin.id
+    actions.task_act(task_id=history.t3.pk, actor=admin, action="approve")
+    visit = StepInstance.objects.get(task=history.t3, step__name="Step 1")
+    assert (visit.status, visit.acted_by_id, visit.acted_assigned_at) == ("approved", admin.id, None)
+    assert visit.seconds_spent is not None and visit.priority == "high"
 
 
 def test_scopes_lead_and_agent(history):

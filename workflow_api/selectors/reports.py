@@ -23,7 +23,6 @@ from tts_common.base.errors import Invalid
 from tts_common.http.auth import has_permission
 from workflow_api.models import (
     HALF_HOURS_A_DAY,
-    Assignment,
     ReportBucket,
     ReportDayHalfHours,
     ReportDelta,
@@ -39,11 +38,9 @@ from workflow_api.models import (
 )
 from workflow_api.services.reports import BUCKET_SQL, running_sum_sql
 
-_TASK, _STEP, _WSTEP, _ASSIGNMENT, _DELTA, _BUCKET, _DAY_HALF_HOURS, _USER_DAY = (
+_TASK, _STEP, _WSTEP, _DELTA, _BUCKET, _DAY_HALF_HOURS, _USER_DAY = (
     model._meta.db_table
-    for model in (
-        Task, StepInstance, WorkflowStep, Assignment, ReportDelta, ReportBucket, ReportDayHalfHours, ReportUserDay
-    )
+    for model in (Task, StepInstance, WorkflowStep, ReportDelta, ReportBucket, ReportDayHalfHours, ReportUserDay)
 )
 GROUPS = ("period", "workflow", "step", "role", "agent", "priority")
 # Open tasks' age buckets, in days: [low, high).
@@ -497,13 +494,12 @@ GROUP BY 1, 2"""
 
 
 # --- Step bottlenecks ------------------------------------------------------------------------------------------------
-# Step visits ``s`` are read from an index alone (their end's; the steps report's, their step's and end's), the task
-# looked up per visit (by primary key) only for a priority filter: a join would let the planner read the whole task
-# table instead.
-_VISIT_WHERE = f"""(%(steps)s::bigint[] IS NULL OR s.step_id = ANY(%(steps)s))
+# Step visits ``s`` are read from an index alone (their end's, or their step's and end's), the task's priority with
+# them (a closed visit keeps it): no task is read.
+_VISIT_WHERE = """(%(steps)s::bigint[] IS NULL OR s.step_id = ANY(%(steps)s))
   AND (%(agent)s::bigint IS NULL OR s.acted_by_id = %(agent)s)
   AND (%(scope_user)s::bigint IS NULL OR s.acted_by_id = %(scope_user)s)
-  AND (%(priority)s::text IS NULL OR (SELECT t.priority FROM {_TASK} t WHERE t.task_id = s.task_id) = %(priority)s)"""
+  AND (%(priority)s::text IS NULL OR s.priority = %(priority)s)"""
 
 
 # One sort per group for both, in float8 (date_part; extract gives numeric, several times slower to sort at scale).
@@ -514,12 +510,11 @@ def steps_report(query: ReportQuery, scope: ReportScope) -> dict[str, list[dict[
     """Per workflow version and step, over the visits that ended in the range: median and p90 time spent in the
     step, the share of the task's SLA it used (its weight × time spent / its due time) against its weight; and the
     breaches that happened while tasks were at the step."""
+    # The visits' stored seconds and due shares (StepInstance.seconds_spent, due_used), read from the index alone;
+    # the step's weight applied per step (it is the step's own, the same for each of its visits).
     sql = f"""
-SELECT s.step_id, count(*),
-       percentile_cont({_MEDIAN_P90}) WITHIN GROUP (ORDER BY date_part('epoch', s.ended_at - s.started_at)),
-       avg(ws.sla_weight::float8 * date_part('epoch', s.ended_at - s.started_at)
-           / nullif(date_part('epoch', s.due_at - s.started_at), 0))
-FROM {_STEP} s JOIN {_WSTEP} ws ON ws.id = s.step_id
+SELECT s.step_id, count(*), percentile_cont({_MEDIAN_P90}) WITHIN GROUP (ORDER BY s.seconds_spent), avg(s.due_used)
+FROM {_STEP} s
 WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND {_VISIT_WHERE}
 GROUP BY 1"""
     params = _params(query, scope)
@@ -543,7 +538,7 @@ GROUP BY 1"""
                 "step_id": step_id, "step": step.name, "role_id": step.role_id, "role": step.role.name,
                 "sla_weight_percent": float(step.sla_weight), "visits": count,
                 "median_seconds": _seconds(median), "p90_seconds": _seconds(p90),
-                "sla_used_percent": round(float(used), 1) if used is not None else None,
+                "sla_used_percent": round(float(step.sla_weight) * used, 1) if used is not None else None,
                 "breaches": breaches.get(step_id, 0),
             }  # fmt: skip
         )
@@ -574,19 +569,13 @@ GROUP BY 1""",
             {**params, "open": list(Task.OPEN_STATUSES)},
         )
         open_now = dict(cursor.fetchall())
-        # The assignment an action ended: the actor's, ended when the visit did (the latest, if several). Both
-        # sides are read from their end's index alone and merged on it.
+        # Each visit keeps when the assignment its action ended began (acted_assigned_at): read from the visits'
+        # index alone, no join to the assignments.
         cursor.execute(
             f"""
-SELECT v.acted_by_id, percentile_cont({_MEDIAN_P90}) WITHIN GROUP (ORDER BY v.took)
-FROM (
-    SELECT s.acted_by_id, date_part('epoch', s.ended_at - max(a.assigned_at)) AS took
-    FROM {_STEP} s
-    JOIN {_ASSIGNMENT} a ON a.step_instance_id = s.id AND a.user_id = s.acted_by_id AND a.ended_at = s.ended_at
-    WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND s.acted_by_id IS NOT NULL
-      AND a.ended_at >= %(start)s AND a.ended_at < %(end)s AND {_VISIT_WHERE}
-    GROUP BY s.id
-) v
+SELECT s.acted_by_id, percentile_cont({_MEDIAN_P90}) WITHIN GROUP (ORDER BY date_part('epoch', s.ended_at - s.acted_assigned_at))
+FROM {_STEP} s
+WHERE s.ended_at >= %(start)s AND s.ended_at < %(end)s AND s.acted_assigned_at IS NOT NULL AND {_VISIT_WHERE}
 GROUP BY 1""",
             params,
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from django.db import connection
+
 from workflow_api.models import Assignment, StepInstance, Task, WorkflowStep
 from workflow_api.services.assignment import Decision, apply_picks, decide_for_step, record_assignments
 from workflow_api.services.audit import audit_event, record_events
@@ -94,21 +96,40 @@ def enter_step(
     open_step_instances(tasks, decisions, now=now, actor_id=actor_id)
 
 
+# Raw SQL for RETURNING: the instance gets what PostgreSQL computed (the acting assignment's start, the generated
+# seconds_spent and due_used) from the one UPDATE, with no read after it.
+_CLOSE_SQL = f"""
+UPDATE {StepInstance._meta.db_table} SET status = %(status)s, ended_at = %(now)s, acted_by_id = %(actor)s, notes = %(notes)s,
+    priority = %(priority)s,
+    acted_assigned_at = (SELECT max(a.assigned_at) FROM {Assignment._meta.db_table} a
+                         WHERE a.step_instance_id = %(id)s AND a.user_id = %(actor)s AND a.ended_at = %(now)s)
+WHERE id = %(id)s RETURNING acted_assigned_at, seconds_spent, due_used"""
+
+
 def close_active_step(
     task: Task, status: StepInstance.Status, *, now: datetime, actor_id: int | None, notes: str = ""
 ) -> StepInstance:
     """End the task's active step with ``status`` and end its open assignment; returns the closed instance.
 
+    The visit keeps what the reports read of it (selectors.reports): the task's priority, and when the assignment
+    its action ended began (``acted_assigned_at``: the actor's assignment ended now, the latest if several; none
+    when the actor did not hold the task).
+
     Call inside the transaction that then moves the task on (``enter_step``) or finishes it; the task's own
     fields are the caller's to set. Raises ``StepInstance.DoesNotExist`` if the task has no active step.
     """
     instance = StepInstance.objects.select_for_update().get(task=task, status=StepInstance.Status.ACTIVE)
-    instance.status = status
-    instance.ended_at = now
-    instance.acted_by_id = actor_id
-    instance.notes = notes
-    instance.save(update_fields=["status", "ended_at", "acted_by_id", "notes"])
     Assignment.objects.filter(task=task, ended_at__isnull=True).update(ended_at=now)
+    instance.status, instance.ended_at, instance.acted_by_id, instance.notes = status, now, actor_id, notes
+    instance.priority = task.priority
+    # acted_assigned_at is read from the assignments just ended, inside the UPDATE that ends the visit anyway: no
+    # statement more on an action's path.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLOSE_SQL,
+            {"id": instance.pk, "status": status, "now": now, "actor": actor_id, "notes": notes, "priority": task.priority},
+        )
+        instance.acted_assigned_at, instance.seconds_spent, instance.due_used = cursor.fetchone()
     record_deltas(step_close_deltas(task, instance, at=now))
     record_events(
         [
