@@ -199,7 +199,6 @@ def explain_claims() -> list[str]:
     """EXPLAIN (ANALYZE, BUFFERS) of the breach and the warning claim as the scan builds them (one batch each),
     in a transaction rolled back afterwards: nothing is claimed, nothing published."""
     from django.db import connection, transaction
-    from django.utils import timezone
 
     from workflow_api.services.sla import BATCH_SIZE, sla_breach_batch, sla_warning_batch
 
@@ -215,8 +214,8 @@ def explain_claims() -> list[str]:
 
     with transaction.atomic():
         with connection.execute_wrapper(explain):
-            sla_breach_batch(now=timezone.now(), limit=BATCH_SIZE)
-            sla_warning_batch(now=timezone.now(), limit=BATCH_SIZE)
+            sla_breach_batch(limit=BATCH_SIZE)
+            sla_warning_batch(limit=BATCH_SIZE)
         transaction.set_rollback(True)
     return plans
 

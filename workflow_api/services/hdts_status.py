@@ -80,12 +80,14 @@ def apply_statuses(statuses: Sequence[HdtsStatus]) -> None:
     The routing lock, exclusive, orders this against intake (which holds it shared): a ticket's task is either
     visible here, or its intake starts after this commits and finds the kept status."""
     routing_lock(exclusive=True)
-    now = timezone.now()
     latest = {status.ticket_id: status for status in statuses}
     tasks = {
         task.external_ticket_id: task
         for task in lock_then_read(Task.objects.filter(external_ticket_id__in=list(latest)), "current_step")
     }
+    # Read once the tasks are locked: a close is then dated after whatever held them (an SLA scan's breach and
+    # escalation), never before the step and holder it ends.
+    now = timezone.now()
     for ticket_id, status in latest.items():
         task = tasks.get(ticket_id)
         if task is None:

@@ -61,7 +61,8 @@ class ScanResult:
 def sla_scan(
     *, now: datetime | None = None, batch_size: int = BATCH_SIZE, time_budget: float = TIME_BUDGET_SECONDS
 ) -> ScanResult:
-    """Warn and breach every task due (as of ``now``, default the time of each batch), a batch per transaction.
+    """Warn and breach every task due (as of ``now``, default the time of each batch: see :func:`_claim`), a batch
+    per transaction.
 
     Breaches go first: they matter more, and a task breached is no longer warned.
     """
@@ -69,7 +70,7 @@ def sla_scan(
     total = ScanResult()
     for handle in (sla_breach_batch, sla_warning_batch):
         while time.monotonic() - started < time_budget:
-            result = handle(now=now or timezone.now(), limit=batch_size)
+            result = handle(now=now, limit=batch_size)
             total += result
             if max(result.warned, result.breached) < batch_size:
                 break
@@ -104,6 +105,13 @@ def _claim(candidates: QuerySet[Task], *, limit: int, owners: bool = False) -> l
     task table's indexes). A task another scan is claiming, or an action holds, is left to a later scan rather
     than waited for; the candidates' conditions are re-checked on the locked rows, so what was just closed, held,
     or claimed and committed by another scan is not taken.
+
+    Without a time given, a batch dates its events by the clock read after this claim, not before: a claimed row
+    may be the version a writer (an approval, intake) committed while the claim ran, stamped by a clock read after
+    the scan began, and the reports place an event at the step its task was at by then (the step instance started
+    by that time). Dated earlier, a breach named the task's new step and holder at a time the raw rows still put it
+    at the step before (or, fresh from intake, at none). Every writer reads its clock once it holds the task's lock,
+    and none can take it from the claim before the batch commits, so the events come after every change they saw.
     """
     tasks = list(
         candidates.order_by().select_for_update(skip_locked=True, of=("self",)).only(*_CLAIMED_FIELDS)[:limit]
@@ -135,8 +143,9 @@ def _store(statement: str, columns: Sequence[tuple[str, str, list[Any]]], *, now
 
 # --- Warnings --------------------------------------------------------------------------------------------------------
 @transaction.atomic
-def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
-    """Claim and warn up to ``limit`` tasks whose next warning time has come, and arm each one's next threshold.
+def sla_warning_batch(*, now: datetime | None = None, limit: int) -> ScanResult:
+    """Claim and warn up to ``limit`` tasks whose next warning time has come (as of ``now``, default the time of
+    the claim: see :func:`_claim`), and arm each one's next threshold.
 
     Thresholds a task passed together (the monitor was down, a deadline moved) give one warning, naming the
     highest.
@@ -144,8 +153,12 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
     # No condition on the deadline here: the planner would take it for the index condition (task_sla_unbreached,
     # "deadline still ahead": every open task, 17k heap rows read per batch at 1M tasks) rather than this one. A
     # task past its deadline is left to the breach batch (which runs first) and not warned.
-    due = Task.objects.filter(status__in=WORKING, sla_next_warning_at__lte=now, sla_breached_at__isnull=True)
-    tasks = [task for task in _claim(due, limit=limit) if task.sla_deadline > now]
+    due = Task.objects.filter(
+        status__in=WORKING, sla_next_warning_at__lte=now or timezone.now(), sla_breached_at__isnull=True
+    )
+    claimed = _claim(due, limit=limit)
+    now = now or timezone.now()
+    tasks = [task for task in claimed if task.sla_deadline > now]
     if not tasks:
         return ScanResult()
     pauses = closed_pauses([task.pk for task in tasks])
@@ -191,13 +204,15 @@ def sla_warning_batch(*, now: datetime, limit: int) -> ScanResult:
 
 # --- Breaches and escalation -------------------------------------------------------------------------------------------
 @transaction.atomic
-def sla_breach_batch(*, now: datetime, limit: int) -> ScanResult:
-    """Claim up to ``limit`` tasks past their deadline: report each breach, escalate, then mark them breached and
-    hand the escalated ones to their new holders in one UPDATE."""
-    due = Task.objects.filter(status__in=WORKING, sla_breached_at__isnull=True, sla_deadline__lte=now)
+def sla_breach_batch(*, now: datetime | None = None, limit: int) -> ScanResult:
+    """Claim up to ``limit`` tasks past their deadline (as of ``now``, default the time of the claim: see
+    :func:`_claim`): report each breach, escalate, then mark them breached and hand the escalated ones to their new
+    holders in one UPDATE."""
+    due = Task.objects.filter(status__in=WORKING, sla_breached_at__isnull=True, sla_deadline__lte=now or timezone.now())
     tasks = _claim(due, limit=limit, owners=True)
     if not tasks:
         return ScanResult()
+    now = now or timezone.now()
     events = []
     messages: list[Message] = []
     for task in tasks:
