@@ -217,8 +217,7 @@ class _TaskIdAmong(Lookup):
     ``pk__in``'s parameter per id. Its presence in a list's WHERE marks a search's few matches
     (:func:`task_list_count` counts those without asking the planner first)."""
 
-    lookup_name = "task_id_among"
-    prepare_rhs = False
+    prepare_rhs = False  # the literal is SQL text for the array, not a UUID to prepare
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
