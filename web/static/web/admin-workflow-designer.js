@@ -453,6 +453,9 @@
   }
 
   T.onReady(function () {
+    // Nothing can be edited before the workflow (or a blank draft) is loaded: typed into earlier, the form had no
+    // draft to write to (a script error, the typing lost). updateHeader enables what may be edited once it is.
+    document.querySelectorAll("#wd-form input, #wd-form select, #wd-form textarea, #wd-form button").forEach(function (n) { n.disabled = true; });
     Promise.all([T.apiAll("/api/v1/roles/", { system: "TTS" }, 5), T.apiAll("/calendars/", {}, 5)]).then(function (lists) {
       state.roles = lists[0].sort(function (a, b) { return a.name.localeCompare(b.name); });
       state.calendars = lists[1];
