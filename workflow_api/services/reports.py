@@ -231,21 +231,16 @@ ON CONFLICT ON CONSTRAINT report_bucket_key
 DO UPDATE SET count = {_BUCKET}.count + EXCLUDED.count, total = {_BUCKET}.total + EXCLUDED.total"""
 
 
-def _upsert_rollup(table: str, at_column: str, at_sql: str, key: Sequence[str]) -> str:
-    """The INSERT ... ON CONFLICT adding ``{rows}`` into a coarser rollup: its unique index (which includes count and
-    total) is (kind, ``at_column``, ``key``), ``at_sql`` the start of a row's period."""
-    grouped, rest = ", ".join(("kind", *key)), ", ".join(key)
-    return f"""
-INSERT INTO {table} ({at_column}, {grouped}, count, total)
-SELECT {at_sql}, {grouped}, sum(count), sum(total) FROM {{rows}} AS r
-GROUP BY 1, {grouped}
-ORDER BY kind, 1, {rest}
-ON CONFLICT (kind, {at_column}, {rest})
-DO UPDATE SET count = {table}.count + EXCLUDED.count, total = {table}.total + EXCLUDED.total"""
-
-
 _ROLLUP_KEY = DAY_KEY_COLUMNS[1:]  # after the kind
-_UPSERT_USER_DAYS = _upsert_rollup(_USER_DAY, "day", DAY_SQL.format(column="occurred_at"), ("user_id", *_ROLLUP_KEY))
+_USER_DAY_KEY = ", ".join(("user_id", *_ROLLUP_KEY))
+# Into the days by user: its unique index (which includes count and total) is (kind, day, user, the rest of the key).
+_UPSERT_USER_DAYS = f"""
+INSERT INTO {_USER_DAY} (day, kind, {_USER_DAY_KEY}, count, total)
+SELECT {DAY_SQL.format(column="occurred_at")}, kind, {_USER_DAY_KEY}, sum(count), sum(total) FROM {{rows}} AS r
+GROUP BY 1, kind, {_USER_DAY_KEY}
+ORDER BY kind, 1, {_USER_DAY_KEY}
+ON CONFLICT (kind, day, {_USER_DAY_KEY})
+DO UPDATE SET count = {_USER_DAY}.count + EXCLUDED.count, total = {_USER_DAY}.total + EXCLUDED.total"""
 
 _RUNNING = HALF_HOURS_A_DAY - 1  # running sums stored: the last half hour's end is the day's count
 _ZEROS = f"array_fill(0, ARRAY[{_RUNNING}])"
