@@ -5,7 +5,7 @@ captured with its parameters, then each SELECT explained with ANALYZE (run again
     DATABASE_URL=postgres://.../tts_1m_copy .venv/bin/python bench/explain_front_door.py [--plans]
 
 It reads only (GETs; ANALYZE runs SELECTs); the agents' tokens need their account state, which generate_history
-already wrote as active. The endpoints are bench/scale.py's: the busiest agent's task list, the admins' filtered list
+already wrote as active. The endpoints are bench/scale.py's: the busiest agent's queue and all their tasks, the admins' filtered list
 (bench/scale.py's admin_queue) first page and page 20, a task's detail and the
 agent's notifications. Prints each statement's execution time and buffers, and each endpoint's total."""
 from __future__ import annotations
@@ -29,7 +29,7 @@ def front_door_calls() -> list[tuple[str, object, str]]:
     from django.db.models import Count
     from rest_framework.test import APIClient
     from rest_framework_simplejwt.tokens import AccessToken
-    from scale import ADMIN_PAGES, admin_queue  # bench/ is the script's directory
+    from scale import ADMIN_PAGES, AGENT_ALL_TASKS, admin_queue, agent_queue  # bench/ is the script's directory
 
     from workflow_api.models import Assignment, UserReplica
 
@@ -49,7 +49,8 @@ def front_door_calls() -> list[tuple[str, object, str]]:
     as_agent, as_admin = client(agent), client(admin, is_admin=True)
     print(f"agent {agent.username} (held {busiest['n']:,} assignments)", flush=True)
     return [
-        ("agent queue", as_agent, "/tasks/?page_size=50"),
+        ("agent queue", as_agent, agent_queue()),
+        ("agent all tasks", as_agent, AGENT_ALL_TASKS),
         ("admin list p1", as_admin, filtered),
         ("admin list p20", as_admin, f"{filtered}&page={ADMIN_PAGES}"),
         ("task detail", as_agent, f"/tasks/{held}/"),

@@ -5,8 +5,8 @@
 
 Reads an existing database (as bench/search.py: nothing migrated or generated, every session read-only). Through the
 real URL conf, middleware, JWT authentication and throttling (raised), DEBUG off, it sends ``--requests`` GETs of each
-of bench/scale.py's endpoints: the ceiling (``/api/v1/ping/``), the busiest agent's queue (``/tasks/?page_size=50``)
-and the admins' filtered list (``admin_queue``), page 1 and 20. Per endpoint: the SQL statements one request runs,
+of bench/scale.py's endpoints: the ceiling (``/api/v1/ping/``), the busiest agent's queue (``agent_queue``) and all
+their tasks (``/tasks/?page_size=50``), and the admins' filtered list (``admin_queue``), page 1 and 20. Per endpoint: the SQL statements one request runs,
 median and p95 CPU time of this process per request (``time.process_time``: PostgreSQL's work is not in it) and the
 wall time. ``--profile NAME`` prints cProfile's 60 costliest functions (cumulative) of that endpoint instead.
 """
@@ -33,7 +33,7 @@ os.environ["PGOPTIONS"] = (os.environ.get("PGOPTIONS", "") + " -c default_transa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=60)
-    parser.add_argument("--profile", choices=["ping", "agent", "admin1", "admin20"])
+    parser.add_argument("--profile", choices=["ping", "queue", "agent", "admin1", "admin20"])
     args = parser.parse_args()
 
     import django
@@ -41,7 +41,7 @@ def main() -> None:
     django.setup()
     from rest_framework.test import APIClient
 
-    from bench.scale import access_token, admin_queue
+    from bench.scale import AGENT_ALL_TASKS, access_token, admin_queue, agent_queue
     from bench.search import busiest_agent
     from workflow_api.models import UserReplica
 
@@ -51,7 +51,8 @@ def main() -> None:
         admin_list = admin_queue()
     endpoints = {
         "ping": ("/api/v1/ping/", agent, False),
-        "agent": ("/tasks/?page_size=50", agent, False),
+        "queue": (agent_queue(), agent, False),
+        "agent": (AGENT_ALL_TASKS, agent, False),
         "admin1": (admin_list, admin, True),
         "admin20": (f"{admin_list}&page=20", admin, True),
     }

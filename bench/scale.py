@@ -64,8 +64,8 @@ LOG_DIR = REPO / "var" / "bench"
 SEED = 14
 CEILING = "ceiling (ping)"
 ADMIN_PAGES = 20  # the admin list's deep page
-ENDPOINTS = (CEILING, "agent queue", "admin list p1", "admin list p20", "task detail", "action (mark read)",
-             "notifications", "comments")  # fmt: skip
+ENDPOINTS = (CEILING, "agent queue", "agent all tasks", "admin list p1", "admin list p20", "task detail",
+             "action (mark read)", "notifications", "comments")  # fmt: skip
 WRITING_ENDPOINT = "action (mark read)"  # the one API point that writes (--skip action)
 USERS_AT_ONCE = 200
 
@@ -92,7 +92,7 @@ def start_server(web_workers: int, env: dict[str, str], log_name: str, *extra: s
     port = free_port()
     log = open(LOG_DIR / log_name, "w")  # noqa: SIM115 (the server's, closed with the process)
     server_env = {**os.environ, "WEB_WORKERS": str(web_workers), **env}
-    process = subprocess.Popen(uvicorn_argv("127.0.0.1", port, "--log-level", "warning", *extra), cwd=REPO, env=server_env,
+    process = subprocess.Popen(uvicorn_argv("127.0.0.1", port, "--log-level", "warning", *extra, workers=web_workers), cwd=REPO, env=server_env,
                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     server = Server(process, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 60
@@ -154,6 +154,18 @@ def access_token(user_id: int, username: str, *, is_admin: bool = False) -> str:
     return str(access)
 
 
+AGENT_ALL_TASKS = "/tasks/?page_size=50"  # every task the agent may see (their history), newest first
+
+
+def agent_queue() -> str:
+    """What the agent's queue page asks first (web/static/web/queue.js, "My queue"): their open tasks, assigned to
+    or owned by them, by SLA deadline, the first keyset page."""
+    from workflow_api.models import Task
+
+    statuses = "&".join(f"status={status}" for status in Task.OPEN_STATUSES)
+    return f"/tasks/?page_size=50&mine=true&ordering=sla_deadline&cursor=&{statuses}"
+
+
 def admin_queue() -> str:
     """The admins' filtered list: open tasks of a priority and a role, by SLA deadline, 50 a page. The deepest such
     queue with at least ADMIN_PAGES pages (page 20 is measured); where none is that deep (the open backlog is a few
@@ -200,7 +212,8 @@ def endpoint_requests(clients: int) -> dict[str, list[Request]]:
     for agent in agents:
         agent_token = token(agent.user_id, agent.username)
         requests[CEILING].append(Request("/api/v1/ping/", agent_token))
-        requests["agent queue"].append(Request("/tasks/?page_size=50", agent_token))
+        requests["agent queue"].append(Request(agent_queue(), agent_token))
+        requests["agent all tasks"].append(Request(AGENT_ALL_TASKS, agent_token))
         requests["notifications"].append(Request("/api/v2/notifications/inapp/?page_size=50", agent_token))
         held = Assignment.objects.filter(user=agent).order_by("-assigned_at").values_list("task_id", flat=True)
         if task_id := held.first():

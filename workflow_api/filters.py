@@ -31,7 +31,7 @@ from workflow_api.selectors.reports import (
     day_start,
     known_time_zones,
 )
-from workflow_api.selectors.tasks import SEARCH_MAX_LENGTH, SlaState, task_search
+from workflow_api.selectors.tasks import SEARCH_MAX_LENGTH, SlaState, task_search, tasks_assigned_or_owned
 
 
 class WorkflowFilter(django_filters.FilterSet):
@@ -143,8 +143,7 @@ class TaskFilter(StaticFormFilterSet):
     def filter_mine(self, queryset: QuerySet[Task], name: str, value: bool | None) -> QuerySet[Task]:
         if not value:
             return queryset
-        user_id = self.request.user.id
-        return queryset.filter(Q(assigned_user_id=user_id) | Q(owner_id=user_id))
+        return tasks_assigned_or_owned(queryset, user_id=self.request.user.id)
 
     def filter_search(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         return task_search(queryset, text=value)

@@ -47,14 +47,16 @@ WS_CLOSE_MESSAGE_TOO_BIG = 1009
 ASGIApp = Any
 
 
-def uvicorn_argv(host: str, port: int, *extra: str) -> list[str]:
-    """The command that serves ``tts.asgi:application`` (every start of the web server uses it).
+def uvicorn_argv(host: str, port: int, *extra: str, workers: int | None = None) -> list[str]:
+    """The command that serves ``tts.asgi:application`` (every start of the web server uses it) with ``workers``
+    processes, by default this process's ``WEB_WORKERS`` (a caller starting a server of another size says so: the
+    server's environment is read only by the server's own processes, after this command is built).
 
     ``--no-proxy-headers``: uvicorn would take ``X-Forwarded-For`` from loopback peers as the client's address; which
     proxies to believe is the application's ``NUM_PROXIES`` (login and API throttling), and nothing else."""
     return [
         sys.executable, "-m", "uvicorn", "tts.asgi:application", "--host", host, "--port", str(port),
-        "--workers", str(settings.WEB_WORKERS),
+        "--workers", str(settings.WEB_WORKERS if workers is None else workers),
         "--ws-max-size", str(WEBSOCKET_MAX_MESSAGE_BYTES), "--no-proxy-headers", *extra,
     ]  # fmt: skip
 
