@@ -127,13 +127,14 @@ def prepare(url: str, tasks: int) -> None:
 
 
 def database_server() -> str:
-    """The PostgreSQL server's memory settings, printed with every figure (scripts/tune-postgres.sh sets them)."""
+    """The PostgreSQL server's settings scripts/tune-postgres.sh sets, printed with every figure."""
     from django.db import connection
 
+    names = ("shared_buffers", "max_wal_size", "wal_compression")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('shared_buffers'), current_setting('max_wal_size')")
-        shared_buffers, max_wal_size = cursor.fetchone()
-    return f"PostgreSQL shared_buffers {shared_buffers}, max_wal_size {max_wal_size}"
+        cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in names))
+        values = cursor.fetchone()
+    return "PostgreSQL " + ", ".join(f"{name} {value}" for name, value in zip(names, values, strict=True))
 
 
 def token(user_id: int, username: str, *, is_admin: bool = False) -> str:
