@@ -10,7 +10,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django_filters.constants import EMPTY_VALUES
 
-from tts_common.http.filters import StaticFormFilterSet, UtcDateTimeFilter
+from tts_common.http.filters import InChoicesFilter, StaticFormFilterSet, UtcDateTimeFilter
 from workflow_api.models import (
     AgentAvailability,
     AuditEvent,
@@ -119,10 +119,8 @@ class TaskFilter(StaticFormFilterSet):
         ),
     )
     mine = django_filters.BooleanFilter(method="filter_mine", label="Assigned to or owned by the caller.")
-    # distinct=False: these filter the task's own columns, which never repeat a task (django-filter's default
-    # SELECT DISTINCT would compare every column of every row).
-    status = django_filters.MultipleChoiceFilter(choices=Task.Status.choices, distinct=False)
-    priority = django_filters.MultipleChoiceFilter(choices=Priority.choices, distinct=False)
+    status = InChoicesFilter(choices=Task.Status.choices)
+    priority = InChoicesFilter(choices=Priority.choices)
     role = django_filters.CharFilter(method="filter_role", label="The current step's role: its id or its name.")
     workflow = django_filters.NumberFilter(field_name="workflow_id")
     assigned_user = django_filters.NumberFilter(field_name="assigned_user_id")

@@ -41,6 +41,20 @@ class FilterBackend(DjangoFilterBackend):  # type: ignore[misc]  # django-filter
         return filtered
 
 
+class InChoicesFilter(django_filters.MultipleChoiceFilter):  # type: ignore[misc]  # django-filter is untyped
+    """Several values of one column (``?status=a&status=b``) as one ``IN``: django-filter ORs an equality per value,
+    each a lookup to build, resolve and compile (six open statuses were a twentieth of an agent's queue page).
+    For the object's own columns only: no join, so never a duplicate row (``distinct`` is off)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, distinct=False, **kwargs)
+
+    def filter(self, queryset: QuerySet[Any], value: list[str]) -> QuerySet[Any]:
+        if not value:
+            return queryset
+        return queryset.filter(**{f"{self.field_name}__in": sorted(set(value))})
+
+
 class StaticFormFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
     """A FilterSet whose form class is built once per class, not per request: django-filter builds it anew each time,
     every filter's form field and label with it (a millisecond of a filtered list's CPU). Only for FilterSets whose
