@@ -10,9 +10,10 @@ routes to), ``VACUUM (ANALYZE)``; then
 1. **API**, a real server (``uvicorn`` as ``runall`` starts it, ``--web-workers`` processes, ``DEBUG`` off, its
    log in ``var/bench/``), driven by Debian's ``wrk`` (bench/wrk.py) for ``--seconds`` per point at each of
    ``--clients``: the ceiling (``/api/v1/ping/``: authentication, throttling, metrics, logging, no query), an
-   agent's task list, the admins' filtered list (open, by SLA deadline: ``admin_queue``'s queue) first page and
-   page 20, a task's detail, an action (marking a notification read), the notifications list, a
-   ticket's comments. Each client is another agent (the busiest first); the admins' lists run as the admin. These
+   agent's queue (what the queue page asks first: their open tasks by SLA deadline, ``agent_queue``) and all the
+   tasks they may see (their history, newest first), the admins' filtered list (open, by SLA deadline:
+   ``admin_queue``'s queue) first page and page 20, a task's detail, an action (marking a notification read), the
+   notifications list, a ticket's comments. Each client is another agent (the busiest first); the admins' lists run as the admin. These
    runs raise ``THROTTLE_USER_RATE`` (they measure the endpoint, not the throttle); then 200 agents at once
    through a mix of list, notifications and unread count with the **production throttles**.
 2. **SLA scan**: one scan to settle what the history left due, then an idle scan, then a busy one after adding

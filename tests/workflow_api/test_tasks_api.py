@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.workflow_api.factories import UserFactory, api_client, ingested_task, two_step_setup
@@ -103,6 +105,42 @@ def test_filters(setup, admin):
     assert sorted(ids(api_client(a.owner).get("/tasks/?mine=1"))) == sorted(
         t.external_ticket_id for t in (a, b, c) if t.owner_id == a.owner_id
     )
+
+
+def test_mine_is_what_an_agent_is_assigned_or_owns_not_all_they_held(setup):
+    """``?mine=true`` leaves an agent's visible history out of the query (every task in it is visible): a task they
+    held and that is now someone else's is in their list, not in their queue."""
+    tasks = [ingested_task(f"T-{i}") for i in range(4)]  # round-robin over three agents: T-0 and T-3 to one
+    held, kept = tasks[0], tasks[3]
+    agent = held.assigned_user
+    assert kept.assigned_user == agent
+    Task.objects.filter(pk=held.pk).update(assigned_user=UserFactory())  # moved on, as a transfer does
+    as_agent = api_client(agent)
+    assert sorted(ids(as_agent.get("/tasks/"))) == ["T-0", "T-3"]
+    open_statuses = "&".join(f"status={status}" for status in Task.OPEN_STATUSES)
+    with CaptureQueriesContext(connection) as statements:
+        queue = as_agent.get(f"/tasks/?mine=true&ordering=sla_deadline&cursor=&{open_statuses}")
+    assert ids(queue) == ["T-3"] and queue.json()["count"] == 1
+    assert not [s for s in statements if "held_or_owned" in s["sql"]]  # the history is not read
+
+
+def test_a_list_ending_on_its_page_is_counted_by_the_page(setup, admin):
+    """No count statement when the page asked is the list's last and the rows before it are known (an offset page,
+    a first keyset page); one when the list goes on past the page."""
+    for i in range(3):
+        ingested_task(f"T-{i}")
+
+    def counted(path: str) -> tuple[int, bool]:
+        with CaptureQueriesContext(connection) as statements:
+            body = admin.get(path).json()
+        counts = [s["sql"] for s in statements if s["sql"].startswith(("SELECT COUNT", "EXPLAIN"))]
+        return body["count"], bool(counts)
+
+    assert counted("/tasks/") == (3, False)
+    assert counted("/tasks/?cursor=") == (3, False)
+    assert counted("/tasks/?page_size=2&page=2") == (3, False)
+    assert counted("/tasks/?page_size=2") == (3, True)
+    assert counted("/tasks/?page_size=3") == (3, False)
 
 
 @pytest.mark.parametrize(
