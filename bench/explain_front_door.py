@@ -5,9 +5,9 @@ captured with its parameters, then each SELECT explained with ANALYZE (run again
     DATABASE_URL=postgres://.../tts_1m_copy .venv/bin/python bench/explain_front_door.py [--plans]
 
 It reads only (GETs; ANALYZE runs SELECTs); the agents' tokens need their account state, which generate_history
-already wrote as active. The endpoints are bench/scale.py's: the busiest agent's queue and all their tasks, the admins' filtered list
-(bench/scale.py's admin_queue) first page and page 20, a task's detail and the
-agent's notifications. Prints each statement's execution time and buffers, and each endpoint's total."""
+already wrote as active. The endpoints are bench/scale.py's: the busiest agent's queue and all their tasks, the
+admins' filtered list (bench/scale.py's admin_queue) first page and page 20, a task's detail and the agent's
+notifications. Prints each statement's execution time and buffers, and each endpoint's total."""
 from __future__ import annotations
 
 import argparse

@@ -13,8 +13,8 @@ routes to), ``VACUUM (ANALYZE)``; then
    agent's queue (what the queue page asks first: their open tasks by SLA deadline, ``agent_queue``) and all the
    tasks they may see (their history, newest first), the admins' filtered list (open, by SLA deadline:
    ``admin_queue``'s queue) first page and page 20, a task's detail, an action (marking a notification read), the
-   notifications list, a ticket's comments. Each client is another agent (the busiest first); the admins' lists run as the admin. These
-   runs raise ``THROTTLE_USER_RATE`` (they measure the endpoint, not the throttle); then 200 agents at once
+   notifications list, a ticket's comments. Each client is another agent (the busiest first); the admins' lists run
+   as the admin. These runs raise ``THROTTLE_USER_RATE`` (they measure the endpoint, not the throttle); then 200 agents at once
    through a mix of list, notifications and unread count with the **production throttles**.
 2. **SLA scan**: one scan to settle what the history left due, then an idle scan, then a busy one after adding
    ``--warnings`` tasks due for a warning and ``--breaches`` past their deadline (bench/sla_scan.py's rows).
@@ -93,8 +93,8 @@ def start_server(web_workers: int, env: dict[str, str], log_name: str, *extra: s
     port = free_port()
     log = open(LOG_DIR / log_name, "w")  # noqa: SIM115 (the server's, closed with the process)
     server_env = {**os.environ, "WEB_WORKERS": str(web_workers), **env}
-    process = subprocess.Popen(uvicorn_argv("127.0.0.1", port, "--log-level", "warning", *extra, workers=web_workers), cwd=REPO, env=server_env,
-                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    argv = uvicorn_argv("127.0.0.1", port, "--log-level", "warning", *extra, workers=web_workers)
+    process = subprocess.Popen(argv, cwd=REPO, env=server_env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(process, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

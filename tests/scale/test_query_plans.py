@@ -164,7 +164,8 @@ def agent_queue_reads_a_page(*clients) -> None:
     busiest agent held thousands)."""
     for client in clients:
         # The page's statement: the one reading task rows (the count may run before or after it).
-        page = next(s for s in statements_of(client, "/tasks/?page_size=50") if s.sql.startswith('SELECT "workflow_api_task"'))
+        statements = statements_of(client, "/tasks/?page_size=50")
+        page = next(s for s in statements if s.sql.startswith('SELECT "workflow_api_task"'))
         nodes = list(plan_nodes(explain(page.sql, analyze=True)))
         # The held side is the long one; the owned side may be served by either owner index, as the planner weighs
         # it (a user owns far fewer tasks than they held). What must hold: no task beyond the page is fetched.
