@@ -9,9 +9,8 @@
 #   max_wal_size         4 GB
 #   wal_compression      lz4: the first change to a page after a checkpoint writes the whole page to the WAL. At
 #                        1,000,000 tasks intake's inserts land on pages all over the large indexes (random ticket
-#                        and task ids), so a drain of 20,000 tickets wrote 51,657 full pages (487 MB of WAL against
-#                        165 MB on an empty database) and drained 0.77 of the empty rate; compressed, 256 MB and
-#                        0.94-0.99.
+#                        and task ids), so a drain of 20,000 tickets wrote 51,657 full pages: 487 MB of WAL against
+#                        165 MB on an empty database; 256 MB compressed (bench/README.md, the scale benchmark).
 # Usage: bash scripts/tune-postgres.sh [--dry-run]. The benchmarks (bench/) print the server's shared_buffers.
 set -euo pipefail
 
