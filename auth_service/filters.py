@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
-from tts_common.http.filters import UtcDateTimeFilter
+from tts_common.http.filters import InChoicesFilter, UtcDateTimeFilter
 
 from .models import AuditEvent, Role, User
 
@@ -53,7 +53,7 @@ class AuditEventFilter(filters.FilterSet):
     target = filters.CharFilter(
         field_name="target_username", lookup_expr="iexact", help_text="The target user's username (as typed, for logins)."
     )
-    event_type = filters.MultipleChoiceFilter(choices=AuditEvent.EventType.choices)
+    event_type = InChoicesFilter(choices=AuditEvent.EventType.choices)
     occurred_after = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     occurred_before = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 

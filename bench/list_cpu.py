@@ -8,7 +8,8 @@ real URL conf, middleware, JWT authentication and throttling (raised), DEBUG off
 of bench/scale.py's endpoints: the ceiling (``/api/v1/ping/``), the busiest agent's queue (``agent_queue``) and all
 their tasks (``/tasks/?page_size=50``), and the admins' filtered list (``admin_queue``), page 1 and 20. Per
 endpoint: the SQL statements one request runs, median and p95 CPU time of this process per request
-(``time.process_time``: PostgreSQL's work is not in it) and the wall time. ``--profile NAME`` prints cProfile's 60 costliest functions (cumulative) of that endpoint instead.
+(``time.process_time``: PostgreSQL's work is not in it) and the wall time. ``--profile NAME`` prints cProfile's 60
+costliest functions (cumulative) of that endpoint instead.
 """
 from __future__ import annotations
 

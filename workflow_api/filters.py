@@ -190,7 +190,7 @@ class AuditEventFilter(django_filters.FilterSet):
 
 
 class DeadLetterFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=DeadLetter.Status.choices)
+    status = InChoicesFilter(choices=DeadLetter.Status.choices)
     received_after = UtcDateTimeFilter(field_name="received_at", lookup_expr="gte")
     received_before = UtcDateTimeFilter(field_name="received_at", lookup_expr="lt")
 
@@ -200,8 +200,8 @@ class DeadLetterFilter(django_filters.FilterSet):
 
 
 class IntegrationErrorFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=IntegrationError.Status.choices)
-    category = django_filters.MultipleChoiceFilter(choices=IntegrationError.Category.choices)
+    status = InChoicesFilter(choices=IntegrationError.Status.choices)
+    category = InChoicesFilter(choices=IntegrationError.Category.choices)
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
