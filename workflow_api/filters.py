@@ -8,6 +8,7 @@ from uuid import UUID
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
+from django.http import QueryDict
 from django_filters.constants import EMPTY_VALUES
 
 from tts_common.http.filters import InChoicesFilter, StaticFormFilterSet, UtcDateTimeFilter
@@ -23,6 +24,7 @@ from workflow_api.models import (
     Workflow,
     WorkflowStep,
 )
+from workflow_api.selectors.queue import QUEUE_ORDERING
 from workflow_api.selectors.reports import (
     DAY_OUT_OF_RANGE,
     FIRST_YEAR,
@@ -157,6 +159,21 @@ class TaskFilter(StaticFormFilterSet):
 
 
 TaskFilter.base_filters.update(_day_filters())  # created_from, created_to, closed_from, ... (read with tz)
+
+_QUEUE_PARAMETERS = frozenset({"mine", "status", "ordering", "cursor", "page_size"})
+_STATUSES = frozenset(Task.Status.values)
+
+
+def agent_queue_statuses(params: QueryDict) -> list[str] | None:
+    """The statuses asked for by the query string of an agent's queue page (web/static/web/queue.js: ``mine=true``,
+    one or more valid ``status``, ``ordering=sla_deadline``, ``cursor``, at most a ``page_size``), which
+    selectors.queue reads; None for any other query string, which TaskFilter reads (and answers its errors)."""
+    if not params.keys() <= _QUEUE_PARAMETERS or any(len(params.getlist(name)) != 1 for name in ("mine", "ordering", "cursor")):
+        return None
+    if params["mine"] != "true" or params["ordering"] != QUEUE_ORDERING[0] or len(params.getlist("page_size")) > 1:
+        return None
+    statuses = params.getlist("status")
+    return statuses if statuses and _STATUSES.issuperset(statuses) else None
 
 class AgentFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(field_name="username", lookup_expr="icontains")

@@ -31,6 +31,7 @@ from workflow_api.filters import (
     TaskFilter,
     UnroutedTicketFilter,
     WorkflowFilter,
+    agent_queue_statuses,
 )
 from workflow_api.models import Task, Workflow
 from workflow_api.selectors.assignment import (
@@ -50,6 +51,7 @@ from workflow_api.selectors.intake import (
     unrouted_ticket_list,
 )
 from workflow_api.selectors.integrations import integration_health_list
+from workflow_api.selectors.queue import queue_keys, task_queue_count, task_queue_page
 from workflow_api.selectors.reports import (
     agents_report,
     backlog_report,
@@ -324,6 +326,22 @@ class TaskListCreateApi(generics.ListAPIView):
 
     def count_rows(self, queryset: QuerySet[Task]) -> tuple[int, bool]:  # the pagination's count
         return task_list_count(actor=self.request.user, tasks=queryset)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        statuses = agent_queue_statuses(request.query_params)
+        if statuses is None:
+            return super().list(request, *args, **kwargs)
+        # An agent's queue page: the same rows, read through the queue's compiled statements.
+        user_id = request.user.id
+        rows = self.paginator.paginate_keyset(
+            request,
+            list(queue_keys()),
+            read=lambda walk, after, limit: task_queue_page(
+                user_id=user_id, statuses=statuses, walk=walk, after=after, limit=limit
+            ),
+            count=lambda: task_queue_count(user_id=user_id, statuses=statuses),
+        )
+        return self.get_paginated_response(self.get_serializer(rows, many=True).data)
 
     def get_permissions(self):
         return [IsAdmin()] if self.request.method == "POST" else super().get_permissions()

@@ -95,6 +95,10 @@ def queries_use_indexes() -> None:
         (as_agent, "/tasks/?page_size=50"),
         (as_agent, "/tasks/?page_size=50&page=20"),
         (as_agent, f"/tasks/?page_size=50&mine=true&{OPEN}"),
+        # The queue page's own query string (workflow_api.selectors.queue's statements), first and next page.
+        (as_agent, f"/tasks/?page_size=50&mine=true&{OPEN}&ordering=sla_deadline&cursor="),
+        (as_coordinator, f"/tasks/?page_size=50&mine=true&{OPEN}&ordering=sla_deadline&cursor="),
+        (as_coordinator, relative(as_coordinator.get(f"/tasks/?page_size=5&mine=true&{OPEN}&ordering=sla_deadline&cursor=").json()["next"])),
         (as_coordinator, "/tasks/?page_size=50"),
         (as_coordinator, f"/tasks/?page_size=50&{OPEN}&ordering=sla_deadline"),
         # The admins' lists: everything, and the filtered queue, first and deep pages, by page and by cursor.

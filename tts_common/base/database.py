@@ -13,6 +13,8 @@ from django.db.models import Model, QuerySet
 
 M = TypeVar("M", bound=Model)
 
+PREPARE_THRESHOLD = 5  # psycopg's own default
+
 # Connections left for manage.py commands, an admin's psql and the health checks of other replicas.
 COMMAND_HEADROOM = 5
 
@@ -41,6 +43,11 @@ def configure_web_connections() -> None:
         # A startup option, sent with the connection: no statement per connection or per request.
         timeout = f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS}"
         options["options"] = f"{options.get('options', '')} {timeout}".strip()
+    # Statements sent with their values apart (binding_cursor: the compiled reads of tts_common.base.statements) are
+    # prepared on a connection that ran them this often: PostgreSQL then plans them no more (planning the agent's
+    # queue took five times what running it did). Django turns psycopg's preparing off for PgBouncer's sake; its
+    # own pool keeps each connection's prepared statements. Statements Django binds itself are never prepared.
+    options.setdefault("prepare_threshold", PREPARE_THRESHOLD)
     options["pool"] = {
         "min_size": settings.DB_POOL_MIN_SIZE,
         "max_size": settings.DB_POOL_MAX_SIZE,

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -205,6 +206,21 @@ class Cursor:
             raise ValidationError({"cursor": ["Invalid cursor."]}) from None
 
 
+# ``read(walk, after, limit)``: at most ``limit`` rows in the order of the keys ``walk``, those after the row whose
+# key values are ``after`` (empty: from the first).
+PageReader = Callable[[list[OrderingKey], list[Any], int], list[Any]]
+
+
+def keyset_rows(queryset: QuerySet[Any], walk: list[OrderingKey], after: list[Any]) -> QuerySet[Any]:
+    """``queryset`` in the order of ``walk``, from the row after the one whose key values are ``after``."""
+    page_rows = queryset.order_by(*(key.term for key in walk))
+    return page_rows.filter(keyset_after(walk, after)) if after else page_rows
+
+
+def _queryset_page(queryset: QuerySet[Any], walk: list[OrderingKey], after: list[Any], limit: int) -> list[Any]:
+    return list(keyset_rows(queryset, walk, after)[:limit])
+
+
 # --- The pagination class -----------------------------------------------------------------------------------------
 class Pagination(BasePagination):
     page_size = 50
@@ -218,17 +234,34 @@ class Pagination(BasePagination):
         self.size = self._page_size(request)
         token = request.query_params.get(self.cursor_query_param)
         if token is not None and isinstance(queryset, QuerySet):
-            rows, rows_before, last = self._keyset_page(queryset, token)
+            rows, rows_before, last = self._keyset_page(ordering_keys(queryset), token, partial(_queryset_page, queryset))
         else:
             rows, rows_before, last = self._numbered_page(queryset, request.query_params.get(self.page_query_param, "1"))
+        # A view may count its list its own way (it knows a cheaper statement for the same number).
+        counter: Callable[[Any], tuple[int, bool]] = getattr(view, "count_rows", count_rows)
+        self._count(rows, rows_before, last, lambda: counter(queryset))
+        return rows
+
+    def paginate_keyset(
+        self, request: Request, keys: list[OrderingKey], read: PageReader, count: Callable[[], tuple[int, bool]]
+    ) -> list[Any]:
+        """A keyset page (an empty or absent ``?cursor=`` starts) of a list its view reads its own way, as
+        :meth:`paginate_queryset` pages a queryset ordered by ``keys``: ``read`` gives the page's rows, ``count``
+        counts the list where the page does not."""
+        self.request = request
+        self.size = self._page_size(request)
+        rows, rows_before, last = self._keyset_page(keys, request.query_params.get(self.cursor_query_param) or "", read)
+        self._count(rows, rows_before, last, count)
+        return rows
+
+    def _count(
+        self, rows: list[Any], rows_before: int | None, last: bool, count: Callable[[], tuple[int, bool]]
+    ) -> None:
         if last and rows_before is not None:
             # The list's last page, and how many rows come before it: that is the count, with no statement.
             self.count, self.count_is_estimate = rows_before + len(rows), False
         else:
-            # A view may count its list its own way (it knows a cheaper statement for the same number).
-            counter: Callable[[Any], tuple[int, bool]] = getattr(view, "count_rows", count_rows)
-            self.count, self.count_is_estimate = counter(queryset)
-        return rows
+            self.count, self.count_is_estimate = count()
 
     def _page_size(self, request: Request) -> int:
         try:
@@ -258,19 +291,15 @@ class Pagination(BasePagination):
             self.previous = replace_query_param(url, self.page_query_param, page - 1)
         return rows[: self.size], offset, len(rows) <= self.size
 
-    def _keyset_page(self, queryset: QuerySet[Any], token: str) -> tuple[list[Any], int | None, bool]:
+    def _keyset_page(self, keys: list[OrderingKey], token: str, read: PageReader) -> tuple[list[Any], int | None, bool]:
         """The page's rows, the number of rows before it (known for the first page only) and whether it is the
         last in the direction walked."""
-        keys = ordering_keys(queryset)
         ordering = [key.term for key in keys]
         cursor = Cursor.decode(token) if token else Cursor(ordering, [], backwards=False)
         if cursor.ordering != ordering or len(cursor.values) not in (0, len(keys)):
             raise ValidationError({"cursor": ["The cursor belongs to another ordering of this list."]})
         walk = [key.flipped() for key in keys] if cursor.backwards else keys
-        page_rows = queryset.order_by(*(key.term for key in walk))
-        if cursor.values:
-            page_rows = page_rows.filter(keyset_after(walk, cursor.values))
-        rows = list(page_rows[: self.size + 1])
+        rows = read(walk, cursor.values, self.size + 1)
         more = len(rows) > self.size
         rows = rows[: self.size]
         if cursor.backwards:

@@ -12,8 +12,9 @@ import time
 import weakref
 from typing import Any
 
+import psycopg
 from django.db import OperationalError
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, operations
 from psycopg_pool import ConnectionPool
 
 CONNECT_RETRY_PAUSES_SECONDS = (0.1, 0.25, 0.5)
@@ -35,7 +36,22 @@ def check_unless_just_used(connection: Any) -> None:
     ConnectionPool.check_connection(connection)
 
 
+class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor: Any, sql: str, params: Any) -> Any:  # str, or None (Django's too)
+        """A statement sent with its values apart (tts_common.base.database.binding_cursor) as the SQL it ran, the
+        values in place, as Django shows its own statements: Django's shows it with $1, $2, ... (query logs and
+        tests that EXPLAIN what a request ran need the values)."""
+        if params and not isinstance(cursor, psycopg.ClientCursor):
+            try:
+                return str(self.compose_sql(sql, params))
+            except (psycopg.Error, TypeError, ValueError):  # a value mogrify cannot write as text (``%b``)
+                pass
+        return super().last_executed_query(cursor, sql, params)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+
     def ensure_connection(self) -> None:
         started = time.monotonic()
         for pause in CONNECT_RETRY_PAUSES_SECONDS:

@@ -13,6 +13,7 @@ from django.db.models import (
     DateTimeField,
     DurationField,
     Exists,
+    Expression,
     ExpressionWrapper,
     F,
     OuterRef,
@@ -64,7 +65,7 @@ def _workflow_sla() -> Subquery:
 def _with_sla_state(queryset: QuerySet[Task]) -> QuerySet[Task]:
     # The clock stops while the task is on hold and when it is closed; otherwise it reads the statement's time
     # (Now: PostgreSQL's statement_timestamp()), not a value given per request, so the lists' rows, SLA state
-    # included, are resolved once per process (_list_rows).
+    # included, are resolved once per process (task_list_rows).
     as_of = Coalesce("on_hold_since", "completed_at", Now(), output_field=DateTimeField())
     left = ExpressionWrapper((F("sla_deadline") - as_of) * SLA_WARNING_DIVISOR, output_field=DurationField())
     # The monitor's rule (services.sla): the time left against the workflow's SLA for the priority, so hold time
@@ -232,7 +233,7 @@ def _visible_tasks(tasks: QuerySet[Task], user_id: int) -> QuerySet[Task]:
     return tasks
 
 
-def tasks_assigned_or_owned(tasks: QuerySet[Task], *, user_id: int) -> QuerySet[Task]:
+def tasks_assigned_or_owned(tasks: QuerySet[Task], *, user_id: int | Expression) -> QuerySet[Task]:
     """The tasks of ``tasks`` (:func:`task_list`'s) assigned to or owned by the user: their queue (``?mine=true``).
     Each is visible to the user, so an agent's visible-set join is left out of the query: it filtered nothing here,
     and read the agent's whole history to do it (at 1,000,000 tasks the busiest agent's queue page and its count
@@ -253,7 +254,7 @@ def _visible_to(actor: TokenUser) -> Q:
 
 
 @cache
-def _list_rows() -> QuerySet[Task]:
+def task_list_rows() -> QuerySet[Task]:
     """What every list reads of a task, with its priority's rank (TaskFilter orders by it), built once per process:
     resolving the expressions and computing their identities (Django hashes them while compiling) cost a list a
     millisecond or two of CPU each time (the SLA state's a tenth of a 50-client load). Never evaluated: each list
@@ -264,7 +265,7 @@ def _list_rows() -> QuerySet[Task]:
 def task_list(*, actor: TokenUser) -> QuerySet[Task]:
     """The tasks ``actor`` may see, newest first: admins see all; agents see the tasks assigned to them, owned by
     them, or that they held at some point (so their own past work stays reachable)."""
-    tasks = _list_rows().all() if is_admin(actor) else _visible_tasks(_list_rows(), actor.id)
+    tasks = task_list_rows().all() if is_admin(actor) else _visible_tasks(task_list_rows(), actor.id)
     return tasks.order_by(*NEWEST_FIRST)
 
 
