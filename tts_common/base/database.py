@@ -10,6 +10,7 @@ from django.db import connection, connections
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model, QuerySet
+from psycopg import pq
 
 M = TypeVar("M", bound=Model)
 
@@ -78,14 +79,17 @@ def check_connection_budget(worker_processes: int) -> int:
     return needed
 
 
-def binding_cursor() -> CursorWrapper:
+def binding_cursor(*, binary: bool = False) -> CursorWrapper:
     """A cursor of the default connection (its transaction) that sends the parameters apart from the SQL, as Django
     does not: Django's cursor quotes each value into the SQL text in Python, ~25 µs a value, so an array of
     thousands (an ``unnest`` of a batch's rows) costs tenths of a second. Here an array marked ``%b`` in the SQL goes
-    in binary, one C loop. Statements still pass Django's execute wrappers (query logging and counting)."""
+    in binary, one C loop. Statements still pass Django's execute wrappers (query logging and counting).
+    ``binary``: results in PostgreSQL's binary format too."""
     connection.ensure_connection()
     # django-stubs know neither the psycopg cursor under ServerBindingCursor nor that make_cursor wraps a DB-API one.
     cursor: Any = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]
+    if binary:
+        cursor.format = pq.Format.BINARY
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 

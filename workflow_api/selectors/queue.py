@@ -37,7 +37,7 @@ def queue_keys() -> tuple[OrderingKey, ...]:
 
 
 @lru_cache(maxsize=32)  # the two directions, from the start or from a row, at the page sizes clients use
-def _page_statement(walk: tuple[OrderingKey, ...], from_row: bool, limit: int) -> CompiledRead[Task]:
+def _page_statement(walk: tuple[OrderingKey, ...], from_row: bool, limit: int) -> CompiledRead:
     after = [Slot(f"after_{position}") for position in range(len(walk))] if from_row else []
     return CompiledRead.of_rows(keyset_rows(_queue(), list(walk), after)[:limit])
 
@@ -49,13 +49,14 @@ def _count_statement() -> Statement:
 
 def task_queue_page(
     *, user_id: int, statuses: Sequence[str], walk: list[OrderingKey], after: list[Any], limit: int
-) -> list[Task]:
+) -> list[Any]:
     """At most ``limit`` of the queue's tasks in the order of ``walk`` (queue_keys, or those flipped), after the task
-    whose key values (as a cursor holds them) are ``after``; empty ``after``: from the first."""
+    whose key values (as a cursor holds them) are ``after``; empty ``after``: from the first. Each is a record with
+    the attributes of the list's tasks (task_list_rows: columns and annotations)."""
     values: dict[str, Any] = {"user_id": user_id, "statuses": sorted(set(statuses))}
     for position, value in enumerate(after):  # as the cursor holds them: JSON (tts_common.http.pagination)
         values[f"after_{position}"] = _KEY_FIELDS[walk[position].name].to_python(value)
-    return _page_statement(tuple(walk), bool(after), limit).rows(**values)
+    return _page_statement(tuple(walk), bool(after), limit).records(**values)
 
 
 def task_queue_count(*, user_id: int, statuses: Sequence[str]) -> tuple[int, bool]:
