@@ -304,9 +304,10 @@ class Pagination(BasePagination):
         rows = rows[: self.size]
         if cursor.backwards:
             rows.reverse()
-        url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
 
         def link(row: Model, backwards: bool) -> str:
+            # Built only for a link given: a queue that fits its first page has none.
+            url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
             values = [_plain(key.value(row)) for key in keys]
             return replace_query_param(url, self.cursor_query_param, Cursor(ordering, values, backwards).encode())
 
