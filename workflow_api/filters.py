@@ -168,12 +168,15 @@ def agent_queue_statuses(params: QueryDict) -> list[str] | None:
     """The statuses asked for by the query string of an agent's queue page (web/static/web/queue.js: ``mine=true``,
     one or more valid ``status``, ``ordering=sla_deadline``, ``cursor``, at most a ``page_size``), which
     selectors.queue reads; None for any other query string, which TaskFilter reads (and answers its errors)."""
-    if not params.keys() <= _QUEUE_PARAMETERS or any(len(params.getlist(name)) != 1 for name in ("mine", "ordering", "cursor")):
+    if not params.keys() <= _QUEUE_PARAMETERS or len(params.getlist("page_size")) > 1:
         return None
-    if params["mine"] != "true" or params["ordering"] != QUEUE_ORDERING[0] or len(params.getlist("page_size")) > 1:
+    if any(len(params.getlist(name)) != 1 for name in ("mine", "ordering", "cursor")):
+        return None
+    if params["mine"] != "true" or params["ordering"] != QUEUE_ORDERING[0]:
         return None
     statuses = params.getlist("status")
     return statuses if statuses and _STATUSES.issuperset(statuses) else None
+
 
 class AgentFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(field_name="username", lookup_expr="icontains")

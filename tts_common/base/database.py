@@ -45,9 +45,9 @@ def configure_web_connections() -> None:
         timeout = f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS}"
         options["options"] = f"{options.get('options', '')} {timeout}".strip()
     # Statements sent with their values apart (binding_cursor: the compiled reads of tts_common.base.statements) are
-    # prepared on a connection that ran them this often: PostgreSQL then plans them no more (planning the agent's
-    # queue took five times what running it did). Django turns psycopg's preparing off for PgBouncer's sake; its
-    # own pool keeps each connection's prepared statements. Statements Django binds itself are never prepared.
+    # prepared on a connection that ran them this often: PostgreSQL then parses them no more (and plans them once,
+    # where a generic plan suits every value). Django turns psycopg's preparing off for PgBouncer's sake; its own
+    # pool keeps each connection's prepared statements. Statements Django binds itself are never prepared.
     options.setdefault("prepare_threshold", PREPARE_THRESHOLD)
     options["pool"] = {
         "min_size": settings.DB_POOL_MIN_SIZE,

@@ -7,12 +7,13 @@ goes, and is then executed with the values bound by name. The ORM stays the only
 is exactly what the same queryset compiles to, with the slots' values in place.
 
 The statement is sent with server-side binding (:func:`~tts_common.base.database.binding_cursor`), so psycopg
-prepares it on a connection that runs it often: PostgreSQL then neither parses nor plans it again.
+prepares it on a web connection that runs it often: PostgreSQL then parses it no more. It still plans it for each
+execution's values unless its generic plan looks as cheap (the agent's queue's does not, rightly: bench/README.md).
 
 Accepted: only plain reads of one model's columns and annotations (no select_related, prefetch or values()), read as
-records rather than model instances (nothing to save or relate); a
-value that decides the query's shape (a None, a list that may be empty, a LIMIT) is not a slot, so each shape is a
-statement of its own (the callers cache one per shape)."""
+records rather than model instances (nothing to save or relate); a value that decides the query's shape (a None, a
+list that may be empty, a LIMIT) is not a slot, so each shape is a statement of its own (the callers cache one per
+shape)."""
 from __future__ import annotations
 
 from collections import namedtuple
