@@ -47,13 +47,18 @@ def _count_statement() -> Statement:
     return Statement.of(_queue().order_by().values("pk"))
 
 
+def _queue_values(user_id: int, statuses: Sequence[str]) -> dict[str, Any]:
+    """The values of _queue's slots: each status once, in one order (as TaskFilter's status filter gives them)."""
+    return {"user_id": user_id, "statuses": sorted(set(statuses))}
+
+
 def task_queue_page(
     *, user_id: int, statuses: Sequence[str], walk: list[OrderingKey], after: list[Any], limit: int
 ) -> list[Any]:
     """At most ``limit`` of the queue's tasks in the order of ``walk`` (queue_keys, or those flipped), after the task
     whose key values (as a cursor holds them) are ``after``; empty ``after``: from the first. Each is a record with
     the attributes of the list's tasks (task_list_rows: columns and annotations)."""
-    values: dict[str, Any] = {"user_id": user_id, "statuses": sorted(set(statuses))}
+    values = _queue_values(user_id, statuses)
     for position, value in enumerate(after):  # as the cursor holds them: JSON (tts_common.http.pagination)
         values[f"after_{position}"] = _KEY_FIELDS[walk[position].name].to_python(value)
     return _page_statement(tuple(walk), bool(after), limit).records(**values)
@@ -62,4 +67,4 @@ def task_queue_page(
 def task_queue_count(*, user_id: int, statuses: Sequence[str]) -> tuple[int, bool]:
     """``(count, is_estimate)`` of the queue, as every list counts (exact below the pagination's limit)."""
     statement = _count_statement()
-    return count_sql_rows(statement.sql, statement.bind({"user_id": user_id, "statuses": sorted(set(statuses))}))
+    return count_sql_rows(statement.sql, statement.bind(_queue_values(user_id, statuses)))
