@@ -72,7 +72,7 @@ def validate_permission_names(value: Any) -> None:
 
 
 class Role(models.Model):
-    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="roles")
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="roles", db_index=False)  # role_unique_*
     name = models.CharField(max_length=100)
     permissions = models.JSONField(default=list, blank=True, validators=[validate_permission_names])
     is_active = models.BooleanField(default=True)
@@ -90,7 +90,7 @@ class Role(models.Model):
 
 
 class UserSystemRole(models.Model):
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="system_roles")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="system_roles", db_index=False)  # user_role_unique
     role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="assignments")
     assigned_at = models.DateTimeField(auto_now_add=True)
 

@@ -43,7 +43,8 @@ class TicketParticipant(models.Model):
     comments. Rows are only ever added (a past assignee stays one), so the copy is a grow-only set: applying a sync
     message again, or out of order, changes nothing."""
 
-    ticket = models.ForeignKey(TicketReplica, on_delete=models.CASCADE, related_name="participants")
+    # Indexed by one_participant_row_per_user.
+    ticket = models.ForeignKey(TicketReplica, on_delete=models.CASCADE, related_name="participants", db_index=False)
     user_id = models.BigIntegerField()
     # As workflow_api last sent it: @mentions are resolved against the ticket's participants by username.
     username = models.CharField(max_length=150)

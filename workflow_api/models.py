@@ -85,7 +85,7 @@ class UserReplica(models.Model):
 class UserRole(models.Model):
     """A user's membership of a role, as of the user's latest snapshot."""
 
-    user = models.ForeignKey(UserReplica, on_delete=models.CASCADE, related_name="roles")
+    user = models.ForeignKey(UserReplica, on_delete=models.CASCADE, related_name="roles", db_index=False)  # userrole_unique
     role = models.ForeignKey(RoleReplica, on_delete=models.CASCADE, related_name="members")
     assigned_at = models.DateTimeField()
 
@@ -176,7 +176,7 @@ class Workflow(models.Model):
         ARCHIVED = "archived"
 
     # All versions of one workflow share a lineage; a task keeps the exact version it started on.
-    lineage = models.UUIDField(default=uuid.uuid4, db_index=True)
+    lineage = models.UUIDField(default=uuid.uuid4)  # indexed by workflow_unique_version
     version = models.PositiveIntegerField(default=1)
     # Moves on by one at each save (apart from ``version``, which counts deployable versions): a save made on an
     # older revision is refused (409), so two admins editing one draft never overwrite each other silently.
@@ -243,7 +243,7 @@ class ExternalAction(models.TextChoices):
 
 
 class WorkflowStep(models.Model):
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="steps")
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="steps", db_index=False)  # step_unique_*
     name = models.CharField(max_length=100)
     order = models.PositiveIntegerField()  # the first step is the lowest order
     role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+")
@@ -275,7 +275,8 @@ class WorkflowTransition(models.Model):
         ESCALATE = "escalate"
 
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="transitions")
-    from_step = models.ForeignKey(WorkflowStep, on_delete=models.CASCADE, related_name="transitions")
+    # Indexed by transition_unique_action.
+    from_step = models.ForeignKey(WorkflowStep, on_delete=models.CASCADE, related_name="transitions", db_index=False)
     action = models.CharField(max_length=16, choices=Action.choices)
     to_step = models.ForeignKey(WorkflowStep, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
 
@@ -330,11 +331,14 @@ class Task(models.Model):
     priority = models.CharField(max_length=16, choices=Priority.choices)
     status = models.CharField(max_length=32, choices=Status.choices, default=Status.PENDING)
     current_step = models.ForeignKey(WorkflowStep, on_delete=models.PROTECT, null=True, related_name="+")
+    # Indexed (as owner) by the composite indexes below that start with it.
     assigned_user = models.ForeignKey(
-        UserReplica, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_tasks"
+        UserReplica, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_tasks", db_index=False
     )
     # The coordinator who owns the task from intake to the end.
-    owner = models.ForeignKey(UserReplica, on_delete=models.PROTECT, null=True, blank=True, related_name="owned_tasks")
+    owner = models.ForeignKey(
+        UserReplica, on_delete=models.PROTECT, null=True, blank=True, related_name="owned_tasks", db_index=False
+    )
     ticket_data = models.JSONField()  # the HDTS ticket as received (requester, attachments, ...)
     ticket_created_at = models.DateTimeField()  # the SLA clock starts here
     # When the SLA's business time, pauses excluded, runs out (services/deadlines.py); recomputed from the pause log
@@ -447,7 +451,7 @@ class TaskPause(models.Model):
     class Reason(models.TextChoices):
         ON_HOLD = "on_hold"
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="pauses")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="pauses", db_index=False)  # (task, started_at)
     reason = models.CharField(max_length=32, choices=Reason.choices)
     notes = models.TextField(blank=True)
     started_at = models.DateTimeField()
@@ -542,7 +546,8 @@ class Assignment(models.Model):
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
     step_instance = models.ForeignKey(StepInstance, on_delete=models.CASCADE, related_name="assignments")
-    user = models.ForeignKey(UserReplica, on_delete=models.PROTECT, related_name="assignments")
+    # Indexed by assignment_user_created.
+    user = models.ForeignKey(UserReplica, on_delete=models.PROTECT, related_name="assignments", db_index=False)
     role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=16, choices=Reason.choices, default=Reason.ROUND_ROBIN)
     assigned_by_id = models.BigIntegerField(null=True, blank=True)  # null = the engine
@@ -581,9 +586,10 @@ class AssignmentDecision(models.Model):
         LEAST_LOADED_AWAY = "least_loaded_away"
         DIRECT = "direct"
 
-    role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+")
+    # role and task: indexed by the composite indexes below that start with them.
+    role = models.ForeignKey(RoleReplica, on_delete=models.PROTECT, related_name="+", db_index=False)
     sequence = models.BigIntegerField(null=True, blank=True)  # the role's pick number; null for direct choices
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="decisions")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="decisions", db_index=False)
     step_instance = models.ForeignKey(StepInstance, on_delete=models.CASCADE, related_name="+")
     strategy = models.CharField(max_length=16, choices=Strategy.choices)
     policy = models.CharField(max_length=20, choices=NoEligiblePolicy.choices, blank=True)
