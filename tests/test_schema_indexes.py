@@ -2,7 +2,6 @@
 (``varchar_pattern_ops``, which the backend no longer builds and the migrations dropped) and no index whose columns
 lead another index of its table (the other serves its reads; each insert would write both). Django's own tables
 and the many-to-many tables Django makes are not the project's to shape."""
-
 from __future__ import annotations
 
 import pytest

@@ -7,7 +7,6 @@ apart, and the attempts stop once a second has passed, so that a request waits a
 API answers 503 with Retry-After (tts_common.http.api). Written against Django's exception classes, not a driver's: it
 holds for any driver (and pool) Django's backend uses.
 """
-
 from __future__ import annotations
 
 import time
@@ -56,8 +55,9 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
         """None: Django adds to each indexed varchar or text column a second index (``varchar_pattern_ops``) for
         ``LIKE 'prefix%'`` (``__startswith``). Nothing here filters so, and each was one more index every insert
         writes, most of random keys (ticket ids, notification dedup keys) on intake's path. Without them and the
-        foreign-key indexes a composite index already starts with, intake at 1,000,000 tasks went from 0.86 to
-        0.99 of its rate on an empty database (bench/README.md). A prefix search would need its index declared."""
+        foreign-key indexes a composite index already starts with (the migrations ``*_unread_indexes``), intake at
+        1,000,000 tasks went from 0.86 to 0.93 of its rate on an empty database (bench/README.md, interleaved
+        runs). A prefix search would need its pattern index declared in the model's Meta."""
         return None
 
 

@@ -1,5 +1,4 @@
 """Migration operations for the project's PostgreSQL schema."""
-
 from __future__ import annotations
 
 from django.db import migrations

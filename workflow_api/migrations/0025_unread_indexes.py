@@ -1,7 +1,7 @@
-"""Indexes nothing reads, dropped: every insert wrote them (the pattern indexes Django adds beside each indexed text
-column, and the foreign-key indexes a composite index or unique constraint already starts with). Without them intake
-at 1,000,000 tasks went from 0.86 to 0.99 of its rate on an empty database (bench/README.md). No transaction (atomic
-= False): each is dropped CONCURRENTLY, so reads and writes of the live tables go on meanwhile."""
+"""Indexes nothing reads, which every insert wrote: the pattern indexes Django built beside indexed text columns, and
+the foreign-key indexes a composite index or unique constraint already starts with (why:
+tts_common.postgresql.base.DatabaseSchemaEditor). Dropped CONCURRENTLY, outside a transaction (atomic = False): the
+live tables are read and written meanwhile."""
 
 import uuid
 
