@@ -1,4 +1,5 @@
 """ASGI entry point: every HTTP route and every WebSocket route of every service."""
+import gc
 import os
 
 import django
@@ -8,6 +9,7 @@ django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 from django.conf import settings  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 from tts.routing import websocket_urlpatterns  # noqa: E402
 from tts_common.base.database import configure_web_connections  # noqa: E402
@@ -21,3 +23,10 @@ application = ProtocolTypeRouter(
         "websocket": guarded_websockets(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Keep what start-up loaded out of the garbage collector's full collections, as the workers do
+# (tts.celery.freeze_startup_objects): each walked all of Django, the apps and their modules, a pause of tens of
+# milliseconds in whichever request ran into it (the one-client p99s of bench/scale.py). The URL conf first, so the
+# views and serializers every request reaches are among what is kept, not loaded by the first request.
+get_resolver().url_patterns  # noqa: B018  (imports every view module)
+gc.freeze()
