@@ -210,7 +210,6 @@ def endpoint_requests(clients: int) -> dict[str, list[Request]]:
     requests: dict[str, list[Request]] = {name: [] for name in ENDPOINTS}
     requests["admin list p1"].append(Request(filtered, admin_token))
     requests["admin list p20"].append(Request(f"{filtered}&page={ADMIN_PAGES}", admin_token))
-    commented = set(Comment.objects.values_list("ticket_id", flat=True).distinct()[:100_000])
     for agent in agents:
         agent_token = token(agent.user_id, agent.username)
         requests[CEILING].append(Request("/api/v1/ping/", agent_token))
@@ -220,8 +219,8 @@ def endpoint_requests(clients: int) -> dict[str, list[Request]]:
         held = Assignment.objects.filter(user=agent).order_by("-assigned_at").values_list("task_id", flat=True)
         if task_id := held.first():
             requests["task detail"].append(Request(f"/tasks/{task_id}/", agent_token))
-        tickets = Task.objects.filter(pk__in=held[:200]).values_list("external_ticket_id", flat=True)
-        if ticket := next((t for t in tickets if t in commented), None):
+        tickets = Task.objects.filter(pk__in=held[:200]).values("external_ticket_id")
+        if ticket := Comment.objects.filter(ticket_id__in=tickets).values_list("ticket_id", flat=True).first():
             requests["comments"].append(Request(f"/api/comments/?ticket_id={ticket}", agent_token))
         notification = InAppNotification.objects.filter(user_id=agent.user_id).order_by("-id").first()
         if notification:
