@@ -19,7 +19,8 @@ PROJECT_APPS = (
     "workflow_api",
 )
 
-# Each plain btree index of a table, its columns as "1 3" (pg_index.indkey), next to every other such index.
+# Every index of the given tables: its columns as "1 3" (pg_index.indkey), its definition, whether it is unique and
+# whether it is plain (a btree on columns alone, not partial).
 _INDEXES = """
 SELECT t.relname, c.relname, i.indkey::text, pg_get_indexdef(i.indexrelid), i.indisunique,
        i.indpred IS NULL AND i.indexprs IS NULL AND am.amname = 'btree'

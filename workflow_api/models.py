@@ -331,7 +331,7 @@ class Task(models.Model):
     priority = models.CharField(max_length=16, choices=Priority.choices)
     status = models.CharField(max_length=32, choices=Status.choices, default=Status.PENDING)
     current_step = models.ForeignKey(WorkflowStep, on_delete=models.PROTECT, null=True, related_name="+")
-    # Indexed (as owner) by the composite indexes below that start with it.
+    # assigned_user and owner: indexed by the composite indexes below that start with them.
     assigned_user = models.ForeignKey(
         UserReplica, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_tasks", db_index=False
     )
