@@ -3,12 +3,15 @@ statement, searched for sequential scans of large tables."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+
+from tts_common.base.database import WEB_PLAN_CACHE_MODE
 
 LARGE_TABLE_ROWS = 10_000  # a table with more rows than this is never read whole on a request's path
 
@@ -55,3 +58,21 @@ def statements_of(client: Any, path: str) -> list[Statement]:
     assert response.status_code == 200, (path, response.status_code, response.content[:300])
     reads = [query["sql"] for query in captured.captured_queries if query["sql"].lstrip().upper().startswith("SELECT")]
     return [Statement(path, sql, explain(sql)) for sql in reads]
+
+
+def web_plan(sql: str, values: list[Any]) -> dict[str, Any]:
+    """The plan a web connection runs ``sql`` (a compiled statement: ``%s`` its slots) with, for ``values`` (its
+    prepared statement's one plan: WEB_PLAN_CACHE_MODE), run, with each node's actual rows and loops."""
+    numbers = iter(range(1, len(values) + 1))
+    prepared = re.sub("%%|%s", lambda found: "%" if found[0] == "%%" else f"${next(numbers)}", sql)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET plan_cache_mode = {WEB_PLAN_CACHE_MODE}")
+        cursor.execute(f"PREPARE web_plan AS {prepared}")
+        try:
+            arguments = ", ".join(["%s"] * len(values))
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE web_plan({arguments})", values)
+            (document,) = cursor.fetchone()
+        finally:
+            cursor.execute("DEALLOCATE web_plan")
+            cursor.execute("RESET plan_cache_mode")
+    return (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]

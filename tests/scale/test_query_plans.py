@@ -23,9 +23,10 @@ from bench.wrk import Request, run_wrk
 from messaging_service.models import Comment
 from notification_service.models import InAppNotification
 from tests.conftest import ServerProcess, _process_env
-from tests.scale.plans import LARGE_TABLE_ROWS, explain, large_tables, plan_nodes, statements_of
+from tests.scale.plans import LARGE_TABLE_ROWS, explain, large_tables, plan_nodes, statements_of, web_plan
 from tests.workflow_api.factories import access_token
 from workflow_api.models import Assignment, Task, UserReplica
+from workflow_api.selectors.queue import _page_statement, queue_keys
 from workflow_api.selectors.tasks import NEWEST_FIRST
 
 TASKS = 100_000
@@ -142,6 +143,7 @@ def queries_use_indexes() -> None:
     assert len(statements) >= 2 * len(calls)
 
     agent_queue_reads_a_page(as_agent, as_coordinator)
+    queue_page_has_one_plan_for_every_user(agent, coordinator)
     queue = f"/tasks/?page_size=50&{OPEN}&priority={priority}&role={role_id}&ordering=sla_deadline"
     admin_queue_reads_open_tasks_only(admin, queue, open_tasks.count())
     rare_search_reads_its_matches((admin, rare), (as_agent, held.external_ticket_id))
@@ -176,6 +178,21 @@ def agent_queue_reads_a_page(*clients) -> None:
         assert "assignment_user_created" in {node.get("Index Name") for node in nodes}
         fetched = [node for node in nodes if node.get("Alias") == "workflow_api_task"]
         assert fetched and all(node["Actual Rows"] * node["Actual Loops"] <= 51 for node in fetched), page.sql
+
+
+def queue_page_has_one_plan_for_every_user(*users: UserReplica) -> None:
+    """The queue page's statement as a web connection runs it, planned once for every user (no planning per request:
+    it was half of PostgreSQL's time for a queue page), reads no more task rows than the user has open: with the
+    statuses a parameter, that one plan walked the deadline index over every task."""
+    statement = _page_statement(tuple(sorted(Task.OPEN_STATUSES)), queue_keys(), False, 51)
+    for user in users:
+        plan = web_plan(statement.sql, statement.bind({"user_id": user.user_id}))
+        nodes = list(plan_nodes(plan))
+        assert any("$1" in node.get("Recheck Cond", node.get("Index Cond", "")) for node in nodes), plan  # generic
+        read = sum((node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
+                   for node in nodes if node.get("Relation Name") == "workflow_api_task")  # fmt: skip
+        mine = Task.objects.filter(Q(assigned_user=user) | Q(owner=user), status__in=Task.OPEN_STATUSES).count()
+        assert 0 < read <= mine, (read, mine, plan)
 
 
 def admin_queue_reads_open_tasks_only(admin, path: str, open_count: int) -> None:
