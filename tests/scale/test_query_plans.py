@@ -143,7 +143,10 @@ def queries_use_indexes() -> None:
     assert len(statements) >= 2 * len(calls)
 
     agent_queue_reads_a_page(as_agent, as_coordinator)
-    queue_page_has_one_plan_for_every_user(agent, coordinator)
+    queue_page_has_one_plan_for_every_user(
+        UserReplica.objects.get(user_id=most(open_tasks.exclude(assigned_user=None), "assigned_user_id")),
+        UserReplica.objects.get(user_id=most(open_tasks.exclude(owner=None), "owner_id")),
+    )
     queue = f"/tasks/?page_size=50&{OPEN}&priority={priority}&role={role_id}&ordering=sla_deadline"
     admin_queue_reads_open_tasks_only(admin, queue, open_tasks.count())
     rare_search_reads_its_matches((admin, rare), (as_agent, held.external_ticket_id))
@@ -183,7 +186,8 @@ def agent_queue_reads_a_page(*clients) -> None:
 def queue_page_has_one_plan_for_every_user(*users: UserReplica) -> None:
     """The queue page's statement as a web connection runs it, planned once for every user (no planning per request:
     it was half of PostgreSQL's time for a queue page), reads no more task rows than the user has open: with the
-    statuses a parameter, that one plan walked the deadline index over every task."""
+    statuses a parameter, that one plan walked the deadline index over every task. ``users``: the ones with the most
+    open tasks assigned and owned (the busiest agent by assignments may have none open)."""
     statement = _page_statement(tuple(sorted(Task.OPEN_STATUSES)), queue_keys(), False, 51)
     for user in users:
         plan = web_plan(statement.sql, statement.bind({"user_id": user.user_id}))
