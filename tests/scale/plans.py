@@ -48,7 +48,7 @@ def explain(sql: str, *, analyze: bool = False) -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON{', ANALYZE' if analyze else ''}) {sql}")
         (document,) = cursor.fetchone()
-    return (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+    return _top_plan(document)
 
 
 def statements_of(client: Any, path: str) -> list[Statement]:
@@ -75,4 +75,9 @@ def web_plan(sql: str, values: list[Any]) -> dict[str, Any]:
         finally:
             cursor.execute("DEALLOCATE web_plan")
             cursor.execute("RESET plan_cache_mode")
+    return _top_plan(document)
+
+
+def _top_plan(document: Any) -> dict[str, Any]:
+    """The top plan node of an ``EXPLAIN (FORMAT JSON)`` answer (text, or already decoded by the driver)."""
     return (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
